@@ -1,0 +1,179 @@
+"""Activation registry: name -> constructor, with a JSON config that round-trips.
+
+Every activation built here is an ``nn.Module`` carrying ``.config`` (``{"name": ..., **params}``),
+so a saved run can rebuild exactly the module it trained with, and the recorder can find
+activation modules in any model by type.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Activation(nn.Module):
+    """A stateless activation ``fn(x, **params)`` with a name and a JSON-able config."""
+
+    def __init__(self, name: str, fn: Callable[..., torch.Tensor], **params: Any):
+        super().__init__()
+        self.name = name
+        self.fn = fn
+        self.params = dict(params)
+
+    @property
+    def config(self) -> dict:
+        return {"name": self.name, **self.params}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(x, **self.params)
+
+    def extra_repr(self) -> str:
+        return ", ".join([self.name] + [f"{k}={v}" for k, v in self.params.items()])
+
+
+@dataclass
+class _Entry:
+    build: Callable[..., nn.Module]  # params -> module
+    defaults: dict = field(default_factory=dict)  # accepted parameters and their defaults
+    bounded: bool = False  # output confined to a finite interval (sigmoid, tanh, ...)
+
+
+_REGISTRY: dict[str, _Entry] = {}
+
+
+def _swish(x):  # the tutorial's x * sigmoid(x); silu is the same function, fused
+    return F.silu(x)
+
+
+def _identity(x):
+    return x
+
+
+_BUILTINS: dict[str, tuple[Callable, dict, bool]] = {
+    "sigmoid": (lambda x: torch.sigmoid(x), {}, True),
+    "tanh": (lambda x: torch.tanh(x), {}, True),
+    "relu": (lambda x: F.relu(x), {}, False),
+    "leakyrelu": (lambda x, alpha: F.leaky_relu(x, alpha), {"alpha": 0.1}, False),
+    "elu": (lambda x, alpha: F.elu(x, alpha), {"alpha": 1.0}, False),
+    "swish": (_swish, {}, False),
+    "gelu": (lambda x: F.gelu(x), {}, False),
+    "mish": (lambda x: F.mish(x), {}, False),
+    "softplus": (lambda x, beta: F.softplus(x, beta), {"beta": 1.0}, False),
+    "selu": (lambda x: F.selu(x), {}, False),
+    "identity": (_identity, {}, False),
+}
+
+
+def _key(name: str) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"activation name must be a non-empty string, got {name!r}")
+    return name.strip().lower()
+
+
+def available_activations() -> list[str]:
+    """Registered activation names, built-in ones first in the tutorial's order."""
+    return list(_REGISTRY)
+
+
+def register_activation(name: str, fn: Callable | type | None = None, *, bounded: bool = False,
+                        overwrite: bool = False, **defaults: Any):
+    """Register a user activation, as a call or as a decorator.
+
+    ``fn`` is either a function ``fn(x, **params)`` or an ``nn.Module`` subclass built with
+    ``cls(**params)``. ``defaults`` are the accepted parameters (read from ``fn``'s signature
+    when not given). ``bounded=True`` tells the diagnosis its output lies in a finite range.
+
+        @gradflow.register_activation("cube")
+        def cube(x): return x ** 3
+    """
+    key = _key(name)
+
+    def add(obj):
+        if key in _REGISTRY and not overwrite:
+            raise ValueError(f"activation {key!r} is already registered; pass overwrite=True to replace it")
+        if not callable(obj):
+            raise TypeError(f"register_activation({key!r}) needs a function or an nn.Module class, got {obj!r}")
+        params = dict(defaults) if defaults else _signature_defaults(obj)
+        if isinstance(obj, type) and issubclass(obj, nn.Module):
+            build = _module_builder(key, obj)
+        else:
+            build = _function_builder(key, obj)
+        _REGISTRY[key] = _Entry(build, params, bounded)
+        return obj
+
+    return add if fn is None else add(fn)
+
+
+def _signature_defaults(obj) -> dict:
+    target = obj.__init__ if isinstance(obj, type) else obj
+    sig = inspect.signature(target)
+    names = list(sig.parameters.values())[1:]  # skip x (or self)
+    return {p.name: p.default for p in names
+            if p.default is not inspect.Parameter.empty and p.kind is not p.VAR_KEYWORD}
+
+
+def _function_builder(key, fn):
+    return lambda **params: Activation(key, fn, **params)
+
+
+def _module_builder(key, cls):
+    def build(**params):
+        module = cls(**params)
+        module.config = {"name": key, **params}  # so the run store can rebuild it
+        return module
+    return build
+
+
+def get_activation(name: str, **params: Any) -> nn.Module:
+    """A fresh activation module for ``name`` with ``params`` over the registered defaults."""
+    key = _key(name)
+    if key not in _REGISTRY:
+        raise ValueError(f"unknown activation {name!r}; registered: {', '.join(available_activations())}")
+    entry = _REGISTRY[key]
+    unknown = sorted(set(params) - set(entry.defaults))
+    if unknown:
+        accepted = ", ".join(f"{k}={v!r}" for k, v in entry.defaults.items()) or "none"
+        raise ValueError(f"activation {key!r} takes no parameter {', '.join(unknown)}; accepted: {accepted}")
+    for k, v in params.items():
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ValueError(f"activation {key!r}: parameter {k} must be finite, got {v}")
+    return entry.build(**{**entry.defaults, **params})
+
+
+def activation_config(act: nn.Module) -> dict:
+    """The JSON config of an activation module (registry modules and torch's own)."""
+    config = getattr(act, "config", None)
+    if isinstance(config, dict) and "name" in config:
+        return dict(config)
+    raise ValueError(f"{type(act).__name__} has no activation config; build it with "
+                     "gradflow.get_activation(name) or register it with gradflow.register_activation")
+
+
+def activation_from_config(config: dict) -> nn.Module:
+    """Inverse of :func:`activation_config`."""
+    if not isinstance(config, dict) or "name" not in config:
+        raise ValueError(f"an activation config is a dict with a 'name' key, got {config!r}")
+    params = {k: v for k, v in config.items() if k != "name"}
+    return get_activation(config["name"], **params)
+
+
+def is_bounded(name_or_module) -> bool:
+    """True when the activation's output lies in a finite interval (tanh, sigmoid, ...)."""
+    if isinstance(name_or_module, nn.Module):
+        if isinstance(name_or_module, (nn.Tanh, nn.Sigmoid, nn.Hardtanh, nn.Softsign, nn.Hardsigmoid)):
+            return True
+        config = getattr(name_or_module, "config", None)
+        name_or_module = config.get("name") if isinstance(config, dict) else None
+        if name_or_module is None:
+            return False
+    entry = _REGISTRY.get(_key(name_or_module))
+    return bool(entry and entry.bounded)
+
+
+for _name, (_fn, _defaults, _bounded) in _BUILTINS.items():
+    register_activation(_name, _fn, bounded=_bounded, **_defaults)

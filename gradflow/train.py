@@ -1,0 +1,273 @@
+"""Training: every model of a comparison that shares layer shapes trains in one batched step.
+
+``fit`` trains a list of RunConfigs (each with several seeds) as one ``StackedMLP``; the single
+model is the same path with one member. ``compare`` is the cached entry point: it loads the runs
+that exist and trains only the missing ones.
+"""
+from __future__ import annotations
+
+import contextlib
+import platform
+import time
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from . import __version__, store
+from .config import PRESETS, TUTORIAL_ACTIVATIONS, RunConfig, make_config  # noqa: F401  (re-exported)
+from .data import DataSplits, load
+from .models import BaseNetwork
+from .stacked import StackedMLP
+
+EVAL_CHUNK = 2500  # validation images per forward: bounds memory at (members, chunk, 512) floats
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class EarlyStopping:
+    """Per-member early stopping on validation accuracy, the tutorial's rule.
+
+    A member improves when its accuracy beats its best so far (the first epoch always does); it
+    stops at the first epoch that is ``patience`` epochs past its best without improving.
+    Epochs are 1-based.
+    """
+
+    def __init__(self, members: int, patience: int):
+        self.patience = patience
+        self.best_acc = [float("-inf")] * members
+        self.best_epoch = [0] * members
+        self.stopped_epoch: list[int | None] = [None] * members
+
+    def update(self, epoch: int, val_acc) -> list[bool]:
+        """Record one epoch; returns which members improved (their checkpoint should be kept)."""
+        improved = []
+        for m, acc in enumerate(val_acc):
+            better = self.stopped_epoch[m] is None and acc > self.best_acc[m]
+            if better:
+                self.best_acc[m], self.best_epoch[m] = float(acc), epoch
+            elif self.stopped_epoch[m] is None and self.best_epoch[m] <= epoch - self.patience:
+                self.stopped_epoch[m] = epoch
+            improved.append(better)
+        return improved
+
+    @property
+    def all_stopped(self) -> bool:
+        return all(s is not None for s in self.stopped_epoch)
+
+    def past_stop(self, m: int, epoch: int) -> bool:
+        return self.stopped_epoch[m] is not None and epoch > self.stopped_epoch[m]
+
+
+def make_optimizer(params, config: RunConfig) -> torch.optim.Optimizer:
+    # Every optimizer here is elementwise, so one optimizer over stacked (M, ...) parameters
+    # updates each member exactly as its own optimizer would.
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    if config.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    raise ValueError(f"unknown optimizer {config.optimizer!r}")
+
+
+def member_losses(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy per member: logits (M, B, C), y (M, B) or (B,) -> (M,)."""
+    M, B, C = logits.shape
+    y = y.expand(M, B)
+    return F.cross_entropy(logits.reshape(M * B, C), y.reshape(M * B), reduction="none").view(M, B).mean(1)
+
+
+@torch.no_grad()
+def evaluate(model: StackedMLP, x: torch.Tensor, y: torch.Tensor, chunk: int = EVAL_CHUNK):
+    """Loss and accuracy per member on a shared set: two (M,) tensors, on the model's device."""
+    was_training = model.training
+    model.eval()
+    loss_sum = correct = 0
+    for i in range(0, len(y), chunk):
+        logits = model(x[i:i + chunk])  # (M, n, C)
+        yc = y[i:i + chunk]
+        loss_sum = loss_sum + member_losses(logits, yc) * len(yc)
+        correct = correct + (logits.argmax(-1) == yc).sum(1)
+    model.train(was_training)
+    return loss_sum / len(y), correct.double() / len(y)
+
+
+@dataclass
+class Member:
+    config_index: int
+    seed: int
+    rows: list = field(default_factory=list)  # per-epoch metrics
+
+
+def _snapshot(model) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _keep_best(best: dict, model, improved: torch.Tensor) -> None:
+    """Copy the improved members' slices (dim 0) of every stacked tensor into ``best``."""
+    for k, v in model.state_dict().items():
+        if v.dim() > 0 and v.shape[0] == improved.shape[0]:
+            mask = improved.view(-1, *([1] * (v.dim() - 1)))
+            best[k].copy_(torch.where(mask, v, best[k]))
+        else:
+            best[k].copy_(v)
+
+
+def fit(configs: list[RunConfig], data: DataSplits, device=None, progress: bool = True):
+    """Train every (config, seed) of ``configs`` together; returns (members, model, info).
+
+    ``configs`` must share a batch key (same data, optimizer, layer shapes, ...).
+    """
+    if not configs:
+        raise ValueError("fit needs at least one RunConfig")
+    ref = configs[0]
+    for c in configs[1:]:
+        if c.batch_key() != ref.batch_key():
+            raise ValueError("configs with different data/optimizer/shape settings cannot train in one batch")
+    device = torch.device(device) if device is not None else default_device()
+
+    members, nets = [], []
+    for ci, c in enumerate(configs):
+        for seed in c.seeds:
+            torch.manual_seed(seed)  # member init = BaseNetwork(...) built right after manual_seed(seed)
+            nets.append(BaseNetwork(input_size=data.input_size, num_classes=data.num_classes, **c.model_kwargs()))
+            members.append(Member(ci, seed))
+    M = len(members)
+    model = StackedMLP(nets).to(device)
+    optimizer = make_optimizer(model.parameters(), ref)
+
+    train_x, train_y = data.train_x, data.train_y
+    if ref.train_subset is not None:
+        train_x, train_y = train_x[:ref.train_subset], train_y[:ref.train_subset]
+    train_x, train_y = train_x.to(device), train_y.to(device)
+    val_x, val_y = data.val_x.to(device), data.val_y.to(device)
+    n, B = len(train_y), ref.batch_size
+    if n < B:
+        raise ValueError(f"{n} training examples are fewer than one batch of {B}")
+    steps = n // B  # drop_last, as the tutorial
+    orders = [torch.Generator().manual_seed(m.seed) for m in members]  # each member its own data order
+    torch.manual_seed(sum(m.seed * 1_000_003 ** i for i, m in enumerate(members)) % 2**63)  # dropout masks
+
+    stopper = EarlyStopping(M, ref.patience)
+    best = _snapshot(model)
+    epoch_seconds = []
+    bar = tqdm(range(1, ref.max_epochs + 1), desc=f"training {M} model{'s' * (M > 1)}", disable=not progress,
+               unit="epoch", leave=True)
+    for epoch in bar:
+        t0 = time.perf_counter()
+        model.train()
+        perms = torch.stack([torch.randperm(n, generator=g) for g in orders]).to(device)  # (M, n)
+        loss_sum = torch.zeros(M, device=device)
+        correct = torch.zeros(M, device=device, dtype=torch.long)
+        for s in range(steps):
+            idx = perms[:, s * B:(s + 1) * B]  # (M, B)
+            x, y = train_x[idx], train_y[idx]  # (M, B, features), (M, B)
+            logits = model(x)
+            losses = member_losses(logits, y)
+            optimizer.zero_grad(set_to_none=True)
+            losses.sum().backward()  # member m's gradient is that of its own mean loss
+            optimizer.step()
+            loss_sum += losses.detach()
+            correct += (logits.detach().argmax(-1) == y).sum(1)
+        val_loss, val_acc = evaluate(model, val_x, val_y)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        epoch_seconds.append(time.perf_counter() - t0)
+
+        train_loss = (loss_sum / steps).tolist()
+        train_acc = (correct.double() / (steps * B)).tolist()
+        val_loss, val_acc = val_loss.tolist(), val_acc.tolist()
+        improved = stopper.update(epoch, val_acc)
+        if any(improved):
+            _keep_best(best, model, torch.tensor(improved, device=device))
+        for m, mem in enumerate(members):
+            mem.rows.append({"seed": mem.seed, "epoch": epoch, "train_loss": train_loss[m],
+                             "train_acc": train_acc[m], "val_loss": val_loss[m], "val_acc": val_acc[m],
+                             "seconds": epoch_seconds[-1], "past_stop": stopper.past_stop(m, epoch)})
+        active = [a for m, a in enumerate(val_acc) if stopper.stopped_epoch[m] is None]
+        bar.set_postfix(models=M, running=len(active), val_acc=f"{max(val_acc):.3f}")
+        if stopper.all_stopped:
+            break
+
+    model.load_state_dict(best)
+    test_loss, test_acc = evaluate(model, data.test_x.to(device), data.test_y.to(device))
+    for m, mem in enumerate(members):
+        stopped = stopper.stopped_epoch[m]
+        mem.result = {"seed": mem.seed, "test_acc": float(test_acc[m]), "test_loss": float(test_loss[m]),
+                      "best_epoch": stopper.best_epoch[m], "best_val_acc": stopper.best_acc[m],
+                      "stopped_epoch": stopped, "epochs_trained": stopped or len(epoch_seconds),
+                      "epochs_recorded": len(epoch_seconds)}
+    info = {"device": str(device), "members": M, "epoch_seconds": epoch_seconds,
+            "seconds_per_epoch": float(np.mean(epoch_seconds))}
+    return members, model, info
+
+
+def _versions() -> dict:
+    import torchvision
+    return {"gradflow": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
+            "numpy": np.__version__, "python": platform.python_version()}
+
+
+def _save(configs, members, model, info, data, runs_dir, overwrite) -> list[store.Run]:
+    runs = []
+    names = [c.run_name() for c in configs]
+    for ci, c in enumerate(configs):
+        mine = [(m, mem) for m, mem in enumerate(members) if mem.config_index == ci]
+        config = {"run": c.to_dict(), "model": model.configs[mine[0][0]] | {"input_size": data.input_size,
+                                                                          "num_classes": data.num_classes},
+                  "data": data.describe(), "device": info["device"], "versions": _versions(),
+                  "seconds_per_epoch": info["seconds_per_epoch"], "epoch_seconds": info["epoch_seconds"],
+                  "batch": {"members": info["members"], "runs": names},
+                  "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        metrics = pd.DataFrame([row for _, mem in mine for row in mem.rows])
+        weights = {mem.seed: model.export(m) for m, mem in mine}
+        path = store.save_run(c.run_name(), config, metrics, [mem.result for _, mem in mine], weights,
+                              runs_dir=runs_dir, overwrite=overwrite)
+        runs.append(store.Run(path))
+    return runs
+
+
+def train_runs(configs: list[RunConfig], runs_dir=None, overwrite: bool = False, device=None,
+               progress: bool = True, data: DataSplits | None = None, data_root=None) -> list[store.Run]:
+    """Load the configs' runs that exist; train the others, batched where they share a batch key."""
+    runs: dict[int, store.Run] = {}
+    todo: dict[tuple, list[int]] = {}
+    for i, c in enumerate(configs):
+        if not overwrite and store.exists(c.run_name(), runs_dir):
+            runs[i] = store.load_run(c.run_name(), runs_dir)
+        else:
+            todo.setdefault(c.batch_key(), []).append(i)
+    datasets: dict[str, DataSplits] = {}
+    for indices in todo.values():
+        group = [configs[i] for i in indices]
+        ref = group[0]
+        key = f"{ref.dataset}:{ref.split_seed}"
+        if data is None and key not in datasets:
+            datasets[key] = load(ref.dataset, root=data_root, split_seed=ref.split_seed) \
+                if ref.dataset != "synthetic" else load("synthetic", seed=ref.split_seed)
+        members, model, info = fit(group, data if data is not None else datasets[key], device, progress)
+        for i, run in zip(indices, _save(group, members, model, info, data or datasets[key], runs_dir, overwrite)):
+            runs[i] = run
+    return [runs[i] for i in range(len(configs))]
+
+
+def compare(activations=TUTORIAL_ACTIVATIONS, preset: str = "quick", seeds=None, runs_dir=None,
+            overwrite: bool = False, device=None, progress: bool = True, data: DataSplits | None = None,
+            data_root=None, **overrides) -> list[store.Run]:
+    """One run per activation (each with all seeds), trained together where missing, else loaded."""
+    if isinstance(activations, str):
+        activations = [activations]
+    if not activations:
+        raise ValueError("compare needs at least one activation")
+    configs = [make_config(a, preset, seeds=seeds, **overrides) for a in activations]
+    return train_runs(configs, runs_dir=runs_dir, overwrite=overwrite, device=device, progress=progress,
+                      data=data, data_root=data_root)

@@ -1,0 +1,59 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from gradflow.cli import main
+
+
+def _run(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "gradflow.cli", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def test_the_console_entry_point_runs():
+    out = _run("--help")
+    assert out.returncode == 0 and "usage: gradflow" in out.stdout and "diagnose" in out.stdout
+
+
+@pytest.mark.parametrize("command", ["train", "runs", "diagnose", "report"])
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    assert exit_.value.code == 0 and f"usage: gradflow {command}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--act", "sigmoidd", "--preset", "smoke"], "unknown activation 'sigmoidd'; accepted: all, sigmoid"),
+    (["train", "--act", "relu", "--preset", "smoke", "--seeds", "x"], "--seeds takes integers"),
+    (["train", "--act", "relu", "--preset", "smoke", "--max-epochs", "-3"], "max_epochs must be at least 1"),
+    (["train", "--act", "relu", "--preset", "smoke", "--dropout", "1.5"], "dropout must be in [0, 1)"),
+    (["train", "--act", "relu", "--preset", "smoke", "--init", "magic"], "unknown init 'magic'"),
+    (["diagnose", "no-such-run"], "no run named 'no-such-run'"),
+])
+def test_errors_are_one_clear_line(tmp_path, args, message, capsys):
+    assert main([*args, "--out", str(tmp_path), "--no-progress"] if args[0] == "train"
+                else [*args, "--out", str(tmp_path)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gradflow: error:") and message in lines[0]
+
+
+def test_argument_errors_come_from_argparse(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--preset", "fast"])
+    assert exit_.value.code == 2 and "invalid choice: 'fast'" in capsys.readouterr().err
+
+
+def test_train_then_runs_json(tmp_path, capsys):
+    args = ["--preset", "smoke", "--out", str(tmp_path), "--no-progress", "--record", "off"]
+    assert main(["train", "--act", "relu,tanh", "--seeds", "5", "6", *args]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("test accuracy") == 2
+    assert main(["runs", "--json", "--out", str(tmp_path)]) == 0
+    table = json.loads(capsys.readouterr().out)
+    assert sorted(r["activation"] for r in table) == ["relu", "tanh"]
+    for row in table:
+        assert row["seeds"] == [5, 6] and len(row["test_acc"]) == 2 and len(row["epochs_trained"]) == 2
+        assert row["seconds_per_epoch"] > 0 and row["models_in_batch"] == 4
+    assert main(["runs", "--out", str(tmp_path)]) == 0
+    assert "relu" in capsys.readouterr().out

@@ -1,0 +1,100 @@
+import pytest
+import torch
+
+from gradflow import store, train
+from gradflow.config import PRESETS, RunConfig, make_config
+from gradflow.data import synthetic
+from gradflow.train import EarlyStopping
+
+
+def test_early_stopping_on_a_scripted_curve_is_the_tutorials_rule():
+    # The tutorial's sigmoid: epoch 1 is the best, so with patience 7 it stops at epoch 8.
+    flat = [0.10, 0.10, 0.09, 0.10, 0.10, 0.10, 0.10, 0.10, 0.30, 0.50]
+    # Another member improves at epochs 1, 3 and 6, so it runs on to epoch 13.
+    rising = [0.5, 0.5, 0.6, 0.6, 0.6, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7, 0.99]
+    stop = EarlyStopping(2, patience=7)
+    improved = []
+    for epoch in range(1, 15):
+        improved.append(stop.update(epoch, [flat[min(epoch, len(flat)) - 1], rising[epoch - 1]]))
+    assert stop.stopped_epoch == [8, 13]
+    assert stop.best_epoch == [1, 6]
+    assert [i[0] for i in improved] == [True] + [False] * 13  # the later rise is past the stop: not taken
+    assert [e + 1 for e, i in enumerate(improved) if i[1]] == [1, 3, 6]
+    assert not stop.past_stop(0, 8) and stop.past_stop(0, 9)
+    assert stop.all_stopped
+
+
+def test_fit_records_per_seed_metrics_and_marks_epochs_past_the_stop(tmp_path):
+    data = synthetic(n_train=512, n_val=128, n_test=128, noise=3.0)
+    configs = [make_config(a, "smoke", max_epochs=6, patience=1, record="off") for a in ("relu", "sigmoid")]
+    runs = train.train_runs(configs, runs_dir=tmp_path, data=data, progress=False)
+    for run in runs:
+        m, r = run.metrics, run.results
+        assert set(m["seed"]) == {0, 1} and len(r) == 2
+        for seed, rows in m.groupby("seed"):
+            res = r[r.seed == seed].iloc[0]
+            stopped = res["stopped_epoch"]
+            assert rows["epoch"].tolist() == list(range(1, len(rows) + 1))
+            if stopped == stopped and stopped is not None:  # not NaN: this seed stopped early
+                assert rows["past_stop"].tolist() == [e > stopped for e in rows["epoch"]]
+                assert res["epochs_trained"] == stopped
+            assert res["best_epoch"] == rows["val_acc"].iloc[: int(res["epochs_trained"])].idxmax() - rows.index[0] + 1
+        assert run.config["batch"]["members"] == 4  # both activations x two seeds in one batch
+
+
+def test_best_checkpoint_is_the_one_tested(tmp_path):
+    data = synthetic(n_train=512, n_val=128, n_test=128, noise=3.0)
+    [run] = train.train_runs([make_config("tanh", "smoke", max_epochs=4, seeds=(3,), record="off")],
+                             runs_dir=tmp_path, data=data, progress=False)
+    net = run.model(3)
+    with torch.no_grad():
+        val_acc = (net(data.val_x).argmax(1) == data.val_y).double().mean().item()
+        test_acc = (net(data.test_x).argmax(1) == data.test_y).double().mean().item()
+    res = run.results.iloc[0]
+    assert val_acc == pytest.approx(res["best_val_acc"], abs=1e-9)
+    assert test_acc == pytest.approx(res["test_acc"], abs=1e-9)
+    best = run.metrics[run.metrics.epoch == res["best_epoch"]]["val_acc"].item()
+    assert best == pytest.approx(val_acc, abs=1e-9)
+
+
+def test_same_config_and_seed_give_the_same_numbers_on_cpu(tmp_path):
+    data = synthetic(n_train=512, n_val=128, n_test=128)
+    c = make_config("elu", "smoke", dropout=0.2, record="off")
+    a = train.train_runs([c], runs_dir=tmp_path / "a", data=data, progress=False, device="cpu")[0]
+    b = train.train_runs([c], runs_dir=tmp_path / "b", data=data, progress=False, device="cpu")[0]
+    cols = ["train_loss", "val_loss", "val_acc"]
+    assert a.metrics[cols].equals(b.metrics[cols])
+    assert a.results["test_acc"].tolist() == b.results["test_acc"].tolist()
+
+
+def test_compare_caches_runs_and_overwrite_retrains(tmp_path):
+    data = synthetic(n_train=256, n_val=64, n_test=64)
+    first = train.compare(["relu"], preset="smoke", runs_dir=tmp_path, data=data, progress=False, record="off")
+    created = first[0].config["created"]
+    stamp = (first[0].path / "results.json").stat().st_mtime_ns
+    again = train.compare(["relu", "tanh"], preset="smoke", runs_dir=tmp_path, data=data, progress=False,
+                          record="off")
+    assert again[0].name == first[0].name
+    assert (again[0].path / "results.json").stat().st_mtime_ns == stamp  # loaded, not retrained
+    assert again[1].config["batch"]["members"] == 2  # only tanh's two seeds trained
+    redo = train.compare(["relu"], preset="smoke", runs_dir=tmp_path, data=data, progress=False, record="off",
+                         overwrite=True)
+    assert redo[0].config["created"] >= created and (redo[0].path / "results.json").stat().st_mtime_ns != stamp
+    assert len([p for p in tmp_path.iterdir() if p.name.startswith(".")]) == 0  # no temporary leftovers
+
+
+def test_config_validation_and_presets():
+    assert PRESETS["tutorial"] == {}
+    tut = make_config("relu", "tutorial")
+    assert (tut.lr, tut.momentum, tut.batch_size, tut.max_epochs, tut.patience, tut.optimizer) == \
+        (1e-2, 0.9, 256, 50, 7, "sgd")
+    assert make_config("relu", "tutorial").key() == make_config("relu", "tutorial").key()
+    assert make_config("relu", "tutorial").key() != make_config("relu", "tutorial", lr=0.1).key()
+    for bad, message in [({"preset": "fast"}, "unknown preset 'fast'"), ({"lr": -1}, "lr must be"),
+                         ({"optimizer": "lbfgs"}, "unknown optimizer"), ({"seeds": ()}, "at least one seed"),
+                         ({"seeds": (1, 1)}, "distinct"), ({"patience": 0}, "patience"),
+                         ({"colour": 1}, "unknown setting")]:
+        with pytest.raises(ValueError, match=message):
+            make_config("relu", **{"preset": "smoke", **bad})
+    with pytest.raises(ValueError, match="unknown activation"):
+        RunConfig(activation="nope")
