@@ -1,6 +1,20 @@
-"""gradflow: gradient-flow diagnostics for PyTorch."""
+"""gradflow: gradient-flow diagnostics for PyTorch.
+
+    import gradflow
+    net = gradflow.BaseNetwork("tanh")                     # the tutorial's MLP
+    with gradflow.Recorder(my_model) as rec:               # any nn.Module, your own loop
+        ...; optimizer.step(); rec.step(loss=loss)
+    print(gradflow.format_findings(gradflow.diagnose(rec)))
+"""
 from .activations import (Activation, activation_config, activation_from_config, available_activations,
                           get_activation, register_activation)
 from .models import BaseNetwork
 
 __version__ = "0.1.0"
+
+from .diagnose import Finding, diagnose, format_findings  # noqa: E402  (after __version__: train imports it)
+from .record import Recorder, load_recording  # noqa: E402
+
+__all__ = ["Activation", "BaseNetwork", "Finding", "Recorder", "activation_config", "activation_from_config",
+           "available_activations", "diagnose", "format_findings", "get_activation", "load_recording",
+           "register_activation"]

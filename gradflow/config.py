@@ -27,7 +27,7 @@ class RunConfig:
     norm: str = "none"                   # none | batch | layer
     dropout: float = 0.0                 # probability of DROPPING a hidden unit
     output_act: dict | None = None       # activation on the logits (None: plain logits, as it should be)
-    dataset: str = "fashion_mnist"       # fashion_mnist | synthetic
+    dataset: str = "fashion_mnist"       # fashion_mnist | synthetic | "<name>:<hash>" for data passed in
     split_seed: int = 42                 # generator seed of the 50k/10k train/validation split
     train_subset: int | None = None      # train on the first N examples of the split (None: all)
     optimizer: str = "sgd"               # sgd | adam | adamw | rmsprop

@@ -8,6 +8,7 @@ torchvision's download when the machine is online. Users can pass their own tens
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import shutil
 import tempfile
@@ -60,6 +61,14 @@ class DataSplits:
                  ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")}
         return DataSplits(self.name, **moved, num_classes=self.num_classes,
                           split_seed=self.split_seed, source=self.source)
+
+    def fingerprint(self) -> str:
+        """A short hash of the tensors' shapes and sums: tells user datasets apart in run names."""
+        parts = [self.name, str(self.num_classes)]
+        for k in ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y"):
+            t = getattr(self, k)
+            parts += [str(tuple(t.shape)), f"{t.double().sum().item():.6e}", f"{t.double().abs().sum().item():.6e}"]
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()[:8]
 
     def describe(self) -> dict:
         return {"name": self.name, "source": self.source, "split_seed": self.split_seed,

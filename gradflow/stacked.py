@@ -52,7 +52,9 @@ class StackedActivation(nn.Module):
                 groups.append((start, i, acts[start]))
                 start = i
         self.groups = groups
-        self.fns = nn.ModuleList(g[2] for g in groups)
+        # A plain list, not a ModuleList: the recorder must see one activation module per layer
+        # (this one), not the per-group modules inside it. They are stateless, so nothing is lost.
+        self.fns = [g[2] for g in groups]
 
     def forward(self, x):  # (M, B, F)
         if len(self.groups) == 1:

@@ -7,10 +7,12 @@ that exist and trains only the missing ones.
 from __future__ import annotations
 
 import contextlib
+import json
 import platform
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -22,6 +24,7 @@ from . import __version__, store
 from .config import PRESETS, TUTORIAL_ACTIVATIONS, RunConfig, make_config  # noqa: F401  (re-exported)
 from .data import DataSplits, load
 from .models import BaseNetwork
+from .record import Recorder, Recording, save_recording
 from .stacked import StackedMLP
 
 EVAL_CHUNK = 2500  # validation images per forward: bounds memory at (members, chunk, 512) floats
@@ -150,20 +153,50 @@ def fit(configs: list[RunConfig], data: DataSplits, device=None, progress: bool 
         train_x, train_y = train_x[:ref.train_subset], train_y[:ref.train_subset]
     train_x, train_y = train_x.to(device), train_y.to(device)
     val_x, val_y = data.val_x.to(device), data.val_y.to(device)
-    n, B = len(train_y), ref.batch_size
-    if n < B:
-        raise ValueError(f"{n} training examples are fewer than one batch of {B}")
-    steps = n // B  # drop_last, as the tutorial
-    orders = [torch.Generator().manual_seed(m.seed) for m in members]  # each member its own data order
-    torch.manual_seed(sum(m.seed * 1_000_003 ** i for i, m in enumerate(members)) % 2**63)  # dropout masks
+    if len(train_y) < ref.batch_size:
+        raise ValueError(f"{len(train_y)} training examples are fewer than one batch of {ref.batch_size}")
 
     stopper = EarlyStopping(M, ref.patience)
     best = _snapshot(model)
-    epoch_seconds = []
+    recorder = None
+    if ref.record != "off":
+        recorder = Recorder(model, schedule="all" if ref.record == "every" else None,
+                            member_seeds=[m.seed for m in members])
+    with recorder if recorder is not None else contextlib.nullcontext():
+        if recorder is not None:
+            recorder.dead_units(train_x)  # at initialisation (step 0)
+        epoch_seconds = _epochs(model, optimizer, members, stopper, best, recorder, train_x, train_y,
+                                val_x, val_y, ref, device, progress)
+        model.load_state_dict(best)
+        if recorder is not None:
+            recorder.dead_units(train_x)  # the best checkpoint, after training
+    test_loss, test_acc = evaluate(model, data.test_x.to(device), data.test_y.to(device))
+    for m, mem in enumerate(members):
+        stopped = stopper.stopped_epoch[m]
+        mem.result = {"seed": mem.seed, "test_acc": float(test_acc[m]), "test_loss": float(test_loss[m]),
+                      "best_epoch": stopper.best_epoch[m], "best_val_acc": stopper.best_acc[m],
+                      "stopped_epoch": stopped, "epochs_trained": stopped or len(epoch_seconds),
+                      "epochs_recorded": len(epoch_seconds)}
+    info = {"device": str(device), "members": M, "epoch_seconds": epoch_seconds,
+            "seconds_per_epoch": float(np.mean(epoch_seconds)),
+            "recording": None if recorder is None else (recorder.tables(), recorder.summary())}
+    return members, model, info
+
+
+def _epochs(model, optimizer, members, stopper, best, recorder, train_x, train_y, val_x, val_y, ref, device,
+            progress) -> list[float]:
+    """The epoch loop; returns each epoch's wall seconds (training + validation)."""
+    M, n, B = len(members), len(train_y), ref.batch_size
+    steps = n // B  # drop_last, as the tutorial
+    orders = [torch.Generator().manual_seed(m.seed) for m in members]  # each member its own data order
+    torch.manual_seed(sum(m.seed * 1_000_003 ** i for i, m in enumerate(members)) % 2**63)  # dropout masks
+    epoch_seconds: list[float] = []
     bar = tqdm(range(1, ref.max_epochs + 1), desc=f"training {M} model{'s' * (M > 1)}", disable=not progress,
                unit="epoch", leave=True)
     for epoch in bar:
         t0 = time.perf_counter()
+        if recorder is not None:
+            recorder.epoch = epoch
         model.train()
         perms = torch.stack([torch.randperm(n, generator=g) for g in orders]).to(device)  # (M, n)
         loss_sum = torch.zeros(M, device=device)
@@ -176,6 +209,8 @@ def fit(configs: list[RunConfig], data: DataSplits, device=None, progress: bool 
             optimizer.zero_grad(set_to_none=True)
             losses.sum().backward()  # member m's gradient is that of its own mean loss
             optimizer.step()
+            if recorder is not None:
+                recorder.step(loss=losses)  # not detached: the recorder reads the loss kind from its graph
             loss_sum += losses.detach()
             correct += (logits.detach().argmax(-1) == y).sum(1)
         val_loss, val_acc = evaluate(model, val_x, val_y)
@@ -198,17 +233,7 @@ def fit(configs: list[RunConfig], data: DataSplits, device=None, progress: bool 
         if stopper.all_stopped:
             break
 
-    model.load_state_dict(best)
-    test_loss, test_acc = evaluate(model, data.test_x.to(device), data.test_y.to(device))
-    for m, mem in enumerate(members):
-        stopped = stopper.stopped_epoch[m]
-        mem.result = {"seed": mem.seed, "test_acc": float(test_acc[m]), "test_loss": float(test_loss[m]),
-                      "best_epoch": stopper.best_epoch[m], "best_val_acc": stopper.best_acc[m],
-                      "stopped_epoch": stopped, "epochs_trained": stopped or len(epoch_seconds),
-                      "epochs_recorded": len(epoch_seconds)}
-    info = {"device": str(device), "members": M, "epoch_seconds": epoch_seconds,
-            "seconds_per_epoch": float(np.mean(epoch_seconds))}
-    return members, model, info
+    return epoch_seconds
 
 
 def _versions() -> dict:
@@ -229,16 +254,62 @@ def _save(configs, members, model, info, data, runs_dir, overwrite) -> list[stor
                   "batch": {"members": info["members"], "runs": names},
                   "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         metrics = pd.DataFrame([row for _, mem in mine for row in mem.rows])
+        results = [mem.result for _, mem in mine]
         weights = {mem.seed: model.export(m) for m, mem in mine}
-        path = store.save_run(c.run_name(), config, metrics, [mem.result for _, mem in mine], weights,
-                              runs_dir=runs_dir, overwrite=overwrite)
+        recording = None
+        if info["recording"] is not None:
+            recording = _member_subset(*info["recording"], [m for m, _ in mine])
+
+        def extra(tmp, recording=recording, config=config, metrics=metrics, results=results):
+            from .diagnose import diagnose
+            if recording is not None:
+                save_recording(tmp / "recordings", recording.tables(), recording.summary())
+            view = SimpleNamespace(recordings=recording, metrics=metrics, results=pd.DataFrame(results),
+                                   config={**config["run"], "num_classes": data.num_classes})
+            store.write_json_atomic(tmp / "findings.json", [f.to_dict() for f in diagnose(view)])
+
+        path = store.save_run(c.run_name(), config, metrics, results, weights, runs_dir=runs_dir,
+                              overwrite=overwrite, extra=extra)
         runs.append(store.Run(path))
     return runs
+
+
+def _member_subset(tables: dict, summary: dict, keep: list[int]) -> Recording:
+    """The recording of members ``keep`` only, renumbered 0..len(keep)-1 (one run's seeds)."""
+    renumber = {old: new for new, old in enumerate(keep)}
+    sub = {}
+    for key, df in tables.items():
+        part = df[df["member"].isin(keep)].copy() if "member" in df else df.copy()
+        if "member" in part:
+            part["member"] = part["member"].map(renumber)
+        sub[key] = part.reset_index(drop=True)
+    summary = json.loads(json.dumps(summary))
+    summary["members"] = len(keep)
+    if summary.get("member_seeds") is not None:
+        summary["member_seeds"] = [summary["member_seeds"][m] for m in keep]
+    for layer in summary.get("layers", []):
+        if layer.get("members", 1) > 1:
+            layer["members"] = len(keep)
+        if isinstance(layer.get("max_derivative"), list) and len(layer["max_derivative"]) > 1:
+            layer["max_derivative"] = [layer["max_derivative"][m] for m in keep]
+        if isinstance(layer.get("flat_both_sides"), list) and len(layer["flat_both_sides"]) > 1:
+            layer["flat_both_sides"] = [layer["flat_both_sides"][m] for m in keep]
+    return Recording(None, sub, summary)
+
+
+def _for_data(config: RunConfig, data: DataSplits) -> RunConfig:
+    """Name the dataset a config trains on, so runs on different user data never share a cache entry."""
+    if data.name == "FashionMNIST" and config.dataset == "fashion_mnist" and data.split_seed == config.split_seed \
+            and len(data.train_y) == 50_000:
+        return config
+    return replace(config, dataset=f"{data.name}:{data.fingerprint()}")
 
 
 def train_runs(configs: list[RunConfig], runs_dir=None, overwrite: bool = False, device=None,
                progress: bool = True, data: DataSplits | None = None, data_root=None) -> list[store.Run]:
     """Load the configs' runs that exist; train the others, batched where they share a batch key."""
+    if data is not None:
+        configs = [_for_data(c, data) for c in configs]
     runs: dict[int, store.Run] = {}
     todo: dict[tuple, list[int]] = {}
     for i, c in enumerate(configs):

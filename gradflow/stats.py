@@ -1,0 +1,224 @@
+"""Small pure functions the recorder reduces tensors with: bins, ratios, saturation, dead units.
+
+Every function takes tensors whose dim 0 is the *member* (one model of a stacked batch of M
+models; M = 1 for an ordinary model) and returns one value per member, computed for all members at
+once on the tensor's own device. Nothing here calls ``.item()`` or moves data to the CPU: the
+recorder stacks the small results and moves them in batches.
+
+Histogram layout (the same for every kind and scale, so steps, layers and runs are comparable):
+for ``n = len(edges)`` edges a histogram has ``n + 2`` counts::
+
+    [0]        x <  edges[0]                 (underflow; for log10 scale this includes exact zeros)
+    [i]        edges[i-1] <= x < edges[i]    for i = 1 .. n-1
+    [n]        x >= edges[-1]                (overflow)
+    [n + 1]    NaN, +inf or -inf             (non-finite values are never hidden in a tail bin)
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+# --------------------------------------------------------------------------- fixed bin edges
+# Fixed once for the whole project: histograms from different steps, layers and runs can be
+# added, subtracted and plotted on one axis only if they share their edges.
+
+# Activations of common nets live within a few units of zero (tanh/sigmoid in [-1, 1], normalised
+# ReLU nets mostly < 5); 0.1-wide bins resolve the saturation peaks at +-1 of tanh.
+ACT_LINEAR_EDGES = np.linspace(-5.0, 5.0, 101)
+# Weight gradients of MLPs/CNNs at batch 256 are mostly 1e-5..1e-2 per element; +-0.05 in 1e-3 bins
+# shows the bulk of healthy layers; the log10 histogram below covers everything else.
+GRAD_LINEAR_EDGES = np.linspace(-0.05, 0.05, 101)
+# log10 |x| from 1e-10 to 1e+2 in quarter-decade bins: vanishing (1e-8) and exploding (1e+1)
+# gradients land in interior bins, exact zeros (dead ReLUs) in the underflow bin.
+LOG10_EDGES = np.linspace(-10.0, 2.0, 49)
+
+HIST_EDGES = {  # (kind, scale) -> edges
+    ("act", "linear"): ACT_LINEAR_EDGES,
+    ("act", "log10"): LOG10_EDGES,
+    ("grad", "linear"): GRAD_LINEAR_EDGES,
+    ("grad", "log10"): LOG10_EDGES,
+}
+
+# --------------------------------------------------------------------------- thresholds
+# A unit is saturated when its activation's derivative is below this fraction of the largest
+# derivative the activation has. For tanh this is 1 - 0.97**2 = 0.059, i.e. Karpathy's
+# |tanh(x)| > 0.97 rule; the same fraction carries the idea to sigmoid and any user activation.
+SATURATION_DERIV_FRACTION = 0.06
+# A unit is dead when, for every example, its derivative is below this fraction of the maximum
+# (no gradient can flow through it) or its output magnitude is below DEAD_OUTPUT_TOL (it carries
+# no signal). Tolerances, not exact zeros, so saturated tanh/sigmoid units count too.
+DEAD_DERIV_FRACTION = 1e-4
+DEAD_OUTPUT_TOL = 1e-6
+# Range over which an activation's maximum derivative is searched. +-10 covers the peaks of all
+# common activations (sigmoid/tanh at 0, swish at 2.4, GELU at 1.4; softplus reaches 0.99995 of 1).
+PROBE_RANGE = 10.0
+PROBE_POINTS = 2001
+
+
+def histogram_edges(kind: str, scale: str) -> np.ndarray:
+    """The fixed edges for ``kind`` in {'act', 'grad'} and ``scale`` in {'linear', 'log10'}."""
+    try:
+        return HIST_EDGES[(kind, scale)]
+    except KeyError:
+        raise ValueError(f"no histogram edges for kind={kind!r}, scale={scale!r}; accepted kinds "
+                         "'act', 'grad' and scales 'linear', 'log10'") from None
+
+
+def bin_centers(edges: np.ndarray) -> np.ndarray:
+    """Centres of the interior bins (counts[1:-2] of a histogram)."""
+    return (edges[:-1] + edges[1:]) / 2
+
+
+_EDGE_CACHE: dict = {}
+
+
+def _edges_on(edges: np.ndarray, device, dtype) -> torch.Tensor:
+    key = (id(edges), str(device), dtype)
+    t = _EDGE_CACHE.get(key)
+    if t is None:
+        t = _EDGE_CACHE[key] = torch.as_tensor(edges, dtype=dtype, device=device)
+    return t
+
+
+def _per_member(x: torch.Tensor) -> torch.Tensor:
+    """(M, ...) -> (M, K); half precision is widened so bucketize and sums behave."""
+    flat = x.detach().reshape(x.shape[0], -1)
+    return flat.float() if flat.dtype in (torch.float16, torch.bfloat16) else flat
+
+
+_WIDTH_CACHE: dict = {}
+
+
+def _uniform_width(edges: np.ndarray) -> float | None:
+    """The common bin width of evenly spaced edges, else None (cached: edges are module constants)."""
+    key = (id(edges), len(edges), float(edges[0]), float(edges[-1]))
+    if key not in _WIDTH_CACHE:
+        widths = np.diff(edges)
+        _WIDTH_CACHE[key] = float(widths[0]) if np.allclose(widths, widths[0], rtol=1e-9, atol=0) else None
+    return _WIDTH_CACHE[key]
+
+
+def histogram(x: torch.Tensor, edges: np.ndarray, scale: str = "linear", finite: torch.Tensor | None = None) -> torch.Tensor:
+    """Counts (M, len(edges) + 2) of ``x`` (M, ...) per member, in the layout of the module doc.
+
+    One ``bincount`` for all members: member m's bins are offset by m * bins. Evenly spaced edges
+    (all of this module's) are binned arithmetically, floor((x - e0) / width): 8x faster than
+    ``bucketize``'s binary search on a CPU; a value within float rounding of an edge may land on
+    either side of it. ``finite`` (optional ``isfinite(x)`` as (M, K)) shares that pass between scales.
+    """
+    if scale not in ("linear", "log10"):
+        raise ValueError(f"histogram scale must be 'linear' or 'log10', got {scale!r}")
+    flat = _per_member(x)
+    members, n = flat.shape[0], len(edges)
+    bins = n + 2
+    values = flat if scale == "linear" else torch.log10(flat.abs())  # log10(0) = -inf -> underflow
+    width = _uniform_width(edges)
+    if width is not None:
+        idx = (values - float(edges[0])).div_(width).floor_().clamp_(-1, n - 1).add_(1)  # 0 .. n, NaN stays NaN
+    else:
+        idx = torch.bucketize(values, _edges_on(edges, flat.device, flat.dtype), right=True).to(values.dtype)
+    idx.masked_fill_(~(torch.isfinite(flat) if finite is None else finite), n + 1)
+    idx += torch.arange(members, device=flat.device, dtype=idx.dtype).unsqueeze(1) * bins
+    return torch.bincount(idx.to(torch.int64).reshape(-1), minlength=members * bins).reshape(members, bins)
+
+
+def histograms(x: torch.Tensor, kind: str) -> dict[str, torch.Tensor]:
+    """Both scales of ``kind`` ('act'/'grad') for ``x`` (M, ...), sharing one isfinite pass.
+    ``counts[:, -1]`` of either is the per-member number of non-finite values."""
+    flat = _per_member(x)
+    finite = torch.isfinite(flat)
+    return {scale: histogram(flat, histogram_edges(kind, scale), scale, finite) for scale in ("linear", "log10")}
+
+
+# --------------------------------------------------------------------------- moments and ratios
+
+
+def mean(x: torch.Tensor) -> torch.Tensor:
+    return _per_member(x).mean(dim=1)
+
+
+def std(x: torch.Tensor) -> torch.Tensor:
+    """Population std (correction 0) per member, so a one-element tensor gives 0, not NaN."""
+    return _per_member(x).std(dim=1, correction=0)
+
+
+def norm(x: torch.Tensor) -> torch.Tensor:
+    return torch.linalg.vector_norm(_per_member(x), dim=1)
+
+
+def ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
+    """num / den, NaN where den is 0 (a zero-initialised weight has no meaningful ratio)."""
+    return torch.where(den > 0, num / den.clamp_min(torch.finfo(den.dtype).tiny), torch.nan)
+
+
+def grad_data_ratio(grad: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """std(grad) / std(weight) per member (makemore part 3)."""
+    return ratio(std(grad), std(weight))
+
+
+def update_data_ratio(weight_after: torch.Tensor, weight_before: torch.Tensor) -> torch.Tensor:
+    """std(weight_after - weight_before) / std(weight_before): the optimizer step's relative size."""
+    return ratio(std(weight_after.detach() - weight_before.detach()), std(weight_before))
+
+
+def nonfinite_count(x: torch.Tensor) -> torch.Tensor:
+    """Number of NaN/inf elements per member."""
+    return (~torch.isfinite(_per_member(x))).sum(dim=1)
+
+
+# --------------------------------------------------------------------------- derivatives
+
+
+def derivative(fn, x: torch.Tensor) -> torch.Tensor:
+    """Elementwise derivative of the activation ``fn`` at ``x`` (same shape), by autograd.
+
+    Works for any elementwise activation, user-written ones included. ``fn`` is called on a copy,
+    so in-place activations (``nn.ReLU(inplace=True)``) are safe.
+    """
+    with torch.enable_grad():
+        leaf = x.detach().requires_grad_(True)
+        y = fn(leaf.clone())
+        if not isinstance(y, torch.Tensor) or y.shape != leaf.shape:
+            raise ValueError("activation is not elementwise: its output shape differs from its input shape")
+        if not y.requires_grad:  # constant output: derivative 0 everywhere
+            return torch.zeros_like(leaf)
+        (d,) = torch.autograd.grad(y, leaf, torch.ones_like(y), allow_unused=True)
+    return torch.zeros_like(leaf) if d is None else d
+
+
+def probe_derivative(fn, members: int, stacked: bool, device=None, dtype=torch.float32):
+    """Largest |derivative| of ``fn`` on [-PROBE_RANGE, PROBE_RANGE] per member, and whether it is
+    flat (below SATURATION_DERIV_FRACTION of that maximum) at both ends, like tanh and sigmoid.
+
+    Returns ``(max_deriv (M,), flat_both_sides (M,) bool)``. Stacked activations get the grid as
+    (M, 1, G) so member m's own activation is probed; ordinary ones as (1, G).
+    """
+    grid = torch.linspace(-PROBE_RANGE, PROBE_RANGE, PROBE_POINTS, device=device, dtype=dtype)
+    x = grid.expand(members, 1, -1).contiguous() if stacked else grid.unsqueeze(0)
+    d = derivative(fn, x).abs().reshape(members, -1)
+    d = torch.nan_to_num(d, nan=0.0, posinf=0.0)
+    peak = d.amax(dim=1)
+    flat_ends = (d[:, 0] < SATURATION_DERIV_FRACTION * peak) & (d[:, -1] < SATURATION_DERIV_FRACTION * peak)
+    return peak, flat_ends
+
+
+def saturation(deriv: torch.Tensor, max_deriv: torch.Tensor,
+               fraction: float = SATURATION_DERIV_FRACTION) -> torch.Tensor:
+    """Fraction of elements (per member) whose |derivative| < fraction * max_deriv[member]."""
+    d = _per_member(deriv).abs()
+    return (d < fraction * max_deriv.reshape(-1, 1)).float().mean(dim=1)
+
+
+def alive_units(out: torch.Tensor, deriv: torch.Tensor, max_deriv: torch.Tensor):
+    """Per member and unit, whether some example of this batch shows the unit alive.
+
+    ``out``/``deriv`` are (M, B, *unit_dims); returns two bool tensors (M, U): the unit's
+    derivative exceeded DEAD_DERIV_FRACTION * max somewhere, and its |output| exceeded
+    DEAD_OUTPUT_TOL somewhere. OR them over batches; a unit is dead where either stays False.
+    """
+    m, b = out.shape[0], out.shape[1]
+    o = out.detach().reshape(m, b, -1).abs()
+    d = deriv.detach().reshape(m, b, -1).abs()
+    passes_grad = (d > DEAD_DERIV_FRACTION * max_deriv.reshape(-1, 1, 1)).any(dim=1)
+    carries_signal = (o > DEAD_OUTPUT_TOL).any(dim=1)
+    return passes_grad, carries_signal
