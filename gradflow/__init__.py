@@ -13,7 +13,8 @@ from .models import BaseNetwork
 __version__ = "0.1.0"
 
 from .diagnose import Finding, diagnose, format_findings  # noqa: E402  (after __version__: train imports it)
-from .record import Recorder, load_recording  # noqa: E402
+from .record import Recorder  # noqa: E402
+from .recording import load_recording  # noqa: E402
 
 __all__ = ["Activation", "BaseNetwork", "Finding", "Recorder", "activation_config", "activation_from_config",
            "available_activations", "diagnose", "format_findings", "get_activation", "load_recording",

@@ -120,7 +120,7 @@ class _Context:
 
 
 def _resolve(obj, metrics, num_classes) -> _Context:
-    from .record import load_recording
+    from .recording import load_recording
 
     recording, results, config = None, None, {}
     if isinstance(obj, (str, Path)):

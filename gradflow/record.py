@@ -21,12 +21,9 @@ CPU in one transfer.
 """
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +32,8 @@ import torch
 from torch import nn
 
 from . import stats
+from .recording import (FORMAT, FORMAT_VERSION, DEAD_COLUMNS, Recording, build_tables, frame,  # noqa: F401
+                        load_recording, save_recording)
 from .activations import Activation, is_bounded
 
 # Default schedule: steps 0, 1, 4, 16, 64 (the start, where most pathologies show, on a log scale)
@@ -44,12 +43,6 @@ DEFAULT_EVERY = 200
 DEFAULT_LOG_BASE = 4
 # Pending device entries kept before a flush to the CPU (a flush is one device->host copy).
 FLUSH_ENTRIES = 4096
-# Names in a saved recording directory.
-SUMMARY_FILE = "recording.json"
-TABLE_FILES = {"scalars": "recording_scalars.parquet", "histograms": "recording_histograms.parquet",
-               "nonfinite": "recording_nonfinite.parquet", "dead_units": "recording_dead_units.parquet"}
-FORMAT = "gradflow.recording"
-FORMAT_VERSION = 1
 
 # torch's elementwise activation modules (Softmax and friends are not elementwise: left out).
 TORCH_ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.Tanh, nn.Sigmoid, nn.LeakyReLU, nn.ELU, nn.CELU, nn.GELU,
@@ -616,7 +609,7 @@ class Recorder:
                              "examples": int(inputs.shape[0])})
         self._alive = {}
         self._dead_rows.extend(rows)
-        return _frame(rows, ["step", "epoch", "member", "seed", "layer", "units", "dead", "dead_fraction", "examples"])
+        return frame(rows, ["step", "epoch", "member", "seed", "layer", "units", "dead", "dead_fraction", "examples"])
 
     def _accumulate_dead(self, lay, x, out):
         if x is None or x.shape != out.shape:
@@ -702,7 +695,7 @@ class Recorder:
         """Tidy tables: 'scalars', 'histograms', 'nonfinite', 'dead_units' (see module doc of stats
         for the histogram layout; edges: ``summary()['histogram_edges']``)."""
         self._flush()
-        return _build_tables(self._scalar_chunks, self._hist_rows, self._nonfinite, self._dead_rows,
+        return build_tables(self._scalar_chunks, self._hist_rows, self._nonfinite, self._dead_rows,
                              self._order, self._seed)
 
     def summary(self) -> dict:
@@ -753,115 +746,3 @@ class Recorder:
     def save(self, directory) -> Path:
         """Write the tables (Parquet) and the summary (JSON) into ``directory``, each atomically."""
         return save_recording(directory, self.tables(), self.summary())
-
-
-# --------------------------------------------------------------------------- tables, save, load
-
-
-SCALAR_COLUMNS = ["step", "epoch", "member", "seed", "layer", "quantity", "value"]
-HIST_COLUMNS = ["step", "epoch", "member", "seed", "layer", "kind", "scale", "counts"]
-NONFINITE_COLUMNS = ["step", "epoch", "member", "seed", "layer", "where", "phase", "count", "order"]
-BACKWARD_WHERES = ("grad", "activation_grad_out", "activation_grad_in")
-DEAD_COLUMNS = ["step", "epoch", "member", "seed", "layer", "units", "dead", "dead_fraction", "examples"]
-
-
-def _frame(rows, columns) -> pd.DataFrame:
-    df = pd.DataFrame(rows, columns=columns)
-    if "seed" in df:
-        df["seed"] = df["seed"].astype("Int64")
-    return df
-
-
-def _build_tables(scalar_chunks, hist_rows, nonfinite, dead_rows, order, seed_of):
-    if scalar_chunks:
-        scalars = pd.concat(scalar_chunks, ignore_index=True)
-    else:
-        scalars = pd.DataFrame({c: pd.Series(dtype=t) for c, t in
-                                [("step", "int64"), ("epoch", "int64"), ("member", "int64"), ("layer", "object"),
-                                 ("quantity", "object"), ("value", "float64")]})
-    scalars.insert(3, "seed", pd.array([seed_of(int(m)) for m in scalars["member"]], dtype="Int64"))
-    scalars = scalars.sort_values(["step", "quantity", "layer", "member"], kind="stable", ignore_index=True)
-    hists = _frame([{**r, "seed": seed_of(r["member"])} for r in hist_rows], HIST_COLUMNS)
-    big = 1 << 30  # the model output, the loss and layers never run in a training forward sort last
-    nf_rows = [{"step": s, "epoch": e, "member": m, "seed": seed_of(m), "layer": layer, "where": where,
-                "phase": "backward" if where in BACKWARD_WHERES else "forward",
-                "count": c, "order": order.get(layer, -1 if layer == "<input>" else big)}
-               for (m, layer, where), (s, e, c) in nonfinite.items()]
-    # a value appears first in the forward pass (in forward order), else in the backward pass; a forward
-    # NaN makes every gradient NaN, so the forward pass is looked at first
-    nf = _frame(nf_rows, NONFINITE_COLUMNS)
-    nf = nf.sort_values(["step", "phase", "order", "member"], key=lambda c: c.map({"forward": 0, "backward": 1})
-                        if c.name == "phase" else c, ignore_index=True)
-    dead = _frame(dead_rows, DEAD_COLUMNS)
-    return {"scalars": scalars[SCALAR_COLUMNS], "histograms": hists, "nonfinite": nf, "dead_units": dead}
-
-
-def _atomic_write(path: Path, write):
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)  # readers see the old file or the new one, never half of one
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def save_recording(directory, tables: dict, summary: dict) -> Path:
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    for key, fname in TABLE_FILES.items():
-        df = tables[key].copy()
-        if key == "histograms":
-            df["counts"] = [np.asarray(c, dtype=np.int64) for c in df["counts"]]
-        _atomic_write(directory / fname, lambda tmp, df=df: df.to_parquet(tmp, index=False))
-
-    def write_json(tmp):
-        with open(tmp, "w") as f:
-            json.dump(summary, f, indent=1, allow_nan=True)
-    _atomic_write(directory / SUMMARY_FILE, write_json)
-    return directory
-
-
-@dataclass
-class Recording:
-    """A recording loaded from disk: the same ``tables()`` and ``summary()`` as a live Recorder."""
-    directory: Path
-    _tables: dict = field(repr=False)
-    _summary: dict = field(repr=False)
-
-    def tables(self) -> dict[str, pd.DataFrame]:
-        return {k: v.copy() for k, v in self._tables.items()}
-
-    def summary(self) -> dict:
-        return json.loads(json.dumps(self._summary))
-
-    @property
-    def edges(self) -> dict[str, np.ndarray]:
-        return {k: np.asarray(v, dtype=np.float64) for k, v in self._summary["histogram_edges"].items()}
-
-
-def load_recording(directory) -> Recording:
-    """Read a directory written by ``Recorder.save`` (no model, no pickle)."""
-    directory = Path(directory)
-    meta = directory / SUMMARY_FILE
-    if not meta.is_file():
-        raise FileNotFoundError(f"{directory} holds no gradflow recording: {SUMMARY_FILE} is missing "
-                                "(write one with Recorder.save(directory))")
-    with open(meta) as f:
-        summary = json.load(f)
-    if summary.get("format") != FORMAT:
-        raise ValueError(f"{meta} is not a gradflow recording (format {summary.get('format')!r}, expected {FORMAT!r})")
-    if summary.get("version", 0) > FORMAT_VERSION:
-        raise ValueError(f"{meta} has format version {summary['version']}; this gradflow reads up to {FORMAT_VERSION}")
-    tables = {}
-    for key, fname in TABLE_FILES.items():
-        path = directory / fname
-        if not path.is_file():
-            raise FileNotFoundError(f"recording {directory} is incomplete: {fname} is missing")
-        df = pd.read_parquet(path)
-        if key == "histograms":
-            df["counts"] = [np.asarray(c, dtype=np.int64) for c in df["counts"]]
-        tables[key] = df
-    return Recording(directory, tables, summary)

@@ -91,7 +91,7 @@ class Run:
     def recordings(self):
         """The recorder's tables (``gradflow.record.load_recording``), or None if not recorded."""
         if self._recordings is None and (self.path / "recordings").is_dir():
-            from .record import load_recording
+            from .recording import load_recording
             self._recordings = load_recording(self.path / "recordings")
         return self._recordings
 

@@ -24,7 +24,8 @@ from . import __version__, store
 from .config import PRESETS, TUTORIAL_ACTIVATIONS, RunConfig, make_config  # noqa: F401  (re-exported)
 from .data import DataSplits, load
 from .models import BaseNetwork
-from .record import Recorder, Recording, save_recording
+from .record import Recorder
+from .recording import Recording, save_recording
 from .stacked import StackedMLP
 
 EVAL_CHUNK = 2500  # validation images per forward: bounds memory at (members, chunk, 512) floats
