@@ -107,9 +107,11 @@ class RunConfig:
     def batch_key(self) -> tuple:
         """Configs with equal batch keys train together in one batched step."""
         d = self.to_dict()
-        for k in ("activation", "output_act", "init", "seeds", "record", "preset"):
+        for k in ("activation", "init", "seeds", "record", "preset"):
             d.pop(k)
-        d["has_dropout"] = d.pop("dropout") > 0  # members need the same layer placement, not the same p
+        # members need the same layer placement, not the same dropout p or output activation
+        d["has_dropout"] = d.pop("dropout") > 0
+        d["has_output_act"] = self.output_act is not None
         return tuple(sorted((k, json.dumps(v)) for k, v in d.items()))
 
 

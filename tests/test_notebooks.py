@@ -1,0 +1,106 @@
+"""Every notebook executes through papermill with tiny parameters (smoke preset, synthetic data).
+
+The whole set renders once per test session (in parallel, through ``gradflow.report.render_all``);
+test_browser.py opens the same pages in Chromium.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import nbformat
+import papermill as pm
+import pytest
+
+from gradflow import report
+
+# Tiny parameters: the smoke preset trains on the synthetic set in seconds; the rest shrinks loops.
+TINY = {"01_activation_functions": {"points": 201},
+        "02_gradients_at_init": {"dead_images": 500, "batch_size": 64},
+        "06_case_studies": {"loop_steps": 8}}
+NAMES = [s.name for s in report.NOTEBOOKS]
+
+
+def smoke_report_dir(tmp_path_factory) -> Path:
+    """Render every notebook once per session (shared by the test modules through a file marker)."""
+    root = tmp_path_factory.getbasetemp() / "smoke-report"
+    marker = root / "exit-code"
+    if not marker.exists():
+        code = report.render_all(root / "html", preset="smoke", runs_dir=str(root / "runs"), jobs=2, parameters=TINY)
+        marker.write_text(str(code))
+    return root
+
+
+@pytest.fixture(scope="session")
+def smoke(tmp_path_factory):
+    root = smoke_report_dir(tmp_path_factory)
+    index = json.loads((root / "html" / "index.json").read_text())
+    return root, index, {r["name"]: r for r in index["reports"]}
+
+
+def test_render_exits_zero_and_lists_every_notebook(smoke):
+    root, index, by_name = smoke
+    assert (root / "exit-code").read_text() == "0", [r["error"] for r in index["reports"] if r["error"]]
+    assert sorted(by_name) == sorted(NAMES)
+    assert (root / "html" / "index.html").is_file()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_notebook_runs_with_tiny_parameters(smoke, name):
+    root, _, by_name = smoke
+    r = by_name[name]
+    assert r["status"] == "ok", f"{name}: {r['error']}"
+    assert r["parameters"].get("preset", "smoke") == "smoke" and r["parameters"]
+    nb = nbformat.read(root / "html" / "notebooks" / f"{name}.ipynb", as_version=4)
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors
+    # papermill injected the named parameters after the parameters cell
+    injected = [c for c in nb.cells if "injected-parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(injected) == 1
+    html = (root / "html" / f"{name}.html").read_text()
+    assert 'src="data:image/png;base64' in html  # every notebook draws at least one embedded figure
+
+
+def test_kernel_is_this_interpreter(smoke):
+    root, _, _ = smoke
+    nb = nbformat.read(root / "html" / "notebooks" / "01_activation_functions.ipynb", as_version=4)
+    text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "stream")
+    assert f"at {sys.executable}\n" in text
+
+
+def test_smoke_runs_are_synthetic_and_reused(smoke):
+    root, _, _ = smoke
+    from gradflow.store import list_runs
+    runs = list_runs(root / "runs")
+    assert len(runs) >= 6 and "error" not in runs  # the comparison and the case-study runs, none damaged
+    for path in runs["path"]:
+        assert json.loads((Path(path) / "config.json").read_text())["data"]["name"] == "synthetic"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_parameters_cell_is_typed_and_documented(name):
+    path = report.NOTEBOOK_DIR / f"{name}.ipynb"
+    params = pm.inspect_notebook(str(path))
+    assert params, f"{name} has no parameters cell"
+    for p in params.values():
+        assert p["inferred_type_name"] not in ("None", ""), f"{name}: {p['name']} has no type"
+        assert p["help"], f"{name}: {p['name']} has no comment"
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert "parameters" in code[0].metadata.get("tags", [])
+    assert report.VALIDATE_TAG in code[1].metadata.get("tags", [])  # validation right after the defaults
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_committed_notebook_is_clean_and_matches_builder(name):
+    sys.path.insert(0, str(report.NOTEBOOK_DIR))
+    try:
+        import build_notebooks
+    finally:
+        sys.path.remove(str(report.NOTEBOOK_DIR))
+    nb = nbformat.read(report.NOTEBOOK_DIR / f"{name}.ipynb", as_version=4)
+    assert all(not c.get("outputs") and c.get("execution_count") is None for c in nb.cells if c.cell_type == "code")
+    rebuilt = build_notebooks.parse(build_notebooks.NOTEBOOK_SOURCES[name])
+    assert [c.source for c in nb.cells] == [c.source for c in rebuilt], \
+        "notebook differs from notebooks/build_notebooks.py: run python notebooks/build_notebooks.py"
