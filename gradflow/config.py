@@ -111,7 +111,7 @@ class RunConfig:
             d.pop(k)
         # members need the same layer placement, not the same dropout p or output activation
         d["has_dropout"] = d.pop("dropout") > 0
-        d["has_output_act"] = self.output_act is not None
+        d["has_output_act"] = d.pop("output_act") is not None
         return tuple(sorted((k, json.dumps(v)) for k, v in d.items()))
 
 
