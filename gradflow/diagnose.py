@@ -329,6 +329,8 @@ def _update_ratio(ctx: _Context) -> list[Finding]:
     u = u[np.isfinite(u["value"].astype(float))]
     out = []
     for (member, layer), rows in u.groupby(["member", "layer"]):
+        if (rows["value"] == 0).all():
+            continue  # no optimizer step between the recorded steps (a one-batch snapshot), not a tiny one
         med = float(rows["value"].median())
         if UPDATE_RATIO_LOW <= med <= UPDATE_RATIO_HIGH:
             continue
