@@ -67,6 +67,10 @@ def cmd_data(args) -> int:
 def cmd_runs(args) -> int:
     from .store import list_runs
     table = list_runs(args.out)
+    if args.preset and not table.empty and "preset" in table:
+        table = table[table["preset"] == args.preset]
+    if args.accuracy:
+        return _print_accuracy(table)
     if args.json:
         print(json.dumps(table.to_dict("records"), indent=2, default=str))
         return 0
@@ -80,6 +84,24 @@ def cmd_runs(args) -> int:
         accs = " ".join(f"{a * 100:.2f}" for a in row["test_acc"])
         print(f"{row['run']:<40} {row['activation']:<10} seeds={len(row['seeds'])} test%=[{accs}] "
               f"epochs={row['epochs_trained']} s/epoch={row['seconds_per_epoch']:.2f} ({row['models_in_batch']} models)")
+    return 0
+
+
+def _print_accuracy(table) -> int:
+    """Mean test accuracy ± 95 % CI per run, next to the tutorial's single seed (Markdown)."""
+    from .config import TUTORIAL_TEST_ACCURACY
+    from .plots import mean_ci
+    ok = table[table["error"].isna()] if "error" in table else table
+    if ok.empty:
+        raise CliError("no finished runs to tabulate (train some with `gradflow train`)")
+    print("| run | activation | seeds | test accuracy, mean ± 95 % CI | per seed | epochs trained | tutorial, seed 42 |")
+    print("|---|---|---|---|---|---|---|")
+    for r in ok.to_dict("records"):
+        mean, half, n = mean_ci(r["test_acc"])
+        ref = TUTORIAL_TEST_ACCURACY.get(r["activation"])
+        print(f"| {r['run']} | {r['activation']} | {n} | {100 * mean:.2f} % ± {100 * half:.2f} | "
+              f"{', '.join(f'{100 * a:.2f}' for a in r['test_acc'])} | {', '.join(map(str, r['epochs_trained']))} | "
+              f"{'—' if ref is None else f'{100 * ref:.2f} %'} |")
     return 0
 
 
@@ -142,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("runs", help="list cached runs")
     r.add_argument("--json", action="store_true", help="machine-readable output")
+    r.add_argument("--preset", choices=list(PRESETS), help="only runs of this preset")
+    r.add_argument("--accuracy", action="store_true",
+                   help="Markdown table: test accuracy per activation, mean ± 95 %% CI over seeds")
     runs_dir(r)
     r.set_defaults(func=cmd_runs)
 
