@@ -110,6 +110,7 @@ class Member:
     config_index: int
     seed: int
     rows: list = field(default_factory=list)  # per-epoch metrics
+    result: dict = field(default_factory=dict)  # test accuracy of the best checkpoint, best/stopped epoch
 
 
 def _snapshot(model) -> dict[str, torch.Tensor]:
