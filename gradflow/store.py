@@ -136,8 +136,12 @@ def load_run(name_or_path, runs_dir=None) -> Run:
     if not path.is_dir():
         path = run_path(str(name_or_path), runs_dir)
     if not path.is_dir():
-        raise RunStoreError(f"no run named {name_or_path!r} in {path.parent} "
-                            "(`gradflow runs` lists the runs there)")
+        root = path.parent
+        names = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) \
+            if root.is_dir() else []
+        listed = ", ".join(names[:20]) + (f", ... ({len(names)} in all)" if len(names) > 20 else "") or "none"
+        raise RunStoreError(f"no run named {name_or_path!r} in {root}; runs there: {listed} "
+                            "(`gradflow runs` describes them)")
     return Run(path)
 
 

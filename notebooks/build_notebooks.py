@@ -515,12 +515,7 @@ from gradflow.config import PRESETS
 if preset not in PRESETS:
     raise ValueError(f"unknown preset {preset!r}; accepted: {', '.join(PRESETS)}")
 if run:
-    try:
-        the_run = store.load_run(run, runs_dir or None)
-    except store.RunStoreError as exc:
-        listed = store.list_runs(runs_dir or None)
-        names = ", ".join(listed["run"]) if len(listed) else "none"
-        raise ValueError(f"run {run!r} does not exist or is damaged ({exc}); runs in the store: {names}") from None
+    the_run = store.load_run(run, runs_dir or None)  # the error lists the runs in the store
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
@@ -661,12 +656,7 @@ if preset not in PRESETS:
 loaded = {}
 for key, name in (("run_a", run_a), ("run_b", run_b)):
     if name:
-        try:
-            loaded[key] = store.load_run(name, runs_dir or None)
-        except store.RunStoreError as exc:
-            listed = store.list_runs(runs_dir or None)
-            names = ", ".join(listed["run"]) if len(listed) else "none"
-            raise ValueError(f"{key}={name!r} does not exist or is damaged ({exc}); runs in the store: {names}") from None
+        loaded[key] = store.load_run(name, runs_dir or None)  # the error lists the runs in the store
 # %%
 import matplotlib.pyplot as plt
 import numpy as np

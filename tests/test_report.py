@@ -116,7 +116,7 @@ def test_real_notebooks_reject_bad_parameters_at_their_first_cell(tmp_path):
     assert all(r["status"] == "bad parameters" for r in idx.values()), idx
     assert "unknown activation(s) ['nosuchact']; registered: sigmoid, tanh, relu" in idx["01_activation_functions"]["error"]
     assert "max_epochs must be 0" in idx["03_compare_activations"]["error"] and "-3" in idx["03_compare_activations"]["error"]
-    assert "'no-such-run' does not exist" in idx["04_one_run"]["error"]
+    assert "no run named 'no-such-run'" in idx["04_one_run"]["error"] and "runs there: none" in idx["04_one_run"]["error"]
     for name in bad:  # failed at the validation cell: nothing after it ran
         nb = nbformat.read(out / "notebooks" / f"{name}.ipynb", as_version=4)
         ran = [c for c in nb.cells if c.cell_type == "code" and c.get("execution_count")]

@@ -103,7 +103,7 @@ def test_loading_never_unpickles(run_dir, tmp_path):
 
 
 def test_missing_run_and_seed_errors(run_dir, tmp_path):
-    with pytest.raises(RunStoreError, match="no run named 'nope'.*gradflow runs"):
+    with pytest.raises(RunStoreError, match="no run named .nope. in .*; runs there: .*gradflow runs"):
         store.load_run("nope", tmp_path)
     with pytest.raises(ValueError, match="has no seed 7; its seeds: \\[0, 1\\]"):
         store.load_run(run_dir).model(7)
