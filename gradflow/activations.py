@@ -80,6 +80,15 @@ def available_activations() -> list[str]:
     return list(_REGISTRY)
 
 
+def check_activations(names) -> list[str]:
+    """Lower-cased names, or a ValueError naming the unknown ones and listing the registered ones."""
+    names = [str(a).lower() for a in names]
+    unknown = [a for a in names if a not in _REGISTRY]
+    if unknown:
+        raise ValueError(f"unknown activation(s) {unknown}; registered: {', '.join(available_activations())}")
+    return names
+
+
 def register_activation(name: str, fn: Callable | type | None = None, *, bounded: bool = False,
                         overwrite: bool = False, **defaults: Any):
     """Register a user activation, as a call or as a decorator.

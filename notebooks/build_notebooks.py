@@ -182,12 +182,10 @@ seed: int = 42  # seed of the fresh network's initialisation
 dead_images: int = 10000  # training images used to call a unit dead (output 0 for all of them)
 # %% tags=validate-parameters
 import gradflow
+from gradflow.activations import check_activations
 from gradflow.config import PRESETS, TUTORIAL_ACTIVATIONS, make_config
 
-names = [str(a).lower() for a in (activations or TUTORIAL_ACTIVATIONS)]
-unknown = [a for a in names if a not in gradflow.available_activations()]
-if unknown:
-    raise ValueError(f"unknown activation(s) {unknown}; registered: {', '.join(gradflow.available_activations())}")
+names = check_activations(activations or TUTORIAL_ACTIVATIONS)
 if preset not in PRESETS:
     raise ValueError(f"unknown preset {preset!r}; accepted: {', '.join(PRESETS)}")
 if int(batch_size) < 1 or int(dead_images) < 1:
@@ -343,15 +341,13 @@ max_epochs: int = 0  # most epochs per run; 0 means the epochs of the preset
 runs_dir: str = ""  # run store directory; empty means $GRADFLOW_RUNS or checkpoints
 # %% tags=validate-parameters
 import gradflow
+from gradflow.activations import check_activations
 from gradflow.config import PRESETS, TUTORIAL_ACTIVATIONS, TUTORIAL_TEST_ACCURACY
 
 if isinstance(max_epochs, bool) or not isinstance(max_epochs, int) or max_epochs < 0:
     raise ValueError(f"max_epochs must be 0 (the preset's) or a positive number of epochs, got {max_epochs!r}")
 
-names = [str(a).lower() for a in (activations or TUTORIAL_ACTIVATIONS)]
-unknown = [a for a in names if a not in gradflow.available_activations()]
-if unknown:
-    raise ValueError(f"unknown activation(s) {unknown}; registered: {', '.join(gradflow.available_activations())}")
+names = check_activations(activations or TUTORIAL_ACTIVATIONS)
 if preset not in PRESETS:
     raise ValueError(f"unknown preset {preset!r}; accepted: {', '.join(PRESETS)}")
 if not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds) or len(set(seeds)) != len(seeds):
