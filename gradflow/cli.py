@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from .config import PRESETS, TUTORIAL_ACTIVATIONS
 
@@ -107,8 +108,16 @@ def _print_accuracy(table) -> int:
 
 def cmd_diagnose(args) -> int:
     from .diagnose import diagnose, format_findings
+    from .recording import SUMMARY_FILE
     from .store import load_run
-    findings = diagnose(load_run(args.run, args.out))
+    path = Path(args.run)
+    if (path / SUMMARY_FILE).is_file():  # a recording saved from the user's own loop (Recorder.save)
+        findings = diagnose(path)
+    elif path.is_dir() and not (path / "config.json").is_file():
+        raise ValueError(f"{path} is neither a gradflow run (config.json is missing) nor a recording "
+                         f"({SUMMARY_FILE} is missing; Recorder.save(directory) writes one)")
+    else:
+        findings = diagnose(load_run(args.run, args.out))
     if args.json:
         print(json.dumps([f.to_dict() for f in findings], indent=2, default=str))
     else:
@@ -170,8 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     runs_dir(r)
     r.set_defaults(func=cmd_runs)
 
-    d = sub.add_parser("diagnose", help="print the findings of a run")
-    d.add_argument("run", help="run name (see `gradflow runs`) or path")
+    d = sub.add_parser("diagnose", help="print the findings of a run or of a saved recording")
+    d.add_argument("run", help="run name (see `gradflow runs`), run directory, or a directory written by "
+                               "Recorder.save()")
     d.add_argument("--json", action="store_true")
     runs_dir(d)
     d.set_defaults(func=cmd_diagnose)

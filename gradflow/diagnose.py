@@ -8,6 +8,7 @@ reason for their value next to them.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -365,6 +366,7 @@ def _structure(ctx: _Context) -> list[Finding]:
         if isinstance(name, str) and is_bounded(name):
             bounded_op, kind = name, kind or "cross_entropy"  # the project's trainer uses cross-entropy
     if bounded_op:
+        bounded_op = re.sub(r"Backward\d*$", "", str(bounded_op))  # autograd's SoftmaxBackward0 -> Softmax
         c = ctx.num_classes
         hi, lo = _output_range(ctx)
         low, top = _bounds(bounded_op, lo, hi)
@@ -420,9 +422,9 @@ def _seed_of(summary: dict, member):
 
 
 def _bounds(op: str, lo, hi):
-    """The interval a bounded op maps into: sigmoid-like [0, 1], tanh-like [-1, 1], else as observed."""
+    """The interval a bounded op maps into: sigmoid-like and softmax [0, 1], tanh-like [-1, 1], else as observed."""
     name = str(op).lower()
-    if "sigmoid" in name:
+    if "sigmoid" in name or "softmax" in name:
         return 0.0, 1.0
     if "tanh" in name or "clamp" in name or lo is None:
         return -1.0, 1.0

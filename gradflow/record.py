@@ -51,7 +51,8 @@ TORCH_ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.Tanh, nn.Sigmoid, nn.LeakyReLU, nn.EL
                      nn.Threshold, nn.Softshrink, nn.Hardshrink)
 # autograd nodes of ops whose output lies in a finite interval (a bounded op on the logits)
 BOUNDED_GRAD_FNS = ("TanhBackward0", "SigmoidBackward0", "HardtanhBackward0", "HardsigmoidBackward0",
-                    "ClampBackward1", "ClampBackward0", "ClampMinMaxBackward0")
+                    "ClampBackward1", "ClampBackward0", "ClampMinMaxBackward0",
+                    "SoftmaxBackward0")  # softmax before cross_entropy: the classic "double softmax"
 # autograd nodes that only reshape/copy: walked through when looking at what feeds the loss
 _PASS_THROUGH = ("View", "Reshape", "UnsafeView", "Squeeze", "Unsqueeze", "Permute", "Transpose",
                  "Clone", "Expand", "Select", "Slice", "Contiguous", "ToCopy", "Alias")

@@ -64,3 +64,27 @@ def test_train_then_runs_json(tmp_path, capsys):
     assert len(lines) == 1 and f"{mean:.2f} % ± " in lines[0] and "88.62 %" in lines[0]
     assert main(["runs", "--out", str(tmp_path), "--accuracy", "--preset", "tutorial"]) == 2
     assert "no finished runs" in capsys.readouterr().err
+
+
+def test_diagnose_reads_a_recording_saved_from_a_users_own_loop(tmp_path, capsys):
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    from gradflow import Recorder
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3), nn.Softmax(dim=-1))  # double softmax
+    x, y = torch.randn(32, 8), torch.randint(0, 3, (32,))
+    with Recorder(net) as rec:
+        loss = F.cross_entropy(net(x), y)
+        loss.backward()
+        rec.step(loss=loss)
+    rec.save(tmp_path / "mine" / "recording")
+    assert main(["diagnose", str(tmp_path / "mine" / "recording"), "--json"]) == 0
+    codes = {f["code"] for f in json.loads(capsys.readouterr().out)}
+    assert "BOUNDED_OUTPUT" in codes
+    # a directory that is neither a run nor a recording: one line, naming what is missing
+    assert main(["diagnose", str(tmp_path / "mine")]) == 2
+    err = capsys.readouterr().err
+    assert "neither a gradflow run (config.json is missing) nor a recording" in err and len(err.splitlines()) == 1

@@ -228,6 +228,23 @@ def test_bounded_output_fires_for_cross_entropy_not_for_mse():
     assert not _codes(diagnose(rec), ("warning", "error", "info")) & {"BOUNDED_OUTPUT"}
 
 
+def test_softmax_before_cross_entropy_is_caught():
+    """The classic PyTorch bug: nn.Softmax as the last layer, then F.cross_entropy softmaxes again."""
+    torch.manual_seed(0)
+    x, y = torch.randn(64, 12), torch.randint(0, 10, (64,))
+    for last, expect in ((nn.Softmax(dim=-1), True), (nn.LogSoftmax(dim=-1), False), (nn.Identity(), False)):
+        net = nn.Sequential(nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 10), last)
+        with Recorder(net) as rec:
+            loss = F.cross_entropy(net(x), y)
+            loss.backward()
+            rec.step(loss=loss)
+        f = [f for f in diagnose(rec) if f.code == "BOUNDED_OUTPUT"]
+        assert bool(f) == expect, type(last).__name__
+        if expect:
+            assert f[0].severity == "error" and "Softmax" in f[0].message
+            assert f[0].evidence["best_probability"] == pytest.approx(math.e / (math.e + 9), rel=1e-6)
+
+
 def test_unnormalized_input_fires_on_raw_pixels(synth):
     raw = ((synth.train_x[:256] + 1) * 127.5).round()  # back to 0..255
     model = BaseNetwork("relu", hidden_sizes=[32])
