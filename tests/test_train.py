@@ -98,3 +98,22 @@ def test_config_validation_and_presets():
             make_config("relu", **{"preset": "smoke", **bad})
     with pytest.raises(ValueError, match="unknown activation"):
         RunConfig(activation="nope")
+
+
+@pytest.mark.parametrize("record", ["off", "default"])
+def test_training_steps_never_wait_for_the_device(monkeypatch, record):
+    """On a GPU every .item()/.tolist()/bool(tensor) stalls the launch queue. Count such host reads
+    during fit(): doubling the steps per epoch must not add a single one (per-epoch reads are fine)."""
+    reads = []
+    for name in ("item", "tolist", "__bool__", "__float__", "__int__", "cpu", "numpy"):
+        original = getattr(torch.Tensor, name)
+        monkeypatch.setattr(torch.Tensor, name,
+                            lambda self, *a, _f=original, _n=name, **k: (reads.append(_n), _f(self, *a, **k))[1])
+    counts = []
+    for n_train in (1024, 2048):  # 4 and 8 steps per epoch of 256
+        data = synthetic(n_train=n_train, n_val=128, n_test=128, seed=0)
+        configs = [make_config(a, "smoke", max_epochs=2, seeds=(0, 1), record=record) for a in ("relu", "tanh")]
+        reads.clear()
+        train.fit(configs, data, device="cpu", progress=False)
+        counts.append(len(reads))
+    assert counts[0] > 0 and counts[1] == counts[0], counts
