@@ -5,6 +5,7 @@
     with gradflow.Recorder(my_model) as rec:               # any nn.Module, your own loop
         ...; optimizer.step(); rec.step(loss=loss)
     print(gradflow.format_findings(gradflow.diagnose(rec)))
+    batch = gradflow.SeedBatch(lambda: MyNet(), seeds=range(5))   # 5 seeds of your model as one
 """
 from .activations import (Activation, activation_config, activation_from_config, available_activations,
                           get_activation, register_activation)
@@ -15,7 +16,8 @@ __version__ = "0.1.0"
 from .diagnose import Finding, diagnose, format_findings  # noqa: E402  (after __version__: train imports it)
 from .record import Recorder  # noqa: E402
 from .recording import load_recording  # noqa: E402
+from .seed_batch import SeedBatch  # noqa: E402
 
 __all__ = ["Activation", "BaseNetwork", "Finding", "Recorder", "activation_config", "activation_from_config",
            "available_activations", "diagnose", "format_findings", "get_activation", "load_recording",
-           "register_activation"]
+           "register_activation", "SeedBatch"]

@@ -35,6 +35,7 @@ from . import stats
 from .recording import (FORMAT, FORMAT_VERSION, DEAD_COLUMNS, Recording, build_tables, frame,  # noqa: F401
                         load_recording, save_recording)
 from .activations import Activation, is_bounded
+from .seed_batch import SeedBatch
 
 # Default schedule: steps 0, 1, 4, 16, 64 (the start, where most pathologies show, on a log scale)
 # then every 200th step (about once per tutorial epoch of 195 steps). A recorded step costs about
@@ -230,6 +231,10 @@ class Recorder:
                  member_seeds=None, nonfinite_check: str = "every_step"):
         if not isinstance(model, nn.Module):
             raise TypeError(f"Recorder needs a torch.nn.Module, got {type(model).__name__}")
+        if isinstance(model, SeedBatch):  # its stacked tensors would pass for one model's: refuse, not mislead
+            raise TypeError("Recorder cannot see inside a SeedBatch: vmap hides the model's layers. To record a "
+                            "seed's gradient flow, train it alone: model = batch.member(m) (a copy of member m), "
+                            "then Recorder(model) in your loop")
         if nonfinite_check not in ("every_step", "recorded"):
             raise ValueError(f"nonfinite_check must be 'every_step' or 'recorded', got {nonfinite_check!r}")
         self.model = model
