@@ -8,9 +8,14 @@ PyTorch loop on the same resident tensors, measures the ceiling: how fast this m
 arithmetic alone runs here. Target on the 2-core CPU machine: gradflow >= 10x faster per epoch.
 
 With a GPU, ``--gpu-suite`` also prints the per-model epoch time for 1, 6 and 30 models trained
-at once and the wall time of the whole ``tutorial`` preset for 6 activations x 5 seeds.
+at once, the same 30 models as six torch.func vmaps of 5 seeds (``gradflow.SeedBatch``, the way
+to batch a user's own model), and the wall time of the whole ``tutorial`` preset for
+6 activations x 5 seeds.
 
-    python benchmarks/bench_training.py [--repeats 2] [--device cpu] [--gpu-suite]
+``--smoke`` runs every code path in seconds on a small synthetic set (any device): the tests use
+it so the script cannot rot between the runs on a GPU machine. Its timings mean nothing.
+
+    python benchmarks/bench_training.py [--repeats 2] [--device cpu] [--gpu-suite] [--smoke]
 """
 from __future__ import annotations
 
@@ -22,20 +27,41 @@ import time
 import torch
 import torch.nn.functional as F
 
-from gradflow import BaseNetwork, train
+from gradflow import BaseNetwork, SeedBatch, train
 from gradflow.config import make_config
-from gradflow.data import default_data_root, load_fashion_mnist, prepare_fashion_mnist
+from gradflow.data import default_data_root, load_fashion_mnist, prepare_fashion_mnist, synthetic
 
 
-def tutorial_epoch(root, device) -> float:
+class PilImages(torch.utils.data.Dataset):
+    """uint8 images served the way torchvision's FashionMNIST serves them (a PIL image per sample)."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, transform):
+        self.images, self.labels, self.transform = images, labels, transform
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        from PIL import Image
+        return self.transform(Image.fromarray(self.images[i].numpy(), mode="L")), int(self.labels[i])
+
+
+def tutorial_epoch(root, device, smoke_data=None) -> float:
     """The tutorial's epoch: DataLoader with per-sample transforms, then validation."""
     from torch.utils import data
     from torchvision import transforms
     from torchvision.datasets import FashionMNIST
 
     transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])
-    full = FashionMNIST(str(root), train=True, transform=transform, download=False)
-    train_set, val_set = data.random_split(full, [50000, 10000], generator=torch.Generator().manual_seed(42))
+    if smoke_data is None:
+        full = FashionMNIST(str(root), train=True, transform=transform, download=False)
+    else:  # the synthetic set back in 0..255 pixels, through the same per-sample path
+        x = torch.cat([smoke_data.train_x, smoke_data.val_x])
+        pixels = ((x * 0.5 + 0.5) * 255).round().clamp(0, 255).to(torch.uint8).view(-1, 28, 28)
+        full = PilImages(pixels, torch.cat([smoke_data.train_y, smoke_data.val_y]), transform)
+    n_val = 10000 if smoke_data is None else len(smoke_data.val_y)
+    train_set, val_set = data.random_split(full, [len(full) - n_val, n_val],
+                                           generator=torch.Generator().manual_seed(42))
     train_loader = data.DataLoader(train_set, batch_size=256, shuffle=True, drop_last=True)
     val_loader = data.DataLoader(val_set, batch_size=256, shuffle=False, drop_last=False)
     torch.manual_seed(42)
@@ -91,38 +117,70 @@ def gradflow_epoch(data, device, activations=("relu",), seeds=(42,)) -> float:
     return info["epoch_seconds"][0]
 
 
-def gpu_suite(data, device) -> None:
+def seed_batch_epoch(data, device, activations, seeds) -> float:
+    """The same epoch with torch.func: one SeedBatch (vmap) per activation, run one after another."""
+    batches = [SeedBatch(lambda a=a: BaseNetwork(a), seeds).to(device) for a in activations]
+    opts = [torch.optim.SGD(b.parameters(), lr=1e-2, momentum=0.9) for b in batches]
+    x, y = data.train_x.to(device), data.train_y.to(device)
+    vx, vy = data.val_x.to(device), data.val_y.to(device)
+    t0 = time.perf_counter()
+    for batch, opt in zip(batches, opts):
+        perm = torch.randperm(len(y), device=device)
+        batch.train()
+        for s in range(len(y) // 256):
+            idx = perm[s * 256:(s + 1) * 256]
+            opt.zero_grad()
+            batch.losses(batch(x[idx]), y[idx]).sum().backward()
+            opt.step()
+        with torch.no_grad():
+            acc = batch.eval().accuracy(batch(vx), vy)
+    float(acc.sum())  # wait for the device
+    return time.perf_counter() - t0
+
+
+def gpu_suite(data, device, smoke=False) -> None:
     six = train.TUTORIAL_ACTIVATIONS
+    five = (0, 1) if smoke else tuple(range(5))
     gradflow_epoch(data, device, six[:1], (0,))  # warm-up: CUDA context, kernels
     for label, acts, seeds in (("1 model", ("relu",), (0,)), ("6 models", six, (0,)),
-                               ("30 models", six, tuple(range(5)))):
+                               (f"{6 * len(five)} models", six, five)):
         seconds = gradflow_epoch(data, device, acts, seeds)
         n = len(acts) * len(seeds)
         print(f"{label:>10}: {seconds:.3f} s/epoch, {seconds / n * 1000:.1f} ms per model-epoch")
+    stacked = gradflow_epoch(data, device, six, five)
+    vmapped = seed_batch_epoch(data, device, six, five)
+    print(f"{6 * len(five)} models as 6 torch.func vmaps of {len(five)} seeds (SeedBatch): {vmapped:.3f} s/epoch, "
+          f"{vmapped / stacked:.1f}x the one batched step ({stacked:.3f} s)")
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        runs = train.compare(six, preset="tutorial", seeds=tuple(range(5)), runs_dir=tmp, data=data,
-                             device=device, progress=False, record="off")
+        runs = train.compare(six, preset="tutorial", seeds=five, runs_dir=tmp, data=data, device=device,
+                             progress=False, record="off", **({"max_epochs": 2} if smoke else {}))
         wall = time.perf_counter() - t0
     epochs = max(int(r.results["epochs_recorded"].max()) for r in runs)
-    print(f"tutorial preset, 6 activations x 5 seeds: {wall:.1f} s wall ({epochs} epochs, evaluation every epoch)")
+    print(f"tutorial preset, 6 activations x {len(five)} seeds: {wall:.1f} s wall ({epochs} epochs, "
+          "evaluation every epoch; target <= 60 s on one H100)")
 
 
-def main() -> None:
+def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=2, help="epochs timed on each side, interleaved")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--gpu-suite", action="store_true", help="also time 1/6/30 models and the whole preset")
-    args = p.parse_args()
+    p.add_argument("--smoke", action="store_true", help="tiny synthetic run of every code path (timings meaningless)")
+    args = p.parse_args(argv)
 
     root = default_data_root()
-    prepare_fashion_mnist(root)
-    data = load_fashion_mnist(root)
+    if args.smoke:
+        data = synthetic(n_train=1024, n_val=256, n_test=256)
+        print("SMOKE RUN on a small synthetic set: checks the script, its timings mean nothing")
+    else:
+        prepare_fashion_mnist(root)
+        data = load_fashion_mnist(root)
     device = torch.device(args.device)
     print(f"device: {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else f'{torch.get_num_threads()} CPU threads'}), torch {torch.__version__}")
     tutorial, ours, plain = [], [], []
     for _ in range(args.repeats):  # interleaved so all sides see the same machine load
-        tutorial.append(tutorial_epoch(root, device))
+        tutorial.append(tutorial_epoch(root, device, data if args.smoke else None))
         ours.append(gradflow_epoch(data, device))
         plain.append(plain_epoch(data, device))
     t, g, p = (statistics.median(v) for v in (tutorial, ours, plain))
@@ -134,10 +192,10 @@ def main() -> None:
     print(f"ceiling:  {t / p:.1f}x  (tutorial / plain: the most a float32 PyTorch trainer of this model reaches here); "
           f"gradflow costs {g / p:.2f}x the plain loop")
     if args.gpu_suite:
-        if device.type != "cuda":
+        if device.type != "cuda" and not args.smoke:
             print("--gpu-suite needs a CUDA device; skipped on", device)
         else:
-            gpu_suite(data, device)
+            gpu_suite(data, device, smoke=args.smoke)
 
 
 if __name__ == "__main__":
