@@ -73,7 +73,7 @@ def write_kernelspec(root: Path) -> Path:
     """
     spec_dir = root / "kernels" / KERNEL_NAME
     spec_dir.mkdir(parents=True, exist_ok=True)
-    spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+    spec = {"argv": [sys.executable, "-m", "gradflow.kernel_launcher", "-f", "{connection_file}"],
             "display_name": f"gradflow ({sys.executable})", "language": "python"}
     (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
     return root
@@ -179,22 +179,34 @@ def render_one(spec: NotebookSpec, source: str, out_dir: str, parameters: dict, 
 def _render_one(spec: NotebookSpec, source: str, out: Path, parameters: dict, show_code: bool) -> ReportResult:
     import nbformat
     import papermill as pm
+    from traitlets.config import Config
 
     executed = out / "notebooks" / f"{spec.name}.ipynb"
     executed.parent.mkdir(parents=True, exist_ok=True)
     executed.unlink(missing_ok=True)  # never convert a previous render's notebook by mistake
+    kernel_log = executed.with_suffix(".kernel.log")
+    os.environ["GRADFLOW_KERNEL_LOG"] = str(kernel_log)  # read by gradflow.kernel_launcher
     result = ReportResult(spec.name, spec.title, "ok", 0.0, dict(parameters), html=f"{spec.name}.html")
     start = time.perf_counter()
     detail = ""
     try:
-        pm.execute_notebook(str(source), str(executed), parameters=parameters, kernel_name=KERNEL_NAME,
-                            cwd=str(REPO_ROOT), progress_bar=False, log_output=False,
-                            request_save_on_cell_execute=False)
+        # IPC sockets, not TCP ports: nothing listens on the network. Each render its own socket
+        # directory: kernels of parallel renders would otherwise pick the same socket names.
+        with tempfile.TemporaryDirectory(prefix="gradflow-ipc-") as sockets:
+            pm.execute_notebook(str(source), str(executed), parameters=parameters, kernel_name=KERNEL_NAME,
+                                cwd=str(REPO_ROOT), progress_bar=False, log_output=False,
+                                request_save_on_cell_execute=False,
+                                config=Config({"KernelManager": {"transport": "ipc",
+                                                                 "ip": os.path.join(sockets, "kernel")}}))
     except Exception as exc:  # noqa: BLE001 -- PapermillExecutionError, missing notebook, dead kernel, ...
         result.status = "failed"
         result.error = _one_line(f"{type(exc).__name__}: {exc}")
         detail = traceback.format_exc()
     result.seconds = round(time.perf_counter() - start, 2)
+    if kernel_log.is_file() and kernel_log.stat().st_size == 0:
+        kernel_log.unlink()
+    elif detail and kernel_log.is_file():
+        detail += f"\nThe kernel's own log: {kernel_log}\n"
 
     try:
         nb = nbformat.read(str(executed), as_version=4)

@@ -82,12 +82,18 @@ def test_kernel_runs_this_interpreter_and_html_is_offline(fake_notebooks):
     assert "a figure" not in html  # code hidden by default
 
 
-def test_show_code_and_parallel_jobs(fake_notebooks):
+def test_show_code_and_parallel_jobs(fake_notebooks, capfd):
     out = fake_notebooks / "out"
-    code = report.render_all(out, jobs=2, train=False, show_code=True, notebooks=["good", "strict"])
-    assert code == 0
+    code = report.render_all(out, jobs=2, train=False, show_code=True, notebooks=["good", "strict", "broken"])
+    assert code == 1
     assert "a figure" in (out / "good.html").read_text()  # the code cell's string literal
-    assert index_of(out)["strict"]["status"] == "ok"
+    idx = index_of(out)
+    assert idx["good"]["status"] == idx["strict"]["status"] == "ok" and idx["broken"]["status"] == "failed"
+    # parallel kernels on their own sockets; their log (the shutdown's "KeyboardInterrupt caught",
+    # the TCP warning) goes to a file, not the terminal
+    err = capfd.readouterr().err
+    assert "[IPKernelApp]" not in err and "Invalid Signature" not in err, err
+    assert all(log.stat().st_size > 0 for log in (out / "notebooks").glob("*.kernel.log"))  # empty ones removed
 
 
 def test_parameters_for_all_or_one_notebook(fake_notebooks):
