@@ -7,8 +7,14 @@
     print(gradflow.format_findings(gradflow.diagnose(rec)))
     batch = gradflow.SeedBatch(lambda: MyNet(), seeds=range(5))   # 5 seeds of your model as one
 """
-from .activations import (Activation, activation_config, activation_from_config, available_activations,
-                          get_activation, register_activation)
+from .activations import (
+    Activation,
+    activation_config,
+    activation_from_config,
+    available_activations,
+    get_activation,
+    register_activation,
+)
 from .models import BaseNetwork
 
 __version__ = "0.1.0"

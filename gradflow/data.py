@@ -56,7 +56,7 @@ class DataSplits:
     def input_size(self) -> int:
         return self.train_x[0].numel()
 
-    def to(self, device) -> "DataSplits":
+    def to(self, device) -> DataSplits:
         moved = {k: getattr(self, k).to(device) for k in
                  ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")}
         return DataSplits(self.name, **moved, num_classes=self.num_classes,

@@ -102,7 +102,7 @@ class BaseNetwork(nn.Module):
         return [m for m in self.layers if isinstance(m, nn.Linear)]
 
     @classmethod
-    def from_config(cls, config: dict) -> "BaseNetwork":
+    def from_config(cls, config: dict) -> BaseNetwork:
         known = {"act_fn", "input_size", "num_classes", "hidden_sizes", "init", "norm", "dropout", "output_act"}
         unknown = sorted(set(config) - known)
         if unknown:

@@ -32,9 +32,18 @@ import torch
 from torch import nn
 
 from . import stats
-from .recording import (FORMAT, FORMAT_VERSION, DEAD_COLUMNS, Recording, build_tables, frame,  # noqa: F401
-                        load_recording, save_recording)
 from .activations import Activation, is_bounded
+from .loss_graph import BOUNDED_GRAD_FNS, inspect_loss, node_name
+from .recording import (  # noqa: F401
+    DEAD_COLUMNS,
+    FORMAT,
+    FORMAT_VERSION,
+    Recording,
+    build_tables,
+    frame,
+    load_recording,
+    save_recording,
+)
 from .seed_batch import SeedBatch
 
 # Default schedule: steps 0, 1, 4, 16, 64 (the start, where most pathologies show, on a log scale)
@@ -50,17 +59,6 @@ TORCH_ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.Tanh, nn.Sigmoid, nn.LeakyReLU, nn.EL
                      nn.SiLU, nn.Mish, nn.Softplus, nn.SELU, nn.Hardtanh, nn.PReLU, nn.RReLU,
                      nn.Hardswish, nn.Hardsigmoid, nn.Softsign, nn.Tanhshrink, nn.LogSigmoid,
                      nn.Threshold, nn.Softshrink, nn.Hardshrink)
-# autograd nodes of ops whose output lies in a finite interval (a bounded op on the logits)
-BOUNDED_GRAD_FNS = ("TanhBackward0", "SigmoidBackward0", "HardtanhBackward0", "HardsigmoidBackward0",
-                    "ClampBackward1", "ClampBackward0", "ClampMinMaxBackward0",
-                    "SoftmaxBackward0")  # softmax before cross_entropy: the classic "double softmax"
-# autograd nodes that only reshape/copy: walked through when looking at what feeds the loss
-_PASS_THROUGH = ("View", "Reshape", "UnsafeView", "Squeeze", "Unsqueeze", "Permute", "Transpose",
-                 "Clone", "Expand", "Select", "Slice", "Contiguous", "ToCopy", "Alias")
-_LOSS_NODES = {"NllLossBackward0": "nll", "NllLoss2DBackward0": "nll", "MseLossBackward0": "mse",
-               "BinaryCrossEntropyWithLogitsBackward0": "bce_with_logits",
-               "BinaryCrossEntropyBackward0": "bce", "L1LossBackward0": "l1",
-               "SmoothL1LossBackward0": "smooth_l1", "HuberLossBackward0": "huber"}
 
 
 # --------------------------------------------------------------------------- schedule
@@ -170,45 +168,6 @@ def _first_tensor(obj):
             if isinstance(o, torch.Tensor):
                 return o
     return None
-
-
-def _node_name(fn) -> str:
-    return type(fn).__name__ if fn is not None else ""
-
-
-def _skip_reshapes(fn):
-    while fn is not None and any(_node_name(fn).startswith(p) for p in _PASS_THROUGH):
-        nxt = [f for f, _ in fn.next_functions if f is not None]
-        fn = nxt[0] if nxt else None
-    return fn
-
-
-def inspect_loss(loss: torch.Tensor) -> dict:
-    """The loss kind and whether bounded logits feed it, read from the autograd graph's node names
-    (the nodes and their links survive ``backward()``; only their saved tensors are freed)."""
-    info = {"kind": "unknown", "bounded_logits": False, "logits_op": None, "nodes": []}
-    frontier, seen = [loss.grad_fn], set()
-    for _ in range(8):  # a loss node sits within a few nodes of the final scalar (mean, sum, stack)
-        nxt = []
-        for fn in frontier:
-            if fn is None or id(fn) in seen:
-                continue
-            seen.add(id(fn))
-            name = _node_name(fn)
-            info["nodes"].append(name)
-            if name in _LOSS_NODES:
-                info["kind"] = _LOSS_NODES[name]
-                if name.startswith("NllLoss"):
-                    src = _skip_reshapes(fn.next_functions[0][0])
-                    if _node_name(src) == "LogSoftmaxBackward0":
-                        info["kind"] = "cross_entropy"
-                        src = _skip_reshapes(src.next_functions[0][0])
-                    info["logits_op"] = _node_name(src) or None
-                    info["bounded_logits"] = _node_name(src) in BOUNDED_GRAD_FNS
-                return info
-            nxt.extend(f for f, _ in fn.next_functions)
-        frontier = nxt
-    return info
 
 
 # --------------------------------------------------------------------------- the recorder
@@ -396,7 +355,7 @@ class Recorder:
         self._record_range("<output>", "output", y)
         info = self._info["output"]
         info["features"] = int(y.shape[-1]) if y.dim() else 1
-        info["grad_fn"] = _node_name(y.grad_fn) or None
+        info["grad_fn"] = node_name(y.grad_fn) or None
         last = self._last_act
         info["activation_layer"] = last[0].name if last is not None and last[1] is y else None
         info["bounded"] = bool(info["grad_fn"] in BOUNDED_GRAD_FNS or

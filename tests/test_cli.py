@@ -58,7 +58,7 @@ def test_train_then_runs_json(tmp_path, capsys):
     assert main(["runs", "--out", str(tmp_path)]) == 0
     assert "relu" in capsys.readouterr().out
     assert main(["runs", "--out", str(tmp_path), "--accuracy", "--preset", "smoke"]) == 0
-    lines = [l for l in capsys.readouterr().out.splitlines() if l.startswith("| relu") or "| relu |" in l]
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("| relu") or "| relu |" in ln]
     [relu] = [row for row in table if row["activation"] == "relu"]
     mean = 100 * sum(relu["test_acc"]) / 2
     assert len(lines) == 1 and f"{mean:.2f} % ± " in lines[0] and "88.62 %" in lines[0]

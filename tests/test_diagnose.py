@@ -26,7 +26,7 @@ def _fit(model, x, y, steps, lr=1e-2, momentum=0.9, batch=128, every=None, optim
     opt = (torch.optim.Adam(model.parameters(), lr=lr) if optimizer == "adam"
            else torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum))
     with Recorder(model, every=every, **(rec_kwargs or {})) as rec:
-        for step in range(steps):
+        for _step in range(steps):
             idx = torch.randint(0, len(y), (batch,))
             opt.zero_grad()
             loss = F.cross_entropy(model(x[idx]), y[idx])

@@ -256,8 +256,8 @@ class StackedLinear(nn.Module):
     def __init__(self, linears):
         super().__init__()
         self.members = len(linears)
-        self.weight = nn.Parameter(torch.stack([l.weight.detach().clone() for l in linears]))  # (M, out, in)
-        self.bias = nn.Parameter(torch.stack([l.bias.detach().clone() for l in linears]))  # (M, out)
+        self.weight = nn.Parameter(torch.stack([lin.weight.detach().clone() for lin in linears]))  # (M, out, in)
+        self.bias = nn.Parameter(torch.stack([lin.bias.detach().clone() for lin in linears]))  # (M, out)
 
     def forward(self, x):  # (M, B, in) -> (M, B, out)
         return torch.baddbmm(self.bias.unsqueeze(1), x, self.weight.transpose(1, 2))
@@ -441,7 +441,7 @@ def test_user_cnn_and_custom_mlp_record_and_diagnose_through_the_public_api(tmp_
         torch.manual_seed(0)
         opt = torch.optim.Adam(model.parameters(), lr=3e-3)
         with Recorder(model, every=5) as rec:  # the user's loop, unchanged but for these two lines
-            for epoch in range(3):
+            for _epoch in range(3):
                 for i in range(0, len(y), 64):
                     opt.zero_grad()
                     loss = F.cross_entropy(model(x[i:i + 64]), y[i:i + 64])

@@ -33,6 +33,7 @@ def test_run_directory_contents(run_dir):
     assert {"torch", "torchvision", "gradflow", "python"} <= set(config["versions"])
     assert config["data"]["name"] == "synthetic"  # never labelled as FashionMNIST
     from safetensors.torch import load_file
+
     from gradflow.models import BaseNetwork
     net = BaseNetwork.from_config(config["model"])
     net.load_state_dict(load_file(run_dir / "seed-1.safetensors"))  # an ordinary state dict
@@ -87,7 +88,7 @@ def test_damaged_runs_name_the_bad_file(run_dir, tmp_path, bad_file, damage, mes
         (d / bad_file).write_text(damage)
     with pytest.raises(RunStoreError, match=message):
         run = store.load_run(d)
-        run.metrics
+        _ = run.metrics  # loads lazily: the damage shows here
         run.model(0)
     table = store.list_runs(tmp_path)
     if bad_file in ("config.json", "results.json"):

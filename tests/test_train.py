@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from gradflow import store, train
+from gradflow import train
 from gradflow.config import PRESETS, RunConfig, make_config
 from gradflow.data import synthetic
 from gradflow.train import EarlyStopping
