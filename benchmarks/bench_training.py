@@ -63,18 +63,21 @@ def tutorial_epoch(root, device, smoke_data=None) -> float:
     train_set, val_set = data.random_split(full, [len(full) - n_val, n_val],
                                            generator=torch.Generator().manual_seed(42))
     train_loader = data.DataLoader(train_set, batch_size=256, shuffle=True, drop_last=True)
-    val_loader = data.DataLoader(val_set, batch_size=256, shuffle=False, drop_last=False)
+    val_loader = data.DataLoader(val_set, batch_size=1024, shuffle=False, drop_last=False)  # as the tutorial
     torch.manual_seed(42)
     net = BaseNetwork("relu").to(device)
     opt = torch.optim.SGD(net.parameters(), lr=1e-2, momentum=0.9)
     t0 = time.perf_counter()
     net.train()
+    train_correct = 0
     for imgs, labels in train_loader:
         imgs, labels = imgs.to(device), labels.to(device)
         opt.zero_grad()
-        loss = F.cross_entropy(net(imgs), labels)
+        preds = net(imgs)
+        loss = F.cross_entropy(preds, labels)
         loss.backward()
         opt.step()
+        train_correct += (preds.argmax(dim=-1) == labels).sum()  # the tutorial's training accuracy
     net.eval()
     correct = 0
     with torch.no_grad():
