@@ -5,7 +5,10 @@ through here. ``make_model()`` is called once per seed right after ``torch.manua
 the members' parameters and buffers are stacked along a new dim 0, and one vmapped call runs
 them all. Each member gets exactly the gradient of its own loss, its own dropout masks and its
 own normalisation statistics, so one ordinary optimizer over ``batch.parameters()`` trains the
-members independently (weight decay and momentum act per element, hence per member).
+members independently (SGD, Adam and their weight decay and momentum act per element, hence per
+member). Anything that pools over *all* parameters would couple the members: clip gradients
+with ``batch.clip_grad_norm_(max_norm)`` (each member's own norm), not
+``torch.nn.utils.clip_grad_norm_(batch.parameters(), ...)``.
 
     batch = SeedBatch(lambda: MyNet(), seeds=[0, 1, 2, 3, 4]).to(device)
     opt = torch.optim.Adam(batch.parameters(), lr=1e-3)
@@ -114,6 +117,19 @@ class SeedBatch(nn.Module):
         """Fraction of correct argmax predictions per member, shape (members,)."""
         target = target if per_member else target.expand(outputs.shape[:-1])
         return (outputs.argmax(-1) == target).double().mean(dim=tuple(range(1, target.dim())))
+
+    @torch.no_grad()
+    def clip_grad_norm_(self, max_norm: float) -> torch.Tensor:
+        """Scale each member's gradients so that member's total norm is at most ``max_norm``,
+        as ``torch.nn.utils.clip_grad_norm_`` would on that member alone. Returns the norms (members,)."""
+        grads = [p.grad for p in self.stacked if p.grad is not None]
+        if not grads:
+            return torch.zeros(self.members)
+        norms = torch.stack([g.reshape(self.members, -1).pow(2).sum(1) for g in grads]).sum(0).sqrt()
+        scale = (max_norm / (norms + 1e-6)).clamp(max=1.0)
+        for g in grads:
+            g.mul_(scale.view(-1, *([1] * (g.dim() - 1))).to(g.dtype))
+        return norms
 
     # --------------------------------------------------------------------------- members
 

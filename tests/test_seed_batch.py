@@ -113,3 +113,21 @@ def test_the_recorder_refuses_a_seed_batch_instead_of_recording_nonsense():
     from gradflow import Recorder
     with pytest.raises(TypeError, match="Recorder cannot see inside a SeedBatch"):
         Recorder(SeedBatch(SmallNet, [0, 1]))
+
+
+def test_gradient_clipping_is_per_member_like_clipping_each_model():
+    seeds = [0, 1, 2]
+    batch = SeedBatch(SmallNet, seeds)
+    models = _separate(seeds)
+    x, y = torch.randn(32, 6), torch.randint(0, 3, (32,))
+    (batch.losses(batch(x), y) * torch.tensor([100.0, 1.0, 0.001])).sum().backward()  # very different norms
+    norms = batch.clip_grad_norm_(0.5)
+    for i, (m, w) in enumerate(zip(models, (100.0, 1.0, 0.001))):
+        (F.cross_entropy(m(x), y) * w).backward()
+        expected = torch.nn.utils.clip_grad_norm_(m.parameters(), 0.5)
+        assert norms[i].item() == pytest.approx(expected.item(), rel=1e-4)
+        for name, p in m.named_parameters():
+            torch.testing.assert_close(batch.member_state(i)[name], p.detach())  # weights untouched
+        grads = dict(zip(batch._param_names, (p.grad[i] for p in batch.stacked)))
+        for name, p in m.named_parameters():
+            torch.testing.assert_close(grads[name], p.grad, rtol=1e-4, atol=1e-7, msg=name)
