@@ -35,6 +35,25 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def resolve_device(device=None) -> torch.device:
+    """``device`` as a torch.device (default: CUDA when there is one), refused early and in plain
+    words when this machine cannot run it, rather than deep inside the first training step."""
+    if device is None:
+        return default_device()
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"unknown device {device!r}; accepted: cpu, cuda, cuda:N, mps") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device} asked for, but this machine has no usable CUDA GPU "
+                         "(torch.cuda.is_available() is False); use --device cpu")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"device {device} asked for, but this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("device mps asked for, but Apple's MPS backend is not available here; use --device cpu")
+    return device
+
+
 class EarlyStopping:
     """Per-member early stopping on validation accuracy, the tutorial's rule.
 
@@ -138,7 +157,7 @@ def fit(configs: list[RunConfig], data: DataSplits, device=None, progress: bool 
     for c in configs[1:]:
         if c.batch_key() != ref.batch_key():
             raise ValueError("configs with different data/optimizer/shape settings cannot train in one batch")
-    device = torch.device(device) if device is not None else default_device()
+    device = resolve_device(device)
 
     members, nets = [], []
     for ci, c in enumerate(configs):

@@ -30,6 +30,7 @@ def test_every_command_has_help(command, capsys):
     (["train", "--act", "relu", "--preset", "smoke", "--dropout", "1.5"], "dropout must be in [0, 1)"),
     (["train", "--act", "relu", "--preset", "smoke", "--init", "magic"], "unknown init 'magic'"),
     (["diagnose", "no-such-run"], "no run named 'no-such-run'"),
+    (["train", "--act", "relu", "--preset", "smoke", "--device", "tpu"], "unknown device 'tpu'; accepted: cpu, cuda"),
 ])
 def test_errors_are_one_clear_line(tmp_path, args, message, capsys):
     assert main([*args, "--out", str(tmp_path), "--no-progress"] if args[0] == "train"

@@ -117,3 +117,15 @@ def test_training_steps_never_wait_for_the_device(monkeypatch, record):
         train.fit(configs, data, device="cpu", progress=False)
         counts.append(len(reads))
     assert counts[0] > 0 and counts[1] == counts[0], counts
+
+
+def test_a_device_this_machine_lacks_is_refused_before_training(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match=r"no usable CUDA GPU \(torch.cuda.is_available\(\) is False\); use --device cpu"):
+        train.resolve_device("cuda")
+    with pytest.raises(ValueError, match="unknown device 'gpu0'"):
+        train.resolve_device("gpu0")
+    assert train.resolve_device(None) == torch.device("cpu") and train.resolve_device("cpu") == torch.device("cpu")
+    data = synthetic(n_train=512, n_val=128, n_test=128)
+    with pytest.raises(ValueError, match="no usable CUDA GPU"):
+        train.fit([make_config("relu", "smoke", record="off")], data, device="cuda:0", progress=False)
