@@ -9,6 +9,7 @@ nothing heavy.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 
@@ -42,9 +43,16 @@ class HelpFormatter(argparse.HelpFormatter):
         return text
 
 
+class Parser(argparse.ArgumentParser):
+    """An argument error is one line naming the command and where its help is, not the whole usage."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (`{self.prog} --help` lists the options)\n")
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser; only ``command``'s module is imported to add its options (None: the top level only)."""
-    p = argparse.ArgumentParser(prog="gradflow", description="Gradient-flow diagnostics for PyTorch.",
+    p = Parser(prog="gradflow", description="Gradient-flow diagnostics for PyTorch.",
                                 formatter_class=HelpFormatter,
                                 epilog="`gradflow COMMAND --help` describes a command's options.")
     p.add_argument("--version", action="version", version=f"gradflow {__version__}")
@@ -55,7 +63,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         if name == command:
             mod = importlib.import_module(module)
             mod.add_arguments(sp)
-            sp.set_defaults(run=mod.run)
+            sp.set_defaults(_run_command=mod.run)
     return p
 
 
@@ -72,11 +80,21 @@ def main(argv=None) -> int:
     args = build_parser(_command_in(argv)).parse_args(argv)
     from .paths import PathError  # light: stdlib only
     try:
-        return args.run(args)
+        return args._run_command(args)
     except KeyboardInterrupt:
         print("gradflow: interrupted; finished runs are kept, the unfinished one was discarded", file=sys.stderr)
         return 130
-    except (CliError, PathError, ValueError, FileNotFoundError, RuntimeError, TypeError, OSError) as exc:
+    except OSError as exc:
+        if not exc.strerror:  # an OSError raised with a message of ours
+            print(f"gradflow: error: {exc}", file=sys.stderr)
+            return 2
+        where = f": {exc.filename}" if exc.filename else ""
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        print(f"gradflow: error: {exc.strerror.lower()}{where}" + (
+            "; finished runs are kept and the unfinished one was discarded: free some space and run the command "
+            "again" if full else ""), file=sys.stderr)
+        return 2
+    except (CliError, PathError, ValueError, RuntimeError, TypeError) as exc:
         print(f"gradflow: error: {exc}", file=sys.stderr)
         return 2
 

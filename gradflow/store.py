@@ -85,7 +85,7 @@ class Run:
         problem = manifest.problem(self.path)
         if problem:
             raise RunStoreError(f"run {self.path.name} is DAMAGED: {problem}; "
-                                "`gradflow train ... --overwrite` trains it again")
+                                "`gradflow train` with the same settings trains it again")
         self.config = _read_json(self.path / "config.json")
         if self.config.get("format") != FORMAT_VERSION or "run" not in self.config:
             raise RunStoreError(f"run directory {self.path} is damaged: config.json is not a gradflow run config")
@@ -190,7 +190,8 @@ def cached_run(name: str, runs_dir=None, say: Callable[[str], None] | None = Non
     try:
         return Run(run_path(name, runs_dir)) if run_path(name, runs_dir).is_dir() else None
     except RunStoreError as exc:
-        (say or _stderr)(f"gradflow: {str(exc).split('; `gradflow train')[0]}; training it again")
+        damage = str(exc).split("; `gradflow train")[0]
+        (say or _stderr)(f"gradflow: {damage}; training it again")
         return None
 
 

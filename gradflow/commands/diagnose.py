@@ -52,7 +52,7 @@ def gather(run_arg: str, runs_dir=None):
         how = ("it was trained with --record off" if run.config["run"].get("record") == "off"
                else "it has no recordings/ folder")
         return findings, (f"run {run.name} has no gradient recording ({how}); "
-                          "`gradflow train ... --record default --overwrite` records one")
+                          "train it again with --record default --overwrite to record one")
     if not _recorded_steps(run.recordings):
         return findings, f"run {run.name}'s recording holds no recorded step"
     return findings, None

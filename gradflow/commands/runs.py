@@ -81,7 +81,7 @@ def run(args) -> int:
     else:
         _print_table(ok)
     for r in damaged:  # listed, never as good, whatever the filter
-        print(f"DAMAGED  {r['error']}")
+        print(r["error"])  # "run <name> is DAMAGED: <file> is missing; ..."
     return 0
 
 

@@ -16,7 +16,7 @@ def add_arguments(t) -> None:
     t.add_argument("--n-seeds", type=int, metavar="N", help="use seeds 42 .. 42+N-1 instead of --seeds (default: off)")
     t.add_argument("--hidden", type=int, nargs="+", metavar="WIDTH",
                    help="hidden layer widths (default: the preset's: 512 256 256 128; smoke: 64 32)")
-    t.add_argument("--init", choices=INIT_NAMES, metavar="SCHEME",
+    t.add_argument("--init", metavar="SCHEME",
                    help=f"weight initialisation: {', '.join(INIT_NAMES)} (default: default, PyTorch's own)")
     t.add_argument("--norm", choices=NORM_NAMES, help="normalisation after each hidden layer (default: none)")
     t.add_argument("--dropout", type=float, metavar="P",
