@@ -45,7 +45,7 @@ bench: data ## run the benchmarks (ratios measured side by side)
 	  if [ -f $$b ]; then $(BIN)/python $$b || exit 1; fi; done
 
 lint: $(STAMP) ## ruff
-	$(BIN)/ruff check gradflow tests benchmarks
+	$(BIN)/ruff check gradflow tests benchmarks notebooks
 
 clean: ## remove reports and caches (keeps data/ and checkpoints/)
 	rm -rf reports .pytest_cache .ruff_cache

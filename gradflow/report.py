@@ -270,7 +270,25 @@ code {{ font-size: 90%; }}
 # --------------------------------------------------------------------------- all notebooks
 
 
-def notebook_parameters(spec: NotebookSpec, preset: str, runs_dir: str, overrides: dict) -> dict:
+def notebook_source(name: str) -> Path:
+    """The notebook's source: its Jupytext percent-format ``.py`` (an ``.ipynb`` is accepted too)."""
+    py = NOTEBOOK_DIR / f"{name}.py"
+    return py if py.is_file() else NOTEBOOK_DIR / f"{name}.ipynb"
+
+
+def as_ipynb(name: str, folder: Path) -> Path:
+    """Write the notebook ``name`` as an output-free ``.ipynb`` in ``folder`` (papermill reads .ipynb only)."""
+    import jupytext
+    import nbformat
+
+    nb = jupytext.read(notebook_source(name))
+    path = folder / f"{name}.ipynb"
+    nbformat.write(nb, str(path))
+    return path
+
+
+def notebook_parameters(spec: NotebookSpec, preset: str, runs_dir: str, overrides: dict,
+                        path: Path | None = None) -> dict:
     """The parameters passed to one notebook: the preset and runs dir, then the caller's overrides.
 
     ``overrides`` maps a notebook name to its own dict, or a parameter name to a value for every
@@ -278,7 +296,7 @@ def notebook_parameters(spec: NotebookSpec, preset: str, runs_dir: str, override
     """
     import papermill as pm
 
-    declared = pm.inspect_notebook(str(NOTEBOOK_DIR / f"{spec.name}.ipynb"))
+    declared = pm.inspect_notebook(str(path or notebook_source(spec.name)))
     params = {k: v for k, v in (("preset", preset), ("runs_dir", runs_dir)) if k in declared}
     names = {s.name for s in NOTEBOOKS}
     params.update({k: v for k, v in overrides.items() if k not in names and k in declared})
@@ -342,10 +360,13 @@ def render_all(out_dir: str | os.PathLike = "reports", preset: str = "quick", ru
     results: list[ReportResult] = []
     with tempfile.TemporaryDirectory(prefix="gradflow-kernel-") as kernel_root:
         write_kernelspec(Path(kernel_root))
+        sources = Path(kernel_root) / "sources"
+        sources.mkdir()
         todo = []
         for spec in specs:
             try:
-                todo.append((spec, notebook_parameters(spec, preset, str(runs), parameters or {})))
+                path = as_ipynb(spec.name, sources)
+                todo.append((spec, notebook_parameters(spec, preset, str(runs), parameters or {}, path)))
             except Exception as exc:  # noqa: BLE001 -- unreadable notebook: report it, render the rest
                 res = ReportResult(spec.name, spec.title, "failed", 0.0, {}, _one_line(f"{type(exc).__name__}: {exc}"),
                                    f"{spec.name}.html")
@@ -353,12 +374,12 @@ def render_all(out_dir: str | os.PathLike = "reports", preset: str = "quick", ru
                 results.append(res)
         todo.sort(key=lambda item: -item[0].cost)  # longest first: the pool's last job is then a short one
         if jobs == 1:
-            results += [render_one(s, str(NOTEBOOK_DIR / f"{s.name}.ipynb"), str(out), p, show_code, kernel_root, env)
+            results += [render_one(s, str(sources / f"{s.name}.ipynb"), str(out), p, show_code, kernel_root, env)
                         for s, p in todo]
         else:
             # spawn, not fork: the parent may hold torch's thread pools from training above.
             with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-                futures = [(s, p, pool.submit(render_one, s, str(NOTEBOOK_DIR / f"{s.name}.ipynb"), str(out), p,
+                futures = [(s, p, pool.submit(render_one, s, str(sources / f"{s.name}.ipynb"), str(out), p,
                                                  show_code, kernel_root, env)) for s, p in todo]
                 for s, p, f in futures:
                     try:

@@ -79,8 +79,8 @@ def test_smoke_runs_are_synthetic_and_reused(smoke):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_parameters_cell_is_typed_and_documented(name):
-    path = report.NOTEBOOK_DIR / f"{name}.ipynb"
+def test_parameters_cell_is_typed_and_documented(name, tmp_path):
+    path = report.as_ipynb(name, tmp_path)
     params = pm.inspect_notebook(str(path))
     assert params, f"{name} has no parameters cell"
     for p in params.values():
@@ -93,14 +93,8 @@ def test_parameters_cell_is_typed_and_documented(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_committed_notebook_is_clean_and_matches_builder(name):
-    sys.path.insert(0, str(report.NOTEBOOK_DIR))
-    try:
-        import build_notebooks
-    finally:
-        sys.path.remove(str(report.NOTEBOOK_DIR))
-    nb = nbformat.read(report.NOTEBOOK_DIR / f"{name}.ipynb", as_version=4)
-    assert all(not c.get("outputs") and c.get("execution_count") is None for c in nb.cells if c.cell_type == "code")
-    rebuilt = build_notebooks.parse(build_notebooks.NOTEBOOK_SOURCES[name])
-    assert [c.source for c in nb.cells] == [c.source for c in rebuilt], \
-        "notebook differs from notebooks/build_notebooks.py: run python notebooks/build_notebooks.py"
+def test_notebook_source_is_a_jupytext_percent_script(name):
+    source = report.notebook_source(name)
+    assert source.suffix == ".py", f"{name}: the source of a notebook is notebooks/{name}.py"
+    text = source.read_text(encoding="utf-8")
+    assert "format_name: percent" in text and '# %% tags=["parameters"]' in text
