@@ -36,7 +36,7 @@ def data_root(root=None) -> Path:
     """The dataset root to use. One the user named (argument or $GRADFLOW_DATA) must exist: a typo is
     an error, not a new folder. Only the default ``./data`` is created when missing."""
     if root is not None:
-        return check_data_dir(root, flag="data root")
+        return check_data_dir(root, flag="root")
     if os.environ.get("GRADFLOW_DATA"):
         return check_data_dir(os.environ["GRADFLOW_DATA"], flag="$GRADFLOW_DATA")
     return Path("data")

@@ -67,7 +67,8 @@ def check_data_dir(path, flag: str = "--data-dir") -> Path:
     path = Path(path)
     if not path.exists():
         raise PathError(f"{flag} {path} does not exist; give an existing folder (FashionMNIST goes in "
-                        f"{path}/FashionMNIST/raw/), create it first with mkdir, or leave {flag} out to use ./data")
+                        f"{path}/FashionMNIST/raw/), create it first with mkdir, or leave {flag} unset "
+                        "to use ./data")
     if not path.is_dir():
         raise PathError(f"{flag} {path} is a file, not a folder")
     return path

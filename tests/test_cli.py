@@ -1,9 +1,8 @@
+import argparse
 import json
+import os
 import subprocess
 import sys
-
-import argparse
-import os
 
 import pytest
 
@@ -30,9 +29,9 @@ def test_every_command_has_help(command, capsys):
 @pytest.mark.parametrize("command", [None, *COMMANDS])
 def test_help_imports_nothing_heavy(command):
     """--help must answer fast: building any command's parser imports neither torch nor pandas."""
-    code = ("import sys; from gradflow.cli import build_parser; build_parser(%r); "
+    code = (f"import sys; from gradflow.cli import build_parser; build_parser({command!r}); "
             "heavy = sorted({'torch', 'pandas', 'numpy', 'matplotlib', 'papermill'} & set(sys.modules)); "
-            "print(heavy)" % command)
+            "print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
