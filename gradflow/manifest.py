@@ -46,8 +46,8 @@ def problem(directory) -> str | None:
     directory = Path(directory)
     path = directory / MANIFEST
     if not path.is_file():
-        return (f"{MANIFEST} is missing (the run was not finished, or was written by a gradflow older "
-                "than run manifests), so nothing proves its files complete")
+        return (f"{MANIFEST} is missing (written by a gradflow older than run manifests, or never finished), "
+                "so nothing proves its files whole; `gradflow runs --adopt` seals it if every file reads")
     try:
         manifest = json.loads(path.read_text())
         files = manifest["files"]

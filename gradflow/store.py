@@ -68,32 +68,32 @@ def run_origin(label: str):
 
 def _read_json(path: Path):
     if not path.is_file():
-        raise RunStoreError(f"run directory {path.parent} is incomplete: {path.name} is missing")
+        raise RunStoreError(f"run {path.parent.name} is DAMAGED: {path.name} is missing")
     try:
         return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RunStoreError(f"run directory {path.parent} is damaged: {path.name} is not valid JSON ({exc})") from None
+        raise RunStoreError(f"run {path.parent.name} is DAMAGED: {path.name} is not valid JSON ({exc})") from None
 
 
 class Run:
     """A finished run read back from disk; tables load lazily."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, verify: bool = True):
         self.path = Path(path)
         if not self.path.is_dir():
             raise RunStoreError(f"no run at {self.path}")
-        problem = manifest.problem(self.path)
+        problem = manifest.problem(self.path) if verify else None
         if problem:
             raise RunStoreError(f"run {self.path.name} is DAMAGED: {problem}; "
                                 "`gradflow train` with the same settings trains it again")
         self.config = _read_json(self.path / "config.json")
         if self.config.get("format") != FORMAT_VERSION or "run" not in self.config:
-            raise RunStoreError(f"run directory {self.path} is damaged: config.json is not a gradflow run config")
+            raise RunStoreError(f"run {self.path.name} is DAMAGED: config.json is not a gradflow run config")
         results = _read_json(self.path / "results.json")
         try:
             self.results = pd.DataFrame(results["seeds"])
         except (KeyError, TypeError, ValueError):
-            raise RunStoreError(f"run directory {self.path} is damaged: results.json has no per-seed table") from None
+            raise RunStoreError(f"run {self.path.name} is DAMAGED: results.json has no per-seed table") from None
         self._metrics = None
         self._recordings = None
 
@@ -109,7 +109,7 @@ class Run:
             try:
                 self._metrics = pd.read_parquet(path)
             except Exception as exc:  # pyarrow raises several types for a damaged file
-                raise RunStoreError(f"run directory {self.path} is damaged: cannot read {path.name} ({exc})") from None
+                raise RunStoreError(f"run {self.path.name} is DAMAGED: cannot read {path.name} ({exc})") from None
         return self._metrics
 
     @property
@@ -132,11 +132,11 @@ class Run:
             raise ValueError(f"run {self.name} has no seed {seed}; its seeds: {self.seeds}")
         path = self.path / f"seed-{seed}.safetensors"
         if not path.is_file():
-            raise RunStoreError(f"run directory {self.path} is incomplete: {path.name} is missing")
+            raise RunStoreError(f"run {self.path.name} is DAMAGED: {path.name} is missing")
         try:
             state = load_file(path)
         except Exception as exc:
-            raise RunStoreError(f"run directory {self.path} is damaged: cannot read {path.name} ({exc})") from None
+            raise RunStoreError(f"run {self.path.name} is DAMAGED: cannot read {path.name} ({exc})") from None
         net = BaseNetwork.from_config(self.config["model"])
         net.load_state_dict(state)
         return net.eval()
@@ -216,6 +216,28 @@ def list_runs(runs_dir=None) -> pd.DataFrame:
         except RunStoreError as exc:
             rows.append({"run": path.name, "error": str(exc), "path": str(path)})
     return pd.DataFrame(rows)
+
+
+def adopt(path) -> None:
+    """Seal a run written before manifests: read every file back, then write its manifest.
+
+    Such runs were renamed into place whole (results.json last), so a run whose files all read is
+    the run that was written, unless it was changed since, which nothing can tell any more. Raises
+    RunStoreError naming the first file that does not read.
+    """
+    path = Path(path)
+    if (path / manifest.MANIFEST).is_file():
+        raise RunStoreError(f"run {path.name} has a manifest already; nothing to adopt")
+    with runs_lock(path.parent):
+        run = Run(path, verify=False)
+        _ = run.metrics, run.findings
+        for seed in run.seeds:
+            run.model(seed)
+        try:
+            _ = run.recordings
+        except (OSError, ValueError) as exc:
+            raise RunStoreError(f"run {path.name} is DAMAGED: its recording does not read ({exc})") from None
+        manifest.write_manifest(path)
 
 
 def recover_leftovers(root: Path) -> None:

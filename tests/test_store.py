@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import pandas as pd
 import pytest
@@ -170,3 +171,22 @@ def test_missing_run_and_seed_errors(run_dir, tmp_path):
         store.load_run("nope", tmp_path)
     with pytest.raises(ValueError, match="has no seed 7; its seeds: \\[0, 1\\]"):
         store.load_run(run_dir).model(7)
+
+
+def test_a_run_from_before_manifests_is_damaged_until_adopted(run_dir, tmp_path, capsys):
+    from gradflow.cli import main
+    d = _copy(run_dir, tmp_path)
+    (d / "manifest.json").unlink()  # as gradflow wrote runs before manifests
+    broken = _copy(run_dir, tmp_path / "other")
+    (broken / "manifest.json").unlink()
+    (broken / "seed-1.safetensors").write_bytes(b"not safetensors")
+    shutil.move(str(broken), str(tmp_path / "broken-run"))
+    assert main(["runs", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"run {d.name} is DAMAGED: manifest.json is missing (written by a gradflow older" in out
+    assert "`gradflow runs --adopt` seals it if every file reads" in out
+    assert main(["runs", "--adopt", "--out", str(tmp_path)]) == 1
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("run broken-run is DAMAGED: cannot read seed-1.safetensors") and "not sealed" in lines[0]
+    assert lines[1] == f"run {d.name}: every file reads; sealed with a manifest"
+    assert store.exists(d.name, tmp_path) and not store.exists("broken-run", tmp_path)

@@ -24,7 +24,29 @@ def add_arguments(r) -> None:
     r.add_argument("--accuracy", action="store_true",
                    help="Markdown table: test accuracy per run, mean ± 95 %% CI over seeds, next to the tutorial's "
                         "(only for runs of the tutorial's recipe)")
+    r.add_argument("--adopt", action="store_true",
+                   help="seal runs written before run manifests: read every file, write the manifest if all read")
     add_runs_dir(r, writes=False)
+
+
+def adopt_all(root) -> int:
+    """``--adopt``: seal every run that has no manifest; one line per run."""
+    from ..manifest import MANIFEST
+    from ..store import RunStoreError, adopt
+    legacy = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
+                    and (p / "config.json").is_file() and not (p / MANIFEST).exists()) if root.is_dir() else []
+    if not legacy:
+        print(f"no run without a manifest in {root}: nothing to adopt")
+    failed = 0
+    for path in legacy:
+        try:
+            adopt(path)
+            print(f"run {path.name}: every file reads; sealed with a manifest")
+        except RunStoreError as exc:
+            failed += 1
+            damage = str(exc).split("; `gradflow train")[0]
+            print(f"{damage}; not sealed (`gradflow train` with its settings makes it again)")
+    return 1 if failed else 0
 
 
 def _short(value) -> str:
@@ -59,6 +81,8 @@ def run(args) -> int:
     from ..paths import check_input_dir
     from ..store import default_runs_dir, list_runs
     root = check_input_dir(args.out if args.out is not None else default_runs_dir())
+    if args.adopt:
+        return adopt_all(root)
     table = list_runs(root)
     rows = table.to_dict("records") if not table.empty else []
     damaged = [r for r in rows if isinstance(r.get("error"), str)]
