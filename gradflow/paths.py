@@ -12,6 +12,11 @@ import tempfile
 from pathlib import Path
 
 
+def default_runs_dir() -> Path:
+    """Where runs are stored unless ``--out``/``runs_dir`` says otherwise."""
+    return Path(os.environ.get("GRADFLOW_RUNS", "checkpoints"))
+
+
 class PathError(ValueError):
     """A folder given by the user cannot be used; the message is one line."""
 

@@ -34,17 +34,13 @@ from safetensors.torch import load_file, save_file
 from . import atomic, manifest
 from .lock import runs_lock
 from .models import BaseNetwork
-from .paths import check_output_dir
+from .paths import check_output_dir, default_runs_dir
 
 FORMAT_VERSION = 1
 
 
 class RunStoreError(RuntimeError):
     """A run directory is missing or damaged; the message names the file."""
-
-
-def default_runs_dir() -> Path:
-    return Path(os.environ.get("GRADFLOW_RUNS", "checkpoints"))
 
 
 def write_json_atomic(path: Path, obj) -> None:

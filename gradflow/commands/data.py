@@ -9,10 +9,10 @@ def add_arguments(dp) -> None:
 
 
 def run(args) -> int:
-    from ..data import data_root, prepare_fashion_mnist
     from ..paths import check_data_dir
     if args.data_dir is not None:
-        check_data_dir(args.data_dir)
+        check_data_dir(args.data_dir)  # before importing torch: a typo answers at once
+    from ..data import data_root, prepare_fashion_mnist
     root = data_root(args.data_dir)
     print(f"FashionMNIST ready in {root}/FashionMNIST/raw (from {prepare_fashion_mnist(root)})")
     return 0

@@ -30,8 +30,10 @@ def _recorded_steps(recording) -> int:
 
 def gather(run_arg: str, runs_dir=None):
     """(findings, why not) for a run or recording; ``why not`` is None when the gradient flow was judged."""
-    from ..diagnose import diagnose
     from ..paths import check_input_dir
+    if runs_dir is not None:
+        check_input_dir(runs_dir)
+    from ..diagnose import diagnose
     from ..recording import SUMMARY_FILE, load_recording
     from ..store import load_run
     path = Path(run_arg)
@@ -44,8 +46,6 @@ def gather(run_arg: str, runs_dir=None):
     if path.is_dir() and not (path / "config.json").is_file() and not (path / "manifest.json").is_file():
         raise ValueError(f"{path} is neither a gradflow run (config.json is missing) nor a recording "
                          f"({SUMMARY_FILE} is missing; Recorder.save(directory) writes one)")
-    if runs_dir is not None:
-        check_input_dir(runs_dir)
     run = load_run(run_arg, runs_dir)  # a damaged run stops here, naming its bad file
     findings = diagnose(run)
     if run.recordings is None:

@@ -14,8 +14,7 @@ def add_arguments(rp) -> None:
 
 
 def run(args) -> int:
-    from ..paths import check_output_dir
-    from ..store import default_runs_dir
+    from ..paths import check_output_dir, default_runs_dir
     # the doors first: a runs or reports folder that cannot be written fails before any training or rendering
     check_output_dir(args.out if args.out is not None else default_runs_dir(), flag="--out")
     check_output_dir(args.reports, flag="--reports")

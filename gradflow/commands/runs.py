@@ -78,9 +78,12 @@ def is_tutorial_recipe(settings: dict) -> bool:
 
 def run(args) -> int:
     from ..cli import CliError
-    from ..paths import check_input_dir
-    from ..store import default_runs_dir, list_runs
+    from ..paths import check_input_dir, default_runs_dir
     root = check_input_dir(args.out if args.out is not None else default_runs_dir())
+    if not root.is_dir() and not (args.json or args.accuracy or args.adopt):
+        print(f"no runs in {root} (the folder does not exist yet; `gradflow train` makes it)")
+        return 0
+    from ..store import list_runs
     if args.adopt:
         return adopt_all(root)
     table = list_runs(root)
@@ -101,7 +104,7 @@ def run(args) -> int:
         print(json.dumps(ok + damaged, indent=2, default=str))
         return 0
     elif not rows:
-        print(f"no runs in {root}" + ("" if root.is_dir() else " (the folder does not exist yet)"))
+        print(f"no runs in {root}")
     else:
         _print_table(ok)
     for r in damaged:  # listed, never as good, whatever the filter

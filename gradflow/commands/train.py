@@ -74,8 +74,7 @@ def parse_seeds(values: list[str] | None) -> list[int] | None:
 
 def run(args) -> int:
     from ..cli import CliError
-    from ..paths import check_data_dir, check_output_dir
-    from ..store import default_runs_dir
+    from ..paths import check_data_dir, check_output_dir, default_runs_dir
     # the doors first: nothing is loaded or trained before the folders are known to be usable
     check_output_dir(args.out if args.out is not None else default_runs_dir(), flag="--out")
     if args.data_dir is not None:
