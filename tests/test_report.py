@@ -46,7 +46,7 @@ def index_of(out):
 
 def test_one_failure_does_not_stop_the_others(fake_notebooks, capsys):
     out = fake_notebooks / "out"
-    code = report.render_all(out, preset="smoke", jobs=1, train=False, parameters={"strict": {"epochs": -2}})
+    code = report.render_all(out, preset="smoke", jobs=1, parameters={"strict": {"epochs": -2}})
     assert code == 1
     idx = index_of(out)
     assert idx["good"]["status"] == "ok"
@@ -71,7 +71,7 @@ def test_kernel_runs_this_interpreter_and_html_is_offline(fake_notebooks):
     import os
     out = fake_notebooks / "out"
     before = dict(os.environ)
-    assert report.render_all(out, jobs=1, train=False, notebooks=["good"]) == 0
+    assert report.render_all(out, jobs=1, notebooks=["good"]) == 0
     assert dict(os.environ) == before  # jobs=1 renders in this process: its environment is restored
     executed = nbformat.read(out / "notebooks" / "good.ipynb", as_version=4)
     printed = "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
@@ -84,7 +84,7 @@ def test_kernel_runs_this_interpreter_and_html_is_offline(fake_notebooks):
 
 def test_show_code_and_parallel_jobs(fake_notebooks, capfd):
     out = fake_notebooks / "out"
-    code = report.render_all(out, jobs=2, train=False, show_code=True, notebooks=["good", "strict", "broken"])
+    code = report.render_all(out, jobs=2, show_code=True, notebooks=["good", "strict", "broken"])
     assert code == 1
     assert "a figure" in (out / "good.html").read_text()  # the code cell's string literal
     idx = index_of(out)
@@ -98,7 +98,7 @@ def test_show_code_and_parallel_jobs(fake_notebooks, capfd):
 
 def test_parameters_for_all_or_one_notebook(fake_notebooks):
     out = fake_notebooks / "out"
-    report.render_all(out, jobs=1, train=False, notebooks=["good", "strict"], parameters={"n": 5, "strict": {"epochs": 1}})
+    report.render_all(out, jobs=1, notebooks=["good", "strict"], parameters={"n": 5, "strict": {"epochs": 1}})
     idx = index_of(out)
     assert idx["good"]["parameters"] == {"n": 5}  # a bare name goes to every notebook that declares it
     assert idx["strict"]["parameters"] == {"epochs": 1}
@@ -106,7 +106,7 @@ def test_parameters_for_all_or_one_notebook(fake_notebooks):
 
 def test_unknown_notebook_is_refused(fake_notebooks):
     with pytest.raises(ValueError, match="unknown notebooks.*available: good, broken, strict"):
-        report.render_all(fake_notebooks / "out", notebooks=["nope"], train=False)
+        report.render_all(fake_notebooks / "out", notebooks=["nope"])
 
 
 def test_real_notebooks_reject_bad_parameters_at_their_first_cell(tmp_path):
@@ -115,7 +115,7 @@ def test_real_notebooks_reject_bad_parameters_at_their_first_cell(tmp_path):
     bad = {"01_activation_functions": {"activations": ["relu", "nosuchact"]},
            "03_compare_activations": {"max_epochs": -3},
            "04_one_run": {"run": "no-such-run"}}
-    code = report.render_all(out, preset="smoke", runs_dir=str(tmp_path / "runs"), jobs=2, train=False,
+    code = report.render_all(out, preset="smoke", runs_dir=str(tmp_path / "runs"), jobs=2,
                              notebooks=list(bad), parameters=bad)
     assert code == 1
     idx = index_of(out)
