@@ -230,7 +230,7 @@ def _keep_kernel_log(log: Path, ok: bool) -> bool:
     if not log.is_file():
         return False
     lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
-    if ok and all(any(b in ln for b in _BENIGN_KERNEL_LINES) for ln in lines):
+    if not lines or ok and all(any(b in ln for b in _BENIGN_KERNEL_LINES) for ln in lines):
         log.unlink()
         return False
     return True

@@ -13,8 +13,6 @@ from pathlib import Path
 from .report_pages import FRAME_CSS, ORIGINAL_TUTORIAL, RECIPE_EPOCHS
 
 SET_TITLE = "Activation functions and gradient flow"
-STATUS_TEXT = {"ok": "rendered", "failed": "failed", "bad parameters": "bad parameters",
-               "missing runs": "runs missing"}
 
 
 def run_facts(run_dirs: list[Path]) -> dict:
@@ -106,7 +104,7 @@ def reading_list(results, specs) -> str:
     for i, spec in enumerate(specs, 1):
         r = by_name.get(spec.name)
         status = r.status if r else "not rendered"
-        badge = f"<span class='badge {'ok' if status == 'ok' else 'bad'}'>{_esc(STATUS_TEXT.get(status, status))}</span>"
+        badge = f"<span class='badge {'ok' if status == 'ok' else 'bad'}'>{_esc('rendered' if status == 'ok' else status.upper())}</span>"
         link = f"<a href='{_esc(r.html)}'>{_esc(spec.title)}</a>" if r else _esc(spec.title)
         params = ", ".join(f"{k}={v!r}" for k, v in r.parameters.items() if k != "preset") if r else ""
         detail = f"{r.seconds:.1f} s" + (f" · parameters: {params}" if params else "") if r else ""
