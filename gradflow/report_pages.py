@@ -149,7 +149,7 @@ def footer(specs, index: int) -> str:
     prev = (f'<a href="{specs[index - 1].name}.html">← {html.escape(specs[index - 1].title)}</a>'
             if index > 0 else "<span></span>")
     nxt = (f'<a href="{specs[index + 1].name}.html">{html.escape(specs[index + 1].title)} →</a>'
-           if index + 1 < len(specs) else '<a href="index.html">back to the index →</a>')
+           if index + 1 < len(specs) else "<span>the last report of the set</span>")
     return f'<div class="gf-footer">{prev}<a href="index.html">index</a>{nxt}</div>'
 
 
