@@ -132,7 +132,8 @@ def _frame_cell(result: ReportResult, preset: str):
                        if k != "preset") or "defaults"
     state = ("rendered" if result.status == "ok"
              else f"<span class='gf-state-failed'>{html.escape(result.status.upper())}</span>")
-    text = (f'<div class="gf-banner">{state} in {result.seconds:.0f} s · preset <code>{html.escape(preset)}</code>'
+    preview = "" if preset == "tutorial" else ' (a <a href="index.html">preview</a>, not the full recipe)'
+    text = (f'<div class="gf-banner">{state} in {result.seconds:.0f} s · preset <code>{html.escape(preset)}</code>{preview}'
             f" · parameters: {params}"
             + (f"<br>error: <code>{html.escape(result.error)}</code>" if result.error else "")
             + f"</div>{TOC_SLOT}")

@@ -129,6 +129,7 @@ main { max-width: 960px; margin: 0 auto; padding: 0 1.5em 2em; }
 header.hero { background: #1f3b57; color: #fff; padding: 2.2em 1.5em 1.6em; }
 header.hero div { max-width: 960px; margin: 0 auto; }
 header.hero h1 { margin: 0 0 .2em; font-size: 2em; } header.hero p { margin: 0; opacity: .9; }
+header.hero p.after { margin-top: .5em; font-size: .9em; opacity: .8; } header.hero a { color: #fff; }
 h2 { color: #1f3b57; border-bottom: 2px solid #e3e8ef; padding-bottom: .2em; margin-top: 1.8em; }
 ol.reading { list-style: none; padding: 0; }
 ol.reading li { border: 1px solid #dde3ea; border-radius: 8px; padding: .8em 1.1em; margin: .8em 0; }
@@ -161,7 +162,9 @@ def render_index(results, specs, preset: str, total_seconds: float, facts: dict,
 <style>{FRAME_CSS}{INDEX_CSS}</style></head><body>
 <header class="hero"><div><h1>{_esc(SET_TITLE)}</h1>
 <p>Why some networks stop learning: activation functions, the gradients they let through, and how to
-diagnose a network that does not train. Six reports, meant to be read in order.</p></div></header>
+diagnose a network that does not train. Six reports, meant to be read in order.</p>
+<p class="after">After Phillip Lippe's UvA Deep Learning Tutorial 3, <a href="{ORIGINAL_TUTORIAL}">Activation Functions</a>.</p>
+</div></header>
 <main>
 {preview_callout(preset, facts)}{failed}
 <h2>Reading order</h2>

@@ -19,7 +19,7 @@ RECIPE_EPOCHS = 50  # the tutorial's max_epochs (shared/reference/anchors.md)
 
 # Shared by the index and every report page (the notebooks add nbconvert's JupyterLab styles).
 FRAME_CSS = """
-body.jp-Notebook { padding-top: 0; }
+body.jp-Notebook { padding-top: 0; margin-top: 0; }
 .gf-nav { position: sticky; top: 0; z-index: 10; display: flex; gap: 1em; align-items: center;
   justify-content: space-between; background: #1f3b57; color: #fff; padding: .55em 1.2em;
   font: 15px/1.4 system-ui, sans-serif; box-shadow: 0 1px 4px rgba(0,0,0,.25); }
