@@ -168,8 +168,9 @@ def _error_page(result: ReportResult, detail: str) -> str:
     return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{title} ({html.escape(result.status)})"
             f" — gradflow reports</title></head><body style='margin:0'><main style='font-family:system-ui,sans-serif;"
             f"max-width:1100px;margin:auto;padding:0 1.5em'><h1>{title}</h1><div class='gf-callout gf-failed'>"
-            f"<b>This report {what}.</b><br><code>{html.escape(result.error)}</code></div>"
-            f"<pre style='white-space:pre-wrap'>{html.escape(detail)}</pre></main></body></html>")
+            f"<b>This report {what}.</b>"
+            + ("" if result.status == "missing runs" else f"<br><code>{html.escape(result.error)}</code>")
+            + f"</div><pre style='white-space:pre-wrap'>{html.escape(detail)}</pre></main></body></html>")
 
 
 # --------------------------------------------------------------------------- one notebook
@@ -347,6 +348,18 @@ def missing_runs(spec: NotebookSpec, preset: str, params: dict, runs: Path, runs
     return {name: cmd for name, cmd in needed_runs(spec, preset, params, runs_shown).items() if not exists(name, runs)}
 
 
+def _missing_page(result: ReportResult, missing: dict[str, str], runs_shown: str, preset: str) -> str:
+    """The page of a report whose runs are not stored: which runs, and the commands that make it render."""
+    runs = "".join(f"<li><code>{html.escape(name)}</code></li>" for name in missing)
+    where = "" if runs_shown == "checkpoints" else f" --out {runs_shown}"
+    commands = "\n".join(list(dict.fromkeys(missing.values())) + [f"gradflow report --preset {preset}{where}"])
+    body = (f"<p>It reads these runs, which <code>{html.escape(runs_shown)}/</code> does not hold:</p><ul>{runs}</ul>"
+            f"<p>Reports read stored runs and never train. Train the runs, then render again:</p>"
+            f"<pre style='background:#f4f7fa;padding:.8em 1em'>{html.escape(commands)}</pre>"
+            +  ("" if where else f"<p>(<code>make report PRESET={html.escape(preset)}</code> does both.)</p>"))
+    return _error_page(result, "").replace("<pre style='white-space:pre-wrap'></pre>", body)
+
+
 def _missing_result(spec: NotebookSpec, params: dict, missing: dict[str, str], runs_shown: str) -> ReportResult:
     commands = list(dict.fromkeys(missing.values()))
     error = (f"needs {len(missing)} run(s) that {runs_shown}/ does not hold ({', '.join(missing)}); "
@@ -454,7 +467,7 @@ def render_all(out_dir: str | os.PathLike = "reports", preset: str = "quick", ru
             missing = missing_runs(spec, preset, params, runs, runs_shown)
             if missing:  # reports read runs, never train them
                 res = _missing_result(spec, params, missing, runs_shown)
-                write_atomic(out / res.html, ctx.frame(spec.name, _error_page(res, "\n".join(missing))))
+                write_atomic(out / res.html, ctx.frame(spec.name, _missing_page(res, missing, runs_shown, preset)))
                 results.append(res)
             else:
                 todo.append((spec, params))
