@@ -356,7 +356,7 @@ def _missing_page(result: ReportResult, missing: dict[str, str], runs_shown: str
     body = (f"<p>It reads these runs, which <code>{html.escape(runs_shown)}/</code> does not hold:</p><ul>{runs}</ul>"
             f"<p>Reports read stored runs and never train. Train the runs, then render again:</p>"
             f"<pre style='background:#f4f7fa;padding:.8em 1em'>{html.escape(commands)}</pre>"
-            +  ("" if where else f"<p>(<code>make report PRESET={html.escape(preset)}</code> does both.)</p>"))
+            + ("" if where else f"<p>(<code>make report PRESET={html.escape(preset)}</code> does both.)</p>"))
     return _error_page(result, "").replace("<pre style='white-space:pre-wrap'></pre>", body)
 
 
