@@ -68,34 +68,36 @@ def test_index_links_resolve_and_pages_are_clean(browser, html_dir):
         assert "gradflow" in title
 
 
+def follow(page, selector: str) -> str:
+    """Click a link and wait until the page it leads to has loaded (a slow machine must not cut it short)."""
+    with page.expect_navigation(wait_until="load"):
+        page.click(selector)
+    return page.url
+
+
 def test_navigation_index_page_next_previous_index(browser, html_dir):
     """Click through the set as a reader: every page links home, next leads to the next report,
     previous back, and the contents list points at headings on the page."""
     names = [s.name for s in report.NOTEBOOKS]
     page, problems = open_page(browser, html_dir / "index.html")
     for i, name in enumerate(names):
-        page.goto((html_dir / "index.html").as_uri())
-        page.click(f"ol.reading a[href='{name}.html']")
-        assert page.url.endswith(f"/{name}.html"), page.url
+        page.goto((html_dir / "index.html").as_uri(), wait_until="load")
+        assert follow(page, f"ol.reading a[href='{name}.html']").endswith(f"/{name}.html"), page.url
         assert page.locator("nav.gf-nav a[href='index.html']").count() == 1, name
         assert page.locator(".gf-footer a[href='index.html']").count() == 1, name
         anchors = page.eval_on_selector_all(".gf-toc a", "els => els.map(e => e.getAttribute('href').slice(1))")
         assert anchors, f"{name} has no contents list"
-        tags = page.evaluate("ids => ids.map(i => (document.getElementById(i) || document.getElementById(decodeURIComponent(i)) "
-                             "|| {}).tagName)",
-                             anchors)
+        tags = page.evaluate("ids => ids.map(i => (document.getElementById(i) "
+                             "|| document.getElementById(decodeURIComponent(i)) || {}).tagName)", anchors)
         assert all(t in ("H1", "H2") for t in tags), (name, list(zip(anchors, tags)))
         if i + 1 < len(names):
-            page.click("nav.gf-nav a[rel='next']")
-            assert page.url.endswith(f"/{names[i + 1]}.html"), page.url
-            page.click("nav.gf-nav a[rel='prev']")
-            assert page.url.endswith(f"/{name}.html"), page.url
+            assert follow(page, "nav.gf-nav a[rel='next']").endswith(f"/{names[i + 1]}.html"), page.url
+            assert follow(page, "nav.gf-nav a[rel='prev']").endswith(f"/{name}.html"), page.url
         else:
             assert page.locator("nav.gf-nav a[rel='next']").count() == 0
-        page.click("nav.gf-nav a[href='index.html']")
-        assert page.url.endswith("/index.html")
+        assert follow(page, "nav.gf-nav a[href='index.html']").endswith("/index.html")
     page.close()
-    assert problems == []
+    assert problems == [], problems
 
 
 ABSOLUTE = re.compile(r"(?<![\w.])/(?:tmp|root|work|home|usr|opt|var)/")
