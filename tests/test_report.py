@@ -71,6 +71,7 @@ def test_one_failure_does_not_stop_the_others(fake_notebooks, capsys):
     assert any("FAILED broken: RuntimeError: the model diverged at step 7" in line for line in err)
     assert any("BAD PARAMETERS strict: ValueError: epochs must be >= 0, got -2" in line for line in err)
     assert not list(out.glob(".*"))  # atomic writes leave no temporary files behind
+    check_framed_with_navigation_and_contents(out)
 
 
 def test_kernel_runs_this_interpreter_and_html_is_offline(fake_notebooks):
@@ -104,9 +105,14 @@ def test_show_code_and_parallel_jobs(fake_notebooks, capfd):
 
 def test_parameters_for_all_or_one_notebook(fake_notebooks):
     out = fake_notebooks / "out"
-    report.render_all(out, jobs=1, notebooks=["good", "strict"], parameters={"n": 5, "strict": {"epochs": 1}})
+    evil = "<img src=x onerror=alert(1)>"  # user-given names reach the pages escaped
+    report.render_all(out, jobs=1, notebooks=["good", "strict"],
+                      parameters={"n": 5, "strict": {"epochs": 1}, "good": {"label": evil}})
     idx = index_of(out)
-    assert idx["good"]["parameters"] == {"n": 5}  # a bare name goes to every notebook that declares it
+    assert idx["good"]["parameters"] == {"n": 5, "label": evil}  # a bare name goes to every notebook declaring it
+    for page in ("good.html", "index.html"):
+        text = (out / page).read_text()
+        assert evil not in text and "&lt;img src=x onerror=alert(1)&gt;" in text, page
     assert idx["strict"]["parameters"] == {"epochs": 1}
 
 
@@ -182,9 +188,8 @@ def test_needed_runs_follow_the_notebook_parameters():
     assert report.needed_runs(specs["03_compare_activations"], "quick", {"activations": ["nosuchact"]}) == {}
 
 
-def test_every_page_is_framed_with_navigation_and_contents(fake_notebooks):
-    out = fake_notebooks / "out"
-    report.render_all(out, preset="smoke", jobs=1, notebooks=["good", "broken", "strict"])
+def check_framed_with_navigation_and_contents(out):
+    """Every page (failed ones too) links home, previous and next in reading order, and lists its sections."""
     good, broken, strict = ((out / f"{n}.html").read_text() for n in ("good", "broken", "strict"))
     for page in (good, broken, strict):
         assert page.count('href="index.html"') >= 2  # the bar and the footer
@@ -201,16 +206,6 @@ def test_every_page_is_framed_with_navigation_and_contents(fake_notebooks):
     assert "Second &amp; third" in toc
     assert good.index('class="gf-toc"') > good.index("A test notebook")  # under the page's title
     assert "<title>1. Good — gradflow reports</title>" in good
-
-
-def test_user_given_names_are_escaped(fake_notebooks):
-    out = fake_notebooks / "out"
-    evil = "<img src=x onerror=alert(1)>"
-    report.render_all(out, preset="smoke", jobs=1, notebooks=["good"], parameters={"label": evil})
-    for page in ("good.html", "index.html"):
-        text = (out / page).read_text()
-        assert evil not in text, page
-        assert "&lt;img src=x onerror=alert(1)&gt;" in text, page
 
 
 def test_public_paths_removes_absolute_paths(tmp_path):
