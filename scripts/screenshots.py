@@ -4,8 +4,9 @@
 
 Reads an existing report set (``make report`` or ``gradflow report`` first) and writes one PNG
 per page with headless Chromium (Playwright), named like the page: ``index.png``,
-``01_activation_functions.png``, ... Viewport 1200 px wide at device scale 1 keeps the files
-small; long pages make tall images.
+``01_activation_functions.png``, ... Viewport 1200 px wide at device scale 1, and a 256-colour
+palette (Pillow, no dithering: text and plot lines stay crisp) keep the files small, a few
+hundred KiB; long pages make tall images.
 """
 from __future__ import annotations
 
@@ -31,7 +32,16 @@ def pages(reports: Path) -> list[Path]:
     return [reports / "index.html"] + [reports / n for n in names if (reports / n).is_file()]
 
 
-def shoot(reports: Path, out: Path, width: int = 1200) -> list[tuple[Path, float]]:
+def to_palette(path: Path) -> None:
+    """Rewrite a screenshot with 256 colours: about a third of the size, no visible loss on these pages."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        small = im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    small.save(path, optimize=True)
+
+
+def shoot(reports: Path, out: Path, width: int = 1200, palette: bool = True) -> list[tuple[Path, float]]:
     from playwright.sync_api import sync_playwright
 
     out.mkdir(parents=True, exist_ok=True)
@@ -47,6 +57,8 @@ def shoot(reports: Path, out: Path, width: int = 1200) -> list[tuple[Path, float
             page.goto(html.resolve().as_uri(), wait_until="load")
             target = out / f"{html.stem}.png"
             page.screenshot(path=str(target), full_page=True)
+            if palette:
+                to_palette(target)
             written.append((target, time.perf_counter() - start))
         browser.close()
     return written
@@ -57,13 +69,14 @@ def main(argv=None) -> int:
     ap.add_argument("--reports", default="reports", help="folder of a rendered report set (default: reports)")
     ap.add_argument("--out", default="docs/screenshots", help="where the PNGs go (default: docs/screenshots)")
     ap.add_argument("--width", type=int, default=1200, help="viewport width in CSS pixels (default: 1200)")
+    ap.add_argument("--full-colour", action="store_true", help="keep Chromium's true-colour PNGs (larger)")
     args = ap.parse_args(argv)
     reports = Path(args.reports)
     if not (reports / "index.html").is_file():
         print(f"screenshots: no report set in {reports}/ (index.html is missing); run `make report` first, "
               f"or pass --reports DIR", file=sys.stderr)
         return 2
-    for path, seconds in shoot(reports, Path(args.out), args.width):
+    for path, seconds in shoot(reports, Path(args.out), args.width, not args.full_colour):
         print(f"{path}  {path.stat().st_size / 1024:7.0f} KiB  {seconds:4.1f} s")
     return 0
 
