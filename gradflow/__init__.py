@@ -7,6 +7,7 @@
     print(gradflow.format_findings(gradflow.diagnose(rec)))
     batch = gradflow.SeedBatch(lambda: MyNet(), seeds=range(5))   # 5 seeds of your model as one
 """
+from ._version import __version__
 from .activations import (
     Activation,
     activation_config,
@@ -15,15 +16,12 @@ from .activations import (
     get_activation,
     register_activation,
 )
+from .diagnose import Finding, diagnose, format_findings
 from .models import BaseNetwork
+from .record import Recorder
+from .recording import load_recording
+from .seed_batch import SeedBatch
 
-__version__ = "0.1.0"
-
-from .diagnose import Finding, diagnose, format_findings  # noqa: E402  (after __version__: train imports it)
-from .record import Recorder  # noqa: E402
-from .recording import load_recording  # noqa: E402
-from .seed_batch import SeedBatch  # noqa: E402
-
-__all__ = ["Activation", "BaseNetwork", "Finding", "Recorder", "activation_config", "activation_from_config",
+__all__ = ["__version__", "Activation", "BaseNetwork", "Finding", "Recorder", "activation_config", "activation_from_config",
            "available_activations", "diagnose", "format_findings", "get_activation", "load_recording",
            "register_activation", "SeedBatch"]

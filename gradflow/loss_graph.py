@@ -12,6 +12,7 @@ from .activations import is_bounded  # the one bounded-output oracle: it reads a
 # autograd nodes that only reshape/copy: walked through when looking at what feeds the loss
 _PASS_THROUGH = ("View", "Reshape", "UnsafeView", "Squeeze", "Unsqueeze", "Permute", "Transpose",
                  "Clone", "Expand", "Select", "Slice", "Contiguous", "ToCopy", "Alias")
+CROSS_ENTROPY_KINDS = ("cross_entropy", "nll")  # losses that read the output as class logits
 _LOSS_NODES = {"NllLossBackward0": "nll", "NllLoss2DBackward0": "nll", "MseLossBackward0": "mse",
                "BinaryCrossEntropyWithLogitsBackward0": "bce_with_logits",
                "BinaryCrossEntropyBackward0": "bce", "L1LossBackward0": "l1",
