@@ -72,10 +72,9 @@ QUANTITIES = {
     OUTPUT_STD: "std of the model's output",
     LOSS: "the loss passed to rec.step() (member -1: one loss shared by all members)",
 }
-RANGE_QUANTITIES = {  # prefix of Recorder range rows -> {statistic: quantity}
-    "input": {"min": INPUT_MIN, "max": INPUT_MAX, "mean": INPUT_MEAN, "std": INPUT_STD},
-    "output": {"min": OUTPUT_MIN, "max": OUTPUT_MAX, "mean": OUTPUT_MEAN, "std": OUTPUT_STD},
-}
+# statistic -> quantity, for the input and output range rows
+INPUT_RANGE = {"min": INPUT_MIN, "max": INPUT_MAX, "mean": INPUT_MEAN, "std": INPUT_STD}
+OUTPUT_RANGE = {"min": OUTPUT_MIN, "max": OUTPUT_MAX, "mean": OUTPUT_MEAN, "std": OUTPUT_STD}
 NONFINITE_COUNT = {ACT: ACT_NONFINITE, GRAD: GRAD_NONFINITE}  # histogram kind -> its non-finite count
 
 # --------------------------------------------------------------------------- non-finite locations
@@ -103,7 +102,7 @@ LOCATION_OF_COUNT = {  # non-finite count quantity -> where it was counted
     ACT_GRAD_OUT_NONFINITE: ACTIVATION_GRAD_OUT_LOC, ACT_GRAD_IN_NONFINITE: ACTIVATION_GRAD_IN_LOC,
 }
 LOCATION_OF_VALUE = {  # a whole-model quantity that is itself non-finite -> where
-    **{q: INPUT_LOC for q in RANGE_QUANTITIES["input"].values()},
-    **{q: OUTPUT_LOC for q in RANGE_QUANTITIES["output"].values()},
+    **{q: INPUT_LOC for q in INPUT_RANGE.values()},
+    **{q: OUTPUT_LOC for q in OUTPUT_RANGE.values()},
     LOSS: LOSS_LOC,
 }

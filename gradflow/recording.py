@@ -149,6 +149,9 @@ def member_subset(recording, keep: list[int]) -> Recording:
     summary["members"] = len(keep)
     if summary.get("member_seeds") is not None:
         summary["member_seeds"] = [summary["member_seeds"][m] for m in keep]
+    # per-member dropout probabilities (a stacked dropout's p): only these members', renumbered
+    summary["dropout"] = [{**d, "member": renumber[d["member"]]} if d.get("member") is not None else d
+                          for d in summary.get("dropout", []) if d.get("member") is None or d["member"] in renumber]
     for layer in summary.get("layers", []):
         if layer.get("members", 1) > 1:
             layer["members"] = len(keep)

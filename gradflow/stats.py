@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .quantities import ACT, GRAD
+
 # --------------------------------------------------------------------------- fixed bin edges
 # Fixed once for the whole project: histograms from different steps, layers and runs can be
 # added, subtracted and plotted on one axis only if they share their edges.
@@ -33,10 +35,10 @@ GRAD_LINEAR_EDGES = np.linspace(-0.05, 0.05, 101)
 LOG10_EDGES = np.linspace(-10.0, 2.0, 49)
 
 HIST_EDGES = {  # (kind, scale) -> edges
-    ("act", "linear"): ACT_LINEAR_EDGES,
-    ("act", "log10"): LOG10_EDGES,
-    ("grad", "linear"): GRAD_LINEAR_EDGES,
-    ("grad", "log10"): LOG10_EDGES,
+    (ACT, "linear"): ACT_LINEAR_EDGES,
+    (ACT, "log10"): LOG10_EDGES,
+    (GRAD, "linear"): GRAD_LINEAR_EDGES,
+    (GRAD, "log10"): LOG10_EDGES,
 }
 
 # --------------------------------------------------------------------------- thresholds

@@ -117,7 +117,7 @@ EXP_OVERFLOW = 88.7  # float32 exp() is inf above this
 
 def unnormalized_input(ev: Evidence) -> list[Finding]:
     """UNNORMALIZED_INPUT: inputs with a mean or std far from a normalised range."""
-    q = {k: ev.quantity(v) for k, v in Q.RANGE_QUANTITIES["input"].items()}
+    q = {k: ev.quantity(v) for k, v in Q.INPUT_RANGE.items()}
     if q["std"].empty:
         return []
     std, mean = float(q["std"]["value"].max()), float(q["mean"]["value"].abs().max())

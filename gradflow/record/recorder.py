@@ -185,25 +185,25 @@ class Recorder:
     def _on_model_input(self, module, args):
         x = first_tensor(args)
         if self._active and self._training_forward() and x is not None and x.is_floating_point() and x.numel():
-            self._record_range(Q.INPUT_LAYER, "input", x)
+            self._record_range(Q.INPUT_LAYER, Q.INPUT_RANGE, x)
 
     def _on_model_output(self, module, args, out):
         y = first_tensor(out)
         if not (self._active and self._training_forward() and y is not None and y.is_floating_point() and y.numel()):
             return
-        self._record_range(Q.OUTPUT_LAYER, "output", y)
+        self._record_range(Q.OUTPUT_LAYER, Q.OUTPUT_RANGE, y)
         last = self._last_act if self._last_act is not None and self._last_act[1] is y else None
         self._output.update(features=int(y.shape[-1]) if y.dim() else 1, grad_fn=node_name(y.grad_fn) or None,
                             activation_layer=None if last is None else last[0].name)
         self._output["bounded"] = bool(is_bounded(self._output["grad_fn"]) or (last is not None and last[0].bounded))
 
-    def _record_range(self, layer, prefix, x):
+    def _record_range(self, layer, names: dict, x):
         per_member = self._root_stacked and x.dim() >= 2 and x.shape[0] == self.members
         flat = x.detach().reshape(self.members if per_member else 1, -1).float()
         values = {"min": flat.amin(dim=1), "max": flat.amax(dim=1), "mean": flat.mean(dim=1),
                   "std": flat.std(dim=1, correction=0)}
         for stat, v in values.items():
-            self._scalar(layer, Q.RANGE_QUANTITIES[prefix][stat], v.expand(self.members))
+            self._scalar(layer, names[stat], v.expand(self.members))
 
     def _grad_hook(self, lay):
         def hook(param):
