@@ -2,7 +2,8 @@
 
 - ``Evidence.from_recording(rec)``: a live Recorder or a Recording loaded from disk;
 - ``Evidence.from_recording_dir(path)``: a directory written by ``Recorder.save``;
-- ``Evidence.from_run(run)``: a stored run (``gradflow.store.Run``: config, metrics, results, recordings);
+- ``Evidence.from_run(run)``: a stored run (``gradflow.store.Run``, or any object with its four
+  attributes config, metrics, results, recordings; the config in the nested shape below);
 - ``Evidence.from_stored(config, metrics, results, recording)``: the same from its parts, which is
   what training uses to write ``findings.json``, so a run gives the same findings live and reloaded.
 
@@ -19,6 +20,7 @@ import pandas as pd
 from ..loss_graph import CROSS_ENTROPY_KINDS
 
 DEFAULT_NUM_CLASSES = 10
+RUN_ATTRIBUTES = ("config", "metrics", "results", "recordings")  # what from_run reads (store.Run has them)
 SCALAR_COLUMNS = ["step", "epoch", "member", "seed", "layer", "quantity", "value"]
 
 
@@ -74,7 +76,7 @@ class Evidence:
             return cls.from_recording_dir(obj, metrics, num_classes)
         if isinstance(obj, (Recorder, Recording)):
             return cls.from_recording(obj, metrics, num_classes)
-        if isinstance(obj, Run):
+        if isinstance(obj, Run) or all(hasattr(obj, a) for a in RUN_ATTRIBUTES):  # a run, or shaped like one
             return cls.from_run(obj, metrics, num_classes)
         raise TypeError("diagnose() takes a Recorder, a recording from load_recording(), a recording directory, a "
                         f"stored run (gradflow.store.Run) or an Evidence; got {type(obj).__name__}")
