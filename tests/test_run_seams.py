@@ -1,5 +1,7 @@
 """The seams between training, the run store, the recording format and the diagnosis: runs trained
 together in one batch, stored with recording on, read back and diagnosed again."""
+import os
+
 import pandas as pd
 import pytest
 
@@ -60,3 +62,18 @@ def test_stored_findings_equal_a_fresh_diagnosis_of_the_reloaded_run(two_runs):
         assert run.findings == fresh
     codes = {f["code"] for f in runs[1].findings}
     assert "HIGH_DROPOUT" in codes and "HIGH_DROPOUT" not in {f["code"] for f in runs[0].findings}
+
+
+def test_every_file_of_a_run_directory_is_readable_like_any_other_output(two_runs):
+    """One permission policy for the whole run (config, metrics, weights, recordings, findings,
+    manifest): what the umask gives a new file, and no temporary file left behind."""
+    _, _, runs = two_runs
+    old = os.umask(0)
+    os.umask(old)
+    for run in runs:
+        files = [p for p in run.path.rglob("*") if p.is_file()]
+        names = {p.relative_to(run.path).as_posix() for p in files}
+        assert {"config.json", "metrics.parquet", "results.json", "findings.json",
+                "recordings/recording.json", "recordings/recording_scalars.parquet"} <= names
+        assert {oct(p.stat().st_mode & 0o777) for p in files} == {oct(0o666 & ~old)}, names
+        assert not [n for n in names if n.rsplit("/", 1)[-1].startswith(".")]
