@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 import types
 
-__version__ = "0.1.0"
+from ._version import __version__ as __version__  # the one place it is written: _version.py
 
 # public name -> the submodule that defines it
 _EXPORTS = {
