@@ -288,8 +288,9 @@ def save_run(name: str, config: dict, metrics: pd.DataFrame, results: list[dict]
         tmp = root / f".tmp-{name}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir()
         try:
-            atomic.write_json(tmp / "config.json", {"format": FORMAT_VERSION, "name": name,
-                                                    "origin": config.get("origin") or _origin.get(), **config})
+            origin = config.get("origin") or _origin.get()  # a caller's own, else the block's, else comparison
+            atomic.write_json(tmp / "config.json", {"format": FORMAT_VERSION, "name": name, **config,
+                                                    "origin": origin})
             atomic.write_with(tmp / "metrics.parquet", lambda p: metrics.to_parquet(p, index=False))
             for seed, state in weights.items():
                 atomic.write_with(tmp / f"seed-{seed}.safetensors", lambda p, state=state: save_file(state, str(p)))
