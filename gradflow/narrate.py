@@ -14,6 +14,8 @@ from __future__ import annotations
 import html
 import math
 
+import pandas as pd
+
 CHANCE_LOSS_10 = math.log(10)  # cross-entropy of a uniform guess over 10 classes, in nats
 UPDATE_RATIO_GUIDE = 1e-3  # Karpathy's rule of thumb for std(lr·grad)/std(weight)
 RECIPE_EPOCHS = 50  # the tutorial's recipe: at most 50 epochs with early stopping
@@ -76,6 +78,341 @@ def preset_callout(preset: str, seeds, epochs_run: int | None = None, max_epochs
             f'padding:0.6em 1em;margin:0.5em 0 1em 0"><b>{html.escape(title)}.</b> {body}</div>')
 
 
-def heading(text: str) -> str:
+def untrained_callout(preset: str, dataset: str, hidden_sizes, seed: int, batch: int) -> str:
+    """The box at the top of a page that trains nothing (networks at initialisation)."""
+    data = "a synthetic stand-in data set (not FashionMNIST)" if dataset == "synthetic" else "FashionMNIST"
+    body = (f"This page trains nothing: it looks at fresh networks (hidden layers {list(hidden_sizes)}, PyTorch's "
+            f"default initialisation, seed {seed}) on one batch of {batch} training images of {data}. The "
+            f"“{preset}” preset only picks the data and the network's size, so these numbers are the same for the "
+            "preview and the full recipe" + (" on FashionMNIST." if dataset == "synthetic" else "."))
+    return (f'<div class="gradflow-callout" style="border-left:6px solid #999;background:#f4f4f4;'
+            f'padding:0.6em 1em;margin:0.5em 0 1em 0"><b>Before training.</b> {body}</div>')
+
+
+def heading(text, what: str = "this run") -> str:
     """The 'What this run shows' paragraph's Markdown, from a list of sentences or one string."""
-    return f"**What this run shows.** {text}"
+    if not isinstance(text, str):
+        text = sentences(text)
+    return f"**What {what} shows.** {text}"
+
+
+def sentences(items) -> str:
+    return " ".join(s for s in items if s)
+
+
+def layer_text(text: str, labels: dict) -> str:
+    """Replace recorder keys (``layers.0``) in a message with the layer names of :mod:`gradflow.style`."""
+    import re
+
+    return re.sub(r"layers\.\d+", lambda m: labels.get(m.group(0), m.group(0)), str(text))
+
+
+# --------------------------------------------------------------------------- training curves
+
+
+def final_epochs(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Per (activation, seed): the last epoch the seed trained for itself (not past its early stop)."""
+    live = metrics[~metrics["past_stop"].astype(bool)] if "past_stop" in metrics else metrics
+    keys = [k for k in ("activation", "seed") if k in live]
+    return live.sort_values("epoch").groupby(keys, sort=False).tail(1)
+
+
+def loss_sentences(metrics: pd.DataFrame, tolerance: float = 0.05) -> list[str]:
+    """Which activations end at chance loss (ln 10 for 10 classes) and what the others reach, in nats.
+
+    metrics -- columns activation, seed, epoch, train_loss, train_acc (, past_stop)
+    """
+    last = final_epochs(metrics)
+    out, learned = [], []
+    for name, d in last.groupby("activation", sort=False):
+        loss, n = float(d["train_loss"].mean()), len(d)
+        seeds = f"{n} seeds" if n > 1 else "its one seed"
+        if abs(loss - CHANCE_LOSS_10) < tolerance:
+            out.append(f"**{name}**'s training loss ends at {loss:.2f} nats (mean of {seeds}), next to ln 10 = "
+                       f"{CHANCE_LOSS_10:.2f}, the loss of guessing uniformly among 10 classes (chance): it has not "
+                       "started to learn.")
+        else:
+            learned.append((name, loss))
+    if learned:
+        lo, hi = min(v for _, v in learned), max(v for _, v in learned)
+        names = ", ".join(n for n, _ in learned)
+        span = f"{lo:.2f}" if abs(hi - lo) < 0.005 else f"{lo:.2f}–{hi:.2f}"
+        out.append(f"{names} bring the training loss down to {span} nats (chance is {CHANCE_LOSS_10:.2f}).")
+    return out
+
+
+# --------------------------------------------------------------------------- test accuracy
+
+
+def accuracy_sentences(table: pd.DataFrame, preset: str, apart: list, reference: dict | None = None) -> list[str]:
+    """What the test accuracies say, honestly for the preset and the number of seeds.
+
+    table -- columns activation, seeds, mean (%), half-width (pp), as built by plots.accuracy_summary
+    apart -- pairs (better, worse) whose 95 % intervals do not overlap
+    """
+    n = int(table["seeds"].min()) if len(table) else 0
+    chance = [r.activation for r in table.itertuples() if r.mean_pct < 15]
+    out = []
+    if chance:
+        out.append(f"{_join(chance)} {'is' if len(chance) == 1 else 'are'} at about 10 %, chance for 10 classes.")
+    if is_preview(preset):
+        rest = table[~table["activation"].isin(chance)]
+        if len(rest):
+            out.append(f"{'The others' if chance else 'They'} reach {rest['mean_pct'].min():.1f}–"
+                       f"{rest['mean_pct'].max():.1f} % after this "
+                       "preview's epochs; that spread is not a ranking (early epochs favour whichever starts "
+                       "fastest, and the full recipe trains up to 50 epochs).")
+        return out
+    if n < 2:
+        out.append("With one seed per activation nothing can be told apart: there is no spread to compare a "
+                   "difference with.")
+        return out
+    if apart:
+        out.append(f"With {n} seeds, the 95 % intervals separate: " + "; ".join(f"{a} > {b}" for a, b in apart) + ".")
+    non_chance = [a for a in table["activation"] if a not in chance]
+    overlapping = [a for a in non_chance if not any(a in pair for pair in apart if not set(pair) & set(chance))]
+    if len(overlapping) > 1:
+        out.append(f"The intervals of {_join(overlapping)} overlap: {n} seeds cannot rank them, as the tutorial "
+                   "warned about its single seed.")
+    if reference:
+        inside = [a for a in table.itertuples() if a.activation in reference
+                  and abs(100 * reference[a.activation] - a.mean_pct) <= max(a.half_pp, 0.5)]
+        if inside:
+            out.append(f"The tutorial's single-seed accuracy lies within our interval for {_join([a.activation for a in inside])}.")
+    return out
+
+
+def _join(names) -> str:
+    names = [str(n) for n in names]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1] if names else ""
+
+
+# --------------------------------------------------------------------------- inside the network
+
+
+def update_ratio_sentences(ratios: pd.DataFrame, labels: dict, guide: float = UPDATE_RATIO_GUIDE) -> list[str]:
+    """The first layer's update:data ratio against the 1e-3 guide, per activation, and the outliers.
+
+    ratios -- columns activation, layer (recorder key), step, value (update:data ratio); step 0 has no
+    update yet, so the median runs over the later recorded steps
+    """
+    out = []
+    r = ratios[(ratios["step"] > 0) & ratios["value"].gt(0)]
+    if r.empty:
+        return ["No optimizer step was recorded, so there is no update:data ratio to read."]
+    med = r.groupby(["activation", "layer"], sort=False)["value"].median().reset_index()
+    first = med[med["layer"] == min(med["layer"], key=_order)]
+    low = first[first["value"] < guide / 10]
+    for row in low.itertuples():
+        out.append(f"**{row.activation}**: the update:data ratio of {labels.get(row.layer, row.layer)} has a median of "
+                   f"{fmt_sci(row.value)}, about {guide / row.value:.0f}× below the {fmt_sci(guide)} guide, so each "
+                   "step changes its weights by a tiny fraction: the first layer hardly learns.")
+    healthy = first[first["value"] >= guide / 10]
+    if len(healthy):
+        lo, hi = healthy["value"].min(), healthy["value"].max()
+        out.append(f"For {_join(healthy['activation'])} the first layer's median ratio is {fmt_sci(lo)}"
+                   f"{'' if lo == hi else '–' + fmt_sci(hi)}, within a factor of 10 of the guide.")
+    high = med[med["value"] > guide * 10]
+    for row in high.itertuples():
+        out.append(f"{row.activation}: {labels.get(row.layer, row.layer)} changes by {fmt_sci(row.value)} of its size "
+                   "per step, more than 10× the guide: its weights are being rewritten quickly.")
+    return out
+
+
+def _order(key) -> int:
+    from .style import layer_order
+
+    return layer_order(key)
+
+
+def dead_unit_sentences(dead: pd.DataFrame, min_change_pp: float = 0.5) -> list[str]:
+    """Where dead units are, and where they grew or shrank during training.
+
+    dead -- columns activation, layer (display name), stage ('at initialisation' / 'after training'),
+            percent (mean over seeds), seeds_with_dead (count), seeds (count)
+    """
+    out = []
+    if dead.empty or float(dead["percent"].max()) == 0:
+        return ["No layer of any of these networks has a dead unit, at initialisation or after training."]
+    wide = dead.pivot_table(index=["activation", "layer"], columns="stage", values="percent", sort=False).fillna(0)
+    for (act, layer), row in wide.iterrows():
+        before, after = row.get("at initialisation", 0.0), row.get("after training", 0.0)
+        if after - before >= min_change_pp:
+            out.append(f"**{act}**: dead units in {layer} grew from {before:.1f} % at initialisation to "
+                       f"{after:.1f} % after training.")
+        elif before - after >= min_change_pp:
+            out.append(f"**{act}**: dead units in {layer} fell from {before:.1f} % to {after:.1f} % during training "
+                       "(training revived them).")
+        elif after > 0:
+            out.append(f"{act}: {layer} has {after:.1f} % dead units, about as many as at initialisation.")
+    clean = [a for a in dict.fromkeys(dead["activation"]) if float(dead[dead["activation"] == a]["percent"].max()) == 0]
+    if clean:
+        out.append(f"{_join(clean)} {'has' if len(clean) == 1 else 'have'} no dead unit in any layer, before or after "
+                   "training; their panels are left out.")
+    return out
+
+
+def gradient_flow_sentences(lines: pd.DataFrame, labels: dict) -> list[str]:
+    """How much smaller the first layer's gradients are than the last layer's, at the last recorded step.
+
+    lines -- columns activation, layer (key), step, median (log10 |gradient|), as flow_plots.gradient_lines gives
+    """
+    out, even = [], []
+    for act, d in lines.groupby("activation", sort=False):
+        last = d[d["step"] == d["step"].max()]
+        layers = sorted(last["layer"], key=_order)
+        if len(layers) < 2:
+            continue
+        first = float(last[last["layer"] == layers[0]]["median"].iloc[0])
+        final = float(last[last["layer"] == layers[-1]]["median"].iloc[0])
+        gap = final - first
+        if gap >= 1.5:
+            out.append(f"**{act}**: at step {int(d['step'].max())} the median gradient of "
+                       f"{labels.get(layers[0], layers[0])} is {fmt_sci(10 ** first)}, {10 ** gap:.0f}× smaller than "
+                       f"that of {labels.get(layers[-1], layers[-1])} ({fmt_sci(10 ** final)}): the signal fades on its "
+                       "way back to the input.")
+        else:
+            even.append((act, 10 ** abs(gap)))
+    if even:
+        worst = max(f for _, f in even)
+        out.append(f"For {_join([a for a, _ in even])} the first and the last layer's median gradients stay within "
+                   f"{max(worst, 1):.0f}× of each other at the last recorded step: the signal reaches the input.")
+    return out
+
+
+def init_gradient_sentences(grad_std: pd.DataFrame, zeros: pd.DataFrame | None = None) -> list[str]:
+    """At initialisation: the first layer's gradient std relative to the output layer's, and exact zeros.
+
+    grad_std -- columns activation, layer (display name, forward order), grad_std
+    zeros    -- columns activation, layer, zeros (count), weights (count)
+    """
+    out, fine = [], []
+    for act, d in grad_std.groupby("activation", sort=False):
+        first, last = float(d["grad_std"].iloc[0]), float(d["grad_std"].iloc[-1])
+        ratio = first / last if last > 0 else float("nan")
+        if ratio < 1e-2:
+            out.append(f"**{act}**: the first layer's gradients are {fmt_sci(ratio)} of the output layer's "
+                       f"(std {fmt_sci(first)} against {fmt_sci(last)}): vanishing before any training.")
+        else:
+            fine.append((act, ratio))
+    if fine:
+        lo, hi = min(r for _, r in fine), max(r for _, r in fine)
+        out.append(f"For {_join([a for a, _ in fine])} the first layer's gradient std is {lo:.2g}"
+                   f"{'' if lo == hi else f' to {hi:.2g}'} of the output layer's: the signal reaches the input layer.")
+    if zeros is not None and len(zeros):
+        for act, z in zeros[zeros["zeros"] > 0].groupby("activation", sort=False):
+            parts = [f"{r.zeros:,} of {r.weights:,} in {r.layer}" for r in z.itertuples()]
+            out.append(f"{act}: some weights get a gradient of exactly 0 ({_join(parts)}): the unit they feed was "
+                       "off for every image of the batch.")
+    return out
+
+
+# --------------------------------------------------------------------------- findings and the plateau story
+
+
+def grouped_findings(findings_by_run: dict, seeds_by_run: dict, labels: dict) -> pd.DataFrame:
+    """Findings as a reader's table: one row per (run, finding, layer) with how many seeds show it.
+
+    findings_by_run -- {run label: [finding dicts]}; seeds_by_run -- {run label: [seeds]}
+    labels          -- {recorder layer key: display name}
+    """
+    rows = []
+    for run, findings in findings_by_run.items():
+        n = len(seeds_by_run.get(run, [])) or 1
+        groups: dict = {}
+        for f in findings:
+            key = (f.get("code"), f.get("layer"))
+            groups.setdefault(key, []).append(f)
+        for (code, layer), fs in groups.items():
+            seeds = sorted({f.get("seed") for f in fs if f.get("seed") is not None})
+            count = len(seeds) if seeds else n
+            worst = min(fs, key=lambda f: {"error": 0, "warning": 1, "info": 2}.get(f.get("severity"), 3))
+            rows.append({"run": run, "severity": worst.get("severity", ""), "finding": code,
+                         "layer": labels.get(layer, "whole model" if layer in (None, "<model>") else layer),
+                         "seeds": f"{count} of {n} seed{'s' if n != 1 else ''}",
+                         "what it says (first seed)": layer_text(worst.get("message", ""), labels),
+                         "suggestion": layer_text(worst.get("suggestion", ""), labels)})
+    columns = ["run", "severity", "finding", "layer", "seeds", "what it says (first seed)", "suggestion"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def plateau_story(metrics: pd.DataFrame, results: pd.DataFrame, activation: str = "sigmoid",
+                  learned_acc: float = 0.5) -> str:
+    """Sigmoid's "10 %" under the tutorial recipe: early stopping cutting a slow plateau, when the data shows it.
+
+    metrics -- one run's per-epoch table (seed, epoch, val_acc, past_stop); results -- its per-seed table
+    (seed, test_acc, stopped_epoch). Returns "" when no seed stopped at chance.
+    """
+    stuck = results[results["test_acc"] < 0.15]
+    if stuck.empty:
+        return ""
+    parts, left = [], []
+    for row in stuck.itertuples():
+        m = metrics[metrics["seed"] == row.seed].sort_values("epoch")
+        past = m[m["past_stop"].astype(bool)]
+        stop = int(past["epoch"].min()) - 1 if len(past) else int(m["epoch"].max())
+        parts.append(f"seed {row.seed} stopped after epoch {stop} at {100 * row.test_acc:.1f} %")
+        rise = past[past["val_acc"] >= learned_acc]
+        if len(rise):
+            left.append(f"seed {row.seed} left the plateau at epoch {int(rise['epoch'].iloc[0])} and reached "
+                        f"{100 * past['val_acc'].max():.1f} % validation accuracy by epoch {int(past['epoch'].max())}")
+    text = (f"**The {activation} story.** Early stopping (patience 7 on validation accuracy) ended {_join(parts)}: "
+            "its validation accuracy wandered around 10 % with no new record for 7 epochs.")
+    if left:
+        text += (" The batch kept training the stopped models (dashed curves), and " + _join(left) + ". So a "
+                 f"{activation} network with this recipe does learn, slowly: its \"10 %\" is early stopping cutting "
+                 "a slow plateau short (the diagnosis calls it PLATEAU_STOP: stopped, not unable).")
+    else:
+        text += " Within the epochs trained, no stopped seed left the plateau."
+    return text
+
+
+def saturation_change_sentences(sat: pd.DataFrame, labels: dict, threshold_pct: float = 10.0) -> list[str]:
+    """Saturated share per layer at the first and last recorded step (recorder's 'saturation').
+
+    sat -- columns activation, layer (key), step, value (fraction, mean over seeds)
+    """
+    out, calm = [], []
+    for act, d in sat.groupby("activation", sort=False):
+        first, last = d[d["step"] == d["step"].min()], d[d["step"] == d["step"].max()]
+        top = last.loc[last["value"].idxmax()]
+        start = first[first["layer"] == top["layer"]]["value"]
+        start = float(start.iloc[0]) if len(start) else float("nan")
+        if act == "relu":  # its zero side counts as saturated (slope 0): say what the number is
+            out.append(f"relu: {100 * top['value']:.0f} % of {labels.get(top['layer'], top['layer'])}'s values fall on "
+                       "its flat negative side (slope 0, so the recorder counts them as saturated) at step "
+                       f"{int(top['step'])}.")
+        elif 100 * top["value"] >= threshold_pct:
+            out.append(f"**{act}**: at step {int(top['step'])}, {100 * top['value']:.0f} % of "
+                       f"{labels.get(top['layer'], top['layer'])}'s values are saturated (step 0: {100 * start:.0f} %).")
+        else:
+            calm.append(act)
+    if calm:
+        out.append(f"{_join(calm)}: no layer has {threshold_pct:.0f} % or more of its values saturated at the last "
+                   "recorded step.")
+    return out
+
+
+def conclusion_compare(preset: str, loss_text: list[str], ratio_text: list[str], dead_text: list[str],
+                       plateau: str = "") -> str:
+    """The page's conclusion: the lead sentence per topic, and what the preset allows one to say."""
+    parts = []
+    chance = [s for s in loss_text if "ln 10" in s]
+    if chance:
+        parts.append(chance[0])
+    low = [s for s in ratio_text if "below the" in s]
+    if low:
+        parts.append(low[0])
+    grew = [s for s in dead_text if "grew" in s]
+    if grew:
+        parts.append(grew[0])
+    if plateau:
+        parts.append(plateau)
+    if is_preview(preset):
+        parts.append("These are the shapes after a preview's few epochs: which layer, which direction. Which "
+                     "activation ends best is a question for the full recipe with several seeds "
+                     "(`make report PRESET=tutorial`).")
+    else:
+        parts.append("Accuracy differences between the non-sigmoid activations are judged by their 95 % intervals "
+                     "above; where they overlap, these seeds cannot rank them.")
+    return "\n\n".join(parts)
