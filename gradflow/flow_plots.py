@@ -18,6 +18,11 @@ import pandas as pd
 from .style import GUIDE_COLOR, STAGE_STYLES, activation_style, layer_order
 
 
+def title_colour(name) -> str | tuple:
+    """An activation's own colour for its panel title; plain black for other groupings ('step 64')."""
+    return "black" if " " in str(name) else activation_style(name)["color"]
+
+
 def layer_colours(keys) -> dict:
     """One shade per layer, light (input side) to dark (output side), the same in every panel."""
     keys = sorted(dict.fromkeys(keys), key=layer_order)
@@ -71,7 +76,8 @@ def plot_gradient_lines(lines: pd.DataFrame, labels: dict, title: str, group: st
     groups = list(dict.fromkeys(lines[group]))
     ncols = max(1, min(ncols, len(groups)))
     nrows = math.ceil(len(groups) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.3 * ncols, 3.0 * nrows + 0.6), sharex=True, sharey=True,
+    width = 4.3 if len(groups) > 1 else 7.5  # a lone panel gets the room a reader needs
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, 3.0 * nrows + 0.6), sharex=True, sharey=True,
                              squeeze=False, layout="constrained")
     shades = layer_colours(lines["layer"])
     for ax in axes.ravel()[len(groups):]:
@@ -85,8 +91,7 @@ def plot_gradient_lines(lines: pd.DataFrame, labels: dict, title: str, group: st
             ax.fill_between(x, low, e["q75"].to_numpy(), color=shades[layer], alpha=0.18, lw=0)
             ax.plot(x, np.maximum(e["median"].to_numpy(), ylim[0]), color=shades[layer], marker="o", ms=3, lw=1.6,
                     label=labels.get(layer, layer))
-        style = activation_style(name)
-        ax.set_title(str(name), color=style["color"], fontweight="bold")
+        ax.set_title(str(name), color=title_colour(name), fontweight="bold")
         ax.set_xscale("log")
         ax.set_ylim(*ylim)
     handles, names = axes.ravel()[0].get_legend_handles_labels()
@@ -106,7 +111,8 @@ def plot_update_ratios(ratios: pd.DataFrame, labels: dict, title: str, group: st
     groups = list(dict.fromkeys(r[group]))
     ncols = max(1, min(ncols, len(groups)))
     nrows = math.ceil(len(groups) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.3 * ncols, 2.9 * nrows + 0.6), sharex=True, sharey=True,
+    width = 4.3 if len(groups) > 1 else 7.5
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, 3.0 * nrows + 0.6), sharex=True, sharey=True,
                              squeeze=False, layout="constrained")
     shades = layer_colours(r["layer"])
     for ax in axes.ravel()[len(groups):]:
@@ -119,7 +125,7 @@ def plot_update_ratios(ratios: pd.DataFrame, labels: dict, title: str, group: st
         ax.axhline(math.log10(guide), color=GUIDE_COLOR, ls="--", lw=1)
         ax.text(0.98, math.log10(guide) + 0.1, f"guide {guide:g}", transform=ax.get_yaxis_transform(), ha="right",
                 fontsize=7, color=GUIDE_COLOR)
-        ax.set_title(str(name), color=activation_style(name)["color"], fontweight="bold")
+        ax.set_title(str(name), color=title_colour(name), fontweight="bold")
         ax.set_xscale("log")
         ax.set_ylim(*ylim)
     handles, names = axes.ravel()[0].get_legend_handles_labels()
@@ -163,7 +169,7 @@ def plot_dead_units(dead: pd.DataFrame, title: str, group: str = "activation", n
         else:
             ax.set_xticks(x, [lay.replace(" (", "\n(") for lay in layers], fontsize=7)
         ax.set_ylim(0, top)
-        ax.set_title(str(name), color=activation_style(name)["color"], fontweight="bold")
+        ax.set_title(str(name), color=title_colour(name), fontweight="bold")
         ax.grid(axis="x", visible=False)
     axes.ravel()[0].set_ylabel("dead units (% of the layer's units)")
     axes.ravel()[0].legend(fontsize=8)
@@ -227,7 +233,7 @@ def plot_layer_distributions(hist: pd.DataFrame, labels: dict, title: str, xlabe
         if notes and notes.get(name):
             ax.text(0.02, 0.97, notes[name], transform=ax.transAxes, va="top", fontsize=7,
                     bbox={"facecolor": "white", "edgecolor": "0.85", "alpha": 0.9})
-        ax.set_title(str(name), color=activation_style(name)["color"], fontweight="bold")
+        ax.set_title(str(name), color=title_colour(name), fontweight="bold")
         if log_y:
             ax.set_yscale("log")
         if xlim:

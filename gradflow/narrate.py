@@ -243,7 +243,7 @@ def dead_unit_sentences(dead: pd.DataFrame, min_change_pp: float = 0.5) -> list[
         elif before - after >= min_change_pp:
             out.append(f"**{act}**: dead units in {layer} fell from {before:.1f} % to {after:.1f} % during training "
                        "(training revived them).")
-        elif after > 0:
+        elif after >= 1:
             out.append(f"{act}: {layer} has {after:.1f} % dead units, about as many as at initialisation.")
     clean = [a for a in dict.fromkeys(dead["activation"]) if float(dead[dead["activation"] == a]["percent"].max()) == 0]
     if clean:
@@ -273,6 +273,12 @@ def gradient_flow_sentences(lines: pd.DataFrame, labels: dict) -> list[str]:
                        "way back to the input.")
         else:
             even.append((act, 10 ** abs(gap)))
+    zero = lines[(lines["step"] == lines.groupby("activation")["step"].transform("max")) & (lines["zero_share"] >= 0.1)] \
+        if "zero_share" in lines else lines.iloc[0:0]
+    for row in zero.itertuples():
+        out.append(f"{row.activation}: {100 * row.zero_share:.0f} % of {labels.get(row.layer, row.layer)}'s weight "
+                   f"gradients are exactly 0 (or below 1e-10) at step {int(row.step)}, so its band reaches the bottom: "
+                   "they belong to units that were off for the whole batch.")
     if even:
         worst = max(f for _, f in even)
         out.append(f"For {_join([a for a, _ in even])} the first and the last layer's median gradients stay within "

@@ -130,8 +130,12 @@ def run_sentences(metrics: pd.DataFrame, results: pd.DataFrame, dead: pd.DataFra
     out += changes
     if n_findings == 0:
         if changes:
+            try:  # the diagnosis owns its threshold; fall back to its documented value if it moves
+                from .diagnose import DEAD_WARNING
+            except ImportError:
+                DEAD_WARNING = 0.25
             out.append("The diagnosis raises no finding: these changes stay below its thresholds (a DEAD_UNITS "
-                       "warning needs a much larger share of a layer), but they are real and worth watching.")
+                       f"warning starts at {100 * DEAD_WARNING:.0f} % of a layer), but they are real and worth watching.")
         else:
             out.append("The diagnosis raises no finding, and dead units did not change.")
     if is_preview(preset):
@@ -162,7 +166,8 @@ def two_run_sentences(summary: pd.DataFrame, distances: pd.DataFrame, preset: st
     a, b = summary.iloc[0], summary.iloc[1]
     for r in (a, b):
         ci = f" ± {r.half_pp:.1f}" if math.isfinite(r.half_pp) else ""
-        out.append(f"{r['run']}: test accuracy {r.mean_pct:.1f} %{ci} over {int(r.seeds)} seed(s)"
+        n = int(r.seeds)
+        out.append(f"{r['run']}: test accuracy {r.mean_pct:.1f} %{ci} over {n} seed{'s' if n != 1 else ''}"
                    + (" (chance)" if r.mean_pct < 15 else "") + ".")
     if not is_preview(preset) and math.isfinite(a.half_pp) and math.isfinite(b.half_pp):
         apart = abs(a.mean_pct - b.mean_pct) > a.half_pp + b.half_pp
@@ -181,3 +186,33 @@ def two_run_sentences(summary: pd.DataFrame, distances: pd.DataFrame, preset: st
 
 def fmt_ratio(x: float) -> str:
     return fmt_sci(x)
+
+
+def two_run_conclusion(summary: pd.DataFrame, distances: pd.DataFrame, found: pd.DataFrame, preset: str,
+                       activations: tuple[str, str]) -> list[str]:
+    """The page's conclusion: what separates the two runs, in outcome, layers and findings."""
+    out = []
+    a, b = summary.iloc[0], summary.iloc[1]
+    names = {"run A": f"run A ({activations[0]})", "run B": f"run B ({activations[1]})"}
+    stuck = [r for r in (a, b) if r.mean_pct < 15]
+    if len(stuck) == 1:
+        other = b if stuck[0] is a else a
+        out.append(f"{names[stuck[0]['run']]} stays at chance ({stuck[0].mean_pct:.1f} %) while "
+                   f"{names[other['run']]} reaches {other.mean_pct:.1f} %.")
+    elif not stuck:
+        out.append(f"Both runs learn: {names['run A']} {a.mean_pct:.1f} %, {names['run B']} {b.mean_pct:.1f} % test "
+                   "accuracy.")
+    if len(distances):
+        d = distances[distances["quantity"] == "grad"]
+        top = d.loc[d["distance"].idxmax()]
+        out.append(f"Inside the network the largest difference is in {top['layer']} at {top['stage']} (TV distance "
+                   f"{top['distance']:.2f}).")
+    if len(found) and "in" in found:
+        only = found[found["in"] != "both runs"]
+        for run, d in only.groupby("run", sort=False):
+            parts = [f"{r.finding} ({r.layer}, {r.seeds})" for r in d.itertuples()]
+            out.append(f"Only {names[run]} gets {_join(parts)}.")
+    if is_preview(preset):
+        out.append("A preview shows where the runs differ, not which set-up is better in the end: compare the full "
+                   "recipe's runs for that.")
+    return out

@@ -142,7 +142,11 @@ def show_table(frame: pd.DataFrame, digits: int = 4):
     """A table as a reader sees it: no index column, numbers to ``digits`` significant digits, no NaN."""
     from IPython.display import display
 
-    display(frame.style.hide(axis="index").format(lambda v: _number(v, digits)))
+    text = [c for c in frame.columns if frame[c].dtype == object or str(frame[c].dtype).startswith("str")]
+    styled = frame.style.hide(axis="index").format(lambda v: _number(v, digits))
+    if text:  # sentences and names read left-aligned; numbers stay right-aligned
+        styled = styled.set_properties(subset=text, **{"text-align": "left"})
+    display(styled)
 
 
 def show_markdown(text: str) -> None:
