@@ -9,7 +9,7 @@ import math
 
 import pandas as pd
 
-from .narrate import CHANCE_LOSS_10, _join, final_epochs, fmt_pct, fmt_sci, is_preview
+from .narrate import CHANCE_LOSS_10, _join, final_epochs, fmt_pct, fmt_sci, is_preview, layer_text
 
 TUTORIAL_URL = ("https://uvadlc-notebooks.readthedocs.io/en/latest/tutorial_notebooks/tutorial3/"
                 "Activation_Functions.html")
@@ -216,3 +216,63 @@ def two_run_conclusion(summary: pd.DataFrame, distances: pd.DataFrame, found: pd
         out.append("A preview shows where the runs differ, not which set-up is better in the end: compare the full "
                    "recipe's runs for that.")
     return out
+
+
+# --------------------------------------------------------------------------- findings and the plateau story
+
+
+def grouped_findings(findings_by_run: dict, seeds_by_run: dict, labels: dict) -> pd.DataFrame:
+    """Findings as a reader's table: one row per (run, finding, layer) with how many seeds show it.
+
+    findings_by_run -- {run label: [finding dicts]}; seeds_by_run -- {run label: [seeds]}
+    labels          -- {recorder layer key: display name}
+    """
+    rows = []
+    for run, findings in findings_by_run.items():
+        n = len(seeds_by_run.get(run, [])) or 1
+        groups: dict = {}
+        for f in findings:
+            key = (f.get("code"), f.get("layer"))
+            groups.setdefault(key, []).append(f)
+        for (code, layer), fs in groups.items():
+            seeds = sorted({f.get("seed") for f in fs if f.get("seed") is not None})
+            count = len(seeds) if seeds else n
+            worst = min(fs, key=lambda f: {"error": 0, "warning": 1, "info": 2}.get(f.get("severity"), 3))
+            rows.append({"run": run, "severity": worst.get("severity", ""), "finding": code,
+                         "layer": labels.get(layer, "whole model" if layer in (None, "<model>") else layer),
+                         "seeds": f"{count} of {n} seed{'s' if n != 1 else ''}",
+                         "what it says (first seed)": layer_text(worst.get("message", ""), labels),
+                         "suggestion": layer_text(worst.get("suggestion", ""), labels)})
+    columns = ["run", "severity", "finding", "layer", "seeds", "what it says (first seed)", "suggestion"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def plateau_story(metrics: pd.DataFrame, results: pd.DataFrame, activation: str = "sigmoid",
+                  learned_acc: float = 0.5) -> str:
+    """Sigmoid's "10 %" under the tutorial recipe: early stopping cutting a slow plateau, when the data shows it.
+
+    metrics -- one run's per-epoch table (seed, epoch, val_acc, past_stop); results -- its per-seed table
+    (seed, test_acc, stopped_epoch). Returns "" when no seed stopped at chance.
+    """
+    stuck = results[results["test_acc"] < 0.15]
+    if stuck.empty:
+        return ""
+    parts, left = [], []
+    for row in stuck.itertuples():
+        m = metrics[metrics["seed"] == row.seed].sort_values("epoch")
+        past = m[m["past_stop"].astype(bool)]
+        stop = int(past["epoch"].min()) - 1 if len(past) else int(m["epoch"].max())
+        parts.append(f"seed {row.seed} stopped after epoch {stop} at {100 * row.test_acc:.1f} %")
+        rise = past[past["val_acc"] >= learned_acc]
+        if len(rise):
+            left.append(f"seed {row.seed} left the plateau at epoch {int(rise['epoch'].iloc[0])} and reached "
+                        f"{100 * past['val_acc'].max():.1f} % validation accuracy by epoch {int(past['epoch'].max())}")
+    text = (f"**The {activation} story.** Early stopping (patience 7 on validation accuracy) ended {_join(parts)}: "
+            "its validation accuracy wandered around 10 % with no new record for 7 epochs.")
+    if left:
+        text += (" The batch kept training the stopped models (dashed curves), and " + _join(left) + ". So a "
+                 f"{activation} network with this recipe does learn, slowly: its \"10 %\" is early stopping cutting "
+                 "a slow plateau short (the diagnosis calls it PLATEAU_STOP: stopped, not unable).")
+    else:
+        text += " Within the epochs trained, no stopped seed left the plateau."
+    return text

@@ -14,8 +14,6 @@ import pandas as pd
 
 from .style import ROLE_STYLES, STAGE_STYLES, activation_style
 
-_PALETTE = [ROLE_STYLES["run A"]["color"], ROLE_STYLES["run B"]["color"]]
-
 
 def colour(name: str, index: int = 0):
     """The colour of an activation (or a role: 'broken', 'fixed', 'run A', 'run B'), the same on every page."""

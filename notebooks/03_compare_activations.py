@@ -83,7 +83,7 @@ axes[1].axhline(narrate.CHANCE_LOSS_10, color="0.5", lw=0.8, ls=":")
 axes[1].text(1, narrate.CHANCE_LOSS_10, " chance: ln 10 = 2.30 nats", va="bottom", fontsize=7, color="0.4")
 plt.show()
 loss_text = narrate.loss_sentences(metrics)
-plateau = narrate.plateau_story(metrics[metrics["activation"] == "sigmoid"], results[results["activation"] == "sigmoid"]) \
+plateau = narrate_pages.plateau_story(metrics[metrics["activation"] == "sigmoid"], results[results["activation"] == "sigmoid"]) \
     if "sigmoid" in names and not narrate.is_preview(preset) else ""
 nh.show_markdown(narrate.heading(loss_text + ([plateau] if plateau else [])))
 
@@ -197,7 +197,7 @@ nh.show_markdown(narrate.heading(dead_text))
 # show it.
 
 # %%
-found = narrate.grouped_findings({r.activation: r.findings for r in runs}, {r.activation: r.seeds for r in runs},
+found = narrate_pages.grouped_findings({r.activation: r.findings for r in runs}, {r.activation: r.seeds for r in runs},
                                  labels)
 if len(found):
     nh.show_table(found)

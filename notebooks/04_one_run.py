@@ -166,7 +166,7 @@ else:
 # What `gradflow diagnose` found when the run was stored, one row per finding and layer.
 
 # %%
-found = narrate.grouped_findings({act: the_run.findings}, {act: the_run.seeds}, labels)
+found = narrate_pages.grouped_findings({act: the_run.findings}, {act: the_run.seeds}, labels)
 if len(found):
     nh.show_table(found.drop(columns=["run"]))
 else:

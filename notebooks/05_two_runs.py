@@ -155,7 +155,7 @@ nh.show_markdown(narrate.heading(narrate_pages.two_run_sentences(summary, dist, 
 # ## Findings: what differs
 
 # %%
-found = narrate.grouped_findings({"run A": A.findings, "run B": B.findings}, {"run A": A.seeds, "run B": B.seeds},
+found = narrate_pages.grouped_findings({"run A": A.findings, "run B": B.findings}, {"run A": A.seeds, "run B": B.seeds},
                                  labels)
 if len(found):
     keys = {r: set(zip(found[found["run"] == r]["finding"], found[found["run"] == r]["layer"])) for r in role}
