@@ -144,3 +144,21 @@ def test_gradient_quantiles_from_a_histogram():
 def test_glossary_has_the_asked_terms(terms):
     text = narrate_pages.glossary(terms)
     assert all(f"**{t}**" in text for t in terms)
+
+
+def test_conclusion_keeps_the_lead_sentences_and_the_preset_caveat():
+    loss = ["**sigmoid**'s training loss ends at 2.30 nats, next to ln 10 = 2.30"]
+    ratio = ["**sigmoid**: the update:data ratio of Linear 1 (784→512) has a median of 1.0e-5, about 100× below the"]
+    dead = ["**relu**: dead units in Linear 4 (256→128) grew from 1.2 % at initialisation to 5.1 % after training."]
+    quick = narrate.conclusion_compare("quick", loss, ratio, dead)
+    assert "2.30 nats" in quick and "1.0e-5" in quick and "5.1 %" in quick and "PRESET=tutorial" in quick
+    full = narrate.conclusion_compare("tutorial", loss, ratio, dead, plateau="**The sigmoid story.** PLATEAU_STOP")
+    assert "PLATEAU_STOP" in full and "95 % intervals" in full and "PRESET=tutorial" not in full
+
+
+def test_tutorial_table_only_when_asked():
+    s = _summary(ACC)
+    assert "tutorial, seed 42 only (%)" not in plots.accuracy_display(s).columns
+    table = plots.accuracy_display(s, reference={"tanh": 0.8759})
+    assert table.loc[table["activation"] == "tanh", "tutorial, seed 42 only (%)"].item() == 87.59
+    assert all("(%)" in c or "(percentage points)" in c or c in ("activation", "seeds") for c in table.columns)
