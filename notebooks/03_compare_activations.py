@@ -37,7 +37,9 @@ nh.repo_root_cwd()
 names = check_activations(nh.as_list(activations, "activations") or TUTORIAL_ACTIVATIONS)
 preset = nh.as_preset(preset)
 seeds = nh.as_list(seeds, "seeds", item=int, distinct=True)
-max_epochs = nh.as_int(max_epochs, "max_epochs", minimum=0)
+max_epochs = nh.as_int(max_epochs, "max_epochs")
+if max_epochs < 0:
+    raise nh.ParameterError(f"max_epochs must be 0 (the preset's) or a positive number of epochs, got {max_epochs}")
 interactive = nh.as_bool(interactive, "interactive")
 runs = nh.stored_comparison(names, preset, seeds, runs_dir or None, max_epochs=max_epochs)
 
