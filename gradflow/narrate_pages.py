@@ -130,10 +130,7 @@ def run_sentences(metrics: pd.DataFrame, results: pd.DataFrame, dead: pd.DataFra
     out += changes
     if n_findings == 0:
         if changes:
-            try:  # the diagnosis owns its threshold; fall back to its documented value if it moves
-                from .diagnose import DEAD_WARNING
-            except ImportError:
-                DEAD_WARNING = 0.25
+            from .diagnose.units import DEAD_WARNING  # the diagnosis owns its threshold
             out.append("The diagnosis raises no finding: these changes stay below its thresholds (a DEAD_UNITS "
                        f"warning starts at {100 * DEAD_WARNING:.0f} % of a layer), but they are real and worth watching.")
         else:
