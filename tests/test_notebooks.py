@@ -37,6 +37,7 @@ def smoke_report_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.getbasetemp() / "smoke-report"
     marker = root / "exit-code"
     if not marker.exists():
+        root.mkdir(parents=True, exist_ok=True)  # `gradflow train --out` wants an existing parent
         train_smoke_runs(root / "runs")  # rendering trains nothing: fill the store as `make train` does
         code = report.render_all(root / "html", preset="smoke", runs_dir=str(root / "runs"), jobs=2, parameters=TINY)
         marker.write_text(str(code))
