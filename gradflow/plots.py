@@ -11,19 +11,19 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.colors import LogNorm
 
-# One colour per activation, stable across every figure and notebook.
-_PALETTE = plt.get_cmap("tab10").colors
-_KNOWN = ("sigmoid", "tanh", "relu", "leakyrelu", "elu", "swish", "gelu", "mish", "softplus", "selu", "identity")
+from .style import ROLE_STYLES, STAGE_STYLES, activation_style
 
 
 def colour(name: str, index: int = 0):
-    """A stable colour for an activation (or any label) name."""
-    key = str(name).split("-")[0].lower()
-    if key in _KNOWN:
-        return _PALETTE[_KNOWN.index(key) % len(_PALETTE)]
-    return _PALETTE[(index + len(_KNOWN)) % len(_PALETTE)]
+    """The colour of an activation (or a role: 'broken', 'fixed', 'run A', 'run B'), the same on every page."""
+    return ROLE_STYLES[name]["color"] if name in ROLE_STYLES else activation_style(name)["color"]
+
+
+def line_style(name: str) -> dict:
+    """Colour and dash pattern of an activation or a role (``gradflow.style``)."""
+    style = ROLE_STYLES.get(name) or activation_style(name)
+    return {"color": style["color"], "ls": style["linestyle"]}
 
 
 def _figure(ax, figsize):
@@ -71,29 +71,66 @@ def mean_ci(values) -> tuple[float, float, int]:
 # --------------------------------------------------------------------------- activations
 
 
-def plot_activations(curves: pd.DataFrame, ncols: int = 4, ylim=(-1.5, 3.0)):
-    """One panel per activation: f(x) and its autograd derivative f'(x), all on the same axes limits.
+# The formulas drawn beside each curve (mathtext). Registered activations without an entry show none.
+FORMULAS = {
+    "sigmoid": r"$\sigma(x)=\frac{1}{1+e^{-x}}$" "\n" r"$\sigma'(x)=\sigma(x)(1-\sigma(x))\leq\frac{1}{4}$",
+    "tanh": r"$\tanh(x)=\frac{e^{x}-e^{-x}}{e^{x}+e^{-x}}$" "\n" r"$\tanh'(x)=1-\tanh^2(x)$",
+    "relu": r"$\mathrm{relu}(x)=\max(0,x)$" "\n" r"slope 0 for $x<0$, 1 for $x>0$",
+    "leakyrelu": r"$x$ if $x>0$, else $0.1x$" "\n" r"slope 0.1 for $x<0$",
+    "elu": r"$x$ if $x>0$, else $e^{x}-1$" "\n" r"slope $e^{x}$ for $x<0$",
+    "swish": r"$\mathrm{swish}(x)=x\,\sigma(x)$" "\n" r"smooth, dips below 0 near $x\approx-1.3$",
+    "gelu": r"$x\,\Phi(x)$ ($\Phi$: normal CDF)",
+    "mish": r"$x\tanh(\ln(1+e^{x}))$",
+    "softplus": r"$\ln(1+e^{x})$" "\n" r"slope $\sigma(x)$",
+    "selu": r"$\lambda x$ if $x>0$, else $\lambda\alpha(e^{x}-1)$",
+    "identity": r"$x$",
+}
+
+
+def plot_activations(curves: pd.DataFrame, ncols: int = 3, ylim=(-1.5, 3.0)):
+    """One panel per activation: f(x), its autograd derivative f'(x) and the formula, same axes everywhere.
 
     curves -- columns activation, x, y, dy (long format)
     """
     names = list(dict.fromkeys(curves["activation"]))
-    fig, axes = _grid(len(names), ncols, sharex=True, sharey=True)
-    for i, (ax, name) in enumerate(zip(axes, names)):
+    fig, axes = _grid(len(names), ncols, panel=(4.2, 3.0), sharex=True, sharey=True)
+    for ax, name in zip(axes, names):
         d = curves[curves["activation"] == name]
+        st = activation_style(name)
         ax.axhline(0, color="0.8", lw=0.8)
         ax.axvline(0, color="0.8", lw=0.8)
-        ax.plot(d["x"], d["y"], color=colour(name, i), lw=2, label="f(x)")
-        ax.plot(d["x"], d["dy"], color="0.25", lw=1.3, ls="--", label="f'(x) (autograd)")
+        ax.plot(d["x"], d["y"], color=st["color"], lw=2.2, label="f(x)")
+        ax.plot(d["x"], d["dy"], color="0.2", lw=1.3, ls="--", label="f'(x), the slope")
         dead = d["dy"].to_numpy() == 0
         if dead.any():  # exact zeros of the derivative: no gradient passes there
-            ax.fill_between(d["x"], ylim[0], ylim[1], where=dead, color="#ffcdd2", alpha=0.5, lw=0, label="f' = 0")
-        ax.set_title(name)
+            ax.fill_between(d["x"], ylim[0], ylim[1], where=dead, color="0.85", alpha=0.7, lw=0, label="f'(x) = 0")
+        if name in FORMULAS:
+            ax.text(0.03, 0.97, FORMULAS[name], transform=ax.transAxes, va="top", fontsize=9,
+                    bbox={"facecolor": "white", "edgecolor": "0.8", "alpha": 0.9})
+        ax.set_title(name, color=st["color"], fontweight="bold")
         ax.set_ylim(*ylim)
         ax.grid(alpha=0.3)
-    axes[0].legend(loc="upper left", fontsize=8)
-    fig.supxlabel("input x (pre-activation, dimensionless)")
+    axes[-1].legend(loc="lower right", fontsize=8)
+    fig.supxlabel("input x (the pre-activation: a unit's weighted sum)")
     fig.supylabel("output f(x) and slope f'(x)")
-    fig.suptitle("Activation functions and their derivatives (same axes in every panel)")
+    fig.suptitle("Activation functions (solid) and their slopes (dashed), same axes in every panel")
+    return fig
+
+
+def plot_sample_grid(images, labels, class_names, ncols: int = 8, title: str = ""):
+    """A grid of input images with their class names (images (N, 28, 28) or (N, 784), any value range)."""
+    images = np.asarray(images, dtype=float)
+    side = int(round(math.sqrt(images[0].size)))
+    n = len(images)
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.35 * ncols, 1.55 * nrows), squeeze=False, layout="constrained")
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, img, lab in zip(axes.ravel(), images, labels):
+        ax.imshow(img.reshape(side, side), cmap="gray_r")
+        ax.set_title(class_names[int(lab)], fontsize=8)
+    if title:
+        fig.suptitle(title)
     return fig
 
 
@@ -146,7 +183,7 @@ def plot_layer_histograms(hist: pd.DataFrame, title: str, xlabel: str, ncols: in
     for ax, layer in zip(axes, layers):
         d = hist[hist["layer"] == layer].sort_values("lo")
         ax.stairs(_fractions(d), np.append(d["lo"].to_numpy(), d["hi"].to_numpy()[-1]), fill=True,
-                  color=color or _PALETTE[0], alpha=0.8)
+                  color=color or "0.3", alpha=0.8)
         ax.set_title(str(layer), fontsize=9)
         ax.grid(alpha=0.3)
         if log_y:
@@ -161,8 +198,10 @@ def plot_layer_profile(frame: pd.DataFrame, value: str, ylabel: str, title: str,
                        log: bool = True, ax=None):
     """A per-layer quantity (gradient std, dead fraction, ...) as one line per group, layers on x."""
     fig, ax = _figure(ax, (7, 3.6))
-    for i, (name, d) in enumerate(frame.groupby(group, sort=False)):
-        ax.plot(d["layer"].astype(str), d[value], marker="o", color=colour(name, i), label=str(name))
+    for name, d in frame.groupby(group, sort=False):
+        st = ROLE_STYLES.get(name) or activation_style(name)
+        ax.plot(d["layer"].astype(str), d[value], marker=st["marker"], color=st["color"], ls=st["linestyle"],
+                label=str(name))
     if log:
         ax.set_yscale("log")
     ax.set_xlabel("layer (input → output)")
@@ -184,8 +223,8 @@ def plot_learning_curves(metrics: pd.DataFrame, metric: str = "val_acc", group: 
     the batch kept going (``past_stop``) are drawn dashed: the curve continued past early stopping.
     """
     fig, ax = _figure(ax, (7.5, 4))
-    for i, (name, d) in enumerate(metrics.groupby(group, sort=False)):
-        c = colour(name, i)
+    for name, d in metrics.groupby(group, sort=False):
+        c, ls = line_style(name)["color"], line_style(name)["ls"]
         rows = []
         for epoch, e in d.groupby("epoch"):
             m, h, _ = mean_ci(e[metric])
@@ -193,7 +232,7 @@ def plot_learning_curves(metrics: pd.DataFrame, metric: str = "val_acc", group: 
                          bool(e["past_stop"].all()) if "past_stop" in e else False))
         s = pd.DataFrame(rows, columns=["epoch", "mean", "half", "any_past", "all_past"])
         before = s[~s["all_past"]]
-        ax.plot(before["epoch"], before["mean"], color=c, lw=2, label=str(name))
+        ax.plot(before["epoch"], before["mean"], color=c, ls=ls, lw=2, label=str(name))
         low, high = s["mean"] - s["half"].fillna(0), s["mean"] + s["half"].fillna(0)
         if metric.endswith("acc"):  # an interval for a few seeds can overshoot what accuracy can be
             low, high = low.clip(0, 1), high.clip(0, 1)
@@ -203,112 +242,57 @@ def plot_learning_curves(metrics: pd.DataFrame, metric: str = "val_acc", group: 
         if show_past_stop and s["any_past"].any():
             first = int(s.index[s["any_past"]][0])
             tail = s.iloc[max(0, first - 1):]
-            ax.plot(tail["epoch"], tail["mean"], color=c, lw=1.5, ls="--")
+            ax.plot(tail["epoch"], tail["mean"], color=c, lw=1.2, ls=(0, (2, 2)), alpha=0.8)
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
     label = {"val_acc": "validation accuracy", "train_acc": "training accuracy", "val_loss": "validation loss (nats)",
              "train_loss": "training loss (nats)"}.get(metric, metric)
     ax.set_ylabel(label)
-    ax.set_title(title or f"{label}: mean over seeds, 95 % CI band; dashed = past early stopping")
+    ax.set_title(title or f"{label}: mean over seeds, 95 % CI band; thin dotted = past early stopping")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, ncol=2)
     return fig
 
 
-def accuracy_table(results: pd.DataFrame, group: str = "activation", reference: dict | None = None) -> pd.DataFrame:
-    """Test accuracy per group: mean ± 95 % CI over seeds, next to a reference (e.g. the tutorial's)."""
+def accuracy_summary(results: pd.DataFrame, group: str = "activation") -> pd.DataFrame:
+    """Test accuracy per group over seeds: columns group, seeds, mean_pct, half_pp (95 % CI), min_pct, max_pct."""
     rows = []
     for name, d in results.groupby(group, sort=False):
         m, h, n = mean_ci(d["test_acc"])
-        row = {group: name, "seeds": n, "mean test acc (%)": round(100 * m, 2),
-               "± 95 % CI (pp)": round(100 * h, 2) if math.isfinite(h) else float("nan"),
-               "min (%)": round(100 * d["test_acc"].min(), 2), "max (%)": round(100 * d["test_acc"].max(), 2)}
-        if reference is not None:
-            ref = reference.get(name)
-            row["tutorial, 1 seed (%)"] = round(100 * ref, 2) if ref is not None else float("nan")
-        rows.append(row)
-    return pd.DataFrame(rows).set_index(group)
+        rows.append({group: name, "seeds": n, "mean_pct": 100 * m, "half_pp": 100 * h if math.isfinite(h) else float("nan"),
+                     "min_pct": 100 * d["test_acc"].min(), "max_pct": 100 * d["test_acc"].max()})
+    return pd.DataFrame(rows)
 
 
-def distinguishable(table: pd.DataFrame) -> tuple[list, list]:
+def accuracy_display(summary: pd.DataFrame, group: str = "activation", reference: dict | None = None,
+                     with_ci: bool = True) -> pd.DataFrame:
+    """The summary as a reader's table: units in every header; the tutorial's column only when asked."""
+    out = pd.DataFrame({group: summary[group], "seeds": summary["seeds"],
+                        "mean test accuracy (%)": summary["mean_pct"].round(2)})
+    if with_ci:
+        out["± 95 % CI (percentage points)"] = summary["half_pp"].round(2)
+    out["lowest seed (%)"] = summary["min_pct"].round(2)
+    out["highest seed (%)"] = summary["max_pct"].round(2)
+    if reference is not None:
+        out["tutorial, seed 42 only (%)"] = [round(100 * reference[a], 2) if a in reference else float("nan")
+                                             for a in summary[group]]
+    return out
+
+
+def distinguishable(summary: pd.DataFrame, group: str = "activation") -> tuple[list, list]:
     """Pairs whose 95 % intervals do / do not overlap (a conservative reading of the seeds)."""
-    names = list(table.index)
+    rows = list(summary.itertuples(index=False))
     apart, overlap = [], []
-    for i, a in enumerate(names):
-        for b in names[i + 1:]:
-            ma, ha = table.loc[a, "mean test acc (%)"], table.loc[a, "± 95 % CI (pp)"]
-            mb, hb = table.loc[b, "mean test acc (%)"], table.loc[b, "± 95 % CI (pp)"]
-            if not (math.isfinite(ha) and math.isfinite(hb)):
-                overlap.append((a, b))
-            elif ma - ha > mb + hb or mb - hb > ma + ha:
-                apart.append((a, b) if ma > mb else (b, a))
+    for i, a in enumerate(rows):
+        for b in rows[i + 1:]:
+            na, nb = getattr(a, group), getattr(b, group)
+            if not (math.isfinite(a.half_pp) and math.isfinite(b.half_pp)):
+                overlap.append((na, nb))
+            elif a.mean_pct - a.half_pp > b.mean_pct + b.half_pp or b.mean_pct - b.half_pp > a.mean_pct + a.half_pp:
+                apart.append((na, nb) if a.mean_pct > b.mean_pct else (nb, na))
             else:
-                overlap.append((a, b))
+                overlap.append((na, nb))
     return apart, overlap
-
-
-# --------------------------------------------------------------------------- gradient flow over training
-
-
-def plot_flow_heatmap(hist: pd.DataFrame, title: str, ylabel: str, time: str = "step", ncols: int = 5,
-                      vmin: float = 1e-4, vmax: float = 1.0, row: str | None = None):
-    """The "colorful dimension": per layer, x = training time, y = histogram bin, colour = fraction.
-
-    One logarithmic colour scale (vmin..vmax, fraction of values in a bin) for every panel, so a
-    layer that looks dimmer really has its values spread thinner, never a per-panel rescale.
-    row -- a column of ``hist`` (e.g. 'activation'): one row of layer panels per value, one figure.
-    """
-    layers = list(dict.fromkeys(hist["layer"]))
-    rows = list(dict.fromkeys(hist[row])) if row else [None]
-    if row:
-        fig, axes = plt.subplots(len(rows), len(layers), figsize=(2.6 * len(layers) + 1, 2.0 * len(rows) + 0.8),
-                                 squeeze=False, sharex=True, sharey=True, layout="constrained")
-        cells = [(ax, r, layer) for axrow, r in zip(axes, rows) for ax, layer in zip(axrow, layers)]
-    else:
-        fig, flat = _grid(len(layers), ncols, panel=(2.9, 2.4), sharex=True, sharey=True)
-        cells = [(ax, None, layer) for ax, layer in zip(flat, layers)]
-    norm = LogNorm(vmin=vmin, vmax=vmax)
-    image = None
-    for ax, r, layer in cells:
-        d = hist[(hist["layer"] == layer) & ((hist[row] == r) if row else True)]
-        ax.set_title(f"{r}: {layer}" if row else str(layer), fontsize=8)
-        if d.empty:
-            continue
-        times = np.sort(d[time].unique())
-        edges = np.sort(np.unique(np.concatenate([d["lo"].to_numpy(), d["hi"].to_numpy()])))
-        grid = np.full((len(edges) - 1, len(times)), np.nan)
-        for j, t in enumerate(times):
-            e = d[d[time] == t].sort_values("lo")
-            grid[np.searchsorted(edges, e["lo"].to_numpy()), j] = _fractions(e)
-        grid = np.where(grid > 0, grid, np.nan)  # empty bins stay white instead of the darkest colour
-        t_edges = np.append(times, times[-1] + (times[-1] - times[-2] if len(times) > 1 else 1))
-        image = ax.pcolormesh(t_edges, edges, grid, norm=norm, cmap="viridis", shading="flat")
-    if image is not None:
-        fig.colorbar(image, ax=[c[0] for c in cells], label="fraction in bin (one log scale)", shrink=0.8)
-    fig.supxlabel(f"training {time}")
-    fig.supylabel(ylabel)
-    fig.suptitle(title)
-    return fig
-
-
-def plot_ratio_over_time(frame: pd.DataFrame, title: str, time: str = "step", value: str = "value",
-                         guide: float = 1e-3, ax=None, ylim=(-6, 0)):
-    """log10 of the update:data ratio per layer over training, with the 1e-3 guide line (Karpathy)."""
-    fig, ax = _figure(ax, (7.5, 4))
-    layers = list(dict.fromkeys(frame["layer"]))
-    cmap = plt.get_cmap("viridis")
-    for i, layer in enumerate(layers):
-        d = frame[frame["layer"] == layer].groupby(time)[value].mean()
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ax.plot(d.index, np.log10(d.to_numpy()), color=cmap(i / max(1, len(layers) - 1)), label=str(layer))
-    ax.axhline(math.log10(guide), color="k", ls="--", lw=1, label=f"guide {guide:g}")
-    ax.set_ylim(*ylim)
-    ax.set_xlabel(f"training {time}")
-    ax.set_ylabel("log10(std(lr·grad) / std(weight))")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
-    return fig
 
 
 def plot_dead_units(frame: pd.DataFrame, title: str, stage: str = "stage", value: str = "percent", ax=None):
@@ -319,7 +303,7 @@ def plot_dead_units(frame: pd.DataFrame, title: str, stage: str = "stage", value
     x = np.arange(len(pivot))
     for i, col in enumerate(pivot.columns):
         bars = ax.bar(x + i * width - 0.4 + width / 2, pivot[col].to_numpy(), width, label=str(col),
-                      color=_PALETTE[i % len(_PALETTE)])
+                      color=STAGE_STYLES.get(col, {}).get("color", ("0.65", "0.25")[i % 2]))
         ax.bar_label(bars, fmt="%.1f", fontsize=7)
     ax.set_xticks(x, [str(v) for v in pivot.index])
     ax.set_ylim(0, max(5.0, float(np.nanmax(pivot.to_numpy())) * 1.25 if pivot.size else 5.0))
@@ -344,18 +328,23 @@ def histogram_distance(a: pd.DataFrame, b: pd.DataFrame) -> float:
 
 
 def plot_overlay(hist_a: pd.DataFrame, hist_b: pd.DataFrame, labels: tuple[str, str], title: str, xlabel: str,
-                 ncols: int = 5):
-    """Per layer, the two runs' histograms overlaid on the same bins, with their distance in the title."""
+                 ncols: int = 5, roles: tuple[str, str] = ("run A", "run B"), layer_names: dict | None = None):
+    """Per layer, the two runs' histograms overlaid on the same bins, with their distance in the title.
+
+    roles -- the role colours of A and B (``gradflow.style.ROLE_STYLES``): ('broken', 'fixed') on a case study
+    """
+    colours = [ROLE_STYLES[r]["color"] for r in roles]
+    layer_names = layer_names or {}
     layers = list(dict.fromkeys(list(hist_a["layer"]) + list(hist_b["layer"])))
     fig, axes = _grid(len(layers), ncols, panel=(2.9, 2.3), sharex=True, sharey=True)
     for ax, layer in zip(axes, layers):
         da = hist_a[hist_a["layer"] == layer].sort_values("lo")
         db = hist_b[hist_b["layer"] == layer].sort_values("lo")
-        for d, lab, c in ((da, labels[0], _PALETTE[0]), (db, labels[1], _PALETTE[1])):
+        for d, lab, c in ((da, labels[0], colours[0]), (db, labels[1], colours[1])):
             if len(d):
                 ax.stairs(_fractions(d), np.append(d["lo"].to_numpy(), d["hi"].to_numpy()[-1]), fill=True,
                           alpha=0.45, color=c, label=lab)
-        ax.set_title(f"{layer}  (TV {histogram_distance(da, db):.2f})", fontsize=9)
+        ax.set_title(f"{layer_names.get(layer, layer)}\nTV distance {histogram_distance(da, db):.2f}", fontsize=8)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     fig.supxlabel(xlabel)

@@ -13,54 +13,49 @@
 # ---
 
 # %% [markdown]
-# # Activation functions and their derivatives
+# # 1. Activation functions and their slopes
 #
-# Every activation registered in `gradflow`, drawn with its derivative. The derivative comes from
-# autograd, the same numbers backpropagation multiplies into every gradient that flows through a
-# layer: where it is near 0 the layer *saturates* and gradients vanish, where it is exactly 0 over a
-# whole interval a unit can *die* (no gradient ever reaches its weights again).
+# A neural network layer computes a weighted sum of its inputs and passes it through an
+# **activation function**. Backpropagation multiplies every gradient that flows back through a layer
+# by the activation's **slope** (its derivative) at that unit's input. So the slope decides how much
+# learning signal reaches the layers below: where it is near 0 the unit is *saturated* and gradients
+# vanish; where it is exactly 0 over a whole range a unit can *die*.
+#
+# This page draws the six activations of the tutorial with their slopes (computed by autograd, the
+# same numbers backpropagation uses) and reads off what each does to a gradient.
 
 # %% tags=["parameters"]
-activations: list = []  # activation names to draw; [] draws every registered activation
+activations: list = []  # activation names to draw, e.g. relu,tanh; empty means the six of the tutorial, all means every registered one
 x_min: float = -5.0  # left end of the input range (pre-activation value)
 x_max: float = 5.0  # right end of the input range
 points: int = 1001  # samples on the input range
 
 # %% tags=["validate-parameters"]
-import os
-from pathlib import Path
-
-if Path.cwd().name == "notebooks" and (Path.cwd().parent / "pyproject.toml").is_file():
-    os.chdir(Path.cwd().parent)  # checkpoints/ and data/ are found from the repo root
 import gradflow
+from gradflow import notebook_helpers as nh
+from gradflow.activations import check_activations
+from gradflow.config import TUTORIAL_ACTIVATIONS
 
-registered = gradflow.available_activations()
-names = list(activations) or registered
-unknown = [a for a in names if str(a).lower() not in registered]
-if unknown:
-    raise ValueError(f"unknown activation(s) {unknown}; registered: {', '.join(registered)}")
-if not (x_min < x_max):
-    raise ValueError(f"x_min must be below x_max, got x_min={x_min}, x_max={x_max}")
-if int(points) < 3:
-    raise ValueError(f"points must be at least 3, got {points}")
-names = [str(a).lower() for a in names]
+nh.repo_root_cwd()
+wanted = nh.as_list(activations, "activations")
+names = gradflow.available_activations() if wanted == ["all"] else check_activations(wanted or TUTORIAL_ACTIVATIONS)
+x_min, x_max = nh.as_float(x_min, "x_min"), nh.as_float(x_max, "x_max")
+points = nh.as_int(points, "points", minimum=3)
+if not x_min < x_max:
+    raise nh.ParameterError(f"x_min must be below x_max, got x_min={x_min}, x_max={x_max}")
 
 # %%
-
-import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 
-from gradflow import plots
-from gradflow.activations import is_bounded
+from gradflow import narrate, narrate_pages, plots
 
-# %matplotlib inline
-plt.rcParams["figure.dpi"] = 90
-pd.set_option("display.max_colwidth", 300)  # findings are sentences: show them whole
+nh.setup_display()
+nh.show_markdown(narrate_pages.CREDIT)
 
 
 def curves(name):
-    x = torch.linspace(x_min, x_max, int(points), dtype=torch.float64, requires_grad=True)
+    x = torch.linspace(x_min, x_max, points, dtype=torch.float64, requires_grad=True)
     y = gradflow.get_activation(name)(x)
     (dy,) = torch.autograd.grad(y.sum(), x)  # elementwise, so the gradient of the sum is f'(x)
     return pd.DataFrame({"activation": name, "x": x.detach().numpy(), "y": y.detach().numpy(), "dy": dy.numpy()})
@@ -69,53 +64,59 @@ def curves(name):
 table = pd.concat([curves(n) for n in names], ignore_index=True)
 
 # %% [markdown]
-# ## f(x) and f'(x)
+# ## The functions and their slopes
 #
-# Solid: the activation; dashed: its derivative; red band: inputs where the derivative is exactly 0.
-# All panels share the same axes, so slopes can be compared between panels.
-
 # %%
+nh.show_markdown(narrate_pages.questions([
+    "Which activation has the smallest largest slope, and what happens to a gradient that passes through "
+    "four layers of it?",
+    "Which activations have a slope of exactly 0 somewhere?"]))
 fig = plots.plot_activations(table)
 
 # %% [markdown]
-# ## Properties at a glance
+# Solid: the activation f(x); dashed: its slope f'(x); grey band: inputs where the slope is exactly 0.
+# All panels share the same axes, so slopes compare between panels.
 #
-# - **saturates** — the slope falls below 0.05 at the left or right end of the range: large
-#   pre-activations there pass (almost) no gradient back.
-# - **zero-centred** — the mean output for standard-normal inputs; far from 0 (sigmoid's 0.5) shifts
-#   every next layer's inputs to one sign, so all its weight gradients share a sign.
-# - **dead region** — the fraction of the range where the slope is exactly 0 (ReLU's negative half).
-# - **max slope** — above 1 the activation can amplify gradients, well below 1 it shrinks them layer after layer.
+# ## Properties at a glance
 
 # %%
 z = torch.randn(200_000, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
 rows = []
 for name, d in table.groupby("activation", sort=False):
     dy = d["dy"].to_numpy()
-    rows.append({
-        "activation": name,
-        "bounded": is_bounded(name),
-        f"slope at x={x_min:g}": round(float(dy[0]), 4),
-        f"slope at x={x_max:g}": round(float(dy[-1]), 4),
-        "saturates": ", ".join(s for s, v in (("left", dy[0]), ("right", dy[-1])) if abs(v) < 0.05) or "no",
-        "mean f(z), z~N(0,1)": round(float(gradflow.get_activation(name)(z).mean()), 3),
-        "dead region (% of range)": round(100 * float((dy == 0).mean()), 1),
-        "max slope": round(float(dy.max()), 3),
-    })
-props = pd.DataFrame(rows).set_index("activation")
-props
+    rows.append({"activation": name, "max_slope": float(dy.max()), "left_slope": float(dy[0]),
+                 "right_slope": float(dy[-1]), "dead_share": float((dy == 0).mean()),
+                 "mean_out": float(gradflow.get_activation(name)(z).mean())})
+props = pd.DataFrame(rows)
+nh.show_table(pd.DataFrame({
+    "activation": props["activation"],
+    "largest slope": props["max_slope"].round(3),
+    f"slope at x = {x_min:g}": props["left_slope"].round(4),
+    f"slope at x = {x_max:g}": props["right_slope"].round(4),
+    "range with slope exactly 0 (%)": (100 * props["dead_share"]).round(1),
+    "mean output for x ~ N(0, 1)": props["mean_out"].round(3),
+}))
+
+# %%
+nh.show_markdown(narrate.heading(narrate_pages.activation_sentences(props), "this page"))
 
 # %% [markdown]
-# Sigmoid is the odd one out: its slope is at most 0.25, so every sigmoid layer multiplies the
-# gradient by a quarter or less before it reaches the layer below, and its outputs are all positive.
-# That is why the deep sigmoid network in the next notebooks barely learns.
+# ## Conclusion
+#
+# A gradient reaching the first layer of a deep network has been multiplied by one slope per layer.
+# Slopes well below 1 (sigmoid's are at most 0.25) shrink it geometrically with depth; slopes of
+# exactly 0 (ReLU's negative half) stop it entirely for that unit. The next page measures both
+# effects in a real network before any training; the pages after it show what they do to learning.
+#
+# ## Glossary
+
+# %%
+nh.show_markdown(narrate_pages.glossary(["saturated", "dead unit"]))
 
 # %% [markdown]
 # ## Environment
 
 # %%
 import platform
-import sys
 
-print(f"python {platform.python_version()} at {sys.executable}")
-print(f"gradflow {gradflow.__version__}, torch {torch.__version__}")
+print(f"python {platform.python_version()}, torch {torch.__version__}, gradflow {gradflow.__version__}")

@@ -13,180 +13,227 @@
 # ---
 
 # %% [markdown]
-# # Gradients at initialisation
+# # 2. Gradients at initialisation
 #
-# A fresh `BaseNetwork` per activation, one batch of training images, one backward pass, no training.
-# This is the tutorial's `visualize_gradients`: if the weight gradients of the first layers are orders
-# of magnitude smaller than those of the last layer *before any training*, the first layers will barely
-# move — the vanishing-gradient problem, visible at step 0.
+# Before any training, put one batch of images through a fresh network, compute the loss and one
+# backward pass, and look at the weight gradients of every layer. This is the tutorial's
+# `visualize_gradients`. If the first layers' gradients are orders of magnitude smaller than the last
+# layer's *before training starts*, the first layers will barely move: the vanishing-gradient problem,
+# visible at step 0. Every number here comes from `gradflow.Recorder`, the same code that records
+# the training runs on the next pages, so "dead" and "saturated" mean the same thing everywhere.
 
 # %% tags=["parameters"]
-activations: list = []  # activation names; [] means the six activations of the tutorial
-preset: str = "quick"  # run preset that decides data and network ('smoke': synthetic data, tiny net)
+activations: list = []  # activation names, e.g. relu,tanh; empty means the six of the tutorial
+preset: str = "quick"  # picks data and network: tutorial or quick (FashionMNIST), smoke (synthetic, tiny net)
 batch_size: int = 256  # images in the one batch the gradients come from
 seed: int = 42  # seed of the fresh network's initialisation
-dead_images: int = 10000  # training images used to call a unit dead (output 0 for all of them)
+dead_images: int = 10000  # training images over which a unit must stay dead to count as dead
+deep_hidden: list = [256, 256, 256, 256, 256, 128, 128, 128, 128, 128]  # the deeper network of the tutorial
+interactive: bool = True  # offer ipywidgets controls when run live in Jupyter (rendered reports stay static)
 
 # %% tags=["validate-parameters"]
-import os
-from pathlib import Path
-
-if Path.cwd().name == "notebooks" and (Path.cwd().parent / "pyproject.toml").is_file():
-    os.chdir(Path.cwd().parent)  # checkpoints/ and data/ are found from the repo root
-import gradflow
+from gradflow import notebook_helpers as nh
 from gradflow.activations import check_activations
-from gradflow.config import PRESETS, TUTORIAL_ACTIVATIONS, make_config
+from gradflow.config import TUTORIAL_ACTIVATIONS, make_config
 
-names = check_activations(activations or TUTORIAL_ACTIVATIONS)
-if preset not in PRESETS:
-    raise ValueError(f"unknown preset {preset!r}; accepted: {', '.join(PRESETS)}")
-if int(batch_size) < 1 or int(dead_images) < 1:
-    raise ValueError(f"batch_size and dead_images must be positive, got {batch_size} and {dead_images}")
+nh.repo_root_cwd()
+names = check_activations(nh.as_list(activations, "activations") or TUTORIAL_ACTIVATIONS)
+preset = nh.as_preset(preset)
+batch_size = nh.as_int(batch_size, "batch_size", minimum=1)
+seed = nh.as_int(seed, "seed")
+dead_images = nh.as_int(dead_images, "dead_images", minimum=1)
+deep_hidden = [nh.as_int(h, "deep_hidden", minimum=1) for h in nh.as_list(deep_hidden, "deep_hidden", item=int)]
+interactive = nh.as_bool(interactive, "interactive")
 config = make_config(names[0], preset)
 
 # %%
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 
-from gradflow import plots
-from gradflow.activations import is_bounded
-from gradflow.data import load
+from gradflow import flow_plots, narrate, narrate_pages, plots
+from gradflow.data import FASHION_CLASSES, load
+from gradflow.models import BaseNetwork
+from gradflow.style import layer_labels, layer_order
 
-# %matplotlib inline
-plt.rcParams["figure.dpi"] = 90
-pd.set_option("display.max_colwidth", 300)  # findings are sentences: show them whole
+nh.setup_display()
 data = load(config.dataset) if config.dataset != "synthetic" else load("synthetic", seed=config.split_seed)
-print(f"data: {data.name} ({data.source}); network: {data.input_size} -> {list(config.hidden_sizes)} -> {data.num_classes}")
+hidden = list(config.hidden_sizes)
+nh.show_html(narrate.untrained_callout(preset, config.dataset, hidden, seed, batch_size))
+nh.show_markdown(narrate_pages.CREDIT)
+x, y = data.train_x[:batch_size], data.train_y[:batch_size]
+dead_x = data.train_x[: min(dead_images, len(data.train_y))]
 
 # %% [markdown]
-# One batch, the same images for every activation; each network starts from the same seed. Gradient
-# magnitudes are binned on one shared log scale (`log10 |dL/dW|`), so panels and activations compare
-# directly.
+# ## The data
+#
+# FashionMNIST: 28×28 grey-scale photos of clothes in 10 classes, scaled to [−1, 1] as in the
+# tutorial. These are the first images of the batch every network below sees.
 
 # %%
-GRAD_EDGES = np.linspace(-9, 0, 46)  # log10 |gradient|: 1e-9 .. 1
-ACT_EDGES = np.linspace(-2, 4, 61)  # activation outputs
+classes = FASHION_CLASSES if data.num_classes == 10 and data.name == "FashionMNIST" else \
+    [f"class {i}" for i in range(data.num_classes)]
+fig = plots.plot_sample_grid(x[:16].numpy(), y[:16].numpy(), classes, ncols=8,
+                             title=f"{data.name}: the first 16 images of the batch, with their labels")
 
-
-def histogram(values, edges):
-    v = np.clip(values, edges[0], edges[-1])  # out-of-range values land in the end bins, never vanish
-    counts, _ = np.histogram(v, bins=edges)
-    return pd.DataFrame({"lo": edges[:-1], "hi": edges[1:], "count": counts})
-
-
-def inspect(name):
+# %%
+records, raw = {}, {}
+for name in names:
     torch.manual_seed(seed)
-    net = gradflow.BaseNetwork(name, input_size=data.input_size, num_classes=data.num_classes,
-                               hidden_sizes=list(config.hidden_sizes))
-    acts = [m for m in net.layers if not isinstance(m, torch.nn.Linear)]
-    outputs = {}
-    hooks = [m.register_forward_hook(lambda mod, inp, out, i=i: outputs.__setitem__(i, (inp[0].detach(), out.detach())))
-             for i, m in enumerate(acts)]
-    x, y = data.train_x[:batch_size], data.train_y[:batch_size]
-    net.zero_grad()
-    F.cross_entropy(net(x), y).backward()
-    grads, act_hist, summary = [], [], []
-    for i, lin in enumerate(net.linears):
-        g = lin.weight.grad.flatten().numpy()
-        h = histogram(np.log10(np.abs(g) + 1e-30), GRAD_EDGES)
-        h["layer"] = f"layer {i + 1}"
-        grads.append(h)
-        summary.append({"activation": name, "layer": f"layer {i + 1}", "grad_std": float(g.std())})
-    for i, (_pre, out) in outputs.items():
-        h = histogram(out.flatten().numpy(), ACT_EDGES)
-        h["layer"] = f"act {i + 1}"
-        act_hist.append(h)
-    with torch.no_grad():  # dead units over many images; saturation on the batch
-        n = min(int(dead_images), len(data.train_y))
-        alive = {}
-        for m in acts:
-            m._forward_hooks.clear()
-        hooks = [m.register_forward_hook(lambda mod, inp, out, i=i: alive.__setitem__(i, alive.get(i, 0) + (out != 0).sum(0)))
-                 for i, m in enumerate(acts)]
-        for s in range(0, n, 2500):
-            net(data.train_x[s:min(n, s + 2500)])
-        for h in hooks:
-            h.remove()
-    units = []
-    for i, m in enumerate(acts):
-        pre, out = outputs[i]
-        x1 = pre.clone().requires_grad_(True)
-        (slope,) = torch.autograd.grad(m(x1).sum(), x1)
-        saturated = float((slope.abs() < 0.05).float().mean()) if is_bounded(name) else 0.0
-        units.append({"activation": name, "layer": f"act {i + 1}", "units": out.shape[1],
-                      "dead units": int((alive[i] == 0).sum()),
-                      "dead (%)": round(100 * float((alive[i] == 0).float().mean()), 2),
-                      "saturated values (%)": round(100 * saturated, 2)})
-    return pd.concat(grads), pd.concat(act_hist), summary, units
-
-
-results = {name: inspect(name) for name in names}
-grad_std = pd.DataFrame([row for r in results.values() for row in r[2]])
-units = pd.DataFrame([row for r in results.values() for row in r[3]])
+    net = BaseNetwork(name, input_size=data.input_size, num_classes=data.num_classes, hidden_sizes=hidden)
+    tables, summary, grads = nh.record_one_batch(net, x, y, dead_inputs=dead_x)
+    records[name], raw[name] = (tables, summary), grads
+labels = layer_labels({"input_size": data.input_size, "hidden_sizes": hidden, "num_classes": data.num_classes},
+                      [f"layers.{i}" for i in range(2 * len(hidden) + 1)])
+scalars = pd.concat([t["scalars"].assign(activation=n) for n, (t, _) in records.items()], ignore_index=True)
+grad_std = scalars[scalars["quantity"] == "grad_std"].copy()
+grad_std = grad_std.sort_values("layer", key=lambda c: c.map(layer_order), kind="stable")
+grad_std = grad_std.assign(layer=grad_std["layer"].map(labels), grad_std=grad_std["value"])
 
 # %% [markdown]
-# ## Weight-gradient magnitude per layer, every activation
-#
-# The standard deviation of each layer's weight gradient. A line that climbs steeply from left (input)
-# to right (output) means the early layers receive a tiny fraction of the learning signal.
+# ## How big are the gradients, layer by layer?
 
 # %%
-fig = plots.plot_layer_profile(grad_std, "grad_std", "std of dL/dW (log scale)",
-                               f"Weight-gradient size per layer at initialisation ({data.name}, one batch of {batch_size})")
+nh.show_markdown(narrate_pages.questions([
+    "Sigmoid's slope is at most 0.25. How much smaller do you expect its first layer's gradients to be than "
+    "its last layer's, with four sigmoid layers in between?",
+    "Will ReLU's gradients shrink towards the input too?"]))
+fig = plots.plot_layer_profile(grad_std, "grad_std", "std of the weight gradient dL/dW (log scale)",
+                               f"Weight-gradient size per layer at initialisation (one batch of {batch_size})")
+fig.axes[0].tick_params(axis="x", labelsize=7)
+
+# %%
+zeros = pd.DataFrame([{"activation": n, "layer": labels[k], "zeros": int((g == 0).sum()), "weights": g.numel()}
+                      for n, gs in raw.items() for k, g in gs.items()])
+nh.show_markdown(narrate.heading(narrate.init_gradient_sentences(grad_std, zeros)))
 
 # %% [markdown]
-# ## Per-layer weight-gradient histograms
+# ## The whole distribution, two views
 #
-# One row of panels per activation, bins of `log10 |dL/dW|` shared by all panels.
+# **Magnitude view**: `log10 |dL/dW|` of every weight, one panel per activation, the layers overlaid
+# (light: near the input; dark: the output layer). A curve further left means smaller gradients.
+# A gradient of exactly 0 has no logarithm: those are counted in the panel's note instead of being
+# drawn as a bar.
 
 # %%
-for name in names:
-    fig = plots.plot_layer_histograms(results[name][0], f"{name}: weight gradients at initialisation ({data.name})",
-                                      "log10 |dL/dW| (per weight)", color=plots.colour(name))
-    plt.show()
+edges = np.asarray(records[names[0]][1]["histogram_edges"]["grad_log10"])
+mag, notes = [], {}
+for n, gs in raw.items():
+    parts = []
+    for k, g in gs.items():
+        a = g.abs().numpy()
+        nz = a[a > 0]
+        mag.append(flow_plots.long_histogram(np.log10(nz), edges, activation=n, layer=k))
+        if (a == 0).any():
+            parts.append(f"{labels[k].split(' (')[0]}: {int((a == 0).sum()):,} exactly 0")
+    notes[n] = "\n".join(parts) if parts else "no gradient is exactly 0"
+mag = pd.concat(mag, ignore_index=True)
+fig = flow_plots.plot_layer_distributions(mag, labels, "Weight-gradient magnitudes at initialisation",
+                                          "log10 |dL/dW| (per weight)", notes=notes, xlim=(-10, 0))
 
 # %% [markdown]
-# ## Per-layer activation histograms
-#
-# What each hidden layer outputs on the batch. Piles at the ends of a bounded activation's range are
-# saturated units; a spike at exactly 0 for ReLU is units that are off for those inputs.
+# **Signed view**: the same gradients divided by their layer's standard deviation, so every layer's
+# *shape* is visible on one axis (the magnitude view above gives the sizes). A symmetric bell means
+# the layer's weights are pushed up and down alike; a lopsided or spiky shape means most weights
+# get pushed the same way, or not at all (the spike at 0).
 
 # %%
-for name in names:
-    fig = plots.plot_layer_histograms(results[name][1], f"{name}: hidden-layer outputs at initialisation ({data.name})",
-                                      "activation output value", color=plots.colour(name), log_y=True)
-    plt.show()
+signed_edges = np.linspace(-5, 5, 81)
+signed = []
+for n, gs in raw.items():
+    for k, g in gs.items():
+        v = g.numpy()
+        sd = v.std()
+        signed.append(flow_plots.long_histogram(v / sd if sd > 0 else v, signed_edges, activation=n, layer=k))
+signed = pd.concat(signed, ignore_index=True)
+fig = flow_plots.plot_layer_distributions(signed, labels, "Weight-gradient shapes at initialisation (scaled per layer)",
+                                          "dL/dW divided by the layer's standard deviation", log_y=True)
+
+# %%
+if nh.live_kernel(interactive):
+    import ipywidgets as widgets
+
+    @widgets.interact(activation=names, layer=[(labels[k], k) for k in raw[names[0]]])
+    def one_layer(activation, layer):
+        g = raw[activation][layer].numpy()
+        fig, ax = plt.subplots(figsize=(6, 3), layout="constrained")
+        ax.hist(np.log10(np.abs(g[g != 0])), bins=edges, color="0.3")
+        ax.set(xlabel="log10 |dL/dW|", ylabel="weights", title=f"{activation}, {labels[layer]}: "
+               f"{int((g == 0).sum()):,} of {g.size:,} exactly 0")
+        plt.show()
+
+# %% [markdown]
+# ## What the hidden layers output
+#
+# The values each hidden layer passes on, for the same batch (the recorder's histogram, shared bins).
+# Piles at ±1 for tanh, at 0 and 1 for sigmoid, are saturated units; ReLU's spike at 0 is units that
+# are off for that image.
+
+# %%
+act_edges = np.asarray(records[names[0]][1]["histogram_edges"]["act_linear"])
+acts = pd.concat([plots.recorded_histograms(t["histograms"], act_edges, "act", "linear").assign(activation=n)
+                  for n, (t, _) in records.items()], ignore_index=True)
+fig = flow_plots.plot_layer_distributions(acts, labels, "Hidden-layer outputs at initialisation",
+                                          "activation output value (values beyond ±5 in the end bins)", log_y=True)
 
 # %% [markdown]
 # ## Dead and saturated units
 #
-# *Dead*: output exactly 0 for every one of the first `dead_images` training images, so its incoming
-# weights never receive a gradient. *Saturated values*: for bounded activations, the share of
-# pre-activations where the slope is below 0.05.
+# *Dead*: the unit passes no gradient or carries no signal for every one of the `dead_images`
+# training images. *Saturated*: the share of the batch's values where the slope is below 6 % of the
+# activation's largest slope (for ReLU that is its flat negative side). Both are the recorder's
+# definitions, used on every page.
 
 # %%
-units.pivot_table(index="layer", columns="activation", values="dead (%)", sort=False)
-
-# %%
-units.pivot_table(index="layer", columns="activation", values="saturated values (%)", sort=False)
+unit_rows = []
+for n, (t, _) in records.items():
+    d = t["dead_units"].set_index("layer")
+    sat = t["scalars"][t["scalars"]["quantity"] == "saturation"].set_index("layer")["value"]
+    for k in sorted(d.index, key=layer_order):
+        unit_rows.append({"activation": n, "layer": labels[k], "units": int(d.loc[k, "units"]),
+                          "dead_pct": 100 * float(d.loc[k, "dead_fraction"]), "saturated_pct": 100 * float(sat.get(k, 0))})
+units = pd.DataFrame(unit_rows)
+nh.show_table(units.pivot_table(index="layer", columns="activation", values="saturated_pct", sort=False)
+              .reset_index().rename(columns={"layer": "saturated values (%) per layer"}), digits=3)
+nh.show_markdown(narrate.heading(narrate_pages.saturation_sentences(units)))
 
 # %% [markdown]
-# ## Diagnosis
+# ## A deeper network: where ReLU units die
+#
+# The tutorial's second experiment: ten hidden layers (`deep_hidden`), still at initialisation, dead
+# units counted over the same images. In the shallow network almost no unit is dead at the start; with
+# depth, the inputs of later layers drift, and whole layers of ReLU units can be off for every image.
 
 # %%
-lines = []
-for name, d in grad_std.groupby("activation", sort=False):
-    first, last = d["grad_std"].iloc[0], d["grad_std"].iloc[-1]
-    ratio = first / last if last > 0 else float("nan")
-    verdict = ("VANISHING: the input layer gets less than 1 % of the output layer's gradient"
-               if ratio < 1e-2 else "healthy: gradients reach the input layer")
-    dead = units[(units["activation"] == name)]["dead units"].sum()
-    lines.append(f"- **{name}**: input-layer / output-layer gradient std = {ratio:.1e} → {verdict}; "
-                 f"{dead} dead unit(s) in all hidden layers")
-from IPython.display import Markdown
+deep_rows = []
+deep_labels = layer_labels({"input_size": data.input_size, "hidden_sizes": deep_hidden,
+                            "num_classes": data.num_classes}, [f"layers.{i}" for i in range(2 * len(deep_hidden) + 1)])
+for n in names:
+    torch.manual_seed(seed)
+    net = BaseNetwork(n, input_size=data.input_size, num_classes=data.num_classes, hidden_sizes=deep_hidden)
+    t, _, _ = nh.record_one_batch(net, x, y, dead_inputs=dead_x)
+    for row in t["dead_units"].itertuples():
+        deep_rows.append({"activation": n, "key": row.layer, "layer": deep_labels[row.layer], "dead_pct":
+                          100 * row.dead_fraction, "stage": "at initialisation", "percent": 100 * row.dead_fraction})
+deep = pd.DataFrame(deep_rows).sort_values("key", key=lambda c: c.map(layer_order), kind="stable")
+deep = deep.sort_values("activation", key=lambda c: c.map(names.index), kind="stable")
+fig = flow_plots.plot_dead_units(deep, f"Dead units per layer of the {len(deep_hidden)}-layer network, at initialisation",
+                                 ncols=2)
+plt.show()
+nh.show_markdown(narrate.heading(narrate_pages.deep_dead_sentences(deep)))
 
-Markdown("\n".join(lines))
+# %% [markdown]
+# ## Conclusion
+#
+# At initialisation, before any learning, the activation already decides how much gradient reaches each
+# layer. With sigmoid the first layer receives a tiny fraction of the output layer's gradient, because
+# each sigmoid layer passes back at most a quarter; tanh and the ReLU family keep the layers within a
+# small factor of each other. ReLU's exact zeros are units that were off for the whole batch; in a
+# shallow network there are few, in a deep one whole layers can start dead. The next pages train these
+# networks and show what the difference does.
+#
+# ## Glossary
+
+# %%
+nh.show_markdown(narrate_pages.glossary(["dead unit", "saturated"]))

@@ -13,187 +13,207 @@
 # ---
 
 # %% [markdown]
-# # Comparing activations
+# # 3. Comparing activations: training
 #
-# One run per activation, each with several seeds (independent initialisations and data orders),
-# trained together or loaded from the run store when it already holds them. With several seeds we
-# can say which differences are real and which are noise — the tutorial used one seed and said so.
+# One network per activation, each trained from several seeds (independent initialisations and data
+# orders) by `gradflow train`; this page reads the stored runs and trains nothing. It follows the
+# tutorial's comparison and adds what the tutorial could not show with one seed and no recorder:
+# confidence intervals, and what happens inside each layer while the networks train.
 
 # %% tags=["parameters"]
-activations: list = []  # activation names; [] means the six activations of the tutorial
-preset: str = "quick"  # run preset: tutorial (full recipe), quick (few epochs), smoke (synthetic, seconds)
-seeds: list = []  # seeds per activation; [] means the seeds of the preset
+activations: list = []  # activation names, e.g. relu,tanh; empty means the six of the tutorial
+preset: str = "quick"  # run preset: tutorial (full recipe), quick (4 epochs preview), smoke (synthetic, seconds)
+seeds: list = []  # seeds per activation, e.g. 42,43,44; empty means the seeds of the preset
 max_epochs: int = 0  # most epochs per run; 0 means the epochs of the preset
-runs_dir: str = ""  # run store directory; empty means $GRADFLOW_RUNS or checkpoints
+runs_dir: str = ""  # run store directory; empty means GRADFLOW_RUNS or checkpoints
+interactive: bool = True  # offer ipywidgets controls when run live in Jupyter (rendered reports stay static)
 
 # %% tags=["validate-parameters"]
-import os
-from pathlib import Path
-
-if Path.cwd().name == "notebooks" and (Path.cwd().parent / "pyproject.toml").is_file():
-    os.chdir(Path.cwd().parent)  # checkpoints/ and data/ are found from the repo root
+from gradflow import notebook_helpers as nh
 from gradflow.activations import check_activations
-from gradflow.config import PRESETS, TUTORIAL_ACTIVATIONS, TUTORIAL_TEST_ACCURACY
+from gradflow.config import TUTORIAL_ACTIVATIONS, TUTORIAL_TEST_ACCURACY
 
-if isinstance(max_epochs, bool) or not isinstance(max_epochs, int) or max_epochs < 0:
-    raise ValueError(f"max_epochs must be 0 (the preset's) or a positive number of epochs, got {max_epochs!r}")
-
-names = check_activations(activations or TUTORIAL_ACTIVATIONS)
-if preset not in PRESETS:
-    raise ValueError(f"unknown preset {preset!r}; accepted: {', '.join(PRESETS)}")
-if not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds) or len(set(seeds)) != len(seeds):
-    raise ValueError(f"seeds must be distinct integers, got {seeds!r}")
+nh.repo_root_cwd()
+names = check_activations(nh.as_list(activations, "activations") or TUTORIAL_ACTIVATIONS)
+preset = nh.as_preset(preset)
+seeds = nh.as_list(seeds, "seeds", item=int, distinct=True)
+max_epochs = nh.as_int(max_epochs, "max_epochs")
+if max_epochs < 0:
+    raise nh.ParameterError(f"max_epochs must be 0 (the preset's) or a positive number of epochs, got {max_epochs}")
+interactive = nh.as_bool(interactive, "interactive")
+runs = nh.stored_comparison(names, preset, seeds, runs_dir or None, max_epochs=max_epochs)
 
 # %%
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
-from IPython.display import Markdown, display
 
-from gradflow import plots
-from gradflow.train import compare
+from gradflow import flow_plots, narrate, narrate_pages, plots
+from gradflow.style import layer_labels, layer_order
 
-# %matplotlib inline
-plt.rcParams["figure.dpi"] = 90
-pd.set_option("display.max_colwidth", 300)  # findings are sentences: show them whole
-runs = compare(names, preset=preset, seeds=list(seeds) or None, runs_dir=runs_dir or None, progress=False,
-               max_epochs=max_epochs or None)
-data_name = runs[0].config["data"]["name"]
-label = f"preset {preset}, {data_name}, {len(runs[0].seeds)} seeds"
-metrics = pd.concat([r.metrics.assign(activation=r.activation, run=r.name) for r in runs], ignore_index=True)
-results = pd.concat([r.results.assign(activation=r.activation, run=r.name) for r in runs], ignore_index=True)
-pd.DataFrame([r.summary() for r in runs])[["run", "activation", "seeds", "epochs_trained", "seconds_per_epoch", "device"]]
+nh.setup_display()
+run_seeds = runs[0].seeds
+metrics = pd.concat([r.metrics.assign(activation=r.activation) for r in runs], ignore_index=True)
+results = pd.concat([r.results.assign(activation=r.activation) for r in runs], ignore_index=True)
+epochs_run = int(metrics["epoch"].max())
+nh.show_html(narrate.preset_callout(preset, run_seeds, epochs_run=epochs_run,
+                                    max_epochs=runs[0].config["run"]["max_epochs"],
+                                    dataset=runs[0].config["run"]["dataset"]))
+nh.show_markdown(narrate_pages.CREDIT)
+model_config = runs[0].config["model"]
+labels = layer_labels(model_config, [f"layers.{i}" for i in range(2 * len(model_config["hidden_sizes"]) + 1)])
+have = [r for r in runs if r.recordings is not None]
+tables = {r.activation: r.recordings.tables() for r in have}
+edges = {r.activation: r.recordings.edges for r in have}
 
 # %% [markdown]
 # ## Learning curves
 #
-# Mean validation accuracy over seeds with a 95 % confidence band. Solid: epochs before a seed's early
-# stop. **Dashed: the curve continued past the early-stopping point** — all models of a comparison
-# train in one batched step, so epochs after a seed stopped were still recorded (its reported test
-# accuracy uses its best epoch before the stop).
+# Mean over the seeds with a 95 % confidence band. Thin dotted continuations: epochs after a seed's
+# early stop. All models train in one batched step, so a stopped model keeps training with the batch;
+# those epochs never count for its test score, but they show where it was heading.
 
 # %%
+nh.show_markdown(narrate_pages.questions([
+    "From pages 1 and 2: which activation do you expect to start slowest, and why?",
+    "What loss does a network have that guesses uniformly among 10 classes?"]))
 fig, axes = plt.subplots(1, 2, figsize=(13, 4.2), layout="constrained")
-plots.plot_learning_curves(metrics, "val_acc", ax=axes[0], title=f"Validation accuracy ({label})")
-plots.plot_learning_curves(metrics, "train_loss", ax=axes[1], title=f"Training loss ({label})")
+plots.plot_learning_curves(metrics, "val_acc", ax=axes[0], title="Validation accuracy")
+plots.plot_learning_curves(metrics, "train_loss", ax=axes[1], title="Training loss")
 axes[0].set_ylim(0, 1)
+axes[0].axhline(0.1, color="0.5", lw=0.8, ls=":")
+axes[1].axhline(narrate.CHANCE_LOSS_10, color="0.5", lw=0.8, ls=":")
+axes[1].text(1, narrate.CHANCE_LOSS_10, " chance: ln 10 = 2.30 nats", va="bottom", fontsize=7, color="0.4")
 plt.show()
+loss_text = narrate.loss_sentences(metrics)
+plateau = narrate_pages.plateau_story(metrics[metrics["activation"] == "sigmoid"], results[results["activation"] == "sigmoid"]) \
+    if "sigmoid" in names and not narrate.is_preview(preset) else ""
+nh.show_markdown(narrate.heading(loss_text + ([plateau] if plateau else [])))
 
 # %% [markdown]
-# ## Test accuracy: mean ± 95 % CI over seeds
+# ## Test accuracy
 #
-# Next to the tutorial's single-seed numbers (FashionMNIST, full recipe; the comparison is only
-# meaningful for the `tutorial` preset on FashionMNIST).
+# Each seed's best-validation checkpoint, tested on the 10,000 test images.
 
 # %%
-table = plots.accuracy_table(results, reference=TUTORIAL_TEST_ACCURACY)
-display(table)
-apart, overlap = plots.distinguishable(table)
-def fmt(pairs, sep):
-    return "; ".join(f"{a} {sep} {b}" for a, b in pairs) or "none"
-display(Markdown(
-    f"**What {len(runs[0].seeds)} seeds can tell apart** (95 % intervals that do not overlap): {fmt(apart, '>')}.\n\n"
-    f"**What they cannot** (intervals overlap, the ranking could flip with other seeds): {fmt(overlap, 'vs')}."))
+summary = plots.accuracy_summary(results)
+preview = narrate.is_preview(preset)
+nh.show_table(plots.accuracy_display(summary, reference=None if preview else TUTORIAL_TEST_ACCURACY,
+                                     with_ci=len(run_seeds) > 1))
+apart, _ = plots.distinguishable(summary)
+nh.show_markdown(narrate.heading(narrate.accuracy_sentences(summary, preset, apart,
+                                                            None if preview else TUTORIAL_TEST_ACCURACY)))
 
 # %% [markdown]
 # ## Gradient flow over training
 #
-# Per layer, how the distribution of weight-gradient magnitudes moves during training ("colorful
-# dimension": x = step, y = `log10 |gradient|` bin, colour = share of the layer's gradients in that
-# bin). One colour scale for every panel and activation.
+# For each layer, the median size of its weight gradients (`log10 |dL/dW|`, all seeds pooled) at every
+# recorded step, with a band over the middle half of the values. Light lines are the layers near the
+# input, dark the output layer. All panels share their axes.
 
 # %%
-have = [r for r in runs if r.recordings is not None]
-if not have:
-    display(Markdown("**These runs hold no recordings** (trained with `record='off'` or by an older gradflow), "
-                     "so there is no gradient flow over training to show. Retrain with recording on."))
-flows = [plots.recorded_histograms(r.recordings.tables()["histograms"], r.recordings.edges["grad_log10"],
-                                   "grad", "log10").assign(activation=r.activation) for r in have]
-if flows:
-    plots.plot_flow_heatmap(pd.concat(flows, ignore_index=True),
-                            f"Weight-gradient magnitude over training ({label}, all seeds pooled)",
-                            "log10 |dL/dW|", row="activation")
+flow = pd.concat([flow_plots.gradient_lines(plots.recorded_histograms(t["histograms"], edges[a]["grad_log10"],
+                                                                       "grad", "log10").assign(activation=a))
+                  for a, t in tables.items()], ignore_index=True) if tables else pd.DataFrame()
+if flow.empty:
+    nh.show_markdown("These runs hold no recordings (trained with `--record off`), so there is no gradient flow "
+                     "over training to show. Retrain with recording on.")
+else:
+    fig = flow_plots.plot_gradient_lines(flow, labels, "Weight-gradient size per layer during training")
     plt.show()
+    nh.show_markdown(narrate.heading(narrate.gradient_flow_sentences(flow, labels)))
+    if nh.live_kernel(interactive):
+        flow_plots.explore_gradient_lines(flow, labels)
 
 # %% [markdown]
-# ## Update:data ratios
+# ## Update:data ratio
 #
-# How big each optimizer step is relative to the weights it changes: `std(lr·grad) / std(weight)` per
-# layer, log10, over training. About 1e-3 (dashed line) is the usual healthy size; far below, the layer
-# barely learns; far above, it is being rewritten every step.
+# How much each optimizer step changes a layer's weights relative to their size (log10, mean over
+# seeds). About 1e-3 (dashed guide) is the usual healthy size; far below, the layer barely learns.
 
 # %%
-if have:
-    ncols = min(3, len(have))
-    nrows = -(-len(have) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.3 * nrows), sharex=True, sharey=True,
-                             squeeze=False, layout="constrained")
-    for ax in axes.ravel()[len(have):]:
-        ax.set_visible(False)
-    for i, (ax, r) in enumerate(zip(axes.ravel(), have)):
-        sc = r.recordings.tables()["scalars"]
-        plots.plot_ratio_over_time(sc[sc["quantity"] == "update_data_ratio"], r.activation, ax=ax)
-        if i:
-            ax.get_legend().remove()
-    fig.suptitle(f"Update:data ratio per layer ({label}; mean over seeds)")
+ratios = pd.concat([t["scalars"][t["scalars"]["quantity"] == "update_data_ratio"].assign(activation=a)
+                    for a, t in tables.items()], ignore_index=True) if tables else pd.DataFrame()
+ratio_text = []
+if len(ratios):
+    fig = flow_plots.plot_update_ratios(ratios, labels, "Update:data ratio per layer during training")
     plt.show()
+    mean_ratios = ratios.groupby(["activation", "layer", "step"], sort=False)["value"].mean().reset_index()
+    ratio_text = narrate.update_ratio_sentences(mean_ratios, labels)
+    nh.show_markdown(narrate.heading(ratio_text))
 
 # %% [markdown]
-# ## Dead units before and after training
+# ## What the hidden layers output after training
 #
-# A unit is dead when, over the whole training split, it passes no gradient (derivative ≈ 0) or
-# carries no signal (output ≈ 0). The trainer counts them at initialisation and on the best weights;
-# runs without a recording are counted here on their first seed.
+# The tutorial's last look: each hidden layer's outputs at the last recorded step (all seeds pooled),
+# layers overlaid on the recorder's shared bins. Piles at the ends of sigmoid's and tanh's ranges are
+# saturated units.
 
 # %%
-import torch
-
-from gradflow.data import load
-from gradflow.models import BaseNetwork
-from gradflow.record import Recorder
-
-
-def counted_dead(r):
-    """Dead-unit rows (layer, stage, dead, units, percent) from the recording, or counted now."""
-    rec = r.recordings
-    d = rec.tables()["dead_units"] if rec is not None else None
-    if d is not None and d["step"].nunique() >= 2:
-        first, last = d["step"].min(), d["step"].max()
-        d = d[d["step"].isin([first, last])].assign(stage=lambda t: np.where(t["step"] == first, "initialisation", "trained"))
-        d = d.groupby(["stage", "layer"], sort=False)[["dead", "units"]].mean().reset_index()  # mean over seeds
-        return d.assign(percent=100 * d["dead"] / d["units"])
-    rc = r.config["run"]
-    data = load("synthetic", seed=rc["split_seed"]) if rc["dataset"] == "synthetic" else load(rc["dataset"], split_seed=rc["split_seed"])
-    torch.manual_seed(r.seeds[0])  # the trainer builds each member right after manual_seed(seed)
-    rows = []
-    for stage, net in (("initialisation", BaseNetwork.from_config(r.config["model"])), ("trained", r.model(r.seeds[0]))):
-        with Recorder(net) as probe:
-            for row in probe.dead_units(data.train_x).itertuples():
-                rows.append({"stage": stage, "layer": row.layer, "dead": row.dead, "units": row.units,
-                             "percent": 100 * row.dead_fraction})
-    return pd.DataFrame(rows)
-
-
-dead = pd.concat([counted_dead(r).assign(activation=r.activation) for r in runs], ignore_index=True)
-ncols = min(3, len(runs))
-nrows = -(-len(runs) // ncols)
-fig, axes = plt.subplots(nrows, ncols, figsize=(4.4 * ncols, 3.2 * nrows), sharey=True, squeeze=False, layout="constrained")
-for ax in axes.ravel()[len(runs):]:
-    ax.set_visible(False)
-for ax, r in zip(axes.ravel(), runs):
-    plots.plot_dead_units(dead[dead["activation"] == r.activation], r.activation, ax=ax)
-top = max(5.0, float(dead["percent"].max()) * 1.25)
-for ax in axes.ravel():
-    ax.set_ylim(0, top)  # one scale for all panels
-fig.suptitle(f"Dead units per layer (% of layer, mean over seeds; {label})")
-plt.show()
-dead.pivot_table(index=["activation", "layer"], columns="stage", values="dead", sort=False).round(1)
+if tables:
+    trained = []
+    for a, t in tables.items():
+        h = t["histograms"]
+        last = h[(h["kind"] == "act")]["step"].max()
+        trained.append(plots.recorded_histograms(h, edges[a]["act_linear"], "act", "linear", step=last)
+                       .assign(activation=a))
+    fig = flow_plots.plot_layer_distributions(pd.concat(trained, ignore_index=True), labels,
+                                              "Hidden-layer outputs at the last recorded step",
+                                              "activation output value (values beyond ±5 in the end bins)", log_y=True)
+    plt.show()
+    sat = pd.concat([t["scalars"][t["scalars"]["quantity"] == "saturation"].assign(activation=a)
+                     for a, t in tables.items()], ignore_index=True)
+    sat = sat.groupby(["activation", "layer", "step"], sort=False)["value"].mean().reset_index()
+    nh.show_markdown(narrate.heading(narrate.saturation_change_sentences(sat, labels)))
 
 # %% [markdown]
-# ## Findings per run
+# ## Dead units at initialisation and after training
+#
+# A unit is dead when, over a full pass of the training images, it passes no gradient or carries no
+# signal. The trainer counts them at initialisation and at the end; the bars are the mean over seeds.
 
 # %%
-for r in runs:
-    display(Markdown(f"**{r.activation}** (`{r.name}`)"))
-    f = plots.findings_table(r.findings)
-    display(f if len(f) else Markdown("no findings recorded for this run"))
+dead_rows = []
+for a, t in tables.items():
+    d = t["dead_units"]
+    if d.empty:
+        continue
+    first, last = d["step"].min(), d["step"].max()
+    for stage, step in (("at initialisation", first), ("after training", last)):
+        s = d[d["step"] == step]
+        for layer, g in s.groupby("layer", sort=False):
+            dead_rows.append({"activation": a, "key": layer, "layer": labels.get(layer, layer), "stage": stage,
+                              "percent": 100 * float(g["dead_fraction"].mean())})
+dead = pd.DataFrame(dead_rows, columns=["activation", "key", "layer", "stage", "percent"])
+dead = dead.sort_values("key", key=lambda c: c.map(layer_order), kind="stable")
+dead = dead.sort_values("activation", key=lambda c: c.map(names.index), kind="stable")
+fig = flow_plots.plot_dead_units(dead, "Dead units per layer (% of the layer's units, mean over seeds)")
+if fig is not None:
+    plt.show()
+dead_text = narrate.dead_unit_sentences(dead)
+nh.show_markdown(narrate.heading(dead_text))
+
+# %% [markdown]
+# ## Findings
+#
+# What `gradflow diagnose` says about each run, one row per finding and layer, with how many seeds
+# show it.
+
+# %%
+found = narrate_pages.grouped_findings({r.activation: r.findings for r in runs}, {r.activation: r.seeds for r in runs},
+                                 labels)
+if len(found):
+    nh.show_table(found)
+else:
+    nh.show_markdown("The diagnosis raises no finding for any of these runs.")
+
+# %% [markdown]
+# ## Conclusion
+
+# %%
+nh.show_markdown(narrate.conclusion_compare(preset, loss_text, ratio_text, dead_text, plateau))
+
+# %% [markdown]
+# ## Glossary
+
+# %%
+nh.show_markdown(narrate_pages.glossary(["nats", "seed", "95 % CI", "update:data ratio", "dead unit", "saturated"]))

@@ -13,152 +13,174 @@
 # ---
 
 # %% [markdown]
-# # One run, in depth
+# # 4. One run, in depth
 #
-# Everything the run store holds about one run: its configuration, every seed's learning curves, test
-# results, gradient flow over training (when recorded), dead units, and the diagnosis. Any model the
-# store holds works; by default the ReLU run of the preset's comparison.
+# Everything the run store holds about one run: how each seed learned, what happened inside each layer
+# while it trained, which units died, and what the diagnosis says. Any stored run works (`run`
+# parameter; `gradflow runs` lists them); by default the ReLU run of the preset's comparison. This
+# page reads the store and trains nothing.
 
 # %% tags=["parameters"]
-run: str = ""  # run name in the store (see: gradflow runs); empty means the relu run of the preset comparison
+run: str = ""  # run name in the store (see gradflow runs); empty means the relu run of the preset comparison
 preset: str = "quick"  # preset of the default run (used only when run is empty)
-runs_dir: str = ""  # run store directory; empty means $GRADFLOW_RUNS or checkpoints
+runs_dir: str = ""  # run store directory; empty means GRADFLOW_RUNS or checkpoints
+interactive: bool = True  # offer ipywidgets controls when run live in Jupyter (rendered reports stay static)
 
 # %% tags=["validate-parameters"]
-import os
-from pathlib import Path
-
-if Path.cwd().name == "notebooks" and (Path.cwd().parent / "pyproject.toml").is_file():
-    os.chdir(Path.cwd().parent)  # checkpoints/ and data/ are found from the repo root
+from gradflow import notebook_helpers as nh
 from gradflow import store
-from gradflow.config import PRESETS
 
-if preset not in PRESETS:
-    raise ValueError(f"unknown preset {preset!r}; accepted: {', '.join(PRESETS)}")
-if run:
-    the_run = store.load_run(run, runs_dir or None)  # the error lists the runs in the store
+nh.repo_root_cwd()
+preset = nh.as_preset(preset)
+interactive = nh.as_bool(interactive, "interactive")
+the_run = store.load_run(run, runs_dir or None) if run else nh.stored_comparison(["relu"], preset, [], runs_dir or None)[0]
 
 # %%
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
-import torch
-from IPython.display import Markdown, display
 
-from gradflow import plots
-from gradflow.data import load
-from gradflow.models import BaseNetwork
-from gradflow.record import Recorder
-from gradflow.train import compare
+from gradflow import flow_plots, narrate, narrate_pages, plots
+from gradflow.style import activation_style, layer_labels, layer_order
 
-# %matplotlib inline
-plt.rcParams["figure.dpi"] = 90
-pd.set_option("display.max_colwidth", 300)  # findings are sentences: show them whole
-if not run:
-    the_run = compare(["relu"], preset=preset, runs_dir=runs_dir or None, progress=False)[0]
-cfg = the_run.config
-label = f"{the_run.name}, {cfg['data']['name']}"
-display(Markdown(f"**Run** `{the_run.name}` — activation **{the_run.activation}**, data **{cfg['data']['name']}**, "
-                 f"seeds {the_run.seeds}, trained on {cfg.get('device')} ({cfg.get('created', '?')})"))
-pd.Series({k: v for k, v in cfg["run"].items()}, name="setting").to_frame()
+nh.setup_display()
+cfg, rc = the_run.config, the_run.config["run"]
+act = the_run.activation
+metrics, results = the_run.metrics, the_run.results
+nh.show_html(narrate.preset_callout(rc["preset"], the_run.seeds, epochs_run=int(metrics["epoch"].max()),
+                                    max_epochs=rc["max_epochs"], dataset=rc["dataset"]))
+labels = layer_labels(cfg["model"], [f"layers.{i}" for i in range(4 * len(cfg["model"]["hidden_sizes"]) + 2)])
+linears = [labels[f"layers.{i}"] for i in range(4 * len(cfg["model"]["hidden_sizes"]) + 2)
+           if f"layers.{i}" in labels and labels[f"layers.{i}"].startswith("Linear")]
+nh.show_table(pd.DataFrame([
+    ("activation", act),
+    ("layers", ", ".join(dict.fromkeys(linears))),
+    ("data", cfg["data"]["name"] + (" (synthetic stand-in)" if rc["dataset"] == "synthetic" else "")),
+    ("optimizer", f"{rc['optimizer']}, learning rate {rc['lr']:g}" + (f", momentum {rc['momentum']:g}"
+                                                                      if rc.get("momentum") else "")),
+    ("batch size (images)", str(rc["batch_size"])),
+    ("epochs", f"{int(metrics['epoch'].max())} trained of at most {rc['max_epochs']} (early stopping, patience "
+               f"{rc['patience']})"),
+    ("seeds", ", ".join(str(s) for s in the_run.seeds)),
+    ("trained on", f"{cfg.get('device', '?')}, {cfg.get('seconds_per_epoch') or 0:.1f} s per epoch for the whole "
+                   f"batch of {cfg.get('batch', {}).get('members', 1)} models trained together"),
+], columns=["setting", "value"]))
 
 # %% [markdown]
-# ## Learning curves, every seed
+# ## How each seed learned
 #
-# Solid up to each seed's early stop, dashed after it (the batch kept training; those epochs never
-# count for the test score). Dots mark the best validation epoch, whose weights were tested.
+# One line per seed (the run's colour, a different dash per seed). Thin dotted continuations: epochs
+# after the seed's early stop. The dot marks the best validation epoch, whose weights were tested.
 
 # %%
-m = the_run.metrics.assign(activation=the_run.activation)
+style = activation_style(act)
+dashes = ["-", "--", ":", "-."]
 fig, axes = plt.subplots(1, 2, figsize=(13, 4), layout="constrained")
-for i, (seed, d) in enumerate(m.groupby("seed")):
-    c = plt.get_cmap("tab10")(i)
+for i, (seed, d) in enumerate(metrics.groupby("seed")):
     for ax, col in zip(axes, ("val_acc", "train_loss")):
         live, past = d[~d["past_stop"]], d[d["past_stop"]]
-        ax.plot(live["epoch"], live[col], color=c, lw=2, label=f"seed {seed}")
+        ax.plot(live["epoch"], live[col], color=style["color"], ls=dashes[i % 4], lw=2, label=f"seed {seed}")
         if len(past):
-            ax.plot(pd.concat([live.tail(1), past])["epoch"], pd.concat([live.tail(1), past])[col], color=c, ls="--")
-    best = the_run.results.set_index("seed").loc[seed, "best_epoch"]
-    axes[0].plot([best], d.set_index("epoch").loc[[best], "val_acc"], "o", color=c)
-axes[0].set(title=f"Validation accuracy ({label})", xlabel="epoch", ylabel="accuracy", ylim=(0, 1))
-axes[1].set(title=f"Training loss ({label})", xlabel="epoch", ylabel="cross-entropy (nats)")
+            tail = pd.concat([live.tail(1), past])
+            ax.plot(tail["epoch"], tail[col], color=style["color"], ls=(0, (1, 2)), lw=1.2)
+    best = int(results.set_index("seed").loc[seed, "best_epoch"])
+    axes[0].plot([best], d.set_index("epoch").loc[[best], "val_acc"], "o", color=style["color"])
+axes[0].set(title=f"Validation accuracy ({act})", xlabel="epoch", ylabel="validation accuracy", ylim=(0, 1))
+axes[1].set(title=f"Training loss ({act})", xlabel="epoch", ylabel="training loss (nats)")
+axes[1].axhline(narrate.CHANCE_LOSS_10, color="0.5", lw=0.8, ls=":")
 for ax in axes:
-    ax.grid(alpha=0.3)
+    ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
     ax.legend(fontsize=8)
 plt.show()
-the_run.results
+nh.show_table(pd.DataFrame({
+    "seed": results["seed"], "test accuracy (%)": (100 * results["test_acc"]).round(2),
+    "best epoch": results["best_epoch"], "epochs trained": results["epochs_trained"],
+    "stopped early at epoch": results["stopped_epoch"].map(lambda v: "–" if v is None or pd.isna(v) else int(v))}))
 
 # %% [markdown]
-# ## Gradient flow over training
-#
-# Weight-gradient magnitudes per layer over training steps (one shared colour scale), then the
-# update:data ratio per layer with the 1e-3 guide line.
+# ## Inside the layers while it trained
 
 # %%
 rec = the_run.recordings
-if rec is None:
-    display(Markdown("This run holds **no recording** (trained with `record='off'`), so only the "
-                     "snapshots below are available."))
+tables = rec.tables() if rec is not None else None
+if tables is None:
+    nh.show_markdown("This run holds **no recording** (trained with `--record off`), so there is nothing to show "
+                     "about its layers during training.")
 else:
-    tables = rec.tables()
-    h = plots.recorded_histograms(tables["histograms"], rec.edges["grad_log10"], "grad", "log10")
-    if len(h):
-        plots.plot_flow_heatmap(h, f"Weight-gradient magnitude over training ({label})", "log10 |dL/dW|")
-        plt.show()
-    a = plots.recorded_histograms(tables["histograms"], rec.edges["act_linear"], "act", "linear")
-    if len(a):
-        plots.plot_flow_heatmap(a, f"Activation values over training ({label})", "activation output")
-        plt.show()
+    flow = flow_plots.gradient_lines(plots.recorded_histograms(tables["histograms"], rec.edges["grad_log10"],
+                                                               "grad", "log10").assign(activation=act))
+    fig = flow_plots.plot_gradient_lines(flow, labels, "Weight-gradient size per layer (all seeds pooled)")
+    plt.show()
+    nh.show_markdown(narrate.heading(narrate.gradient_flow_sentences(flow, labels)))
     sc = tables["scalars"]
-    plots.plot_ratio_over_time(sc[sc["quantity"] == "update_data_ratio"], f"Update:data ratio per layer ({label})")
+    ratios = sc[sc["quantity"] == "update_data_ratio"].assign(activation=act)
+    fig = flow_plots.plot_update_ratios(ratios, labels, "Update:data ratio per layer (mean over seeds)")
+    plt.show()
+    mean_ratios = ratios.groupby(["activation", "layer", "step"], sort=False)["value"].mean().reset_index()
+    nh.show_markdown(narrate.heading(narrate.update_ratio_sentences(mean_ratios, labels)))
+    if nh.live_kernel(interactive):
+        flow_plots.explore_gradient_lines(flow, labels)
+
+# %% [markdown]
+# ## Hidden-layer outputs: first and last recorded step
+
+# %%
+if tables is not None:
+    h = tables["histograms"]
+    steps = sorted(h[h["kind"] == "act"]["step"].unique())
+    both = pd.concat([plots.recorded_histograms(h, rec.edges["act_linear"], "act", "linear", step=s)
+                      .assign(when=f"step {int(s)}") for s in (steps[0], steps[-1])], ignore_index=True)
+    fig = flow_plots.plot_layer_distributions(both, labels, f"{act}: hidden-layer outputs (all seeds pooled)",
+                                              "activation output value (values beyond ±5 in the end bins)",
+                                              group="when", ncols=2, log_y=True)
     plt.show()
 
 # %% [markdown]
-# ## Snapshot: one batch through the network at initialisation and after training
+# ## Dead units
 #
-# Weight-gradient histograms (shared log bins) for the first seed, from a fresh network built the way
-# the trainer built it and from the best trained weights, on the same batch of training images.
+# Counted by the trainer over a full pass of the training images, at initialisation and at the end
+# (mean over seeds).
 
 # %%
-rc = cfg["run"]
-data = load("synthetic", seed=rc["split_seed"]) if rc["dataset"] == "synthetic" else load(rc["dataset"], split_seed=rc["split_seed"])
-seed = the_run.seeds[0]
-torch.manual_seed(seed)
-nets = {"initialisation": BaseNetwork.from_config(cfg["model"]), "trained": the_run.model(seed)}
-x, y = data.train_x[: rc["batch_size"]], data.train_y[: rc["batch_size"]]
-snap, dead_rows = {}, []
-for stage, net in nets.items():
-    with Recorder(net, schedule="all") as r:
-        net.train()
-        loss = torch.nn.functional.cross_entropy(net(x), y)
-        loss.backward()
-        r.step(loss=loss)
-        d = r.dead_units(data.train_x[:10000])
-        snap[stage] = (r.tables(), r.summary())
-    dead_rows += [{"layer": row.layer, "stage": stage, "percent": 100 * row.dead_fraction} for row in d.itertuples()]
-edges = np.asarray(snap["trained"][1]["histogram_edges"]["grad_log10"])
-hi = plots.recorded_histograms(snap["initialisation"][0]["histograms"], edges)
-ht = plots.recorded_histograms(snap["trained"][0]["histograms"], edges)
-plots.plot_overlay(hi, ht, ("initialisation", "trained"), f"Weight gradients on one batch, seed {seed} ({label})",
-                   "log10 |dL/dW| (per weight)")
-plt.show()
-plots.plot_dead_units(pd.DataFrame(dead_rows), f"Dead units per layer, seed {seed} ({label})")
-plt.show()
+dead_rows = []
+if tables is not None and len(tables["dead_units"]):
+    d = tables["dead_units"]
+    for stage, step in (("at initialisation", d["step"].min()), ("after training", d["step"].max())):
+        for layer, g in d[d["step"] == step].groupby("layer", sort=False):
+            dead_rows.append({"activation": act, "key": layer, "layer": labels.get(layer, layer), "stage": stage,
+                              "percent": 100 * float(g["dead_fraction"].mean()),
+                              "units": int(g["units"].iloc[0]), "dead": float(g["dead"].mean())})
+dead = pd.DataFrame(dead_rows, columns=["activation", "key", "layer", "stage", "percent", "units", "dead"])
+dead = dead.sort_values("key", key=lambda c: c.map(layer_order), kind="stable")
+fig = flow_plots.plot_dead_units(dead, f"Dead units per layer ({act}, % of the layer's units)")
+if fig is None:
+    nh.show_markdown("No layer has a dead unit, at initialisation or after training.")
+else:
+    plt.show()
+    wide = dead.pivot_table(index="layer", columns="stage", values="percent", sort=False).round(1).reset_index()
+    nh.show_table(wide.rename(columns={"layer": "layer", "at initialisation": "dead at initialisation (%)",
+                                       "after training": "dead after training (%)"}))
 
 # %% [markdown]
 # ## Diagnosis
 #
-# The findings stored with the run when it was trained, then the diagnosis re-run on the stored
-# recording and metrics with this version's rules.
+# What `gradflow diagnose` found when the run was stored, one row per finding and layer.
 
 # %%
-stored = plots.findings_table(the_run.findings)
-display(stored if len(stored) else Markdown("No findings stored with this run."))
-try:
-    from gradflow.diagnose import diagnose
-except ImportError:
-    diagnose = None
-if diagnose is not None:
-    t = plots.findings_table(diagnose(the_run))
-    display(Markdown("**Diagnosis now** (this gradflow's rules, from the run's recording and metrics):"))
-    display(t if len(t) else Markdown("The diagnosis finds nothing wrong."))
+found = narrate_pages.grouped_findings({act: the_run.findings}, {act: the_run.seeds}, labels)
+if len(found):
+    nh.show_table(found.drop(columns=["run"]))
+else:
+    nh.show_markdown("The diagnosis raises no finding for this run (see the conclusion for what changed anyway).")
+
+# %% [markdown]
+# ## Conclusion
+
+# %%
+nh.show_markdown(narrate.sentences(narrate_pages.run_sentences(metrics, results, dead, len(the_run.findings),
+                                                               rc["preset"])))
+
+# %% [markdown]
+# ## Glossary
+
+# %%
+nh.show_markdown(narrate_pages.glossary(["nats", "update:data ratio", "dead unit", "saturated"]))

@@ -13,153 +13,167 @@
 # ---
 
 # %% [markdown]
-# # Two runs side by side
+# # 5. Two runs side by side
 #
-# "The same network in two implementations behaves differently — where?" This notebook puts two runs
-# from the store next to each other: which settings differ, how their learning curves differ, and, layer
-# by layer, how differently their gradients are distributed (overlaid histograms on shared bins and the
-# total-variation distance per layer: 0 = identical, 1 = no overlap). Then which findings differ.
+# "The same network behaves differently in two set-ups: where?" This page puts two stored runs next to
+# each other: which settings differ, how their learning differs, and, layer by layer, how differently
+# their gradients are distributed. Run A is always drawn in sky blue, run B in brown, whatever their
+# activations. By default A is the sigmoid run and B the ReLU run of the preset's comparison. This page
+# reads the run store and trains nothing.
 
 # %% tags=["parameters"]
-run_a: str = ""  # first run name; empty means the sigmoid run of the preset comparison
+run_a: str = ""  # first run name (see gradflow runs); empty means the sigmoid run of the preset comparison
 run_b: str = ""  # second run name; empty means the relu run of the preset comparison
 preset: str = "quick"  # preset of the default runs (used only when a run name is empty)
-runs_dir: str = ""  # run store directory; empty means $GRADFLOW_RUNS or checkpoints
+runs_dir: str = ""  # run store directory; empty means GRADFLOW_RUNS or checkpoints
 
 # %% tags=["validate-parameters"]
-import os
-from pathlib import Path
-
-if Path.cwd().name == "notebooks" and (Path.cwd().parent / "pyproject.toml").is_file():
-    os.chdir(Path.cwd().parent)  # checkpoints/ and data/ are found from the repo root
+from gradflow import notebook_helpers as nh
 from gradflow import store
-from gradflow.config import PRESETS
 
-if preset not in PRESETS:
-    raise ValueError(f"unknown preset {preset!r}; accepted: {', '.join(PRESETS)}")
-loaded = {}
-for key, name in (("run_a", run_a), ("run_b", run_b)):
-    if name:
-        loaded[key] = store.load_run(name, runs_dir or None)  # the error lists the runs in the store
+nh.repo_root_cwd()
+preset = nh.as_preset(preset)
+defaults = {}
+if not (run_a and run_b):
+    defaults = dict(zip(("a", "b"), nh.stored_comparison(["sigmoid", "relu"], preset, [], runs_dir or None)))
+A = store.load_run(run_a, runs_dir or None) if run_a else defaults["a"]
+B = store.load_run(run_b, runs_dir or None) if run_b else defaults["b"]
 
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import torch
-from IPython.display import Markdown, display
 
-from gradflow import plots
-from gradflow.data import load
-from gradflow.record import Recorder
-from gradflow.train import compare
+from gradflow import flow_plots, narrate, narrate_pages, plots
+from gradflow.style import layer_labels, layer_order
 
-# %matplotlib inline
-plt.rcParams["figure.dpi"] = 90
-pd.set_option("display.max_colwidth", 300)  # findings are sentences: show them whole
-if len(loaded) < 2:
-    defaults = compare(["sigmoid", "relu"], preset=preset, runs_dir=runs_dir or None, progress=False)
-    loaded.setdefault("run_a", defaults[0])
-    loaded.setdefault("run_b", defaults[1])
-A, B = loaded["run_a"], loaded["run_b"]
-labels = (f"A: {A.activation}", f"B: {B.activation}") if A.activation != B.activation else ("A", "B")
-display(Markdown(f"**A** = `{A.name}`  \n**B** = `{B.name}`"))
+nh.setup_display()
+for run in {A.config["run"]["preset"]: A, B.config["run"]["preset"]: B}.values():
+    rc = run.config["run"]
+    nh.show_html(narrate.preset_callout(rc["preset"], run.seeds, epochs_run=int(run.metrics["epoch"].max()),
+                                        max_epochs=rc["max_epochs"], dataset=rc["dataset"]))
+page_preset = A.config["run"]["preset"] if narrate.is_preview(A.config["run"]["preset"]) else B.config["run"]["preset"]
+role = {"run A": A, "run B": B}
+names = {k: f"{k}: {r.activation}" for k, r in role.items()}
+labels = layer_labels(A.config["model"], [f"layers.{i}" for i in range(4 * len(A.config["model"]["hidden_sizes"]) + 2)])
 ca, cb = A.config["run"], B.config["run"]
-diff = pd.DataFrame([{"setting": k, "A": ca.get(k), "B": cb.get(k)} for k in sorted(set(ca) | set(cb))
-                     if ca.get(k) != cb.get(k)])
-diff if len(diff) else Markdown("The two runs have **identical settings**.")
+
+
+def show(v):
+    return ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else (v.get("name", str(v)) if isinstance(v, dict)
+                                                                         else str(v))
+
+
+diff = pd.DataFrame([{"setting": k, "run A": show(ca.get(k)), "run B": show(cb.get(k))}
+                     for k in sorted(set(ca) | set(cb)) if ca.get(k) != cb.get(k)])
+nh.show_markdown(f"**Run A** is `{A.name}` ({A.activation}); **run B** is `{B.name}` ({B.activation}). "
+                 + ("They differ in these settings only:" if len(diff) else "Their settings are **identical**."))
+if len(diff):
+    nh.show_table(diff)
 
 # %% [markdown]
 # ## Learning curves
 #
-# Mean over each run's seeds with 95 % confidence bands.
+# Mean over each run's seeds with a 95 % confidence band; thin dotted continuations are epochs past a
+# seed's early stop.
 
 # %%
-m = pd.concat([A.metrics.assign(run=labels[0]), B.metrics.assign(run=labels[1])], ignore_index=True)
+m = pd.concat([A.metrics.assign(run="run A"), B.metrics.assign(run="run B")], ignore_index=True)
 fig, axes = plt.subplots(1, 2, figsize=(13, 4), layout="constrained")
-plots.plot_learning_curves(m, "val_acc", group="run", ax=axes[0], title="Validation accuracy")
-plots.plot_learning_curves(m, "train_loss", group="run", ax=axes[1], title="Training loss (nats)")
+plots.plot_learning_curves(m, "val_acc", group="run", ax=axes[0],
+                           title=f"Validation accuracy ({names['run A']}, {names['run B']})")
+plots.plot_learning_curves(m, "train_loss", group="run", ax=axes[1], title="Training loss")
 axes[0].set_ylim(0, 1)
+axes[1].axhline(narrate.CHANCE_LOSS_10, color="0.5", lw=0.8, ls=":")
 plt.show()
-pd.concat([A.results.assign(run=labels[0]), B.results.assign(run=labels[1])]).groupby("run")["test_acc"].describe()
-
+res = pd.concat([A.results.assign(run="run A"), B.results.assign(run="run B")], ignore_index=True)
+summary = plots.accuracy_summary(res, group="run")
+table = plots.accuracy_display(summary, group="run", with_ci=min(len(A.seeds), len(B.seeds)) > 1)
+table.insert(1, "activation", [A.activation, B.activation])
+nh.show_table(table)
 
 # %% [markdown]
 # ## Layer by layer: where the gradients differ
 #
-# Both runs' first-seed networks, at initialisation and with trained weights, see the same batch.
-# Histograms share their bins; the title of each panel gives the distance between A and B.
+# Each layer's weight-gradient magnitudes (`log10 |dL/dW|`, all seeds pooled, the recorder's shared
+# bins) for A and B overlaid, at the first and the last recorded step both runs share. The panel title
+# gives the total-variation (TV) distance: 0 = identical distributions, 1 = no overlap. Gradients of
+# exactly 0 have no logarithm; the table below counts them.
 
 # %%
-def data_of(run):
-    rc = run.config["run"]
-    return load("synthetic", seed=rc["split_seed"]) if rc["dataset"] == "synthetic" else load(rc["dataset"], split_seed=rc["split_seed"])
-
-
-def snapshot(run, trained):
-    from gradflow.models import BaseNetwork
-    seed = run.seeds[0]
-    torch.manual_seed(seed)
-    net = run.model(seed) if trained else BaseNetwork.from_config(run.config["model"])
-    data = data_of(run)
-    x, y = data.train_x[:256], data.train_y[:256]
-    with Recorder(net, schedule="all") as r:
-        net.train()
-        loss = torch.nn.functional.cross_entropy(net(x), y)
-        loss.backward()
-        r.step(loss=loss)
-        return r.tables(), r.summary()
-
-
-distances = []
-for stage, trained in (("initialisation", False), ("trained", True)):
-    (ta, sa), (tb, sb) = snapshot(A, trained), snapshot(B, trained)
-    for kind, scale, xlabel in (("grad", "log10", "log10 |dL/dW|"), ("act", "linear", "activation output")):
-        edges = np.asarray(sa["histogram_edges"][f"{kind}_{scale}"])
-        ha = plots.recorded_histograms(ta["histograms"], edges, kind, scale)
-        hb = plots.recorded_histograms(tb["histograms"], edges, kind, scale)
-        plots.plot_overlay(ha, hb, labels, f"{xlabel} per layer, {stage} (A vs B, one batch)", xlabel)
-        plt.show()
-        for layer in dict.fromkeys(ha["layer"]):
-            distances.append({"stage": stage, "quantity": kind, "layer": layer,
-                              "distance": plots.histogram_distance(ha[ha["layer"] == layer], hb[hb["layer"] == layer])})
-dist = pd.DataFrame(distances)
-dist.pivot_table(index=["quantity", "layer"], columns="stage", values="distance", sort=False).round(3)
-
-# %% [markdown]
-# ## Over training (when both runs were recorded)
-#
-# Distance between A's and B's weight-gradient histograms at each recorded step both runs share.
-
-# %%
-if A.recordings is not None and B.recordings is not None:
+distances, over = [], []
+if A.recordings is None or B.recordings is None:
+    nh.show_markdown("At least one of the runs holds no recording, so their layers cannot be compared.")
+else:
     edges = A.recordings.edges["grad_log10"]
     ha = plots.recorded_histograms(A.recordings.tables()["histograms"], edges)
     hb = plots.recorded_histograms(B.recordings.tables()["histograms"], edges)
-    rows = []
-    for (layer, step), da in ha.groupby(["layer", "step"]):
+    shared = sorted(set(ha["step"]) & set(hb["step"]))
+    for stage, step in (("first recorded step", shared[0]), ("last recorded step", shared[-1])):
+        da, db = ha[ha["step"] == step], hb[hb["step"] == step]
+        inside = {"a": (da["lo"] >= edges[0]) & (da["hi"] <= edges[-1]), "b": (db["lo"] >= edges[0]) & (db["hi"] <= edges[-1])}
+        plots.plot_overlay(da[inside["a"]], db[inside["b"]], (names["run A"], names["run B"]), f"Weight gradients per layer, step {int(step)} "
+                           f"({stage})", "log10 |dL/dW| (per weight)", ncols=5, layer_names=labels)
+        plt.show()
+        for layer in sorted(dict.fromkeys(da["layer"]), key=layer_order):
+            la, lb = da[da["layer"] == layer], db[db["layer"] == layer]
+            distances.append({"stage": f"step {int(step)}", "quantity": "grad", "layer": labels.get(layer, layer),
+                              "distance": plots.histogram_distance(la, lb),
+                              "zero_a": 100 * la[la["lo"] < edges[0]]["count"].sum() / max(1, la["count"].sum()),
+                              "zero_b": 100 * lb[lb["lo"] < edges[0]]["count"].sum() / max(1, lb["count"].sum())})
+    for (layer, step), da in ha[ha["step"].isin(shared)].groupby(["layer", "step"]):
         db = hb[(hb["layer"] == layer) & (hb["step"] == step)]
-        if len(db):
-            rows.append({"layer": layer, "step": step, "distance": plots.histogram_distance(da, db)})
-    over = pd.DataFrame(rows)
-    fig, ax = plt.subplots(figsize=(7.5, 3.6), layout="constrained")
-    for layer, d in over.groupby("layer", sort=False):
-        ax.plot(d["step"], d["distance"], marker=".", label=layer)
-    ax.set(ylim=(0, 1), xlabel="training step", ylabel="total-variation distance",
-           title="A vs B: weight-gradient histogram distance per layer over training")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    plt.show()
-else:
-    display(Markdown("At least one of the runs holds no recording; only the snapshots above compare them."))
+        over.append({"layer": layer, "step": step, "distance": plots.histogram_distance(da, db)})
+dist = pd.DataFrame(distances, columns=["stage", "quantity", "layer", "distance", "zero_a", "zero_b"])
+if len(dist):
+    nh.show_table(pd.DataFrame({"layer": dist["layer"], "step": dist["stage"],
+                                "TV distance (0 same, 1 disjoint)": dist["distance"].round(2),
+                                "run A gradients exactly 0 (%)": dist["zero_a"].round(1),
+                                "run B gradients exactly 0 (%)": dist["zero_b"].round(1)}))
 
+# %% [markdown]
+# ## Over training
+#
+# The TV distance between A's and B's gradient distributions per layer at every recorded step.
+
+# %%
+if over:
+    over = pd.DataFrame(over)
+    shades = flow_plots.layer_colours(over["layer"])
+    fig, ax = plt.subplots(figsize=(8, 3.6), layout="constrained")
+    for layer in sorted(dict.fromkeys(over["layer"]), key=layer_order):
+        d = over[over["layer"] == layer].sort_values("step")
+        ax.plot(np.asarray(d["step"]) + 1, d["distance"], marker="o", ms=3, color=shades[layer],
+                label=labels.get(layer, layer))
+    ax.set(xscale="log", ylim=(0, 1), xlabel="training step + 1 (log scale; recorded steps only)",
+           ylabel="TV distance, A vs B", title="How different the two runs' weight gradients are, per layer")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), title="layer (input → output)")
+    plt.show()
+nh.show_markdown(narrate.heading(narrate_pages.two_run_sentences(summary, dist, page_preset), "these runs"))
 
 # %% [markdown]
 # ## Findings: what differs
 
 # %%
-def codes(run):
-    return {(f.get("code"), f.get("layer")) for f in run.findings}
-fa, fb = codes(A), codes(B)
-display(Markdown(f"- only in A: {sorted(map(str, fa - fb)) or 'none'}\n- only in B: {sorted(map(str, fb - fa)) or 'none'}\n"
-                 f"- in both: {sorted(map(str, fa & fb)) or 'none'}"))
+found = narrate_pages.grouped_findings({"run A": A.findings, "run B": B.findings}, {"run A": A.seeds, "run B": B.seeds},
+                                 labels)
+if len(found):
+    keys = {r: set(zip(found[found["run"] == r]["finding"], found[found["run"] == r]["layer"])) for r in role}
+    found["in"] = [("both runs" if (f, lay) in keys["run A"] and (f, lay) in keys["run B"] else f"{r} only")
+                   for r, f, lay in zip(found["run"], found["finding"], found["layer"])]
+    nh.show_table(found[["run", "in", "severity", "finding", "layer", "seeds", "what it says (first seed)"]])
+else:
+    nh.show_markdown("The diagnosis raises no finding for either run.")
+
+# %% [markdown]
+# ## Conclusion
+
+# %%
+nh.show_markdown(narrate.sentences(narrate_pages.two_run_conclusion(summary, dist, found, page_preset,
+                                                                    (A.activation, B.activation))))
+
+# %% [markdown]
+# ## Glossary
+
+# %%
+nh.show_markdown(narrate_pages.glossary(["TV distance", "95 % CI", "seed"]))

@@ -1,0 +1,364 @@
+"""Sentences computed from a run's tables: what this run shows, in words a student can check.
+
+Every function takes plain tables or numbers and returns text (Markdown), so it is tested
+without a notebook: plant a run whose numbers you know, check the sentence says them. The
+notebooks only display what these return. Wording rules kept everywhere:
+
+- say the number, its unit and what it is compared with ("2.30 nats, ln 10: chance for 10 classes");
+- a preview preset (fewer epochs than the recipe) never ranks activations and never sets its
+  accuracies beside the tutorial's table; with one seed nothing can be told apart, and we say so;
+- layers are named by :func:`gradflow.style.layer_label`.
+"""
+from __future__ import annotations
+
+import html
+import math
+
+import pandas as pd
+
+CHANCE_LOSS_10 = math.log(10)  # cross-entropy of a uniform guess over 10 classes, in nats
+UPDATE_RATIO_GUIDE = 1e-3  # Karpathy's rule of thumb for std(lr·grad)/std(weight)
+RECIPE_EPOCHS = 50  # the tutorial's recipe: at most 50 epochs with early stopping
+RANKING_PRESETS = ("tutorial",)  # presets whose numbers may be ranked and set beside the tutorial's
+
+
+def is_preview(preset: str) -> bool:
+    """A preview preset runs fewer epochs than the recipe: its numbers are a first look, not results."""
+    return preset not in RANKING_PRESETS
+
+
+def fmt_pct(x: float, digits: int = 1) -> str:
+    return "n/a" if x is None or not math.isfinite(x) else f"{100 * x:.{digits}f} %"
+
+
+def fmt_sci(x: float) -> str:
+    """1.2e-05 -> '1.2 × 10⁻⁵' is hard to type; keep '1.2e-5', readable and searchable."""
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    if x == 0:
+        return "0"
+    mantissa, exponent = f"{x:.1e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def seeds_phrase(seeds) -> str:
+    seeds = list(seeds)
+    if len(seeds) == 1:
+        return f"one seed ({seeds[0]})"
+    return f"{len(seeds)} seeds ({', '.join(str(s) for s in seeds)})"
+
+
+def preset_callout(preset: str, seeds, epochs_run: int | None = None, max_epochs: int | None = None,
+                   dataset: str = "fashion_mnist") -> str:
+    """The box at the top of every page: what preset this is, and for a preview what it cannot tell.
+
+    Returns an HTML block (it renders in Jupyter and in the exported HTML alike).
+    """
+    seeds = list(seeds)
+    run = f"{epochs_run} epoch{'s' if epochs_run != 1 else ''}" if epochs_run else (
+        f"at most {max_epochs} epochs" if max_epochs else "its epochs")
+    if is_preview(preset):
+        title = f"Preview: the “{preset}” preset"
+        body = (f"These models trained for {run}, against the tutorial recipe's up to {RECIPE_EPOCHS} epochs "
+                f"with early stopping, on {seeds_phrase(seeds)}"
+                f"{' of a synthetic stand-in data set, not FashionMNIST' if dataset == 'synthetic' else ''}. "
+                "Early epochs favour whatever starts fastest, so this page does <b>not rank activations</b> and "
+                "does not set its accuracies beside the tutorial's table. Use it to see the shapes (which layer, "
+                "which direction); for results, render with <code>make report PRESET=tutorial</code>.")
+        if len(seeds) == 1:
+            body += " With one seed nothing can be told apart: there is no spread to compare a difference with."
+        colour, background = "#D55E00", "#fff4e5"
+    else:
+        title = f"Results: the “{preset}” preset (the tutorial's recipe)"
+        body = (f"Trained with the tutorial's recipe ({run}, early stopping with patience 7, best-validation "
+                f"checkpoint tested) on {seeds_phrase(seeds)}. Differences are judged with 95 % confidence "
+                "intervals over the seeds.")
+        colour, background = "#0173B2", "#eaf4fb"
+    return (f'<div class="gradflow-callout" style="border-left:6px solid {colour};background:{background};'
+            f'padding:0.6em 1em;margin:0.5em 0 1em 0"><b>{html.escape(title)}.</b> {body}</div>')
+
+
+def untrained_callout(preset: str, dataset: str, hidden_sizes, seed: int, batch: int) -> str:
+    """The box at the top of a page that trains nothing (networks at initialisation)."""
+    data = "a synthetic stand-in data set (not FashionMNIST)" if dataset == "synthetic" else "FashionMNIST"
+    body = (f"This page trains nothing: it looks at fresh networks (hidden layers {list(hidden_sizes)}, PyTorch's "
+            f"default initialisation, seed {seed}) on one batch of {batch} training images of {data}. The "
+            f"“{preset}” preset only picks the data and the network's size, so these numbers are the same for the "
+            "preview and the full recipe" + (" on FashionMNIST." if dataset == "synthetic" else "."))
+    return (f'<div class="gradflow-callout" style="border-left:6px solid #999;background:#f4f4f4;'
+            f'padding:0.6em 1em;margin:0.5em 0 1em 0"><b>Before training.</b> {body}</div>')
+
+
+def heading(text, what: str = "this run") -> str:
+    """The 'What this run shows' paragraph's Markdown, from a list of sentences or one string."""
+    if not isinstance(text, str):
+        text = sentences(text)
+    return f"**What {what} shows.** {text}"
+
+
+def sentences(items) -> str:
+    return " ".join(s for s in items if s)
+
+
+def layer_text(text: str, labels: dict) -> str:
+    """Replace recorder keys (``layers.0``) in a message with the layer names of :mod:`gradflow.style`."""
+    import re
+
+    return re.sub(r"layers\.\d+", lambda m: labels.get(m.group(0), m.group(0)), str(text))
+
+
+# --------------------------------------------------------------------------- training curves
+
+
+def final_epochs(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Per (activation, seed): the last epoch the seed trained for itself (not past its early stop)."""
+    live = metrics[~metrics["past_stop"].astype(bool)] if "past_stop" in metrics else metrics
+    keys = [k for k in ("activation", "seed") if k in live]
+    return live.sort_values("epoch").groupby(keys, sort=False).tail(1)
+
+
+def loss_sentences(metrics: pd.DataFrame, tolerance: float = 0.05) -> list[str]:
+    """Which activations end at chance loss (ln 10 for 10 classes) and what the others reach, in nats.
+
+    metrics -- columns activation, seed, epoch, train_loss, train_acc (, past_stop)
+    """
+    last = final_epochs(metrics)
+    out, learned = [], []
+    for name, d in last.groupby("activation", sort=False):
+        loss, n = float(d["train_loss"].mean()), len(d)
+        seeds = f"{n} seeds" if n > 1 else "its one seed"
+        if abs(loss - CHANCE_LOSS_10) < tolerance:
+            out.append(f"**{name}**'s training loss ends at {loss:.2f} nats (mean of {seeds}), next to ln 10 = "
+                       f"{CHANCE_LOSS_10:.2f}, the loss of guessing uniformly among 10 classes (chance): it has not "
+                       "started to learn.")
+        else:
+            learned.append((name, loss))
+    if learned:
+        lo, hi = min(v for _, v in learned), max(v for _, v in learned)
+        names = ", ".join(n for n, _ in learned)
+        span = f"{lo:.2f}" if abs(hi - lo) < 0.005 else f"{lo:.2f}–{hi:.2f}"
+        out.append(f"{names} bring the training loss down to {span} nats (chance is {CHANCE_LOSS_10:.2f}).")
+    return out
+
+
+# --------------------------------------------------------------------------- test accuracy
+
+
+def accuracy_sentences(table: pd.DataFrame, preset: str, apart: list, reference: dict | None = None) -> list[str]:
+    """What the test accuracies say, honestly for the preset and the number of seeds.
+
+    table -- columns activation, seeds, mean (%), half-width (pp), as built by plots.accuracy_summary
+    apart -- pairs (better, worse) whose 95 % intervals do not overlap
+    """
+    n = int(table["seeds"].min()) if len(table) else 0
+    chance = [r.activation for r in table.itertuples() if r.mean_pct < 15]
+    out = []
+    if chance:
+        out.append(f"{_join(chance)} {'is' if len(chance) == 1 else 'are'} at about 10 %, chance for 10 classes.")
+    if is_preview(preset):
+        rest = table[~table["activation"].isin(chance)]
+        if len(rest):
+            out.append(f"{'The others' if chance else 'They'} reach {rest['mean_pct'].min():.1f}–"
+                       f"{rest['mean_pct'].max():.1f} % after this "
+                       "preview's epochs; that spread is not a ranking (early epochs favour whichever starts "
+                       "fastest, and the full recipe trains up to 50 epochs).")
+        return out
+    if n < 2:
+        out.append("With one seed per activation nothing can be told apart: there is no spread to compare a "
+                   "difference with.")
+        return out
+    if apart:
+        out.append(f"With {n} seeds, the 95 % intervals separate: " + "; ".join(f"{a} > {b}" for a, b in apart) + ".")
+    non_chance = [a for a in table["activation"] if a not in chance]
+    overlapping = [a for a in non_chance if not any(a in pair for pair in apart if not set(pair) & set(chance))]
+    if len(overlapping) > 1:
+        out.append(f"The intervals of {_join(overlapping)} overlap: {n} seeds cannot rank them, as the tutorial "
+                   "warned about its single seed.")
+    if reference:
+        inside = [a for a in table.itertuples() if a.activation in reference
+                  and abs(100 * reference[a.activation] - a.mean_pct) <= max(a.half_pp, 0.5)]
+        if inside:
+            out.append(f"The tutorial's single-seed accuracy lies within our interval for {_join([a.activation for a in inside])}.")
+    return out
+
+
+def _join(names) -> str:
+    names = [str(n) for n in names]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1] if names else ""
+
+
+# --------------------------------------------------------------------------- inside the network
+
+
+def update_ratio_sentences(ratios: pd.DataFrame, labels: dict, guide: float = UPDATE_RATIO_GUIDE) -> list[str]:
+    """The first layer's update:data ratio against the 1e-3 guide, per activation, and the outliers.
+
+    ratios -- columns activation, layer (recorder key), step, value (update:data ratio); step 0 has no
+    update yet, so the median runs over the later recorded steps
+    """
+    out = []
+    r = ratios[(ratios["step"] > 0) & ratios["value"].gt(0)]
+    if r.empty:
+        return ["No optimizer step was recorded, so there is no update:data ratio to read."]
+    med = r.groupby(["activation", "layer"], sort=False)["value"].median().reset_index()
+    first = med[med["layer"] == min(med["layer"], key=_order)]
+    low = first[first["value"] < guide / 10]
+    for row in low.itertuples():
+        out.append(f"**{row.activation}**: the update:data ratio of {labels.get(row.layer, row.layer)} has a median of "
+                   f"{fmt_sci(row.value)}, about {guide / row.value:.0f}× below the {fmt_sci(guide)} guide, so each "
+                   "step changes its weights by a tiny fraction: the first layer hardly learns.")
+    healthy = first[first["value"] >= guide / 10]
+    if len(healthy):
+        lo, hi = healthy["value"].min(), healthy["value"].max()
+        out.append(f"For {_join(healthy['activation'])} the first layer's median ratio is {fmt_sci(lo)}"
+                   f"{'' if lo == hi else '–' + fmt_sci(hi)}, within a factor of 10 of the guide.")
+    high = med[med["value"] > guide * 10]
+    for row in high.itertuples():
+        out.append(f"{row.activation}: {labels.get(row.layer, row.layer)} changes by {fmt_sci(row.value)} of its size "
+                   "per step, more than 10× the guide: its weights are being rewritten quickly.")
+    return out
+
+
+def _order(key) -> int:
+    from .style import layer_order
+
+    return layer_order(key)
+
+
+def dead_unit_sentences(dead: pd.DataFrame, min_change_pp: float = 0.5) -> list[str]:
+    """Where dead units are, and where they grew or shrank during training.
+
+    dead -- columns activation, layer (display name), stage ('at initialisation' / 'after training'),
+            percent (mean over seeds), seeds_with_dead (count), seeds (count)
+    """
+    out = []
+    if dead.empty or float(dead["percent"].max()) == 0:
+        return ["No layer of any of these networks has a dead unit, at initialisation or after training."]
+    wide = dead.pivot_table(index=["activation", "layer"], columns="stage", values="percent", sort=False).fillna(0)
+    for (act, layer), row in wide.iterrows():
+        before, after = row.get("at initialisation", 0.0), row.get("after training", 0.0)
+        if after - before >= min_change_pp:
+            out.append(f"**{act}**: dead units in {layer} grew from {before:.1f} % at initialisation to "
+                       f"{after:.1f} % after training.")
+        elif before - after >= min_change_pp:
+            out.append(f"**{act}**: dead units in {layer} fell from {before:.1f} % to {after:.1f} % during training "
+                       "(training revived them).")
+        elif after >= 1:
+            out.append(f"{act}: {layer} has {after:.1f} % dead units, about as many as at initialisation.")
+    clean = [a for a in dict.fromkeys(dead["activation"]) if float(dead[dead["activation"] == a]["percent"].max()) == 0]
+    if clean:
+        out.append(f"{_join(clean)} {'has' if len(clean) == 1 else 'have'} no dead unit in any layer, before or after "
+                   "training; their panels are left out.")
+    return out
+
+
+def gradient_flow_sentences(lines: pd.DataFrame, labels: dict) -> list[str]:
+    """How much smaller the first layer's gradients are than the last layer's, at the last recorded step.
+
+    lines -- columns activation, layer (key), step, median (log10 |gradient|), as flow_plots.gradient_lines gives
+    """
+    out, even = [], []
+    for act, d in lines.groupby("activation", sort=False):
+        last = d[d["step"] == d["step"].max()]
+        layers = sorted(last["layer"], key=_order)
+        if len(layers) < 2:
+            continue
+        first = float(last[last["layer"] == layers[0]]["median"].iloc[0])
+        final = float(last[last["layer"] == layers[-1]]["median"].iloc[0])
+        gap = final - first
+        if gap >= 1.5:
+            out.append(f"**{act}**: at step {int(d['step'].max())} the median gradient of "
+                       f"{labels.get(layers[0], layers[0])} is {fmt_sci(10 ** first)}, {10 ** gap:.0f}× smaller than "
+                       f"that of {labels.get(layers[-1], layers[-1])} ({fmt_sci(10 ** final)}): the signal fades on its "
+                       "way back to the input.")
+        else:
+            even.append((act, 10 ** abs(gap)))
+    zero = lines[(lines["step"] == lines.groupby("activation")["step"].transform("max")) & (lines["zero_share"] >= 0.1)] \
+        if "zero_share" in lines else lines.iloc[0:0]
+    for row in zero.itertuples():
+        out.append(f"{row.activation}: {100 * row.zero_share:.0f} % of {labels.get(row.layer, row.layer)}'s weight "
+                   f"gradients are exactly 0 (or below 1e-10) at step {int(row.step)}, so its band reaches the bottom: "
+                   "they belong to units that were off for the whole batch.")
+    if even:
+        worst = max(f for _, f in even)
+        out.append(f"For {_join([a for a, _ in even])} the first and the last layer's median gradients stay within "
+                   f"{max(worst, 1):.0f}× of each other at the last recorded step: the signal reaches the input.")
+    return out
+
+
+def init_gradient_sentences(grad_std: pd.DataFrame, zeros: pd.DataFrame | None = None) -> list[str]:
+    """At initialisation: the first layer's gradient std relative to the output layer's, and exact zeros.
+
+    grad_std -- columns activation, layer (display name, forward order), grad_std
+    zeros    -- columns activation, layer, zeros (count), weights (count)
+    """
+    out, fine = [], []
+    for act, d in grad_std.groupby("activation", sort=False):
+        first, last = float(d["grad_std"].iloc[0]), float(d["grad_std"].iloc[-1])
+        ratio = first / last if last > 0 else float("nan")
+        if ratio < 1e-2:
+            out.append(f"**{act}**: the first layer's gradients are {fmt_sci(ratio)} of the output layer's "
+                       f"(std {fmt_sci(first)} against {fmt_sci(last)}): vanishing before any training.")
+        else:
+            fine.append((act, ratio))
+    if fine:
+        lo, hi = min(r for _, r in fine), max(r for _, r in fine)
+        out.append(f"For {_join([a for a, _ in fine])} the first layer's gradient std is {lo:.2g}"
+                   f"{'' if lo == hi else f' to {hi:.2g}'} of the output layer's: the signal reaches the input layer.")
+    if zeros is not None and len(zeros):
+        for act, z in zeros[zeros["zeros"] > 0].groupby("activation", sort=False):
+            parts = [f"{r.zeros:,} of {r.weights:,} in {r.layer}" for r in z.itertuples()]
+            out.append(f"{act}: some weights get a gradient of exactly 0 ({_join(parts)}): the unit they feed was "
+                       "off for every image of the batch.")
+    return out
+
+
+def saturation_change_sentences(sat: pd.DataFrame, labels: dict, threshold_pct: float = 10.0) -> list[str]:
+    """Saturated share per layer at the first and last recorded step (recorder's 'saturation').
+
+    sat -- columns activation, layer (key), step, value (fraction, mean over seeds)
+    """
+    out, calm = [], []
+    for act, d in sat.groupby("activation", sort=False):
+        first, last = d[d["step"] == d["step"].min()], d[d["step"] == d["step"].max()]
+        top = last.loc[last["value"].idxmax()]
+        start = first[first["layer"] == top["layer"]]["value"]
+        start = float(start.iloc[0]) if len(start) else float("nan")
+        if act == "relu":  # its zero side counts as saturated (slope 0): say what the number is
+            out.append(f"relu: {100 * top['value']:.0f} % of {labels.get(top['layer'], top['layer'])}'s values fall on "
+                       "its flat negative side (slope 0, so the recorder counts them as saturated) at step "
+                       f"{int(top['step'])}.")
+        elif 100 * top["value"] >= threshold_pct:
+            out.append(f"**{act}**: at step {int(top['step'])}, {100 * top['value']:.0f} % of "
+                       f"{labels.get(top['layer'], top['layer'])}'s values are saturated (step 0: {100 * start:.0f} %).")
+        else:
+            calm.append(act)
+    if calm:
+        out.append(f"{_join(calm)}: no layer has {threshold_pct:.0f} % or more of its values saturated at the last "
+                   "recorded step.")
+    return out
+
+
+def conclusion_compare(preset: str, loss_text: list[str], ratio_text: list[str], dead_text: list[str],
+                       plateau: str = "") -> str:
+    """The page's conclusion: the lead sentence per topic, and what the preset allows one to say."""
+    parts = []
+    chance = [s for s in loss_text if "ln 10" in s]
+    if chance:
+        parts.append(chance[0])
+    low = [s for s in ratio_text if "below the" in s]
+    if low:
+        parts.append(low[0])
+    grew = [s for s in dead_text if "grew" in s]
+    if grew:
+        parts.append(grew[0])
+    if plateau:
+        parts.append(plateau)
+    if is_preview(preset):
+        parts.append("These are the shapes after a preview's few epochs: which layer, which direction. Which "
+                     "activation ends best is a question for the full recipe with several seeds "
+                     "(`make report PRESET=tutorial`).")
+    else:
+        parts.append("Accuracy differences between the non-sigmoid activations are judged by their 95 % intervals "
+                     "above; where they overlap, these seeds cannot rank them.")
+    return "\n\n".join(parts)

@@ -1,0 +1,275 @@
+"""Page-level text: the glossary, credit, questions, and the sentences of pages 01, 02, 04 and 05.
+
+Like :mod:`gradflow.narrate`, every builder takes tables and returns Markdown, so the tests can
+plant numbers and check the words.
+"""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from .narrate import CHANCE_LOSS_10, _join, final_epochs, fmt_pct, fmt_sci, is_preview, layer_text
+
+TUTORIAL_URL = ("https://uvadlc-notebooks.readthedocs.io/en/latest/tutorial_notebooks/tutorial3/"
+                "Activation_Functions.html")
+CREDIT = (f"This set follows Phillip Lippe's UvA Deep Learning tutorial 3, [“Activation Functions”]({TUTORIAL_URL}) "
+          "(same network, data and training recipe), re-measured with several seeds and per-layer recordings.")
+
+GLOSSARY = {
+    "update:data ratio": "how much one optimizer step changes a layer's weights, relative to their size: "
+                         "std(weight after − weight before) / std(weight). About 1e-3 is the usual healthy size "
+                         "(Karpathy); far below, the layer barely learns.",
+    "dead unit": "a hidden unit that passes no gradient (its slope is below 1e-4 of the activation's largest slope) "
+                 "or carries no signal (|output| < 1e-6) for every training image: its incoming weights stop "
+                 "learning. Counted by the recorder on a full pass over the training images.",
+    "saturated": "a value where the activation's slope is below 6 % of its largest slope (for tanh that is "
+                 "|tanh(x)| > 0.97): almost no gradient passes back through it.",
+    "TV distance": "total-variation distance between two histograms on the same bins: half the summed absolute "
+                   "difference of their fractions. 0 = identical, 1 = no overlap.",
+    "nats": "the unit of cross-entropy loss with the natural logarithm; guessing uniformly among 10 classes "
+            f"costs ln 10 = {CHANCE_LOSS_10:.2f} nats.",
+    "seed": "the number that fixes a run's random initialisation, data order and dropout masks. Several seeds "
+            "show how much of a difference is luck.",
+    "95 % CI": "the 95 % confidence interval of the mean over seeds (Student t). Two activations whose intervals "
+               "overlap cannot be ranked from these seeds.",
+}
+
+
+def glossary(terms) -> str:
+    """A short glossary of the terms a page uses (Markdown list)."""
+    return "\n".join(f"- **{t}**: {GLOSSARY[t]}" for t in terms)
+
+
+def questions(items) -> str:
+    """'Predict, then look' questions, answered by the figure that follows."""
+    return "**Predict, then look.** " + " ".join(f"({i}) {q}" for i, q in enumerate(items, 1))
+
+
+# --------------------------------------------------------------------------- 01: activation functions
+
+
+def activation_sentences(props: pd.DataFrame) -> list[str]:
+    """From the properties table (activation, max_slope, left_slope, right_slope, dead_share, mean_out)."""
+    out = []
+    small = props[props["max_slope"] < 0.5]
+    for r in small.itertuples():
+        out.append(f"**{r.activation}**'s slope is at most {r.max_slope:.2f}: every {r.activation} layer passes back "
+                   f"at most {r.max_slope:.2f} of the gradient it receives, so four such layers shrink it to "
+                   f"{r.max_slope ** 4:.1e} or less before it reaches the first layer.")
+    flat = props[(props["left_slope"].abs() < 0.05) & (props["right_slope"].abs() < 0.05)]
+    if len(flat):
+        out.append(f"{_join(flat['activation'])} flatten out on both sides (slope below 0.05 at the ends of the "
+                   "range): large inputs saturate them.")
+    dead = props[props["dead_share"] > 0]
+    for r in dead.itertuples():
+        out.append(f"{r.activation}'s slope is exactly 0 on {100 * r.dead_share:.0f} % of the range (all negative "
+                   "inputs): a unit whose input stays negative gets no gradient at all, it can die.")
+    positive = props[props["mean_out"] > 0.3]
+    if len(positive):
+        parts = [f"{r.activation} ({r.mean_out:.2f})" for r in positive.itertuples()]
+        out.append(f"For standard-normal inputs the mean output is far from 0 for {_join(parts)}: the next layer's "
+                   "inputs are mostly positive, which pushes its weight gradients towards one sign.")
+    return out
+
+
+# --------------------------------------------------------------------------- 02: gradients at initialisation
+
+
+def saturation_sentences(units: pd.DataFrame) -> list[str]:
+    """units -- activation, layer (display), dead_pct, saturated_pct (recorder definitions)."""
+    out = []
+    for act, d in units.groupby("activation", sort=False):
+        worst = d.loc[d["saturated_pct"].idxmax()]
+        if worst["saturated_pct"] >= 5:
+            why = " (for relu that is the negative inputs, where its slope is 0)" if act == "relu" else ""
+            out.append(f"{act}: {worst['saturated_pct']:.0f} % of {worst['layer']}'s values are saturated at "
+                       f"initialisation{why}.")
+        dead = d[d["dead_pct"] > 0]
+        if len(dead):
+            parts = [f"{r.dead_pct:.1f} % in {r.layer}" for r in dead.itertuples()]
+            out.append(f"{act} starts with dead units: {_join(parts)}.")
+    if not out:
+        out.append("No layer starts with dead units, and none is more than 5 % saturated.")
+    return out
+
+
+def deep_dead_sentences(deep: pd.DataFrame) -> list[str]:
+    """deep -- activation, layer (display, forward order), dead_pct: the deeper network at initialisation."""
+    out, clean = [], []
+    for act, d in deep.groupby("activation", sort=False):
+        worst = d.loc[d["dead_pct"].idxmax()]
+        if worst["dead_pct"] > 0:
+            out.append(f"**{act}**: in the deeper network up to {worst['dead_pct']:.0f} % of a layer's units are dead "
+                       f"before training ({worst['layer']}); the first layer has {d['dead_pct'].iloc[0]:.0f} %.")
+        else:
+            clean.append(act)
+    if clean:
+        out.append(f"{_join(clean)}: no dead unit in any layer of the deeper network.")
+    return out
+
+
+# --------------------------------------------------------------------------- 04: one run
+
+
+def run_sentences(metrics: pd.DataFrame, results: pd.DataFrame, dead: pd.DataFrame, n_findings: int,
+                  preset: str) -> list[str]:
+    """What one run did. dead -- layer (display), stage, percent (mean over seeds)."""
+    out = []
+    last = final_epochs(metrics)
+    loss = float(last["train_loss"].mean())
+    acc = results["test_acc"]
+    epochs = f"{int(last['epoch'].max())} epoch{'s' if int(last['epoch'].max()) != 1 else ''}"
+    if abs(loss - CHANCE_LOSS_10) < 0.05:
+        out.append(f"After {epochs} the training loss is {loss:.2f} nats, ln 10: the network still guesses.")
+    else:
+        out.append(f"After {epochs} the training loss is {loss:.2f} nats (chance: {CHANCE_LOSS_10:.2f}) and the test "
+                   f"accuracy {fmt_pct(acc.mean())}"
+                   + (f" (seeds from {fmt_pct(acc.min())} to {fmt_pct(acc.max())})" if len(acc) > 1 else "") + ".")
+    changes = dead_change_sentences(dead)
+    out += changes
+    if n_findings == 0:
+        if changes:
+            from .diagnose.units import DEAD_WARNING  # the diagnosis owns its threshold
+            out.append("The diagnosis raises no finding: these changes stay below its thresholds (a DEAD_UNITS "
+                       f"warning starts at {100 * DEAD_WARNING:.0f} % of a layer), but they are real and worth watching.")
+        else:
+            out.append("The diagnosis raises no finding, and dead units did not change.")
+    if is_preview(preset):
+        out.append("This is a preview: a longer run can change all of these numbers.")
+    return out
+
+
+def dead_change_sentences(dead: pd.DataFrame, min_change_pp: float = 0.5) -> list[str]:
+    out = []
+    if dead.empty:
+        return out
+    wide = dead.pivot_table(index="layer", columns="stage", values="percent", sort=False).fillna(0)
+    for layer, row in wide.iterrows():
+        before, after = row.get("at initialisation", 0.0), row.get("after training", 0.0)
+        if abs(after - before) >= min_change_pp:
+            verb = "rose" if after > before else "fell"
+            out.append(f"Dead units in {layer} {verb} from {before:.1f} % at initialisation to {after:.1f} % after "
+                       "training.")
+    return out
+
+
+# --------------------------------------------------------------------------- 05: two runs
+
+
+def two_run_sentences(summary: pd.DataFrame, distances: pd.DataFrame, preset: str) -> list[str]:
+    """summary -- run, mean_pct, half_pp, seeds; distances -- stage, quantity, layer (display), distance."""
+    out = []
+    a, b = summary.iloc[0], summary.iloc[1]
+    for r in (a, b):
+        ci = f" ± {r.half_pp:.1f}" if math.isfinite(r.half_pp) else ""
+        n = int(r.seeds)
+        out.append(f"{r['run']}: test accuracy {r.mean_pct:.1f} %{ci} over {n} seed{'s' if n != 1 else ''}"
+                   + (" (chance)" if r.mean_pct < 15 else "") + ".")
+    if not is_preview(preset) and math.isfinite(a.half_pp) and math.isfinite(b.half_pp):
+        apart = abs(a.mean_pct - b.mean_pct) > a.half_pp + b.half_pp
+        out.append("Their 95 % intervals do not overlap: the difference is larger than seed-to-seed luck." if apart
+                   else "Their 95 % intervals overlap: these seeds cannot tell the two apart.")
+    if len(distances):
+        d = distances[distances["quantity"] == "grad"]
+        if len(d):
+            top = d.loc[d["distance"].idxmax()]
+            out.append(f"Their gradients differ most in {top['layer']} ({top['stage']}): TV distance "
+                       f"{top['distance']:.2f}, where 0 is identical and 1 no overlap.")
+            low = d[d["stage"] == top["stage"]]["distance"].min()
+            out.append(f"The least different layer at that stage has a TV distance of {low:.2f}.")
+    return out
+
+
+def fmt_ratio(x: float) -> str:
+    return fmt_sci(x)
+
+
+def two_run_conclusion(summary: pd.DataFrame, distances: pd.DataFrame, found: pd.DataFrame, preset: str,
+                       activations: tuple[str, str]) -> list[str]:
+    """The page's conclusion: what separates the two runs, in outcome, layers and findings."""
+    out = []
+    a, b = summary.iloc[0], summary.iloc[1]
+    names = {"run A": f"run A ({activations[0]})", "run B": f"run B ({activations[1]})"}
+    stuck = [r for r in (a, b) if r.mean_pct < 15]
+    if len(stuck) == 1:
+        other = b if stuck[0] is a else a
+        out.append(f"{names[stuck[0]['run']]} stays at chance ({stuck[0].mean_pct:.1f} %) while "
+                   f"{names[other['run']]} reaches {other.mean_pct:.1f} %.")
+    elif not stuck:
+        out.append(f"Both runs learn: {names['run A']} {a.mean_pct:.1f} %, {names['run B']} {b.mean_pct:.1f} % test "
+                   "accuracy.")
+    if len(distances):
+        d = distances[distances["quantity"] == "grad"]
+        top = d.loc[d["distance"].idxmax()]
+        out.append(f"Inside the network the largest difference is in {top['layer']} at {top['stage']} (TV distance "
+                   f"{top['distance']:.2f}).")
+    if len(found) and "in" in found:
+        only = found[found["in"] != "both runs"]
+        for run, d in only.groupby("run", sort=False):
+            parts = [f"{r.finding} ({r.layer}, {r.seeds})" for r in d.itertuples()]
+            out.append(f"Only {names[run]} gets {_join(parts)}.")
+    if is_preview(preset):
+        out.append("A preview shows where the runs differ, not which set-up is better in the end: compare the full "
+                   "recipe's runs for that.")
+    return out
+
+
+# --------------------------------------------------------------------------- findings and the plateau story
+
+
+def grouped_findings(findings_by_run: dict, seeds_by_run: dict, labels: dict) -> pd.DataFrame:
+    """Findings as a reader's table: one row per (run, finding, layer) with how many seeds show it.
+
+    findings_by_run -- {run label: [finding dicts]}; seeds_by_run -- {run label: [seeds]}
+    labels          -- {recorder layer key: display name}
+    """
+    rows = []
+    for run, findings in findings_by_run.items():
+        n = len(seeds_by_run.get(run, [])) or 1
+        groups: dict = {}
+        for f in findings:
+            key = (f.get("code"), f.get("layer"))
+            groups.setdefault(key, []).append(f)
+        for (code, layer), fs in groups.items():
+            seeds = sorted({f.get("seed") for f in fs if f.get("seed") is not None})
+            count = len(seeds) if seeds else n
+            worst = min(fs, key=lambda f: {"error": 0, "warning": 1, "info": 2}.get(f.get("severity"), 3))
+            rows.append({"run": run, "severity": worst.get("severity", ""), "finding": code,
+                         "layer": labels.get(layer, "whole model" if layer in (None, "<model>") else layer),
+                         "seeds": f"{count} of {n} seed{'s' if n != 1 else ''}",
+                         "what it says (first seed)": layer_text(worst.get("message", ""), labels),
+                         "suggestion": layer_text(worst.get("suggestion", ""), labels)})
+    columns = ["run", "severity", "finding", "layer", "seeds", "what it says (first seed)", "suggestion"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def plateau_story(metrics: pd.DataFrame, results: pd.DataFrame, activation: str = "sigmoid",
+                  learned_acc: float = 0.5) -> str:
+    """Sigmoid's "10 %" under the tutorial recipe: early stopping cutting a slow plateau, when the data shows it.
+
+    metrics -- one run's per-epoch table (seed, epoch, val_acc, past_stop); results -- its per-seed table
+    (seed, test_acc, stopped_epoch). Returns "" when no seed stopped at chance.
+    """
+    stuck = results[results["test_acc"] < 0.15]
+    if stuck.empty:
+        return ""
+    parts, left = [], []
+    for row in stuck.itertuples():
+        m = metrics[metrics["seed"] == row.seed].sort_values("epoch")
+        past = m[m["past_stop"].astype(bool)]
+        stop = int(past["epoch"].min()) - 1 if len(past) else int(m["epoch"].max())
+        parts.append(f"seed {row.seed} stopped after epoch {stop} at {100 * row.test_acc:.1f} %")
+        rise = past[past["val_acc"] >= learned_acc]
+        if len(rise):
+            left.append(f"seed {row.seed} left the plateau at epoch {int(rise['epoch'].iloc[0])} and reached "
+                        f"{100 * past['val_acc'].max():.1f} % validation accuracy by epoch {int(past['epoch'].max())}")
+    text = (f"**The {activation} story.** Early stopping (patience 7 on validation accuracy) ended {_join(parts)}: "
+            "its validation accuracy wandered around 10 % with no new record for 7 epochs.")
+    if left:
+        text += (" The batch kept training the stopped models (dashed curves), and " + _join(left) + ". So a "
+                 f"{activation} network with this recipe does learn, slowly: its \"10 %\" is early stopping cutting "
+                 "a slow plateau short (the diagnosis calls it PLATEAU_STOP: stopped, not unable).")
+    else:
+        text += " Within the epochs trained, no stopped seed left the plateau."
+    return text

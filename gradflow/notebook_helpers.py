@@ -1,0 +1,249 @@
+"""What every report notebook does the same way: parameters, display set-up, stored runs, one batch.
+
+Kept out of the notebooks so a fix lands once and the cells stay about the subject:
+
+- parameters arrive as papermill users pass them (``-p activations relu,tanh``, ``-p seeds 42``,
+  ``-y "seeds: [42, 43]"``) and are turned into the types the notebook declares, or refused in one
+  line that says what is accepted (:func:`as_list`, :func:`as_int`, :func:`as_bool`);
+- reports read the run store and never train: :func:`stored_comparison` loads the runs or says
+  which are missing and the one command that trains them;
+- :func:`record_one_batch` puts a network through one batch inside a :class:`gradflow.Recorder`,
+  so every page uses the recorder's definitions of dead and saturated.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from . import store
+from .config import PRESETS, make_config
+
+
+class ParameterError(ValueError):
+    """A notebook parameter that cannot be used; the message is one line."""
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+def _parse_text(value: str):
+    text = value.strip()
+    if text.startswith("[") or text.startswith("("):
+        import yaml  # papermill depends on PyYAML; YAML reads "[42, 43]" and "[relu, tanh]" alike
+
+        try:
+            return yaml.safe_load(text.replace("(", "[").replace(")", "]"))
+        except yaml.YAMLError:
+            return None
+    return [part for part in text.replace(",", " ").split() if part]
+
+
+def as_list(value, name: str, item=str, distinct: bool = False) -> list:
+    """A list parameter from a list, a comma/space-separated string, a YAML list or a single value.
+
+    ``item`` is ``str`` or ``int``. Refuses booleans and non-integral numbers for ``int`` items;
+    ``distinct`` refuses repeats (seeds).
+    """
+    example = "42,43 or [42, 43]" if item is int else "relu,tanh or [relu, tanh]"
+    what = "integers" if item is int else "names"
+    if value is None:
+        return []
+    raw = _parse_text(value) if isinstance(value, str) else value
+    if raw is None:
+        raise ParameterError(f"{name}: cannot read {value!r}; pass {what} like {example}")
+    if not isinstance(raw, (list, tuple)):
+        raw = [raw]
+    out = []
+    for v in raw:
+        if item is int:
+            if isinstance(v, bool) or (isinstance(v, float) and not v.is_integer()):
+                raise ParameterError(f"{name} must be {what} like {example}, got {value!r}")
+            try:
+                out.append(int(v))
+            except (TypeError, ValueError):
+                raise ParameterError(f"{name} must be {what} like {example}, got {value!r}") from None
+        else:
+            if not isinstance(v, (str, int, float)) or isinstance(v, bool) or str(v).strip() == "":
+                raise ParameterError(f"{name} must be {what} like {example}, got {value!r}")
+            out.append(str(v).strip())
+    if distinct and len(set(out)) != len(out):
+        raise ParameterError(f"{name} must be distinct, got {out}")
+    return out
+
+
+def as_int(value, name: str, minimum: int | None = None) -> int:
+    try:
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise ValueError
+        number = int(str(value).strip()) if isinstance(value, str) else int(value)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{name} must be an integer, got {value!r}") from None
+    if minimum is not None and number < minimum:
+        raise ParameterError(f"{name} must be at least {minimum}, got {number}")
+    return number
+
+
+def as_float(value, name: str) -> float:
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        return float(str(value).strip()) if isinstance(value, str) else float(value)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{name} must be a number, got {value!r}") from None
+
+
+def as_bool(value, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ParameterError(f"{name} must be true or false, got {value!r}")
+
+
+def as_preset(value) -> str:
+    if value not in PRESETS:
+        raise ParameterError(f"unknown preset {value!r}; accepted: {', '.join(PRESETS)}")
+    return value
+
+
+# --------------------------------------------------------------------------- display
+
+
+def repo_root_cwd() -> None:
+    """Opened by hand from notebooks/, work from the repository root (checkpoints/, data/ live there)."""
+    if Path.cwd().name == "notebooks" and (Path.cwd().parent / "pyproject.toml").is_file():
+        os.chdir(Path.cwd().parent)
+
+
+def setup_display() -> None:
+    """Figure size and resolution shared by every page, tables without truncated sentences."""
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"figure.dpi": 90, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8,
+                         "xtick.labelsize": 8, "ytick.labelsize": 8, "axes.grid": True, "grid.alpha": 0.3})
+    pd.set_option("display.max_colwidth", 300)
+
+
+def _number(value, digits: int) -> str:
+    if isinstance(value, float):
+        if value != value:  # NaN
+            return "–"
+        return f"{value:,.{digits}g}" if abs(value) < 1e6 else f"{value:.2e}"
+    return str(value)
+
+
+def show_table(frame: pd.DataFrame, digits: int = 4):
+    """A table as a reader sees it: no index column, numbers to ``digits`` significant digits, no NaN."""
+    from IPython.display import display
+
+    text = [c for c in frame.columns if frame[c].dtype == object or str(frame[c].dtype).startswith("str")]
+    styled = frame.style.hide(axis="index").format(lambda v: _number(v, digits))
+    if text:  # sentences and names read left-aligned; numbers stay right-aligned
+        styled = styled.set_properties(subset=text, **{"text-align": "left"})
+    display(styled)
+
+
+def show_markdown(text: str) -> None:
+    from IPython.display import Markdown, display
+
+    display(Markdown(text))
+
+
+def show_html(text: str) -> None:
+    from IPython.display import HTML, display
+
+    display(HTML(text))
+
+
+def live_kernel(interactive: bool = True) -> bool:
+    """True when widgets can work: asked for, in a Jupyter kernel with a front end, not a report render.
+
+    Rendered reports run through ``gradflow report``, whose kernel is started by
+    ``gradflow.kernel_launcher`` (and papermill runs set GRADFLOW_STATIC=1 if they want to be sure);
+    there the static small multiples are all a reader of the HTML can use.
+    """
+    if not interactive or os.environ.get("GRADFLOW_STATIC") == "1":
+        return False
+    if Path(sys.argv[0]).stem == "kernel_launcher" or "papermill" in sys.modules:
+        return False
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        import ipywidgets  # noqa: F401
+    except ImportError:
+        return False
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+# --------------------------------------------------------------------------- the run store
+
+
+def train_command(activations, preset: str, seeds=None, runs_dir=None, **overrides) -> str:
+    parts = ["gradflow train --act " + ",".join(activations), f"--preset {preset}"]
+    if seeds:
+        parts.append("--seeds " + " ".join(str(s) for s in seeds))
+    if overrides.get("max_epochs"):
+        parts.append(f"--max-epochs {overrides['max_epochs']}")
+    if runs_dir:
+        parts.append(f"--out {runs_dir}")
+    return " ".join(parts)
+
+
+def stored_comparison(activations, preset: str, seeds=None, runs_dir=None, **overrides) -> list:
+    """The stored run of each activation for this preset (and seeds); trains nothing.
+
+    Raises FileNotFoundError naming the missing runs and the one command that trains them.
+    """
+    overrides = {k: v for k, v in overrides.items() if v}
+    configs = [make_config(a, preset, seeds=list(seeds) or None, **overrides) for a in activations]
+    missing = [c for c in configs if not store.exists(c.run_name(), runs_dir)]
+    if missing:
+        where = runs_dir or store.default_runs_dir()
+        names = ", ".join(c.activation["name"] for c in missing)
+        raise FileNotFoundError(
+            f"the run store {where} has no {preset}-preset run for {names}; reports read stored runs and train "
+            f"nothing: train them with `{train_command(activations, preset, seeds, runs_dir, **overrides)}`")
+    return [store.load_run(c.run_name(), runs_dir) for c in configs]
+
+
+def data_for(run):
+    """The data splits a stored run trained on (same split seed)."""
+    from .data import load
+
+    rc = run.config["run"]
+    if rc["dataset"] == "synthetic":
+        return load("synthetic", seed=rc["split_seed"])
+    return load(rc["dataset"], split_seed=rc["split_seed"])
+
+
+def record_one_batch(net, x, y, dead_inputs=None):
+    """One forward/backward pass of ``net`` on (x, y) inside a Recorder; no optimizer step.
+
+    Returns ``(tables, summary, grads)``: the recorder's tables (dead units over ``dead_inputs``
+    when given), its summary (histogram edges), and each Linear's weight gradient as a 1-D tensor
+    keyed by the recorder's layer name (for views the recorder does not keep, e.g. exact zeros).
+    """
+    import torch
+
+    from .record import Recorder
+
+    with Recorder(net, schedule="all") as rec:
+        net.train()
+        net.zero_grad()
+        loss = torch.nn.functional.cross_entropy(net(x), y)
+        loss.backward()
+        rec.step(loss=loss)
+        if dead_inputs is not None:
+            rec.dead_units(dead_inputs)
+        tables, summary = rec.tables(), rec.summary()
+    grads = {name: m.weight.grad.detach().flatten().clone() for name, m in net.named_modules()
+             if isinstance(m, torch.nn.Linear)}
+    net.zero_grad()
+    return tables, summary, grads

@@ -1,0 +1,164 @@
+"""Generated sentences say the planted numbers: tables in, text out."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gradflow import narrate, narrate_pages, plots
+
+
+def _metrics(act, losses, seeds=(42, 43, 44), past_from=None):
+    rows = []
+    for s in seeds:
+        for e, loss in enumerate(losses, 1):
+            rows.append({"activation": act, "seed": s, "epoch": e, "train_loss": loss, "train_acc": 0.1,
+                         "val_acc": 0.1, "past_stop": past_from is not None and e >= past_from})
+    return pd.DataFrame(rows)
+
+
+def test_sigmoid_at_chance_is_called_chance_with_its_loss():
+    m = pd.concat([_metrics("sigmoid", [2.31, 2.303, 2.302]), _metrics("relu", [1.2, 0.6, 0.45])])
+    text = " ".join(narrate.loss_sentences(m))
+    assert "sigmoid" in text and "2.30 nats" in text and "ln 10" in text and "chance" in text
+    assert "relu bring the training loss down to 0.45 nats" in text
+
+
+def test_learning_activation_is_not_called_chance():
+    text = " ".join(narrate.loss_sentences(_metrics("relu", [1.0, 0.5])))
+    assert "chance" not in text.split("(chance")[0]
+
+
+def _summary(values: dict) -> pd.DataFrame:
+    res = pd.DataFrame([{"activation": a, "seed": i, "test_acc": v} for a, vs in values.items() for i, v in enumerate(vs)])
+    return plots.accuracy_summary(res)
+
+
+ACC = {"sigmoid": [0.1, 0.1, 0.1], "tanh": [0.87, 0.871, 0.872], "swish": [0.80, 0.801, 0.802]}
+
+
+def test_preview_never_ranks_nor_cites_the_tutorial():
+    s = _summary(ACC)
+    apart, _ = plots.distinguishable(s)
+    assert apart  # the intervals do separate: a ranking would be possible
+    text = " ".join(narrate.accuracy_sentences(s, "quick", apart, reference={"tanh": 0.8759}))
+    assert ">" not in text and "tutorial's single-seed" not in text
+    assert "not a ranking" in text and "sigmoid is at about 10 %" in text
+
+
+def test_tutorial_preset_ranks_with_intervals():
+    s = _summary(ACC)
+    apart, _ = plots.distinguishable(s)
+    text = " ".join(narrate.accuracy_sentences(s, "tutorial", apart))
+    assert "tanh > swish" in text and "95 %" in text
+
+
+def test_one_seed_says_nothing_can_be_told_apart():
+    s = _summary({"tanh": [0.87], "relu": [0.88]})
+    text = " ".join(narrate.accuracy_sentences(s, "tutorial", []))
+    assert "nothing can be told apart" in text
+    assert "nothing can be told apart" in narrate.preset_callout("quick", [42])
+    assert "nothing can be told apart" not in narrate.preset_callout("quick", [42, 43])
+
+
+def test_callout_says_preview_epochs_and_seeds():
+    html = narrate.preset_callout("quick", [42, 43, 44], epochs_run=4)
+    assert "Preview" in html and "4 epochs" in html and "3 seeds (42, 43, 44)" in html and "not rank" in html
+    assert "Preview" not in narrate.preset_callout("tutorial", [42, 43, 44], epochs_run=50)
+
+
+def test_update_ratio_names_the_layer_and_the_gap_to_the_guide():
+    rows = [{"activation": "sigmoid", "layer": "layers.0", "step": s, "value": 1e-5} for s in (1, 4, 16)]
+    rows += [{"activation": "sigmoid", "layer": "layers.8", "step": s, "value": 2e-3} for s in (1, 4, 16)]
+    rows += [{"activation": "relu", "layer": "layers.0", "step": s, "value": 1e-3} for s in (1, 4, 16)]
+    text = " ".join(narrate.update_ratio_sentences(pd.DataFrame(rows), {"layers.0": "Linear 1 (784→512)"}))
+    assert "sigmoid" in text and "Linear 1 (784→512)" in text and "1.0e-5" in text and "100× below" in text
+    assert "For relu the first layer's median ratio is 1.0e-3" in text
+
+
+def test_dead_units_growth_is_said_with_both_numbers():
+    dead = pd.DataFrame([
+        {"activation": "relu", "layer": "Linear 4 (256→128)", "stage": "at initialisation", "percent": 1.2},
+        {"activation": "relu", "layer": "Linear 4 (256→128)", "stage": "after training", "percent": 5.1},
+        {"activation": "tanh", "layer": "Linear 4 (256→128)", "stage": "at initialisation", "percent": 0.0},
+        {"activation": "tanh", "layer": "Linear 4 (256→128)", "stage": "after training", "percent": 0.0}])
+    text = " ".join(narrate.dead_unit_sentences(dead))
+    assert "grew from 1.2 % at initialisation to 5.1 %" in text and "Linear 4 (256→128)" in text
+    assert "tanh has no dead unit" in text
+
+
+def test_one_run_with_rising_dead_units_is_not_called_healthy():
+    metrics = _metrics("relu", [1.0, 0.6, 0.45])
+    results = pd.DataFrame({"seed": [42, 43, 44], "test_acc": [0.84, 0.83, 0.85]})
+    dead = pd.DataFrame([{"layer": "Linear 4 (256→128)", "stage": "at initialisation", "percent": 1.2},
+                         {"layer": "Linear 4 (256→128)", "stage": "after training", "percent": 5.1}])
+    text = " ".join(narrate_pages.run_sentences(metrics, results, dead, n_findings=0, preset="quick"))
+    assert "rose from 1.2 % at initialisation to 5.1 %" in text
+    assert "nothing wrong" not in text and "no finding" in text
+
+
+def test_findings_grouped_across_seeds_with_layer_names():
+    f = [{"code": "VANISHING_GRADIENT", "severity": "warning", "layer": "layers.0", "seed": s,
+          "message": "layers.0 gradient is small", "suggestion": ""} for s in (42, 43, 44)]
+    table = narrate_pages.grouped_findings({"sigmoid": f}, {"sigmoid": [42, 43, 44]}, {"layers.0": "Linear 1 (784→512)"})
+    assert len(table) == 1
+    row = table.iloc[0]
+    assert row["seeds"] == "3 of 3 seeds" and row["layer"] == "Linear 1 (784→512)"
+    assert "layers.0" not in row["what it says (first seed)"]
+
+
+def test_plateau_story_from_past_stop_epochs():
+    rows = []
+    for e in range(1, 31):
+        past = e > 14
+        rows.append({"seed": 42, "epoch": e, "val_acc": 0.1 if e < 20 else 0.8, "past_stop": past})
+    story = narrate_pages.plateau_story(pd.DataFrame(rows), pd.DataFrame({"seed": [42], "test_acc": [0.1]}))
+    assert "seed 42 stopped after epoch 14 at 10.0 %" in story
+    assert "left the plateau at epoch 20" in story and "PLATEAU_STOP" in story
+    assert narrate_pages.plateau_story(pd.DataFrame(rows), pd.DataFrame({"seed": [42], "test_acc": [0.8]})) == ""
+
+
+def test_gradient_flow_sentence_quotes_the_fade():
+    lines = pd.DataFrame([{"activation": "sigmoid", "layer": "layers.0", "step": 600, "median": -6.0, "zero_share": 0},
+                          {"activation": "sigmoid", "layer": "layers.8", "step": 600, "median": -2.0, "zero_share": 0}])
+    text = " ".join(narrate.gradient_flow_sentences(lines, {"layers.0": "Linear 1 (784→512)"}))
+    assert "10000× smaller" in text and "Linear 1 (784→512)" in text and "1.0e-6" in text
+
+
+def test_gradient_quantiles_from_a_histogram():
+    from gradflow.flow_plots import gradient_lines
+    edges = np.linspace(-10, 2, 49)
+    values = np.full(1000, -4.1)
+    counts, _ = np.histogram(values, bins=edges)
+    lo = np.concatenate([[edges[0] - 0.25], edges[:-1]])
+    hi = np.concatenate([[edges[0]], edges[1:]])
+    hist = pd.DataFrame({"activation": "relu", "layer": "layers.0", "step": 0, "epoch": 0, "lo": lo, "hi": hi,
+                         "count": np.concatenate([[0], counts])})
+    row = gradient_lines(hist).iloc[0]
+    assert -4.25 <= row["median"] <= -4.0 and row["zero_share"] == 0
+    hist.loc[0, "count"] = 3000  # three quarters exact zeros: the median falls below every edge
+    assert gradient_lines(hist).iloc[0]["median"] == -math.inf
+
+
+@pytest.mark.parametrize("terms", [["update:data ratio", "dead unit", "saturated", "TV distance"]])
+def test_glossary_has_the_asked_terms(terms):
+    text = narrate_pages.glossary(terms)
+    assert all(f"**{t}**" in text for t in terms)
+
+
+def test_conclusion_keeps_the_lead_sentences_and_the_preset_caveat():
+    loss = ["**sigmoid**'s training loss ends at 2.30 nats, next to ln 10 = 2.30"]
+    ratio = ["**sigmoid**: the update:data ratio of Linear 1 (784→512) has a median of 1.0e-5, about 100× below the"]
+    dead = ["**relu**: dead units in Linear 4 (256→128) grew from 1.2 % at initialisation to 5.1 % after training."]
+    quick = narrate.conclusion_compare("quick", loss, ratio, dead)
+    assert "2.30 nats" in quick and "1.0e-5" in quick and "5.1 %" in quick and "PRESET=tutorial" in quick
+    full = narrate.conclusion_compare("tutorial", loss, ratio, dead, plateau="**The sigmoid story.** PLATEAU_STOP")
+    assert "PLATEAU_STOP" in full and "95 % intervals" in full and "PRESET=tutorial" not in full
+
+
+def test_tutorial_table_only_when_asked():
+    s = _summary(ACC)
+    assert "tutorial, seed 42 only (%)" not in plots.accuracy_display(s).columns
+    table = plots.accuracy_display(s, reference={"tanh": 0.8759})
+    assert table.loc[table["activation"] == "tanh", "tutorial, seed 42 only (%)"].item() == 87.59
+    assert all("(%)" in c or "(percentage points)" in c or c in ("activation", "seeds") for c in table.columns)

@@ -1,0 +1,48 @@
+"""Notebook parameters as papermill users pass them, and reports that read stored runs only."""
+import pytest
+
+from gradflow import notebook_helpers as nh
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("relu,tanh", ["relu", "tanh"]), ("relu tanh", ["relu", "tanh"]), (["relu", "tanh"], ["relu", "tanh"]),
+    ("[relu, tanh]", ["relu", "tanh"]), ("relu", ["relu"]), ("", []), ([], [])])
+def test_names(value, expected):
+    assert nh.as_list(value, "activations") == expected
+
+
+@pytest.mark.parametrize("value, expected", [
+    (42, [42]), ("42", [42]), ("42,43", [42, 43]), ("[42, 43]", [42, 43]), ([42, 43], [42, 43]), ("", [])])
+def test_seeds(value, expected):
+    assert nh.as_list(value, "seeds", item=int, distinct=True) == expected
+
+
+@pytest.mark.parametrize("value", ["4x", [1.5], [True], "42,42", "[42, "])
+def test_bad_seeds_fail_in_one_line(value):
+    with pytest.raises(nh.ParameterError) as err:
+        nh.as_list(value, "seeds", item=int, distinct=True)
+    assert "\n" not in str(err.value) and "seeds" in str(err.value)
+
+
+def test_scalars():
+    assert nh.as_int("7", "points") == 7 and nh.as_bool("false", "interactive") is False
+    assert nh.as_float("-5", "x_min") == -5.0
+    with pytest.raises(nh.ParameterError, match="at least 3"):
+        nh.as_int(1, "points", minimum=3)
+    with pytest.raises(nh.ParameterError, match="true or false"):
+        nh.as_bool("maybe", "interactive")
+    with pytest.raises(nh.ParameterError, match="accepted: tutorial, quick, smoke"):
+        nh.as_preset("fast")
+
+
+def test_missing_runs_name_the_training_command(tmp_path):
+    with pytest.raises(FileNotFoundError) as err:
+        nh.stored_comparison(["sigmoid", "relu"], "smoke", [], str(tmp_path))
+    msg = str(err.value)
+    assert "sigmoid, relu" in msg and f"gradflow train --act sigmoid,relu --preset smoke --out {tmp_path}" in msg
+    assert not any(tmp_path.iterdir())  # nothing was trained
+
+
+def test_no_widgets_outside_a_live_kernel():
+    assert nh.live_kernel(True) is False  # pytest is not a Jupyter front end
+    assert nh.live_kernel(False) is False

@@ -1,0 +1,75 @@
+"""The shared visual language: distinguishable colours (also for colour-blind readers), stable layer names."""
+import itertools
+
+import colorspacious
+import numpy as np
+import pytest
+
+from gradflow import style
+from gradflow.models import BaseNetwork
+
+VISION = [None, "deuteranomaly", "protanomaly"]  # severity 100 = full deuteranopia / protanopia
+
+
+def _seen(color, cvd):
+    space = "sRGB1" if cvd is None else {"name": "sRGB1+CVD", "cvd_type": cvd, "severity": 100}
+    return colorspacious.cspace_convert(np.asarray(color[:3], float), space, "CAM02-UCS")
+
+
+def _min_distance(colors):
+    worst = np.inf
+    for cvd in VISION:
+        seen = [_seen(c, cvd) for c in colors]
+        for a, b in itertools.combinations(seen, 2):
+            worst = min(worst, colorspacious.deltaE(a, b, input_space="CAM02-UCS"))
+    return worst
+
+
+def test_tutorial_activations_distinguishable_under_colour_blindness():
+    colors = [style.activation_style(a)["color"] for a in style.TUTORIAL_ACTIVATIONS]
+    assert len(set(colors)) == 6
+    assert _min_distance(colors) >= style.MIN_DISTANCE_CAM02UCS
+
+
+def test_the_test_can_fail():
+    # red vs green: far apart for most readers, nearly one colour under deuteranopia
+    assert _min_distance([(0.8, 0.2, 0.2), (0.2, 0.6, 0.2)]) < style.MIN_DISTANCE_CAM02UCS
+
+
+@pytest.mark.parametrize("pair", [("broken", "fixed"), ("run A", "run B")])
+def test_role_pairs_distinguishable(pair):
+    assert _min_distance([style.ROLE_STYLES[r]["color"] for r in pair]) >= style.MIN_DISTANCE_CAM02UCS
+
+
+def test_close_colour_pairs_differ_in_line_style():
+    styles = {a: style.activation_style(a) for a in style.TUTORIAL_ACTIVATIONS}
+    for a, b in itertools.combinations(style.TUTORIAL_ACTIVATIONS, 2):
+        if _min_distance([styles[a]["color"], styles[b]["color"]]) < 20:
+            assert styles[a]["linestyle"] != styles[b]["linestyle"], (a, b)
+
+
+def test_activation_style_stable_and_deterministic_for_unknown_names():
+    assert style.activation_style("relu") == style.activation_style("ReLU") == style.activation_style("relu-quick-ab12")
+    assert style.activation_style("my_act") == style.activation_style("my_act")
+    assert style.activation_style("my_act")["color"] in style.PALETTE
+
+
+def test_layer_label_from_config_and_model_agree():
+    cfg = {"input_size": 784, "hidden_sizes": [512, 256, 256, 128], "num_classes": 10}
+    net = BaseNetwork("relu")
+    assert style.layer_label(cfg, "layers.0") == "Linear 1 (784→512)"
+    assert style.layer_label(cfg, "layers.1") == "Linear 1 (784→512)"  # the activation after Linear 1
+    assert style.layer_label(cfg, "layers.8") == "Linear 5 (128→10, output)"
+    assert style.layer_label({"model": cfg}, 4) == "Linear 3 (256→256)"
+    for i in range(len(net.layers)):
+        assert style.layer_label(net, f"layers.{i}") == style.layer_label(cfg, f"layers.{i}")
+    assert style.layer_label(cfg, "<model>") == "whole model"
+
+
+def test_layer_label_with_norm_and_dropout():
+    cfg = {"input_size": 20, "hidden_sizes": [8], "num_classes": 3, "norm": "batch", "dropout": 0.2}
+    # layers: Linear, BatchNorm, act, Dropout, Linear
+    assert [style.layer_label(cfg, i) for i in range(5)] == [
+        "Linear 1 (20→8)", "Linear 1 (20→8), batch norm", "Linear 1 (20→8)", "Linear 1 (20→8), dropout",
+        "Linear 2 (8→3, output)"]
+    assert style.layer_label(None, "layers.3") == "layers.3"
