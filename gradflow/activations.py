@@ -103,6 +103,10 @@ def register_activation(name: str, fn: Callable | type | None = None, *, bounded
         def cube(x): return x ** 3
     """
     key = _key(name)
+    # Names reach run folders, file names and the reports' HTML: letters, digits and _ . + - only.
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_.+-]*", key):
+        raise ValueError(f"activation name {name!r} is not accepted: use letters, digits and _ . + - "
+                         "(starting with a letter or digit), e.g. 'my_relu'")
 
     def add(obj):
         if key in _REGISTRY and not overwrite:

@@ -91,3 +91,10 @@ def test_bad_registrations_are_rejected():
         gradflow.register_activation("test_not_callable", 3)
     with pytest.raises(ValueError, match="'name' key"):
         activation_from_config({"alpha": 1})
+
+
+@pytest.mark.parametrize("name", ["<b>bold</b>", "my relu", "../up", "-dash"])
+def test_names_that_would_reach_html_or_paths_unescaped_are_refused(name):
+    with pytest.raises(ValueError, match="letters, digits"):
+        gradflow.register_activation(name, lambda x: x)
+    assert name.lower() not in gradflow.available_activations()
