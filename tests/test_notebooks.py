@@ -27,6 +27,7 @@ def train_smoke_runs(runs: Path) -> None:
     import importlib.util
 
     from gradflow.cli import main
+    runs.parent.mkdir(parents=True, exist_ok=True)  # `train --out` refuses a folder whose parent is missing
     assert main(["train", "--act", "all", "--preset", "smoke", "--out", str(runs), "--no-progress"]) == 0
     if importlib.util.find_spec("gradflow.case_studies"):  # the case-study runs, once that module exists
         assert main(["train", "--case-studies", "--preset", "smoke", "--out", str(runs), "--no-progress"]) == 0
