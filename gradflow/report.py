@@ -393,7 +393,8 @@ def render_all(out_dir: str | os.PathLike = "reports", preset: str = "quick", ru
     total = time.perf_counter() - start
     comparison = [runs / n for n in needed_runs(next((s for s in NOTEBOOKS if s.needs == ALL_SIX), specs[0]),
                                                 preset, {}, runs_shown)]
-    facts = run_facts(comparison + [runs / c.run_name() for c in case_study_runs(preset)])
+    facts = run_facts(comparison)  # epochs and seeds of the comparison; the case studies have their own recipes
+    facts["case_studies"] = run_facts([runs / c.run_name() for c in case_study_runs(preset)])
     page = render_index(results, specs, preset, total, facts, runs_shown)
     write_atomic(out / "index.html", _public(page, ctx))
     write_atomic(out / "index.json", json.dumps({"preset": preset, "runs_dir": runs_shown, "seconds": round(total, 2),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import sys
 
 import nbformat
@@ -253,6 +254,9 @@ def test_index_tells_what_the_runs_are(tmp_path):
     assert page.index("Activation functions") < page.index("Comparing activations") < page.index("Case studies")
     assert "MISSING RUNS" in page and "1 of 2 reports FAILED" in page
     assert all(s.teaches in page for s in report.NOTEBOOKS)
+    facts["case_studies"] = run_facts([dirs[0]])
+    assert "case studies1 more stored runs with their own small recipes, 40 s of training" in html.unescape(
+        re.sub("<[^>]+>", "", render_index(results, report.NOTEBOOKS, "quick", 1.0, facts, "checkpoints")))
     assert "Preview, not results." not in render_index(results, report.NOTEBOOKS, "tutorial", 1.0, facts, "checkpoints")
 
 
