@@ -10,7 +10,6 @@ notebook); the index marks it and the exit code is non-zero.
 """
 from __future__ import annotations
 
-import html
 import json
 import multiprocessing
 import os
@@ -21,6 +20,9 @@ import traceback
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from .report_pages import error_page, frame_cell, insert_frame_cell, missing_page
+from .report_runs import ALL_SIX, case_study_runs, missing_runs, needed_runs
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
@@ -38,8 +40,6 @@ class NotebookSpec:
     run_params: tuple = ()  # parameters naming a run instead of needs[i] (the notebook checks those itself)
     case_studies: bool = False  # reads the case-study runs (gradflow train --case-studies)
 
-
-ALL_SIX = ("sigmoid", "tanh", "relu", "leakyrelu", "elu", "swish")  # config.TUTORIAL_ACTIVATIONS, no torch import
 
 # In reading order; every one is independent of the others once the runs exist.
 NOTEBOOKS = (
@@ -122,31 +122,6 @@ def html_exporter(show_code: bool = False):
     return exporter
 
 
-def _frame_cell(result: ReportResult, preset: str):
-    """A markdown cell under the page's title: status, preset, parameters, and the slot for the contents list."""
-    import nbformat
-
-    from .report_pages import TOC_SLOT
-
-    params = ", ".join(f"<code>{html.escape(f'{k}={v!r}')}</code>" for k, v in result.parameters.items()
-                       if k != "preset") or "defaults"
-    state = ("rendered" if result.status == "ok"
-             else f"<span class='gf-state-failed'>{html.escape(result.status.upper())}</span>")
-    preview = "" if preset == "tutorial" else ' (a <a href="index.html">preview</a>, not the full recipe)'
-    text = (f'<div class="gf-banner">{state} in {result.seconds:.0f} s · preset <code>{html.escape(preset)}</code>{preview}'
-            f" · parameters: {params}"
-            + (f"<br>error: <code>{html.escape(result.error)}</code>" if result.error else "")
-            + f"</div>{TOC_SLOT}")
-    return nbformat.v4.new_markdown_cell(text)
-
-
-def _insert_frame_cell(nb, cell) -> None:
-    """After the title cell (a markdown cell opening with '# '), else first."""
-    first = nb.cells[0] if nb.cells else None
-    title_first = first is not None and first.cell_type == "markdown" and first.source.lstrip().startswith("# ")
-    nb.cells.insert(1 if title_first else 0, cell)
-
-
 def write_atomic(path: Path, text: str) -> None:
     """Write via a temporary file in the same folder, so a reader never sees half a page."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -159,18 +134,6 @@ def write_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def _error_page(result: ReportResult, detail: str) -> str:
-    """For reports that left no executed notebook to convert (runs missing, file missing, kernel died)."""
-    title = html.escape(result.title)
-    what = {"missing runs": "cannot render yet: its runs are not in the run store"}.get(result.status, "FAILED")
-    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{title} ({html.escape(result.status)})"
-            f" — gradflow reports</title></head><body style='margin:0'><main style='font-family:system-ui,sans-serif;"
-            f"max-width:1100px;margin:auto;padding:0 1.5em'><h1>{title}</h1><div class='gf-callout gf-failed'>"
-            f"<b>This report {what}.</b>"
-            + ("" if result.status == "missing runs" else f"<br><code>{html.escape(result.error)}</code>")
-            + f"</div><pre style='white-space:pre-wrap'>{html.escape(detail)}</pre></main></body></html>")
 
 
 # --------------------------------------------------------------------------- one notebook
@@ -282,82 +245,19 @@ def _render_one(spec: NotebookSpec, source: str, out: Path, parameters: dict, ct
     try:
         if nb is None:
             raise FileNotFoundError(f"no executed notebook at notebooks/{executed.name}")
-        _insert_frame_cell(nb, _frame_cell(result, ctx.preset))
+        insert_frame_cell(nb, frame_cell(result, ctx.preset))
         number = 1 + [s.name for s in ctx.specs].index(spec.name)
         nb.metadata["title"] = f"{number}. {spec.title} — gradflow reports"
         body, _ = html_exporter(ctx.show_code).from_notebook_node(nb, resources={"metadata": {"name": spec.name}})
     except Exception as exc:  # noqa: BLE001 -- a broken export still gets an error page
         if result.status == "ok":
             result.status, result.error = "failed", _one_line(f"HTML export: {type(exc).__name__}: {exc}")
-        body = _error_page(result, detail or traceback.format_exc())
+        body = error_page(result, detail or traceback.format_exc())
     write_atomic(out / result.html, ctx.frame(spec.name, body))
     return result
 
 
 # --------------------------------------------------------------------------- runs the reports read
-
-
-def _train_command(preset: str, out: str, acts=ALL_SIX, seeds=None, max_epochs=None, case_studies=False) -> str:
-    where = "" if out == "checkpoints" else f" --out {out}"
-    if case_studies:
-        return f"gradflow train --case-studies --preset {preset}{where}"
-    act = "all" if tuple(acts) == ALL_SIX else " ".join(acts)
-    extra = (f" --seeds {' '.join(map(str, seeds))}" if seeds else "") + (f" --max-epochs {max_epochs}" if max_epochs else "")
-    return f"gradflow train --act {act} --preset {preset}{extra}{where}"
-
-
-def _case_study_runs(preset: str) -> list:
-    """The case-study run configs of ``preset`` (gradflow.case_studies.run_configs), [] without that module."""
-    try:
-        from . import case_studies
-    except ImportError:
-        return []
-    run_configs = getattr(case_studies, "run_configs", None)
-    return list(run_configs(preset)) if run_configs else []
-
-
-def needed_runs(spec: NotebookSpec, preset: str, params: dict, runs_shown: str = "checkpoints") -> dict[str, str]:
-    """{run name: the command that trains it} for the stored runs ``spec`` reads with ``params``.
-
-    Parameters the notebook validates itself (a bad activation name, a named run) are left to it:
-    its first cell then says what is wrong, which is a clearer message than a missing run.
-    """
-    from .config import make_config
-
-    preset = params.get("preset", preset)
-    needed: dict[str, str] = {}
-    try:
-        acts = [a for a, p in zip(spec.needs, spec.run_params) if not params.get(p)] if spec.run_params \
-            else list(params.get("activations") or spec.needs)
-        seeds, max_epochs = list(params.get("seeds") or []), params.get("max_epochs") or None
-        for act in acts:
-            config = make_config(act, preset, seeds=seeds or None, max_epochs=max_epochs)
-            needed[config.run_name()] = _train_command(preset, runs_shown, acts if spec.needs == ALL_SIX else ALL_SIX,
-                                                       seeds, max_epochs)
-        if spec.case_studies:
-            command = _train_command(preset, runs_shown, case_studies=True)
-            needed.update({c.run_name(): command for c in _case_study_runs(preset)})
-    except (ValueError, TypeError):
-        return {}
-    return needed
-
-
-def missing_runs(spec: NotebookSpec, preset: str, params: dict, runs: Path, runs_shown: str) -> dict[str, str]:
-    from .store import exists
-
-    return {name: cmd for name, cmd in needed_runs(spec, preset, params, runs_shown).items() if not exists(name, runs)}
-
-
-def _missing_page(result: ReportResult, missing: dict[str, str], runs_shown: str, preset: str) -> str:
-    """The page of a report whose runs are not stored: which runs, and the commands that make it render."""
-    runs = "".join(f"<li><code>{html.escape(name)}</code></li>" for name in missing)
-    where = "" if runs_shown == "checkpoints" else f" --out {runs_shown}"
-    commands = "\n".join(list(dict.fromkeys(missing.values())) + [f"gradflow report --preset {preset}{where}"])
-    body = (f"<p>It reads these runs, which <code>{html.escape(runs_shown)}/</code> does not hold:</p><ul>{runs}</ul>"
-            f"<p>Reports read stored runs and never train. Train the runs, then render again:</p>"
-            f"<pre style='background:#f4f7fa;padding:.8em 1em'>{html.escape(commands)}</pre>"
-            + ("" if where else f"<p>(<code>make report PRESET={html.escape(preset)}</code> does both.)</p>"))
-    return _error_page(result, "").replace("<pre style='white-space:pre-wrap'></pre>", body)
 
 
 def _missing_result(spec: NotebookSpec, params: dict, missing: dict[str, str], runs_shown: str) -> ReportResult:
@@ -461,13 +361,13 @@ def render_all(out_dir: str | os.PathLike = "reports", preset: str = "quick", ru
             except Exception as exc:  # noqa: BLE001 -- unreadable notebook: report it, render the rest
                 res = ReportResult(spec.name, spec.title, "failed", 0.0, {}, _one_line(f"{type(exc).__name__}: {exc}"),
                                    f"{spec.name}.html")
-                write_atomic(out / res.html, ctx.frame(spec.name, _error_page(res, traceback.format_exc())))
+                write_atomic(out / res.html, ctx.frame(spec.name, error_page(res, traceback.format_exc())))
                 results.append(res)
                 continue
             missing = missing_runs(spec, preset, params, runs, runs_shown)
             if missing:  # reports read runs, never train them
                 res = _missing_result(spec, params, missing, runs_shown)
-                write_atomic(out / res.html, ctx.frame(spec.name, _missing_page(res, missing, runs_shown, preset)))
+                write_atomic(out / res.html, ctx.frame(spec.name, missing_page(res, missing, runs_shown, preset)))
                 results.append(res)
             else:
                 todo.append((spec, params))
@@ -486,14 +386,15 @@ def render_all(out_dir: str | os.PathLike = "reports", preset: str = "quick", ru
                     except Exception as exc:  # noqa: BLE001 -- the worker itself died: still one row, one page
                         res = ReportResult(s.name, s.title, "failed", 0.0, p, _one_line(f"worker crashed: {exc!r}"),
                                            f"{s.name}.html")
-                        write_atomic(out / res.html, ctx.frame(s.name, _error_page(res, traceback.format_exc())))
+                        write_atomic(out / res.html, ctx.frame(s.name, error_page(res, traceback.format_exc())))
                         results.append(res)
     order = {s.name: i for i, s in enumerate(specs)}
     results.sort(key=lambda r: order.get(r.name, 99))
     total = time.perf_counter() - start
     comparison = [runs / n for n in needed_runs(next((s for s in NOTEBOOKS if s.needs == ALL_SIX), specs[0]),
                                                 preset, {}, runs_shown)]
-    facts = run_facts(comparison + [runs / c.run_name() for c in _case_study_runs(preset)])
+    facts = run_facts(comparison)  # epochs and seeds of the comparison; the case studies have their own recipes
+    facts["case_studies"] = run_facts([runs / c.run_name() for c in case_study_runs(preset)])
     page = render_index(results, specs, preset, total, facts, runs_shown)
     write_atomic(out / "index.html", _public(page, ctx))
     write_atomic(out / "index.json", json.dumps({"preset": preset, "runs_dir": runs_shown, "seconds": round(total, 2),

@@ -79,6 +79,10 @@ def facts_table(facts: dict, preset: str) -> str:
             ("training time", f"{_esc(_duration(facts['train_seconds']))} for {facts['runs']} stored runs "
                               f"(trained from {_esc(when)})"),
             ("library versions", _esc(versions) or "?")]
+    cases = facts.get("case_studies") or {}
+    if cases.get("runs"):
+        rows.insert(-1, ("case studies", f"{cases['runs']} more stored runs with their own small recipes, "
+                                         f"{_esc(_duration(cases['train_seconds']))} of training"))
     return "<table class='facts'>" + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"
 
 

@@ -1,4 +1,4 @@
-"""The frame around the rendered notebooks: navigation, a table of contents, the index page.
+"""The frame around the rendered notebooks: navigation, a table of contents, status and error pages.
 
 Works on the exported HTML of any notebook, so no notebook carries navigation code: every page
 gets a bar linking to the index and to the previous and next report, and an "On this page" list
@@ -173,3 +173,53 @@ def add_frame(page: str, specs, index: int, set_title: str) -> str:
     closing = "</main>" if "</main>" in page else "</body>"
     cut = page.rfind(closing)
     return page[:cut] + footer(specs, index) + page[cut:]
+
+
+# --------------------------------------------------------------------------- page parts
+
+
+def frame_cell(result, preset: str):
+    """A markdown cell under the page's title: status, preset, parameters, and the slot for the contents list."""
+    import nbformat
+
+    params = ", ".join(f"<code>{html.escape(f'{k}={v!r}')}</code>" for k, v in result.parameters.items()
+                       if k != "preset") or "defaults"
+    state = ("rendered" if result.status == "ok"
+             else f"<span class='gf-state-failed'>{html.escape(result.status.upper())}</span>")
+    preview = "" if preset == "tutorial" else ' (a <a href="index.html">preview</a>, not the full recipe)'
+    text = (f'<div class="gf-banner">{state} in {result.seconds:.0f} s · preset <code>{html.escape(preset)}</code>{preview}'
+            f" · parameters: {params}"
+            + (f"<br>error: <code>{html.escape(result.error)}</code>" if result.error else "")
+            + f"</div>{TOC_SLOT}")
+    return nbformat.v4.new_markdown_cell(text)
+
+
+def insert_frame_cell(nb, cell) -> None:
+    """After the title cell (a markdown cell opening with '# '), else first."""
+    first = nb.cells[0] if nb.cells else None
+    title_first = first is not None and first.cell_type == "markdown" and first.source.lstrip().startswith("# ")
+    nb.cells.insert(1 if title_first else 0, cell)
+
+
+def error_page(result, detail: str) -> str:
+    """For reports that left no executed notebook to convert (runs missing, file missing, kernel died)."""
+    title = html.escape(result.title)
+    what = {"missing runs": "cannot render yet: its runs are not in the run store"}.get(result.status, "FAILED")
+    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{title} ({html.escape(result.status)})"
+            f" — gradflow reports</title></head><body style='margin:0'><main style='font-family:system-ui,sans-serif;"
+            f"max-width:1100px;margin:auto;padding:0 1.5em'><h1>{title}</h1><div class='gf-callout gf-failed'>"
+            f"<b>This report {what}.</b>"
+            + ("" if result.status == "missing runs" else f"<br><code>{html.escape(result.error)}</code>")
+            + f"</div><pre style='white-space:pre-wrap'>{html.escape(detail)}</pre></main></body></html>")
+
+
+def missing_page(result, missing: dict[str, str], runs_shown: str, preset: str) -> str:
+    """The page of a report whose runs are not stored: which runs, and the commands that make it render."""
+    runs = "".join(f"<li><code>{html.escape(name)}</code></li>" for name in missing)
+    where = "" if runs_shown == "checkpoints" else f" --out {runs_shown}"
+    commands = "\n".join(list(dict.fromkeys(missing.values())) + [f"gradflow report --preset {preset}{where}"])
+    body = (f"<p>It reads these runs, which <code>{html.escape(runs_shown)}/</code> does not hold:</p><ul>{runs}</ul>"
+            f"<p>Reports read stored runs and never train. Train the runs, then render again:</p>"
+            f"<pre style='background:#f4f7fa;padding:.8em 1em'>{html.escape(commands)}</pre>"
+            + ("" if where else f"<p>(<code>make report PRESET={html.escape(preset)}</code> does both.)</p>"))
+    return error_page(result, "").replace("<pre style='white-space:pre-wrap'></pre>", body)

@@ -41,26 +41,32 @@ def to_palette(path: Path) -> None:
     small.save(path, optimize=True)
 
 
-def shoot(reports: Path, out: Path, width: int = 1200, palette: bool = True) -> list[tuple[Path, float]]:
-    from playwright.sync_api import sync_playwright
+def shoot(reports: Path, out: Path, width: int = 1200, palette: bool = True, browser=None) -> list[tuple[Path, float]]:
+    """Screenshot every page of ``reports`` into ``out``; ``browser``: a running Playwright browser to reuse."""
+    if browser is None:
+        from playwright.sync_api import sync_playwright
 
+        launch = {"args": ARGS}
+        if Path(CHROMIUM).is_file():
+            launch["executable_path"] = CHROMIUM
+        with sync_playwright() as p:
+            browser = p.chromium.launch(**launch)
+            try:
+                return shoot(reports, out, width, palette, browser)
+            finally:
+                browser.close()
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    launch = {"args": ARGS}
-    if Path(CHROMIUM).is_file():
-        launch["executable_path"] = CHROMIUM
-    with sync_playwright() as p:
-        browser = p.chromium.launch(**launch)
-        page = browser.new_page(viewport={"width": width, "height": 900}, device_scale_factor=1)
-        for html in pages(reports):
-            start = time.perf_counter()
-            page.goto(html.resolve().as_uri(), wait_until="load")
-            target = out / f"{html.stem}.png"
-            page.screenshot(path=str(target), full_page=True)
-            if palette:
-                to_palette(target)
-            written.append((target, time.perf_counter() - start))
-        browser.close()
+    page = browser.new_page(viewport={"width": width, "height": 900}, device_scale_factor=1)
+    for html in pages(reports):
+        start = time.perf_counter()
+        page.goto(html.resolve().as_uri(), wait_until="load")
+        target = out / f"{html.stem}.png"
+        page.screenshot(path=str(target), full_page=True)
+        if palette:
+            to_palette(target)
+        written.append((target, time.perf_counter() - start))
+    page.close()
     return written
 
 

@@ -136,13 +136,13 @@ def test_code_is_hidden_by_default(html_dir):
     assert "<script src=" not in html and "require.min.js" not in html and "MathJax.Hub" not in html and "cdnjs" not in html
 
 
-def test_screenshot_script_writes_every_page(html_dir, tmp_path):
+def test_screenshot_script_writes_every_page(browser, html_dir, tmp_path):
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("screenshots", report.REPO_ROOT / "scripts" / "screenshots.py")
     screenshots = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(screenshots)
-    written = screenshots.shoot(html_dir, tmp_path, width=800)
+    written = screenshots.shoot(html_dir, tmp_path, width=800, browser=browser)
     assert [p.name for p, _ in written] == ["index.png"] + [f"{s.name}.png" for s in report.NOTEBOOKS]
     from PIL import Image
     for path, _ in written:

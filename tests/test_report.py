@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import sys
 
 import nbformat
@@ -164,10 +165,8 @@ def test_reports_train_nothing_and_name_the_missing_runs(fake_notebooks, capsys)
     assert "make train PRESET=smoke" in err
 
     # once the run is stored, the same render executes it
-    (runs / relu).mkdir(parents=True)
-    (runs / relu / "results.json").write_text('{"seeds": []}')
-    from gradflow.manifest import write_manifest
-    write_manifest(runs / relu)  # a stored run proves itself complete (store.exists checks the manifest)
+    from gradflow.train import compare
+    assert compare(["relu"], preset="smoke", runs_dir=str(runs), progress=False)[0].name == relu
     assert report.render_all(out, preset="smoke", runs_dir=str(runs), jobs=1, notebooks=["needy"]) == 0
 
 
@@ -255,6 +254,9 @@ def test_index_tells_what_the_runs_are(tmp_path):
     assert page.index("Activation functions") < page.index("Comparing activations") < page.index("Case studies")
     assert "MISSING RUNS" in page and "1 of 2 reports FAILED" in page
     assert all(s.teaches in page for s in report.NOTEBOOKS)
+    facts["case_studies"] = run_facts([dirs[0]])
+    assert "case studies1 more stored runs with their own small recipes, 40 s of training" in html.unescape(
+        re.sub("<[^>]+>", "", render_index(results, report.NOTEBOOKS, "quick", 1.0, facts, "checkpoints")))
     assert "Preview, not results." not in render_index(results, report.NOTEBOOKS, "tutorial", 1.0, facts, "checkpoints")
 
 
