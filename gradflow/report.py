@@ -21,6 +21,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from . import atomic
 from .report_pages import error_page, frame_cell, insert_frame_cell, missing_page
 from .report_runs import ALL_SIX, case_study_runs, missing_runs, needed_runs
 
@@ -123,17 +124,9 @@ def html_exporter(show_code: bool = False):
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file in the same folder, so a reader never sees half a page."""
+    """Write a page through the project's one atomic writer, so a reader never sees half a page."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; reports are meant to be read and served
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic.write_text(path, text)
 
 
 # --------------------------------------------------------------------------- one notebook
