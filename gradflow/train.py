@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from . import __version__, store
 from .config import PRESETS, TUTORIAL_ACTIVATIONS, RunConfig, make_config  # noqa: F401  (re-exported)
 from .data import DataSplits, load
+from .member_lr import shard_key, with_member_lrs
 from .models import BaseNetwork
 from .record import Recorder
 from .recording import Recording, save_recording
@@ -155,7 +156,7 @@ def fit(configs: list[RunConfig], data: DataSplits, device=None, progress: bool 
         raise ValueError("fit needs at least one RunConfig")
     ref = configs[0]
     for c in configs[1:]:
-        if c.batch_key() != ref.batch_key():
+        if shard_key(c) != shard_key(ref):  # the learning rate may differ where it stays exact
             raise ValueError("configs with different data/optimizer/shape settings cannot train in one batch")
     device = resolve_device(device)
 
@@ -167,7 +168,7 @@ def fit(configs: list[RunConfig], data: DataSplits, device=None, progress: bool 
             members.append(Member(ci, seed))
     M = len(members)
     model = StackedMLP(nets).to(device)
-    optimizer = make_optimizer(model.parameters(), ref)
+    optimizer = with_member_lrs(make_optimizer(model.parameters(), ref), [configs[m.config_index].lr for m in members])
 
     train_x, train_y = data.train_x, data.train_y
     if ref.train_subset is not None:
@@ -337,7 +338,7 @@ def train_runs(configs: list[RunConfig], runs_dir=None, overwrite: bool = False,
         if not overwrite and store.exists(c.run_name(), runs_dir):
             runs[i] = store.load_run(c.run_name(), runs_dir)
         else:
-            todo.setdefault(c.batch_key(), []).append(i)
+            todo.setdefault(shard_key(c), []).append(i)
     datasets: dict[str, DataSplits] = {}
     for indices in todo.values():
         group = [configs[i] for i in indices]
