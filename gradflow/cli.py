@@ -193,6 +193,16 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--jobs", type=int, default=2, help="notebooks rendered in parallel")
     runs_dir(rp)
     rp.set_defaults(func=cmd_report)
+
+    # Commands whose code lives in their own module (add_arguments/run), imported here only.
+    for name, module, help_ in (
+            ("sweep", "gradflow.sweep", "plan a grid of settings into shards of stacked models and train them"),
+            ("tensorboard", "gradflow.tensorboard_export", "export runs or a sweep to TensorBoard event files")):
+        import importlib
+        mod = importlib.import_module(module)
+        sp = sub.add_parser(name, help=help_, description=help_[:1].upper() + help_[1:] + ".")
+        mod.add_arguments(sp)
+        sp.set_defaults(func=mod.run)
     return p
 
 
