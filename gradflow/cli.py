@@ -66,6 +66,9 @@ def cmd_data(args) -> int:
 
 
 def cmd_runs(args) -> int:
+    if args.sweep:  # a sweep's table (gradflow/sweep_results.py)
+        from .sweep_results import print_sweep
+        return print_sweep(args.sweep, args.sweeps_dir)
     from .store import list_runs
     table = list_runs(args.out)
     if args.preset and not table.empty and "preset" in table:
@@ -176,6 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--preset", choices=list(PRESETS), help="only runs of this preset")
     r.add_argument("--accuracy", action="store_true",
                    help="Markdown table: test accuracy per activation, mean ± 95 %% CI over seeds")
+    r.add_argument("--sweep", metavar="NAME_OR_DIR", help="print a sweep's table (see `gradflow sweep`)")
+    r.add_argument("--sweeps-dir", metavar="DIR", help="where sweeps are (default: $GRADFLOW_SWEEPS or ./sweeps)")
     runs_dir(r)
     r.set_defaults(func=cmd_runs)
 

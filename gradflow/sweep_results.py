@@ -140,3 +140,17 @@ def format_summary(table: pd.DataFrame) -> str:
     for r in bad.to_dict("records"):
         lines.append(f"  FAILED {r['run']}: {r['error']}")
     return "\n".join(lines)
+
+
+def print_sweep(name_or_path, sweeps_dir=None) -> int:
+    """`gradflow runs --sweep`: the sweep's table, one line per (run, seed), then the summary."""
+    path = find_sweep(name_or_path, sweeps_dir)
+    table = load_table(path)
+    axes = [c for c in ("act", "init", "norm", "dropout", "optimizer", "lr", "weight_decay", "hidden",
+                        "batch_size", "preset") if c in table]
+    cols = [*axes, "seed", "status", "test_acc", "epochs_trained", "seconds", "finding_codes"]
+    print(f"sweep {path}: {table['run'].nunique()} runs, {len(table)} rows")
+    with pd.option_context("display.width", 200, "display.max_rows", 500, "display.max_columns", 30):
+        print(table[[c for c in cols if c in table]].to_string(index=False))
+    print(format_summary(table))
+    return 0
