@@ -48,6 +48,7 @@ NOTEBOOKS = (
                  "Where two runs' gradient flow differs, layer by layer, and which findings differ."),
     NotebookSpec("06_case_studies", "Case studies",
                  "The seed stories reproduced and diagnosed, each broken run beside its fix.", cost=4),
+    NotebookSpec("07_sweep", "A sweep", "Settings x seeds: accuracy with 95 % CIs, what seeds tell apart, findings."),
 )
 
 

@@ -15,6 +15,10 @@ from collections.abc import Callable
 from .sweep_grid import SweepError
 
 EXTRA_HINT = "pip install 'gradflow-suite[ray]'"
+# A local Ray on a small, busy machine: its dashboard agent can take tens of seconds to start.
+# Newer Rays read agent_register_timeout_ms for the raylet's wait on it; Ray 2.60 waits a fixed
+# 15 s and the raylet aborts, so start_local also tries again. A user's own settings win.
+PATIENT_START = {"RAY_agent_register_timeout_ms": "120000", "RAY_raylet_start_wait_time_s": "60"}
 
 
 def import_ray():
@@ -40,10 +44,29 @@ def connect(address: str | None = None, num_cpus: int | None = None, num_gpus: i
         return False
     import torch
     env = {k: os.environ[k] for k in ("PYTHONPATH", "GRADFLOW_RUNS", "GRADFLOW_DATA") if k in os.environ}
-    ray.init(num_cpus=num_cpus or os.cpu_count() or 1,
-             num_gpus=torch.cuda.device_count() if num_gpus is None else num_gpus,
-             include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env} if env else None)
+    start_local(num_cpus=num_cpus or os.cpu_count() or 1,
+                num_gpus=torch.cuda.device_count() if num_gpus is None else num_gpus,
+                runtime_env={"env_vars": env} if env else None)
     return True
+
+
+def start_local(num_cpus: int, num_gpus: float, attempts: int = 3, **kwargs) -> None:
+    """``ray.init`` of a local instance with explicit logical resources, tried again if it fails to start.
+
+    On a loaded machine Ray's raylet sometimes gives up waiting for its metrics agent; a second
+    start (with the agent's files now in the page cache) usually comes up.
+    """
+    ray = import_ray()
+    for k, v in PATIENT_START.items():
+        os.environ.setdefault(k, v)
+    for attempt in range(1, attempts + 1):
+        try:
+            ray.init(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False, log_to_driver=False, **kwargs)
+            return
+        except Exception as exc:  # Ray raises a bare Exception when its node times out at startup
+            ray.shutdown()
+            if attempt == attempts:
+                raise RuntimeError(f"a local Ray instance did not start in {attempts} attempts: {exc}") from None
 
 
 def shutdown() -> None:
