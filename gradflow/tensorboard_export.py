@@ -22,15 +22,17 @@ METRICS = ("train_loss", "train_acc", "val_loss", "val_acc")
 
 
 def raw_histogram(counts, edges) -> dict | None:
-    """Arguments of ``add_histogram_raw`` for stored counts (``len(edges) + 2``: under, bins, over).
-
-    Empty buckets at both ends are dropped; sum and sum of squares are estimated from bin centres.
+    """Arguments of ``add_histogram_raw`` for stored counts (``len(edges) + 2``: under, bins, over,
+    non-finite; see gradflow.stats). Non-finite values have no place on an axis and are left out
+    (the export writes their count as a scalar). Empty buckets at both ends are dropped; sum and
+    sum of squares are estimated from bin centres.
     """
     import numpy as np
     counts = np.asarray(counts, dtype=np.float64)
     edges = np.asarray(edges, dtype=np.float64)
-    if len(counts) != len(edges) + 1 + 1:
+    if len(counts) != len(edges) + 2:
         raise ValueError(f"a stored histogram has len(edges) + 2 = {len(edges) + 2} counts, got {len(counts)}")
+    counts = counts[:-1]  # the last count is NaN/inf
     width = edges[1] - edges[0]
     limits = np.concatenate([[edges[0]], edges[1:], [edges[-1] + width]])  # right edge of every bucket
     lefts = np.concatenate([[edges[0] - width], edges])
@@ -72,6 +74,8 @@ def export_run(run, logdir: Path) -> list[Path]:
             if hists is not None and len(hists):
                 for row in hists[hists["seed"] == seed].itertuples(index=False):
                     raw = raw_histogram(row.counts, edges[f"{row.kind}_{row.scale}"])
+                    if row.counts[-1] and row.scale == "linear":  # once per (kind, layer), not per scale
+                        w.add_scalar(f"nonfinite_{row.kind}/{row.layer}", float(row.counts[-1]), int(row.step))
                     if raw is not None:
                         w.add_histogram_raw(f"{row.kind}_{row.scale}/{row.layer}", global_step=int(row.step), **raw)
         written.append(path)
