@@ -26,7 +26,7 @@ sweeps_dir: str = ""  # sweeps directory; empty means $GRADFLOW_SWEEPS or sweeps
 runs_dir: str = ""  # run store directory; empty means $GRADFLOW_RUNS or checkpoints
 preset: str = "quick"  # report preset; with smoke and no sweep, a tiny synthetic sweep is trained (seconds)
 panel_axis: str = ""  # axis with one panel per value; empty means the grid axis with most values besides act
-curve_slice: str = ""  # learning-curve slice such as "init=kaiming,lr=0.05"; empty means each axis' first value
+curve_slice: str = ""  # learning-curve slice as axis=value pairs, e.g. init=kaiming,lr=0.05; empty: first value of each axis
 metric: str = "val_acc"  # learning-curve metric: val_acc, train_acc, val_loss or train_loss
 
 # %% tags=["validate-parameters"]
@@ -190,15 +190,17 @@ if table is not None and len(ok):
     if long.empty:
         display(Markdown("No findings in any cell."))
     else:
-        counts = long.groupby(["act", "cell", "code"]).size().unstack("code", fill_value=0)
+        every_cell = pd.MultiIndex.from_frame(ok[["act", "cell"]].drop_duplicates())  # cells without findings too
+        counts = long.groupby(["act", "cell", "code"]).size().unstack("code", fill_value=0).reindex(every_cell,
+                                                                                                 fill_value=0)
         counts.index = [f"{a} | {c}" if others else a for a, c in counts.index]
-        fig, ax = plt.subplots(figsize=(1.2 + 0.9 * counts.shape[1], 0.8 + 0.32 * len(counts)), layout="constrained")
+        fig, ax = plt.subplots(figsize=(4.5 + 1.1 * counts.shape[1], 1.2 + 0.3 * len(counts)), layout="constrained")
         im = ax.imshow(counts.values, cmap="Oranges", vmin=0, vmax=len(seeds), aspect="auto")
-        ax.set_xticks(range(counts.shape[1]), counts.columns, rotation=35, ha="right", fontsize=8)
+        ax.set_xticks(range(counts.shape[1]), counts.columns, rotation=30, ha="right", fontsize=8)
         ax.set_yticks(range(len(counts)), counts.index, fontsize=8)
         for (i, j), v in np.ndenumerate(counts.values):
-            ax.text(j, i, str(v), ha="center", va="center", fontsize=7, color="black" if v < len(seeds) else "white")
-        fig.colorbar(im, ax=ax, label=f"seeds flagged (of {len(seeds)})")
+            ax.text(j, i, str(v), ha="center", va="center", fontsize=8, color="black" if v < len(seeds) else "white")
+        fig.colorbar(im, ax=ax, label=f"seeds flagged (of {len(seeds)})", shrink=0.8, pad=0.02)
         ax.set_title("Findings per cell: seeds flagged per code", fontsize=10)
         plt.show()
 
