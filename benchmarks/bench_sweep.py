@@ -20,8 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gradflow import sweep_ray  # noqa: E402
-from gradflow.sweep import sweep, train_shard  # noqa: E402
 from gradflow.sweep_grid import make_grid  # noqa: E402
+from gradflow.sweep_run import sweep, train_shard  # noqa: E402
 
 
 def grid_spec(smoke: bool) -> dict:

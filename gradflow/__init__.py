@@ -23,7 +23,8 @@ from .diagnose import Finding, diagnose, format_findings  # noqa: E402  (after _
 from .record import Recorder  # noqa: E402
 from .recording import load_recording  # noqa: E402
 from .seed_batch import SeedBatch  # noqa: E402
+from .sweep_run import sweep  # noqa: E402  (stdlib-only at import; the rest loads when called)
 
 __all__ = ["Activation", "BaseNetwork", "Finding", "Recorder", "activation_config", "activation_from_config",
            "available_activations", "diagnose", "format_findings", "get_activation", "load_recording",
-           "register_activation", "SeedBatch"]
+           "register_activation", "SeedBatch", "sweep"]

@@ -201,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     # Commands whose code lives in their own module (add_arguments/run), imported here only.
     for name, module, help_ in (
-            ("sweep", "gradflow.sweep", "plan a grid of settings into shards of stacked models and train them"),
+            ("sweep", "gradflow.sweep_run", "plan a grid of settings into shards of stacked models and train them"),
             ("tensorboard", "gradflow.tensorboard_export", "export runs or a sweep to TensorBoard event files")):
         import importlib
         mod = importlib.import_module(module)

@@ -67,7 +67,7 @@ path = sweep_results.find_sweep(sweep, sweeps_dir) if sweep else sweep_results.l
 MAKE_ONE = ("gradflow sweep --act relu,tanh,sigmoid --init default,kaiming --lr 1e-2,5e-2 --n-seeds 3 "
             "--preset quick")
 if path is None and preset == "smoke":  # the test render: a tiny sweep on the synthetic set, in seconds
-    from gradflow.sweep import sweep as run_sweep
+    from gradflow.sweep_run import sweep as run_sweep
     path = run_sweep(act="relu,tanh,sigmoid", init="default,kaiming", lr="0.05,0.2", preset="smoke", n_seeds=3,
                      max_epochs=2, train_subset=512, runs_dir=runs_dir or None, sweeps_dir=sweeps_dir,
                      progress=False, log=lambda *_: None).directory

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import pytest
 
-import gradflow.sweep as sweep_mod
+import gradflow.sweep_run as sweep_mod
 from gradflow import cli, store, sweep_results
 from gradflow.config import make_config
-from gradflow.sweep import sweep
 from gradflow.sweep_grid import SweepError, make_grid, read_grid_file
 from gradflow.sweep_plan import DATA_BYTES, member_bytes, plan
+from gradflow.sweep_run import sweep
 
 # The smallest real training: the synthetic set, one epoch of 4 steps, no recording, two seeds.
 TINY = dict(preset="smoke", max_epochs=1, record="off", n_seeds=2, train_subset=256)

@@ -13,8 +13,8 @@ import pytest
 import ray
 
 from gradflow import sweep_ray
-from gradflow.sweep import sweep
 from gradflow.sweep_grid import SweepError
+from gradflow.sweep_run import sweep
 
 TINY = dict(act="relu,tanh", lr="0.05,0.1", preset="smoke", max_epochs=1, record="off", n_seeds=2,
             train_subset=256, max_models=4, progress=False, log=lambda *_: None)

@@ -63,7 +63,7 @@ def test_events_read_back_one_run_per_seed(recorded_run, tmp_path, capsys):
 
 
 def test_a_sweep_exports_its_runs_and_a_bad_target_is_one_line(tmp_path, capsys):
-    from gradflow.sweep import sweep
+    from gradflow.sweep_run import sweep
     result = sweep(act="relu", lr="0.05,0.1", preset="smoke", max_epochs=1, n_seeds=2, train_subset=256,
                    record="off", runs_dir=tmp_path / "runs", sweeps_dir=tmp_path / "sw", progress=False,
                    log=lambda *_: None)
