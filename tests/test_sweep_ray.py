@@ -85,3 +85,18 @@ def test_without_ray_the_error_names_the_extra(monkeypatch, tmp_path):
     with pytest.raises(SweepError, match=r"gradflow-suite\[ray\]"):
         sweep(executor="ray", runs_dir=tmp_path / "runs", sweeps_dir=tmp_path / "sw", **TINY)
     assert not (tmp_path / "sw").exists()
+
+
+def test_benchmark_smoke_prints_both_ways_and_the_ratio(local_ray, capsys):
+    import importlib.util
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_sweep.py"
+    spec = importlib.util.spec_from_file_location("bench_sweep", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--smoke", "--executor", "both"]) == 0
+    out = capsys.readouterr().out
+    for executor in ("local", "ray"):
+        assert f"{executor}: gradflow shards" in out and f"{executor}: one model per task" in out
+        assert f"{executor}: shards vs one model per task:" in out
+    assert "ray: empty task round trip" in out and "ray adds" in out
+    assert ray.is_initialized()  # the benchmark reused this Ray and left it running
