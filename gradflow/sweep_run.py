@@ -103,7 +103,8 @@ def sweep(config_file=None, *, act=None, init=None, norm=None, dropout=None, opt
         sweep_ray.import_ray()  # the missing extra is named before anything is written
     sweep_results.save_sweep_files(directory, plan=the_plan)
 
-    runs_dir_s = None if runs_dir is None else str(Path(runs_dir).resolve())
+    from .store import default_runs_dir
+    runs_dir_s = str(Path(runs_dir or default_runs_dir()).resolve())  # absolute: Ray workers have their own cwd
     jobs = [{"configs": [c.to_dict() for c in s.configs], "runs_dir": runs_dir_s, "device": device,
              "data_root": None if data_root is None else str(Path(data_root).resolve())} for s in the_plan.shards]
     total_runs = sum(len(s.configs) for s in the_plan.shards)
