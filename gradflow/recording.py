@@ -1,18 +1,18 @@
 """A recording on disk: the Recorder's tidy tables (Parquet) and its summary (JSON).
 
-Written file by file, each atomically (temporary file + ``os.replace``); read back without the
+Written file by file, each atomically (``gradflow.atomic``: temporary file + ``os.replace``); read back without the
 model and without unpickling anything.
 """
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from . import atomic
 
 # Names in a saved recording directory.
 SUMMARY_FILE = "recording.json"
@@ -63,18 +63,6 @@ def build_tables(scalar_chunks, hist_rows, nonfinite, dead_rows, order, seed_of)
     return {"scalars": scalars[SCALAR_COLUMNS], "histograms": hists, "nonfinite": nf, "dead_units": dead}
 
 
-def _atomic_write(path: Path, write):
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)  # readers see the old file or the new one, never half of one
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def save_recording(directory, tables: dict, summary: dict) -> Path:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -82,12 +70,8 @@ def save_recording(directory, tables: dict, summary: dict) -> Path:
         df = tables[key].copy()
         if key == "histograms":
             df["counts"] = [np.asarray(c, dtype=np.int64) for c in df["counts"]]
-        _atomic_write(directory / fname, lambda tmp, df=df: df.to_parquet(tmp, index=False))
-
-    def write_json(tmp):
-        with open(tmp, "w") as f:
-            json.dump(summary, f, indent=1, allow_nan=True)
-    _atomic_write(directory / SUMMARY_FILE, write_json)
+        atomic.write_with(directory / fname, lambda tmp, df=df: df.to_parquet(tmp, index=False))
+    atomic.write_json(directory / SUMMARY_FILE, summary, indent=1)
     return directory
 
 

@@ -32,12 +32,18 @@ def train_shard(configs: list[dict], runs_dir: str | None = None, device: str | 
     try:
         import torch
 
+        from . import store
         from .config import RunConfig
         from .train import train_runs
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        runs = train_runs([RunConfig.from_dict(c) for c in configs], runs_dir=runs_dir, device=device,
-                          progress=progress, data_root=data_root)
+        # Shards of one sweep train at the same time (Ray tasks are separate processes). train_runs
+        # holds the run store's writer lock for all of its work, which would make them take turns;
+        # its undecorated body takes the lock only while each run is renamed into place (save_run).
+        train = getattr(train_runs, "__wrapped__", train_runs)
+        with store.run_origin("sweep"):
+            runs = train([RunConfig.from_dict(c) for c in configs], runs_dir=runs_dir, device=device,
+                         progress=progress, data_root=data_root)
         return {"ok": True, "runs": [str(r.path) for r in runs], "started": started, "finished": time.time()}
     except Exception as exc:  # one shard's failure must not stop the others; the summary says why
         where = traceback.extract_tb(exc.__traceback__)[-1]
@@ -103,8 +109,12 @@ def sweep(config_file=None, *, act=None, init=None, norm=None, dropout=None, opt
         sweep_ray.import_ray()  # the missing extra is named before anything is written
     sweep_results.save_sweep_files(directory, plan=the_plan)
 
-    from .store import default_runs_dir
-    runs_dir_s = str(Path(runs_dir or default_runs_dir()).resolve())  # absolute: Ray workers have their own cwd
+    from . import store
+    from .lock import runs_lock
+    root = store.check_output_dir(runs_dir or store.default_runs_dir(), create=True)  # one line, before training
+    with runs_lock(root):
+        store.recover_leftovers(root)  # what a killed writer left behind
+    runs_dir_s = str(root.resolve())  # absolute: Ray workers have their own cwd
     jobs = [{"configs": [c.to_dict() for c in s.configs], "runs_dir": runs_dir_s, "device": device,
              "data_root": None if data_root is None else str(Path(data_root).resolve())} for s in the_plan.shards]
     total_runs = sum(len(s.configs) for s in the_plan.shards)

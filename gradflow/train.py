@@ -327,6 +327,7 @@ def _for_data(config: RunConfig, data: DataSplits) -> RunConfig:
     return replace(config, dataset=f"{data.name}:{data.fingerprint()}")
 
 
+@store.writes_runs  # checks runs_dir before any work, one writer per run store
 def train_runs(configs: list[RunConfig], runs_dir=None, overwrite: bool = False, device=None,
                progress: bool = True, data: DataSplits | None = None, data_root=None) -> list[store.Run]:
     """Load the configs' runs that exist; train the others, batched where they share a batch key."""
@@ -335,8 +336,9 @@ def train_runs(configs: list[RunConfig], runs_dir=None, overwrite: bool = False,
     runs: dict[int, store.Run] = {}
     todo: dict[tuple, list[int]] = {}
     for i, c in enumerate(configs):
-        if not overwrite and store.exists(c.run_name(), runs_dir):
-            runs[i] = store.load_run(c.run_name(), runs_dir)
+        cached = None if overwrite else store.cached_run(c.run_name(), runs_dir)  # says so if damaged
+        if cached is not None:
+            runs[i] = cached
         else:
             todo.setdefault(shard_key(c), []).append(i)
     datasets: dict[str, DataSplits] = {}
