@@ -167,38 +167,44 @@ def _has_cuda() -> bool:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", metavar="FILE", help="TOML (or YAML) file of axes; flags given here override it")
+    p.add_argument("--config", metavar="FILE", help="TOML (or YAML) file of axes; flags given here override it "
+                                                    "(default: none, flags only)")
     g = p.add_argument_group("axes (comma-separated values; the grid is their product)")
-    g.add_argument("--act", help="activations, e.g. relu,tanh; 'all' = the tutorial's six")
-    g.add_argument("--init", help="inits: default, xavier, xavier_normal, kaiming, kaiming_normal, orthogonal, normal")
-    g.add_argument("--norm", help="none, batch, layer")
-    g.add_argument("--dropout", help="probabilities of DROPPING a unit, e.g. 0,0.2")
-    g.add_argument("--optimizer", help="sgd, adam, adamw, rmsprop")
-    g.add_argument("--lr", help="learning rates, e.g. 1e-2,5e-2 (they share a shard: exact per-member rates)")
-    g.add_argument("--weight-decay", help="weight decays, e.g. 0,1e-4")
-    g.add_argument("--hidden", help="hidden sizes, widths joined by '-': 512-256-256-128,256-128")
-    g.add_argument("--batch-size", help="batch sizes, e.g. 128,256")
+    g.add_argument("--act", help="activations, e.g. relu,tanh; 'all' = the tutorial's six (default: relu)")
+    g.add_argument("--init", help="inits: default, xavier, xavier_normal, kaiming, kaiming_normal, orthogonal, normal "
+                                  "(default: the preset's)")
+    g.add_argument("--norm", help="none, batch, layer (default: the preset's, none)")
+    g.add_argument("--dropout", help="probabilities of DROPPING a unit, e.g. 0,0.2 (default: the preset's, 0)")
+    g.add_argument("--optimizer", help="sgd, adam, adamw, rmsprop (default: the preset's, sgd)")
+    g.add_argument("--lr", help="learning rates, e.g. 1e-2,5e-2; they share a shard (default: the preset's)")
+    g.add_argument("--weight-decay", help="weight decays, e.g. 0,1e-4 (default: the preset's, 0)")
+    g.add_argument("--hidden", help="hidden sizes, widths joined by '-': 512-256-256-128,256-128 (default: the preset's)")
+    g.add_argument("--batch-size", help="batch sizes, e.g. 128,256 (default: the preset's)")
     g.add_argument("--preset", help="presets: tutorial, quick, smoke (default: quick)")
     s = p.add_argument_group("seeds and fixed settings")
-    s.add_argument("--seeds", help="seeds of every run, e.g. 42,43,44")
+    s.add_argument("--seeds", help="seeds of every run, e.g. 42,43,44 (default: 42,43,44)")
     s.add_argument("--n-seeds", type=int, metavar="N", help="seeds 42 .. 42+N-1 (default: 3)")
-    for flag, kind in (("--max-epochs", int), ("--patience", int), ("--momentum", float), ("--train-subset", int)):
-        s.add_argument(flag, type=kind)
-    s.add_argument("--dataset", choices=["fashion_mnist", "synthetic"])
-    s.add_argument("--record", choices=["default", "every", "off"], help="gradient recording schedule")
+    for flag, kind, what in (("--max-epochs", int, "most epochs per run"), ("--patience", int, "early-stopping patience"),
+                             ("--momentum", float, "SGD/RMSprop momentum"),
+                             ("--train-subset", int, "train on the first N examples")):
+        s.add_argument(flag, type=kind, help=f"{what} (default: the preset's)")
+    s.add_argument("--dataset", choices=["fashion_mnist", "synthetic"], help="dataset (default: the preset's)")
+    s.add_argument("--record", choices=["default", "every", "off"],
+                   help="gradient recording schedule (default: the preset's, default)")
     e = p.add_argument_group("execution")
-    e.add_argument("--executor", default="local", choices=EXECUTORS, help="local (default) or ray")
+    e.add_argument("--executor", default="local", choices=EXECUTORS, help="local or ray")
     e.add_argument("--ray-address", metavar="ADDR", help="Ray cluster (default: $RAY_ADDRESS, else a local Ray)")
     e.add_argument("--shards-per-gpu", type=int, default=1, metavar="K", help="Ray: K shards share a GPU (1/K each)")
-    e.add_argument("--cpus-per-shard", type=float, metavar="N", help="Ray: CPUs per shard task (default 1 on CPU)")
+    e.add_argument("--cpus-per-shard", type=float, metavar="N", help="Ray: CPUs per shard task (default: 1 on CPU, "
+                                                                     "0 beside a GPU share)")
     e.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-    e.add_argument("--memory", metavar="SIZE", help="memory budget per shard, e.g. 2GiB (default: half of free)")
-    e.add_argument("--max-models", type=int, metavar="N", help="at most N models per shard")
+    e.add_argument("--memory", metavar="SIZE", help="memory budget per shard, e.g. 2GiB (default: half of the free "
+                                                    "GPU memory or available RAM)")
+    e.add_argument("--max-models", type=int, metavar="N", help="at most N models per shard (default: memory-bound only)")
     e.add_argument("--dry-run", action="store_true", help="show the plan (runs, shards, cache) and train nothing")
     e.add_argument("--name", help="sweep name (default: sweep-<hash of its runs>)")
-    e.add_argument("--sweeps-dir", metavar="DIR", help="where sweep directories go (default: $GRADFLOW_SWEEPS or "
-                                                        "./sweeps)")
-    e.add_argument("--out", metavar="DIR", help="runs directory (default: $GRADFLOW_RUNS or ./checkpoints)")
+    e.add_argument("--sweeps-dir", metavar="DIR", help="where sweep folders go (default: $GRADFLOW_SWEEPS or ./sweeps)")
+    e.add_argument("--out", metavar="DIR", help="runs folder (default: $GRADFLOW_RUNS or ./checkpoints)")
     e.add_argument("--data-dir", metavar="DIR", help="dataset root (default: $GRADFLOW_DATA or ./data)")
     e.add_argument("--no-progress", action="store_true", help="no per-epoch progress bars")
 

@@ -110,7 +110,8 @@ def export(target, logdir, runs_dir=None, sweeps_dir=None) -> list[Path]:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("target", metavar="RUN_OR_SWEEP", help="a run (name or directory) or a sweep (name or directory)")
-    p.add_argument("--logdir", required=True, metavar="DIR", help="TensorBoard log directory to write into")
+    p.add_argument("--logdir", required=True, metavar="DIR", help="TensorBoard log directory to write into "
+                                                                   "(required; no default)")
     p.add_argument("--out", metavar="DIR", help="runs directory (default: $GRADFLOW_RUNS or ./checkpoints)")
     p.add_argument("--sweeps-dir", metavar="DIR", help="sweeps directory (default: $GRADFLOW_SWEEPS or ./sweeps)")
 

@@ -26,7 +26,7 @@ def add_arguments(r) -> None:
                         "(only for runs of the tutorial's recipe)")
     r.add_argument("--adopt", action="store_true",
                    help="seal runs written before run manifests: read every file, write the manifest if all read")
-    r.add_argument("--sweep", metavar="NAME_OR_DIR", help="print a sweep's table instead (see `gradflow sweep`)")
+    r.add_argument("--sweep", metavar="NAME_OR_DIR", help="print a sweep's table instead (see `gradflow sweep`; default: the run list)")
     r.add_argument("--sweeps-dir", metavar="DIR", help="where sweeps are (default: $GRADFLOW_SWEEPS or ./sweeps)")
     add_runs_dir(r, writes=False)
 
