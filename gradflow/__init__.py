@@ -22,7 +22,7 @@ _EXPORTS = {
     "Activation": "activations", "activation_config": "activations", "activation_from_config": "activations",
     "available_activations": "activations", "get_activation": "activations", "register_activation": "activations",
     "BaseNetwork": "models", "Finding": "diagnose", "diagnose": "diagnose", "format_findings": "diagnose",
-    "Recorder": "record", "load_recording": "recording", "SeedBatch": "seed_batch",
+    "Recorder": "record", "load_recording": "recording", "SeedBatch": "seed_batch", "sweep": "sweep_run",
 }
 __all__ = sorted(_EXPORTS)
 

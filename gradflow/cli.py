@@ -24,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "activations": ("gradflow.commands.activations", "list the activation functions: names, parameters, config"),
     "data": ("gradflow.commands.data", "prepare FashionMNIST in the data folder (local files, Debian package "
                                        "or download)"),
+    "sweep": ("gradflow.sweep_run", "plan a grid of settings into shards of stacked models and train them"),
+    "tensorboard": ("gradflow.tensorboard_export", "export runs or a sweep to TensorBoard event files"),
 }
 
 

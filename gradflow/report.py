@@ -63,6 +63,9 @@ NOTEBOOKS = (
     NotebookSpec("06_case_studies", "Case studies",
                  "Real bugs from forum questions, each as symptom, evidence, finding and fix, with the broken "
                  "run drawn beside the fixed one.", cost=4, case_studies=True),
+    NotebookSpec("07_sweep", "A sweep",
+                 "Settings crossed with seeds: accuracy with 95 % intervals per cell, which differences the "
+                 "seeds can and cannot tell apart, and the findings per cell."),
 )
 
 

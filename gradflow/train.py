@@ -23,6 +23,7 @@ from ._version import __version__
 from .config import TUTORIAL_ACTIVATIONS, RunConfig, make_config
 from .data import DataSplits, load
 from .diagnose import Evidence, diagnose
+from .member_lr import shard_key, with_member_lrs
 from .models import BaseNetwork
 from .optimizers import make_optimizer
 from .record import Recorder
@@ -170,7 +171,7 @@ def fit(configs: list[RunConfig], data: DataSplits, device=None, progress: bool 
         raise ValueError("fit needs at least one RunConfig")
     ref = configs[0]
     for c in configs[1:]:
-        if c.batch_key() != ref.batch_key():
+        if shard_key(c) != shard_key(ref):  # the learning rate may differ where it stays exact
             raise ValueError("configs with different data/optimizer/shape settings cannot train in one batch")
     device = resolve_device(device)
 
@@ -190,7 +191,8 @@ def fit(configs: list[RunConfig], data: DataSplits, device=None, progress: bool 
         raise ValueError(f"{len(train[1])} training examples are fewer than one batch of {ref.batch_size}")
 
     recorder = None if ref.record == OFF else Recorder(model, schedule=ref.record, member_seeds=[m.seed for m in members])
-    batch = _Batch(model, make_optimizer(model.parameters(), ref), members, EarlyStopping(len(members), ref.patience),
+    optimizer = with_member_lrs(make_optimizer(model.parameters(), ref), [configs[m.config_index].lr for m in members])
+    batch = _Batch(model, optimizer, members, EarlyStopping(len(members), ref.patience),
                    _snapshot(model), recorder, device)
     with recorder if recorder is not None else contextlib.nullcontext():
         if recorder is not None:
@@ -322,7 +324,7 @@ def train_runs(configs: list[RunConfig], runs_dir=None, overwrite: bool = False,
         if cached is not None:
             runs[i] = cached
         else:
-            todo.setdefault(c.batch_key(), []).append(i)
+            todo.setdefault(shard_key(c), []).append(i)
     datasets: dict[str, DataSplits] = {}
     for indices in todo.values():
         group = [configs[i] for i in indices]
