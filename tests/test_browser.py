@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import sync_playwright
-from test_notebooks import NAMES, smoke_report_dir
+from test_notebooks import smoke_report_dir
 
 from gradflow import report
 
