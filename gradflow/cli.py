@@ -38,6 +38,9 @@ def _seeds(values: list[str] | None) -> list[int] | None:
 
 
 def cmd_train(args) -> int:
+    if args.case_studies:  # the case studies' own runs (gradflow.case_studies)
+        from .case_studies import run
+        return run(args)
     from .train import compare
     seeds = _seeds(args.seeds)
     if args.n_seeds is not None:
@@ -163,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data-dir", metavar="DIR", help="dataset root (default: $GRADFLOW_DATA or ./data)")
     t.add_argument("--overwrite", action="store_true", help="retrain even if the run is cached")
     t.add_argument("--no-progress", action="store_true", help="no progress bars")
+    t.add_argument("--case-studies", action="store_true", help="train (or load) the case studies' runs instead")
     runs_dir(t)
     t.set_defaults(func=cmd_train)
 

@@ -308,6 +308,9 @@ def _member_subset(tables: dict, summary: dict, keep: list[int]) -> Recording:
     summary["members"] = len(keep)
     if summary.get("member_seeds") is not None:
         summary["member_seeds"] = [summary["member_seeds"][m] for m in keep]
+    # each member's dropout p belongs to its own run (p=0.7 and p=0.3 runs can share a batch)
+    summary["dropout"] = [d if d.get("member") is None else d | {"member": renumber[d["member"]]}
+                          for d in summary.get("dropout", []) if d.get("member") is None or d["member"] in renumber]
     for layer in summary.get("layers", []):
         if layer.get("members", 1) > 1:
             layer["members"] = len(keep)
