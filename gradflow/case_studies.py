@@ -404,10 +404,9 @@ def train_case_run(spec: CaseRun, data, runs_dir=None, overwrite: bool = False) 
                 extra_arrays[f"output_values_seed{seed}"] = out.reshape(-1).numpy()
     metrics = pd.DataFrame(rows)
     config = {"origin": f"case study {spec.case_id}",
-              "run": {"activation": {"name": s.get("activation", s.get("model"))}, "preset": spec.preset,
+              "run": {**s, "activation": {"name": s.get("activation", s.get("model"))}, "preset": spec.preset,
                       "seeds": list(s["seeds"]), "max_epochs": s["epochs"], "case": spec.case_id,
-                      "variant": spec.variant.key, "role": spec.variant.role, "label": spec.variant.label,
-                      **{k: v for k, v in s.items() if k not in ("seeds",)}},
+                      "variant": spec.variant.key, "role": spec.variant.role, "label": spec.variant.label},
               "model": model_config, "data": data.describe(), "device": "cpu", "versions": _versions(),
               "seconds_per_epoch": float(np.mean(epoch_seconds)), "epoch_seconds": epoch_seconds,
               "batch": {"members": 1, "runs": [name]},
