@@ -20,11 +20,6 @@
 # the stored runs hold, the **finding** gradflow's diagnosis reports, and the **fix** — with the broken run
 # and the fixed run drawn side by side.
 #
-# **Colours keep their meaning on this page:** the broken run is always <span style="color:#D55E00">
-# **vermillion, dashed**</span>, a fixed run always <span style="color:#0173B2">**blue, solid**</span>
-# (a second fix: blue, dash-dot), and in case 000 the question's own PyTorch model is
-# <span style="color:#CA9161">**brown**</span>.
-#
 # The runs were trained beforehand by `gradflow train --case-studies` and stored like every other run;
 # this page only reads them. The sigmoid network that "does not learn" (the activation tutorial's own story)
 # is told on the *Compare activations* and *Two runs* pages, with the comparison's runs.
@@ -52,6 +47,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from IPython.display import HTML, Markdown, display
+from matplotlib.colors import to_hex
 
 from gradflow import case_narrate as cn
 from gradflow.case_studies import CASE_PRESETS, case, load_case_studies
@@ -63,6 +59,12 @@ plt.rcParams["figure.dpi"] = 90
 cases = load_case_studies(preset, runs_dir or None)
 P = CASE_PRESETS[preset]
 display(HTML(preset_callout(preset, P["seeds"], epochs_run=P["epochs"], dataset=P["dataset"])))
+hexes = {role: to_hex(ROLE_STYLES[role]["color"]) for role in ("broken", "fixed", "run B")}
+display(Markdown(
+    f"**Colours keep their meaning on this page:** the broken run is always <span style=\"color:{hexes['broken']}\">"
+    f"**vermillion, dashed, ×**</span>; a fixed run always <span style=\"color:{hexes['fixed']}\">**blue, solid, "
+    f"●**</span> (a second fix: blue, dash-dot, ■); in case 000 the question's own PyTorch model is "
+    f"<span style=\"color:{hexes['run B']}\">**brown**</span>."))
 data_name = "a synthetic stand-in data set" if P["dataset"] == "synthetic" else "FashionMNIST"
 display(Markdown(
     f"**What was trained.** Every run here uses {data_name}: the first {P['train']:,} training images and "
@@ -294,7 +296,10 @@ show_table(cn.summary_table(cases), "**The four cases at a glance** (test set; 0
            "which is exactly the number that misled):")
 
 # %% [markdown]
-# **Glossary.** *Logits*: the raw scores of the last Linear layer, any real number; cross-entropy applies
-# the softmax itself. *Binary accuracy*: the share of outputs on the same side of 0.5 as their target.
-# *NaN*: "not a number", the result of 0 · ∞ or ∞ − ∞; once in a weight it spreads to every later result.
-# *Dropout p* (PyTorch, Keras): the probability of **dropping** a unit; TensorFlow 1's `keep_prob` is 1 − p.
+# ## Glossary
+#
+# - *Logits*: the raw scores of the last Linear layer, any real number; cross-entropy applies the softmax
+#   itself.
+# - *Binary accuracy*: the share of outputs on the same side of 0.5 as their target.
+# - *NaN*: "not a number", the result of 0 · ∞ or ∞ − ∞; once in a weight it spreads to every later result.
+# - *Dropout p* (PyTorch, Keras): the probability of **dropping** a unit; TensorFlow 1's `keep_prob` is 1 − p.
