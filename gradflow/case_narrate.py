@@ -124,8 +124,15 @@ def shows_002(runs: dict) -> str:
              f"(exp of clamp(x, max=0), inputs still 0–255) from {pct(epoch_mean(clamped, 'val_acc', 0))} to "
              f"**{pct(test_mean(clamped))}**. ")
     codes = {f["code"] for f in clamped.findings}
-    if "UNNORMALIZED_INPUT" in codes and "NONFINITE" not in codes:
-        text += "The clamp removes the NaN; the inputs are still 0–255, and the diagnosis still (rightly) says so."
+    if "NONFINITE" in codes:
+        text += ("Fix 2 still ends in NaN here: the clamp removes the 0 · inf of the unused branch, but with "
+                 "0–255 inputs the first layer's pre-activations and gradients are so large that this run "
+                 "overflows in the forward pass instead. ")
+    elif "UNNORMALIZED_INPUT" in codes:
+        text += "The clamp removes the NaN; the inputs are still 0–255, and the diagnosis still (rightly) says so"
+        text += (", with exploding gradients in the first layer: this run learns, but other seeds of the same "
+                 "setup can overflow. " if "EXPLODING_GRADIENT" in codes else ". ")
+    text += "Normalising the inputs is the fix that holds."
     return text.strip()
 
 
