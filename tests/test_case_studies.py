@@ -123,7 +123,7 @@ def test_findings_read_as_sentences(cases):
     assert list(t.columns) == ["severity", "finding", "where", "seeds", "what it says"]
     row = t[t["finding"] == "HIGH_DROPOUT"].iloc[0]  # one row for all layers and seeds
     assert row["seeds"] == "2 of 2" and row["where"].startswith("Linear 1 (784→32)")
-    for cid, by_variant in cases.items():
+    for by_variant in cases.values():
         for run in by_variant.values():
             text = cn.findings_table(run).to_string()
             assert not re.search(r"layers\.\d|step nan|\(seed \d|\('|<model>", text, re.I), (run.name, text)
