@@ -7,10 +7,10 @@ PRESET ?= quick
 JOBS   ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data train report test bench lint clean
+.PHONY: help setup data train report screenshots test bench lint clean
 
 help: ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 	@echo "  variables: PRESET=$(PRESET) (quick | tutorial | smoke), JOBS=$(JOBS)"
 
 $(STAMP): pyproject.toml
@@ -30,11 +30,16 @@ data: $(STAMP) ## prepare FashionMNIST in data/
 	      && $(BIN)/gradflow data; \
 	  else exit 1; fi; }
 
-train: data ## train (or load) the six-activation comparison for PRESET
+train: data ## train (or load) every run the reports read: the comparison and the case studies, for PRESET
 	$(BIN)/gradflow train --act all --preset $(PRESET)
+	$(BIN)/gradflow train --case-studies --preset $(PRESET)
 
+# Rendering reads the run store and trains nothing; `train` above fills the store first.
 report: train ## main job: train what is missing, then render reports/index.html
 	$(BIN)/gradflow report --preset $(PRESET) --jobs $(JOBS)
+
+screenshots: $(STAMP) ## full-page PNGs of the rendered reports/ in docs/screenshots/ (Chromium)
+	$(BIN)/python scripts/screenshots.py --reports reports --out docs/screenshots
 
 test: data ## run the test suite
 	$(BIN)/python -m pytest -q
@@ -45,7 +50,7 @@ bench: data ## run the benchmarks (ratios measured side by side)
 	  if [ -f $$b ]; then $(BIN)/python $$b || exit 1; fi; done
 
 lint: $(STAMP) ## ruff
-	$(BIN)/ruff check gradflow tests benchmarks notebooks
+	$(BIN)/ruff check gradflow tests benchmarks notebooks scripts
 
 clean: ## remove reports and caches (keeps data/ and checkpoints/)
 	rm -rf reports .pytest_cache .ruff_cache

@@ -116,8 +116,7 @@ def plain_epoch(data, device) -> float:
 def gradflow_epoch(data, device, activations=("relu",), seeds=(42,)) -> float:
     """gradflow's epoch (training + validation), as fit() times it."""
     configs = [make_config(a, "tutorial", max_epochs=1, seeds=seeds, record="off") for a in activations]
-    _, _, info = train.fit(configs, data, device=device, progress=False)
-    return info["epoch_seconds"][0]
+    return train.fit(configs, data, device=device, progress=False).epoch_seconds[0]
 
 
 def seed_batch_epoch(data, device, activations, seeds) -> float:

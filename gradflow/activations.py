@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,18 +56,18 @@ def _identity(x):
     return x
 
 
-_BUILTINS: dict[str, tuple[Callable, dict, bool]] = {
-    "sigmoid": (lambda x: torch.sigmoid(x), {}, True),
-    "tanh": (lambda x: torch.tanh(x), {}, True),
-    "relu": (lambda x: F.relu(x), {}, False),
-    "leakyrelu": (lambda x, alpha: F.leaky_relu(x, alpha), {"alpha": 0.1}, False),
-    "elu": (lambda x, alpha: F.elu(x, alpha), {"alpha": 1.0}, False),
-    "swish": (_swish, {}, False),
-    "gelu": (lambda x: F.gelu(x), {}, False),
-    "mish": (lambda x: F.mish(x), {}, False),
-    "softplus": (lambda x, beta: F.softplus(x, beta), {"beta": 1.0}, False),
-    "selu": (lambda x: F.selu(x), {}, False),
-    "identity": (_identity, {}, False),
+_BUILTINS: dict[str, tuple[Callable, dict]] = {  # bounded: see BOUNDED_OPS
+    "sigmoid": (lambda x: torch.sigmoid(x), {}),
+    "tanh": (lambda x: torch.tanh(x), {}),
+    "relu": (lambda x: F.relu(x), {}),
+    "leakyrelu": (lambda x, alpha: F.leaky_relu(x, alpha), {"alpha": 0.1}),
+    "elu": (lambda x, alpha: F.elu(x, alpha), {"alpha": 1.0}),
+    "swish": (_swish, {}),
+    "gelu": (lambda x: F.gelu(x), {}),
+    "mish": (lambda x: F.mish(x), {}),
+    "softplus": (lambda x, beta: F.softplus(x, beta), {"beta": 1.0}),
+    "selu": (lambda x: F.selu(x), {}),
+    "identity": (_identity, {}),
 }
 
 
@@ -172,18 +173,40 @@ def activation_from_config(config: dict) -> nn.Module:
     return get_activation(config["name"], **params)
 
 
-def is_bounded(name_or_module) -> bool:
-    """True when the activation's output lies in a finite interval (tanh, sigmoid, ...)."""
-    if isinstance(name_or_module, nn.Module):
-        if isinstance(name_or_module, (nn.Tanh, nn.Sigmoid, nn.Hardtanh, nn.Softsign, nn.Hardsigmoid)):
+# The one answer to "is this output confined to a finite interval?", asked by the registry (built-in
+# flags), the Recorder (activation modules, the op feeding the model output), the loss inspection
+# (autograd nodes such as ``TanhBackward0``) and the diagnosis (the interval a bounded output maps into).
+BOUNDED_OPS = {  # op name, lower case -> the interval it maps into
+    "sigmoid": (0.0, 1.0), "hardsigmoid": (0.0, 1.0), "softmax": (0.0, 1.0),  # softmax: the "double softmax"
+    "tanh": (-1.0, 1.0), "hardtanh": (-1.0, 1.0), "softsign": (-1.0, 1.0),
+    "clamp": (-1.0, 1.0), "clampminmax": (-1.0, 1.0),  # torch.clamp: the bounds are not in the graph; tanh-like
+}
+_BOUNDED_MODULES = (nn.Tanh, nn.Sigmoid, nn.Hardtanh, nn.Softsign, nn.Hardsigmoid, nn.Softmax)
+
+
+def op_name(name: str) -> str:
+    """An op's plain lower-case name: autograd's ``SoftmaxBackward0`` -> ``softmax``."""
+    return re.sub(r"backward\d*$", "", str(name).strip().lower())
+
+
+def is_bounded(thing) -> bool:
+    """True when the output lies in a finite interval: ``thing`` is an activation module, a
+    registered activation name, an op name or an autograd node name (``TanhBackward0``)."""
+    if isinstance(thing, nn.Module):
+        if isinstance(thing, _BOUNDED_MODULES):
             return True
-        config = getattr(name_or_module, "config", None)
-        name_or_module = config.get("name") if isinstance(config, dict) else None
-        if name_or_module is None:
-            return False
-    entry = _REGISTRY.get(_key(name_or_module))
-    return bool(entry and entry.bounded)
+        config = getattr(thing, "config", None)
+        thing = config.get("name") if isinstance(config, dict) else None
+    if not isinstance(thing, str) or not thing.strip():
+        return False
+    entry = _REGISTRY.get(_key(thing))
+    return bool(entry and entry.bounded) or op_name(thing) in BOUNDED_OPS
 
 
-for _name, (_fn, _defaults, _bounded) in _BUILTINS.items():
-    register_activation(_name, _fn, bounded=_bounded, **_defaults)
+def bounded_interval(name: str) -> tuple[float, float] | None:
+    """The interval a bounded op maps into, None when not known (a user's bounded activation)."""
+    return BOUNDED_OPS.get(op_name(name))
+
+
+for _name, (_fn, _defaults) in _BUILTINS.items():
+    register_activation(_name, _fn, bounded=_name in BOUNDED_OPS, **_defaults)

@@ -19,7 +19,6 @@ import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -335,6 +334,7 @@ def _evaluate(net, x, y, spec: CaseRun, loss_fn) -> dict:
 def train_case_run(spec: CaseRun, data, runs_dir=None, overwrite: bool = False) -> store.Run:
     """Train one plain-loop case-study run (all its seeds) and store it; load it when stored."""
     from .diagnose import diagnose
+    from .diagnose.evidence import Evidence
     from .record import Recorder
     from .recording import save_recording
     from .train import _versions
@@ -415,9 +415,9 @@ def train_case_run(spec: CaseRun, data, runs_dir=None, overwrite: bool = False) 
 
     def extra(tmp):
         save_recording(tmp / "recordings", rec.tables(), rec.summary())
-        view = SimpleNamespace(recordings=rec, metrics=metrics[metrics["epoch"] > 0] if spec.case_id != "004" else None,
-                               results=pd.DataFrame(results), config={**config["run"], "num_classes": data.num_classes})
-        store.write_json_atomic(tmp / "findings.json", [f.to_dict() for f in diagnose(view)])
+        trained = metrics[metrics["epoch"] > 0] if spec.case_id != "004" else None  # epoch 0: before training
+        evidence = Evidence.from_stored(config, trained, results, rec, data.num_classes)
+        store.write_json_atomic(tmp / "findings.json", [f.to_dict() for f in diagnose(evidence)])
         np.savez(tmp / "samples.npz", **extra_arrays)  # plain arrays (no pickle): reconstructions, output values
 
     store.save_run(name, config, metrics, results, weights, runs_dir=runs_dir, overwrite=overwrite, extra=extra)

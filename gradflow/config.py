@@ -7,13 +7,14 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 
 from .activations import activation_from_config, get_activation
 from .models import INIT_SCHEMES, NORMS
+from .optimizers import OPTIMIZERS
+from .record.schedule import RUN_CHOICES as RECORD_CHOICES
 
 TUTORIAL_ACTIVATIONS = ("sigmoid", "tanh", "relu", "leakyrelu", "elu", "swish")
-OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 # The tutorial's single-seed (42) test accuracies, shared/reference/anchors.md.
 TUTORIAL_TEST_ACCURACY = {"sigmoid": 0.1000, "tanh": 0.8759, "relu": 0.8862,
                           "leakyrelu": 0.8892, "elu": 0.8727, "swish": 0.8873}
@@ -38,7 +39,7 @@ class RunConfig:
     max_epochs: int = 50
     patience: int = 7                    # early stopping on validation accuracy
     seeds: tuple = (42, 43, 44)          # one model per seed: init, data order and dropout masks
-    record: str = "default"              # recorder schedule: default | every | off
+    record: str = "default"              # recorder schedule: default | every | off (gradflow.record.schedule)
     preset: str = "custom"               # the preset this config came from (part of the run's name)
 
     def __post_init__(self):
@@ -71,12 +72,8 @@ class RunConfig:
             raise ValueError(f"patience must be at least 1 epoch, got {self.patience}")
         if self.train_subset is not None and self.train_subset < self.batch_size:
             raise ValueError(f"train_subset ({self.train_subset}) must hold at least one batch ({self.batch_size})")
-        if self.record not in ("default", "every", "off"):
-            raise ValueError(f"unknown record schedule {self.record!r}; accepted: default, every, off")
-
-    @property
-    def activation_name(self) -> str:
-        return self.activation["name"]
+        if self.record not in RECORD_CHOICES:
+            raise ValueError(f"unknown record schedule {self.record!r}; accepted: {', '.join(RECORD_CHOICES)}")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -145,7 +142,3 @@ def make_config(activation="relu", preset: str = "quick", **overrides) -> RunCon
     if unknown:
         raise ValueError(f"unknown setting(s) {unknown}; accepted: {sorted(known - {'activation', 'preset'})}")
     return RunConfig(activation=activation, preset=preset, **values)
-
-
-def with_seeds(config: RunConfig, seeds) -> RunConfig:
-    return replace(config, seeds=tuple(seeds))

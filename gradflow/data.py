@@ -11,11 +11,13 @@ import gzip
 import hashlib
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
+from . import atomic
+from .paths import check_data_dir
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 RAW_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
@@ -28,6 +30,16 @@ FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
 
 def default_data_root() -> Path:
     return Path(os.environ.get("GRADFLOW_DATA", "data"))
+
+
+def data_root(root=None) -> Path:
+    """The dataset root to use. One the user named (argument or $GRADFLOW_DATA) must exist: a typo is
+    an error, not a new folder. Only the default ``./data`` is created when missing."""
+    if root is not None:
+        return check_data_dir(root, flag="root")
+    if os.environ.get("GRADFLOW_DATA"):
+        return check_data_dir(os.environ["GRADFLOW_DATA"], flag="$GRADFLOW_DATA")
+    return Path("data")
 
 
 @dataclass
@@ -107,16 +119,15 @@ def _extract_from(src_dir: Path, raw: Path) -> bool:
     for f in RAW_FILES:
         if (raw / f).is_file():
             continue
-        fd, tmp = tempfile.mkstemp(dir=raw, prefix=f".{f}.")
-        with gzip.open(src_dir / f"{f}.gz", "rb") as zin, os.fdopen(fd, "wb") as out:
-            shutil.copyfileobj(zin, out)
-        os.replace(tmp, raw / f)  # atomic: a half-written file never has the final name
+        with atomic.atomic_path(raw / f) as tmp, gzip.open(src_dir / f"{f}.gz", "rb") as zin, \
+                open(tmp, "wb") as out:
+            shutil.copyfileobj(zin, out)  # atomic: a half-written file never has the final name
     return True
 
 
 def prepare_fashion_mnist(root: Path | str | None = None, download: bool = True) -> str:
     """Make ``<root>/FashionMNIST/raw/`` hold the four extracted files; return where they came from."""
-    root = Path(root) if root is not None else default_data_root()
+    root = data_root(root)
     raw = _raw_dir(root)
     if _has_extracted(raw):
         return f"{raw} (extracted files)"
@@ -147,7 +158,7 @@ def load_fashion_mnist(root: Path | str | None = None, split_seed: int = SPLIT_S
     """FashionMNIST as resident tensors: 50,000 train / 10,000 validation (seeded split) / 10,000 test."""
     from torchvision.datasets import FashionMNIST
 
-    root = Path(root) if root is not None else default_data_root()
+    root = data_root(root)
     source = prepare_fashion_mnist(root, download=download)
     train = FashionMNIST(str(root), train=True, download=False)
     test = FashionMNIST(str(root), train=False, download=False)

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import torch
 
-# autograd nodes of ops whose output lies in a finite interval (a bounded op on the logits)
-BOUNDED_GRAD_FNS = ("TanhBackward0", "SigmoidBackward0", "HardtanhBackward0", "HardsigmoidBackward0",
-                    "ClampBackward1", "ClampBackward0", "ClampMinMaxBackward0",
-                    "SoftmaxBackward0")  # softmax before cross_entropy: the classic "double softmax"
+from .activations import is_bounded  # the one bounded-output oracle: it reads autograd node names too
+
 # autograd nodes that only reshape/copy: walked through when looking at what feeds the loss
 _PASS_THROUGH = ("View", "Reshape", "UnsafeView", "Squeeze", "Unsqueeze", "Permute", "Transpose",
                  "Clone", "Expand", "Select", "Slice", "Contiguous", "ToCopy", "Alias")
+CROSS_ENTROPY_KINDS = ("cross_entropy", "nll")  # losses that read the output as class logits
 _LOSS_NODES = {"NllLossBackward0": "nll", "NllLoss2DBackward0": "nll", "MseLossBackward0": "mse",
                "BinaryCrossEntropyWithLogitsBackward0": "bce_with_logits",
                "BinaryCrossEntropyBackward0": "bce", "L1LossBackward0": "l1",
@@ -52,7 +51,7 @@ def inspect_loss(loss: torch.Tensor) -> dict:
                         info["kind"] = "cross_entropy"
                         src = _skip_reshapes(src.next_functions[0][0])
                     info["logits_op"] = node_name(src) or None
-                    info["bounded_logits"] = node_name(src) in BOUNDED_GRAD_FNS
+                    info["bounded_logits"] = is_bounded(node_name(src))
                 return info
             nxt.extend(f for f, _ in fn.next_functions)
         frontier = nxt

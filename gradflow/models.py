@@ -15,8 +15,21 @@ from torch import nn
 
 from .activations import activation_config, activation_from_config, get_activation
 
-INIT_SCHEMES = ("default", "xavier", "xavier_normal", "kaiming", "kaiming_normal", "orthogonal", "normal")
-NORMS = ("none", "batch", "layer")
+# name -> what it does to a Linear's weight (None: keep PyTorch's default init). Non-default
+# schemes also zero the biases, as the papers that define them do.
+INITS = {
+    "default": None,
+    "xavier": nn.init.xavier_uniform_,
+    "xavier_normal": nn.init.xavier_normal_,
+    "kaiming": lambda w: nn.init.kaiming_uniform_(w, nonlinearity="relu"),
+    "kaiming_normal": lambda w: nn.init.kaiming_normal_(w, nonlinearity="relu"),
+    "orthogonal": nn.init.orthogonal_,
+    "normal": lambda w: nn.init.normal_(w, std=1.0 / math.sqrt(w.shape[1])),  # the tutorial's "const variance"
+}
+# name -> the normalisation layer after a hidden Linear of width n (None: no layer)
+NORM_LAYERS = {"none": None, "batch": nn.BatchNorm1d, "layer": nn.LayerNorm}
+INIT_SCHEMES = tuple(INITS)
+NORMS = tuple(NORM_LAYERS)
 
 
 def _as_activation(act_fn) -> nn.Module:
@@ -75,10 +88,8 @@ class BaseNetwork(nn.Module):
         sizes = [input_size] + hidden_sizes
         for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
             layers.append(nn.Linear(fan_in, fan_out))
-            if norm == "batch":
-                layers.append(nn.BatchNorm1d(fan_out))
-            elif norm == "layer":
-                layers.append(nn.LayerNorm(fan_out))
+            if NORM_LAYERS[norm] is not None:
+                layers.append(NORM_LAYERS[norm](fan_out))
             layers.append(copy.deepcopy(act))
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
@@ -111,29 +122,13 @@ class BaseNetwork(nn.Module):
 
 
 def init_weights(model: nn.Module, scheme: str) -> None:
-    """Re-initialise every Linear of ``model``; 'default' leaves PyTorch's init alone.
-
-    Non-default schemes zero the biases, as the papers that define them do.
-    """
-    if scheme == "default":
+    """Re-initialise every Linear of ``model`` with ``INITS[scheme]``; 'default' leaves PyTorch's init alone."""
+    if scheme not in INITS:
+        raise ValueError(f"unknown init {scheme!r}; accepted: {', '.join(INITS)}")
+    if INITS[scheme] is None:
         return
     for m in model.modules():
-        if not isinstance(m, nn.Linear):
-            continue
-        w = m.weight
-        if scheme == "xavier":
-            nn.init.xavier_uniform_(w)
-        elif scheme == "xavier_normal":
-            nn.init.xavier_normal_(w)
-        elif scheme == "kaiming":
-            nn.init.kaiming_uniform_(w, nonlinearity="relu")
-        elif scheme == "kaiming_normal":
-            nn.init.kaiming_normal_(w, nonlinearity="relu")
-        elif scheme == "orthogonal":
-            nn.init.orthogonal_(w)
-        elif scheme == "normal":  # constant variance 1/fan_in, the tutorial's "const variance" idea
-            nn.init.normal_(w, std=1.0 / math.sqrt(w.shape[1]))
-        else:
-            raise ValueError(f"unknown init {scheme!r}; accepted: {', '.join(INIT_SCHEMES)}")
-        if m.bias is not None:
-            nn.init.zeros_(m.bias)
+        if isinstance(m, nn.Linear):
+            INITS[scheme](m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)

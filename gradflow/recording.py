@@ -1,18 +1,19 @@
 """A recording on disk: the Recorder's tidy tables (Parquet) and its summary (JSON).
 
-Written file by file, each atomically (temporary file + ``os.replace``); read back without the
+Written file by file, each atomically (``gradflow.atomic``: temporary file + ``os.replace``); read back without the
 model and without unpickling anything.
 """
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from . import atomic
+from .quantities import BACKWARD_LOCATIONS, INPUT_LAYER
 
 # Names in a saved recording directory.
 SUMMARY_FILE = "recording.json"
@@ -28,7 +29,6 @@ FORMAT_VERSION = 1
 SCALAR_COLUMNS = ["step", "epoch", "member", "seed", "layer", "quantity", "value"]
 HIST_COLUMNS = ["step", "epoch", "member", "seed", "layer", "kind", "scale", "counts"]
 NONFINITE_COLUMNS = ["step", "epoch", "member", "seed", "layer", "where", "phase", "count", "order"]
-BACKWARD_WHERES = ("grad", "activation_grad_out", "activation_grad_in")
 DEAD_COLUMNS = ["step", "epoch", "member", "seed", "layer", "units", "dead", "dead_fraction", "examples"]
 
 
@@ -51,8 +51,8 @@ def build_tables(scalar_chunks, hist_rows, nonfinite, dead_rows, order, seed_of)
     hists = frame([{**r, "seed": seed_of(r["member"])} for r in hist_rows], HIST_COLUMNS)
     big = 1 << 30  # the model output, the loss and layers never run in a training forward sort last
     nf_rows = [{"step": s, "epoch": e, "member": m, "seed": seed_of(m), "layer": layer, "where": where,
-                "phase": "backward" if where in BACKWARD_WHERES else "forward",
-                "count": c, "order": order.get(layer, -1 if layer == "<input>" else big)}
+                "phase": "backward" if where in BACKWARD_LOCATIONS else "forward",
+                "count": c, "order": order.get(layer, -1 if layer == INPUT_LAYER else big)}
                for (m, layer, where), (s, e, c) in nonfinite.items()]
     # a value appears first in the forward pass (in forward order), else in the backward pass; a forward
     # NaN makes every gradient NaN, so the forward pass is looked at first
@@ -63,18 +63,6 @@ def build_tables(scalar_chunks, hist_rows, nonfinite, dead_rows, order, seed_of)
     return {"scalars": scalars[SCALAR_COLUMNS], "histograms": hists, "nonfinite": nf, "dead_units": dead}
 
 
-def _atomic_write(path: Path, write):
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)  # readers see the old file or the new one, never half of one
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def save_recording(directory, tables: dict, summary: dict) -> Path:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -82,12 +70,8 @@ def save_recording(directory, tables: dict, summary: dict) -> Path:
         df = tables[key].copy()
         if key == "histograms":
             df["counts"] = [np.asarray(c, dtype=np.int64) for c in df["counts"]]
-        _atomic_write(directory / fname, lambda tmp, df=df: df.to_parquet(tmp, index=False))
-
-    def write_json(tmp):
-        with open(tmp, "w") as f:
-            json.dump(summary, f, indent=1, allow_nan=True)
-    _atomic_write(directory / SUMMARY_FILE, write_json)
+        atomic.write_with(directory / fname, lambda tmp, df=df: df.to_parquet(tmp, index=False))
+    atomic.write_json(directory / SUMMARY_FILE, summary, indent=1)
     return directory
 
 
@@ -132,3 +116,29 @@ def load_recording(directory) -> Recording:
             df["counts"] = [np.asarray(c, dtype=np.int64) for c in df["counts"]]
         tables[key] = df
     return Recording(directory, tables, summary)
+
+
+def member_subset(recording, keep: list[int]) -> Recording:
+    """The recording (anything with ``tables()``/``summary()``) of members ``keep`` only, renumbered
+    0..len(keep)-1: one run's seeds out of a batch that trained several runs together."""
+    renumber = {old: new for new, old in enumerate(keep)}
+    sub = {}
+    for key, df in recording.tables().items():
+        part = df[df["member"].isin(keep)].copy() if "member" in df else df.copy()
+        if "member" in part:
+            part["member"] = part["member"].map(renumber)
+        sub[key] = part.reset_index(drop=True)
+    summary = json.loads(json.dumps(recording.summary()))
+    summary["members"] = len(keep)
+    if summary.get("member_seeds") is not None:
+        summary["member_seeds"] = [summary["member_seeds"][m] for m in keep]
+    # per-member dropout probabilities (a stacked dropout's p): only these members', renumbered
+    summary["dropout"] = [{**d, "member": renumber[d["member"]]} if d.get("member") is not None else d
+                          for d in summary.get("dropout", []) if d.get("member") is None or d["member"] in renumber]
+    for layer in summary.get("layers", []):
+        if layer.get("members", 1) > 1:
+            layer["members"] = len(keep)
+        for per_member in ("max_derivative", "flat_both_sides"):
+            if isinstance(layer.get(per_member), list) and len(layer[per_member]) > 1:
+                layer[per_member] = [layer[per_member][m] for m in keep]
+    return Recording(None, sub, summary)

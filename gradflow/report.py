@@ -2,9 +2,11 @@
 
 ``render_all`` runs every notebook of ``notebooks/`` with named parameters, in parallel worker
 processes, converts each executed notebook to one HTML file with the images embedded and no
-script loaded from the network, and writes ``index.html`` listing every report with its
-parameters, duration and status. A notebook that fails still gets a page (papermill keeps the
-traceback in the executed notebook); the index marks it and the exit code is non-zero.
+script loaded from the network, frames each page with navigation (report_pages.py) and writes
+``index.html`` (report_index.py). Rendering reads the run store and trains nothing: a notebook whose
+runs are missing is not executed; its page and the index name the runs and the command that trains
+them. A notebook that fails still gets a page (papermill keeps the traceback in the executed
+notebook); the index marks it and the exit code is non-zero.
 """
 from __future__ import annotations
 
@@ -30,24 +32,36 @@ VALIDATE_TAG = "validate-parameters"  # the first cell after `parameters`; its e
 class NotebookSpec:
     name: str  # file stem in notebooks/ and the HTML page's stem
     title: str
-    summary: str
+    teaches: str  # one or two sentences for the index: what a reader learns here
     cost: int = 1  # relative render time, to start the long ones first
+    needs: tuple = ()  # activations whose runs of the preset's comparison the notebook reads by default
+    run_params: tuple = ()  # parameters naming a run instead of needs[i] (the notebook checks those itself)
+    case_studies: bool = False  # reads the case-study runs (gradflow train --case-studies)
 
 
-# In reading order; every one is independent of the others once the comparison runs exist.
+ALL_SIX = ("sigmoid", "tanh", "relu", "leakyrelu", "elu", "swish")  # config.TUTORIAL_ACTIVATIONS, no torch import
+
+# In reading order; every one is independent of the others once the runs exist.
 NOTEBOOKS = (
     NotebookSpec("01_activation_functions", "Activation functions",
-                 "Each registered activation and its derivative: saturation, zero-centring, dead regions."),
+                 "The six activations and their derivatives, side by side: where each one saturates, "
+                 "which are zero-centred, and where a unit can die."),
     NotebookSpec("02_gradients_at_init", "Gradients at initialisation",
-                 "Per-layer gradient and activation histograms of fresh networks, dead and saturated units.", cost=2),
+                 "Before any training: how large each layer's gradients are in a fresh network, and why "
+                 "sigmoid's first layers receive almost none.", cost=2),
     NotebookSpec("03_compare_activations", "Comparing activations",
-                 "Several seeds per activation: learning curves, accuracy with confidence intervals, "
-                 "gradient flow over training, update:data ratios, findings.", cost=3),
-    NotebookSpec("04_one_run", "One run", "A deep dive into a single stored run."),
+                 "Six activations trained on FashionMNIST with several seeds: learning curves, accuracy with "
+                 "confidence intervals, gradient flow during training, update:data ratios and dead units.",
+                 cost=3, needs=ALL_SIX),
+    NotebookSpec("04_one_run", "One run in depth",
+                 "Reading one run's recording like a practitioner: curves, gradient flow over training, "
+                 "dead units before and after, and what the diagnosis says.", needs=("relu",), run_params=("run",)),
     NotebookSpec("05_two_runs", "Two runs side by side",
-                 "Where two runs' gradient flow differs, layer by layer, and which findings differ."),
+                 "Where a network that learns and one that does not differ, layer by layer, and which "
+                 "findings tell them apart.", needs=("sigmoid", "relu"), run_params=("run_a", "run_b")),
     NotebookSpec("06_case_studies", "Case studies",
-                 "The seed stories reproduced and diagnosed, each broken run beside its fix.", cost=4),
+                 "Real bugs from forum questions, each as symptom, evidence, finding and fix, with the broken "
+                 "run drawn beside the fixed one.", cost=4, case_studies=True),
 )
 
 
@@ -55,7 +69,7 @@ NOTEBOOKS = (
 class ReportResult:
     name: str
     title: str
-    status: str  # "ok", "failed", "bad parameters"
+    status: str  # "ok", "failed", "bad parameters", "missing runs"
     seconds: float
     parameters: dict = field(default_factory=dict)
     error: str = ""  # one line, empty when ok
@@ -90,8 +104,8 @@ _OFFLINE_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
 {%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
 {%- block extra_css -%}<style>main { max-width: 1100px; margin: 0 auto; }
-.gradflow-banner { padding: .6em 1em; border-radius: 4px; margin: 1em 0; font-family: sans-serif; }
-.gradflow-ok { background: #e8f5e9; } .gradflow-failed { background: #ffebee; }</style>{%- endblock extra_css -%}
+.gf-banner { font: 14px/1.5 system-ui, sans-serif; color: #445; margin: .5em 0; }
+.gf-banner .gf-state-failed { color: #b71c1c; font-weight: 600; }</style>{%- endblock extra_css -%}
 """
 
 
@@ -108,17 +122,29 @@ def html_exporter(show_code: bool = False):
     return exporter
 
 
-def _banner_cell(result: ReportResult):
-    """A markdown cell on top of the page: what was run, how long it took, whether it worked."""
+def _frame_cell(result: ReportResult, preset: str):
+    """A markdown cell under the page's title: status, preset, parameters, and the slot for the contents list."""
     import nbformat
 
-    params = ", ".join(f"`{k}={v!r}`" for k, v in result.parameters.items()) or "defaults"
-    state = "ok" if result.status == "ok" else "failed"
-    text = (f'<div class="gradflow-banner gradflow-{state}"><b>{html.escape(result.title)}</b> — '
-            f"status: <b>{html.escape(result.status.upper())}</b>, {result.seconds:.1f} s"
+    from .report_pages import TOC_SLOT
+
+    params = ", ".join(f"<code>{html.escape(f'{k}={v!r}')}</code>" for k, v in result.parameters.items()
+                       if k != "preset") or "defaults"
+    state = ("rendered" if result.status == "ok"
+             else f"<span class='gf-state-failed'>{html.escape(result.status.upper())}</span>")
+    preview = "" if preset == "tutorial" else ' (a <a href="index.html">preview</a>, not the full recipe)'
+    text = (f'<div class="gf-banner">{state} in {result.seconds:.0f} s · preset <code>{html.escape(preset)}</code>{preview}'
+            f" · parameters: {params}"
             + (f"<br>error: <code>{html.escape(result.error)}</code>" if result.error else "")
-            + "</div>\n\nParameters: " + params)
+            + f"</div>{TOC_SLOT}")
     return nbformat.v4.new_markdown_cell(text)
+
+
+def _insert_frame_cell(nb, cell) -> None:
+    """After the title cell (a markdown cell opening with '# '), else first."""
+    first = nb.cells[0] if nb.cells else None
+    title_first = first is not None and first.cell_type == "markdown" and first.source.lstrip().startswith("# ")
+    nb.cells.insert(1 if title_first else 0, cell)
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -136,11 +162,15 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def _error_page(result: ReportResult, detail: str) -> str:
-    """For failures that left no executed notebook to convert (missing file, kernel died at start)."""
-    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(result.title)}"
-            f" (failed)</title></head><body style='font-family:sans-serif;max-width:1100px;margin:auto'>"
-            f"<h1>{html.escape(result.title)}: FAILED</h1><p><code>{html.escape(result.error)}</code></p>"
-            f"<pre>{html.escape(detail)}</pre><p><a href='index.html'>back to the index</a></p></body></html>")
+    """For reports that left no executed notebook to convert (runs missing, file missing, kernel died)."""
+    title = html.escape(result.title)
+    what = {"missing runs": "cannot render yet: its runs are not in the run store"}.get(result.status, "FAILED")
+    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{title} ({html.escape(result.status)})"
+            f" — gradflow reports</title></head><body style='margin:0'><main style='font-family:system-ui,sans-serif;"
+            f"max-width:1100px;margin:auto;padding:0 1.5em'><h1>{title}</h1><div class='gf-callout gf-failed'>"
+            f"<b>This report {what}.</b>"
+            + ("" if result.status == "missing runs" else f"<br><code>{html.escape(result.error)}</code>")
+            + f"</div><pre style='white-space:pre-wrap'>{html.escape(detail)}</pre></main></body></html>")
 
 
 # --------------------------------------------------------------------------- one notebook
@@ -161,7 +191,23 @@ def _one_line(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def render_one(spec: NotebookSpec, source: str, out_dir: str, parameters: dict, show_code: bool, kernel_root: str,
+@dataclass(frozen=True)
+class PageContext:
+    """What every page of one render shares: the reading order, the preset, how paths are shown."""
+    specs: tuple  # the NotebookSpecs in reading order (the navigation's previous/next)
+    preset: str
+    named_paths: tuple = ()  # (absolute folder, public name) pairs for report_pages.public_paths
+    show_code: bool = False
+
+    def frame(self, name: str, page: str) -> str:
+        from .report_index import SET_TITLE
+        from .report_pages import add_frame, public_paths
+
+        index = next(i for i, s in enumerate(self.specs) if s.name == name)
+        return public_paths(add_frame(page, self.specs, index, SET_TITLE), dict(self.named_paths))
+
+
+def render_one(spec: NotebookSpec, source: str, out_dir: str, parameters: dict, ctx: PageContext, kernel_root: str,
                env: dict) -> ReportResult:
     """Execute one notebook with papermill and export it to ``out_dir/<name>.html``. Never raises."""
     # The kernel inherits this process's environment (runs dir, thread counts, our kernelspec);
@@ -170,13 +216,29 @@ def render_one(spec: NotebookSpec, source: str, out_dir: str, parameters: dict, 
     os.environ.update(env)
     os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [kernel_root, os.environ.get("JUPYTER_PATH")]))
     try:
-        return _render_one(spec, source, Path(out_dir), parameters, show_code)
+        return _render_one(spec, source, Path(out_dir), parameters, ctx)
     finally:
         os.environ.clear()
         os.environ.update(saved)
 
 
-def _render_one(spec: NotebookSpec, source: str, out: Path, parameters: dict, show_code: bool) -> ReportResult:
+# Lines the kernel machinery writes on every clean shutdown: kept, they read like a failure.
+_BENIGN_KERNEL_LINES = ("KeyboardInterrupt caught in kernel", "To connect another client to this kernel",
+                        "--existing", "WARNING | debugpy_stream undefined")
+
+
+def _keep_kernel_log(log: Path, ok: bool) -> bool:
+    """Remove the kernel's log when it holds nothing worth reading; True when it stays."""
+    if not log.is_file():
+        return False
+    lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+    if not lines or ok and all(any(b in ln for b in _BENIGN_KERNEL_LINES) for ln in lines):
+        log.unlink()
+        return False
+    return True
+
+
+def _render_one(spec: NotebookSpec, source: str, out: Path, parameters: dict, ctx: PageContext) -> ReportResult:
     import nbformat
     import papermill as pm
     from traitlets.config import Config
@@ -185,6 +247,7 @@ def _render_one(spec: NotebookSpec, source: str, out: Path, parameters: dict, sh
     executed.parent.mkdir(parents=True, exist_ok=True)
     executed.unlink(missing_ok=True)  # never convert a previous render's notebook by mistake
     kernel_log = executed.with_suffix(".kernel.log")
+    kernel_log.unlink(missing_ok=True)
     os.environ["GRADFLOW_KERNEL_LOG"] = str(kernel_log)  # read by gradflow.kernel_launcher
     result = ReportResult(spec.name, spec.title, "ok", 0.0, dict(parameters), html=f"{spec.name}.html")
     start = time.perf_counter()
@@ -203,10 +266,8 @@ def _render_one(spec: NotebookSpec, source: str, out: Path, parameters: dict, sh
         result.error = _one_line(f"{type(exc).__name__}: {exc}")
         detail = traceback.format_exc()
     result.seconds = round(time.perf_counter() - start, 2)
-    if kernel_log.is_file() and kernel_log.stat().st_size == 0:
-        kernel_log.unlink()
-    elif detail and kernel_log.is_file():
-        detail += f"\nThe kernel's own log: {kernel_log}\n"
+    if _keep_kernel_log(kernel_log, ok=not detail) and detail:
+        detail += f"\nThe kernel's own log: notebooks/{kernel_log.name}\n"
 
     try:
         nb = nbformat.read(str(executed), as_version=4)
@@ -220,51 +281,90 @@ def _render_one(spec: NotebookSpec, source: str, out: Path, parameters: dict, sh
             result.status = "bad parameters"
     try:
         if nb is None:
-            raise FileNotFoundError(f"no executed notebook at {executed}")
-        nb.cells.insert(0, _banner_cell(result))
-        nb.metadata["title"] = f"{spec.title} — gradflow"
-        body, _ = html_exporter(show_code).from_notebook_node(nb, resources={"metadata": {"name": spec.name}})
+            raise FileNotFoundError(f"no executed notebook at notebooks/{executed.name}")
+        _insert_frame_cell(nb, _frame_cell(result, ctx.preset))
+        number = 1 + [s.name for s in ctx.specs].index(spec.name)
+        nb.metadata["title"] = f"{number}. {spec.title} — gradflow reports"
+        body, _ = html_exporter(ctx.show_code).from_notebook_node(nb, resources={"metadata": {"name": spec.name}})
     except Exception as exc:  # noqa: BLE001 -- a broken export still gets an error page
         if result.status == "ok":
             result.status, result.error = "failed", _one_line(f"HTML export: {type(exc).__name__}: {exc}")
         body = _error_page(result, detail or traceback.format_exc())
-    write_atomic(out / result.html, body)
+    write_atomic(out / result.html, ctx.frame(spec.name, body))
     return result
 
 
-# --------------------------------------------------------------------------- index
+# --------------------------------------------------------------------------- runs the reports read
 
 
-def render_index(results: list[ReportResult], preset: str, total_seconds: float) -> str:
-    rows = []
-    for r in results:
-        params = "<br>".join(f"<code>{html.escape(k)}={html.escape(repr(v))}</code>" for k, v in r.parameters.items())
-        ok = r.status == "ok"
-        status = html.escape(r.status.upper()) + ("" if ok else f"<br><small>{html.escape(r.error)}</small>")
-        spec = next((s for s in NOTEBOOKS if s.name == r.name), None)
-        summary = html.escape(spec.summary) if spec else ""
-        rows.append(f"<tr class='{'ok' if ok else 'failed'}'><td><a href='{html.escape(r.html)}'>"
-                    f"{html.escape(r.title)}</a><br><small>{summary}</small></td><td>{params or 'defaults'}</td>"
-                    f"<td>{r.seconds:.1f} s</td><td class='status'>{status}</td></tr>")
-    n_bad = sum(r.status != "ok" for r in results)
-    verdict = "all reports rendered" if not n_bad else f"{n_bad} of {len(results)} reports FAILED"
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>gradflow reports</title>
-<style>
-body {{ font-family: sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }}
-table {{ border-collapse: collapse; width: 100%; }}
-td, th {{ border-bottom: 1px solid #ddd; padding: .5em; vertical-align: top; text-align: left; }}
-tr.failed td.status {{ color: #b71c1c; font-weight: bold; }} tr.ok td.status {{ color: #1b5e20; }}
-code {{ font-size: 90%; }}
-</style></head><body>
-<h1>gradflow reports</h1>
-<p>Preset <code>{html.escape(preset)}</code>; {verdict}; {total_seconds:.0f} s in all
-(rendered {time.strftime('%Y-%m-%d %H:%M')}). Each report is one self-contained HTML file.</p>
-<table><thead><tr><th>report</th><th>parameters</th><th>duration</th><th>status</th></tr></thead>
-<tbody>
-{chr(10).join(rows)}
-</tbody></table></body></html>
-"""
+def _train_command(preset: str, out: str, acts=ALL_SIX, seeds=None, max_epochs=None, case_studies=False) -> str:
+    where = "" if out == "checkpoints" else f" --out {out}"
+    if case_studies:
+        return f"gradflow train --case-studies --preset {preset}{where}"
+    act = "all" if tuple(acts) == ALL_SIX else " ".join(acts)
+    extra = (f" --seeds {' '.join(map(str, seeds))}" if seeds else "") + (f" --max-epochs {max_epochs}" if max_epochs else "")
+    return f"gradflow train --act {act} --preset {preset}{extra}{where}"
+
+
+def _case_study_runs(preset: str) -> list:
+    """The case-study run configs of ``preset`` (gradflow.case_studies.run_configs), [] without that module."""
+    try:
+        from . import case_studies
+    except ImportError:
+        return []
+    run_configs = getattr(case_studies, "run_configs", None)
+    return list(run_configs(preset)) if run_configs else []
+
+
+def needed_runs(spec: NotebookSpec, preset: str, params: dict, runs_shown: str = "checkpoints") -> dict[str, str]:
+    """{run name: the command that trains it} for the stored runs ``spec`` reads with ``params``.
+
+    Parameters the notebook validates itself (a bad activation name, a named run) are left to it:
+    its first cell then says what is wrong, which is a clearer message than a missing run.
+    """
+    from .config import make_config
+
+    preset = params.get("preset", preset)
+    needed: dict[str, str] = {}
+    try:
+        acts = [a for a, p in zip(spec.needs, spec.run_params) if not params.get(p)] if spec.run_params \
+            else list(params.get("activations") or spec.needs)
+        seeds, max_epochs = list(params.get("seeds") or []), params.get("max_epochs") or None
+        for act in acts:
+            config = make_config(act, preset, seeds=seeds or None, max_epochs=max_epochs)
+            needed[config.run_name()] = _train_command(preset, runs_shown, acts if spec.needs == ALL_SIX else ALL_SIX,
+                                                       seeds, max_epochs)
+        if spec.case_studies:
+            command = _train_command(preset, runs_shown, case_studies=True)
+            needed.update({c.run_name(): command for c in _case_study_runs(preset)})
+    except (ValueError, TypeError):
+        return {}
+    return needed
+
+
+def missing_runs(spec: NotebookSpec, preset: str, params: dict, runs: Path, runs_shown: str) -> dict[str, str]:
+    from .store import exists
+
+    return {name: cmd for name, cmd in needed_runs(spec, preset, params, runs_shown).items() if not exists(name, runs)}
+
+
+def _missing_page(result: ReportResult, missing: dict[str, str], runs_shown: str, preset: str) -> str:
+    """The page of a report whose runs are not stored: which runs, and the commands that make it render."""
+    runs = "".join(f"<li><code>{html.escape(name)}</code></li>" for name in missing)
+    where = "" if runs_shown == "checkpoints" else f" --out {runs_shown}"
+    commands = "\n".join(list(dict.fromkeys(missing.values())) + [f"gradflow report --preset {preset}{where}"])
+    body = (f"<p>It reads these runs, which <code>{html.escape(runs_shown)}/</code> does not hold:</p><ul>{runs}</ul>"
+            f"<p>Reports read stored runs and never train. Train the runs, then render again:</p>"
+            f"<pre style='background:#f4f7fa;padding:.8em 1em'>{html.escape(commands)}</pre>"
+            + ("" if where else f"<p>(<code>make report PRESET={html.escape(preset)}</code> does both.)</p>"))
+    return _error_page(result, "").replace("<pre style='white-space:pre-wrap'></pre>", body)
+
+
+def _missing_result(spec: NotebookSpec, params: dict, missing: dict[str, str], runs_shown: str) -> ReportResult:
+    commands = list(dict.fromkeys(missing.values()))
+    error = (f"needs {len(missing)} run(s) that {runs_shown}/ does not hold ({', '.join(missing)}); "
+             f"train them with: {' && '.join(commands)}")
+    return ReportResult(spec.name, spec.title, "missing runs", 0.0, dict(params), error, f"{spec.name}.html")
 
 
 # --------------------------------------------------------------------------- all notebooks
@@ -287,75 +387,66 @@ def as_ipynb(name: str, folder: Path) -> Path:
     return path
 
 
-def notebook_parameters(spec: NotebookSpec, preset: str, runs_dir: str, overrides: dict,
-                        path: Path | None = None) -> dict:
-    """The parameters passed to one notebook: the preset and runs dir, then the caller's overrides.
+def notebook_parameters(spec: NotebookSpec, preset: str, overrides: dict, path: Path | None = None) -> dict:
+    """The parameters passed to one notebook: the preset, then the caller's overrides.
 
     ``overrides`` maps a notebook name to its own dict, or a parameter name to a value for every
-    notebook that declares that parameter.
+    notebook that declares that parameter. The run store reaches the kernels as $GRADFLOW_RUNS,
+    not as a parameter, so no folder of this machine is printed on the pages.
     """
     import papermill as pm
 
     declared = pm.inspect_notebook(str(path or notebook_source(spec.name)))
-    params = {k: v for k, v in (("preset", preset), ("runs_dir", runs_dir)) if k in declared}
+    params = {"preset": preset} if "preset" in declared else {}
     names = {s.name for s in NOTEBOOKS}
     params.update({k: v for k, v in overrides.items() if k not in names and k in declared})
     params.update(overrides.get(spec.name, {}))
     return params
 
 
-def prepare_runs(preset: str, runs_dir: Path, data_root: str) -> str:
-    """Train the preset's comparison if the store lacks it, before notebooks read it in parallel.
+def _selected(notebooks: list[str] | None) -> list[NotebookSpec]:
+    if not notebooks:
+        return list(NOTEBOOKS)
+    known = {s.name: s for s in NOTEBOOKS}
+    unknown = [n for n in notebooks if n not in known]
+    if unknown:
+        raise ValueError(f"unknown notebooks {unknown}; available: {', '.join(known)}")
+    return [known[n] for n in notebooks]
 
-    Several notebooks read the same runs; training them here once keeps two workers from training
-    the same missing run at the same time. Returns an error line ('' when fine): a failure here is
-    reported by the notebooks themselves, so rendering goes on.
-    """
-    try:
-        from .config import TUTORIAL_ACTIVATIONS
-        from .train import compare
 
-        compare(TUTORIAL_ACTIVATIONS, preset=preset, runs_dir=str(runs_dir), progress=False, data_root=data_root)
-        return ""
-    except Exception as exc:  # noqa: BLE001 -- the notebooks report a training failure themselves
-        return _one_line(f"{type(exc).__name__}: {exc}")
+def _kernel_env(runs: Path, jobs: int) -> dict:
+    # Kernels in parallel on a small CPU: split the cores instead of letting each take them all.
+    threads = str(max(1, (os.cpu_count() or 1) // jobs))
+    data = Path(os.environ.get("GRADFLOW_DATA") or REPO_ROOT / "data").resolve()
+    return {"GRADFLOW_RUNS": str(runs), "GRADFLOW_DATA": str(data), "OMP_NUM_THREADS": threads,
+            "MKL_NUM_THREADS": threads, "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+            "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
 
 
 def render_all(out_dir: str | os.PathLike = "reports", preset: str = "quick", runs_dir: str | None = None,
                show_code: bool = False, jobs: int = 2, notebooks: list[str] | None = None,
-               parameters: dict | None = None, train: bool = True) -> int:
-    """Render the notebooks to ``out_dir``; returns 0 when every one worked, 1 otherwise.
+               parameters: dict | None = None) -> int:
+    """Render the notebooks to ``out_dir`` from the stored runs; 0 when every one worked, 1 otherwise.
 
     notebooks  -- names (stems) to render, default all of them
     parameters -- {notebook name: {param: value}} and/or {param: value} for every notebook declaring it
-    train      -- first train the preset's comparison where the run store lacks it (cached runs are reused)
+    Nothing is trained: a notebook whose runs are missing gets a page naming them and the command
+    that trains them, and the others render as usual.
     """
+    from .report_index import render_index, run_facts
+    from .report_pages import display_path
+
     start = time.perf_counter()
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     runs = Path(runs_dir or os.environ.get("GRADFLOW_RUNS", "checkpoints"))
     runs = (runs if runs.is_absolute() else Path.cwd() / runs).resolve()
-    specs = list(NOTEBOOKS)
-    if notebooks:
-        known = {s.name: s for s in NOTEBOOKS}
-        unknown = [n for n in notebooks if n not in known]
-        if unknown:
-            raise ValueError(f"unknown notebooks {unknown}; available: {', '.join(known)}")
-        specs = [known[n] for n in notebooks]
+    runs_shown = display_path(runs)
+    specs = _selected(notebooks)
     jobs = max(1, min(int(jobs), len(specs)))
-    # Kernels in parallel on a small CPU: split the cores instead of letting each take them all.
-    threads = str(max(1, (os.cpu_count() or 1) // jobs))
-    env = {"GRADFLOW_RUNS": str(runs), "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
-           "MPLBACKEND": "module://matplotlib_inline.backend_inline", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
-    if "GRADFLOW_DATA" in os.environ:
-        env["GRADFLOW_DATA"] = str(Path(os.environ["GRADFLOW_DATA"]).resolve())
-    else:
-        env["GRADFLOW_DATA"] = str((REPO_ROOT / "data").resolve())
-
-    if train:
-        problem = prepare_runs(preset, runs, env["GRADFLOW_DATA"])
-        if problem:
-            print(f"gradflow report: could not prepare the {preset!r} runs: {problem}", file=sys.stderr)
+    env = _kernel_env(runs, jobs)
+    ctx = PageContext(tuple(specs), preset, ((str(runs), runs_shown), (str(out), display_path(out)),
+                                             (env["GRADFLOW_DATA"], "data")), show_code)
 
     results: list[ReportResult] = []
     with tempfile.TemporaryDirectory(prefix="gradflow-kernel-") as kernel_root:
@@ -366,38 +457,67 @@ def render_all(out_dir: str | os.PathLike = "reports", preset: str = "quick", ru
         for spec in specs:
             try:
                 path = as_ipynb(spec.name, sources)
-                todo.append((spec, notebook_parameters(spec, preset, str(runs), parameters or {}, path)))
+                params = notebook_parameters(spec, preset, parameters or {}, path)
             except Exception as exc:  # noqa: BLE001 -- unreadable notebook: report it, render the rest
                 res = ReportResult(spec.name, spec.title, "failed", 0.0, {}, _one_line(f"{type(exc).__name__}: {exc}"),
                                    f"{spec.name}.html")
-                write_atomic(out / res.html, _error_page(res, traceback.format_exc()))
+                write_atomic(out / res.html, ctx.frame(spec.name, _error_page(res, traceback.format_exc())))
                 results.append(res)
+                continue
+            missing = missing_runs(spec, preset, params, runs, runs_shown)
+            if missing:  # reports read runs, never train them
+                res = _missing_result(spec, params, missing, runs_shown)
+                write_atomic(out / res.html, ctx.frame(spec.name, _missing_page(res, missing, runs_shown, preset)))
+                results.append(res)
+            else:
+                todo.append((spec, params))
         todo.sort(key=lambda item: -item[0].cost)  # longest first: the pool's last job is then a short one
         if jobs == 1:
-            results += [render_one(s, str(sources / f"{s.name}.ipynb"), str(out), p, show_code, kernel_root, env)
+            results += [render_one(s, str(sources / f"{s.name}.ipynb"), str(out), p, ctx, kernel_root, env)
                         for s, p in todo]
-        else:
-            # spawn, not fork: the parent may hold torch's thread pools from training above.
+        elif todo:
+            # spawn, not fork: a fork of a process holding torch's thread pools can hang.
             with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
                 futures = [(s, p, pool.submit(render_one, s, str(sources / f"{s.name}.ipynb"), str(out), p,
-                                                 show_code, kernel_root, env)) for s, p in todo]
+                                                 ctx, kernel_root, env)) for s, p in todo]
                 for s, p, f in futures:
                     try:
                         results.append(f.result())
                     except Exception as exc:  # noqa: BLE001 -- the worker itself died: still one row, one page
                         res = ReportResult(s.name, s.title, "failed", 0.0, p, _one_line(f"worker crashed: {exc!r}"),
                                            f"{s.name}.html")
-                        write_atomic(out / res.html, _error_page(res, traceback.format_exc()))
+                        write_atomic(out / res.html, ctx.frame(s.name, _error_page(res, traceback.format_exc())))
                         results.append(res)
-    order = {s.name: i for i, s in enumerate(NOTEBOOKS)}
+    order = {s.name: i for i, s in enumerate(specs)}
     results.sort(key=lambda r: order.get(r.name, 99))
     total = time.perf_counter() - start
-    write_atomic(out / "index.html", render_index(results, preset, total))
-    write_atomic(out / "index.json", json.dumps({"preset": preset, "runs_dir": str(runs), "seconds": round(total, 2),
+    comparison = [runs / n for n in needed_runs(next((s for s in NOTEBOOKS if s.needs == ALL_SIX), specs[0]),
+                                                preset, {}, runs_shown)]
+    facts = run_facts(comparison + [runs / c.run_name() for c in _case_study_runs(preset)])
+    page = render_index(results, specs, preset, total, facts, runs_shown)
+    write_atomic(out / "index.html", _public(page, ctx))
+    write_atomic(out / "index.json", json.dumps({"preset": preset, "runs_dir": runs_shown, "seconds": round(total, 2),
                                                  "reports": [asdict(r) for r in results]}, indent=1, default=str))
+    _summarise(results, preset, runs_shown, total, out)
+    return 1 if any(r.status != "ok" for r in results) else 0
+
+
+def _public(page: str, ctx: PageContext) -> str:
+    from .report_pages import public_paths
+
+    return public_paths(page, dict(ctx.named_paths))
+
+
+def _summarise(results: list[ReportResult], preset: str, runs_shown: str, total: float, out: Path) -> None:
+    """One line per report that did not render, the training command when runs are missing, the total."""
     failed = [r for r in results if r.status != "ok"]
     for r in failed:
         print(f"gradflow report: {r.status.upper()} {r.name}: {r.error}", file=sys.stderr)
-    print(f"gradflow report: {len(results) - len(failed)}/{len(results)} ok in {total:.1f} s -> {out / 'index.html'}",
+    if any(r.status == "missing runs" for r in failed):
+        where = "" if runs_shown == "checkpoints" else f" (run store: {runs_shown})"
+        print(f"gradflow report: reports read stored runs and train nothing; `make train PRESET={preset}` "
+              f"trains every run the set reads{where}", file=sys.stderr)
+    page = out / "index.html"
+    shown = page.relative_to(Path.cwd().resolve()) if page.is_relative_to(Path.cwd().resolve()) else page
+    print(f"gradflow report: {len(results) - len(failed)}/{len(results)} ok in {total:.1f} s -> {shown}",
           file=sys.stderr)
-    return 1 if failed else 0

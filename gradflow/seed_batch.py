@@ -37,6 +37,12 @@ def _layout(model: nn.Module) -> list[tuple[str, tuple, torch.dtype]]:
 
 
 class SeedBatch(nn.Module):
+    # The members protocol (see gradflow.record.layers): ``members`` says how many models dim 0 holds;
+    # ``recordable = False`` tells the Recorder it must refuse this module, and why.
+    recordable = False
+    not_recordable_reason = ("vmap hides the model's layers from hooks. To record a seed's gradient flow, train it "
+                             "alone: model = batch.member(m) (a copy of member m), then Recorder(model) in your loop")
+
     def __init__(self, make_model: Callable[[], nn.Module], seeds: Sequence[int], randomness: str = "different"):
         """make_model -- builds one model (no arguments); called once per seed after torch.manual_seed(seed)
         seeds      -- distinct integers, one member each

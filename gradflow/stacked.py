@@ -136,6 +136,7 @@ class StackedLayerNorm(nn.Module):
 
 class StackedDropout(nn.Module):
     """Dropout with each member's own drop probability and its own masks."""
+    is_dropout = True  # tells the Recorder's structure summary what this is (p: one per member)
 
     def __init__(self, ps: list[float]):
         super().__init__()

@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .quantities import ACT, GRAD
+
 # --------------------------------------------------------------------------- fixed bin edges
 # Fixed once for the whole project: histograms from different steps, layers and runs can be
 # added, subtracted and plotted on one axis only if they share their edges.
@@ -33,10 +35,10 @@ GRAD_LINEAR_EDGES = np.linspace(-0.05, 0.05, 101)
 LOG10_EDGES = np.linspace(-10.0, 2.0, 49)
 
 HIST_EDGES = {  # (kind, scale) -> edges
-    ("act", "linear"): ACT_LINEAR_EDGES,
-    ("act", "log10"): LOG10_EDGES,
-    ("grad", "linear"): GRAD_LINEAR_EDGES,
-    ("grad", "log10"): LOG10_EDGES,
+    (ACT, "linear"): ACT_LINEAR_EDGES,
+    (ACT, "log10"): LOG10_EDGES,
+    (GRAD, "linear"): GRAD_LINEAR_EDGES,
+    (GRAD, "log10"): LOG10_EDGES,
 }
 
 # --------------------------------------------------------------------------- thresholds
@@ -151,14 +153,17 @@ def ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
     return torch.where(den > 0, num / den.clamp_min(torch.finfo(den.dtype).tiny), torch.nan)
 
 
-def grad_data_ratio(grad: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """std(grad) / std(weight) per member (makemore part 3)."""
-    return ratio(std(grad), std(weight))
+def grad_data_ratio(grad: torch.Tensor, weight: torch.Tensor, grad_std: torch.Tensor | None = None,
+                    weight_std: torch.Tensor | None = None) -> torch.Tensor:
+    """std(grad) / std(weight) per member (makemore part 3). Stds the caller already has are reused."""
+    return ratio(std(grad) if grad_std is None else grad_std, std(weight) if weight_std is None else weight_std)
 
 
-def update_data_ratio(weight_after: torch.Tensor, weight_before: torch.Tensor) -> torch.Tensor:
+def update_data_ratio(weight_after: torch.Tensor, weight_before: torch.Tensor,
+                      before_std: torch.Tensor | None = None) -> torch.Tensor:
     """std(weight_after - weight_before) / std(weight_before): the optimizer step's relative size."""
-    return ratio(std(weight_after.detach() - weight_before.detach()), std(weight_before))
+    return ratio(std(weight_after.detach() - weight_before.detach()),
+                 std(weight_before) if before_std is None else before_std)
 
 
 def nonfinite_count(x: torch.Tensor) -> torch.Tensor:

@@ -7,12 +7,10 @@ that exist and trains only the missing ones.
 from __future__ import annotations
 
 import contextlib
-import json
 import platform
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -20,12 +18,16 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import __version__, store
-from .config import PRESETS, TUTORIAL_ACTIVATIONS, RunConfig, make_config  # noqa: F401  (re-exported)
+from . import store
+from ._version import __version__
+from .config import TUTORIAL_ACTIVATIONS, RunConfig, make_config
 from .data import DataSplits, load
+from .diagnose import Evidence, diagnose
 from .models import BaseNetwork
+from .optimizers import make_optimizer
 from .record import Recorder
-from .recording import Recording, save_recording
+from .record.schedule import OFF
+from .recording import Recording, load_recording, member_subset, save_recording
 from .stacked import StackedMLP
 
 EVAL_CHUNK = 2500  # validation images per forward: bounds memory at (members, chunk, 512) floats
@@ -88,20 +90,6 @@ class EarlyStopping:
         return self.stopped_epoch[m] is not None and epoch > self.stopped_epoch[m]
 
 
-def make_optimizer(params, config: RunConfig) -> torch.optim.Optimizer:
-    # Every optimizer here is elementwise, so one optimizer over stacked (M, ...) parameters
-    # updates each member exactly as its own optimizer would.
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-    if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
-    if config.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    if config.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-    raise ValueError(f"unknown optimizer {config.optimizer!r}")
-
-
 def member_losses(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Mean cross-entropy per member: logits (M, B, C), y (M, B) or (B,) -> (M,)."""
     M, B, C = logits.shape
@@ -146,8 +134,35 @@ def _keep_best(best: dict, model, improved: torch.Tensor) -> None:
             best[k].copy_(v)
 
 
-def fit(configs: list[RunConfig], data: DataSplits, device=None, progress: bool = True):
-    """Train every (config, seed) of ``configs`` together; returns (members, model, info).
+@dataclass
+class FitResult:
+    """What ``fit`` trained: the members (per-epoch rows and results each), the stacked model with
+    every member's best-validation weights, and how long it took."""
+    members: list[Member]
+    model: StackedMLP
+    device: str
+    epoch_seconds: list[float]  # wall seconds of each epoch (training + validation), all members together
+    recording: Recording | None  # every member's recording (member m = members[m]); None when off
+
+    @property
+    def seconds_per_epoch(self) -> float:
+        return float(np.mean(self.epoch_seconds))
+
+
+@dataclass
+class _Batch:
+    """The state one epoch loop works on: the stacked model and what trains it."""
+    model: StackedMLP
+    optimizer: torch.optim.Optimizer
+    members: list[Member]
+    stopper: EarlyStopping
+    best: dict  # the members' best-validation weights, updated in place
+    recorder: Recorder | None
+    device: torch.device
+
+
+def fit(configs: list[RunConfig], data: DataSplits, device=None, progress: bool = True) -> FitResult:
+    """Train every (config, seed) of ``configs`` together as one stacked model.
 
     ``configs`` must share a batch key (same data, optimizer, layer shapes, ...).
     """
@@ -165,48 +180,41 @@ def fit(configs: list[RunConfig], data: DataSplits, device=None, progress: bool 
             torch.manual_seed(seed)  # member init = BaseNetwork(...) built right after manual_seed(seed)
             nets.append(BaseNetwork(input_size=data.input_size, num_classes=data.num_classes, **c.model_kwargs()))
             members.append(Member(ci, seed))
-    M = len(members)
     model = StackedMLP(nets).to(device)
-    optimizer = make_optimizer(model.parameters(), ref)
-
     train_x, train_y = data.train_x, data.train_y
     if ref.train_subset is not None:
         train_x, train_y = train_x[:ref.train_subset], train_y[:ref.train_subset]
-    train_x, train_y = train_x.to(device), train_y.to(device)
-    val_x, val_y = data.val_x.to(device), data.val_y.to(device)
-    if len(train_y) < ref.batch_size:
-        raise ValueError(f"{len(train_y)} training examples are fewer than one batch of {ref.batch_size}")
+    train = (train_x.to(device), train_y.to(device))
+    val = (data.val_x.to(device), data.val_y.to(device))
+    if len(train[1]) < ref.batch_size:
+        raise ValueError(f"{len(train[1])} training examples are fewer than one batch of {ref.batch_size}")
 
-    stopper = EarlyStopping(M, ref.patience)
-    best = _snapshot(model)
-    recorder = None
-    if ref.record != "off":
-        recorder = Recorder(model, schedule="all" if ref.record == "every" else None,
-                            member_seeds=[m.seed for m in members])
+    recorder = None if ref.record == OFF else Recorder(model, schedule=ref.record, member_seeds=[m.seed for m in members])
+    batch = _Batch(model, make_optimizer(model.parameters(), ref), members, EarlyStopping(len(members), ref.patience),
+                   _snapshot(model), recorder, device)
     with recorder if recorder is not None else contextlib.nullcontext():
         if recorder is not None:
-            recorder.dead_units(train_x)  # at initialisation (step 0)
-        epoch_seconds = _epochs(model, optimizer, members, stopper, best, recorder, train_x, train_y,
-                                val_x, val_y, ref, device, progress)
-        model.load_state_dict(best)
+            recorder.dead_units(train[0])  # at initialisation (step 0)
+        epoch_seconds = _epochs(batch, train, val, ref, progress)
+        model.load_state_dict(batch.best)
         if recorder is not None:
-            recorder.dead_units(train_x)  # the best checkpoint, after training
+            recorder.dead_units(train[0])  # the best checkpoint, after training
     test_loss, test_acc = evaluate(model, data.test_x.to(device), data.test_y.to(device))
+    stopper = batch.stopper
     for m, mem in enumerate(members):
         stopped = stopper.stopped_epoch[m]
         mem.result = {"seed": mem.seed, "test_acc": float(test_acc[m]), "test_loss": float(test_loss[m]),
                       "best_epoch": stopper.best_epoch[m], "best_val_acc": stopper.best_acc[m],
                       "stopped_epoch": stopped, "epochs_trained": stopped or len(epoch_seconds),
                       "epochs_recorded": len(epoch_seconds)}
-    info = {"device": str(device), "members": M, "epoch_seconds": epoch_seconds,
-            "seconds_per_epoch": float(np.mean(epoch_seconds)),
-            "recording": None if recorder is None else (recorder.tables(), recorder.summary())}
-    return members, model, info
+    recording = None if recorder is None else Recording(None, recorder.tables(), recorder.summary())
+    return FitResult(members, model, str(device), epoch_seconds, recording)
 
 
-def _epochs(model, optimizer, members, stopper, best, recorder, train_x, train_y, val_x, val_y, ref, device,
-            progress) -> list[float]:
+def _epochs(batch: _Batch, train: tuple, val: tuple, ref: RunConfig, progress: bool) -> list[float]:
     """The epoch loop; returns each epoch's wall seconds (training + validation)."""
+    model, members, stopper, recorder, device = batch.model, batch.members, batch.stopper, batch.recorder, batch.device
+    (train_x, train_y), (val_x, val_y) = train, val
     M, n, B = len(members), len(train_y), ref.batch_size
     steps = n // B  # drop_last, as the tutorial
     orders = [torch.Generator().manual_seed(m.seed) for m in members]  # each member its own data order
@@ -227,9 +235,9 @@ def _epochs(model, optimizer, members, stopper, best, recorder, train_x, train_y
             x, y = train_x[idx], train_y[idx]  # (M, B, features), (M, B)
             logits = model(x)
             losses = member_losses(logits, y)
-            optimizer.zero_grad(set_to_none=True)
+            batch.optimizer.zero_grad(set_to_none=True)
             losses.sum().backward()  # member m's gradient is that of its own mean loss
-            optimizer.step()
+            batch.optimizer.step()
             if recorder is not None:
                 recorder.step(loss=losses)  # not detached: the recorder reads the loss kind from its graph
             loss_sum += losses.detach()
@@ -244,7 +252,7 @@ def _epochs(model, optimizer, members, stopper, best, recorder, train_x, train_y
         val_loss, val_acc = val_loss.tolist(), val_acc.tolist()
         improved = stopper.update(epoch, val_acc)
         if any(improved):
-            _keep_best(best, model, torch.tensor(improved, device=device))
+            _keep_best(batch.best, model, torch.tensor(improved, device=device))
         for m, mem in enumerate(members):
             mem.rows.append({"seed": mem.seed, "epoch": epoch, "train_loss": train_loss[m],
                              "train_acc": train_acc[m], "val_loss": val_loss[m], "val_acc": val_acc[m],
@@ -263,62 +271,34 @@ def _versions() -> dict:
             "numpy": np.__version__, "python": platform.python_version()}
 
 
-def _save(configs, members, model, info, data, runs_dir, overwrite) -> list[store.Run]:
+def _save(configs: list[RunConfig], result: FitResult, data: DataSplits, runs_dir, overwrite) -> list[store.Run]:
+    """One run directory per config, each with its own members' weights, metrics, recording and findings."""
     runs = []
     names = [c.run_name() for c in configs]
     for ci, c in enumerate(configs):
-        mine = [(m, mem) for m, mem in enumerate(members) if mem.config_index == ci]
-        config = {"run": c.to_dict(), "model": model.configs[mine[0][0]] | {"input_size": data.input_size,
-                                                                          "num_classes": data.num_classes},
-                  "data": data.describe(), "device": info["device"], "versions": _versions(),
-                  "seconds_per_epoch": info["seconds_per_epoch"], "epoch_seconds": info["epoch_seconds"],
-                  "batch": {"members": info["members"], "runs": names},
+        mine = [m for m, mem in enumerate(result.members) if mem.config_index == ci]
+        config = {"run": c.to_dict(), "model": result.model.configs[mine[0]] | {"input_size": data.input_size,
+                                                                               "num_classes": data.num_classes},
+                  "data": data.describe(), "device": result.device, "versions": _versions(),
+                  "seconds_per_epoch": result.seconds_per_epoch, "epoch_seconds": result.epoch_seconds,
+                  "batch": {"members": len(result.members), "runs": names},
                   "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-        metrics = pd.DataFrame([row for _, mem in mine for row in mem.rows])
-        results = [mem.result for _, mem in mine]
-        weights = {mem.seed: model.export(m) for m, mem in mine}
-        recording = None
-        if info["recording"] is not None:
-            recording = _member_subset(*info["recording"], [m for m, _ in mine])
+        metrics = pd.DataFrame([row for m in mine for row in result.members[m].rows])
+        results = [result.members[m].result for m in mine]
+        weights = {result.members[m].seed: result.model.export(m) for m in mine}
+        recording = None if result.recording is None else member_subset(result.recording, mine)
 
         def extra(tmp, recording=recording, config=config, metrics=metrics, results=results):
-            from .diagnose import diagnose
-            if recording is not None:
-                save_recording(tmp / "recordings", recording.tables(), recording.summary())
-            view = SimpleNamespace(recordings=recording, metrics=metrics, results=pd.DataFrame(results),
-                                   config={**config["run"], "num_classes": data.num_classes})
-            store.write_json_atomic(tmp / "findings.json", [f.to_dict() for f in diagnose(view)])
+            stored = None
+            if recording is not None:  # diagnosed as written: what a reader of the run will load
+                stored = load_recording(save_recording(tmp / "recordings", recording.tables(), recording.summary()))
+            evidence = Evidence.from_stored(config, metrics, results, stored)
+            store.write_json_atomic(tmp / "findings.json", [f.to_dict() for f in diagnose(evidence)])
 
         path = store.save_run(c.run_name(), config, metrics, results, weights, runs_dir=runs_dir,
                               overwrite=overwrite, extra=extra)
         runs.append(store.Run(path))
     return runs
-
-
-def _member_subset(tables: dict, summary: dict, keep: list[int]) -> Recording:
-    """The recording of members ``keep`` only, renumbered 0..len(keep)-1 (one run's seeds)."""
-    renumber = {old: new for new, old in enumerate(keep)}
-    sub = {}
-    for key, df in tables.items():
-        part = df[df["member"].isin(keep)].copy() if "member" in df else df.copy()
-        if "member" in part:
-            part["member"] = part["member"].map(renumber)
-        sub[key] = part.reset_index(drop=True)
-    summary = json.loads(json.dumps(summary))
-    summary["members"] = len(keep)
-    if summary.get("member_seeds") is not None:
-        summary["member_seeds"] = [summary["member_seeds"][m] for m in keep]
-    # each member's dropout p belongs to its own run (p=0.7 and p=0.3 runs can share a batch)
-    summary["dropout"] = [d if d.get("member") is None else d | {"member": renumber[d["member"]]}
-                          for d in summary.get("dropout", []) if d.get("member") is None or d["member"] in renumber]
-    for layer in summary.get("layers", []):
-        if layer.get("members", 1) > 1:
-            layer["members"] = len(keep)
-        if isinstance(layer.get("max_derivative"), list) and len(layer["max_derivative"]) > 1:
-            layer["max_derivative"] = [layer["max_derivative"][m] for m in keep]
-        if isinstance(layer.get("flat_both_sides"), list) and len(layer["flat_both_sides"]) > 1:
-            layer["flat_both_sides"] = [layer["flat_both_sides"][m] for m in keep]
-    return Recording(None, sub, summary)
 
 
 def _for_data(config: RunConfig, data: DataSplits) -> RunConfig:
@@ -329,6 +309,7 @@ def _for_data(config: RunConfig, data: DataSplits) -> RunConfig:
     return replace(config, dataset=f"{data.name}:{data.fingerprint()}")
 
 
+@store.writes_runs  # checks runs_dir before any work, one writer per run store
 def train_runs(configs: list[RunConfig], runs_dir=None, overwrite: bool = False, device=None,
                progress: bool = True, data: DataSplits | None = None, data_root=None) -> list[store.Run]:
     """Load the configs' runs that exist; train the others, batched where they share a batch key."""
@@ -337,8 +318,9 @@ def train_runs(configs: list[RunConfig], runs_dir=None, overwrite: bool = False,
     runs: dict[int, store.Run] = {}
     todo: dict[tuple, list[int]] = {}
     for i, c in enumerate(configs):
-        if not overwrite and store.exists(c.run_name(), runs_dir):
-            runs[i] = store.load_run(c.run_name(), runs_dir)
+        cached = None if overwrite else store.cached_run(c.run_name(), runs_dir)  # says so if damaged
+        if cached is not None:
+            runs[i] = cached
         else:
             todo.setdefault(c.batch_key(), []).append(i)
     datasets: dict[str, DataSplits] = {}
@@ -349,8 +331,8 @@ def train_runs(configs: list[RunConfig], runs_dir=None, overwrite: bool = False,
         if data is None and key not in datasets:
             datasets[key] = load(ref.dataset, root=data_root, split_seed=ref.split_seed) \
                 if ref.dataset != "synthetic" else load("synthetic", seed=ref.split_seed)
-        members, model, info = fit(group, data if data is not None else datasets[key], device, progress)
-        for i, run in zip(indices, _save(group, members, model, info, data or datasets[key], runs_dir, overwrite)):
+        result = fit(group, data if data is not None else datasets[key], device, progress)
+        for i, run in zip(indices, _save(group, result, data or datasets[key], runs_dir, overwrite)):
             runs[i] = run
     return [runs[i] for i in range(len(configs))]
 

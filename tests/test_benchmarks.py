@@ -29,3 +29,8 @@ def test_recorder_benchmark_runs():
     out = _run("bench_recorder.py", "--synthetic", "--steps", "6", "--block", "2")
     assert re.search(r"recorder at default schedule vs off: [\d.]+x", out), out
     assert re.search(r"recording every step vs off: +[\d.]+x", out), out
+
+
+def test_cli_benchmark_runs():
+    out = _run("bench_cli.py", "--repeats", "1")
+    assert re.search(r"gradflow --help +[\d.]+ s", out) and re.search(r"slowest gradflow answer: [\d.]+ s", out), out

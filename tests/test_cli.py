@@ -1,10 +1,13 @@
+import argparse
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 
-from gradflow.cli import main
+import gradflow
+from gradflow.cli import COMMANDS, HelpFormatter, build_parser, main
 
 
 def _run(*args, cwd=None):
@@ -16,11 +19,67 @@ def test_the_console_entry_point_runs():
     assert out.returncode == 0 and "usage: gradflow" in out.stdout and "diagnose" in out.stdout
 
 
-@pytest.mark.parametrize("command", ["train", "runs", "diagnose", "report"])
+@pytest.mark.parametrize("command", list(COMMANDS))
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as exit_:
         main([command, "--help"])
     assert exit_.value.code == 0 and f"usage: gradflow {command}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_help_imports_nothing_heavy(command):
+    """--help must answer fast: building any command's parser imports neither torch nor pandas."""
+    code = (f"import sys; from gradflow.cli import build_parser; build_parser({command!r}); "
+            "heavy = sorted({'torch', 'pandas', 'numpy', 'matplotlib', 'papermill'} & set(sys.modules)); "
+            "print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_every_option_has_help_and_says_its_default(command):
+    parser = build_parser(command)
+    [sub] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    for action in sub.choices[command]._actions:
+        if action.dest == "help":
+            continue
+        assert action.help, f"{command} {action.option_strings or action.dest} has no help"
+        if action.option_strings and action.nargs != 0:  # options taking a value say what they default to
+            assert "default" in HelpFormatter(command)._get_help_string(action), (command, action.option_strings)
+
+
+def test_version():
+    out = _run("--version")
+    assert out.returncode == 0 and out.stdout.strip() == f"gradflow {gradflow.__version__}"
+
+
+def test_names_repeated_for_fast_help_match_the_originals():
+    from gradflow import commands
+    from gradflow.config import OPTIMIZERS, PRESETS, RunConfig
+    from gradflow.models import INIT_SCHEMES, NORMS
+    assert commands.PRESET_NAMES == tuple(PRESETS) and commands.OPTIMIZER_NAMES == OPTIMIZERS
+    assert commands.INIT_NAMES == INIT_SCHEMES and commands.NORM_NAMES == NORMS
+    # the defaults the train help states are the tutorial recipe's
+    text = "\n".join(a.help for a in build_parser("train")._subparsers._group_actions[0].choices["train"]._actions)
+    c = RunConfig()
+    for said in (f"default: {c.lr:g}, the tutorial's", f"default: {c.momentum}", f"default: {c.batch_size};",
+                 f"default: tutorial {c.max_epochs}", f"default: {c.patience};", f"default: {c.optimizer},",
+                 f"default: {c.norm}", "default: default, PyTorch's own"):
+        assert said in text
+
+
+def test_activations_lists_names_parameters_and_round_tripping_configs(capsys):
+    assert main(["activations"]) == 0
+    out = capsys.readouterr().out
+    for name in gradflow.available_activations():
+        assert f"\n{name} " in out
+    assert 'alpha=0.1' in out and '{"name": "leakyrelu", "alpha": 0.1}' in out and "NOT round-trip" not in out
+    assert main(["activations", "elu", "--json"]) == 0
+    [elu] = json.loads(capsys.readouterr().out)
+    assert elu == {"name": "elu", "parameters": {"alpha": 1.0}, "bounded": False, "tutorial": True,
+                   "config": {"name": "elu", "alpha": 1.0}, "round_trips": True}
+    assert main(["activations", "elux"]) == 2
+    assert "unknown activation(s) ['elux']" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("args, message", [
@@ -59,10 +118,13 @@ def test_train_then_runs_json(tmp_path, capsys):
     assert main(["runs", "--out", str(tmp_path)]) == 0
     assert "relu" in capsys.readouterr().out
     assert main(["runs", "--out", str(tmp_path), "--accuracy", "--preset", "smoke"]) == 0
-    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("| relu") or "| relu |" in ln]
+    out = capsys.readouterr().out
+    lines = [ln for ln in out.splitlines() if "| relu |" in ln]
     [relu] = [row for row in table if row["activation"] == "relu"]
     mean = 100 * sum(relu["test_acc"]) / 2
-    assert len(lines) == 1 and f"{mean:.2f} % ± " in lines[0] and "88.62 %" in lines[0]
+    # a smoke run is not the tutorial's recipe: never set beside the tutorial's 88.62 %
+    assert len(lines) == 1 and f"{mean:.2f} % ± " in lines[0] and "88.62" not in lines[0]
+    assert lines[0].endswith("| — |") and "2 run(s) not trained with the tutorial's recipe" in out
     assert main(["runs", "--out", str(tmp_path), "--accuracy", "--preset", "tutorial"]) == 2
     assert "no finished runs" in capsys.readouterr().err
 
@@ -89,3 +151,97 @@ def test_diagnose_reads_a_recording_saved_from_a_users_own_loop(tmp_path, capsys
     assert main(["diagnose", str(tmp_path / "mine")]) == 2
     err = capsys.readouterr().err
     assert "neither a gradflow run (config.json is missing) nor a recording" in err and len(err.splitlines()) == 1
+
+
+def test_only_tutorial_recipe_runs_are_compared_with_the_tutorial():
+    from gradflow.commands.runs import is_tutorial_recipe
+    from gradflow.config import make_config
+    assert is_tutorial_recipe(make_config("relu", "tutorial", seeds=[1], record="off").to_dict())
+    assert not is_tutorial_recipe(make_config("relu", "quick").to_dict())
+    assert not is_tutorial_recipe(make_config("relu", "tutorial", lr=0.1).to_dict())
+    assert not is_tutorial_recipe(make_config({"name": "leakyrelu", "alpha": 0.2}, "tutorial").to_dict())
+
+
+def test_runs_shows_origin_and_the_settings_that_differ(tmp_path, capsys):
+    from gradflow import store
+    args = ["--preset", "smoke", "--out", str(tmp_path), "--no-progress", "--record", "off", "--act", "relu"]
+    assert main(["train", *args]) == 0
+    assert main(["train", *args, "--lr", "0.05"]) == 0
+    with store.run_origin("case study"):
+        assert main(["train", *args, "--lr", "0.05", "--dropout", "0.2"]) == 0
+    capsys.readouterr()
+    assert main(["runs", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    header = out[0].split()
+    assert header[:5] == ["run", "origin", "activation", "dropout", "lr"]
+    assert sorted(ln.split()[1:2] != ["case"] for ln in out[1:4]) == [False, True, True]
+    assert out[-1].startswith("settings that differ between these runs: dropout, lr")
+    assert main(["runs", "--out", str(tmp_path), "--origin", "case study", "--json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert row["origin"] == "case study" and row["settings"]["dropout"] == 0.2
+
+
+@pytest.mark.parametrize("make, args, message", [
+    (lambda p: p.write_text("x") and p, ["train", "--out", "{p}"], "--out {p} is a file, not a folder"),
+    (lambda p: p, ["train", "--out", "{p}/no/runs"], "--out {p}/no/runs: its parent folder {p}/no does not exist"),
+    (lambda p: p, ["train", "--data-dir", "{p}/typo"], "--data-dir {p}/typo does not exist"),
+    (lambda p: p.write_text("x") and p, ["report", "--out", "{p}"], "--out {p} is a file, not a folder"),
+    (lambda p: p.write_text("x") and p, ["report", "--reports", "{p}"], "--reports {p} is a file, not a folder"),
+    (lambda p: p.write_text("x") and p, ["runs", "--out", "{p}"], "--out {p} is a file, not a folder of runs"),
+    (lambda p: p.write_text("x") and p, ["data", "--data-dir", "{p}"], "--data-dir {p} is a file, not a folder"),
+])
+def test_bad_folders_are_one_line_before_any_work(tmp_path, monkeypatch, capsys, make, args, message):
+    monkeypatch.chdir(tmp_path)
+    target = tmp_path / "target"
+    make(target)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    argv = [a.format(p=target) for a in args]
+    if argv[0] == "train":
+        argv += ["--act", "relu", "--preset", "smoke", "--no-progress"]
+        if "--out" not in argv:
+            argv += ["--out", str(tmp_path / "runs")]
+    assert main(argv) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and message.format(p=target) in lines[0], lines
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing created, nothing trained
+
+
+def test_an_unwritable_runs_folder_is_refused_before_training(tmp_path, capsys):
+    if os.geteuid() == 0:  # root writes through permission bits; /sys refuses even root
+        target = "/sys"
+    else:
+        target = tmp_path / "ro"
+        target.mkdir(mode=0o555)
+    assert main(["train", "--act", "relu", "--preset", "smoke", "--no-progress", "--out", str(target)]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert f"--out {target} is not writable" in line
+
+
+def test_diagnose_says_when_it_cannot(tmp_path, capsys):
+    args = ["--preset", "smoke", "--out", str(tmp_path), "--no-progress", "--act", "relu"]
+    assert main(["train", *args, "--record", "off"]) == 0
+    name = capsys.readouterr().out.split(":")[0]
+    assert main(["diagnose", name, "--out", str(tmp_path)]) == 3
+    captured = capsys.readouterr()
+    assert "nothing unusual" not in captured.out
+    [line] = captured.err.strip().splitlines()
+    assert line.startswith(f"gradflow: cannot diagnose the gradient flow: run {name} has no gradient recording "
+                           "(it was trained with --record off)")
+    # a recording saved from a loop where rec.step() was never called
+    from torch import nn
+
+    from gradflow import Recorder
+    with Recorder(nn.Sequential(nn.Linear(4, 2))) as rec:
+        pass
+    rec.save(tmp_path / "empty")
+    assert main(["diagnose", str(tmp_path / "empty")]) == 3
+    captured = capsys.readouterr()
+    assert "nothing unusual" not in captured.out and "holds no recorded step" in captured.err
+    # a run whose recordings were deleted is DAMAGED: one line naming the file
+    assert main(["train", *args]) == 0
+    recorded = capsys.readouterr().out.split(":")[0]
+    import shutil
+    shutil.rmtree(tmp_path / recorded / "recordings")
+    assert main(["diagnose", recorded, "--out", str(tmp_path)]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert f"run {recorded} is DAMAGED: recordings/recording" in line and "is missing" in line

@@ -48,6 +48,7 @@ def test_gz_files_in_the_data_dir_are_extracted(tmp_path, no_debian):
 def test_debian_package_is_second(tmp_path, monkeypatch):
     _write_idx(tmp_path / "debian")
     monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "debian")
+    (tmp_path / "root").mkdir()
     d = data.load_fashion_mnist(tmp_path / "root", val_size=10, download=False)
     assert "dataset-fashion-mnist" in d.source
     assert (len(d.train_y), len(d.val_y), len(d.test_y)) == (50, 10, 20)
@@ -75,6 +76,7 @@ def test_download_is_third_and_the_error_names_all_three_ways(tmp_path, no_debia
 def test_normalisation_and_split_match_the_tutorial(tmp_path, monkeypatch):
     _write_idx(tmp_path / "debian")
     monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "debian")
+    (tmp_path / "root").mkdir()
     d = data.load_fashion_mnist(tmp_path / "root", val_size=10, download=False)
     from torchvision.datasets import FashionMNIST
     raw = FashionMNIST(str(tmp_path / "root"), train=True)
@@ -84,6 +86,19 @@ def test_normalisation_and_split_match_the_tutorial(tmp_path, monkeypatch):
     torch.testing.assert_close(d.train_x, expected[list(train_idx)].reshape(50, -1))
     torch.testing.assert_close(d.val_y, raw.targets[list(val_idx)])
     assert d.train_x.min() >= -1 and d.train_x.max() <= 1 and d.split_seed == 42
+
+
+def test_a_data_root_that_does_not_exist_is_an_error_not_a_new_folder(tmp_path, monkeypatch):
+    typo = tmp_path / "dtaa"
+    with pytest.raises(ValueError, match=f"root {typo} does not exist; give an existing folder"):
+        data.load_fashion_mnist(typo)
+    monkeypatch.setenv("GRADFLOW_DATA", str(typo))
+    with pytest.raises(ValueError, match=r"\$GRADFLOW_DATA .* does not exist"):
+        data.prepare_fashion_mnist()
+    assert not typo.exists()  # nothing created, nothing copied
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="is a file, not a folder"):
+        data.load_fashion_mnist(tmp_path / "file")
 
 
 def test_real_fashion_mnist_when_installed():

@@ -1,7 +1,6 @@
 """Each rule: a planted case that must fire, and healthy controls on which no warning or error fires."""
 import json
 import math
-from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -10,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gradflow import data
-from gradflow.diagnose import Finding, diagnose, format_findings
+from gradflow.diagnose import Evidence, Finding, diagnose, format_findings
 from gradflow.models import BaseNetwork
 from gradflow.record import Recorder, Recording
 
@@ -76,10 +75,9 @@ def test_healthy_relu_basenetwork_has_no_warnings(synth):
 def test_healthy_run_metrics_have_no_warnings():
     metrics = pd.DataFrame({"seed": 42, "epoch": range(1, 11), "train_loss": [1.0 - 0.05 * i for i in range(10)],
                             "val_acc": [0.80 + 0.008 * i for i in range(10)], "stopped": False})
-    run = SimpleNamespace(recordings=None, metrics=metrics,
-                          results=pd.DataFrame({"seed": [42], "test_acc": [0.88], "best_epoch": [10],
-                                                "stopped_epoch": [None], "epochs_trained": [10]}),
-                          config={"max_epochs": 10, "patience": 7})
+    run = Evidence.from_stored(config={"run": {"max_epochs": 10, "patience": 7}}, metrics=metrics,
+                               results=pd.DataFrame({"seed": [42], "test_acc": [0.88], "best_epoch": [10],
+                                                     "stopped_epoch": [None], "epochs_trained": [10]}))
     assert diagnose(run) == []
 
 
@@ -179,8 +177,8 @@ def _sigmoid_tutorial_run(train_loss, grads=None, stopped_epoch=8, max_epochs=50
                 for layer, v in (("layers.0", g0), ("layers.8", g8))]
         recordings = _planted(rows, {"layers": [{"name": "layers.0", "kind": "param", "order": 0},
                                                 {"name": "layers.8", "kind": "param", "order": 8}]})
-    return SimpleNamespace(recordings=recordings, metrics=metrics, results=results,
-                           config={"max_epochs": max_epochs, "patience": 7, "num_classes": 10})
+    return Evidence.from_stored(config={"run": {"max_epochs": max_epochs, "patience": 7}, "model": {"num_classes": 10}},
+                                metrics=metrics, results=results, recording=recordings)
 
 
 def test_not_learning_and_plateau_stop_on_the_tutorial_sigmoid_run():
@@ -266,7 +264,7 @@ def test_high_dropout(p, fires):
     assert bool(f) is fires
     if fires:
         assert "DROPPING" in f[0].message and f"p={1 - p:.2g}" in f[0].message
-    run = SimpleNamespace(recordings=None, metrics=None, results=None, config={"dropout": p})
+    run = Evidence.from_stored(config={"model": {"dropout": p}})
     assert bool([x for x in diagnose(run) if x.code == "HIGH_DROPOUT"]) is fires
 
 

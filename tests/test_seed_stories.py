@@ -9,7 +9,7 @@ from torch import nn
 
 from gradflow.activations import get_activation, register_activation
 from gradflow.data import load_fashion_mnist
-from gradflow.diagnose import diagnose, format_findings
+from gradflow.diagnose import Evidence, diagnose, format_findings
 from gradflow.models import BaseNetwork
 from gradflow.record import Recorder
 
@@ -48,9 +48,8 @@ def test_003_sigmoid_basenetwork_vanishes_and_does_not_learn(fmnist):
     v = _by_code(diagnose(rec), "VANISHING_GRADIENT")
     assert v and v[0].layer == "layers.0" and v[0].evidence["ratio_first_step"] < 1e-3
     # the same recording inside a run with per-epoch metrics: the accuracy verdict
-    run = SimpleNamespace(recordings=rec, metrics=pd.DataFrame({"seed": [42], "epoch": [1], "train_loss": [2.31],
-                                                                "val_acc": [val_acc]}),
-                          results=None, config={"max_epochs": 1, "num_classes": 10})
+    run = Evidence.from_recording(rec, metrics=pd.DataFrame({"seed": [42], "epoch": [1], "train_loss": [2.31],
+                                                             "val_acc": [val_acc]}), num_classes=10)
     codes = {f.code for f in diagnose(run)}
     assert {"VANISHING_GRADIENT", "NOT_LEARNING"} <= codes, (val_acc, codes)
     # the relu row of the same table learns and its gradients flow

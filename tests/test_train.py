@@ -80,7 +80,7 @@ def test_compare_caches_runs_and_overwrite_retrains(tmp_path):
     redo = train.compare(["relu"], preset="smoke", runs_dir=tmp_path, data=data, progress=False, record="off",
                          overwrite=True)
     assert redo[0].config["created"] >= created and (redo[0].path / "results.json").stat().st_mtime_ns != stamp
-    assert len([p for p in tmp_path.iterdir() if p.name.startswith(".")]) == 0  # no temporary leftovers
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == [".lock"]  # no temporary leftovers
 
 
 def test_config_validation_and_presets():

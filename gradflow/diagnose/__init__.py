@@ -1,0 +1,47 @@
+"""Diagnosis: rules that turn one run's evidence into plain-language findings.
+
+``diagnose(x)`` builds an :class:`Evidence` (from a Recorder, a loaded recording or its directory,
+or a stored run) and runs every rule of ``RULES`` on it, in order. A rule is a function
+``Evidence -> list[Finding]``; its thresholds sit beside it with the reason for their values.
+To add a rule, write it in the module of its subject and list it here.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from . import gradients, nonfinite, structure, training, units
+from .evidence import Evidence
+from .finding import SEVERITIES, Finding, format_findings
+
+RULES = [
+    structure.no_data,  # NO_DATA
+    nonfinite.nonfinite,  # NONFINITE
+    gradients.gradient_flow,  # VANISHING_GRADIENT, EXPLODING_GRADIENT (first vs last layer)
+    gradients.exploding_scale,  # EXPLODING_GRADIENT (gradient vs weights, growth over time)
+    gradients.update_ratio,  # UPDATE_RATIO
+    units.saturation,  # SATURATION
+    units.dead_units,  # DEAD_UNITS
+    structure.unnormalized_input,  # UNNORMALIZED_INPUT
+    training.loss_not_learning,  # NOT_LEARNING (loss at chance; silent when accuracy says it)
+    structure.bounded_output,  # BOUNDED_OUTPUT
+    structure.high_dropout,  # HIGH_DROPOUT
+    structure.no_gradient,  # NO_GRADIENT
+    structure.recorder_error,  # RECORDER_ERROR
+    training.accuracy_not_learning,  # NOT_LEARNING (validation accuracy at chance)
+    training.plateau_stop,  # PLATEAU_STOP
+]
+
+
+def diagnose(obj, metrics: pd.DataFrame | None = None, num_classes: int | None = None) -> list[Finding]:
+    """Findings for a Recorder, a loaded recording (or its directory), a stored run, or an Evidence;
+    most severe first.
+
+    metrics     -- per-epoch metrics (seed, epoch, train_loss, val_acc, ...) when ``obj`` has none
+    num_classes -- for the chance levels; default from the run config / model, else 10
+    """
+    evidence = Evidence.of(obj, metrics, num_classes)
+    findings = [finding for rule in RULES for finding in rule(evidence)]
+    return sorted(findings, key=Finding.sort_key)
+
+
+__all__ = ["RULES", "SEVERITIES", "Evidence", "Finding", "diagnose", "format_findings"]

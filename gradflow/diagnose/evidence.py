@@ -1,0 +1,118 @@
+"""Evidence: everything the rules may read about one run, in one shape, built explicitly.
+
+- ``Evidence.from_recording(rec)``: a live Recorder or a Recording loaded from disk;
+- ``Evidence.from_recording_dir(path)``: a directory written by ``Recorder.save``;
+- ``Evidence.from_run(run)``: a stored run (``gradflow.store.Run``, or any object with its four
+  attributes config, metrics, results, recordings; the config in the nested shape below);
+- ``Evidence.from_stored(config, metrics, results, recording)``: the same from its parts, which is
+  what training uses to write ``findings.json``, so a run gives the same findings live and reloaded.
+
+The config is always the run store's nested shape: ``{"run": RunConfig.to_dict(), "model":
+BaseNetwork.config (with num_classes), ...}``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from ..loss_graph import CROSS_ENTROPY_KINDS
+
+DEFAULT_NUM_CLASSES = 10
+RUN_ATTRIBUTES = ("config", "metrics", "results", "recordings")  # what from_run reads (store.Run has them)
+SCALAR_COLUMNS = ["step", "epoch", "member", "seed", "layer", "quantity", "value"]
+
+
+@dataclass
+class Evidence:
+    tables: dict | None = None  # the recording's tidy tables (None: nothing recorded)
+    summary: dict | None = None  # the recording's summary
+    metrics: pd.DataFrame | None = None  # per seed and epoch: train_loss, val_acc, past_stop, ...
+    results: pd.DataFrame | None = None  # per seed: stopped_epoch, epochs_trained, ...
+    config: dict = field(default_factory=dict)  # the nested run-store config
+    num_classes: int = DEFAULT_NUM_CLASSES
+
+    # ----------------------------------------------------------------- constructors
+
+    @classmethod
+    def from_stored(cls, config: dict | None, metrics=None, results=None, recording=None,
+                    num_classes: int | None = None) -> Evidence:
+        config = dict(config or {})
+        if isinstance(results, list):
+            results = pd.DataFrame(results)
+        tables = summary = None
+        if recording is not None:
+            tables, summary = recording.tables(), recording.summary()
+            tables["scalars"] = tables["scalars"].astype({"value": float})
+        model = config.get("model") if isinstance(config.get("model"), dict) else {}
+        nc = num_classes or model.get("num_classes") or (summary or {}).get("num_classes")
+        if not nc and summary and (summary.get("loss") or {}).get("kind") in CROSS_ENTROPY_KINDS:
+            nc = (summary.get("output") or {}).get("features")  # a classifier's logits: one per class
+        return cls(tables, summary, metrics, results, config, int(nc or DEFAULT_NUM_CLASSES))
+
+    @classmethod
+    def from_recording(cls, recording, metrics=None, num_classes: int | None = None) -> Evidence:
+        return cls.from_stored(None, metrics, None, recording, num_classes)
+
+    @classmethod
+    def from_recording_dir(cls, directory, metrics=None, num_classes: int | None = None) -> Evidence:
+        from ..recording import load_recording
+        return cls.from_recording(load_recording(directory), metrics, num_classes)
+
+    @classmethod
+    def from_run(cls, run, metrics=None, num_classes: int | None = None) -> Evidence:
+        return cls.from_stored(run.config, run.metrics if metrics is None else metrics, run.results,
+                               run.recordings, num_classes)
+
+    @classmethod
+    def of(cls, obj, metrics=None, num_classes: int | None = None) -> Evidence:
+        """The constructor that fits ``obj`` (what ``diagnose()`` accepts)."""
+        from ..record import Recorder, Recording
+        from ..store import Run
+        if isinstance(obj, Evidence):
+            return obj
+        if isinstance(obj, (str, Path)):
+            return cls.from_recording_dir(obj, metrics, num_classes)
+        if isinstance(obj, (Recorder, Recording)):
+            return cls.from_recording(obj, metrics, num_classes)
+        if isinstance(obj, Run) or all(hasattr(obj, a) for a in RUN_ATTRIBUTES):  # a run, or shaped like one
+            return cls.from_run(obj, metrics, num_classes)
+        raise TypeError("diagnose() takes a Recorder, a recording from load_recording(), a recording directory, a "
+                        f"stored run (gradflow.store.Run) or an Evidence; got {type(obj).__name__}")
+
+    # ----------------------------------------------------------------- what rules read
+
+    @property
+    def run_config(self) -> dict:
+        return self.config.get("run") or {}
+
+    @property
+    def model_config(self) -> dict:
+        return self.config.get("model") or {}
+
+    @property
+    def scalars(self) -> pd.DataFrame:
+        return pd.DataFrame(columns=SCALAR_COLUMNS) if self.tables is None else self.tables["scalars"]
+
+    def quantity(self, q: str) -> pd.DataFrame:
+        s = self.scalars
+        return s[s["quantity"] == q]
+
+    def layers(self, kind: str) -> list[dict]:
+        """The recorded layers of ``kind`` ('param'/'activation') that ran in a training forward, in order."""
+        if not self.summary:
+            return []
+        return [e for e in self.summary["layers"] if e["kind"] == kind and e.get("order") is not None]
+
+    def seed_of(self, member) -> int | None:
+        seeds = (self.summary or {}).get("member_seeds")
+        return seeds[member] if member is not None and seeds and member < len(seeds) else None
+
+    @staticmethod
+    def members(df: pd.DataFrame) -> list[tuple[int, int | None]]:
+        """(member, seed) pairs present in df."""
+        if df.empty:
+            return []
+        pairs = df[["member", "seed"]].drop_duplicates().sort_values("member")
+        return [(int(m), None if pd.isna(s) else int(s)) for m, s in pairs.itertuples(index=False)]

@@ -1,0 +1,69 @@
+"""Rules on activation units: dead units and saturated units."""
+from __future__ import annotations
+
+import pandas as pd
+
+from .. import quantities as Q
+from .evidence import Evidence
+from .finding import Finding, who
+
+# Dead units (no example moves them during a full pass). The tutorial's untrained ReLU net has
+# 7.8 % dead in its last hidden layer; a quarter is a real loss of capacity, 90 % a broken layer.
+DEAD_WARNING = 0.25
+DEAD_ERROR = 0.9
+
+
+def dead_units(ev: Evidence) -> list[Finding]:
+    """DEAD_UNITS from the latest dead-unit pass."""
+    if ev.tables is None or ev.tables["dead_units"].empty:
+        return []
+    dead = ev.tables["dead_units"]
+    out = []
+    for r in dead[dead["step"] == dead["step"].max()].itertuples(index=False):
+        if r.dead_fraction < DEAD_WARNING:
+            continue
+        seed = None if pd.isna(r.seed) else int(r.seed)
+        sev = "error" if r.dead_fraction >= DEAD_ERROR else "warning"
+        out.append(Finding("DEAD_UNITS", sev, r.layer, int(r.step),
+                           f"{r.dead} of {r.units} units of {r.layer} ({100 * r.dead_fraction:.1f} %) are dead"
+                           f"{who(r.member, seed)}: over all {r.examples} examples they never pass a gradient or carry a signal.",
+                           {"dead": int(r.dead), "units": int(r.units), "dead_fraction": float(r.dead_fraction),
+                            "examples": int(r.examples)},
+                           "Use LeakyReLU/ELU/swish instead of ReLU, a lower learning rate, kaiming initialisation, "
+                           "or normalisation before the activation.", int(r.member), seed))
+    return out
+
+
+# Saturation (fraction of units whose derivative is < 6 % of the maximum). Bounded activations
+# (tanh, sigmoid) flat on both sides: a quarter of the units saturated starves the layer behind.
+SATURATION_BOUNDED = 0.25
+# One-sided activations (ReLU family) are "flat" for every negative input: about half the units
+# at initialisation is normal, so only near-total silence is reported, and only as info.
+SATURATION_ONE_SIDED = 0.95
+
+
+def saturation(ev: Evidence) -> list[Finding]:
+    """SATURATION: the median saturated fraction over the second half of training, above its limit."""
+    sat = ev.quantity(Q.SATURATION)
+    info = {a["name"]: a for a in ev.layers("activation")}
+    out = []
+    for (member, layer), rows in sat.groupby(["member", "layer"]):
+        rows = rows.sort_values("step")
+        tail = rows.iloc[len(rows) // 2:]  # the second half of training: where the net has settled
+        med = float(tail["value"].median())
+        a = info.get(layer, {})
+        bounded = bool(a.get("bounded"))
+        limit = SATURATION_BOUNDED if bounded else SATURATION_ONE_SIDED
+        if not med > limit:
+            continue
+        seed = None if pd.isna(rows["seed"].iloc[0]) else int(rows["seed"].iloc[0])
+        step = int(tail["step"].iloc[-1])
+        out.append(Finding(
+            "SATURATION", "warning" if bounded else "info", layer, step,
+            f"{100 * med:.1f} % of the units of {layer} ({a.get('activation', '?')}) sit in the flat region of the "
+            f"activation{who(member, seed)} (derivative below 6 % of its maximum; median over recorded steps "
+            f"{int(tail['step'].iloc[0])}-{step}; limit {100 * limit:.0f} %): little gradient passes them.",
+            {"saturation_median": med, "limit": limit, "bounded": bounded, "steps": [int(tail["step"].iloc[0]), step]},
+            "Normalise the layer's input (BatchNorm/LayerNorm), use a smaller initialisation or learning rate, "
+            "or a non-saturating activation (relu, leakyrelu, elu, swish).", int(member), seed))
+    return out

@@ -1,0 +1,366 @@
+"""Recorder: hooks around a user's own training loop; the lifecycle, the per-step reductions.
+
+    with Recorder(model) as rec:
+        for x, y in batches:
+            opt.zero_grad(); loss = F.cross_entropy(model(x), y); loss.backward(); opt.step()
+            rec.step(loss=loss)
+    rec.save(run_dir / "recording")
+
+What is hooked (everything is removed on exit, also when training raises), see ``layers``:
+- every module with trainable parameters: a post-accumulate-grad hook on its main parameter keeps
+  a reference to the gradient and, on recorded steps, a copy of the weight before the optimizer
+  step (for the update:data ratio);
+- every activation module: a forward hook reduces its output (moments, histograms, saturation)
+  and, on recorded steps, tensor hooks look at the gradients flowing through it;
+- the model itself: its input (range, for unnormalised data) and output (bounded logits?).
+
+The stages live beside this file: ``schedule`` (which steps), ``layers`` (what is hooked),
+``buffer`` (device results -> tidy tables), ``sentinel`` (first NaN/inf), ``dead_units`` (a pass
+of its own), ``structure`` (the summary's model description).
+"""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pandas as pd
+import torch
+from torch import nn
+
+from .. import quantities as Q
+from .. import stats
+from ..activations import is_bounded
+from ..loss_graph import inspect_loss, node_name
+from ..recording import DEAD_COLUMNS, FORMAT, FORMAT_VERSION, frame, save_recording
+from . import structure
+from .buffer import FLUSH_ENTRIES, Buffer
+from .dead_units import dead_unit_pass
+from .layers import PARAM, find_layers, first_tensor
+from .schedule import as_schedule
+from .sentinel import NonfiniteLog, Sentinel
+
+NONFINITE_CHECKS = ("every_step", "recorded")
+MAX_ERRORS = 20  # failing statistics kept for the summary (the first one also warns)
+
+
+class Recorder:
+    """Record gradient-flow statistics of ``model`` while the user's own loop trains it.
+
+    model        -- any nn.Module with trainable parameters (stacked modules: attribute ``members``)
+    schedule     -- which steps to record: None/'default' (0, 1, 4, 16, 64, then every 200th),
+                    'every' (alias 'all'), an int N (every N steps), a Schedule, or a callable step -> bool
+    every        -- shortcut for schedule=N
+    histograms   -- also record histograms (fixed edges in gradflow.stats) on recorded steps
+    member_seeds -- seed of each member (stamped on rows as ``seed``); None leaves seed empty
+    nonfinite_check -- 'every_step' (default: one norm per layer per step finds the first NaN/inf
+                    step exactly) or 'recorded' (only recorded steps look, nothing else runs)
+    """
+
+    def __init__(self, model: nn.Module, schedule=None, every: int | None = None, histograms: bool = True,
+                 member_seeds=None, nonfinite_check: str = "every_step"):
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"Recorder needs a torch.nn.Module, got {type(model).__name__}")
+        if getattr(model, "recordable", True) is False:  # e.g. SeedBatch: its layers are hidden from hooks
+            raise TypeError(f"Recorder cannot see inside a {type(model).__name__}: {model.not_recordable_reason}")
+        if nonfinite_check not in NONFINITE_CHECKS:
+            raise ValueError(f"nonfinite_check must be 'every_step' or 'recorded', got {nonfinite_check!r}")
+        self.model = model
+        self.schedule = as_schedule(schedule, every)
+        self.histograms = bool(histograms)
+        self.nonfinite_check = nonfinite_check
+        self.epoch = 0
+        self.layers, self.frozen = find_layers(model)
+        self._param_layers = [lay for lay in self.layers if lay.kind == PARAM]
+        self.members = max([lay.members for lay in self.layers] + [1])
+        if member_seeds is not None:
+            member_seeds = [None if s is None else int(s) for s in member_seeds]
+            if len(member_seeds) != self.members:
+                raise ValueError(f"member_seeds has {len(member_seeds)} seeds but the model has {self.members} member(s)")
+        self.member_seeds = member_seeds
+        self._root_stacked = hasattr(model, "members")
+        self._state = "new"  # new -> open -> closed
+        self._handles: list = []
+        self._step = 0
+        self._active = False  # this step is recorded
+        self._order: dict[str, int] = {}  # layer -> position in the training forward
+        nonfinite = NonfiniteLog()
+        self._buffer = Buffer(self._seed, nonfinite)
+        self._sentinel = Sentinel(self.members, nonfinite)
+        self._recorded_steps: list[int] = []
+        self._missing_grad: dict[str, list[int]] = {}
+        self._errors: list[str] = []
+        self._output: dict = {}  # what feeds the model output (bounded logits?)
+        self._loss_info: dict | None = None
+        self._reset_step_state()
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def __enter__(self) -> Recorder:
+        if self._state != "new":
+            raise RuntimeError(f"this Recorder is {self._state}; a Recorder is entered once. "
+                               "Create a new Recorder(model) for another recording")
+        self._state = "open"
+        try:
+            self._register()
+        except Exception:
+            self._remove_hooks()
+            self._state = "closed"
+            raise
+        self._active = bool(self.schedule(self._step))
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.close()
+        return False  # never swallow the training loop's exception
+
+    def close(self):
+        """Remove every hook (idempotent). Recorded data stay available: tables(), save()."""
+        self._remove_hooks()
+        if self._state == "open":
+            try:
+                self._flush()
+            finally:
+                self._state = "closed"
+        self._reset_step_state()
+
+    def _remove_hooks(self):
+        while self._handles:
+            self._handles.pop().remove()
+
+    def _register(self):
+        h = self._handles
+        h.append(self.model.register_forward_pre_hook(self._guard(self._on_model_input)))
+        h.append(self.model.register_forward_hook(self._guard(self._on_model_output)))
+        for lay in self.layers:
+            if lay.kind == PARAM:
+                h.append(lay.module.register_forward_hook(self._guard(self._order_hook(lay))))
+                h.append(lay.param.register_post_accumulate_grad_hook(self._guard(self._grad_hook(lay))))
+            else:
+                h.append(lay.module.register_forward_hook(self._guard(self._activation_hook(lay))))
+
+    def _guard(self, fn):
+        """A failing statistic must never break the user's training: note it and carry on."""
+        def hook(*args):
+            try:
+                fn(*args)
+            except Exception as exc:  # reported by summary() and diagnose() as RECORDER_ERROR
+                msg = f"step {self._step}: {type(exc).__name__}: {exc}"
+                if len(self._errors) < MAX_ERRORS:
+                    self._errors.append(msg)
+                if len(self._errors) == 1:
+                    warnings.warn(f"gradflow Recorder: a statistic failed and was skipped ({msg})", stacklevel=2)
+        return hook
+
+    def _check_open(self, what: str):
+        if self._state == "new":
+            raise RuntimeError(f"Recorder.{what}() called before the recorder was entered; use "
+                               "`with Recorder(model) as rec:` around the training loop")
+        if self._state == "closed":
+            raise RuntimeError(f"Recorder.{what}() called after the `with` block ended: its hooks are removed. "
+                               "tables(), summary() and save() still work; for more recording create a new Recorder")
+
+    def _reset_step_state(self):
+        self._grads: dict = {}  # layer -> gradient tensor (reference, no copy)
+        self._before: dict = {}  # layer -> weight copy before the optimizer step (recorded steps)
+        self._act_refs: list = []  # (layer, output) for the every-step non-finite check
+        self._seen: set = set()  # activation layers already reduced this step (first forward counts)
+        self._last_act = None
+
+    # ----------------------------------------------------------------- hooks
+
+    def _training_forward(self) -> bool:
+        # forwards under no_grad (the user's validation loop, a dead-unit pass) are not training steps
+        return self._state == "open" and torch.is_grad_enabled()
+
+    def _scalar(self, layer, quantity, value, step=None, epoch=None):
+        self._buffer.scalar(self._step if step is None else step, self.epoch if epoch is None else epoch,
+                            layer, quantity, value)
+
+    def _order_hook(self, lay):
+        def hook(module, args, out):
+            if lay.name not in self._order and self._training_forward():
+                self._order[lay.name] = len(self._order)
+        return hook
+
+    def _on_model_input(self, module, args):
+        x = first_tensor(args)
+        if self._active and self._training_forward() and x is not None and x.is_floating_point() and x.numel():
+            self._record_range(Q.INPUT_LAYER, Q.INPUT_RANGE, x)
+
+    def _on_model_output(self, module, args, out):
+        y = first_tensor(out)
+        if not (self._active and self._training_forward() and y is not None and y.is_floating_point() and y.numel()):
+            return
+        self._record_range(Q.OUTPUT_LAYER, Q.OUTPUT_RANGE, y)
+        last = self._last_act if self._last_act is not None and self._last_act[1] is y else None
+        self._output.update(features=int(y.shape[-1]) if y.dim() else 1, grad_fn=node_name(y.grad_fn) or None,
+                            activation_layer=None if last is None else last[0].name)
+        self._output["bounded"] = bool(is_bounded(self._output["grad_fn"]) or (last is not None and last[0].bounded))
+
+    def _record_range(self, layer, names: dict, x):
+        per_member = self._root_stacked and x.dim() >= 2 and x.shape[0] == self.members
+        flat = x.detach().reshape(self.members if per_member else 1, -1).float()
+        values = {"min": flat.amin(dim=1), "max": flat.amax(dim=1), "mean": flat.mean(dim=1),
+                  "std": flat.std(dim=1, correction=0)}
+        for stat, v in values.items():
+            self._scalar(layer, names[stat], v.expand(self.members))
+
+    def _grad_hook(self, lay):
+        def hook(param):
+            if self._state != "open":
+                return
+            self._grads[lay.name] = param.grad  # a reference: the values are read in step()
+            if self._active and lay.name not in self._before:
+                self._before[lay.name] = param.detach().clone()  # still the pre-step weight
+        return hook
+
+    def _activation_hook(self, lay):
+        def hook(module, args, out):
+            if not isinstance(out, torch.Tensor) or not self._training_forward() or lay.name in self._seen:
+                return
+            self._seen.add(lay.name)
+            self._last_act = (lay, out)
+            if lay.name not in self._order:
+                self._order[lay.name] = len(self._order)
+            if self.nonfinite_check == "every_step":
+                self._act_refs.append((lay, out))
+            if self._active:
+                self._reduce_activation(lay, first_tensor(args), out)
+        return hook
+
+    def _reduce_activation(self, lay, x, out):
+        o = lay.view(out.detach())
+        self._scalar(lay.name, Q.ACT_MEAN, stats.mean(o))
+        self._scalar(lay.name, Q.ACT_STD, stats.std(o))
+        self._buffer.histograms(self._step, self.epoch, lay.name, Q.ACT, o, self.histograms)
+        if x is not None and x.is_floating_point() and x.shape == out.shape:
+            d, peak = lay.derivative_and_max(x)
+            self._scalar(lay.name, Q.SATURATION, stats.saturation(d, peak))
+        if out.requires_grad:
+            out.register_hook(self._guard(self._act_grad_hook(lay, Q.ACT_GRAD_OUT_NONFINITE)))
+        if x is not None and x.requires_grad:
+            x.register_hook(self._guard(self._act_grad_hook(lay, Q.ACT_GRAD_IN_NONFINITE)))
+
+    def _act_grad_hook(self, lay, nonfinite_quantity):
+        step, epoch = self._step, self.epoch  # the backward runs before rec.step() moves on
+
+        def hook(g):
+            gv = lay.view(g.detach())
+            if nonfinite_quantity == Q.ACT_GRAD_OUT_NONFINITE:
+                self._scalar(lay.name, Q.ACT_GRAD_STD, stats.std(gv), step, epoch)
+            self._scalar(lay.name, nonfinite_quantity, stats.nonfinite_count(gv).float(), step, epoch)
+        return hook
+
+    # ----------------------------------------------------------------- the user's calls
+
+    def step(self, loss=None) -> None:
+        """Call once per training step, after ``optimizer.step()``. ``loss``: scalar or (members,)."""
+        self._check_open("step")
+        if loss is not None:
+            self._note_loss(loss)
+        if self.nonfinite_check == "every_step":
+            grads = [(lay, self._grads[lay.name]) for lay in self._param_layers
+                     if self._grads.get(lay.name) is not None]
+            self._sentinel.check(self._step, self.epoch, self._act_refs, grads, loss)
+        if self._active:
+            self._reduce_parameters()
+            self._recorded_steps.append(self._step)
+        self._reset_step_state()
+        self._step += 1
+        self._active = bool(self.schedule(self._step))
+        if len(self._buffer) + len(self._sentinel) > FLUSH_ENTRIES:
+            self._flush()
+
+    @property
+    def steps(self) -> int:
+        """Number of rec.step() calls so far."""
+        return self._step
+
+    def _note_loss(self, loss):
+        if not isinstance(loss, torch.Tensor):
+            loss = torch.as_tensor(float(loss))
+        if self._loss_info is None and loss.grad_fn is not None:
+            self._loss_info = inspect_loss(loss)
+        v = loss.detach().reshape(-1).float()
+        if v.numel() not in (1, self.members):
+            raise ValueError(f"rec.step(loss=...): loss must be a scalar or have one value per member "
+                             f"({self.members}), got shape {tuple(loss.shape)}")
+        # one loss for several members (their sum or mean) belongs to all of them: member -1
+        self._buffer.scalar(self._step, self.epoch, Q.MODEL_LAYER, Q.LOSS, v, shared=v.numel() != self.members)
+
+    def _reduce_parameters(self):
+        for lay in self._param_layers:
+            g = self._grads.get(lay.name)
+            if g is None:  # unused in forward, detached, or grads cleared before rec.step()
+                self._missing_grad.setdefault(lay.name, []).append(self._step)
+                continue
+            gv, wv = lay.view(g.detach()), lay.view(lay.param.detach())
+            before = self._before.get(lay.name)
+            ref = wv if before is None else lay.view(before)
+            g_std, w_std = stats.std(gv), stats.std(ref)  # computed once, shared with the ratios
+            self._scalar(lay.name, Q.GRAD_NORM, stats.norm(gv))
+            self._scalar(lay.name, Q.GRAD_STD, g_std)
+            self._scalar(lay.name, Q.GRAD_MEAN, stats.mean(gv))
+            self._scalar(lay.name, Q.WEIGHT_STD, w_std)
+            self._scalar(lay.name, Q.GRAD_DATA_RATIO, stats.grad_data_ratio(gv, ref, g_std, w_std))
+            if before is not None:
+                self._scalar(lay.name, Q.UPDATE_DATA_RATIO, stats.update_data_ratio(wv, ref, w_std))
+            self._buffer.histograms(self._step, self.epoch, lay.name, Q.GRAD, gv, self.histograms)
+
+    def dead_units(self, inputs: torch.Tensor, batch_size: int = 1024) -> pd.DataFrame:
+        """A no-grad pass over ``inputs`` (N, ...) in eval mode; per activation layer and member the
+        units that are dead for every example (see ``gradflow.record.dead_units``). Stored as
+        ``dead_count``/``dead_fraction`` scalars at the current step and returned as a DataFrame."""
+        self._check_open("dead_units")
+        dead = dead_unit_pass(self.model, self.layers, inputs, batch_size, self._guard)
+        rows = []
+        for name, d in dead.items():  # d: (M, U)
+            count, units = d.sum(dim=1), d.shape[1]
+            self._scalar(name, Q.DEAD_COUNT, count.float())
+            self._scalar(name, Q.DEAD_FRACTION, count.float() / units)
+            for m, c in enumerate(count.tolist()):
+                rows.append({"step": self._step, "epoch": int(self.epoch), "member": m, "seed": self._seed(m),
+                             "layer": name, "units": units, "dead": int(c), "dead_fraction": c / units,
+                             "examples": int(inputs.shape[0])})
+        self._buffer.dead_rows.extend(rows)
+        return frame(rows, DEAD_COLUMNS)
+
+    # ----------------------------------------------------------------- results
+
+    def _seed(self, member):
+        if self.member_seeds is None or member < 0:
+            return None
+        return self.member_seeds[member]
+
+    def _flush(self):
+        self._buffer.flush()
+        self._sentinel.flush()
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """Tidy tables: 'scalars', 'histograms', 'nonfinite', 'dead_units' (see module doc of stats
+        for the histogram layout; edges: ``summary()['histogram_edges']``)."""
+        self._sentinel.flush()
+        return self._buffer.tables(self._order)
+
+    def summary(self) -> dict:
+        """Structure and context the diagnosis needs (JSON-able): layers in forward order, dropout
+        probabilities, bounded output, loss kind, input range, missing gradients, recorder errors."""
+        self._flush()
+        return {
+            "format": FORMAT, "version": FORMAT_VERSION, "model": type(self.model).__name__,
+            "members": self.members, "member_seeds": self.member_seeds, "steps": self._step,
+            "recorded_steps": list(self._recorded_steps),
+            "schedule": self.schedule.to_dict() if hasattr(self.schedule, "to_dict") else repr(self.schedule),
+            "nonfinite_check": self.nonfinite_check, "histograms": self.histograms,
+            "layers": structure.describe_layers(self.layers, self._order), "frozen_layers": list(self.frozen),
+            "dropout": structure.find_dropout(self.model),
+            "output": dict(self._output), "loss": self._loss_info, "num_classes": structure.num_classes(self.model),
+            "missing_grad": {k: v[:20] for k, v in self._missing_grad.items()},
+            "errors": list(self._errors),
+            "histogram_edges": {f"{k}_{s}": stats.histogram_edges(k, s).tolist() for k, s in stats.HIST_EDGES},
+        }
+
+    def save(self, directory) -> Path:
+        """Write the tables (Parquet) and the summary (JSON) into ``directory``, each atomically."""
+        return save_recording(directory, self.tables(), self.summary())
+

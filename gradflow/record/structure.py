@@ -1,0 +1,52 @@
+"""What the diagnosis needs to know about the model's structure, as JSON: the hooked layers in
+forward order (with each activation's probed maximum derivative and boundedness), the dropout
+modules and their probabilities, and the model's declared number of classes."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..quantities import ROOT_LAYER
+from .layers import PARAM, Layer, activation_name
+
+
+def describe_layers(layers: list[Layer], order: dict[str, int]) -> list[dict]:
+    """The hooked layers, sorted by first use in a training forward (never used: last)."""
+    out = []
+    for lay in layers:
+        entry = {"name": lay.name, "kind": lay.kind, "type": type(lay.module).__name__,
+                 "order": order.get(lay.name), "members": lay.members}
+        if lay.kind == PARAM:
+            entry.update(param=lay.param_name, shape=list(lay.param.shape))
+        else:
+            entry.update(activation=activation_name(lay.module), bounded=lay.bounded,
+                         flat_both_sides=lay.flat_both_sides,
+                         max_derivative=None if lay.max_deriv is None else [float(v) for v in lay.max_deriv.tolist()])
+        out.append(entry)
+    out.sort(key=lambda e: (e["order"] is None, e["order"] if e["order"] is not None else 0))
+    return out
+
+
+def is_dropout(m: nn.Module) -> bool:
+    """torch's dropouts (Dropout, Dropout1d/2d/3d, AlphaDropout) and modules that declare
+    ``is_dropout = True`` (gradflow's StackedDropout, whose ``p`` is one probability per member)."""
+    return isinstance(m, nn.modules.dropout._DropoutNd) or getattr(m, "is_dropout", False) is True
+
+
+def find_dropout(model: nn.Module) -> list[dict]:
+    found = []
+    for n, m in model.named_modules():
+        if not is_dropout(m):
+            continue
+        ps = getattr(m, "p", None)
+        ps = ps.reshape(-1).tolist() if isinstance(ps, torch.Tensor) else [ps]
+        for member, p in enumerate(ps):
+            if isinstance(p, (int, float)):
+                found.append({"layer": n or ROOT_LAYER, "p": float(p), "type": type(m).__name__,
+                              "member": member if len(ps) > 1 else None})
+    return found
+
+
+def num_classes(model: nn.Module) -> int | None:
+    config = getattr(model, "config", None)
+    return config.get("num_classes") if isinstance(config, dict) else None
