@@ -345,8 +345,13 @@ def _flush_subnormals():
 
 def train_case_run(spec: CaseRun, data, runs_dir=None, overwrite: bool = False) -> store.Run:
     """Train one plain-loop case-study run (all its seeds) and store it; load it when stored."""
-    with _flush_subnormals():
-        return _train_case_run(spec, data, runs_dir, overwrite)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # these nets are tiny: a second thread only waits at every op's barrier
+    try:
+        with _flush_subnormals():
+            return _train_case_run(spec, data, runs_dir, overwrite)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _train_case_run(spec: CaseRun, data, runs_dir=None, overwrite: bool = False) -> store.Run:
