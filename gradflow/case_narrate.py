@@ -222,8 +222,8 @@ def case_intro(case_id: str) -> str:
     from .case_studies import case
     c = case(case_id)
     s = c.source
-    quotes = "\n".join(f"> “{english}”  \n> <small>{s.language} original: {original}</small>\n>"
-                       for original, english in s.quotes).rstrip(">\n")
+    quotes = "\n>\n".join(f"> “{english}”  \n> <small>{s.language} original: {original}</small>"
+                           for original, english in s.quotes)
     return (f"**Source.** A {s.kind} on {s.site}: *{s.title}* (written in {s.language}; quotes translated "
             f"to English).\n\n{quotes}\n\n**Symptom.** {c.symptom}\n\n**What is going on.** {c.setup}")
 

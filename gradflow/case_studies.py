@@ -391,6 +391,8 @@ def _train_case_run(spec: CaseRun, data, runs_dir=None, overwrite: bool = False)
             return r | {"train_acc": train_acc, "val_loss": val["loss"], "val_acc": val["acc"]}
 
         rows.append(row(0, 0.0))  # before any step: where each run starts
+        with torch.no_grad():
+            extra_arrays[f"before_seed{seed}"] = net.eval()(ex[:4]).numpy()
         with Recorder(net, member_seeds=[seed]) as rec:
             for epoch in range(1, s["epochs"] + 1):
                 t0, total, correct = time.perf_counter(), 0.0, 0

@@ -113,9 +113,7 @@ def curves(case_id, column, ax, title, ylabel, chance=None, ylim=None):
 def show_table(df, caption=None):
     if caption:
         display(Markdown(caption))
-    if df.empty:
-        display(Markdown("*none*"))
-    else:
+    if not df.empty:
         display(HTML(df.style.hide(axis="index").set_properties(**{"text-align": "left"}).to_html()))
 
 
@@ -253,19 +251,22 @@ axes[0].legend(fontsize=8, loc="lower right")
 plt.show()
 
 # %% [markdown]
-# **Evidence: the same outputs, drawn twice.** Top: four test targets. Then the copy-net's outputs as
-# `imshow` draws them by default (stretched to the darkest and brightest value of each picture), the same
-# outputs on a fixed 0–1 scale, and the autoencoder's on the fixed scale.
+# **Evidence: the same outputs, drawn twice.** Top: four test targets. Then the untrained copy-net's
+# outputs (binary accuracy 100 %) as `imshow` draws them by default — stretched to the darkest and brightest
+# value of each picture, so 0.5 looks black and 0.73 white — and the same outputs on a fixed 0–1 scale, where
+# they are grey. Last, both models after training, on the fixed scale.
 
 # %%
 copy, auto = cases["004"]["copy"], cases["004"]["autoencoder"]
 a_copy, a_auto = cn.samples(copy), cn.samples(auto)
 side = int(round(np.sqrt(a_copy["targets"].shape[1])))
+before = a_copy[f"before_seed{copy.seeds[0]}"]
 panels = [("target", a_copy["targets"], {"vmin": 0, "vmax": 1}),
-          ("copy-net, imshow default", a_copy[f"outputs_seed{copy.seeds[0]}"], {}),
-          ("copy-net, vmin=0, vmax=1", a_copy[f"outputs_seed{copy.seeds[0]}"], {"vmin": 0, "vmax": 1}),
-          ("autoencoder, vmin=0, vmax=1", a_auto[f"outputs_seed{auto.seeds[0]}"], {"vmin": 0, "vmax": 1})]
-fig, axes = plt.subplots(len(panels), 4, figsize=(8, 8.4), layout="constrained")
+          ("copy-net, untrained,\nimshow default", before, {}),
+          ("copy-net, untrained,\nvmin=0, vmax=1", before, {"vmin": 0, "vmax": 1}),
+          ("copy-net, trained,\nvmin=0, vmax=1", a_copy[f"outputs_seed{copy.seeds[0]}"], {"vmin": 0, "vmax": 1}),
+          ("autoencoder, trained,\nvmin=0, vmax=1", a_auto[f"outputs_seed{auto.seeds[0]}"], {"vmin": 0, "vmax": 1})]
+fig, axes = plt.subplots(len(panels), 4, figsize=(8, 10.5), layout="constrained")
 for i, (title, imgs, kw) in enumerate(panels):
     for j in range(4):
         im = axes[i, j].imshow(imgs[j].reshape(side, side), cmap="gray", **kw)
