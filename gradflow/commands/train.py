@@ -42,6 +42,8 @@ def add_arguments(t) -> None:
                         "or ./data)")
     t.add_argument("--overwrite", action="store_true", help="train again even if the run is in the store")
     t.add_argument("--no-progress", action="store_true", help="no progress bars")
+    t.add_argument("--case-studies", action="store_true",
+                   help="train (or load) the case-study page's runs instead (gradflow.case_studies; uses --preset)")
     add_runs_dir(t, writes=True)
 
 
@@ -79,6 +81,9 @@ def run(args) -> int:
     check_output_dir(args.out if args.out is not None else default_runs_dir(), flag="--out")
     if args.data_dir is not None:
         check_data_dir(args.data_dir)
+    if args.case_studies:
+        from ..case_studies import run as run_case_studies
+        return run_case_studies(args)
     from ..train import compare
     seeds = parse_seeds(args.seeds)
     if args.n_seeds is not None:

@@ -1,0 +1,236 @@
+"""What each case-study run shows, in sentences computed from the stored runs' tables.
+
+Every function takes stored runs (``{variant key: Run}`` as :func:`gradflow.case_studies.load_case_studies`
+gives them) and returns Markdown text or a small table, so the case-study page only displays what
+these return and the tests check the numbers against the runs.
+"""
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pandas as pd
+
+from .style import layer_label
+
+CHANCE = 0.10  # ten classes
+
+
+def pct(x: float) -> str:
+    return "n/a" if x is None or not math.isfinite(float(x)) else f"{100 * float(x):.1f} %"
+
+
+def test_mean(run, column: str = "test_acc") -> float:
+    """The run's test metric, mean over its seeds."""
+    return float(pd.to_numeric(run.results[column], errors="coerce").mean())
+
+
+def last_epoch(run) -> pd.DataFrame:
+    m = run.metrics
+    return m[m["epoch"] == m["epoch"].max()]
+
+
+def epoch_mean(run, column: str, epoch: int | None = None) -> float:
+    """Mean over seeds of ``column`` at ``epoch`` (default: the last)."""
+    m = run.metrics
+    e = m["epoch"].max() if epoch is None else epoch
+    return float(m.loc[m["epoch"] == e, column].astype(float).mean())
+
+
+def samples(run) -> dict:
+    """The plain arrays a plain-loop run stored beside its metrics (samples.npz, no pickle)."""
+    path = run.path / "samples.npz"
+    if not path.is_file():
+        return {}
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def _seeds_note(run) -> str:
+    n = len(run.seeds)
+    return "one seed" if n == 1 else f"mean of {n} seeds"
+
+
+def _setup(run) -> str:
+    s = run.config["run"]
+    images = s.get("train_images") or s.get("train_subset")
+    return f"{s.get('max_epochs')} epochs on {images:,} training images" if images else f"{s.get('max_epochs')} epochs"
+
+
+# --------------------------------------------------------------------------- per case
+
+
+def shows_000(runs: dict) -> str:
+    k, p, f = runs["keras"], runs["pytorch"], runs["logits"]
+    acc_k, acc_p, acc_f = test_mean(k), test_mean(p), test_mean(f)
+    out = samples(k)
+    seed = k.seeds[0]
+    values, sums = out.get(f"output_values_seed{seed}"), out.get(f"row_sums_seed{seed}")
+    text = (f"All three runs train the same tanh-output network ({_setup(k)}, Adam, learning rate 1e-3, "
+            f"{_seeds_note(k)}); only the loss differs. With Keras' loss the test accuracy is **{pct(acc_k)}**, "
+            f"{'at' if abs(acc_k - CHANCE) < 0.05 else 'compared with'} chance ({pct(CHANCE)}). With PyTorch's "
+            f"cross-entropy on the very same tanh outputs it is **{pct(acc_p)}**, and with plain logits "
+            f"**{pct(acc_f)}**. ")
+    gap = acc_f - acc_p
+    text += (f"Bounded logits cost the PyTorch model {100 * gap:.1f} points here, " if gap > 0.01 else
+             "Bounded logits cost the PyTorch model almost nothing here, ")
+    text += "so tanh at the output is not what breaks the Keras model: reading tanh outputs as probabilities is."
+    if values is not None and sums is not None:
+        text += (f" After training, {pct(float((values < 0).mean()))} of the Keras model's output values are "
+                 f"negative and {pct(float((sums <= 0).mean()))} of its output rows sum to zero or less: "
+                 "\"probabilities\" that cannot be.")
+    return text
+
+
+def shows_001(runs: dict) -> str:
+    b, f = runs["drop70"], runs["drop30"]
+    acc_b, acc_f = test_mean(b), test_mean(f)
+    tr_b, tr_f = epoch_mean(b, "train_acc"), epoch_mean(f, "train_acc")
+    spread = lambda r: "" if len(r.seeds) < 2 else (  # noqa: E731
+        f" (seeds from {pct(r.results['test_acc'].min())} to {pct(r.results['test_acc'].max())})")
+    return (f"Same MLP, same data, {_setup(b)}, {_seeds_note(b)}. Dropping 70 % of the units: test accuracy "
+            f"**{pct(acc_b)}**{spread(b)}; dropping 30 %: **{pct(acc_f)}**{spread(f)}, "
+            f"{100 * (acc_f - acc_b):.1f} points apart. During training (dropout on) the p = 0.7 network gets "
+            f"{pct(tr_b)} of its training batches right against {pct(tr_f)}: it learns with 30 % of its units "
+            "at a time. Neither number is wrong, which is why the bug survives: nothing crashes, the model is "
+            "just a little worse.")
+
+
+def first_nonfinite(run) -> dict | None:
+    """Step, layer key and place of the run's first NaN/inf (forward order), from its recording."""
+    rec = run.recordings
+    if rec is None:
+        return None
+    nf = rec.tables()["nonfinite"]
+    if nf.empty:
+        return None
+    first = nf[nf["step"] == nf["step"].min()].iloc[0]
+    return {"step": int(first["step"]), "layer": str(first["layer"]), "where": str(first["where"])}
+
+
+def shows_002(runs: dict) -> str:
+    raw, scaled, clamped = runs["raw"], runs["scaled"], runs["clamped"]
+    nf = first_nonfinite(raw)
+    where = {"grad": "weight gradient", "activation": "output", "activation_grad_in": "input gradient"}
+    text = ""
+    if nf is not None:
+        text += (f"The broken run's first non-finite value appears at step {nf['step']}, in the "
+                 f"{where.get(nf['where'], nf['where'])} of {layer_label(raw.config, nf['layer'])}; from then on "
+                 "every weight is NaN. ")
+    text += (f"Its test accuracy is **{pct(test_mean(raw))}** (chance {pct(CHANCE)}). On the same raw pixels "
+             f"and the same {_setup(raw)}, fix 1 (inputs divided by 255) goes from "
+             f"{pct(epoch_mean(scaled, 'val_acc', 0))} before training to **{pct(test_mean(scaled))}**, and fix 2 "
+             f"(exp of clamp(x, max=0), inputs still 0–255) from {pct(epoch_mean(clamped, 'val_acc', 0))} to "
+             f"**{pct(test_mean(clamped))}**. ")
+    codes = {f["code"] for f in clamped.findings}
+    if "NONFINITE" in codes:
+        text += ("Fix 2 still ends in NaN here: the clamp removes the 0 · inf of the unused branch, but with "
+                 "0–255 inputs the first layer's pre-activations and gradients are so large that this run "
+                 "overflows in the forward pass instead. ")
+    elif "UNNORMALIZED_INPUT" in codes:
+        text += "The clamp removes the NaN; the inputs are still 0–255, and the diagnosis still (rightly) says so"
+        text += (", with exploding gradients in the first layer: this run learns, but other seeds of the same "
+                 "setup can overflow. " if "EXPLODING_GRADIENT" in codes else ". ")
+    text += "Normalising the inputs is the fix that holds."
+    return text.strip()
+
+
+def shows_004(runs: dict) -> str:
+    c, a = runs["copy"], runs["autoencoder"]
+    acc_c0, acc_c, acc_a = (epoch_mean(c, "val_binary_acc", 0), epoch_mean(c, "val_binary_acc"),
+                            epoch_mean(a, "val_binary_acc"))
+    mse_c0, mse_c, mse_a = epoch_mean(c, "val_loss", 0), epoch_mean(c, "val_loss"), epoch_mean(a, "val_loss")
+    verdict = "higher than" if acc_c > acc_a + 0.0005 else ("about the same as" if abs(acc_c - acc_a) <= 0.0005
+                                                            else "lower than")
+    ratio = mse_c / mse_a if mse_a > 0 else float("inf")
+    times = (f"{ratio:.0f} times larger" if ratio >= 2 else f"{ratio:.1f} times larger" if ratio >= 1.05
+             else "no larger" if ratio >= 0.95 else "smaller")
+    return (f"Before any training the copy-net's binary accuracy is **{pct(acc_c0)}** while its mean squared "
+            f"error is {mse_c0:.3f} (pixel units²). After {_setup(c)} with MSE and Adam: the copy-net's "
+            f"binary accuracy is **{pct(acc_c)}**, {verdict} the autoencoder's **{pct(acc_a)}**; its mean squared "
+            f"error is {mse_c:.3f} against {mse_a:.3f}, {times}. Binary accuracy only asks which "
+            "side of 0.5 each pixel lands on; the error asks how far it is from its target.")
+
+
+SHOWS = {"000": shows_000, "001": shows_001, "002": shows_002, "004": shows_004}
+
+
+def what_this_shows(case_id: str, runs: dict) -> str:
+    return f"**What these runs show.** {SHOWS[str(case_id)](runs)}"
+
+
+# --------------------------------------------------------------------------- findings, grouped
+
+
+_SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+_LAYER_KEY = re.compile(r"\blayers\.\d+\b")
+
+
+def _readable(message: str, config: dict) -> str:
+    message = re.sub(r" \((?:seed|member) \d+\)", "", message)  # the seeds column says which seeds
+    return _LAYER_KEY.sub(lambda m: layer_label(config, m.group(0)), message)
+
+
+def findings_table(run, codes: tuple | None = None) -> pd.DataFrame:
+    """The run's findings grouped by code: one row each, the layers named, seeds counted.
+
+    codes -- keep only these (None: all). Columns: severity, finding, where, seeds, what it says.
+    """
+    rows = {}
+    seeds = run.seeds
+    for f in run.findings:
+        if codes is not None and f["code"] not in codes:
+            continue
+        r = rows.setdefault(f["code"], {"severity": f["severity"], "layers": [], "seeds": set(),
+                                        "message": _readable(f["message"], run.config)})
+        if _SEVERITY_ORDER[f["severity"]] < _SEVERITY_ORDER[r["severity"]]:
+            r["severity"] = f["severity"]
+        if f.get("layer") and f["layer"] not in r["layers"]:
+            r["layers"].append(f["layer"])
+        r["seeds"].add(f.get("seed") if f.get("seed") is not None else "all")
+    out = []
+    for code, r in sorted(rows.items(), key=lambda kv: (_SEVERITY_ORDER[kv[1]["severity"]], kv[0])):
+        where = ", ".join(dict.fromkeys(layer_label(run.config, k) for k in r["layers"])) or "whole run"
+        n = len(seeds) if "all" in r["seeds"] else len(r["seeds"])
+        out.append({"severity": r["severity"], "finding": code, "where": where,
+                    "seeds": f"{min(n, len(seeds))} of {len(seeds)}", "what it says": r["message"]})
+    return pd.DataFrame(out, columns=["severity", "finding", "where", "seeds", "what it says"])
+
+
+def summary_table(cases: dict) -> pd.DataFrame:
+    """One row per case: the broken and the fixed runs' headline numbers, and the finding that named it."""
+    from .case_studies import case
+    rows = []
+    for cid, runs in cases.items():
+        c = case(cid)
+        broken = [v for v in c.variants if v.role == "broken"][0]
+        fixed = [v for v in c.variants if v.role == "fixed"]
+        metric = "test_binary_acc" if cid == "004" else "test_acc"
+        named = [code for code in c.finding_codes if code in {f["code"] for f in runs[broken.key].findings}]
+        rows.append({"case": cid, "bug": c.title,
+                     "broken run": f"{pct(test_mean(runs[broken.key], metric))}",
+                     "fixed run(s)": ", ".join(pct(test_mean(runs[v.key], metric)) for v in fixed),
+                     "measured as": "binary accuracy (test)" if cid == "004" else "test accuracy",
+                     "what the diagnosis said": ", ".join(named) or "nothing (the bug is in the metric)"})
+    return pd.DataFrame(rows)
+
+
+def case_intro(case_id: str) -> str:
+    """The case's source (credited by site and title, quoted in English with the original beside it),
+    symptom and broken setup, as Markdown."""
+    from .case_studies import case
+    c = case(case_id)
+    s = c.source
+    quotes = "\n>\n".join(f"> “{english}”  \n> <small>{s.language} original: {original}</small>"
+                           for original, english in s.quotes)
+    return (f"**Source.** A {s.kind} on {s.site}: *{s.title}* (written in {s.language}; quotes translated "
+            f"to English).\n\n{quotes}\n\n**Symptom.** {c.symptom}\n\n**What is going on.** {c.setup}")
+
+
+def case_fix(case_id: str) -> str:
+    from .case_studies import case
+    fixes = case(case_id).fixes
+    if len(fixes) == 1:
+        return f"**Fix.** {fixes[0]}"
+    return "**Fixes.**\n\n" + "\n".join(f"{i}. {f}" for i, f in enumerate(fixes, 1))

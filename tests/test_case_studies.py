@@ -1,0 +1,158 @@
+"""The case studies: their runs train into the run store, the diagnosis names each bug, the page's
+sentences say the runs' own numbers, and the executed page shows the expected findings per case."""
+import json
+import re
+
+import jupytext
+import nbformat
+import numpy as np
+import pandas as pd
+import papermill as pm
+import pytest
+import torch
+
+from gradflow import case_narrate as cn
+from gradflow import case_studies as cs
+from gradflow import store
+from gradflow.cli import main
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def runs_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("case-runs")
+    cs.train_case_studies("smoke", runs_dir=path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def cases(runs_dir):
+    return cs.load_case_studies("smoke", runs_dir)
+
+
+def codes(run):
+    return {f["code"] for f in run.findings}
+
+
+def test_every_case_run_is_stored_like_any_run(runs_dir, cases):
+    names = [c.run_name() for c in cs.run_configs("smoke")]
+    assert len(names) == len(set(names)) == sum(len(c.variants) for c in cs.CASES)
+    for name in names:
+        run = store.load_run(name, runs_dir)
+        assert (run.path / "findings.json").is_file() and run.recordings is not None, name
+        assert not run.metrics.empty and "test_acc" in run.results
+        assert set(run.summary()) >= {"run", "test_acc", "epochs_trained"}  # what `gradflow runs` lists
+    for cid, by_variant in cases.items():
+        for run in by_variant.values():
+            if cid != "001" or hasattr(store, "run_origin"):  # 001 goes through train_runs: marked by the store
+                assert run.config["origin"] == f"case study {cid}", run.name
+
+
+def test_asking_again_loads_and_the_cli_lists_the_runs(runs_dir, capsys):
+    before = {p.name: p.stat().st_mtime_ns for p in runs_dir.glob("*/results.json")}
+    assert main(["train", "--case-studies", "--preset", "smoke", "--out", str(runs_dir), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert {p.name: p.stat().st_mtime_ns for p in runs_dir.glob("*/results.json")} == before  # nothing retrained
+    for c in cs.run_configs("smoke"):
+        assert c.run_name() in out
+    with pytest.raises(ValueError, match="unknown preset 'fast'; accepted: tutorial, quick, smoke"):
+        cs.train_case_studies("fast", runs_dir=runs_dir)
+    with pytest.raises(store.RunStoreError, match="gradflow train --case-studies --preset quick"):
+        cs.load_case_studies("quick", runs_dir)
+
+
+def test_the_diagnosis_names_each_bug_and_not_its_fix(cases):
+    c0, c1, c2 = cases["000"], cases["001"], cases["002"]
+    pytorch = [f for f in c0["pytorch"].findings if f["code"] == "BOUNDED_OUTPUT"]
+    assert pytorch and pytorch[0]["severity"] == "error"  # tanh logits into cross-entropy
+    assert "BOUNDED_OUTPUT" in codes(c0["keras"])
+    assert "BOUNDED_OUTPUT" not in codes(c0["logits"])
+    assert "HIGH_DROPOUT" in codes(c1["drop70"]) and "HIGH_DROPOUT" not in codes(c1["drop30"])
+    nf = [f for f in c2["raw"].findings if f["code"] == "NONFINITE"]
+    assert nf and nf[0]["step"] == 0 and nf[0]["layer"] == "layers.0"
+    assert "UNNORMALIZED_INPUT" in codes(c2["raw"])
+    assert not {"NONFINITE", "UNNORMALIZED_INPUT"} & codes(c2["scaled"])
+    assert "NONFINITE" not in codes(c2["clamped"])  # the clamp fixes the NaN on the same raw pixels (seed 42)...
+    assert {"UNNORMALIZED_INPUT", "EXPLODING_GRADIENT"} <= codes(c2["clamped"])  # ...which stay a risk
+    assert not codes(cases["004"]["autoencoder"]) & {"BOUNDED_OUTPUT", "NONFINITE"}  # sigmoid + MSE is sound
+
+
+def test_the_bugs_pieces():
+    x = torch.tensor([-2.0, 0.0, 100.0], requires_grad=True)
+    cs.naive_elu(x).sum().backward()
+    assert torch.isnan(x.grad[2])  # exp(100) = inf in the unused branch, 0 * inf = NaN
+    x.grad = None
+    cs.clamped_elu(x).sum().backward()
+    assert torch.isfinite(x.grad).all() and torch.allclose(cs.clamped_elu(x), torch.nn.functional.elu(x))
+    # Keras' loss on probabilities that are not: scaled by their (here negative) sum, clipped, logged
+    out = torch.tensor([[0.5, -0.9, 0.2], [0.2, 0.3, 0.5]])
+    y = torch.tensor([0, 2])
+    p = out / out.sum(-1, keepdim=True)
+    expected = -(np.log(np.clip(p[0, 0].item(), 1e-7, 1 - 1e-7)) + np.log(0.5)) / 2
+    assert cs.keras_categorical_crossentropy(out, y).item() == pytest.approx(expected, rel=1e-6)
+    assert cs.binary_accuracy(torch.tensor([0.5, 0.73]), torch.tensor([0.0, 1.0])) == 1.0  # the blog's 100 %
+
+
+def _results(run):
+    return json.loads((run.path / "results.json").read_text())["seeds"]
+
+
+def test_sentences_say_the_runs_own_numbers(cases):
+    mean = lambda run, key="test_acc": np.mean([r[key] for r in _results(run)])  # noqa: E731
+    s0 = cn.shows_000(cases["000"])
+    for key in ("keras", "pytorch", "logits"):
+        assert f"**{100 * mean(cases['000'][key]):.1f} %**" in s0
+    arrays = np.load(cases["000"]["keras"].path / "samples.npz")
+    assert f"{100 * (arrays['output_values_seed42'] < 0).mean():.1f} % of the Keras model's output values" in s0
+    s1 = cn.shows_001(cases["001"])
+    a, b = mean(cases["001"]["drop70"]), mean(cases["001"]["drop30"])
+    assert f"**{100 * a:.1f} %**" in s1 and f"**{100 * b:.1f} %**" in s1 and f"{100 * (b - a):.1f} points" in s1
+    s2 = cn.shows_002(cases["002"])
+    assert "appears at step 0, in the weight gradient of Linear 1 (784→128)" in s2
+    for key in ("raw", "scaled", "clamped"):
+        assert f"**{100 * mean(cases['002'][key]):.1f} %**" in s2
+    s4 = cn.shows_004(cases["004"])
+    m = pd.read_parquet(cases["004"]["copy"].path / "metrics.parquet")
+    assert f"**{100 * m.loc[m.epoch == 0, 'val_binary_acc'].mean():.1f} %**" in s4
+    assert f"{m.loc[m.epoch == m.epoch.max(), 'val_loss'].mean():.3f}" in s4
+
+
+def test_findings_read_as_sentences(cases):
+    t = cn.findings_table(cases["001"]["drop70"])
+    assert list(t.columns) == ["severity", "finding", "where", "seeds", "what it says"]
+    row = t[t["finding"] == "HIGH_DROPOUT"].iloc[0]  # one row for all layers and seeds
+    assert row["seeds"] == "2 of 2" and row["where"].startswith("Linear 1 (784→32)")
+    for by_variant in cases.values():
+        for run in by_variant.values():
+            text = cn.findings_table(run).to_string()
+            assert not re.search(r"layers\.\d|step nan|\(seed \d|\('|<model>", text, re.I), (run.name, text)
+
+
+def test_the_executed_page_shows_each_case_and_its_findings(runs_dir, tmp_path):
+    nb = jupytext.read(ROOT / "notebooks" / "06_case_studies.py")
+    src = tmp_path / "06.ipynb"
+    nbformat.write(nb, str(src))
+    out = tmp_path / "06_out.ipynb"
+    pm.execute_notebook(str(src), str(out), parameters={"preset": "smoke", "runs_dir": str(runs_dir)},
+                        cwd=str(ROOT), progress_bar=False, kernel_name="python3")
+    cells = nbformat.read(str(out), as_version=4).cells
+    sections, current = {}, None
+    for cell in cells:
+        if cell.cell_type == "markdown" and cell.source.startswith("## "):
+            current = cell.source.split()[1]
+            continue
+        text = cell.source if cell.cell_type == "markdown" else "".join(
+            json.dumps(o.get("data", {})) + o.get("text", "") for o in cell.get("outputs", []))
+        sections.setdefault(current, []).append(text)
+    page = {k: "\n".join(v) for k, v in sections.items()}
+    assert "BOUNDED_OUTPUT" in page["000"] and "What these runs show" in page["000"]
+    assert "HIGH_DROPOUT" in page["001"]
+    assert "NONFINITE" in page["002"] and "UNNORMALIZED_INPUT" in page["002"]
+    assert "NONFINITE" not in page["004"] and "BOUNDED_OUTPUT" not in page["004"]
+    assert "image/png" in page["004"]  # the reconstructions are drawn
+    assert "seeds/" not in "\n".join(page.values())  # credited by source, no folder named
+    # the fixed runs' own findings tables: none of their bug's finding
+    for heading, code in (("001", "HIGH_DROPOUT"), ("002", "NONFINITE")):
+        fixed = page[heading].split("Findings, fix")[1:]
+        assert fixed and all(code not in part.split("Findings,")[0] for part in fixed), heading
