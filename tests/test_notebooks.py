@@ -23,13 +23,10 @@ NAMES = [s.name for s in report.NOTEBOOKS]
 
 def train_smoke_runs(runs: Path) -> None:
     """Every run the reports read, smoke preset, through the same commands as `make train`."""
-    import importlib.util
-
     from gradflow.cli import main
     runs.parent.mkdir(parents=True, exist_ok=True)  # `train --out` refuses a folder whose parent is missing
     assert main(["train", "--act", "all", "--preset", "smoke", "--out", str(runs), "--no-progress"]) == 0
-    if importlib.util.find_spec("gradflow.case_studies"):  # the case-study runs, once that module exists
-        assert main(["train", "--case-studies", "--preset", "smoke", "--out", str(runs), "--no-progress"]) == 0
+    assert main(["train", "--case-studies", "--preset", "smoke", "--out", str(runs), "--no-progress"]) == 0
 
 
 def smoke_report_dir(tmp_path_factory) -> Path:
