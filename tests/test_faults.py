@@ -1,4 +1,5 @@
-"""Fault injection: the run store under kill -9, damage after the fact, a full disk and a second writer.
+"""Fault injection: the run store under kill -9, damage after the fact, a full disk and a second writer;
+kill -9 of a report render.
 
 Each fault must end with no finished-looking broken run, one clear line, and the next command
 recovering: the run trained again gives the same numbers as one never disturbed ("runs lost" counts
@@ -219,6 +220,50 @@ def test_a_concurrent_writer_waits_then_finds_the_run(ctx, reference, tmp_path):
     # both report the same run: the second loaded it instead of training it again
     assert out1.strip().splitlines()[-1] == out2.strip().splitlines()[-1]
     _recover_and_compare(root, reference)
+
+
+def _pages_whole(out: Path) -> None:
+    """Whatever a killed render left: every page and the index are complete, never half written."""
+    for page in out.glob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        if not text.rstrip().endswith("</html>"):
+            TOTALS["broken runs listed as good"] += 1
+        assert text.rstrip().endswith("</html>"), f"{page.name} is cut short"
+    if (out / "index.json").exists():
+        json.loads((out / "index.json").read_text())  # parses: it was replaced in one step
+
+
+def test_kill_9_of_report_leaves_no_half_page(tmp_path):
+    """kill -9 of a render (the whole process group: the parent and its kernel) at random moments;
+    the pages on disk stay whole and the next render recovers."""
+    import subprocess
+
+    out = tmp_path / "reports"
+    code = ("import sys; from gradflow.report import render_all; "
+            f"sys.exit(render_all({str(out)!r}, preset='smoke', runs_dir={str(tmp_path / 'runs')!r}, jobs=1, "
+            "notebooks=['01_activation_functions'], parameters={'points': 201}))")
+    (tmp_path / "runs").mkdir()
+
+    def render() -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-c", code], start_new_session=True,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    started = time.monotonic()
+    assert render().wait(300) == 0  # undisturbed: how long one render takes here
+    full_s = time.monotonic() - started
+    rng = random.Random(5)
+    for _ in range(3):
+        p = render()
+        time.sleep(rng.uniform(0.2, full_s))
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait(60)
+        TOTALS["faults tried"] += 1
+        _pages_whole(out)
+    p = render()
+    assert p.wait(300) == 0, p.stderr.read()  # the next render recovers
+    _pages_whole(out)
+    reports = json.loads((out / "index.json").read_text())["reports"]
+    assert [(r["name"], r["status"]) for r in reports] == [("01_activation_functions", "ok")]
 
 
 def test_fault_totals():
