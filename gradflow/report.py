@@ -22,12 +22,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import atomic
+from .report_export import KERNEL_NAME, html_exporter, write_kernelspec
 from .report_pages import error_page, frame_cell, insert_frame_cell, missing_page
 from .report_runs import ALL_SIX, case_study_runs, missing_runs, needed_runs
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
-KERNEL_NAME = "gradflow-venv"
 VALIDATE_TAG = "validate-parameters"  # the first cell after `parameters`; its errors mean "bad parameters"
 
 
@@ -78,52 +78,6 @@ class ReportResult:
     parameters: dict = field(default_factory=dict)
     error: str = ""  # one line, empty when ok
     html: str = ""  # file name relative to the output directory
-
-
-# --------------------------------------------------------------------------- kernel
-
-
-def write_kernelspec(root: Path) -> Path:
-    """A kernelspec that runs *this* interpreter, under ``root/kernels/``; put ``root`` on JUPYTER_PATH.
-
-    The stock ``python3`` spec can be shadowed by one in ~/.local/share/jupyter pointing at another
-    Python, so the reports would silently run without gradflow's environment.
-    """
-    spec_dir = root / "kernels" / KERNEL_NAME
-    spec_dir.mkdir(parents=True, exist_ok=True)
-    spec = {"argv": [sys.executable, "-m", "gradflow.kernel_launcher", "-f", "{connection_file}"],
-            "display_name": f"gradflow ({sys.executable})", "language": "python"}
-    (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
-    return root
-
-
-# --------------------------------------------------------------------------- HTML
-
-
-# nbconvert's lab template loads require.js, MathJax, mermaid and widget scripts from CDNs;
-# the reports must open offline, so those blocks are emptied. CSS stays inline.
-_OFFLINE_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
-{%- block html_head_js -%}{%- endblock html_head_js -%}
-{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
-{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
-{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
-{%- block extra_css -%}<style>main { max-width: 1100px; margin: 0 auto; }
-.gf-banner { font: 14px/1.5 system-ui, sans-serif; color: #445; margin: .5em 0; }
-.gf-banner .gf-state-failed { color: #b71c1c; font-weight: 600; }</style>{%- endblock extra_css -%}
-"""
-
-
-def html_exporter(show_code: bool = False):
-    import jinja2
-    from nbconvert import HTMLExporter
-
-    loader = jinja2.DictLoader({"gradflow.html.j2": _OFFLINE_TEMPLATE})
-    exporter = HTMLExporter(template_name="lab", extra_loaders=[loader], template_file="gradflow.html.j2",
-                            embed_images=True)
-    exporter.exclude_input = not show_code
-    exporter.exclude_input_prompt = not show_code
-    exporter.exclude_output_prompt = True
-    return exporter
 
 
 def write_atomic(path: Path, text: str) -> None:
