@@ -73,17 +73,8 @@ def plot_gradient_lines(lines: pd.DataFrame, labels: dict, title: str, group: st
     if ylim is None:
         finite = pd.concat([lines["q25"], lines["q75"]]).replace(-np.inf, np.nan).dropna()
         ylim = (math.floor(finite.min()) - 0.5, math.ceil(finite.max()) + 0.3) if len(finite) else (-10, 0)
-    groups = list(dict.fromkeys(lines[group]))
-    ncols = max(1, min(ncols, len(groups)))
-    nrows = math.ceil(len(groups) / ncols)
-    width = 4.3 if len(groups) > 1 else 7.5  # a lone panel gets the room a reader needs
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, 3.0 * nrows + 0.6), sharex=True, sharey=True,
-                             squeeze=False, layout="constrained")
-    shades = layer_colours(lines["layer"])
-    for ax in axes.ravel()[len(groups):]:
-        ax.set_visible(False)
-    for ax, name in zip(axes.ravel(), groups):
-        d = lines[lines[group] == name]
+    fig, panels, shades = _layer_panels(lines, group, ncols)
+    for ax, _name, d in panels:
         for layer in sorted(dict.fromkeys(d["layer"]), key=layer_order):
             e = d[d["layer"] == layer].sort_values("step")
             x = e["step"].to_numpy() + 1  # log axis: step 0 sits at 1
@@ -91,14 +82,34 @@ def plot_gradient_lines(lines: pd.DataFrame, labels: dict, title: str, group: st
             ax.fill_between(x, low, e["q75"].to_numpy(), color=shades[layer], alpha=0.18, lw=0)
             ax.plot(x, np.maximum(e["median"].to_numpy(), ylim[0]), color=shades[layer], marker="o", ms=3, lw=1.6,
                     label=labels.get(layer, layer))
+        ax.set_ylim(*ylim)
+    return _finish(fig, "training step + 1 (log scale; points at the recorded steps only)",
+                   "log10 |dL/dW| (median, band: middle half)", title)
+
+
+def _layer_panels(frame: pd.DataFrame, group: str, ncols: int):
+    """Small multiples sharing both axes: (figure, [(axis, group name, its rows)], colour per layer)."""
+    groups = list(dict.fromkeys(frame[group]))
+    ncols = max(1, min(ncols, len(groups)))
+    nrows = math.ceil(len(groups) / ncols)
+    width = 4.3 if len(groups) > 1 else 7.5  # a lone panel gets the room a reader needs
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, 3.0 * nrows + 0.6), sharex=True, sharey=True,
+                             squeeze=False, layout="constrained")
+    for ax in axes.ravel()[len(groups):]:
+        ax.set_visible(False)
+    panels = []
+    for ax, name in zip(axes.ravel(), groups):
         ax.set_title(str(name), color=title_colour(name), fontweight="bold")
         ax.set_xscale("log")
-        ax.set_ylim(*ylim)
-    handles, names = axes.ravel()[0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="outside right upper", fontsize=8,
-               title="layer (input → output)")
-    fig.supxlabel("training step + 1 (log scale; points at the recorded steps only)")
-    fig.supylabel("log10 |dL/dW| (median, band: middle half)")
+        panels.append((ax, name, frame[frame[group] == name]))
+    return fig, panels, layer_colours(frame["layer"])
+
+
+def _finish(fig, xlabel: str, ylabel: str, title: str):
+    handles, names = fig.axes[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="outside right upper", fontsize=8, title="layer (input → output)")
+    fig.supxlabel(xlabel)
+    fig.supylabel(ylabel)
     fig.suptitle(title)
     return fig
 
@@ -108,33 +119,16 @@ def plot_update_ratios(ratios: pd.DataFrame, labels: dict, title: str, group: st
     """log10 update:data ratio per layer over recorded steps, one panel per activation, with the guide."""
     r = ratios[(ratios["step"] > 0) & ratios["value"].gt(0)]
     r = r.groupby([group, "layer", "step"], sort=False)["value"].mean().reset_index()
-    groups = list(dict.fromkeys(r[group]))
-    ncols = max(1, min(ncols, len(groups)))
-    nrows = math.ceil(len(groups) / ncols)
-    width = 4.3 if len(groups) > 1 else 7.5
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, 3.0 * nrows + 0.6), sharex=True, sharey=True,
-                             squeeze=False, layout="constrained")
-    shades = layer_colours(r["layer"])
-    for ax in axes.ravel()[len(groups):]:
-        ax.set_visible(False)
-    for ax, name in zip(axes.ravel(), groups):
-        d = r[r[group] == name]
+    fig, panels, shades = _layer_panels(r, group, ncols)
+    for ax, _name, d in panels:
         for layer in sorted(dict.fromkeys(d["layer"]), key=layer_order):
             e = d[d["layer"] == layer].sort_values("step")
             ax.plot(e["step"], np.log10(e["value"]), color=shades[layer], marker="o", ms=3, label=labels.get(layer, layer))
         ax.axhline(math.log10(guide), color=GUIDE_COLOR, ls="--", lw=1)
         ax.text(0.98, math.log10(guide) + 0.1, f"guide {guide:g}", transform=ax.get_yaxis_transform(), ha="right",
                 fontsize=7, color=GUIDE_COLOR)
-        ax.set_title(str(name), color=title_colour(name), fontweight="bold")
-        ax.set_xscale("log")
         ax.set_ylim(*ylim)
-    handles, names = axes.ravel()[0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="outside right upper", fontsize=8,
-               title="layer (input → output)")
-    fig.supxlabel("training step (log scale; recorded steps only)")
-    fig.supylabel("log10 update:data ratio")
-    fig.suptitle(title)
-    return fig
+    return _finish(fig, "training step (log scale; recorded steps only)", "log10 update:data ratio", title)
 
 
 def plot_dead_units(dead: pd.DataFrame, title: str, group: str = "activation", ncols: int = 3):
