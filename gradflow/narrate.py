@@ -16,6 +16,8 @@ import math
 
 import pandas as pd
 
+from .quantities import GRAD_STD
+
 CHANCE_LOSS_10 = math.log(10)  # cross-entropy of a uniform guess over 10 classes, in nats
 UPDATE_RATIO_GUIDE = 1e-3  # Karpathy's rule of thumb for std(lr·grad)/std(weight)
 RECIPE_EPOCHS = 50  # the tutorial's recipe: at most 50 epochs with early stopping
@@ -294,7 +296,7 @@ def init_gradient_sentences(grad_std: pd.DataFrame, zeros: pd.DataFrame | None =
     """
     out, fine = [], []
     for act, d in grad_std.groupby("activation", sort=False):
-        first, last = float(d["grad_std"].iloc[0]), float(d["grad_std"].iloc[-1])
+        first, last = float(d[GRAD_STD].iloc[0]), float(d[GRAD_STD].iloc[-1])
         ratio = first / last if last > 0 else float("nan")
         if ratio < 1e-2:
             out.append(f"**{act}**: the first layer's gradients are {fmt_sci(ratio)} of the output layer's "

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from . import atomic
-from .quantities import BACKWARD_LOCATIONS, INPUT_LAYER
+from .quantities import BACKWARD_LOCATIONS, DEAD_FRACTION, INPUT_LAYER
 
 # Names in a saved recording directory.
 SUMMARY_FILE = "recording.json"
@@ -29,7 +29,7 @@ FORMAT_VERSION = 1
 SCALAR_COLUMNS = ["step", "epoch", "member", "seed", "layer", "quantity", "value"]
 HIST_COLUMNS = ["step", "epoch", "member", "seed", "layer", "kind", "scale", "counts"]
 NONFINITE_COLUMNS = ["step", "epoch", "member", "seed", "layer", "where", "phase", "count", "order"]
-DEAD_COLUMNS = ["step", "epoch", "member", "seed", "layer", "units", "dead", "dead_fraction", "examples"]
+DEAD_COLUMNS = ["step", "epoch", "member", "seed", "layer", "units", "dead", DEAD_FRACTION, "examples"]
 
 
 def frame(rows, columns) -> pd.DataFrame:

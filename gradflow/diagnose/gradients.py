@@ -92,7 +92,7 @@ def exploding_scale(ev: Evidence) -> list[Finding]:
             out.append(Finding("EXPLODING_GRADIENT", "error", r["layer"], int(r["step"]),
                                f"{r['layer']}'s gradient is {num(r['value'])}x the std of its weights at step {int(r['step'])}"
                                f"{who(member, seed)} (above {EXPLODING_GRAD_DATA:g}): one optimizer step can rewrite the layer.",
-                               {"grad_data_ratio": float(r["value"]), "threshold": EXPLODING_GRAD_DATA},
+                               {Q.GRAD_DATA_RATIO: float(r["value"]), "threshold": EXPLODING_GRAD_DATA},
                                "Lower the learning rate, clip gradients (torch.nn.utils.clip_grad_norm_), normalise inputs.",
                                member, seed))
         elif growth is not None:

@@ -27,7 +27,7 @@ def dead_units(ev: Evidence) -> list[Finding]:
         out.append(Finding("DEAD_UNITS", sev, r.layer, int(r.step),
                            f"{r.dead} of {r.units} units of {r.layer} ({100 * r.dead_fraction:.1f} %) are dead"
                            f"{who(r.member, seed)}: over all {r.examples} examples they never pass a gradient or carry a signal.",
-                           {"dead": int(r.dead), "units": int(r.units), "dead_fraction": float(r.dead_fraction),
+                           {"dead": int(r.dead), "units": int(r.units), Q.DEAD_FRACTION: float(r.dead_fraction),
                             "examples": int(r.examples)},
                            "Use LeakyReLU/ELU/swish instead of ReLU, a lower learning rate, kaiming initialisation, "
                            "or normalisation before the activation.", int(r.member), seed))

@@ -320,7 +320,7 @@ class Recorder:
             self._scalar(name, Q.DEAD_FRACTION, count.float() / units)
             for m, c in enumerate(count.tolist()):
                 rows.append({"step": self._step, "epoch": int(self.epoch), "member": m, "seed": self._seed(m),
-                             "layer": name, "units": units, "dead": int(c), "dead_fraction": c / units,
+                             "layer": name, "units": units, "dead": int(c), Q.DEAD_FRACTION: c / units,
                              "examples": int(inputs.shape[0])})
         self._buffer.dead_rows.extend(rows)
         return frame(rows, DEAD_COLUMNS)
