@@ -75,6 +75,10 @@ class RunConfig:
         if self.record not in RECORD_CHOICES:
             raise ValueError(f"unknown record schedule {self.record!r}; accepted: {', '.join(RECORD_CHOICES)}")
 
+    @property
+    def activation_name(self) -> str:
+        return self.activation["name"]
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["hidden_sizes"], d["seeds"] = list(self.hidden_sizes), list(self.seeds)
