@@ -11,9 +11,9 @@ import papermill as pm
 import pytest
 import torch
 
+from gradflow import case_bugs, store
 from gradflow import case_narrate as cn
 from gradflow import case_studies as cs
-from gradflow import store
 from gradflow.cli import main
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
@@ -80,18 +80,18 @@ def test_the_diagnosis_names_each_bug_and_not_its_fix(cases):
 
 def test_the_bugs_pieces():
     x = torch.tensor([-2.0, 0.0, 100.0], requires_grad=True)
-    cs.naive_elu(x).sum().backward()
+    case_bugs.naive_elu(x).sum().backward()
     assert torch.isnan(x.grad[2])  # exp(100) = inf in the unused branch, 0 * inf = NaN
     x.grad = None
-    cs.clamped_elu(x).sum().backward()
-    assert torch.isfinite(x.grad).all() and torch.allclose(cs.clamped_elu(x), torch.nn.functional.elu(x))
+    case_bugs.clamped_elu(x).sum().backward()
+    assert torch.isfinite(x.grad).all() and torch.allclose(case_bugs.clamped_elu(x), torch.nn.functional.elu(x))
     # Keras' loss on probabilities that are not: scaled by their (here negative) sum, clipped, logged
     out = torch.tensor([[0.5, -0.9, 0.2], [0.2, 0.3, 0.5]])
     y = torch.tensor([0, 2])
     p = out / out.sum(-1, keepdim=True)
     expected = -(np.log(np.clip(p[0, 0].item(), 1e-7, 1 - 1e-7)) + np.log(0.5)) / 2
-    assert cs.keras_categorical_crossentropy(out, y).item() == pytest.approx(expected, rel=1e-6)
-    assert cs.binary_accuracy(torch.tensor([0.5, 0.73]), torch.tensor([0.0, 1.0])) == 1.0  # the blog's 100 %
+    assert case_bugs.keras_categorical_crossentropy(out, y).item() == pytest.approx(expected, rel=1e-6)
+    assert case_bugs.binary_accuracy(torch.tensor([0.5, 0.73]), torch.tensor([0.0, 1.0])) == 1.0  # the blog's 100 %
 
 
 def _results(run):
