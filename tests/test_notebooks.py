@@ -164,7 +164,8 @@ def test_compare_page_says_the_planted_numbers(smoke):
     from gradflow.store import list_runs, load_run
     root, _, _ = smoke
     runs = list_runs(root / "runs")
-    sig = load_run([p for p in runs["path"] if Path(p).name.startswith("sigmoid-smoke")][0])
+    comparison = runs[runs["origin"] == "comparison"]  # the sweep page's smoke sweep stores sigmoid runs too
+    sig = load_run([p for p in comparison["path"] if Path(p).name.startswith("sigmoid-smoke")][0])
     final = narrate.final_epochs(sig.metrics.assign(activation="sigmoid"))["train_loss"].mean()
     text = _page_text(root, "03_compare_activations")
     assert f"{final:.2f} nats" in text
