@@ -116,3 +116,15 @@ class Evidence:
             return []
         pairs = df[["member", "seed"]].drop_duplicates().sort_values("member")
         return [(int(m), None if pd.isna(s) else int(s)) for m, s in pairs.itertuples(index=False)]
+
+    def layer_title(self, name: str | None) -> str:
+        """A layer as the user's model names it, with its type: "Linear `fc1`", "BatchNorm1d `1`"
+        (a bare index alone reads like a count); special names ("<model>") as they are."""
+        if name is None:
+            return "the model"
+        if name.startswith("<"):
+            return {"<model>": "the model", "<input>": "the input", "<output>": "the output",
+                    "<root>": "the model's own parameters"}.get(name, name)
+        kinds = {e["name"]: e.get("type") for e in (self.summary or {}).get("layers", [])}
+        kind = kinds.get(name)
+        return f"{kind} `{name}`" if kind else f"`{name}`"

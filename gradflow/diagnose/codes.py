@@ -1,0 +1,37 @@
+"""Every code the diagnosis can emit, with what triggers it: the single list the README's table
+and the benchmark's ground truth are checked against (a test fails when a rule emits a code that
+is not here, or the README misses one).
+"""
+from __future__ import annotations
+
+CODES = {
+    # whole-run and data problems
+    "NO_DATA": "the Recorder saw no rec.step() call, so there is nothing to judge",
+    "NONFINITE": "a NaN or inf appeared in an activation, a gradient or the loss; names the first place",
+    "UNNORMALIZED_INPUT": "the inputs' mean or std is far outside a normalised range (raw 0-255 pixels)",
+    # gradient flow
+    "VANISHING_GRADIENT": "the first layer's weight gradient is 100x smaller than the last layer's",
+    "EXPLODING_GRADIENT": "gradients 100x larger at the input end, a gradient far larger than its weights, "
+                          "or a gradient norm that grew a thousandfold",
+    "UPDATE_RATIO": "a layer's update:data ratio far from the healthy ~1e-3 (below 1e-5 or above 1e-1)",
+    "ACCUMULATING_GRADIENT": "gradients from earlier steps were still in .grad when backward ran again "
+                             "(optimizer.zero_grad() is missing)",
+    "NOT_UPDATED": "a layer receives gradients but its weights never change (left out of the optimizer)",
+    "NO_GRADIENT": "a trainable layer received no gradient (unused, detached, or cleared before rec.step())",
+    "ONLY_NORM_TRAINABLE": "the only trainable parameters are normalisation layers' scales and shifts",
+    # units
+    "SATURATION": "many units of a bounded activation (tanh, sigmoid) sit where its derivative is ~0",
+    "DEAD_UNITS": "a quarter or more of a layer's units never pass a gradient over a whole input set",
+    "HIGH_DROPOUT": "dropout drops more than half the units (a keep-probability passed as p), seen in a "
+                    "module's p or in the zeros of a layer's input in training vs eval mode",
+    # output and loss
+    "BOUNDED_OUTPUT": "a bounded function (tanh, sigmoid, softmax) on the logits of a loss that expects "
+                      "raw logits or probabilities; info when the output range fits the targets",
+    "TARGET_OUT_OF_RANGE": "the targets lie outside the range the model's bounded output can reach",
+    # how training went
+    "NOT_LEARNING": "validation accuracy never left chance, or the loss stayed at ln(classes) and was not falling",
+    "DIVERGING": "the loss rose far above where it started (the learning rate is too high)",
+    "PLATEAU_STOP": "early stopping ended a run on its initial plateau while it was still moving",
+    # the tool itself
+    "RECORDER_ERROR": "a statistic could not be computed and was skipped (training was not affected)",
+}
