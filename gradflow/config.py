@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, fields
 from .activations import activation_from_config, get_activation
 from .models import INIT_SCHEMES, NORMS
 from .optimizers import OPTIMIZERS
+from .precision import DEFAULT_PRECISION, PRECISIONS
 from .record.schedule import RUN_CHOICES as RECORD_CHOICES
 
 TUTORIAL_ACTIVATIONS = ("sigmoid", "tanh", "relu", "leakyrelu", "elu", "swish")
@@ -41,6 +42,8 @@ class RunConfig:
     seeds: tuple = (42, 43, 44)          # one model per seed: init, data order and dropout masks
     record: str = "default"              # recorder schedule: default | every | off (gradflow.record.schedule)
     preset: str = "custom"               # the preset this config came from (part of the run's name)
+    precision: str = DEFAULT_PRECISION   # fp32 | tf32 | bf16 (gradflow.precision); fp32 is left out of
+    #                                      to_dict() and so of the hash: fp32 runs keep their names
 
     def __post_init__(self):
         # Normalise so equal configs hash equally, and reject bad values before any training starts.
@@ -74,6 +77,8 @@ class RunConfig:
             raise ValueError(f"train_subset ({self.train_subset}) must hold at least one batch ({self.batch_size})")
         if self.record not in RECORD_CHOICES:
             raise ValueError(f"unknown record schedule {self.record!r}; accepted: {', '.join(RECORD_CHOICES)}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}; accepted: {', '.join(PRECISIONS)}")
 
     @property
     def activation_name(self) -> str:
@@ -82,6 +87,8 @@ class RunConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["hidden_sizes"], d["seeds"] = list(self.hidden_sizes), list(self.seeds)
+        if d["precision"] == DEFAULT_PRECISION:  # runs made before the setting existed are fp32 runs
+            del d["precision"]
         return d
 
     @classmethod

@@ -34,9 +34,12 @@ class _StackedAffine(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
-        grad_x = torch.bmm(grad, weight) if ctx.needs_input_grad[0] else None  # not for the input images
-        grad_w = torch.bmm(grad.transpose(1, 2), x) if ctx.needs_input_grad[1] else None
-        grad_b = grad.sum(1) if ctx.needs_input_grad[2] else None
+        # Under bf16 autocast the forward ran in bfloat16 and so does this backward, as autograd's
+        # own would (the cast's backward returns float32 gradients). In float32 every .to() is a no-op.
+        dt = grad.dtype
+        grad_x = torch.bmm(grad, weight.to(dt)).to(x.dtype) if ctx.needs_input_grad[0] else None  # not for images
+        grad_w = torch.bmm(grad.transpose(1, 2), x.to(dt)).to(weight.dtype) if ctx.needs_input_grad[1] else None
+        grad_b = grad.sum(1).to(weight.dtype) if ctx.needs_input_grad[2] else None
         return grad_x, grad_w, grad_b
 
 
@@ -143,12 +146,15 @@ class StackedDropout(nn.Module):
         self.members = len(ps)
         self.register_buffer("p", torch.tensor(ps, dtype=torch.float32), persistent=False)
         self.uniform = len(set(ps)) == 1
+        # float32-rounded as self.p holds it (the rate the masks always used), kept as a Python float:
+        # reading self.p back on a GPU would sync every step and cannot be captured in a CUDA graph
+        self.p_uniform = float(torch.tensor(ps[0], dtype=torch.float32))
 
     def forward(self, x):  # (M, B, F)
         if not self.training:
             return x
         if self.uniform:
-            return F.dropout(x, float(self.p[0]), training=True)
+            return F.dropout(x, self.p_uniform, training=True)
         p = self.p.to(x.dtype).view(-1, *([1] * (x.dim() - 1)))
         keep = torch.rand_like(x) >= p
         return x * keep / (1 - p)

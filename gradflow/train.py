@@ -15,13 +15,14 @@ from datetime import datetime, timezone
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from . import precision as precisions
 from . import store
 from ._version import __version__
 from .config import TUTORIAL_ACTIVATIONS, RunConfig, make_config
 from .data import DataSplits, load
+from .data_order import MemberOrders
 from .diagnose import Evidence, diagnose
 from .member_lr import shard_key, with_member_lrs
 from .models import BaseNetwork
@@ -30,6 +31,7 @@ from .record import Recorder
 from .record.schedule import OFF
 from .recording import Recording, load_recording, member_subset, save_recording
 from .stacked import StackedMLP
+from .train_step import TrainStep, capture_blocker, member_losses, use_graph
 
 EVAL_CHUNK = 2500  # validation images per forward: bounds memory at (members, chunk, 512) floats
 
@@ -91,21 +93,15 @@ class EarlyStopping:
         return self.stopped_epoch[m] is not None and epoch > self.stopped_epoch[m]
 
 
-def member_losses(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy per member: logits (M, B, C), y (M, B) or (B,) -> (M,)."""
-    M, B, C = logits.shape
-    y = y.expand(M, B)
-    return F.cross_entropy(logits.reshape(M * B, C), y.reshape(M * B), reduction="none").view(M, B).mean(1)
-
-
 @torch.no_grad()
-def evaluate(model: StackedMLP, x: torch.Tensor, y: torch.Tensor, chunk: int = EVAL_CHUNK):
+def evaluate(model: StackedMLP, x: torch.Tensor, y: torch.Tensor, chunk: int = EVAL_CHUNK, precision: str = "fp32"):
     """Loss and accuracy per member on a shared set: two (M,) tensors, on the model's device."""
     was_training = model.training
     model.eval()
     loss_sum = correct = 0
     for i in range(0, len(y), chunk):
-        logits = model(x[i:i + chunk])  # (M, n, C)
+        with precisions.autocast(precision, x.device):
+            logits = model(x[i:i + chunk]).float()  # (M, n, C); .float(): no copy in fp32
         yc = y[i:i + chunk]
         loss_sum = loss_sum + member_losses(logits, yc) * len(yc)
         correct = correct + (logits.argmax(-1) == yc).sum(1)
@@ -144,6 +140,8 @@ class FitResult:
     device: str
     epoch_seconds: list[float]  # wall seconds of each epoch (training + validation), all members together
     recording: Recording | None  # every member's recording (member m = members[m]); None when off
+    precision: str = "fp32: float32 everywhere"  # what the precision setting did on this device
+    step: str = "eager"  # how the training step ran: eager, or "cuda graph (N replayed steps)"
 
     @property
     def seconds_per_epoch(self) -> float:
@@ -160,12 +158,16 @@ class _Batch:
     best: dict  # the members' best-validation weights, updated in place
     recorder: Recorder | None
     device: torch.device
+    step: TrainStep
 
 
-def fit(configs: list[RunConfig], data: DataSplits, device=None, progress: bool = True) -> FitResult:
+def fit(configs: list[RunConfig], data: DataSplits, device=None, progress: bool = True,
+        graph: str = "auto") -> FitResult:
     """Train every (config, seed) of ``configs`` together as one stacked model.
 
-    ``configs`` must share a batch key (same data, optimizer, layer shapes, ...).
+    ``configs`` must share a batch key (same data, optimizer, layer shapes, precision, ...).
+    ``graph``: auto | on | off, the training step as a CUDA graph (gradflow.train_step); the
+    numbers do not depend on it.
     """
     if not configs:
         raise ValueError("fit needs at least one RunConfig")
@@ -192,16 +194,19 @@ def fit(configs: list[RunConfig], data: DataSplits, device=None, progress: bool 
 
     recorder = None if ref.record == OFF else Recorder(model, schedule=ref.record, member_seeds=[m.seed for m in members])
     optimizer = with_member_lrs(make_optimizer(model.parameters(), ref), [configs[m.config_index].lr for m in members])
+    graphed = use_graph(graph, capture_blocker(model, optimizer, device, recorder))
+    step = TrainStep(model, optimizer, train[0], train[1], ref.batch_size, ref.precision, graph=graphed)
     batch = _Batch(model, optimizer, members, EarlyStopping(len(members), ref.patience),
-                   _snapshot(model), recorder, device)
-    with recorder if recorder is not None else contextlib.nullcontext():
+                   _snapshot(model), recorder, device, step)
+    with recorder if recorder is not None else contextlib.nullcontext(), \
+            precisions.matmul_precision(ref.precision, device):
         if recorder is not None:
             recorder.dead_units(train[0])  # at initialisation (step 0)
         epoch_seconds = _epochs(batch, train, val, ref, progress)
         model.load_state_dict(batch.best)
         if recorder is not None:
             recorder.dead_units(train[0])  # the best checkpoint, after training
-    test_loss, test_acc = evaluate(model, data.test_x.to(device), data.test_y.to(device))
+        test_loss, test_acc = evaluate(model, data.test_x.to(device), data.test_y.to(device), precision=ref.precision)
     stopper = batch.stopper
     for m, mem in enumerate(members):
         stopped = stopper.stopped_epoch[m]
@@ -210,16 +215,19 @@ def fit(configs: list[RunConfig], data: DataSplits, device=None, progress: bool 
                       "stopped_epoch": stopped, "epochs_trained": stopped or len(epoch_seconds),
                       "epochs_recorded": len(epoch_seconds)}
     recording = None if recorder is None else Recording(None, recorder.tables(), recorder.summary())
-    return FitResult(members, model, str(device), epoch_seconds, recording)
+    how = f"cuda graph ({step.replayed_steps} of {step.replayed_steps + step.eager_steps} steps replayed)" \
+        if step.graph_wanted else "eager"
+    return FitResult(members, model, str(device), epoch_seconds, recording,
+                     precisions.describe(ref.precision, device), how)
 
 
 def _epochs(batch: _Batch, train: tuple, val: tuple, ref: RunConfig, progress: bool) -> list[float]:
     """The epoch loop; returns each epoch's wall seconds (training + validation)."""
     model, members, stopper, recorder, device = batch.model, batch.members, batch.stopper, batch.recorder, batch.device
-    (train_x, train_y), (val_x, val_y) = train, val
+    (_, train_y), (val_x, val_y) = train, val
     M, n, B = len(members), len(train_y), ref.batch_size
     steps = n // B  # drop_last, as the tutorial
-    orders = [torch.Generator().manual_seed(m.seed) for m in members]  # each member its own data order
+    orders = MemberOrders([m.seed for m in members], device)  # each member its own data order
     torch.manual_seed(sum(m.seed * 1_000_003 ** i for i, m in enumerate(members)) % 2**63)  # dropout masks
     epoch_seconds: list[float] = []
     bar = tqdm(range(1, ref.max_epochs + 1), desc=f"training {M} model{'s' * (M > 1)}", disable=not progress,
@@ -229,22 +237,15 @@ def _epochs(batch: _Batch, train: tuple, val: tuple, ref: RunConfig, progress: b
         if recorder is not None:
             recorder.epoch = epoch
         model.train()
-        perms = torch.stack([torch.randperm(n, generator=g) for g in orders]).to(device)  # (M, n)
-        loss_sum = torch.zeros(M, device=device)
-        correct = torch.zeros(M, device=device, dtype=torch.long)
+        perms = orders.next_epoch(n)  # (M, n)
+        batch.step.new_epoch()
         for s in range(steps):
-            idx = perms[:, s * B:(s + 1) * B]  # (M, B)
-            x, y = train_x[idx], train_y[idx]  # (M, B, features), (M, B)
-            logits = model(x)
-            losses = member_losses(logits, y)
-            batch.optimizer.zero_grad(set_to_none=True)
-            losses.sum().backward()  # member m's gradient is that of its own mean loss
-            batch.optimizer.step()
+            recorded = recorder is not None and bool(recorder.schedule(recorder.steps))
+            losses = batch.step.run(perms[:, s * B:(s + 1) * B], recorded)  # recorded steps: eager, hooked
             if recorder is not None:
                 recorder.step(loss=losses)  # not detached: the recorder reads the loss kind from its graph
-            loss_sum += losses.detach()
-            correct += (logits.detach().argmax(-1) == y).sum(1)
-        val_loss, val_acc = evaluate(model, val_x, val_y)
+        loss_sum, correct = batch.step.loss_sum, batch.step.correct
+        val_loss, val_acc = evaluate(model, val_x, val_y, precision=ref.precision)
         if device.type == "cuda":
             torch.cuda.synchronize()
         epoch_seconds.append(time.perf_counter() - t0)
@@ -282,6 +283,7 @@ def _save(configs: list[RunConfig], result: FitResult, data: DataSplits, runs_di
         config = {"run": c.to_dict(), "model": result.model.configs[mine[0]] | {"input_size": data.input_size,
                                                                                "num_classes": data.num_classes},
                   "data": data.describe(), "device": result.device, "versions": _versions(),
+                  "precision": result.precision, "training_step": result.step,
                   "seconds_per_epoch": result.seconds_per_epoch, "epoch_seconds": result.epoch_seconds,
                   "batch": {"members": len(result.members), "runs": names},
                   "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}

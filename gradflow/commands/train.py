@@ -36,6 +36,10 @@ def add_arguments(t) -> None:
     t.add_argument("--record", choices=["default", "every", "off"],
                    help="gradient recording: default = steps 0, 1, 4, 16, 64 then every 200th; every = each step; "
                         "off = none, so `gradflow diagnose` has only the metrics (default: default)")
+    t.add_argument("--precision", choices=["fp32", "tf32", "bf16"],
+                   help="arithmetic: fp32 = float32, the tutorial's numbers; tf32 = TensorFloat-32 CUDA matmuls "
+                        "(no effect on a CPU); bf16 = bfloat16 autocast of the forward pass, CPU or CUDA "
+                        "(default: fp32)")
     t.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available, else cpu)")
     t.add_argument("--data-dir", metavar="DIR",
                    help="an existing folder holding FashionMNIST/raw/ or to put it in (default: $GRADFLOW_DATA "
@@ -93,7 +97,8 @@ def run(args) -> int:
     overrides = dict(hidden_sizes=args.hidden, init=args.init, norm=args.norm, dropout=args.dropout,
                      optimizer=args.optimizer, lr=args.lr, momentum=args.momentum, batch_size=args.batch_size,
                      max_epochs=args.max_epochs, patience=args.patience, dataset=args.dataset,
-                     record=args.record, output_act=args.output_act, weight_decay=args.weight_decay)
+                     record=args.record, output_act=args.output_act, weight_decay=args.weight_decay,
+                     precision=args.precision)
     runs = compare(parse_activations(args.act), preset=args.preset, seeds=seeds, runs_dir=args.out,
                    overwrite=args.overwrite, device=args.device, progress=not args.no_progress,
                    data_root=args.data_dir, **overrides)

@@ -1,0 +1,152 @@
+"""One training step of a stacked model: run eagerly, or captured once as a CUDA graph and replayed.
+
+On an H100 the batched step is launch-bound: ~168 kernel launches per step keep the GPU busy
+about 40 % of an epoch. A CUDA graph launches the whole step (gather, forward, loss, backward,
+optimizer, per-step loss/accuracy sums) as one unit. The graph needs fixed addresses, so the
+step reads its index batch from a static buffer and adds into static accumulators; the eager
+path uses the very same buffers and the same function, so both compute the same numbers and
+everything but the capture itself runs (and is tested) on the CPU.
+
+The switch (``graph``): ``off`` always eager; ``on`` capture or say why not; ``auto`` capture
+where :func:`capture_blocker` finds nothing in the way (CUDA, an optimizer that can be captured,
+no dropout, no recorder). Recorded steps always run eagerly, so the recorder's hooks see them.
+
+Why ``auto`` stays eager while a recorder is attached: the recorder's every-step NaN/Inf check
+(and its per-step loss row) is fed by its Python hooks, which a replayed graph does not call.
+Replaying without them would lose the first non-finite step and layer that the NONFINITE finding
+reports. Feeding the recorder from the graph's static tensors needs a hand-over in
+record/recorder.py (another engineer's file); until then a recorded run trains eagerly on CUDA.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from . import precision as precisions
+from .stacked import StackedDropout
+
+GRAPH_MODES = ("auto", "on", "off")
+WARMUP_STEPS = 3  # eager steps before capture: cuBLAS handles, autocast, optimizer state all exist
+
+
+def member_losses(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy per member: logits (M, B, C), y (M, B) or (B,) -> (M,)."""
+    M, B, C = logits.shape
+    y = y.expand(M, B)
+    return F.cross_entropy(logits.reshape(M * B, C), y.reshape(M * B), reduction="none").view(M, B).mean(1)
+
+
+def _inner_optimizer(optimizer):
+    return getattr(optimizer, "optimizer", optimizer)  # MemberLR wraps the real one
+
+
+def capture_blocker(model, optimizer, device, recorder=None) -> str | None:
+    """Why this step cannot be captured as a CUDA graph, or None when it can."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        return f"CUDA graphs need a CUDA device, not {device.type}"
+    inner = _inner_optimizer(optimizer)
+    if not isinstance(inner, torch.optim.SGD) and not all(g.get("capturable") for g in inner.param_groups):
+        return f"{type(inner).__name__} keeps a host-side step count (made with capturable=False)"
+    if any(isinstance(m, StackedDropout) for m in model.modules()):
+        return "dropout draws its masks per step; eager keeps them bit-identical to the tests' reference"
+    if recorder is not None:
+        return "the recorder's every-step NaN/Inf check runs in Python hooks a replayed graph does not call"
+    return None
+
+
+def use_graph(mode: str, blocker: str | None) -> bool:
+    """Resolve the switch: ``on`` with a blocker is an error in plain words, ``auto`` falls back."""
+    if mode not in GRAPH_MODES:
+        raise ValueError(f"unknown graph mode {mode!r}; accepted: {', '.join(GRAPH_MODES)}")
+    if mode == "on" and blocker is not None:
+        raise ValueError(f"graph='on' but this training step cannot be captured as a CUDA graph: {blocker}; "
+                         "use graph='auto' (eager where capture is impossible) or 'off'")
+    return mode != "off" and blocker is None
+
+
+class CudaGraphs:
+    """How TrainStep warms up, captures and replays on CUDA. A stand-in with the same three calls
+    lets the CPU tests drive TrainStep's dispatch (tests/test_train_step.py)."""
+
+    def __init__(self):
+        self.graph = None
+
+    def warm_up(self, fn):
+        # CUDA's advice for what precedes a capture: warm up on a side stream, so no lazily created
+        # state (cuBLAS workspaces, optimizer buffers) is tied to the capture stream
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            out = fn()
+        torch.cuda.current_stream().wait_stream(stream)
+        return out
+
+    def capture(self, fn):
+        """Record ``fn``'s kernels once (without running them); returns its (static) outputs."""
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            return fn()
+
+    def replay(self):
+        self.graph.replay()
+
+
+class TrainStep:
+    """The step of one fit: static buffers, the step body, and the eager/replay dispatch."""
+
+    def __init__(self, model, optimizer, train_x, train_y, batch_size: int, precision: str = "fp32",
+                 graph: bool = False, graphs=None):
+        self.model, self.optimizer = model, optimizer
+        self.train_x, self.train_y = train_x, train_y
+        self.precision = precisions.check(precision)
+        device = train_x.device
+        members = model.members
+        self.idx = torch.zeros(members, batch_size, dtype=torch.long, device=device)  # the step's input
+        self.loss_sum = torch.zeros(members, device=device)  # this epoch's per-member sums, added in place
+        self.correct = torch.zeros(members, dtype=torch.long, device=device)
+        self.graph_wanted = graph
+        self.graphs = (graphs or CudaGraphs()) if graph else None
+        self.captured = False
+        self.losses = None  # the last step's (M,) losses; a static tensor once the graph replays
+        self.eager_steps = self.replayed_steps = 0
+
+    def new_epoch(self) -> None:
+        self.loss_sum.zero_()
+        self.correct.zero_()
+
+    def body(self) -> torch.Tensor:
+        """Forward, loss, backward, optimizer step and bookkeeping on ``self.idx``; returns the
+        per-member losses (attached to the graph: the recorder reads the loss kind from it)."""
+        x, y = self.train_x[self.idx], self.train_y[self.idx]  # (M, B, features), (M, B)
+        with precisions.autocast(self.precision, x.device):
+            logits = self.model(x)
+        losses = member_losses(logits.float(), y)  # .float(): no copy in fp32
+        self.optimizer.zero_grad(set_to_none=True)
+        losses.sum().backward()  # member m's gradient is that of its own mean loss
+        self.optimizer.step()
+        self.loss_sum += losses.detach()
+        self.correct += (logits.detach().argmax(-1) == y).sum(1)
+        return losses
+
+    def run(self, idx: torch.Tensor, recorded: bool = False) -> torch.Tensor:
+        """One step on index batch ``idx`` (M, B): replayed from the graph where there is (or can now
+        be) one and the step is not recorded, else eager. Returns the step's (M,) losses."""
+        self.idx.copy_(idx)
+        if recorded or not self.graph_wanted:
+            self.eager_steps += 1
+            self.losses = self.body()
+            return self.losses
+        if not self.captured:
+            if self.eager_steps < WARMUP_STEPS:
+                self.eager_steps += 1
+                self.losses = self.graphs.warm_up(self.body)
+                return self.losses
+            # Capture once per fit; capture records without running, so the replay below is also
+            # this step's computation. The graph allocates the gradients it writes.
+            self.optimizer.zero_grad(set_to_none=True)
+            self.losses = self.graphs.capture(self.body).detach()
+            self.captured = True
+        self.graphs.replay()
+        self.replayed_steps += 1
+        return self.losses
