@@ -3,7 +3,12 @@
 Two sources feed one log of first sightings per (member, layer, where):
 - every step (``nonfinite_check='every_step'``), one norm per hooked tensor and member: a norm is
   non-finite iff some element is. Ordinary layers' norms are fused into one ``_foreach_norm``
-  call; nothing is read back until the buffer flushes, so the step is not synced;
+  call. The norms are folded on the device into "first non-finite step" (and its epoch) per
+  slot (member, layer, where) -- a handful of elementwise kernels, nothing read back -- and the
+  host reads that state once per epoch (and on flush). Folding keeps exactly what the log keeps
+  (the first step per member, layer and where; the count of a norm is unknown anyway), so the
+  NONFINITE finding sees the same first place; only the per-step norms are no longer kept. The
+  step and epoch may be device tensors, so the check can run inside a captured CUDA graph;
 - on recorded steps, the exact counts the histograms' last bin holds (``*_nonfinite`` quantities)
   and whole-model values (input/output range, loss) that are themselves NaN/inf.
 """
@@ -51,18 +56,48 @@ class NonfiniteLog:
                       UNKNOWN_COUNT)
 
 
+class _FirstBad:
+    """Device state of one layout: per slot, the first step (and epoch) with a non-finite norm; -1 none."""
+
+    def __init__(self, layout: tuple, values: torch.Tensor):
+        self.layout = layout
+        self.step = torch.full(values.shape, -1, dtype=torch.long, device=values.device)
+        self.epoch = torch.full(values.shape, -1, dtype=torch.long, device=values.device)
+
+    def fold(self, step, epoch, values: torch.Tensor) -> None:
+        new = ~torch.isfinite(values) & (self.step < 0)  # an earlier sighting wins
+        self.step.masked_fill_(new, step)
+        self.epoch.masked_fill_(new, epoch)
+
+
 class Sentinel:
-    """Per-step norms of the step's activations, weight gradients and loss, checked at flush time."""
+    """Per-step norms of the step's activations, weight gradients and loss, folded on the device."""
 
     def __init__(self, members: int, log: NonfiniteLog):
         self.members, self.log = members, log
-        self._pending: list = []  # (step, epoch, layout tuple, tensor (K,))
+        self._state: dict[tuple, _FirstBad] = {}  # layout -> first-bad state (a layout is stable per model)
+        self._epoch = None  # the epoch of the last check: a new one reads the state back
 
     def __len__(self) -> int:
-        return len(self._pending)
+        return 0  # nothing accumulates between flushes: the state has a fixed size
 
     def check(self, step, epoch, activations, grads, loss):
-        """``activations``: [(layer, output)]; ``grads``: [(layer, gradient)]; ``loss``: tensor or None."""
+        """``activations``: [(layer, output)]; ``grads``: [(layer, gradient)]; ``loss``: tensor or None.
+        ``step``/``epoch``: ints, or 0-dim long tensors on the device (inside a CUDA graph)."""
+        if not isinstance(epoch, torch.Tensor) and epoch != self._epoch:
+            if self._epoch is not None:
+                self.flush()  # once per epoch: one small read, after the epoch's last step
+            self._epoch = epoch
+        layout, values = self._norms(activations, grads, loss)
+        if not values:
+            return
+        v = torch.cat(values)
+        state = self._state.get(layout)
+        if state is None:
+            state = self._state[layout] = _FirstBad(layout, v)
+        state.fold(step, epoch, v)
+
+    def _norms(self, activations, grads, loss):
         layout, values, single, single_layout = [], [], [], []
         tensors = [(ACTIVATION_LOC, lay, out) for lay, out in activations]
         tensors += [(GRAD_LOC, lay, g) for lay, g in grads]
@@ -84,24 +119,21 @@ class Sentinel:
             v = loss.detach().reshape(-1).float()
             values.append(v)
             layout.append((LOSS_LOC, MODEL_LAYER, v.numel()))
-        if values:
-            self._pending.append((step, epoch, tuple(layout), torch.cat(values)))
+        values = [v.float() for v in values]  # bf16 norms join float32 ones
+        return tuple(layout), values
 
     def flush(self):
-        if not self._pending:
-            return
-        pend, self._pending = self._pending, []
-        flat = torch.cat([v for *_, v in pend]).cpu().numpy()
-        start = 0
-        for step, epoch, layout, v in pend:
-            vals = flat[start:start + v.numel()]
-            start += v.numel()
-            if np.isfinite(vals).all():
+        """Read every layout's state (one small copy each) and note its first sightings in the log."""
+        for state in self._state.values():
+            steps = state.step.cpu().numpy()
+            if (steps < 0).all():
                 continue
+            epochs = state.epoch.cpu().numpy()
             i = 0
-            for where, layer, m in layout:
+            for where, layer, m in state.layout:
                 for member in range(m):
-                    if not np.isfinite(vals[i + member]):
+                    if steps[i + member] >= 0:
                         shared_loss = where == LOSS_LOC and m != self.members  # one loss for all members
-                        self.log.note(-1 if shared_loss else member, layer, where, step, epoch, UNKNOWN_COUNT)
+                        self.log.note(-1 if shared_loss else member, layer, where, steps[i + member],
+                                      epochs[i + member], UNKNOWN_COUNT)
                 i += m
