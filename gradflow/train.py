@@ -195,7 +195,8 @@ def fit(configs: list[RunConfig], data: DataSplits, device=None, progress: bool 
     recorder = None if ref.record == OFF else Recorder(model, schedule=ref.record, member_seeds=[m.seed for m in members])
     optimizer = with_member_lrs(make_optimizer(model.parameters(), ref), [configs[m.config_index].lr for m in members])
     graphed = use_graph(graph, capture_blocker(model, optimizer, device, recorder))
-    step = TrainStep(model, optimizer, train[0], train[1], ref.batch_size, ref.precision, graph=graphed)
+    step = TrainStep(model, optimizer, train[0], train[1], ref.batch_size, ref.precision, graph=graphed,
+                     recorder=recorder)
     batch = _Batch(model, optimizer, members, EarlyStopping(len(members), ref.patience),
                    _snapshot(model), recorder, device, step)
     with recorder if recorder is not None else contextlib.nullcontext(), \
@@ -315,8 +316,10 @@ def _for_data(config: RunConfig, data: DataSplits) -> RunConfig:
 
 @store.writes_runs  # checks runs_dir before any work, one writer per run store
 def train_runs(configs: list[RunConfig], runs_dir=None, overwrite: bool = False, device=None,
-               progress: bool = True, data: DataSplits | None = None, data_root=None) -> list[store.Run]:
-    """Load the configs' runs that exist; train the others, batched where they share a batch key."""
+               progress: bool = True, data: DataSplits | None = None, data_root=None,
+               graph: str = "auto") -> list[store.Run]:
+    """Load the configs' runs that exist; train the others, batched where they share a batch key.
+    ``graph``: auto | on | off, the training step as a CUDA graph (see ``fit``)."""
     if data is not None:
         configs = [_for_data(c, data) for c in configs]
     runs: dict[int, store.Run] = {}
@@ -335,7 +338,7 @@ def train_runs(configs: list[RunConfig], runs_dir=None, overwrite: bool = False,
         if data is None and key not in datasets:
             datasets[key] = load(ref.dataset, root=data_root, split_seed=ref.split_seed) \
                 if ref.dataset != "synthetic" else load("synthetic", seed=ref.split_seed)
-        result = fit(group, data if data is not None else datasets[key], device, progress)
+        result = fit(group, data if data is not None else datasets[key], device, progress, graph=graph)
         for i, run in zip(indices, _save(group, result, data or datasets[key], runs_dir, overwrite)):
             runs[i] = run
     return [runs[i] for i in range(len(configs))]
@@ -343,7 +346,7 @@ def train_runs(configs: list[RunConfig], runs_dir=None, overwrite: bool = False,
 
 def compare(activations=TUTORIAL_ACTIVATIONS, preset: str = "quick", seeds=None, runs_dir=None,
             overwrite: bool = False, device=None, progress: bool = True, data: DataSplits | None = None,
-            data_root=None, **overrides) -> list[store.Run]:
+            data_root=None, graph: str = "auto", **overrides) -> list[store.Run]:
     """One run per activation (each with all seeds), trained together where missing, else loaded."""
     if isinstance(activations, str):
         activations = [activations]
@@ -351,4 +354,4 @@ def compare(activations=TUTORIAL_ACTIVATIONS, preset: str = "quick", seeds=None,
         raise ValueError("compare needs at least one activation")
     configs = [make_config(a, preset, seeds=seeds, **overrides) for a in activations]
     return train_runs(configs, runs_dir=runs_dir, overwrite=overwrite, device=device, progress=progress,
-                      data=data, data_root=data_root)
+                      data=data, data_root=data_root, graph=graph)

@@ -8,14 +8,14 @@ path uses the very same buffers and the same function, so both compute the same 
 everything but the capture itself runs (and is tested) on the CPU.
 
 The switch (``graph``): ``off`` always eager; ``on`` capture or say why not; ``auto`` capture
-where :func:`capture_blocker` finds nothing in the way (CUDA, an optimizer that can be captured,
-no dropout, no recorder). Recorded steps always run eagerly, so the recorder's hooks see them.
+where :func:`capture_blocker` finds nothing in the way (a CUDA device, an optimizer that can be
+captured, no dropout). Capture happens once per fit, after a few eager warm-up steps on a side
+stream (so the optimizer's state exists before capture).
 
-Why ``auto`` stays eager while a recorder is attached: the recorder's every-step NaN/Inf check
-(and its per-step loss row) is fed by its Python hooks, which a replayed graph does not call.
-Replaying without them would lose the first non-finite step and layer that the NONFINITE finding
-reports. Feeding the recorder from the graph's static tensors needs a hand-over in
-record/recorder.py (another engineer's file); until then a recorded run trains eagerly on CUDA.
+With a recorder, recorded steps run the eager, hooked path (the recorder's statistics need its
+Python hooks); unrecorded steps replay the graph, and the recorder's every-step NaN/Inf check
+runs inside it (gradflow.graph_sentinel), so the first non-finite step and place stay exact.
+The host then calls ``recorder.step`` with a copy of the step's losses, as for an eager step.
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from . import precision as precisions
+from .graph_sentinel import SentinelFeed
 from .stacked import StackedDropout
 
 GRAPH_MODES = ("auto", "on", "off")
@@ -49,9 +50,10 @@ def capture_blocker(model, optimizer, device, recorder=None) -> str | None:
     if not isinstance(inner, torch.optim.SGD) and not all(g.get("capturable") for g in inner.param_groups):
         return f"{type(inner).__name__} keeps a host-side step count (made with capturable=False)"
     if any(isinstance(m, StackedDropout) for m in model.modules()):
-        return "dropout draws its masks per step; eager keeps them bit-identical to the tests' reference"
-    if recorder is not None:
-        return "the recorder's every-step NaN/Inf check runs in Python hooks a replayed graph does not call"
+        # the graph-safe generator would draw other masks than the eager reference the tests check
+        return "dropout draws its masks from the host-side generator state"
+    if recorder is not None and not hasattr(recorder, "_sentinel"):
+        return "this recorder has no sentinel the captured step can feed"
     return None
 
 
@@ -82,11 +84,11 @@ class CudaGraphs:
         torch.cuda.current_stream().wait_stream(stream)
         return out
 
-    def capture(self, fn):
-        """Record ``fn``'s kernels once (without running them); returns its (static) outputs."""
+    def capture(self, fn) -> None:
+        """Record ``fn``'s kernels once, without running them."""
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
-            return fn()
+            fn()
 
     def replay(self):
         self.graph.replay()
@@ -96,8 +98,8 @@ class TrainStep:
     """The step of one fit: static buffers, the step body, and the eager/replay dispatch."""
 
     def __init__(self, model, optimizer, train_x, train_y, batch_size: int, precision: str = "fp32",
-                 graph: bool = False, graphs=None):
-        self.model, self.optimizer = model, optimizer
+                 graph: bool = False, recorder=None, graphs=None):
+        self.model, self.optimizer, self.recorder = model, optimizer, recorder
         self.train_x, self.train_y = train_x, train_y
         self.precision = precisions.check(precision)
         device = train_x.device
@@ -107,8 +109,10 @@ class TrainStep:
         self.correct = torch.zeros(members, dtype=torch.long, device=device)
         self.graph_wanted = graph
         self.graphs = (graphs or CudaGraphs()) if graph else None
+        every_step = recorder is not None and getattr(recorder, "nonfinite_check", None) == "every_step"
+        self.feed = SentinelFeed(recorder, device) if graph and every_step else None
+        self.static_losses = torch.zeros(members, device=device)  # the replayed step's losses
         self.captured = False
-        self.losses = None  # the last step's (M,) losses; a static tensor once the graph replays
         self.eager_steps = self.replayed_steps = 0
 
     def new_epoch(self) -> None:
@@ -129,24 +133,38 @@ class TrainStep:
         self.correct += (logits.detach().argmax(-1) == y).sum(1)
         return losses
 
+    def graph_body(self) -> torch.Tensor:
+        """What the graph holds: the body, the sentinel's check, the losses into a static buffer."""
+        if self.feed is None:
+            losses = self.body()
+        else:
+            with self.feed.taps() as tapped:
+                losses = self.body()
+            self.feed.check(tapped, losses)
+        self.static_losses.copy_(losses.detach())
+        return losses
+
     def run(self, idx: torch.Tensor, recorded: bool = False) -> torch.Tensor:
-        """One step on index batch ``idx`` (M, B): replayed from the graph where there is (or can now
-        be) one and the step is not recorded, else eager. Returns the step's (M,) losses."""
+        """One step on index batch ``idx`` (M, B): eager when recorded (or no graph is wanted), else
+        replayed from the graph (captured at the first chance). Returns the step's (M,) losses."""
         self.idx.copy_(idx)
         if recorded or not self.graph_wanted:
             self.eager_steps += 1
-            self.losses = self.body()
-            return self.losses
+            return self.body()
+        if self.feed is not None:
+            self.feed.before_replay(self.recorder.steps, self.recorder.epoch)
         if not self.captured:
             if self.eager_steps < WARMUP_STEPS:
+                # the same function as the graph, run eagerly: every buffer it needs (optimizer and
+                # sentinel state) exists before capture, where creating one would be captured too
                 self.eager_steps += 1
-                self.losses = self.graphs.warm_up(self.body)
-                return self.losses
+                return self.graphs.warm_up(self.graph_body)
             # Capture once per fit; capture records without running, so the replay below is also
             # this step's computation. The graph allocates the gradients it writes.
             self.optimizer.zero_grad(set_to_none=True)
-            self.losses = self.graphs.capture(self.body).detach()
+            self.graphs.capture(self.graph_body)
             self.captured = True
         self.graphs.replay()
         self.replayed_steps += 1
-        return self.losses
+        # a copy for the recorder: its loss rows keep the tensor, the next replay overwrites the buffer
+        return self.static_losses.clone() if self.recorder is not None else self.static_losses

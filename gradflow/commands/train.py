@@ -40,6 +40,9 @@ def add_arguments(t) -> None:
                    help="arithmetic: fp32 = float32, the tutorial's numbers; tf32 = TensorFloat-32 CUDA matmuls "
                         "(no effect on a CPU); bf16 = bfloat16 autocast of the forward pass, CPU or CUDA "
                         "(default: fp32)")
+    t.add_argument("--graph", choices=["auto", "on", "off"], default="auto",
+                   help="the training step as a CUDA graph: auto = where it can be captured (CUDA, no dropout, "
+                        "an optimizer that allows it), on = required, off = eager; same numbers (default: auto)")
     t.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available, else cpu)")
     t.add_argument("--data-dir", metavar="DIR",
                    help="an existing folder holding FashionMNIST/raw/ or to put it in (default: $GRADFLOW_DATA "
@@ -88,7 +91,10 @@ def run(args) -> int:
     if args.case_studies:
         from ..case_studies import run as run_case_studies
         return run_case_studies(args)
-    from ..train import compare
+    from ..train import compare, resolve_device
+    if args.graph == "on" and resolve_device(args.device).type != "cuda":  # before any data is loaded
+        raise CliError("--graph on needs a CUDA device (CUDA graphs); this run would train on the CPU. "
+                       "Use --graph auto or off")
     seeds = parse_seeds(args.seeds)
     if args.n_seeds is not None:
         if args.n_seeds < 1:
@@ -101,7 +107,7 @@ def run(args) -> int:
                      precision=args.precision)
     runs = compare(parse_activations(args.act), preset=args.preset, seeds=seeds, runs_dir=args.out,
                    overwrite=args.overwrite, device=args.device, progress=not args.no_progress,
-                   data_root=args.data_dir, **overrides)
+                   data_root=args.data_dir, graph=args.graph, **overrides)
     for r in runs:
         s = r.summary()
         accs = ", ".join(f"{a * 100:.2f}" for a in s["test_acc"])

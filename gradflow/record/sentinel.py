@@ -94,6 +94,9 @@ class Sentinel:
         v = torch.cat(values)
         state = self._state.get(layout)
         if state is None:
+            if v.is_cuda and torch.cuda.is_current_stream_capturing():  # its -1 fill would replay every step
+                raise RuntimeError("the sentinel's state for these layers must exist before a CUDA graph is "
+                                   "captured: run one eager step with the same layers first")
             state = self._state[layout] = _FirstBad(layout, v)
         state.fold(step, epoch, v)
 
