@@ -162,12 +162,13 @@ class _Batch:
 
 
 def fit(configs: list[RunConfig], data: DataSplits, device=None, progress: bool = True,
-        graph: str = "auto") -> FitResult:
+        graph: str = "auto", graphs=None) -> FitResult:
     """Train every (config, seed) of ``configs`` together as one stacked model.
 
     ``configs`` must share a batch key (same data, optimizer, layer shapes, precision, ...).
     ``graph``: auto | on | off, the training step as a CUDA graph (gradflow.train_step); the
-    numbers do not depend on it.
+    numbers do not depend on it. ``graphs``: a stand-in for CUDA graphs (train_step.InlineGraphs)
+    that runs the graph dispatch on any device, for tests and the benchmark's smoke mode.
     """
     if not configs:
         raise ValueError("fit needs at least one RunConfig")
@@ -194,9 +195,9 @@ def fit(configs: list[RunConfig], data: DataSplits, device=None, progress: bool 
 
     recorder = None if ref.record == OFF else Recorder(model, schedule=ref.record, member_seeds=[m.seed for m in members])
     optimizer = with_member_lrs(make_optimizer(model.parameters(), ref), [configs[m.config_index].lr for m in members])
-    graphed = use_graph(graph, capture_blocker(model, optimizer, device, recorder))
+    graphed = use_graph(graph, capture_blocker(model, optimizer, device, recorder, graphs))
     step = TrainStep(model, optimizer, train[0], train[1], ref.batch_size, ref.precision, graph=graphed,
-                     recorder=recorder)
+                     recorder=recorder, graphs=graphs)
     batch = _Batch(model, optimizer, members, EarlyStopping(len(members), ref.patience),
                    _snapshot(model), recorder, device, step)
     with recorder if recorder is not None else contextlib.nullcontext(), \

@@ -41,10 +41,11 @@ def _inner_optimizer(optimizer):
     return getattr(optimizer, "optimizer", optimizer)  # MemberLR wraps the real one
 
 
-def capture_blocker(model, optimizer, device, recorder=None) -> str | None:
-    """Why this step cannot be captured as a CUDA graph, or None when it can."""
+def capture_blocker(model, optimizer, device, recorder=None, graphs=None) -> str | None:
+    """Why this step cannot be captured as a CUDA graph, or None when it can. ``graphs``: a
+    stand-in for CUDA graphs (InlineGraphs) lifts the need for a CUDA device."""
     device = torch.device(device)
-    if device.type != "cuda":
+    if device.type != "cuda" and graphs is None:
         return f"CUDA graphs need a CUDA device, not {device.type}"
     inner = _inner_optimizer(optimizer)
     if not isinstance(inner, torch.optim.SGD) and not all(g.get("capturable") for g in inner.param_groups):
@@ -92,6 +93,29 @@ class CudaGraphs:
 
     def replay(self):
         self.graph.replay()
+
+
+class InlineGraphs:
+    """A CPU stand-in for CudaGraphs: capture keeps the function without running it (as CUDA does),
+    replay runs it eagerly. It lets the CPU run TrainStep's whole graph dispatch (warm-up, one
+    capture, replays between recorded steps, the in-graph sentinel) -- the tests and the GPU
+    benchmark's --smoke mode use it. It saves no time: there is no graph."""
+
+    def __init__(self):
+        self.warm_ups = self.captures = self.replays = 0
+        self.fn = None
+
+    def warm_up(self, fn):
+        self.warm_ups += 1
+        return fn()
+
+    def capture(self, fn) -> None:
+        self.captures += 1
+        self.fn = fn
+
+    def replay(self):
+        self.replays += 1
+        self.fn()
 
 
 class TrainStep:

@@ -14,27 +14,7 @@ from gradflow.graph_sentinel import SentinelFeed
 from gradflow.quantities import ACTIVATION_LOC
 from gradflow.record import Recorder
 from gradflow.stacked import StackedMLP
-from gradflow.train_step import WARMUP_STEPS, TrainStep, capture_blocker, use_graph
-
-
-class InlineGraphs:
-    """CPU stand-in for CudaGraphs: capture keeps the function without running it (as CUDA does),
-    replay runs it. Counts what happened, so the dispatch can be checked."""
-
-    def __init__(self):
-        self.warm_ups = self.captures = self.replays = 0
-
-    def warm_up(self, fn):
-        self.warm_ups += 1
-        return fn()
-
-    def capture(self, fn):
-        self.captures += 1
-        self.fn = fn
-
-    def replay(self):
-        self.replays += 1
-        self.fn()
+from gradflow.train_step import WARMUP_STEPS, InlineGraphs, TrainStep, capture_blocker, use_graph
 
 
 def _setup(members=3, seed=0):
@@ -188,3 +168,21 @@ def test_precision_setting_keeps_fp32_names_and_bf16_trains_on_the_cpu(tmp_path)
     assert rows["bf16"] != rows["fp32"] and all(0 < v < 10 for v in rows["bf16"])  # autocast took effect
     assert runs["bf16"].model.layers[0].weight.dtype == torch.float32  # weights stay float32
     assert "autocast(bfloat16) on cpu" in runs["bf16"].precision
+
+
+def test_fit_through_the_graph_dispatch_matches_eager_fit_with_recording():
+    """The whole fit (epochs, recorded and replayed steps, validation, recording) through the graph
+    dispatch on the CPU stand-in gives eager's metrics and recording, bit for bit."""
+    data = synthetic(n_train=1024, n_val=128, n_test=128)
+    configs = [make_config(a, "smoke", max_epochs=2) for a in ("relu", "tanh")]  # record: default schedule
+    eager = train.fit(configs, data, "cpu", progress=False, graph="off")
+    graphs = InlineGraphs()
+    graphed = train.fit(configs, data, "cpu", progress=False, graph="on", graphs=graphs)
+    assert eager.step == "eager" and graphed.step.startswith("cuda graph") and graphs.captures == 1
+    assert graphs.replays > 0
+    for a, b in zip(eager.members, graphed.members):
+        strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+        assert strip(a.rows) == strip(b.rows) and a.result == b.result
+    te, tg = eager.recording.tables(), graphed.recording.tables()
+    for name in ("scalars", "histograms", "nonfinite", "dead_units"):
+        assert te[name].equals(tg[name]), name
