@@ -131,11 +131,12 @@ def gradflow_epoch(data, device, activations=("relu",), seeds=(42,), **settings)
     return gradflow_fit(data, device, activations, seeds, **settings)[0]
 
 
-def gradflow_fit(data, device, activations=("relu",), seeds=(42,), epochs=1, record="off", **settings) -> list[float]:
+def gradflow_fit(data, device, activations=("relu",), seeds=(42,), epochs=1, record="off", graph="auto",
+                 graphs=None, **settings) -> list[float]:
     """Each epoch's seconds (training + validation) of one fit(), the path `gradflow train` takes."""
     configs = [make_config(a, "tutorial", max_epochs=epochs, seeds=seeds, record=record, **settings)
                for a in activations]
-    return train.fit(configs, data, device=device, progress=False).epoch_seconds
+    return train.fit(configs, data, device=device, progress=False, graph=graph, graphs=graphs).epoch_seconds
 
 
 def gradflow_command(data, device, epochs: int) -> tuple[list[float], float]:
@@ -171,27 +172,67 @@ def seed_batch_epoch(data, device, activations, seeds) -> float:
     return time.perf_counter() - t0
 
 
-def gpu_suite(data, device, smoke=False) -> None:
-    six = train.TUTORIAL_ACTIVATIONS
-    five = (0, 1) if smoke else tuple(range(5))
-    gradflow_epoch(data, device, six[:1], (0,))  # warm-up: CUDA context, kernels
-    for label, acts, seeds in (("1 model", ("relu",), (0,)), ("6 models", six, (0,)),
-                               (f"{6 * len(five)} models", six, five)):
-        seconds = gradflow_epoch(data, device, acts, seeds)
-        n = len(acts) * len(seeds)
-        print(f"{label:>10}: {seconds:.3f} s/epoch, {seconds / n * 1000:.1f} ms per model-epoch")
-    stacked = gradflow_epoch(data, device, six, five)
-    vmapped = seed_batch_epoch(data, device, six, five)
-    print(f"{6 * len(five)} models as 6 torch.func vmaps of {len(five)} seeds (SeedBatch): {vmapped:.3f} s/epoch, "
-          f"{vmapped / stacked:.1f}x the one batched step ({stacked:.3f} s)")
-    with tempfile.TemporaryDirectory() as tmp:
+def gpu_busy_fraction(run, device) -> float | None:
+    """Fraction of ``run()``'s wall time the GPU spends in kernels (torch profiler; one stream, so
+    kernel times do not overlap). Off CUDA ``run()`` still runs (smoke) and the answer is None."""
+    if device.type != "cuda":
+        run()
+        return None
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
         t0 = time.perf_counter()
-        runs = train.compare(six, preset="tutorial", seeds=five, runs_dir=tmp, data=data, device=device,
-                             progress=False, record="off", **({"max_epochs": 2} if smoke else {}))
+        run()
         wall = time.perf_counter() - t0
-    epochs = max(int(r.results["epochs_recorded"].max()) for r in runs)
-    print(f"tutorial preset, 6 activations x {len(five)} seeds: {wall:.1f} s wall ({epochs} epochs, "
-          "evaluation every epoch; target <= 60 s on one H100)")
+    busy = sum(e.self_device_time_total for e in prof.key_averages()) / 1e6  # microseconds -> s
+    return busy / wall
+
+
+def gpu_suite(data, device, smoke=False) -> None:
+    """Eager vs the captured step per model-epoch, the SeedBatch comparison, the whole preset with
+    recording off and on, and how busy the GPU is. In --smoke on a CPU the graph side runs the
+    graph dispatch through InlineGraphs (no graph: its timing is eager's)."""
+    from gradflow.train_step import InlineGraphs
+    six = train.TUTORIAL_ACTIVATIONS
+    sizes = ((1, ("relu",), 1), (6, six, 1), (12, six, 2), (24, six, 4)) if smoke else \
+        ((1, ("relu",), 1), (6, six, 1), (30, six, 5), (120, six, 20))
+    stand_in = (lambda: InlineGraphs()) if device.type != "cuda" else (lambda: None)  # noqa: E731
+    if stand_in() is not None:
+        print("graph side: CPU stand-in for CUDA graphs (the dispatch runs, nothing is captured)")
+    gradflow_epoch(data, device, six[:1], (0,))  # warm-up: CUDA context, kernels
+    per_model = {}
+    for n, acts, k in sizes:
+        seeds = tuple(range(k))
+        # the second epoch: the first one warms up and captures
+        eager = gradflow_fit(data, device, acts, seeds, epochs=2, graph="off")[-1]
+        graph = gradflow_fit(data, device, acts, seeds, epochs=2, graph="on", graphs=stand_in())[-1]
+        per_model[n] = (eager, graph)
+        print(f"{n:>4} models: eager {eager / n * 1000:7.1f} ms, graph {graph / n * 1000:7.1f} ms per model-epoch "
+              f"({eager:.3f} / {graph:.3f} s per epoch; eager / graph {eager / graph:.2f}x)")
+    n30, acts30, k30 = sizes[2]
+    tf32 = gradflow_fit(data, device, acts30, tuple(range(k30)), epochs=2, graph="on", graphs=stand_in(),
+                        precision="tf32")[-1]
+    print(f"{n30:>4} models, graph, tf32: {tf32 / n30 * 1000:.1f} ms per model-epoch "
+          "(targets on one H100: fp32 <= 10 ms, tf32 <= 7.5 ms)")
+    five = tuple(range(k30))
+    stacked = per_model[n30][0]
+    vmapped = seed_batch_epoch(data, device, six, five)
+    print(f"{n30} models as 6 torch.func vmaps of {len(five)} seeds (SeedBatch): {vmapped:.3f} s/epoch, "
+          f"{vmapped / stacked:.1f}x the one batched eager step ({stacked:.3f} s)")
+    for record in ("off", "default"):
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            runs = train.compare(six, preset="tutorial", seeds=five, runs_dir=tmp, data=data, device=device,
+                                 progress=False, record=record, **({"max_epochs": 2} if smoke else {}))
+            wall = time.perf_counter() - t0
+        epochs = max(int(r.results["epochs_recorded"].max()) for r in runs)
+        step = runs[0].config.get("training_step", "?")
+        print(f"tutorial preset, 6 activations x {len(five)} seeds, recording {record}: {wall:.1f} s wall "
+              f"({epochs} epochs, step: {step}; target with recording on: <= 20 s on one H100)")
+    for label, graph in (("eager", "off"), ("graph", "on")):
+        busy = gpu_busy_fraction(lambda g=graph: gradflow_fit(data, device, six, five, graph=g,
+                                                               graphs=stand_in() if g == "on" else None), device)
+        print(f"GPU busy, {n30} models, one epoch, {label}: " + ("n/a (no GPU)" if busy is None else f"{busy:.0%}")
+              + " of the epoch's wall time")
 
 
 def _load_average() -> str:

@@ -15,13 +15,19 @@ def _run(script, *args):
 
 
 def test_training_benchmark_runs_every_code_path_in_smoke_mode():
-    out = _run("bench_training.py", "--smoke", "--gpu-suite", "--repeats", "1", "--device", "cpu")
+    out = _run("bench_training.py", "--smoke", "--gpu-suite", "--repeats", "1", "--epochs", "1", "--device", "cpu")
     assert "SMOKE RUN" in out
     for pattern in (r"tutorial DataLoader pipeline: +[\d.]+ s/epoch", r"gradflow resident tensors: +[\d.]+ s/epoch",
                     r"plain PyTorch, resident tensors: +[\d.]+ s/epoch", r"speed-up: [\d.]+x", r"ceiling: +[\d.]+x",
-                    r"1 model: [\d.]+ s/epoch", r"6 models: [\d.]+ s/epoch", r"12 models: [\d.]+ s/epoch",
+                    r"gradflow, recording off: +[\d.]+ s/epoch", r"gradflow train, whole command: +[\d.]+ s/epoch",
+                    r"gradflow vs the plain loop, one model's epoch with validation: recording default [\d.]+x",
+                    r"graph side: CPU stand-in for CUDA graphs",
+                    *(rf"\b{n} models: eager +[\d.]+ ms, graph +[\d.]+ ms per model-epoch" for n in (1, 6, 12, 24)),
+                    r"12 models, graph, tf32: [\d.]+ ms per model-epoch",
                     r"12 models as 6 torch.func vmaps of 2 seeds \(SeedBatch\): [\d.]+ s/epoch, [\d.]+x",
-                    r"tutorial preset, 6 activations x 2 seeds: [\d.]+ s wall \(2 epochs"):
+                    r"tutorial preset, 6 activations x 2 seeds, recording off: [\d.]+ s wall \(2 epochs",
+                    r"tutorial preset, 6 activations x 2 seeds, recording default: [\d.]+ s wall \(2 epochs",
+                    r"GPU busy, 12 models, one epoch, eager: n/a", r"GPU busy, 12 models, one epoch, graph: n/a"):
         assert re.search(pattern, out), (pattern, out)
 
 
