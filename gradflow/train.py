@@ -197,7 +197,7 @@ def fit(configs: list[RunConfig], data: DataSplits, device=None, progress: bool 
     optimizer = with_member_lrs(make_optimizer(model.parameters(), ref), [configs[m.config_index].lr for m in members])
     graphed = use_graph(graph, capture_blocker(model, optimizer, device, recorder, graphs))
     step = TrainStep(model, optimizer, train[0], train[1], ref.batch_size, ref.precision, graph=graphed,
-                     recorder=recorder, graphs=graphs)
+                     recorder=recorder, graphs=graphs, graph_required=graph == "on")
     batch = _Batch(model, optimizer, members, EarlyStopping(len(members), ref.patience),
                    _snapshot(model), recorder, device, step)
     with recorder if recorder is not None else contextlib.nullcontext(), \
@@ -217,10 +217,8 @@ def fit(configs: list[RunConfig], data: DataSplits, device=None, progress: bool 
                       "stopped_epoch": stopped, "epochs_trained": stopped or len(epoch_seconds),
                       "epochs_recorded": len(epoch_seconds)}
     recording = None if recorder is None else Recording(None, recorder.tables(), recorder.summary())
-    how = f"cuda graph ({step.replayed_steps} of {step.replayed_steps + step.eager_steps} steps replayed)" \
-        if step.graph_wanted else "eager"
     return FitResult(members, model, str(device), epoch_seconds, recording,
-                     precisions.describe(ref.precision, device), how)
+                     precisions.describe(ref.precision, device), step.describe())
 
 
 def _epochs(batch: _Batch, train: tuple, val: tuple, ref: RunConfig, progress: bool) -> list[float]:

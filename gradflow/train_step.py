@@ -122,7 +122,7 @@ class TrainStep:
     """The step of one fit: static buffers, the step body, and the eager/replay dispatch."""
 
     def __init__(self, model, optimizer, train_x, train_y, batch_size: int, precision: str = "fp32",
-                 graph: bool = False, recorder=None, graphs=None):
+                 graph: bool = False, recorder=None, graphs=None, graph_required: bool = False):
         self.model, self.optimizer, self.recorder = model, optimizer, recorder
         self.train_x, self.train_y = train_x, train_y
         self.precision = precisions.check(precision)
@@ -137,7 +137,17 @@ class TrainStep:
         self.feed = SentinelFeed(recorder, device) if graph and every_step else None
         self.static_losses = torch.zeros(members, device=device)  # the replayed step's losses
         self.captured = False
+        self.graph_required = graph_required  # graph='on': a failed capture is an error, not a fallback
+        self.fallback = None  # why the graph was given up on (auto mode), if it was
         self.eager_steps = self.replayed_steps = 0
+
+    def describe(self) -> str:
+        """How the steps ran, for the run's config."""
+        if self.fallback is not None:
+            return f"eager (CUDA graph capture failed: {self.fallback})"
+        if not self.graph_wanted:
+            return "eager"
+        return f"cuda graph ({self.replayed_steps} of {self.replayed_steps + self.eager_steps} steps replayed)"
 
     def new_epoch(self) -> None:
         self.loss_sum.zero_()
@@ -186,7 +196,15 @@ class TrainStep:
             # Capture once per fit; capture records without running, so the replay below is also
             # this step's computation. The graph allocates the gradients it writes.
             self.optimizer.zero_grad(set_to_none=True)
-            self.graphs.capture(self.graph_body)
+            try:
+                self.graphs.capture(self.graph_body)
+            except RuntimeError as exc:  # e.g. a user's activation that reads a value back (.item())
+                if self.graph_required:
+                    raise
+                # nothing ran during the failed capture: this step and the rest of the fit run eagerly
+                self.graph_wanted, self.fallback = False, f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+                self.eager_steps += 1
+                return self.body()
             self.captured = True
         self.graphs.replay()
         self.replayed_steps += 1

@@ -186,3 +186,28 @@ def test_fit_through_the_graph_dispatch_matches_eager_fit_with_recording():
     te, tg = eager.recording.tables(), graphed.recording.tables()
     for name in ("scalars", "histograms", "nonfinite", "dead_units"):
         assert te[name].equals(tg[name]), name
+
+
+class FailingGraphs(InlineGraphs):
+    def capture(self, fn):
+        raise RuntimeError("operation not permitted when stream is capturing\nmore detail")
+
+
+def test_a_failed_capture_falls_back_to_eager_in_auto_and_is_an_error_when_required():
+    data = synthetic(n_train=512, n_val=64, n_test=64)
+    model, opt = _setup()
+    reference = copy.deepcopy(model)
+    ref_opt = torch.optim.SGD(reference.parameters(), lr=0.05, momentum=0.9)
+    idx = MemberOrders(range(3), "cpu").next_epoch(512)
+    auto = TrainStep(model, opt, data.train_x, data.train_y, 32, graph=True, graphs=FailingGraphs())
+    eager = TrainStep(reference, ref_opt, data.train_x, data.train_y, 32)
+    for s in range(8):
+        assert torch.equal(auto.run(idx[:, s * 32:(s + 1) * 32]), eager.run(idx[:, s * 32:(s + 1) * 32]))
+    assert auto.replayed_steps == 0 and auto.eager_steps == 8
+    assert auto.describe() == ("eager (CUDA graph capture failed: RuntimeError: operation not permitted when "
+                               "stream is capturing)")
+    required = TrainStep(*_setup(), data.train_x, data.train_y, 32, graph=True, graphs=FailingGraphs(),
+                         graph_required=True)
+    with pytest.raises(RuntimeError, match="operation not permitted"):
+        for s in range(8):
+            required.run(idx[:, s * 32:(s + 1) * 32])
