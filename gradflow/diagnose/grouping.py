@@ -25,6 +25,7 @@ _MAGNITUDE = {
     "NOT_LEARNING": lambda e: -(e.get("best_val_acc") or 0) if "best_val_acc" in e else e.get("loss_tail_mean"),
 }
 MAX_NAMED = 6  # seeds or layers named in a message; more are counted ("and 6 more")
+SEEN_IN = " Seen in "  # starts the sentence grouping appends to the worst instance's message
 
 
 def _log(x) -> float:
@@ -98,8 +99,15 @@ def merge(instances: list[Finding], ev: Evidence, seeds: list[int], of_seeds: in
     if len(layers) > 1:
         where.append(f"{len(layers)} layers ({_named([ev.layer_title(name) for name in layers])})")
     if where:
-        g.message = f"{worst.message.rstrip()} Seen in {' and '.join(where)}."
+        g.message = f"{worst.message.rstrip()}{SEEN_IN}{' and '.join(where)}."
     return g
+
+
+def core_message(f) -> str:
+    """The worst instance's message without grouping's "Seen in ..." sentence (for a table whose
+    columns already say which seeds and layers). ``f``: a Finding or its dict."""
+    message = f.message if isinstance(f, Finding) else str(f.get("message", ""))
+    return message.split(SEEN_IN)[0] if SEEN_IN in message else message
 
 
 def group(findings: list[Finding], ev: Evidence) -> list[Finding]:
