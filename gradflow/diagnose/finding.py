@@ -57,11 +57,11 @@ class Finding:
         """The finding ``to_dict()`` wrote (also an older, ungrouped findings.json entry)."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
-        if unknown or not {"code", "severity", "layer", "step", "message"} <= set(d):
-            raise ValueError(f"not a finding: keys {sorted(d)} (expected code, severity, layer, step, message"
+        if unknown or not {"code", "severity", "message"} <= set(d):
+            raise ValueError(f"not a finding: keys {sorted(d)} (expected code, severity, message, layer, step, ..."
                              + (f"; unknown {unknown})" if unknown else ")"))
-        return cls(**{k: _from_json(v) if k in ("evidence", "instances", "alternatives") else v
-                      for k, v in d.items()})
+        given = {k: _from_json(v) if k in ("evidence", "instances", "alternatives") else v for k, v in d.items()}
+        return cls(**{"layer": None, "step": None, **given})
 
     def sort_key(self):
         """Most severe first, then by step (whole-run findings first), then by code."""
