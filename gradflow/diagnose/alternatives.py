@@ -376,10 +376,10 @@ CAUSES = {
 
 
 def likely_causes(f, n: int = 3, evidence: bool = True) -> str:
-    """The first ``n`` ranked causes as one line: "1. cause (supported: evidence); 2. ...".
+    """The first ``n`` ranked causes as one line: "1. cause [supported: evidence]; 2. ...".
     ``f``: a Finding or its dict."""
     alts = (f.alternatives if isinstance(f, Finding) else f.get("alternatives")) or []
-    return "; ".join(f"{i}. {a['cause']} ({a['verdict']}" + (f": {a['evidence']})" if evidence else ")")
+    return "; ".join(f"{i}. {a['cause']} [{a['verdict']}" + (f": {a['evidence']}]" if evidence else "]")
                      for i, a in enumerate(alts[:n], 1))
 
 
