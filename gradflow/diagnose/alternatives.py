@@ -48,11 +48,20 @@ class Facts:
     def bounded(self) -> list[dict]:
         return [a for a in self.activations if a.get("bounded")]
 
+    def act_name(self, a: dict) -> str:
+        """An activation as the user named it: the project's stacked wrapper by the run's activation."""
+        name = str(a.get("activation"))
+        cfg = self.ev.model_config.get("act_fn") or self.ev.run_config.get("activation")
+        return str(cfg.get("name", cfg) if isinstance(cfg, dict) else cfg) if name.startswith("stacked") and cfg else name
+
     @cached_property
     def act_names(self) -> list[str]:
-        names = {str(a.get("activation")) for a in self.activations}
+        names = {self.act_name(a) for a in self.activations}
         cfg = self.ev.model_config.get("act_fn") or self.ev.run_config.get("activation")
         return sorted(names | ({str(cfg)} if cfg and not names else set()))
+
+    def layer_type(self, name: str) -> str:
+        return next((str(e.get("type")) for e in (self.ev.summary or {}).get("layers", []) if e["name"] == name), "")
 
     @cached_property
     def norm_layers(self) -> list[str]:
@@ -130,7 +139,7 @@ def bounded_activation(F: Facts, f):
         a = F.bounded[0]
         d = (a.get("max_derivative") or [None])[0]
         small = d is not None and d < 0.5
-        return (STRONG if small else FOR), (f"{a.get('activation')} in {F.ev.layer_title(a['name'])}"
+        return (STRONG if small else FOR), (f"{F.act_name(a)} in {F.ev.layer_title(a['name'])}"
                                            + (f", maximum derivative {num(d)}: each layer scales the gradient by "
                                               "at most that" if d is not None else ""))
     if F.activations:
@@ -212,11 +221,27 @@ def relu_family(F: Facts, f):
     return (AGAINST if F.act_names else UNKNOWN), f"activations: {', '.join(F.act_names) or 'not recorded'}"
 
 
+def constant_init(F: Facts, f):
+    """A weight that starts as a constant (norm scales at 1, zero embeddings) has std ~0: ratios against it mislead."""
+    layers = f.layers or ([f.layer] if f.layer else [])
+    norms = [n for n in layers if "Norm" in F.layer_type(n) or n == Q.ROOT_LAYER]
+    if norms:
+        return STRONG, f"{F.ev.layer_title(norms[0])} starts as a constant (scale 1, shift 0)"
+    w = F.ev.quantity(Q.WEIGHT_STD)
+    w = w[w["layer"].isin(layers)]
+    if w.empty:
+        return UNKNOWN, "weight std not recorded"
+    first = w[w["step"] == w["step"].min()]["value"].astype(float)
+    if (first < 1e-8).any():
+        return STRONG, f"weight std {num(float(first.min()))} at step {int(w['step'].min())}: a constant"
+    return AGAINST, f"weight std {num(float(first.min()))} at step {int(w['step'].min())}: not a constant"
+
+
 def plateau_patience(F: Facts, f):
     if "PLATEAU_STOP" in F.codes:
         return STRONG, "PLATEAU_STOP: early stopping ended the run while its loss was still falling"
     patience = F.ev.run_config.get("patience")
-    return (UNKNOWN if patience else AGAINST), (f"early stopping patience {patience} epochs" if patience
+    return (UNKNOWN if patience else AGAINST), (f"early stopping patience {patience} epoch{'s' if patience != 1 else ''}" if patience
                                                  else "no early stopping recorded")
 
 
@@ -322,13 +347,13 @@ CAUSES = {
                            ("too-large initialisation", large_init),
                            ("gradients accumulate (no zero_grad)", found("ACCUMULATING_GRADIENT", "gradients are cleared")),
                            ("a parameter initialised to a constant (norm scale, zero embedding), "
-                            "whose std is no scale", stated("ratios against a constant-initialised weight mislead"))],
+                            "whose std is no scale", constant_init)],
     "UPDATE_RATIO": [("the learning rate is off for this layer",
                       lambda F, f: (FOR if f.evidence.get("median") is not None else UNKNOWN,
                                     f"{F.lr}; this layer's median update:data {num(f.evidence.get('median'))}")),
                      ("its gradient vanishes", found("VANISHING_GRADIENT", "the gradient reaches the input end")),
                      ("the layer is not in the optimizer", found("NOT_UPDATED", "the layer's weights change")),
-                     ("a weight initialised to a constant (a norm scale)", stated("its std is no scale to compare with"))],
+                     ("a weight initialised to a constant (a norm scale)", constant_init)],
     "ACCUMULATING_GRADIENT": [("optimizer.zero_grad() is missing from the loop", stated("gradient norm grows step after step", FOR)),
                               ("deliberate gradient accumulation with too many steps", stated("check the loop"))],
     "NOT_UPDATED": [("the layer was left out of the optimizer's parameter groups", stated("gradient present, weights fixed", FOR)),
