@@ -184,7 +184,7 @@ def findings_table(run, codes: tuple | None = None) -> pd.DataFrame:
     for f in as_grouped(run.findings, seeds):
         if codes is not None and f.code not in codes:
             continue
-        where = ", ".join(dict.fromkeys(layer_label(run.config, k) for k in f.layers)) or "whole run"
+        where = "; ".join(dict.fromkeys(layer_label(run.config, k) for k in f.layers)) or "whole run"
         n = f.of_seeds or len(seeds) or 1
         out.append({"severity": f.severity, "finding": f.code, "where": where,
                     "seeds": f"{min(f.seen_in, n)} of {n}", "what it says": _readable(core_message(f), run.config),

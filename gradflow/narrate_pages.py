@@ -246,7 +246,7 @@ def grouped_findings(findings_by_run: dict, seeds_by_run: dict, labels: dict) ->
             layers = f.layers or ([f.layer] if f.layer else [])
             named = [labels.get(k, "whole model" if k in (None, "<model>") else k) for k in layers]
             rows.append({"run": run, "severity": f.severity, "finding": f.code,
-                         "layers": ", ".join(dict.fromkeys(named)) or "whole model",
+                         "layers": "; ".join(dict.fromkeys(named)) or "whole model",
                          "seeds": f"{min(f.seen_in, n)} of {n} seed{'s' if n != 1 else ''}",
                          "what it says (worst seed)": _labelled(core_message(f), labels),
                          "suggestion": _labelled(f.suggestion, labels),

@@ -229,7 +229,7 @@ def test_consumers_read_the_grouped_findings(dropout_run):
     table = grouped_findings({"sigmoid": run.findings}, {"sigmoid": run.seeds}, {"layers.2": "Dropout 1"})
     row = table[table["finding"] == "HIGH_DROPOUT"].iloc[0]
     assert len(table[table["finding"] == "HIGH_DROPOUT"]) == 1
-    assert row["seeds"] == "3 of 3 seeds" and row["layers"].startswith("Dropout 1, ")
+    assert row["seeds"] == "3 of 3 seeds" and row["layers"].startswith("Dropout 1; ")
     assert "Seen in" not in row["what it says (worst seed)"] and row["likely causes"].startswith("1. a keep-probability")
     t = plots.findings_table(run.findings)
     assert list(t["code"]).count("HIGH_DROPOUT") == 1 and (t["seen in"] == "3 of 3 seeds").all()

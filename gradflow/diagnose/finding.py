@@ -126,7 +126,7 @@ def format_findings(findings: list[Finding]) -> str:
         return "No findings: nothing unusual in the recorded gradient flow."
     lines = []
     for f in findings:
-        layers = f.layers or ([f.layer] if f.layer else [])
+        layers = [n for n in (f.layers or [f.layer]) if n and n != "<model>"]  # the loss: no layer to name
         where = "; ".join(p for p in (scope(f), f"layer {f.layer}" if len(layers) == 1 else
                                       (f"{len(layers)} layers" if layers else ""),
                                       f"step {f.step}" if f.step is not None else "") if p)
