@@ -200,6 +200,12 @@ def fmt_ratio(x: float) -> str:
     return fmt_sci(x)
 
 
+def _few_layers(layers: str) -> str:
+    """A findings row's layers for a sentence: named when one or two, else counted."""
+    names = layers.split("; ")
+    return layers if len(names) <= 2 else f"{len(names)} layers"
+
+
 def two_run_conclusion(summary: pd.DataFrame, distances: pd.DataFrame, found: pd.DataFrame, preset: str,
                        activations: tuple[str, str]) -> list[str]:
     """The page's conclusion: what separates the two runs, in outcome, layers and findings."""
@@ -222,7 +228,7 @@ def two_run_conclusion(summary: pd.DataFrame, distances: pd.DataFrame, found: pd
     if len(found) and "in" in found:
         only = found[found["in"] != "both runs"]
         for run, d in only.groupby("run", sort=False):
-            parts = [f"{r.finding} ({r.layers}, {r.seeds})" for r in d.itertuples()]
+            parts = [f"{r.finding} ({_few_layers(r.layers)}, {r.seeds})" for r in d.itertuples()]
             out.append(f"Only {names[run]} gets {_join(parts)}.")
     if is_preview(preset):
         out.append("A preview shows where the runs differ, not which set-up is better in the end: compare the full "
