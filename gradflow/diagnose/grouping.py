@@ -114,14 +114,15 @@ def group(findings: list[Finding], ev: Evidence) -> list[Finding]:
     """The rules' per-instance findings merged into one per (code, cause), most severe first,
     each with its ranked alternative causes."""
     from .alternatives import rank_causes
+    from .facts import Facts
     seeds, of_seeds = run_seeds(ev)
     by_cause: dict = {}
     for f in findings:
         by_cause.setdefault((f.code, str(f.evidence.get("cause", ""))), []).append(f)
     grouped = [merge(fs, ev, seeds, of_seeds) for fs in by_cause.values()]
-    codes = {g.code for g in grouped}
+    facts = Facts(ev, {g.code for g in grouped})  # read once, shared by every finding's ranking
     for g in grouped:
-        g.alternatives = rank_causes(g, ev, codes)
+        g.alternatives = rank_causes(g, ev, facts.codes, facts)
     return sorted(grouped, key=Finding.sort_key)
 
 
