@@ -88,6 +88,12 @@ def test_causes_under_one_code_stay_apart_and_a_partial_scope_names_its_seeds():
     assert one.seed == 42 and one.seeds == [42] and one.message == "barely moves Seen in 1 of 3 seeds (42)."
 
 
+def test_a_finding_that_names_only_its_member_is_counted_by_its_seed():
+    ev = _evidence()
+    f, = group([_dropout("layers.2", 1, None), _dropout("layers.2", 2, None)], ev)
+    assert f.seeds == [43, 44] and f.members == [1, 2] and "2 of 3 seeds (43, 44)" in f.message
+
+
 def test_a_single_seed_single_layer_finding_reads_as_before():
     ev = _evidence(seeds=(7,), layers=("layers.0",))
     f, = group([_dropout("layers.0", 0, 7)], ev)

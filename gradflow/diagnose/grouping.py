@@ -80,7 +80,10 @@ def merge(instances: list[Finding], ev: Evidence, seeds: list[int], of_seeds: in
             first_seen.setdefault(f.layer, len(first_seen))
     layers = sorted(first_seen, key=lambda name: (order.get(name, len(order)), first_seen[name]))
     whole_run = any(f.member is None and f.seed is None for f in instances)
-    seen_seeds = set(seeds) if whole_run else {f.seed for f in instances if f.seed is not None}
+    # a rule that named the member only: its seed from the recording, so seeds and members agree
+    seed_of = {f.member: f.seed if f.seed is not None else ev.seed_of(f.member) for f in instances}
+    seen_seeds = set(seeds) if whole_run else ({f.seed for f in instances if f.seed is not None}
+                                               | {s for s in seed_of.values() if s is not None})
     members = set(range(of_seeds)) if whole_run and (ev.summary or {}).get("members") else set()
     members |= {f.member for f in instances if f.member is not None}
     seen_seeds, members = sorted(seen_seeds), sorted(members)
