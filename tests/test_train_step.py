@@ -211,3 +211,15 @@ def test_a_failed_capture_falls_back_to_eager_in_auto_and_is_an_error_when_requi
     with pytest.raises(RuntimeError, match="operation not permitted"):
         for s in range(8):
             required.run(idx[:, s * 32:(s + 1) * 32])
+
+
+def test_runs_listing_shows_fp32_for_runs_that_leave_the_default_out(tmp_path, capsys):
+    from gradflow.cli import main
+    data = synthetic(n_train=256, n_val=64, n_test=64)
+    train.train_runs([make_config("relu", "smoke", max_epochs=1, record="off", precision=p) for p in ("fp32", "bf16")],
+                     runs_dir=tmp_path, progress=False, data=data)
+    assert main(["runs", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if line.startswith("relu-")]
+    assert sorted(r[3] for r in rows) == ["bf16", "fp32"], out  # the precision column, never "none"
+    assert "settings that differ between these runs: precision" in out

@@ -95,6 +95,8 @@ def run(args) -> int:
     rows = table.to_dict("records") if not table.empty else []
     damaged = [r for r in rows if isinstance(r.get("error"), str)]
     ok = [r for r in rows if not isinstance(r.get("error"), str)]
+    for r in ok:  # a run's config leaves the default precision out, so fp32 runs keep their names
+        r["settings"].setdefault("precision", "fp32")
     if args.preset:
         ok = [r for r in ok if r["preset"] == args.preset]
     if args.origin:
