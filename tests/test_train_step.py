@@ -223,3 +223,24 @@ def test_runs_listing_shows_fp32_for_runs_that_leave_the_default_out(tmp_path, c
     rows = [line.split() for line in out.splitlines() if line.startswith("relu-")]
     assert sorted(r[3] for r in rows) == ["bf16", "fp32"], out  # the precision column, never "none"
     assert "settings that differ between these runs: precision" in out
+
+
+def test_single_member_linear_is_the_batched_arithmetic_bit_for_bit():
+    """One member takes F.linear on squeezed views instead of the batched autograd.Function: same
+    outputs and the same weight, bias and input gradients, bit for bit, at the tutorial's shapes."""
+    from gradflow.stacked import StackedLinear, _StackedAffine
+    torch.manual_seed(0)
+    for fan_in, fan_out in ((784, 512), (512, 256), (128, 10)):
+        layer = StackedLinear([torch.nn.Linear(fan_in, fan_out)])
+        x = torch.randn(1, 256, fan_in, requires_grad=True)
+        g = torch.randn(1, 256, fan_out)
+        fast = layer(x)
+        fast.backward(g)
+        grads_fast = [t.grad.clone() for t in (x, layer.weight, layer.bias)]
+        for t in (x, layer.weight, layer.bias):
+            t.grad = None
+        batched = _StackedAffine.apply(x, layer.weight, layer.bias)
+        batched.backward(g)
+        assert torch.equal(fast, batched)
+        for a, t in zip(grads_fast, (x, layer.weight, layer.bias)):
+            assert torch.equal(a, t.grad) and a.shape == t.grad.shape and a.is_contiguous()
