@@ -47,6 +47,12 @@ def find_dropout(model: nn.Module) -> list[dict]:
     return found
 
 
+def module_types(model: nn.Module, names: list[str]) -> dict[str, str]:
+    """The class name of each named module (the frozen ones: is anything but normalisation trainable?)."""
+    mods = {n or ROOT_LAYER: m for n, m in model.named_modules()}
+    return {n: type(mods[n]).__name__ for n in names if n in mods}
+
+
 def num_classes(model: nn.Module) -> int | None:
     config = getattr(model, "config", None)
     return config.get("num_classes") if isinstance(config, dict) else None

@@ -1,0 +1,144 @@
+"""Dropout seen in the masks, not in a module: ``F.dropout(x, p=keep_prob)`` inside forward().
+
+Once, at the first recorded step, the Recorder runs a slice of that step's input batch through the
+model twice more, under ``torch.no_grad()``, and compares what each parameter layer receives:
+
+    p = #(zero in pass A and non-zero in pass B) / #(non-zero in pass B)
+
+Zeros a ReLU makes are the same in both passes and cancel; a random dropout mask is not, and a
+unit dropped with probability p is zero in A and alive in B with probability p(1 - p), alive in B
+with probability 1 - p: the ratio estimates p. Where the mask is applied right before the layer,
+the units alive in both passes carry the same value (the same 1/(1 - p) scale), so ``agree`` is ~1;
+further downstream the values differ (agree ~0) and the zeros there are ReLU sign flips, not
+masks. The passes run in the modes the model is in (training), except normalisation layers with
+running statistics, which run in eval mode so the probe leaves their statistics untouched; a second
+pair runs in eval mode, where ``F.dropout`` still drops (its ``training`` argument defaults to True).
+The random-number state is saved and restored, so training draws the same masks as without it,
+the model's other forward hooks (the user's own, the Recorder's) are set aside during the probe,
+so nothing the user hooked sees these extra passes, and every module's buffers and plain-number
+attributes (a custom running statistic, a call counter) are put back as they were.
+"""
+from __future__ import annotations
+
+import contextlib
+from collections import OrderedDict
+
+import torch
+from torch import nn
+
+from .layers import PARAM, Layer, first_tensor
+
+PROBE_EXAMPLES = 64  # examples (per member) of the step's batch: enough units, negligible cost
+MIN_ALIVE = 256  # non-zero inputs in pass B below which a layer's estimate is too noisy to keep
+VALUES_AGREE_RTOL = 1e-4
+
+
+def probe_slice(x: torch.Tensor, members_first: bool) -> torch.Tensor:
+    """The first PROBE_EXAMPLES examples of a batch (dim 1 when dim 0 holds the members)."""
+    return (x[:, :PROBE_EXAMPLES] if members_first else x[:PROBE_EXAMPLES]).detach().clone()
+
+
+def _has_running_stats(m: nn.Module) -> bool:
+    return isinstance(m, nn.modules.batchnorm._NormBase) or isinstance(getattr(m, "running_mean", None), torch.Tensor)
+
+
+@contextlib.contextmanager
+def _other_hooks_set_aside(model: nn.Module):
+    """Forward hooks registered on the model's modules are lifted off for the duration (torch keeps
+    them in these two dicts per module; the with-kwargs/always-called flags are keyed by the same ids)."""
+    saved = [(m, m._forward_hooks, m._forward_pre_hooks) for m in model.modules()]
+    try:
+        for m, _, _ in saved:
+            m._forward_hooks, m._forward_pre_hooks = OrderedDict(), OrderedDict()
+        yield
+    finally:
+        for m, hooks, pre_hooks in saved:
+            m._forward_hooks, m._forward_pre_hooks = hooks, pre_hooks
+
+
+@contextlib.contextmanager
+def _state_restored(model: nn.Module):
+    """Buffers and plain-number attributes of every module, as they were before the probe."""
+    buffers = [(b, b.detach().clone()) for b in model.buffers()]
+    numbers = [(m, {k: v for k, v in vars(m).items() if isinstance(v, (bool, int, float))}) for m in model.modules()]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for b, saved in buffers:
+                b.copy_(saved)
+        for m, attrs in numbers:
+            for k, v in attrs.items():
+                setattr(m, k, v)
+
+
+def _inputs_of(model: nn.Module, layers: list[Layer], x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Each parameter layer's first input in one forward of x."""
+    seen: dict[str, torch.Tensor] = {}
+
+    def capture(lay):
+        def hook(module, args):
+            t = first_tensor(args)
+            if lay.name not in seen and isinstance(t, torch.Tensor) and t.is_floating_point():
+                seen[lay.name] = t.detach()
+        return hook
+
+    handles = [lay.module.register_forward_pre_hook(capture(lay)) for lay in layers]
+    try:
+        model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return seen
+
+
+def _per_member(lay: Layer, t: torch.Tensor) -> torch.Tensor:
+    """(M, -1) when the layer's input holds its members in dim 0, else (1, -1)."""
+    if lay.stacked and t.dim() >= 1 and t.shape[0] == lay.members:
+        return t.reshape(lay.members, -1)
+    return t.reshape(1, -1)
+
+
+def _estimate(lay: Layer, a: torch.Tensor, b: torch.Tensor):
+    """(p, agree, alive) per member from two passes' inputs of one layer."""
+    a, b = _per_member(lay, a).float(), _per_member(lay, b).float()
+    alive_b = b != 0
+    dropped = ((a == 0) & alive_b).sum(1)
+    both = (a != 0) & alive_b
+    same = (both & torch.isclose(a, b, rtol=VALUES_AGREE_RTOL, atol=0.0)).sum(1)
+    alive = alive_b.sum(1)
+    return (dropped / alive.clamp(min=1)), (same / both.sum(1).clamp(min=1)), alive
+
+
+def probe_dropout(model: nn.Module, layers: list[Layer], x: torch.Tensor) -> list[dict]:
+    """Per parameter layer and member: the estimated drop probability of its input in training mode
+    (``p``), whether the mask sits right before the layer (``agree``), and the same in eval mode."""
+    params = [lay for lay in layers if lay.kind == PARAM]
+    modes = {m: m.training for m in model.modules()}
+    devices = [x.device.index or 0] if x.is_cuda else []
+    passes = {}
+    try:
+        with torch.no_grad(), torch.random.fork_rng(devices=devices), _other_hooks_set_aside(model), \
+                _state_restored(model):
+            for m in model.modules():
+                m.training = modes[m] and not _has_running_stats(m)
+            passes["train"] = (_inputs_of(model, params, x), _inputs_of(model, params, x))
+            model.eval()
+            passes["eval"] = (_inputs_of(model, params, x), _inputs_of(model, params, x))
+    finally:
+        for m, mode in modes.items():
+            m.training = mode
+    found = []
+    for lay in params:
+        (ta, tb), (ea, eb) = [(p[0].get(lay.name), p[1].get(lay.name)) for p in (passes["train"], passes["eval"])]
+        if ta is None or tb is None or ta.shape != tb.shape:
+            continue
+        p, agree, alive = _estimate(lay, ta, tb)
+        p_eval = _estimate(lay, ea, eb)[0] if ea is not None and eb is not None and ea.shape == eb.shape else None
+        for m in range(p.shape[0]):
+            if int(alive[m]) < MIN_ALIVE:
+                continue
+            found.append({"layer": lay.name, "type": type(lay.module).__name__, "member": m if p.shape[0] > 1 else None,
+                          "p": round(float(p[m]), 4), "agree": round(float(agree[m]), 4),
+                          "p_eval": None if p_eval is None else round(float(p_eval[m]), 4), "alive": int(alive[m])})
+    return found
