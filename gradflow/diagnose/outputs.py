@@ -43,6 +43,8 @@ def _bounded_op(ev: Evidence):
     loss, output = s.get("loss") or {}, s.get("output") or {}
     kind, layer = loss.get("kind"), output.get("activation_layer")
     op = loss.get("logits_op") if loss.get("bounded_logits") else None
+    if kind in CROSS_ENTROPY_KINDS and loss.get("logits_op"):
+        return _plain_op(op), layer, kind  # the graph names what feeds the log-softmax: trust it (log(softmax(z)))
     if not op and output.get("bounded"):
         grad_fn = output.get("grad_fn")
         op = grad_fn if is_bounded(grad_fn) else (_activation_of(ev, layer) or grad_fn or layer)

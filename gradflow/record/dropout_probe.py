@@ -1,22 +1,27 @@
 """Dropout seen in the masks, not in a module: ``F.dropout(x, p=keep_prob)`` inside forward().
 
 Once, at the first recorded step, the Recorder runs a slice of that step's input batch through the
-model twice more, under ``torch.no_grad()``, and compares what each parameter layer receives:
+model a few more times, under ``torch.no_grad()``, and compares what each parameter layer receives
+in two passes:
 
     p = #(zero in pass A and non-zero in pass B) / #(non-zero in pass B)
 
 Zeros a ReLU makes are the same in both passes and cancel; a random dropout mask is not, and a
 unit dropped with probability p is zero in A and alive in B with probability p(1 - p), alive in B
-with probability 1 - p: the ratio estimates p. Where the mask is applied right before the layer,
-the units alive in both passes carry the same value (the same 1/(1 - p) scale), so ``agree`` is ~1;
-further downstream the values differ (agree ~0) and the zeros there are ReLU sign flips, not
-masks. The passes run in the modes the model is in (training), except normalisation layers with
-running statistics, which run in eval mode so the probe leaves their statistics untouched; a second
-pair runs in eval mode, where ``F.dropout`` still drops (its ``training`` argument defaults to True).
-The random-number state is saved and restored, so training draws the same masks as without it,
-the model's other forward hooks (the user's own, the Recorder's) are set aside during the probe,
-so nothing the user hooked sees these extra passes, and every module's buffers and plain-number
-attributes (a custom running statistic, a call counter) are put back as they were.
+with probability 1 - p: the ratio estimates p. So that a mask further up does not blur the layer
+below (different upstream masks move ReLU zeros too), the random state is reseeded at the model's
+input and at every parameter layer: passes A and B draw the same masks everywhere except between
+the layer probed and the one before it. One reference pass A, and one pass B per layer. Where the
+mask sits right before the layer, the units alive in both passes carry the same values (the same
+1/(1 - p) scale): ``agree`` ~1.
+
+The passes run in the modes the model is in (training), except normalisation layers with running
+statistics, which run in eval mode; a second set runs in eval mode, where ``F.dropout`` still drops
+(its ``training`` argument defaults to True). The random-number state is saved and restored, so
+training draws the same masks as without the probe; the model's other forward hooks (the user's
+own, the Recorder's) are set aside, so nothing the user hooked sees these passes; and every
+module's buffers and plain-number attributes (a custom running statistic, a call counter) are put
+back as they were.
 """
 from __future__ import annotations
 
@@ -28,6 +33,8 @@ from torch import nn
 
 from .layers import PARAM, Layer, first_tensor
 
+BASE_SEED, VARIED_OFFSET = 1_000_003, 7_919  # any fixed values; the probe's own, restored afterwards
+MAX_PROBED_LAYERS = 32  # one extra pass per layer, once per run: enough for any MLP, bounded for deep nets
 PROBE_EXAMPLES = 64  # examples (per member) of the step's batch: enough units, negligible cost
 MIN_ALIVE = 256  # non-zero inputs in pass B below which a layer's estimate is too noisy to keep
 VALUES_AGREE_RTOL = 1e-4
@@ -72,24 +79,50 @@ def _state_restored(model: nn.Module):
                 setattr(m, k, v)
 
 
-def _inputs_of(model: nn.Module, layers: list[Layer], x: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Each parameter layer's first input in one forward of x."""
+def _seed(value: int, cuda: bool) -> None:
+    torch.default_generator.manual_seed(value)
+    if cuda:
+        torch.cuda.manual_seed(value)  # the current device's generator (fork_rng restores it)
+
+
+def _one_pass(model: nn.Module, layers: list[Layer], x: torch.Tensor, varied: int | None) -> dict:
+    """Each parameter layer's first input in one forward of x; the random state is reseeded at the
+    model's input (point 0) and before each parameter layer's first call (points 1, 2, ... in call
+    order), the same in every pass except at point ``varied``."""
     seen: dict[str, torch.Tensor] = {}
+    cuda = x.is_cuda
+
+    def reseed(point):
+        _seed(BASE_SEED + point + (VARIED_OFFSET if point == varied else 0), cuda)
 
     def capture(lay):
         def hook(module, args):
             t = first_tensor(args)
             if lay.name not in seen and isinstance(t, torch.Tensor) and t.is_floating_point():
                 seen[lay.name] = t.detach()
+                reseed(len(seen))  # the masks between this layer and the next
         return hook
 
-    handles = [lay.module.register_forward_pre_hook(capture(lay)) for lay in layers]
+    handles = [model.register_forward_pre_hook(lambda module, args: reseed(0))]
+    handles += [lay.module.register_forward_pre_hook(capture(lay)) for lay in layers]
     try:
         model(x)
     finally:
         for h in handles:
             h.remove()
     return seen
+
+
+def _probe_passes(model: nn.Module, layers: list[Layer], x: torch.Tensor) -> dict[str, tuple]:
+    """layer -> (input in the reference pass, input in the pass that varies the masks right before it)."""
+    reference = _one_pass(model, layers, x, None)
+    order = list(reference)
+    pairs = {}
+    for k, name in enumerate(order[:MAX_PROBED_LAYERS]):
+        varied = _one_pass(model, layers, x, k)  # point k: the masks between layer k-1 (or the input) and k
+        if name in varied:
+            pairs[name] = (reference[name], varied[name])
+    return pairs
 
 
 def _per_member(lay: Layer, t: torch.Tensor) -> torch.Tensor:
@@ -122,15 +155,15 @@ def probe_dropout(model: nn.Module, layers: list[Layer], x: torch.Tensor) -> lis
                 _state_restored(model):
             for m in model.modules():
                 m.training = modes[m] and not _has_running_stats(m)
-            passes["train"] = (_inputs_of(model, params, x), _inputs_of(model, params, x))
+            passes["train"] = _probe_passes(model, params, x)
             model.eval()
-            passes["eval"] = (_inputs_of(model, params, x), _inputs_of(model, params, x))
+            passes["eval"] = _probe_passes(model, params, x)
     finally:
         for m, mode in modes.items():
             m.training = mode
     found = []
     for lay in params:
-        (ta, tb), (ea, eb) = [(p[0].get(lay.name), p[1].get(lay.name)) for p in (passes["train"], passes["eval"])]
+        (ta, tb), (ea, eb) = passes["train"].get(lay.name, (None, None)), passes["eval"].get(lay.name, (None, None))
         if ta is None or tb is None or ta.shape != tb.shape:
             continue
         p, agree, alive = _estimate(lay, ta, tb)
