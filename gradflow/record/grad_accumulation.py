@@ -7,13 +7,16 @@ step's gradient was never cleared and the new one is added on top of it. Legitim
 accumulation (several backwards, then ``optimizer.step()``, then ``zero_grad()``) is not flagged:
 the weights move only at the step, and ``.grad`` is cleared before the next backward; several
 backwards between two rec.step() calls without an optimizer step never arm the check either.
-Cost: one weight comparison per recorded step and one norm at the backward that follows it.
+Cost: one weight comparison per recorded step and one norm at the backward that follows it, for
+the first MAX_CHECKS recorded steps.
 """
 from __future__ import annotations
 
 import torch
 
 from .layers import Layer
+
+MAX_CHECKS = 32  # enough to be sure either way; a long run recorded every step stays small in the summary
 
 
 class StaleGradCheck:
@@ -27,6 +30,8 @@ class StaleGradCheck:
 
     def arm(self, step: int, before: torch.Tensor | None) -> None:
         """Called by rec.step() on recorded steps with the parameter's copy from before the optimizer step."""
+        if len(self.checks) >= MAX_CHECKS:
+            return
         moved = before is not None and not torch.equal(before, self.lay.param.detach())
         self.armed_for = step + 1 if moved else None
 
