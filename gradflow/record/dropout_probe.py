@@ -85,10 +85,15 @@ def _seed(value: int, cuda: bool) -> None:
         torch.cuda.manual_seed(value)  # the current device's generator (fork_rng restores it)
 
 
-def _one_pass(model: nn.Module, layers: list[Layer], x: torch.Tensor, varied: int | None) -> dict:
+class _Enough(Exception):
+    """Raised by the probe's own hook once the input it needs is seen: the rest of the forward is skipped."""
+
+
+def _one_pass(model: nn.Module, layers: list[Layer], x: torch.Tensor, varied: int | None,
+              stop_at: str | None = None) -> dict:
     """Each parameter layer's first input in one forward of x; the random state is reseeded at the
     model's input (point 0) and before each parameter layer's first call (points 1, 2, ... in call
-    order), the same in every pass except at point ``varied``."""
+    order), the same in every pass except at point ``varied``. Stops once ``stop_at``'s input is seen."""
     seen: dict[str, torch.Tensor] = {}
     cuda = x.is_cuda
 
@@ -101,25 +106,31 @@ def _one_pass(model: nn.Module, layers: list[Layer], x: torch.Tensor, varied: in
             if lay.name not in seen and isinstance(t, torch.Tensor) and t.is_floating_point():
                 seen[lay.name] = t.detach()
                 reseed(len(seen))  # the masks between this layer and the next
+                if lay.name == stop_at:
+                    raise _Enough
         return hook
 
     handles = [model.register_forward_pre_hook(lambda module, args: reseed(0))]
     handles += [lay.module.register_forward_pre_hook(capture(lay)) for lay in layers]
     try:
         model(x)
+    except _Enough:
+        pass
     finally:
         for h in handles:
             h.remove()
     return seen
 
 
-def _probe_passes(model: nn.Module, layers: list[Layer], x: torch.Tensor) -> dict[str, tuple]:
-    """layer -> (input in the reference pass, input in the pass that varies the masks right before it)."""
+def _probe_passes(model: nn.Module, layers: list[Layer], x: torch.Tensor, only=None) -> dict[str, tuple]:
+    """layer -> (input in the reference pass, input in the pass that varies the masks right before it),
+    for every layer (or those named in ``only``)."""
     reference = _one_pass(model, layers, x, None)
-    order = list(reference)
     pairs = {}
-    for k, name in enumerate(order[:MAX_PROBED_LAYERS]):
-        varied = _one_pass(model, layers, x, k)  # point k: the masks between layer k-1 (or the input) and k
+    for k, name in enumerate(list(reference)[:MAX_PROBED_LAYERS]):
+        if only is not None and name not in only:
+            continue
+        varied = _one_pass(model, layers, x, k, stop_at=name)  # point k: the masks between layer k-1 (or the input) and k
         if name in varied:
             pairs[name] = (reference[name], varied[name])
     return pairs
@@ -156,8 +167,9 @@ def probe_dropout(model: nn.Module, layers: list[Layer], x: torch.Tensor) -> lis
             for m in model.modules():
                 m.training = modes[m] and not _has_running_stats(m)
             passes["train"] = _probe_passes(model, params, x)
-            model.eval()
-            passes["eval"] = _probe_passes(model, params, x)
+            masked = [name for name, (a, b) in passes["train"].items() if a.shape == b.shape and not torch.equal(a, b)]
+            model.eval()  # does the dropout stop in eval mode? Asked only where training mode showed one
+            passes["eval"] = _probe_passes(model, params, x, only=masked) if masked else {}
     finally:
         for m, mode in modes.items():
             m.training = mode
