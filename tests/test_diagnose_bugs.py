@@ -13,6 +13,7 @@ from gradflow.diagnose import diagnose, format_findings
 from gradflow.loss_graph import inspect_loss
 from gradflow.models import BaseNetwork
 from gradflow.record import Recorder
+from gradflow.recording import member_subset
 from gradflow.stacked import StackedMLP
 
 
@@ -133,6 +134,11 @@ def test_stacked_members_keep_their_own_dropout(fmnist):
     assert {d["member"]: round(d["p"], 1) for d in masks} == {0: 0.7, 1: 0.2}
     found = _by_code(diagnose(rec), "HIGH_DROPOUT")
     assert found and {f.seed for f in found} == {1} and {f.evidence["cause"] for f in found} == {"module"}
+    # one run's members out of a batch that trained several runs together: its own masks, renumbered
+    alone = member_subset(rec, [1])
+    assert {d["member"] for d in alone.summary()["dropout_masks"]} <= {0, None}
+    assert not _by_code(diagnose(alone), "HIGH_DROPOUT")
+    assert {c["member"] for c in alone.summary()["stale_grad"]["checks"]} == {0}
 
 
 # ----------------------------------------------------------------- 2. a layer left out of the optimizer
