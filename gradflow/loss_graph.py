@@ -25,6 +25,7 @@ _PASS_THROUGH = ("View", "Reshape", "UnsafeView", "Squeeze", "Unsqueeze", "Permu
 # divide by their sum; walked through (first input) to find the op that made the probabilities
 _PROBABILITY_FIXUPS = ("Clamp", "ClampMin", "ClampMax", "Add", "Div", "Maximum", "Minimum")
 CROSS_ENTROPY_KINDS = ("cross_entropy", "nll")  # losses that read the output as class logits
+LOGIT_KINDS = (*CROSS_ENTROPY_KINDS, "bce_with_logits")  # losses that squash the output themselves
 LOG_PROBABILITY = "log_probability"  # a hand-written -(t * log(p)): reads the output as probabilities
 _LOSS_NODES = {"NllLossBackward0": "nll", "NllLoss2DBackward0": "nll", "MseLossBackward0": "mse",
                "BinaryCrossEntropyWithLogitsBackward0": "bce_with_logits",
@@ -79,6 +80,9 @@ def inspect_loss(loss: torch.Tensor) -> dict:
                         return _logits(info, src)
                     info["logits_op"] = node_name(src) or None
                     info["bounded_logits"] = is_bounded(node_name(src))
+                if name == "BinaryCrossEntropyWithLogitsBackward0":  # it applies the sigmoid itself
+                    src = _skip_reshapes(_first_input(fn))
+                    info.update(logits_op=node_name(src) or None, bounded_logits=is_bounded(node_name(src)))
                 return info
             if name == "LogSoftmaxBackward0":  # cross-entropy with soft (one-hot float) targets
                 return _logits(info, fn)

@@ -253,6 +253,16 @@ def test_keras_categorical_crossentropy_on_tanh_outputs_is_an_error(fmnist):
     assert rec.summary()["loss"]["kind"] == "cross_entropy" and not _alarms(diagnose(rec))
 
 
+def test_sigmoid_output_into_bce_with_logits_is_a_double_sigmoid():
+    x, t = torch.randn(256, 20), (torch.rand(256, 5) > 0.5).float()
+    net = nn.Sequential(nn.Linear(20, 32), nn.ReLU(), nn.Linear(32, 5), nn.Sigmoid())
+    rec = _train(net, x, t, steps=3, loss_fn=F.binary_cross_entropy_with_logits, targets=lambda a, b: b)
+    found = _by_code(diagnose(rec), "BOUNDED_OUTPUT")
+    assert len(found) == 1 and found[0].severity == "error" and "[0.50, 0.73]" in found[0].message
+    fixed = _train(net, x, t, steps=3, loss_fn=F.binary_cross_entropy, targets=lambda a, b: b)  # the same net, BCE
+    assert not _alarms(diagnose(fixed))
+
+
 def test_inspect_loss_tells_the_cross_entropies_apart():
     z = torch.randn(4, 5, requires_grad=True)
     y, t = torch.tensor([0, 1, 2, 3]), F.one_hot(torch.tensor([0, 1, 2, 3]), 5).float()

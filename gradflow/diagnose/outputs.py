@@ -11,7 +11,7 @@ import math
 
 from .. import quantities as Q
 from ..activations import bounded_interval, is_bounded, op_name
-from ..loss_graph import CROSS_ENTROPY_KINDS, LOG_PROBABILITY
+from ..loss_graph import CROSS_ENTROPY_KINDS, LOG_PROBABILITY, LOGIT_KINDS
 from .evidence import Evidence
 from .finding import Finding, num
 
@@ -43,7 +43,7 @@ def _bounded_op(ev: Evidence):
     loss, output = s.get("loss") or {}, s.get("output") or {}
     kind, layer = loss.get("kind"), output.get("activation_layer")
     op = loss.get("logits_op") if loss.get("bounded_logits") else None
-    if kind in CROSS_ENTROPY_KINDS and loss.get("logits_op"):
+    if kind in LOGIT_KINDS and loss.get("logits_op"):
         return _plain_op(op), layer, kind  # the graph names what feeds the log-softmax: trust it (log(softmax(z)))
     if not op and output.get("bounded"):
         grad_fn = output.get("grad_fn")
@@ -80,6 +80,8 @@ def bounded_output(ev: Evidence) -> list[Finding]:
         return []
     if kind in CROSS_ENTROPY_KINDS:
         return [_bounded_logits(ev, op, layer, kind)]
+    if kind == "bce_with_logits":
+        return [_double_sigmoid(ev, op, layer)]
     if kind in (None, "unknown"):
         return [_loss_unknown(ev, op, layer, kind)]
     return _against_targets(ev, op, layer, kind)
@@ -101,6 +103,21 @@ def _bounded_logits(ev: Evidence, op: str, layer, kind) -> Finding:
          "best_probability": best_p, "min_loss": -math.log(best_p)},
         "Remove the activation on the output: nn.CrossEntropyLoss expects raw logits (it applies log-softmax "
         "itself). Apply softmax/tanh only for display or after training.")
+
+
+def _double_sigmoid(ev: Evidence, op: str, layer) -> Finding:
+    """A bounded output fed to BCEWithLogits, which applies a sigmoid of its own."""
+    low, top = bounded_interval(op) or (0.0, 1.0)
+    p_low, p_top = 1 / (1 + math.exp(-low)), 1 / (1 + math.exp(-top))
+    return Finding(
+        "BOUNDED_OUTPUT", "error", layer or Q.OUTPUT_LAYER, None,
+        f"The output passes through a bounded function ({_where(ev, op, layer)}, [{num(low)}, {num(top)}]) before "
+        f"binary_cross_entropy_with_logits / nn.BCEWithLogitsLoss, which applies a sigmoid itself: the predicted "
+        f"probabilities can only lie in [{p_low:.2f}, {p_top:.2f}], so targets of 0 and 1 are never approached, "
+        "the loss has a floor and the gradients stay weak.",
+        {"cause": "bounded_logits", "op": op, "loss": "bce_with_logits", "probability_range": [p_low, p_top]},
+        "Remove the activation on the output (BCEWithLogitsLoss expects raw logits), or keep it and use "
+        "nn.BCELoss on the probabilities.")
 
 
 def _log_of_bounded(ev: Evidence, loss: dict) -> list[Finding]:
