@@ -194,7 +194,7 @@ def test_micro_batch_accumulation_is_not_flagged(fmnist, rec_every_micro_batch):
             opt.zero_grad()
     checks = rec.summary()["stale_grad"]["checks"]
     assert len(checks) >= 11 and all(c["stale_norm"] == 0 for c in checks)
-    assert not _by_code(diagnose(rec), "ACCUMULATING_GRADIENT")
+    assert not _alarms(diagnose(rec)), format_findings(diagnose(rec))
 
 
 # ----------------------------------------------------------------- 4. only normalisation trainable
@@ -314,3 +314,5 @@ def test_class_index_targets_are_not_judged_as_a_range(fmnist):
     rec = _train(_mlp(), fmnist.x, fmnist.y, steps=4, targets=lambda x, y: y)
     assert rec.summary()["targets"]["float"] is False and rec.summary()["targets"]["max"] == 9
     assert not _alarms(diagnose(rec))
+    with pytest.raises(TypeError, match=r"targets=\.\.\.\) takes the batch's targets as a tensor or array, got str"):
+        _train(_mlp(), fmnist.x, fmnist.y, steps=1, targets=lambda x, y: "labels")

@@ -269,8 +269,12 @@ class Recorder:
         self._check_open("step")
         if loss is not None:
             self._note_loss(loss)
-        if targets is not None and self._active:
-            self._note_targets(targets)
+        if targets is not None:
+            if not isinstance(targets, (torch.Tensor, list, tuple)) and not hasattr(targets, "__array__"):
+                raise TypeError(f"rec.step(targets=...) takes the batch's targets as a tensor or array, "
+                                f"got {type(targets).__name__}")
+            if self._active:
+                self._note_targets(targets)
         if self.nonfinite_check == "every_step":
             grads = [(lay, self._grads[lay.name]) for lay in self._param_layers
                      if self._grads.get(lay.name) is not None]
