@@ -176,6 +176,16 @@ def test_missing_zero_grad_is_an_error(fmnist):
     assert "zero_grad" in f.message and "Linear `0`" in f.message
 
 
+def test_missing_zero_grad_is_seen_when_the_first_layer_is_left_out_too(fmnist):
+    net = _mlp()
+    rec = _train(net, fmnist.x, fmnist.y, lr=1e-3, zero_grad=False, steps=6,
+                 params=list(net[2].parameters()) + list(net[4].parameters()))
+    findings = diagnose(rec)
+    acc = _by_code(findings, "ACCUMULATING_GRADIENT")
+    assert len(acc) == 1 and acc[0].layer == "2" and acc[0].severity == "error"  # layer 0 never moves: not checked
+    assert [f.layer for f in _by_code(findings, "NOT_UPDATED")] == ["0"]
+
+
 @pytest.mark.parametrize("rec_every_micro_batch", [False, True])
 def test_micro_batch_accumulation_is_not_flagged(fmnist, rec_every_micro_batch):
     torch.manual_seed(0)

@@ -56,7 +56,7 @@ ACCUMULATING_ERROR_CHECKS = 2
 def accumulating_gradient(ev: Evidence) -> list[Finding]:
     """ACCUMULATING_GRADIENT: .grad still held the previous step's gradient at the next backward."""
     info = (ev.summary or {}).get("stale_grad") or {}
-    checks, layer = info.get("checks") or [], info.get("layer")
+    checks = info.get("checks") or []
     out = []
     for member in sorted({c["member"] for c in checks}):
         mine = [c for c in checks if c["member"] == member]
@@ -64,7 +64,7 @@ def accumulating_gradient(ev: Evidence) -> list[Finding]:
         if not stale:
             continue
         seed = ev.seed_of(member)
-        last = stale[-1]
+        last, layer = stale[-1], stale[0].get("layer") or info.get("layer")
         ratio = last["stale_norm"] / last["new_norm"] if last["new_norm"] > 0 else float("inf")
         sure = len(stale) >= ACCUMULATING_ERROR_CHECKS and len(stale) == len(mine)
         out.append(Finding(

@@ -93,7 +93,7 @@ class Recorder:
         self._errors: list[str] = []
         self._output: dict = {}  # what feeds the model output (bounded logits?)
         self._loss_info: dict | None = None
-        self._stale_grad = StaleGradCheck(self._param_layers[0])  # missing zero_grad (grad_accumulation)
+        self._stale_grad = StaleGradCheck(self._param_layers)  # missing zero_grad (grad_accumulation)
         self._probe_input = None  # a slice of the first recorded batch, for the dropout-mask probe
         self._dropout_masks: list | None = None  # its result (None: not probed)
         self._targets: dict = {}  # running min/max of the targets passed to rec.step()
@@ -141,8 +141,7 @@ class Recorder:
             if lay.kind == PARAM:
                 h.append(lay.module.register_forward_hook(self._guard(self._order_hook(lay))))
                 h.append(lay.param.register_post_accumulate_grad_hook(self._guard(self._grad_hook(lay))))
-                if lay is self._stale_grad.lay:
-                    h.append(lay.param.register_hook(self._guard(self._stale_grad.on_gradient)))
+                h.append(lay.param.register_hook(self._guard(self._stale_grad.hook(lay))))
             else:
                 h.append(lay.module.register_forward_hook(self._guard(self._activation_hook(lay))))
 
@@ -282,7 +281,7 @@ class Recorder:
         if self._active:
             self._reduce_parameters()
             self._recorded_steps.append(self._step)
-            self._stale_grad.arm(self._step, self._before.get(self._stale_grad.lay.name))
+            self._stale_grad.arm(self._step, self._before)
             if self._probe_input is not None:
                 self._probe_dropout()
         self._reset_step_state()
