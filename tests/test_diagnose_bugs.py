@@ -77,8 +77,10 @@ def test_functional_dropout_with_a_keep_probability_is_seen_in_the_masks(fmnist)
     masks = {d["layer"]: d for d in rec.summary()["dropout_masks"]}
     assert masks["fc2"]["p"] == pytest.approx(0.7, abs=0.05) and masks["fc3"]["p"] == pytest.approx(0.7, abs=0.05)
     assert masks["fc1"]["p"] == 0  # the raw input: nothing dropped, and ReLU zeros elsewhere cancel
-    found = _by_code(diagnose(rec), "HIGH_DROPOUT")
+    found = _by_code(diagnose(rec, grouped=False), "HIGH_DROPOUT")  # the rule's own findings, one per layer
     assert [f.layer for f in found] == ["fc2", "fc3"] and {f.severity for f in found} == {"warning"}
+    grouped = _by_code(diagnose(rec), "HIGH_DROPOUT")  # one cause: one finding naming both layers
+    assert len(grouped) == 1 and grouped[0].layers == ["fc2", "fc3"]
     f = found[0]
     assert f.evidence["cause"] == "mask" and "Linear `fc2`" in f.message and "F.dropout" in f.message
     assert "p=0.3" in f.message and "eval mode too" in f.message  # F.dropout's training=True default
@@ -94,7 +96,7 @@ def test_functional_dropout_healthy_twins_are_not_flagged(fmnist):
     assert not _alarms(diagnose(ok)), format_findings(diagnose(ok))
     # a module Dropout(0.7) is reported once per module, not again from its masks
     high = _train(BaseNetwork("relu", hidden_sizes=[128, 64], dropout=0.7), fmnist.x, fmnist.y, steps=2)
-    found = _by_code(diagnose(high), "HIGH_DROPOUT")
+    found = _by_code(diagnose(high, grouped=False), "HIGH_DROPOUT")
     assert len(found) == 2 and {f.evidence["cause"] for f in found} == {"module"}
 
 
