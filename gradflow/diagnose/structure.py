@@ -56,6 +56,7 @@ def high_dropout(ev: Evidence) -> list[Finding]:
 
 def _mask_finding(ev: Evidence, d: dict) -> Finding:
     p, p_eval = d["p"], d.get("p_eval")
+    nominal = round(p * 20) / 20  # an estimate from a few thousand units: the setting it most likely was
     in_eval = p_eval is not None and p_eval > EVAL_DROP_MIN
     eval_note = (f" It drops in eval mode too ({100 * p_eval:.0f} %): F.dropout's training argument defaults to True, "
                  "so model.eval() does not turn it off." if in_eval else "")
@@ -64,10 +65,10 @@ def _mask_finding(ev: Evidence, d: dict) -> Finding:
         f"The input of {ev.layer_title(d['layer'])} loses {100 * p:.0f} % of its units at random in training mode "
         f"(two forward passes of the same batch zero different units; no Dropout module does it): a dropout applied "
         f"inside forward(), like F.dropout(x, p=keep_prob). In PyTorch p is the probability of DROPPING a unit, not "
-        f"TensorFlow 1's keep_prob; if you meant to keep {100 * p:.0f} %, use p={1 - p:.1f}.{eval_note}",
-        {"p": p, "keep_probability": 1 - p, "limit": HIGH_DROPOUT_P, "cause": "mask", "agree": d["agree"],
-         "p_eval": p_eval},
-        f"Use F.dropout(x, p={1 - p:.1f}, training=self.training), or an nn.Dropout(p={1 - p:.1f}) module "
+        f"TensorFlow 1's keep_prob; if you meant to keep {100 * nominal:.0f} %, use p={1 - nominal:.2g}.{eval_note}",
+        {"p": p, "nominal_p": nominal, "keep_probability": 1 - p, "limit": HIGH_DROPOUT_P, "cause": "mask",
+         "agree": d["agree"], "p_eval": p_eval},
+        f"Use F.dropout(x, p={1 - nominal:.2g}, training=self.training), or an nn.Dropout(p={1 - nominal:.2g}) module "
         "(it follows model.train()/eval() by itself).", d.get("member"), ev.seed_of(d.get("member")))
 
 
