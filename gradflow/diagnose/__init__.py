@@ -22,7 +22,8 @@ RULES = [
     units.saturation,  # SATURATION
     units.dead_units,  # DEAD_UNITS
     structure.unnormalized_input,  # UNNORMALIZED_INPUT
-    training.loss_not_learning,  # NOT_LEARNING (loss at chance; silent when accuracy says it)
+    training.loss_not_learning,  # NOT_LEARNING (loss at chance and flat; silent when accuracy says it)
+    training.diverging,  # DIVERGING (loss far above its start / chance)
     structure.bounded_output,  # BOUNDED_OUTPUT
     structure.high_dropout,  # HIGH_DROPOUT
     structure.no_gradient,  # NO_GRADIENT
