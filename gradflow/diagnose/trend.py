@@ -40,13 +40,21 @@ class Trend:
     tail_mean: float
     tail_slope: float  # per step
     tail_slope_t: float  # slope / its standard error: below -SIGNIFICANT is a real fall
-    drop_z: float  # (head - tail) / standard error of the difference: above SIGNIFICANT is a real fall
+    drop_z: float  # (head - tail) / standard error of the difference: above SIGNIFICANT it fell over the run
+    recent_drop_z: float  # the same between the window just before the tail and the tail
     tail_steps: tuple[int, int]
     nonfinite: bool
 
     @property
     def falling(self) -> bool:
-        return self.tail_slope_t < -SIGNIFICANT or self.drop_z > SIGNIFICANT
+        """Still falling now: the tail's slope, or the tail against the window before it. (A fall in the
+        first steps only -- the output bias fitting the class frequencies -- does not count.)"""
+        return self.tail_slope_t < -SIGNIFICANT or self.recent_drop_z > SIGNIFICANT
+
+    @property
+    def fell(self) -> bool:
+        """Fell over the run (head to tail), maybe long ago."""
+        return self.drop_z > SIGNIFICANT
 
     @property
     def rising(self) -> bool:
@@ -55,7 +63,8 @@ class Trend:
     def to_dict(self) -> dict:
         return {"loss_points": self.points, "loss_head_mean": self.head_mean, "loss_tail_mean": self.tail_mean,
                 "loss_tail_slope": self.tail_slope, "loss_tail_slope_t": self.tail_slope_t,
-                "loss_drop_z": self.drop_z, "loss_tail_steps": list(self.tail_steps)}
+                "loss_drop_z": self.drop_z, "loss_recent_drop_z": self.recent_drop_z,
+                "loss_tail_steps": list(self.tail_steps)}
 
 
 def _slope_t(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -81,11 +90,18 @@ def loss_trend(steps, values) -> Trend | None:
     n_tail = max(HEAD_MIN, int(len(y) * TAIL_FRACTION))
     head, tail, tail_x = y[:n_head], y[-n_tail:], x[-n_tail:]
     slope, t = _slope_t(tail_x, tail)
-    se = math.sqrt(head.var(ddof=1) / len(head) + tail.var(ddof=1) / len(tail))
-    diff = float(head.mean() - tail.mean())
-    drop_z = diff / se if se > 0 else (0.0 if diff == 0 else math.copysign(math.inf, diff))
-    return Trend(int(len(y)), float(head.mean()), float(tail.mean()), slope, t, drop_z,
-                 (int(tail_x[0]), int(tail_x[-1])), bool((~finite).any()))
+    before = y[-2 * n_tail:-n_tail] if len(y) >= 2 * n_tail + HEAD_MIN else y[:-n_tail]
+    return Trend(int(len(y)), float(head.mean()), float(tail.mean()), slope, t, _drop_z(head, tail),
+                 _drop_z(before, tail), (int(tail_x[0]), int(tail_x[-1])), bool((~finite).any()))
+
+
+def _drop_z(earlier: np.ndarray, later: np.ndarray) -> float:
+    """(mean earlier - mean later) in standard errors of that difference."""
+    if len(earlier) < 2 or len(later) < 2:
+        return 0.0
+    se = math.sqrt(earlier.var(ddof=1) / len(earlier) + later.var(ddof=1) / len(later))
+    diff = float(earlier.mean() - later.mean())
+    return diff / se if se > 0 else (0.0 if diff == 0 else math.copysign(math.inf, diff))
 
 
 @dataclass
@@ -124,7 +140,7 @@ def loss_outcome(trend: Trend | None, chance: float | None) -> Outcome:
         if trend.falling:
             return Outcome(SLOW, "plateau", ev)  # still near chance, but the fall is real
         return Outcome(HURT if trend.points >= FLAT_MIN_POINTS else UNKNOWN, "not_learning", ev)
-    if trend.falling:
+    if trend.falling or trend.fell:
         return Outcome(FINE, "learning", ev)
     if trend.rising:
         return Outcome(HURT, "rising", ev)

@@ -24,8 +24,12 @@ def dead_units(ev: Evidence) -> list[Finding]:
             continue
         seed = None if pd.isna(r.seed) else int(r.seed)
         outcome = ev.outcome(int(r.member), seed)
-        # a layer almost entirely dead in a run that is hurt: an error; in a run that learns, a note
-        sev = ev.severity(int(r.member), seed, unambiguous=r.dead_fraction >= DEAD_ERROR)
+        # a layer (almost) entirely dead passes (almost) nothing: that alone hurts the run, unless the run
+        # is seen learning all the same (then a warning); a partly dead layer follows the run's outcome
+        if r.dead_fraction >= DEAD_ERROR:
+            sev = "warning" if outcome.verdict == "fine" else "error"
+        else:
+            sev = ev.severity(int(r.member), seed, unambiguous=False)
         out.append(Finding("DEAD_UNITS", sev, r.layer, int(r.step),
                            f"{r.dead} of {r.units} units of {ev.layer_title(r.layer)} ({100 * r.dead_fraction:.1f} %) "
                            f"are dead{who(r.member, seed)}: over all {r.examples} examples they never pass a gradient "
