@@ -226,7 +226,7 @@ def update_ratio(ev: Evidence) -> list[Finding]:
         what = "the std of its weights" if not own_scale else "the size (RMS) of its values"
         out.append(Finding(
             "UPDATE_RATIO", ev.severity(member, seed, unambiguous=strong), layer, int(rows["step"].min()),
-            f"Each optimizer step changes {ev.layer_title(layer)} by {num(med)} of {what} (median over "
+            f"Each optimizer step changes {ev.layer_title(layer)} by {num(med)} times {what} (median over "
             f"{len(rows)} recorded steps{who(member, seed)}); about 0.001 is healthy: the layer "
             f"{'barely moves' if small else 'is rewritten too fast'}{_run_note(outcome)}.",
             {"median": med, "low": UPDATE_RATIO_LOW, "high": UPDATE_RATIO_HIGH, "steps": len(rows),

@@ -161,7 +161,7 @@ def _signs_of_progress(ev: Evidence, rows: pd.DataFrame, seed, evidence: dict) -
         evidence.update(train_loss_first=float(tl[0]), train_loss_last=float(tl[-1]), train_loss_slope=slope)
         if slope < 0 and drop > PLATEAU_MIN_DROP * abs(tl[0]):
             signs.append(f"the training loss was still falling ({tl[0]:.4f} -> {tl[-1]:.4f}, {slope:.2e} per epoch)")
-    params, g = ev.layers("param"), ev.quantity(Q.GRAD_STD)
+    params, g = ev.weight_layers(), ev.quantity(Q.GRAD_STD)
     if params and not g.empty:
         first = g[g["layer"] == params[0]["name"]]
         if seed is not None:
@@ -171,7 +171,8 @@ def _signs_of_progress(ev: Evidence, rows: pd.DataFrame, seed, evidence: dict) -
             growth = float(first["value"].iloc[-1] / first["value"].iloc[0])
             evidence["first_layer_grad_growth"] = growth
             if growth >= PLATEAU_GRAD_GROWTH:
-                signs.append(f"{params[0]['name']}'s gradient had grown {growth:.1f}x since the start")
+                signs.append(f"the gradient of {ev.layer_title(params[0]['name'])} had grown {growth:.1f} times "
+                             "since the start")
     return signs
 
 
