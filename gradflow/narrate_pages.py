@@ -176,9 +176,23 @@ def two_run_sentences(summary: pd.DataFrame, distances: pd.DataFrame, preset: st
             top = d.loc[d["distance"].idxmax()]
             out.append(f"Their gradients differ most in {top['layer']} ({top['stage']}): TV distance "
                        f"{top['distance']:.2f}, where 0 is identical and 1 no overlap.")
+            out.extend(_which_way(top))
             low = d[d["stage"] == top["stage"]]["distance"].min()
             out.append(f"The least different layer at that stage has a TV distance of {low:.2f}.")
     return out
+
+
+def _which_way(top) -> list[str]:
+    """Which run's gradients are larger in the most different layer, and by how much (from the
+    histograms' medians of log10 |dL/dW|): the TV distance says *that* they differ, this says *how*."""
+    a, b = top.get("median_a"), top.get("median_b")
+    if a is None or b is None or not (math.isfinite(a) and math.isfinite(b)) or abs(a - b) < 0.3:
+        return []
+    small, big = ("run A", "run B") if a < b else ("run B", "run A")
+    lo, hi = sorted((a, b))
+    return [f"There {small}'s gradients are typically {10 ** (hi - lo):.0f}× smaller than {big}'s (median "
+            f"|dL/dW| {fmt_sci(10 ** lo)} against {fmt_sci(10 ** hi)}); with plain SGD, where a step is the "
+            "learning rate times the gradient, that is how much less its weights move per step."]
 
 
 def fmt_ratio(x: float) -> str:

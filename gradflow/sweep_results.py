@@ -137,8 +137,10 @@ def format_summary(table: pd.DataFrame) -> str:
         lines.append(f"  {label:<48} {100 * mean:6.2f} % ± {100 * half:5.2f} (n={n})"
                      + (f"  findings: {', '.join(codes)}" if codes else ""))
     bad = table[table["status"] != "ok"].drop_duplicates("run")
-    for r in bad.to_dict("records"):
-        lines.append(f"  FAILED {r['run']}: {r['error']}")
+    for error, runs in bad.groupby("error", sort=False, dropna=False)["run"]:  # one line per distinct reason
+        names = runs.tolist()
+        which = names[0] if len(names) == 1 else f"{len(names)} runs ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''})"
+        lines.append(f"  FAILED {which}: {error}")
     return "\n".join(lines)
 
 
