@@ -1,4 +1,7 @@
-"""Rules on weight gradients: vanishing or exploding flow, update:data ratio, NaN/inf."""
+"""Rules on weight gradients: vanishing or exploding flow, gradients too large for their weights,
+the update:data ratio. Ratios are judged only where they mean something: normalisation scales and
+constant-initialised parameters (std ~0 at the start) are judged on their own scale, or skipped; a
+symptom's severity follows how the run went (``Evidence.severity``)."""
 from __future__ import annotations
 
 import math
@@ -34,6 +37,8 @@ def _cause_of_vanishing(ev: Evidence) -> str:
     if not acts:
         return ""
     name, peak = acts[0]["activation"], (acts[0].get("max_derivative") or [float("nan")])[0]
+    if peak is None or not math.isfinite(peak):
+        return f"; {name} is flat at both ends, so the units that saturate pass almost no gradient back"
     if peak < SMALL_MAX_DERIVATIVE:
         return (f"; {name}'s derivative is at most {num(peak)}, so each {name} layer multiplies the gradient by "
                 f"{num(peak)} or less on its way back")

@@ -99,7 +99,7 @@ def diverging(ev: Evidence) -> list[Finding]:
     chance, loss, out, seen = ev.loss_chance(), ev.quantity(Q.LOSS), [], set()
     suggestion = ("Lower the learning rate (by 10x to start with), add warm-up or gradient clipping "
                   "(torch.nn.utils.clip_grad_norm_); check the inputs are normalised.")
-    for member, seed in ev.members(loss[loss["member"] >= 0]) if not loss.empty else []:
+    for member, seed in (ev.members(loss[loss["member"] >= 0]) or [(0, ev.seed_of(0))]) if not loss.empty else []:
         t = ev.loss_trend(member)
         if not trend.diverging(t, chance):
             continue
