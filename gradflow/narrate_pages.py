@@ -6,6 +6,7 @@ plant numbers and check the words.
 from __future__ import annotations
 
 import math
+import re
 
 import pandas as pd
 
@@ -199,6 +200,12 @@ def fmt_ratio(x: float) -> str:
     return fmt_sci(x)
 
 
+def _few_layers(layers: str) -> str:
+    """A findings row's layers for a sentence: named when one or two, else counted."""
+    names = layers.split("; ")
+    return layers if len(names) <= 2 else f"{len(names)} layers"
+
+
 def two_run_conclusion(summary: pd.DataFrame, distances: pd.DataFrame, found: pd.DataFrame, preset: str,
                        activations: tuple[str, str]) -> list[str]:
     """The page's conclusion: what separates the two runs, in outcome, layers and findings."""
@@ -221,7 +228,7 @@ def two_run_conclusion(summary: pd.DataFrame, distances: pd.DataFrame, found: pd
     if len(found) and "in" in found:
         only = found[found["in"] != "both runs"]
         for run, d in only.groupby("run", sort=False):
-            parts = [f"{r.finding} ({r.layer}, {r.seeds})" for r in d.itertuples()]
+            parts = [f"{r.finding} ({_few_layers(r.layers)}, {r.seeds})" for r in d.itertuples()]
             out.append(f"Only {names[run]} gets {_join(parts)}.")
     if is_preview(preset):
         out.append("A preview shows where the runs differ, not which set-up is better in the end: compare the full "
@@ -232,29 +239,40 @@ def two_run_conclusion(summary: pd.DataFrame, distances: pd.DataFrame, found: pd
 # --------------------------------------------------------------------------- findings and the plateau story
 
 
-def grouped_findings(findings_by_run: dict, seeds_by_run: dict, labels: dict) -> pd.DataFrame:
-    """Findings as a reader's table: one row per (run, finding, layer) with how many seeds show it.
+_TITLED_KEY = re.compile(r"\b(?:[A-Z]\w* )?`(layers\.\d+)`")  # "Linear `layers.0`" as a message names a layer
 
-    findings_by_run -- {run label: [finding dicts]}; seeds_by_run -- {run label: [seeds]}
+
+def _labelled(text: str, labels: dict) -> str:
+    """A message with the recorder's layer keys (also as "Linear `layers.0`") replaced by the page's names."""
+    text = _TITLED_KEY.sub(lambda m: labels.get(m.group(1), m.group(0)), str(text))
+    return layer_text(text, labels)
+
+
+def grouped_findings(findings_by_run: dict, seeds_by_run: dict, labels: dict) -> pd.DataFrame:
+    """Findings as a reader's table: one row per (run, cause), the layers it was seen in named,
+    how many seeds show it, and the likeliest causes.
+
+    findings_by_run -- {run label: [finding dicts]} (a findings.json written before grouping is grouped here)
+    seeds_by_run    -- {run label: [seeds]}
     labels          -- {recorder layer key: display name}
     """
+    from .diagnose.alternatives import likely_causes
+    from .diagnose.grouping import as_grouped, core_message
     rows = []
     for run, findings in findings_by_run.items():
-        n = len(seeds_by_run.get(run, [])) or 1
-        groups: dict = {}
-        for f in findings:
-            key = (f.get("code"), f.get("layer"))
-            groups.setdefault(key, []).append(f)
-        for (code, layer), fs in groups.items():
-            seeds = sorted({f.get("seed") for f in fs if f.get("seed") is not None})
-            count = len(seeds) if seeds else n
-            worst = min(fs, key=lambda f: {"error": 0, "warning": 1, "info": 2}.get(f.get("severity"), 3))
-            rows.append({"run": run, "severity": worst.get("severity", ""), "finding": code,
-                         "layer": labels.get(layer, "whole model" if layer in (None, "<model>") else layer),
-                         "seeds": f"{count} of {n} seed{'s' if n != 1 else ''}",
-                         "what it says (first seed)": layer_text(worst.get("message", ""), labels),
-                         "suggestion": layer_text(worst.get("suggestion", ""), labels)})
-    columns = ["run", "severity", "finding", "layer", "seeds", "what it says (first seed)", "suggestion"]
+        seeds = list(seeds_by_run.get(run, []))
+        for f in as_grouped(findings, seeds):
+            n = f.of_seeds or len(seeds) or 1
+            layers = f.layers or ([f.layer] if f.layer else [])
+            named = [labels.get(k, "whole model" if k in (None, "<model>") else k) for k in layers]
+            rows.append({"run": run, "severity": f.severity, "finding": f.code,
+                         "layers": "; ".join(dict.fromkeys(named)) or "whole model",
+                         "seeds": f"{min(f.seen_in, n)} of {n} seed{'s' if n != 1 else ''}",
+                         "what it says (worst seed)": _labelled(core_message(f), labels),
+                         "suggestion": _labelled(f.suggestion, labels),
+                         "likely causes": _labelled(likely_causes(f, 3, evidence=False), labels)})
+    columns = ["run", "severity", "finding", "layers", "seeds", "what it says (worst seed)", "suggestion",
+               "likely causes"]
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -367,10 +367,13 @@ def plot_overlay(hist_a: pd.DataFrame, hist_b: pd.DataFrame, labels: tuple[str, 
 
 
 def findings_table(findings: list) -> pd.DataFrame:
-    """Findings (dicts or objects with code/severity/layer/message/suggestion) as a table."""
-    cols = ["severity", "code", "layer", "step", "message", "suggestion"]
-    rows = []
-    for f in findings or []:
-        get = f.get if isinstance(f, dict) else (lambda k, default=None, f=f: getattr(f, k, default))
-        rows.append({c: get(c, "") for c in cols})
+    """Findings (dicts or Findings) as a table: one row per cause, where and in how many seeds it was
+    seen, and its likeliest causes."""
+    from .diagnose.alternatives import likely_causes
+    from .diagnose.finding import scope
+    from .diagnose.grouping import as_grouped
+    cols = ["severity", "code", "layers", "seen in", "step", "message", "suggestion", "likely causes"]
+    rows = [{"severity": f.severity, "code": f.code, "layers": ", ".join(f.layers or ([f.layer] if f.layer else [])),
+             "seen in": scope(f), "step": f.step, "message": f.message, "suggestion": f.suggestion,
+             "likely causes": likely_causes(f)} for f in as_grouped(findings)]
     return pd.DataFrame(rows, columns=cols)

@@ -39,7 +39,11 @@ def write_table(path: Path, table: pd.DataFrame) -> None:
 
 
 def _finding_codes(findings: list[dict], seed: int) -> list[str]:
-    return sorted({f["code"] for f in findings if f.get("seed") in (None, seed)})
+    """The codes found in this seed: a grouped finding lists its seeds (empty: the whole run); an
+    ungrouped one (a findings.json written before grouping) has one seed or None."""
+    def seen(f):
+        return seed in f["seeds"] or not f["seeds"] if f.get("seeds") is not None else f.get("seed") in (None, seed)
+    return sorted({f["code"] for f in findings if seen(f)})
 
 
 def results_table(plan: Plan, runs_dir=None, failures: dict[str, str] | None = None) -> pd.DataFrame:

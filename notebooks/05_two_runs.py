@@ -163,10 +163,11 @@ nh.show_markdown(narrate.heading(narrate_pages.two_run_sentences(summary, dist, 
 found = narrate_pages.grouped_findings({"run A": A.findings, "run B": B.findings}, {"run A": A.seeds, "run B": B.seeds},
                                  labels)
 if len(found):
-    keys = {r: set(zip(found[found["run"] == r]["finding"], found[found["run"] == r]["layer"])) for r in role}
-    found["in"] = [("both runs" if (f, lay) in keys["run A"] and (f, lay) in keys["run B"] else f"{r} only")
-                   for r, f, lay in zip(found["run"], found["finding"], found["layer"])]
-    nh.show_table(found[["run", "in", "severity", "finding", "layer", "seeds", "what it says (first seed)"]])
+    keys = {r: set(found[found["run"] == r]["finding"]) for r in role}  # one row per cause: compare by code
+    found["in"] = [("both runs" if f in keys["run A"] and f in keys["run B"] else f"{r} only")
+                   for r, f in zip(found["run"], found["finding"])]
+    nh.show_table(found[["run", "in", "severity", "finding", "layers", "seeds", "what it says (worst seed)",
+                         "likely causes"]])
 else:
     nh.show_markdown("The diagnosis raises no finding for either run.")
 

@@ -103,8 +103,8 @@ def test_findings_grouped_across_seeds_with_layer_names():
     table = narrate_pages.grouped_findings({"sigmoid": f}, {"sigmoid": [42, 43, 44]}, {"layers.0": "Linear 1 (784→512)"})
     assert len(table) == 1
     row = table.iloc[0]
-    assert row["seeds"] == "3 of 3 seeds" and row["layer"] == "Linear 1 (784→512)"
-    assert "layers.0" not in row["what it says (first seed)"]
+    assert row["seeds"] == "3 of 3 seeds" and row["layers"] == "Linear 1 (784→512)"
+    assert "layers.0" not in row["what it says (worst seed)"]
 
 
 def test_plateau_story_from_past_stop_epochs():
