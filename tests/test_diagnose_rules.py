@@ -104,20 +104,19 @@ def test_zero_initialised_root_parameter_and_layernorm_give_no_ratio_finding(fmn
 
 
 def test_a_normalisation_scale_that_is_really_blown_up_is_still_caught(fmnist):
-    """Judged on its own scale (its RMS of 1), not skipped: a gradient 100x the scale is found."""
-    from gradflow.diagnose.gradients import exploding_scale
+    """Judged on its own scale (its RMS of 1), not skipped: a gradient 100s of times the scale counts."""
+    from gradflow.diagnose.gradients import _grad_std_of, _on_own_scale, exploding_scale
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(784, 32), nn.LayerNorm(32), nn.ReLU(), nn.Linear(32, 10))
-    x, y = fmnist.x[:256], fmnist.y[:256]
     with Recorder(net, every=1) as rec:
-        loss = F.cross_entropy(net(x), y) * 1e5  # a loss scaled far too high: every gradient huge
+        loss = F.cross_entropy(net(fmnist.x[:256]), fmnist.y[:256]) * 1e5  # every gradient far too large
         loss.backward()
         rec.step(loss=loss)
-    found = {f.layer: f for f in exploding_scale(Evidence.of(rec))}
-    assert found and found[next(iter(found))].evidence["grad_data_ratio"] > 10
-    rows = Evidence.of(rec).quantity("grad_std")
-    g_norm = float(rows[rows.layer == "1"]["value"].iloc[0])
-    assert g_norm > 10  # the LayerNorm scale's gradient is 10+ times its RMS of 1: what the rule reads
+    ev = Evidence.of(rec)
+    judged = _on_own_scale(ev, "grad_data_ratio", _grad_std_of(ev)).set_index("layer")
+    assert judged.loc["1", "scale"] == "rms" and judged.loc["1", "value"] > 10  # the LayerNorm, on its RMS
+    assert judged.loc["0", "scale"] == "std"
+    assert [f.code for f in exploding_scale(ev)] == ["EXPLODING_GRADIENT"]
 
 
 # --------------------------------------------------------------------------- plateau vs not learning
