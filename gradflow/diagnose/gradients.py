@@ -54,7 +54,10 @@ STRONG = 10.0  # beyond the limit by a further factor of ten: the evidence is un
 def gradient_flow(ev: Evidence) -> list[Finding]:
     """VANISHING_GRADIENT / EXPLODING_GRADIENT from the first vs last *weight* layer's gradient std
     (normalisation scales and constant-initialised parameters have their own scale: left out)."""
-    params, g = ev.weight_layers(), ev.quantity(Q.GRAD_STD)
+    # the model's own parameters (`<root>`) are left out too: the root's hook fires after the whole forward,
+    # so its place in the forward order says nothing about where they act (often at the input: embeddings)
+    params = [e for e in ev.weight_layers() if e["name"] != Q.ROOT_LAYER]
+    g = ev.quantity(Q.GRAD_STD)
     if len(params) < 2 or g.empty:
         return []
     first, last = params[0]["name"], params[-1]["name"]
