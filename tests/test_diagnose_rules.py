@@ -137,6 +137,7 @@ def test_deep_sigmoid_slowly_leaving_its_plateau_gets_no_error(fmnist):
     v = [f for f in findings if f.code == "VANISHING_GRADIENT"]
     assert v and v[0].severity == "warning" and "falling slowly" in v[0].message
     assert "at most 0.25" in v[0].message and "Linear `layers.0`" in v[0].message
+    assert v[0].suggestion.startswith("Replace sigmoid")
 
 
 def test_a_genuinely_stuck_sigmoid_net_still_gets_its_errors(fmnist):
@@ -210,6 +211,7 @@ def test_tanh_vanishing_message_does_not_call_its_derivative_small():
     assert v, format_findings(diagnose(rec))
     assert "at most 1" in v[0].message and "small maximum derivative" not in v[0].message
     assert "Linear `0`" in v[0].message and "Linear `16`" in v[0].message
+    assert "xavier" in v[0].suggestion and "out of saturation" in v[0].suggestion
 
 
 def test_findings_are_the_same_live_and_reloaded(fmnist, tmp_path):

@@ -46,6 +46,21 @@ def _cause_of_vanishing(ev: Evidence) -> str:
             f"away from 0 or saturate it is well below 1, so each {name} layer shrinks the gradient")
 
 
+def _vanishing_fix(ev: Evidence) -> str:
+    """What to try, for the activation the net has: sigmoid's small derivative, tanh's saturation, or
+    neither (then the initialisation or the depth)."""
+    acts = [a for a in ev.layers("activation") if a.get("bounded")]
+    peak = (acts[0].get("max_derivative") or [float("nan")])[0] if acts else None
+    if acts and peak is not None and math.isfinite(peak) and peak < SMALL_MAX_DERIVATIVE:
+        return (f"Replace {acts[0]['activation']} in the hidden layers by a ReLU-family activation (relu, leakyrelu, "
+                "elu, swish) or tanh; or add normalisation layers (BatchNorm/LayerNorm) before it.")
+    if acts:
+        return (f"Keep {acts[0]['activation']}'s units out of saturation: xavier initialisation, normalised inputs, "
+                "normalisation layers; or use a ReLU-family activation (relu, leakyrelu, elu, swish).")
+    return ("Use an initialisation that matches the activation (kaiming for the ReLU family), normalisation layers, "
+            "or residual connections in a deep net.")
+
+
 # A maximum derivative below this is small enough to shrink the gradient at every layer (sigmoid's 0.25).
 SMALL_MAX_DERIVATIVE = 0.5
 STRONG = 10.0  # beyond the limit by a further factor of ten: the evidence is unambiguous
@@ -80,10 +95,7 @@ def gradient_flow(ev: Evidence) -> list[Finding]:
             sev = ev.severity(member, seed, unambiguous=med < VANISHING_RATIO / STRONG)
             out.append(Finding("VANISHING_GRADIENT", sev, first, s0,
                                f"Gradients vanish towards the input{who(member, seed)}: {cite}"
-                               f"{_cause_of_vanishing(ev)}{_run_note(outcome)}.", ev_,
-                               "Use a ReLU-family activation (relu, leakyrelu, elu, swish), a matching initialisation "
-                               "(kaiming for ReLU, xavier for tanh), or normalisation layers; check the early layers' "
-                               "update:data ratio.", member, seed))
+                               f"{_cause_of_vanishing(ev)}{_run_note(outcome)}.", ev_, _vanishing_fix(ev), member, seed))
         elif med > EXPLODING_RATIO:
             sev = ev.severity(member, seed, unambiguous=med > EXPLODING_RATIO * STRONG)
             out.append(Finding("EXPLODING_GRADIENT", sev, first, s0,
