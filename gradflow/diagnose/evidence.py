@@ -131,6 +131,8 @@ class Evidence:
                     "<root>": "the model's own parameters"}.get(name, name)
         kinds = {e["name"]: e.get("type") for e in (self.summary or {}).get("layers", [])}
         kind = kinds.get(name)
+        if kind and kind.startswith("Stacked"):
+            kind = kind[len("Stacked"):]  # gradflow's batched trainer: each member is a plain Linear/BatchNorm1d
         return f"{kind} `{name}`" if kind else f"`{name}`"
 
     # ----------------------------------------------------------------- what a parameter is
