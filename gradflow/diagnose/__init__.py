@@ -23,7 +23,8 @@ RULES = [
     units.saturation,  # SATURATION
     units.dead_units,  # DEAD_UNITS
     structure.unnormalized_input,  # UNNORMALIZED_INPUT
-    training.loss_not_learning,  # NOT_LEARNING (loss at chance; silent when accuracy says it)
+    training.loss_not_learning,  # NOT_LEARNING (loss at chance and flat; silent when accuracy says it)
+    training.diverging,  # DIVERGING (loss far above its start / chance)
     outputs.bounded_output,  # BOUNDED_OUTPUT, TARGET_OUT_OF_RANGE
     structure.high_dropout,  # HIGH_DROPOUT
     structure.no_gradient,  # NO_GRADIENT

@@ -334,6 +334,7 @@ class Recorder:
             before = self._before.get(lay.name)
             ref = wv if before is None else lay.view(before)
             g_std, w_std = stats.std(gv), stats.std(ref)  # computed once, shared with the ratios
+            lay.note_role(ref, w_std)  # weight / norm / constant-init, for the ratio rules (once)
             self._scalar(lay.name, Q.GRAD_NORM, stats.norm(gv))
             self._scalar(lay.name, Q.GRAD_STD, g_std)
             self._scalar(lay.name, Q.GRAD_MEAN, stats.mean(gv))

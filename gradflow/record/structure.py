@@ -17,7 +17,7 @@ def describe_layers(layers: list[Layer], order: dict[str, int]) -> list[dict]:
         entry = {"name": lay.name, "kind": lay.kind, "type": type(lay.module).__name__,
                  "order": order.get(lay.name), "members": lay.members}
         if lay.kind == PARAM:
-            entry.update(param=lay.param_name, shape=list(lay.param.shape))
+            entry.update(param=lay.param_name, shape=list(lay.param.shape), role=lay.role, init_rms=lay.init_rms)
         else:
             entry.update(activation=activation_name(lay.module), bounded=lay.bounded,
                          flat_both_sides=lay.flat_both_sides,
