@@ -207,8 +207,9 @@ def test_micro_batch_accumulation_is_not_flagged(fmnist, rec_every_micro_batch):
     checks = rec.summary()["stale_grad"]["checks"]
     assert len(checks) >= 11 and all(c["stale_norm"] == 0 for c in checks)
     assert not _by_code(diagnose(rec), "ACCUMULATING_GRADIENT")
-    if not rec_every_micro_batch:  # rec.step() once per optimizer step, as the README asks: nothing at all
-        assert not _alarms(diagnose(rec)), format_findings(diagnose(rec))
+    # rec.step() once per optimizer step, as the README asks, or once per micro-batch (the steps
+    # without an optimizer step leave every layer unchanged and are not read as "barely moves")
+    assert not _alarms(diagnose(rec)), format_findings(diagnose(rec))
 
 
 # ----------------------------------------------------------------- 4. only normalisation trainable

@@ -230,6 +230,10 @@ def update_ratio(ev: Evidence) -> list[Finding]:
     constant-initialised parameters are judged against their own RMS, and only for moving too fast
     (a scale of ones that barely moves is how a normalised net often trains)."""
     u = _on_own_scale(ev, Q.UPDATE_DATA_RATIO, _update_std_of(ev))
+    # Recorded steps where no layer of the member moved had no optimizer step before them (rec.step()
+    # called per micro-batch of an accumulated step): they say nothing about the step size.
+    moved = u.assign(nonzero=u["value"] != 0).groupby(["member", "step"])["nonzero"].transform("any")
+    u = u[moved]
     out = []
     for (member, layer), rows in u.groupby(["member", "layer"], sort=False):
         if (rows["value"] == 0).all():
