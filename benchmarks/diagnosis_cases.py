@@ -58,6 +58,8 @@ class Case:
     zero_grad: bool = True
     accumulate: int = 1  # micro-batches per optimizer step
     patience: int | None = None  # early stopping on validation accuracy, in epochs
+    pretrain: int = 0  # Adam steps on the whole net before recording (a "pretrained" trunk)
+    train_only: str | None = None  # after pretraining, freeze every module not under this prefix
     quick: bool = True  # part of the --quick subset
 
     @property
@@ -99,8 +101,6 @@ MUTANTS = [
          what="CNN, softmax before cross-entropy"),
     Case("keras_port_clipped_log", "bounded logits", BOUNDED, KerasPortNet, adam(), loss="keras",
          what="seed 000: tanh outputs, Keras's clipped -(t log out) on one-hot targets"),
-    Case("keras_port_ce_onehot", "bounded logits", BOUNDED, KerasPortNet, adam(), loss="ce_onehot",
-         what="seed 000: tanh outputs, F.cross_entropy on one-hot float targets", quick=False),
     Case("mlp_dropout_0.8", "high dropout", ("HIGH_DROPOUT",), mlp(dropout=0.8), what="nn.Dropout(p=0.8) (keep-prob as p)"),
     Case("mlp_functional_dropout_0.9", "high dropout", ("HIGH_DROPOUT",), FunctionalDropoutNet,
          what="F.dropout(x, p=0.9) in forward (TF1 keep_prob)"),
@@ -110,8 +110,6 @@ MUTANTS = [
          what="CNN with Adam, optimizer.zero_grad() missing", quick=False),
     Case("mlp_layer_not_in_optimizer", "not updated", ("NOT_UPDATED",), mlp(), params=all_but("layers.2"),
          what="layers.2 left out of the optimizer"),
-    Case("bn_layer_not_in_optimizer", "not updated", ("NOT_UPDATED",), mlp(norm="batch"), adam(),
-         params=all_but("layers.0"), what="BatchNorm MLP, the first Linear left out of Adam", quick=False),
     Case("bn_only_norm_trainable", "only norm trainable", ("ONLY_NORM_TRAINABLE",),
          lambda: freeze(BaseNetwork("relu", norm="batch"), (nn.BatchNorm1d,)), adam(),
          what="every Linear frozen, only BatchNorm trains"),
@@ -119,11 +117,16 @@ MUTANTS = [
          what="a Linear defined but never called in forward"),
     Case("mlp_dead_bias", "dead units", ("DEAD_UNITS",), lambda: set_hidden_bias(BaseNetwork("relu"), -10.0),
          what="hidden biases set to -10 (dying ReLU)"),
-    Case("mlp_sigmoid_patience", "plateau stop", ("PLATEAU_STOP",), mlp("sigmoid"), patience=1,
-         what="tutorial sigmoid net, early stopping with patience 1"),
+    Case("mlp_sigmoid_patience", "plateau stop", ("PLATEAU_STOP",), mlp("sigmoid"), patience=2,
+         what="tutorial sigmoid net, early stopping with patience 2 epochs"),
     Case("ae_sigmoid_pm1_targets", "target out of range", ("TARGET_OUT_OF_RANGE",), SigmoidAutoencoder, adam(),
          loss="mse", targets="pixels_pm1", what="sigmoid autoencoder, targets normalised to [-1, 1]"),
 ]
+
+# Tried and dropped because they train fine (best validation accuracy at or above the healthy
+# net's after 300 steps, so no symptom to diagnose): seed 000's net with F.cross_entropy on one-hot
+# float targets (0.84: the tanh only bounds the loss), and a BatchNorm MLP whose first Linear is
+# left out of Adam (0.85: BatchNorm rescales the frozen random features).
 
 CONTROLS = [
     Case("ctl_bn_mlp_adam", "control", (), mlp(norm="batch"), adam(), what="BatchNorm MLP, Adam"),
@@ -139,8 +142,8 @@ CONTROLS = [
     Case("ctl_dropout_0.2", "control", (), mlp(dropout=0.2), what="nn.Dropout(p=0.2)"),
     Case("ctl_grad_accumulation", "control", (), mlp(), accumulate=4,
          what="4 micro-batches per step, zero_grad once per step"),
-    Case("ctl_frozen_trunk", "control", (), lambda: freeze(BaseNetwork("relu"), "layers.8"),
-         what="pretrained-style frozen trunk, only the head trains"),
+    Case("ctl_frozen_trunk", "control", (), mlp(), pretrain=100, train_only="layers.8",
+         what="a pretrained trunk frozen, a fresh head trained (fine-tuning)"),
     Case("ctl_ae_sigmoid_01", "control", (), SigmoidAutoencoder, adam(), loss="mse", targets="pixels_01",
          what="sigmoid autoencoder on [0, 1] targets"),
 ]
@@ -193,8 +196,15 @@ def train_case(case: Case, seed: int, data: Data, steps: int, batch: int = 128):
     Returns (recorder, per-epoch metrics DataFrame); an epoch is one pass over ``data.train_x``."""
     torch.manual_seed(seed)
     model = case.model()
-    opt = case.optimizer(case.params(model))
     n = len(data.train_y)
+    if case.pretrain:
+        _pretrain(model, data, case.pretrain, batch, seed)
+    if case.train_only is not None:
+        freeze(model, case.train_only)
+        for name, m in model.named_modules():  # a fresh head, as when fine-tuning on a new task
+            if name.startswith(case.train_only) and hasattr(m, "reset_parameters"):
+                m.reset_parameters()
+    opt = case.optimizer(case.params(model))
     per_epoch = max(1, n // batch)
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     micro = batch // case.accumulate
@@ -236,6 +246,17 @@ def train_case(case: Case, seed: int, data: Data, steps: int, batch: int = 128):
         model.eval()
         rec.dead_units(_scaled(case, data.train_x[:1024]))
     return rec, pd.DataFrame(rows)
+
+
+def _pretrain(model, data, steps, batch, seed):
+    """Train the whole net briefly with Adam, outside any recorder (the trunk someone else trained)."""
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    g = torch.Generator().manual_seed(10_000 + seed)
+    for _ in range(steps):
+        idx = torch.randint(len(data.train_y), (batch,), generator=g)
+        opt.zero_grad()
+        F.cross_entropy(model(data.train_x[idx]), data.train_y[idx]).backward()
+        opt.step()
 
 
 @torch.no_grad()

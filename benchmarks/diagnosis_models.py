@@ -22,12 +22,12 @@ class SmallCNN(nn.Module):
         super().__init__()
         norm = nn.BatchNorm2d if batch_norm else (lambda c: nn.Identity())
         self.features = nn.Sequential(
-            nn.Conv2d(1, 16, 3, padding=1), norm(16), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(16, 32, 3, padding=1), norm(32), nn.ReLU(), nn.MaxPool2d(2))
-        self.head = nn.Linear(32 * 7 * 7, 10)
+            nn.Conv2d(1, 8, 3, padding=1), norm(8), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(8, 16, 3, padding=1), norm(16), nn.ReLU(), nn.MaxPool2d(2))
+        self.head = nn.Linear(16 * 7 * 7, 10)
         self.output = output
         if unused:
-            self.extra = nn.Linear(32 * 7 * 7, 32 * 7 * 7)  # meant to go between features and head
+            self.extra = nn.Linear(16 * 7 * 7, 16 * 7 * 7)  # meant to go between features and head
         self.config = {"num_classes": 10}
 
     def forward(self, x):
