@@ -24,6 +24,7 @@ from gradflow import Recorder
 from gradflow.models import BaseNetwork
 
 TUTORIAL_LR, TUTORIAL_MOMENTUM = 1e-2, 0.9  # the tutorial's recipe (SGD)
+EARLY_STOP_MIN_DELTA = 0.02  # early stopping counts a 2-point rise in validation accuracy as progress
 
 
 def sgd(lr=TUTORIAL_LR, momentum=TUTORIAL_MOMENTUM):
@@ -78,9 +79,9 @@ MUTANTS = [
     Case("mlp_sigmoid_deep", "vanishing gradient", VANISH, mlp("sigmoid", hidden_sizes=(128,) * 8),
          what="relu -> sigmoid in an 8-hidden-layer MLP, SGD"),
     Case("mlp_init_x0.01", "vanishing gradient", VANISH + ("UPDATE_RATIO",),
-         lambda: scale_weights(BaseNetwork("relu"), 0.01), what="every weight x0.01 at init"),
+         lambda: scale_weights(BaseNetwork("relu"), 0.01), what="every weight x0.01 at init", quick=False),
     Case("mlp_init_x10", "exploding gradient / divergence", EXPLODE + ("SATURATION",),
-         lambda: scale_weights(BaseNetwork("relu"), 10.0), what="every weight x10 at init"),
+         lambda: scale_weights(BaseNetwork("relu"), 10.0), what="every weight x10 at init", quick=False),
     Case("mlp_tanh_init_x10", "saturation", ("SATURATION", "VANISHING_GRADIENT"),
          lambda: scale_weights(BaseNetwork("tanh"), 10.0), what="tanh MLP, every weight x10 at init", quick=False),
     Case("mlp_lr_x100", "exploding gradient / divergence", EXPLODE, mlp(), sgd(lr=1.0), what="SGD lr 1e-2 -> 1"),
@@ -98,7 +99,7 @@ MUTANTS = [
     Case("mlp_sigmoid_logits", "bounded logits", BOUNDED, mlp(output_act="sigmoid"),
          what="sigmoid on the logits, cross-entropy", quick=False),
     Case("cnn_softmax_logits", "bounded logits", BOUNDED, lambda: SmallCNN(output="softmax"),
-         what="CNN, softmax before cross-entropy"),
+         what="CNN, softmax before cross-entropy", quick=False),
     Case("keras_port_clipped_log", "bounded logits", BOUNDED, KerasPortNet, adam(), loss="keras",
          what="seed 000: tanh outputs, Keras's clipped -(t log out) on one-hot targets"),
     Case("mlp_dropout_0.8", "high dropout", ("HIGH_DROPOUT",), mlp(dropout=0.8), what="nn.Dropout(p=0.8) (keep-prob as p)"),
@@ -117,8 +118,9 @@ MUTANTS = [
          what="a Linear defined but never called in forward"),
     Case("mlp_dead_bias", "dead units", ("DEAD_UNITS",), lambda: set_hidden_bias(BaseNetwork("relu"), -10.0),
          what="hidden biases set to -10 (dying ReLU)"),
-    Case("mlp_sigmoid_patience", "plateau stop", ("PLATEAU_STOP",), mlp("sigmoid"), patience=2,
-         what="tutorial sigmoid net, early stopping with patience 2 epochs"),
+    Case("mlp_sigmoid_patience", "plateau stop", ("PLATEAU_STOP",), mlp("sigmoid", hidden_sizes=(256, 128, 128)),
+         sgd(lr=0.03), patience=2, what="sigmoid MLP that leaves its plateau after ~5 epochs, early stopping "
+         "with patience 2 epochs (min_delta 0.02)"),
     Case("ae_sigmoid_pm1_targets", "target out of range", ("TARGET_OUT_OF_RANGE",), SigmoidAutoencoder, adam(),
          loss="mse", targets="pixels_pm1", what="sigmoid autoencoder, targets normalised to [-1, 1]"),
 ]
@@ -132,13 +134,13 @@ CONTROLS = [
     Case("ctl_bn_mlp_adam", "control", (), mlp(norm="batch"), adam(), what="BatchNorm MLP, Adam"),
     Case("ctl_bn_mlp_sgd", "control", (), mlp(norm="batch"), what="README's --norm batch example (SGD)"),
     Case("ctl_ln_mlp_adam", "control", (), mlp(norm="layer"), adam(), what="LayerNorm MLP, Adam", quick=False),
-    Case("ctl_cnn", "control", (), SmallCNN, what="small CNN, SGD"),
+    Case("ctl_cnn", "control", (), SmallCNN, what="small CNN, SGD", quick=False),
     Case("ctl_bn_cnn", "control", (), lambda: SmallCNN(batch_norm=True), adam(), what="BatchNorm CNN, Adam"),
     Case("ctl_attention", "control", (), RowAttention, adam(), what="2-layer transformer encoder over rows, "
          "zero-initialised positional embedding"),
     Case("ctl_lstm", "control", (), RowLSTM, adam(3e-3), what="LSTM over image rows, Adam"),
     *[Case(f"ctl_tutorial_{act}", "control", (), mlp(act), what=f"tutorial {act} net, SGD 1e-2 momentum 0.9",
-           quick=act in ("relu", "tanh")) for act in ("relu", "tanh", "leakyrelu", "elu", "swish")],
+           quick=act == "relu") for act in ("relu", "tanh", "leakyrelu", "elu", "swish")],
     Case("ctl_dropout_0.2", "control", (), mlp(dropout=0.2), what="nn.Dropout(p=0.2)"),
     Case("ctl_grad_accumulation", "control", (), mlp(), accumulate=4,
          what="4 micro-batches per step, zero_grad once per step"),
@@ -236,7 +238,7 @@ def train_case(case: Case, seed: int, data: Data, steps: int, batch: int = 128):
                 rows.append(row)
                 losses, correct, seen = [], 0, 0
                 if case.patience is not None:
-                    if row["val_acc"] > best:
+                    if row["val_acc"] > best + EARLY_STOP_MIN_DELTA:
                         best, bad = row["val_acc"], 0
                     else:
                         bad += 1
