@@ -10,14 +10,23 @@ warning or error on it is a false alarm.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from diagnosis_models import (FunctionalDropoutNet, KerasPortNet, RowAttention, RowLSTM, SigmoidAutoencoder,
-                              SmallCNN, freeze, scale_weights, set_hidden_bias)
+from diagnosis_models import (
+    FunctionalDropoutNet,
+    KerasPortNet,
+    RowAttention,
+    RowLSTM,
+    SigmoidAutoencoder,
+    SmallCNN,
+    freeze,
+    scale_weights,
+    set_hidden_bias,
+)
 from torch import nn
 
 from gradflow import Recorder
@@ -84,8 +93,10 @@ MUTANTS = [
          lambda: scale_weights(BaseNetwork("relu"), 10.0), what="every weight x10 at init", quick=False),
     Case("mlp_tanh_init_x10", "saturation", ("SATURATION", "VANISHING_GRADIENT"),
          lambda: scale_weights(BaseNetwork("tanh"), 10.0), what="tanh MLP, every weight x10 at init", quick=False),
-    Case("mlp_lr_x100", "exploding gradient / divergence", EXPLODE, mlp(), sgd(lr=1.0), what="SGD lr 1e-2 -> 1"),
-    Case("cnn_lr_x100", "exploding gradient / divergence", EXPLODE, SmallCNN, sgd(lr=1.0),
+    # a learning rate far too high either overflows or kills the ReLUs in its first steps
+    Case("mlp_lr_x100", "exploding gradient / divergence", EXPLODE + ("DEAD_UNITS",), mlp(), sgd(lr=1.0),
+         what="SGD lr 1e-2 -> 1"),
+    Case("cnn_lr_x100", "exploding gradient / divergence", EXPLODE + ("DEAD_UNITS",), SmallCNN, sgd(lr=1.0),
          what="CNN, SGD lr 1e-2 -> 1", quick=False),
     Case("mlp_lr_x1e-3", "learning rate too low", ("UPDATE_RATIO", "NOT_LEARNING"), mlp(), sgd(lr=1e-5),
          what="SGD lr 1e-2 -> 1e-5"),
