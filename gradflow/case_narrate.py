@@ -163,39 +163,33 @@ def what_this_shows(case_id: str, runs: dict) -> str:
 # --------------------------------------------------------------------------- findings, grouped
 
 
-_SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
-_LAYER_KEY = re.compile(r"\blayers\.\d+\b")
+_LAYER_KEY = re.compile(r"\b(?:[A-Z]\w* )?`?(layers\.\d+)`?")  # "layers.0", also as "Linear `layers.0`"
 
 
 def _readable(message: str, config: dict) -> str:
     message = re.sub(r" \((?:seed|member) \d+\)", "", message)  # the seeds column says which seeds
-    return _LAYER_KEY.sub(lambda m: layer_label(config, m.group(0)), message)
+    return _LAYER_KEY.sub(lambda m: layer_label(config, m.group(1)), message)
 
 
 def findings_table(run, codes: tuple | None = None) -> pd.DataFrame:
-    """The run's findings grouped by code: one row each, the layers named, seeds counted.
+    """The run's findings, one row per cause (grouped across seeds and layers), the layers named,
+    seeds counted, and the likeliest cause with its evidence.
 
-    codes -- keep only these (None: all). Columns: severity, finding, where, seeds, what it says.
+    codes -- keep only these (None: all). Columns: severity, finding, where, seeds, what it says, likely cause.
     """
-    rows = {}
+    from .diagnose.alternatives import likely_causes
+    from .diagnose.grouping import as_grouped, core_message
     seeds = run.seeds
-    for f in run.findings:
-        if codes is not None and f["code"] not in codes:
-            continue
-        r = rows.setdefault(f["code"], {"severity": f["severity"], "layers": [], "seeds": set(),
-                                        "message": _readable(f["message"], run.config)})
-        if _SEVERITY_ORDER[f["severity"]] < _SEVERITY_ORDER[r["severity"]]:
-            r["severity"] = f["severity"]
-        if f.get("layer") and f["layer"] not in r["layers"]:
-            r["layers"].append(f["layer"])
-        r["seeds"].add(f.get("seed") if f.get("seed") is not None else "all")
     out = []
-    for code, r in sorted(rows.items(), key=lambda kv: (_SEVERITY_ORDER[kv[1]["severity"]], kv[0])):
-        where = ", ".join(dict.fromkeys(layer_label(run.config, k) for k in r["layers"])) or "whole run"
-        n = len(seeds) if "all" in r["seeds"] else len(r["seeds"])
-        out.append({"severity": r["severity"], "finding": code, "where": where,
-                    "seeds": f"{min(n, len(seeds))} of {len(seeds)}", "what it says": r["message"]})
-    return pd.DataFrame(out, columns=["severity", "finding", "where", "seeds", "what it says"])
+    for f in as_grouped(run.findings, seeds):
+        if codes is not None and f.code not in codes:
+            continue
+        where = "; ".join(dict.fromkeys(layer_label(run.config, k) for k in f.layers)) or "whole run"
+        n = f.of_seeds or len(seeds) or 1
+        out.append({"severity": f.severity, "finding": f.code, "where": where,
+                    "seeds": f"{min(f.seen_in, n)} of {n}", "what it says": _readable(core_message(f), run.config),
+                    "likely cause": _readable(likely_causes(f, 1).removeprefix("1. "), run.config)})
+    return pd.DataFrame(out, columns=["severity", "finding", "where", "seeds", "what it says", "likely cause"])
 
 
 def summary_table(cases: dict) -> pd.DataFrame:

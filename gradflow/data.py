@@ -39,7 +39,9 @@ def data_root(root=None) -> Path:
         return check_data_dir(root, flag="root")
     if os.environ.get("GRADFLOW_DATA"):
         return check_data_dir(os.environ["GRADFLOW_DATA"], flag="$GRADFLOW_DATA")
-    return Path("data")
+    default = Path("data")
+    default.mkdir(exist_ok=True)  # created here, so the callers that re-check the root find it
+    return default
 
 
 @dataclass

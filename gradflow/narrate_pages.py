@@ -6,6 +6,7 @@ plant numbers and check the words.
 from __future__ import annotations
 
 import math
+import re
 
 import pandas as pd
 
@@ -176,13 +177,33 @@ def two_run_sentences(summary: pd.DataFrame, distances: pd.DataFrame, preset: st
             top = d.loc[d["distance"].idxmax()]
             out.append(f"Their gradients differ most in {top['layer']} ({top['stage']}): TV distance "
                        f"{top['distance']:.2f}, where 0 is identical and 1 no overlap.")
+            out.extend(_which_way(top))
             low = d[d["stage"] == top["stage"]]["distance"].min()
             out.append(f"The least different layer at that stage has a TV distance of {low:.2f}.")
     return out
 
 
+def _which_way(top) -> list[str]:
+    """Which run's gradients are larger in the most different layer, and by how much (from the
+    histograms' medians of log10 |dL/dW|): the TV distance says *that* they differ, this says *how*."""
+    a, b = top.get("median_a"), top.get("median_b")
+    if a is None or b is None or not (math.isfinite(a) and math.isfinite(b)) or abs(a - b) < 0.3:
+        return []
+    small, big = ("run A", "run B") if a < b else ("run B", "run A")
+    lo, hi = sorted((a, b))
+    return [f"There {small}'s gradients are typically {10 ** (hi - lo):.0f}× smaller than {big}'s (median "
+            f"|dL/dW| {fmt_sci(10 ** lo)} against {fmt_sci(10 ** hi)}); with plain SGD, where a step is the "
+            "learning rate times the gradient, that is how much less its weights move per step."]
+
+
 def fmt_ratio(x: float) -> str:
     return fmt_sci(x)
+
+
+def _few_layers(layers: str) -> str:
+    """A findings row's layers for a sentence: named when one or two, else counted."""
+    names = layers.split("; ")
+    return layers if len(names) <= 2 else f"{len(names)} layers"
 
 
 def two_run_conclusion(summary: pd.DataFrame, distances: pd.DataFrame, found: pd.DataFrame, preset: str,
@@ -207,7 +228,7 @@ def two_run_conclusion(summary: pd.DataFrame, distances: pd.DataFrame, found: pd
     if len(found) and "in" in found:
         only = found[found["in"] != "both runs"]
         for run, d in only.groupby("run", sort=False):
-            parts = [f"{r.finding} ({r.layer}, {r.seeds})" for r in d.itertuples()]
+            parts = [f"{r.finding} ({_few_layers(r.layers)}, {r.seeds})" for r in d.itertuples()]
             out.append(f"Only {names[run]} gets {_join(parts)}.")
     if is_preview(preset):
         out.append("A preview shows where the runs differ, not which set-up is better in the end: compare the full "
@@ -218,29 +239,40 @@ def two_run_conclusion(summary: pd.DataFrame, distances: pd.DataFrame, found: pd
 # --------------------------------------------------------------------------- findings and the plateau story
 
 
-def grouped_findings(findings_by_run: dict, seeds_by_run: dict, labels: dict) -> pd.DataFrame:
-    """Findings as a reader's table: one row per (run, finding, layer) with how many seeds show it.
+_TITLED_KEY = re.compile(r"\b(?:[A-Z]\w* )?`(layers\.\d+)`")  # "Linear `layers.0`" as a message names a layer
 
-    findings_by_run -- {run label: [finding dicts]}; seeds_by_run -- {run label: [seeds]}
+
+def _labelled(text: str, labels: dict) -> str:
+    """A message with the recorder's layer keys (also as "Linear `layers.0`") replaced by the page's names."""
+    text = _TITLED_KEY.sub(lambda m: labels.get(m.group(1), m.group(0)), str(text))
+    return layer_text(text, labels)
+
+
+def grouped_findings(findings_by_run: dict, seeds_by_run: dict, labels: dict) -> pd.DataFrame:
+    """Findings as a reader's table: one row per (run, cause), the layers it was seen in named,
+    how many seeds show it, and the likeliest causes.
+
+    findings_by_run -- {run label: [finding dicts]} (a findings.json written before grouping is grouped here)
+    seeds_by_run    -- {run label: [seeds]}
     labels          -- {recorder layer key: display name}
     """
+    from .diagnose.alternatives import likely_causes
+    from .diagnose.grouping import as_grouped, core_message
     rows = []
     for run, findings in findings_by_run.items():
-        n = len(seeds_by_run.get(run, [])) or 1
-        groups: dict = {}
-        for f in findings:
-            key = (f.get("code"), f.get("layer"))
-            groups.setdefault(key, []).append(f)
-        for (code, layer), fs in groups.items():
-            seeds = sorted({f.get("seed") for f in fs if f.get("seed") is not None})
-            count = len(seeds) if seeds else n
-            worst = min(fs, key=lambda f: {"error": 0, "warning": 1, "info": 2}.get(f.get("severity"), 3))
-            rows.append({"run": run, "severity": worst.get("severity", ""), "finding": code,
-                         "layer": labels.get(layer, "whole model" if layer in (None, "<model>") else layer),
-                         "seeds": f"{count} of {n} seed{'s' if n != 1 else ''}",
-                         "what it says (first seed)": layer_text(worst.get("message", ""), labels),
-                         "suggestion": layer_text(worst.get("suggestion", ""), labels)})
-    columns = ["run", "severity", "finding", "layer", "seeds", "what it says (first seed)", "suggestion"]
+        seeds = list(seeds_by_run.get(run, []))
+        for f in as_grouped(findings, seeds):
+            n = f.of_seeds or len(seeds) or 1
+            layers = f.layers or ([f.layer] if f.layer else [])
+            named = [labels.get(k, "whole model" if k in (None, "<model>") else k) for k in layers]
+            rows.append({"run": run, "severity": f.severity, "finding": f.code,
+                         "layers": "; ".join(dict.fromkeys(named)) or "whole model",
+                         "seeds": f"{min(f.seen_in, n)} of {n} seed{'s' if n != 1 else ''}",
+                         "what it says (worst seed)": _labelled(core_message(f), labels),
+                         "suggestion": _labelled(f.suggestion, labels),
+                         "likely causes": _labelled(likely_causes(f, 3, evidence=False), labels)})
+    columns = ["run", "severity", "finding", "layers", "seeds", "what it says (worst seed)", "suggestion",
+               "likely causes"]
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -327,6 +327,19 @@ def histogram_distance(a: pd.DataFrame, b: pd.DataFrame) -> float:
     return float(0.5 * np.abs(pa / pa.sum() - pb / pb.sum()).sum())
 
 
+def histogram_median(h: pd.DataFrame) -> float:
+    """The median of a histogram (lo, hi, count), interpolated inside the bin that holds it; nan if empty."""
+    h = h.sort_values("lo")
+    counts = h["count"].to_numpy(float)
+    if counts.sum() == 0:
+        return float("nan")
+    cum = np.cumsum(counts) / counts.sum()
+    i = int(np.searchsorted(cum, 0.5))
+    below = cum[i - 1] if i else 0.0
+    lo, hi = float(h["lo"].iloc[i]), float(h["hi"].iloc[i])
+    return lo + (hi - lo) * (0.5 - below) / max(cum[i] - below, 1e-12)
+
+
 def plot_overlay(hist_a: pd.DataFrame, hist_b: pd.DataFrame, labels: tuple[str, str], title: str, xlabel: str,
                  ncols: int = 5, roles: tuple[str, str] = ("run A", "run B"), layer_names: dict | None = None):
     """Per layer, the two runs' histograms overlaid on the same bins, with their distance in the title.
@@ -354,10 +367,13 @@ def plot_overlay(hist_a: pd.DataFrame, hist_b: pd.DataFrame, labels: tuple[str, 
 
 
 def findings_table(findings: list) -> pd.DataFrame:
-    """Findings (dicts or objects with code/severity/layer/message/suggestion) as a table."""
-    cols = ["severity", "code", "layer", "step", "message", "suggestion"]
-    rows = []
-    for f in findings or []:
-        get = f.get if isinstance(f, dict) else (lambda k, default=None, f=f: getattr(f, k, default))
-        rows.append({c: get(c, "") for c in cols})
+    """Findings (dicts or Findings) as a table: one row per cause, where and in how many seeds it was
+    seen, and its likeliest causes."""
+    from .diagnose.alternatives import likely_causes
+    from .diagnose.finding import scope
+    from .diagnose.grouping import as_grouped
+    cols = ["severity", "code", "layers", "seen in", "step", "message", "suggestion", "likely causes"]
+    rows = [{"severity": f.severity, "code": f.code, "layers": ", ".join(f.layers or ([f.layer] if f.layer else [])),
+             "seen in": scope(f), "step": f.step, "message": f.message, "suggestion": f.suggestion,
+             "likely causes": likely_causes(f)} for f in as_grouped(findings)]
     return pd.DataFrame(rows, columns=cols)

@@ -39,7 +39,11 @@ def write_table(path: Path, table: pd.DataFrame) -> None:
 
 
 def _finding_codes(findings: list[dict], seed: int) -> list[str]:
-    return sorted({f["code"] for f in findings if f.get("seed") in (None, seed)})
+    """The codes found in this seed: a grouped finding lists its seeds (empty: the whole run); an
+    ungrouped one (a findings.json written before grouping) has one seed or None."""
+    def seen(f):
+        return seed in f["seeds"] or not f["seeds"] if f.get("seeds") is not None else f.get("seed") in (None, seed)
+    return sorted({f["code"] for f in findings if seen(f)})
 
 
 def results_table(plan: Plan, runs_dir=None, failures: dict[str, str] | None = None) -> pd.DataFrame:
@@ -137,8 +141,10 @@ def format_summary(table: pd.DataFrame) -> str:
         lines.append(f"  {label:<48} {100 * mean:6.2f} % ± {100 * half:5.2f} (n={n})"
                      + (f"  findings: {', '.join(codes)}" if codes else ""))
     bad = table[table["status"] != "ok"].drop_duplicates("run")
-    for r in bad.to_dict("records"):
-        lines.append(f"  FAILED {r['run']}: {r['error']}")
+    for error, runs in bad.groupby("error", sort=False, dropna=False)["run"]:  # one line per distinct reason
+        names = runs.tolist()
+        which = names[0] if len(names) == 1 else f"{len(names)} runs ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''})"
+        lines.append(f"  FAILED {which}: {error}")
     return "\n".join(lines)
 
 

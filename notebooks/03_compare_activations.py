@@ -195,8 +195,8 @@ nh.show_markdown(narrate.heading(dead_text))
 # %% [markdown]
 # ## Findings
 #
-# What `gradflow diagnose` says about each run, one row per finding and layer, with how many seeds
-# show it.
+# What `gradflow diagnose` says about each run, one row per cause (grouped across seeds and layers),
+# with how many seeds show it and its likeliest causes.
 
 # %%
 found = narrate_pages.grouped_findings({r.activation: r.findings for r in runs}, {r.activation: r.seeds for r in runs},

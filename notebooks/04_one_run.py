@@ -163,7 +163,8 @@ else:
 # %% [markdown]
 # ## Diagnosis
 #
-# What `gradflow diagnose` found when the run was stored, one row per finding and layer.
+# What `gradflow diagnose` found when the run was stored, one row per cause (grouped across seeds
+# and layers), with its likeliest causes.
 
 # %%
 found = narrate_pages.grouped_findings({act: the_run.findings}, {act: the_run.seeds}, labels)

@@ -117,17 +117,22 @@ else:
         plt.show()
         for layer in sorted(dict.fromkeys(da["layer"]), key=layer_order):
             la, lb = da[da["layer"] == layer], db[db["layer"] == layer]
+            ia, ib = la[la["lo"] >= edges[0]], lb[lb["lo"] >= edges[0]]  # the exact zeros have no logarithm
             distances.append({"stage": f"step {int(step)}", "quantity": "grad", "layer": labels.get(layer, layer),
                               "distance": plots.histogram_distance(la, lb),
+                              "median_a": plots.histogram_median(ia), "median_b": plots.histogram_median(ib),
                               "zero_a": 100 * la[la["lo"] < edges[0]]["count"].sum() / max(1, la["count"].sum()),
                               "zero_b": 100 * lb[lb["lo"] < edges[0]]["count"].sum() / max(1, lb["count"].sum())})
     for (layer, step), da in ha[ha["step"].isin(shared)].groupby(["layer", "step"]):
         db = hb[(hb["layer"] == layer) & (hb["step"] == step)]
         over.append({"layer": layer, "step": step, "distance": plots.histogram_distance(da, db)})
-dist = pd.DataFrame(distances, columns=["stage", "quantity", "layer", "distance", "zero_a", "zero_b"])
+dist = pd.DataFrame(distances, columns=["stage", "quantity", "layer", "distance", "median_a", "median_b", "zero_a",
+                                       "zero_b"])
 if len(dist):
     nh.show_table(pd.DataFrame({"layer": dist["layer"], "step": dist["stage"],
                                 "TV distance (0 same, 1 disjoint)": dist["distance"].round(2),
+                                "typical |dL/dW|, run A": [narrate.fmt_sci(10 ** v) for v in dist["median_a"]],
+                                "typical |dL/dW|, run B": [narrate.fmt_sci(10 ** v) for v in dist["median_b"]],
                                 "run A gradients exactly 0 (%)": dist["zero_a"].round(1),
                                 "run B gradients exactly 0 (%)": dist["zero_b"].round(1)}))
 
@@ -158,10 +163,11 @@ nh.show_markdown(narrate.heading(narrate_pages.two_run_sentences(summary, dist, 
 found = narrate_pages.grouped_findings({"run A": A.findings, "run B": B.findings}, {"run A": A.seeds, "run B": B.seeds},
                                  labels)
 if len(found):
-    keys = {r: set(zip(found[found["run"] == r]["finding"], found[found["run"] == r]["layer"])) for r in role}
-    found["in"] = [("both runs" if (f, lay) in keys["run A"] and (f, lay) in keys["run B"] else f"{r} only")
-                   for r, f, lay in zip(found["run"], found["finding"], found["layer"])]
-    nh.show_table(found[["run", "in", "severity", "finding", "layer", "seeds", "what it says (first seed)"]])
+    keys = {r: set(found[found["run"] == r]["finding"]) for r in role}  # one row per cause: compare by code
+    found["in"] = [("both runs" if f in keys["run A"] and f in keys["run B"] else f"{r} only")
+                   for r, f in zip(found["run"], found["finding"])]
+    nh.show_table(found[["run", "in", "severity", "finding", "layers", "seeds", "what it says (worst seed)",
+                         "likely causes"]])
 else:
     nh.show_markdown("The diagnosis raises no finding for either run.")
 

@@ -124,6 +124,15 @@ def show_findings(case_id):
         show_table(t, f"**Findings, {label_of(case_id, key)}:**" + ("" if len(t) else " none."))
 
 
+def conclude(case_id, note=None):
+    """A case's ending: its findings, (a note on them,) what the runs show, and the fix."""
+    show_findings(case_id)
+    if note:
+        display(Markdown(note))
+    display(Markdown(cn.what_this_shows(case_id, cases[case_id])))
+    display(Markdown(cn.case_fix(case_id)))
+
+
 # %% [markdown]
 # ## 000 — tanh at the output: one network, two losses
 
@@ -159,9 +168,7 @@ plt.show()
 # **Evidence and finding.** The diagnosis reads the recorded loss graph and output range of each run.
 
 # %%
-show_findings("000")
-display(Markdown(cn.what_this_shows("000", cases["000"])))
-display(Markdown(cn.case_fix("000")))
+conclude("000")
 
 # %% [markdown]
 # ## 001 — dropout: the probability of dropping, or of keeping?
@@ -187,9 +194,7 @@ plt.show()
 # **Evidence and finding.** The recorder sees every dropout module's `p`; the diagnosis flags any above 0.5.
 
 # %%
-show_findings("001")
-display(Markdown(cn.what_this_shows("001", cases["001"])))
-display(Markdown(cn.case_fix("001")))
+conclude("001")
 
 # %% [markdown]
 # ## 002 — a hand-written ELU, raw 0–255 pixels, and NaN
@@ -224,9 +229,7 @@ for key, run in cases["002"].items():
                  "first NaN/inf": "none" if nf is None else
                  f"step {nf['step']}, {cn.layer_label(run.config, nf['layer'])}"})
 show_table(pd.DataFrame(rows))
-show_findings("002")
-display(Markdown(cn.what_this_shows("002", cases["002"])))
-display(Markdown(cn.case_fix("002")))
+conclude("002")
 
 # %% [markdown]
 # ## 004 — an autoencoder that scores 100 % and reconstructs nothing
@@ -278,12 +281,9 @@ for i, (title, imgs, kw) in enumerate(panels):
 plt.show()
 
 # %%
-show_findings("004")
-display(Markdown("The diagnosis raises nothing here, and rightly: a sigmoid output with mean squared error "
+conclude("004", "The diagnosis raises nothing here, and rightly: a sigmoid output with mean squared error "
                  "on [0, 1] targets is sound, gradients flow, nothing is NaN. The bug is in how the result was "
-                 "*measured*, which no gradient statistic can see."))
-display(Markdown(cn.what_this_shows("004", cases["004"])))
-display(Markdown(cn.case_fix("004")))
+                 "*measured*, which no gradient statistic can see.")
 
 # %% [markdown]
 # ## Conclusion

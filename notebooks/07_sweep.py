@@ -24,7 +24,7 @@
 sweep: str = ""  # sweep name or directory; empty means the newest sweep in sweeps_dir
 sweeps_dir: str = ""  # sweeps directory; empty means $GRADFLOW_SWEEPS or sweeps (beside runs_dir when given)
 runs_dir: str = ""  # run store directory; empty means $GRADFLOW_RUNS or checkpoints
-preset: str = "quick"  # report preset; with smoke and no sweep, a tiny synthetic sweep is trained (seconds)
+preset: str = "quick"  # report preset (the sweep itself names its own preset)
 panel_axis: str = ""  # axis with one panel per value; empty means the grid axis with most values besides act
 curve_slice: str = ""  # learning-curve slice as axis=value pairs, e.g. init=kaiming,lr=0.05; empty: first value of each axis
 metric: str = "val_acc"  # learning-curve metric: val_acc, train_acc, val_loss or train_loss
@@ -66,11 +66,6 @@ if not sweeps_dir:
 path = sweep_results.find_sweep(sweep, sweeps_dir) if sweep else sweep_results.latest_sweep(sweeps_dir)
 MAKE_ONE = ("gradflow sweep --act relu,tanh,sigmoid --init default,kaiming --lr 1e-2,5e-2 --n-seeds 3 "
             "--preset quick")
-if path is None and preset == "smoke":  # the test render: a tiny sweep on the synthetic set, in seconds
-    from gradflow.sweep_run import sweep as run_sweep
-    path = run_sweep(act="relu,tanh,sigmoid", init="default,kaiming", lr="0.05,0.2", preset="smoke", n_seeds=3,
-                     max_epochs=2, train_subset=512, runs_dir=runs_dir or None, sweeps_dir=sweeps_dir,
-                     progress=False, log=lambda *_: None).directory
 table = None
 if path is None:
     display(Markdown(f"**No sweep found in `{sweeps_dir}`.** Make one, then render this report again:\n\n"

@@ -120,7 +120,7 @@ def test_sentences_say_the_runs_own_numbers(cases):
 
 def test_findings_read_as_sentences(cases):
     t = cn.findings_table(cases["001"]["drop70"])
-    assert list(t.columns) == ["severity", "finding", "where", "seeds", "what it says"]
+    assert list(t.columns) == ["severity", "finding", "where", "seeds", "what it says", "likely cause"]
     row = t[t["finding"] == "HIGH_DROPOUT"].iloc[0]  # one row for all layers and seeds
     assert row["seeds"] == "2 of 2" and row["where"].startswith("Linear 1 (784→32)")
     for by_variant in cases.values():

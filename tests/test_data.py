@@ -133,3 +133,14 @@ def test_synthetic_is_clearly_named_and_shaped_like_fashion_mnist():
         data.synthetic(n_val=0)
     with pytest.raises(ValueError, match="unknown dataset 'mnist'"):
         data.load("mnist")
+
+
+def test_the_default_root_works_from_any_folder(tmp_path, monkeypatch):
+    """Run from a folder with no ./data (a sweep started in /tmp): the default root is created
+    and the Debian copy found, instead of 'root data does not exist'."""
+    _write_idx(tmp_path / "debian")
+    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "debian")
+    monkeypatch.delenv("GRADFLOW_DATA", raising=False)
+    monkeypatch.chdir(tmp_path)
+    d = data.load_fashion_mnist(val_size=10, download=False)
+    assert "dataset-fashion-mnist" in d.source and (tmp_path / "data").is_dir()

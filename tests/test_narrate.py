@@ -103,8 +103,8 @@ def test_findings_grouped_across_seeds_with_layer_names():
     table = narrate_pages.grouped_findings({"sigmoid": f}, {"sigmoid": [42, 43, 44]}, {"layers.0": "Linear 1 (784→512)"})
     assert len(table) == 1
     row = table.iloc[0]
-    assert row["seeds"] == "3 of 3 seeds" and row["layer"] == "Linear 1 (784→512)"
-    assert "layers.0" not in row["what it says (first seed)"]
+    assert row["seeds"] == "3 of 3 seeds" and row["layers"] == "Linear 1 (784→512)"
+    assert "layers.0" not in row["what it says (worst seed)"]
 
 
 def test_plateau_story_from_past_stop_epochs():
@@ -162,3 +162,23 @@ def test_tutorial_table_only_when_asked():
     table = plots.accuracy_display(s, reference={"tanh": 0.8759})
     assert table.loc[table["activation"] == "tanh", "tutorial, seed 42 only (%)"].item() == 87.59
     assert all("(%)" in c or "(percentage points)" in c or c in ("activation", "seeds") for c in table.columns)
+
+
+def test_two_runs_say_which_way_the_gradients_differ():
+    from gradflow.narrate_pages import two_run_sentences
+    summary = pd.DataFrame({"run": ["run A", "run B"], "mean_pct": [10.0, 84.0], "half_pp": [0.0, 1.2], "seeds": [3, 3]})
+    dist = pd.DataFrame({"stage": ["step 600", "step 600"], "quantity": ["grad", "grad"],
+                         "layer": ["Linear 1 (784→512)", "Linear 5 (128→10, output)"], "distance": [0.97, 0.41],
+                         "median_a": [-5.6, -2.0], "median_b": [-3.6, -2.1]})
+    text = " ".join(two_run_sentences(summary, dist, "quick"))
+    assert "run A's gradients are typically 100× smaller than run B's" in text
+    assert "2.5e-6 against 2.5e-4" in text
+    dist["median_b"] = [-5.5, -2.1]  # a tenth of a decade: no direction worth a sentence
+    assert "smaller than" not in " ".join(two_run_sentences(summary, dist, "quick"))
+
+
+def test_histogram_median_interpolates_inside_its_bin():
+    h = pd.DataFrame({"lo": [0.0, 1.0, 2.0], "hi": [1.0, 2.0, 3.0], "count": [1, 2, 1]})
+    assert plots.histogram_median(h) == pytest.approx(1.5)
+    assert plots.histogram_median(h.assign(count=[3, 0, 1])) == pytest.approx(2 / 3)
+    assert math.isnan(plots.histogram_median(h.assign(count=0)))

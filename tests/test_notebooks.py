@@ -27,6 +27,10 @@ def train_smoke_runs(runs: Path) -> None:
     runs.parent.mkdir(parents=True, exist_ok=True)  # `train --out` refuses a folder whose parent is missing
     assert main(["train", "--act", "all", "--preset", "smoke", "--out", str(runs), "--no-progress"]) == 0
     assert main(["train", "--case-studies", "--preset", "smoke", "--out", str(runs), "--no-progress"]) == 0
+    # page 07's sweep, as `make train` makes it but tiny: the page reads it, never trains it
+    assert main(["sweep", "--act", "relu,tanh,sigmoid", "--init", "default,kaiming", "--lr", "0.05,0.2",
+                 "--preset", "smoke", "--max-epochs", "2", "--train-subset", "512", "--out", str(runs),
+                 "--sweeps-dir", str(runs.parent / "sweeps"), "--no-progress"]) == 0
 
 
 def smoke_report_dir(tmp_path_factory) -> Path:

@@ -1,5 +1,6 @@
 """The seams between training, the run store, the recording format and the diagnosis: runs trained
 together in one batch, stored with recording on, read back and diagnosed again."""
+import json
 import os
 
 import pandas as pd
@@ -77,3 +78,41 @@ def test_every_file_of_a_run_directory_is_readable_like_any_other_output(two_run
                 "recordings/recording.json", "recordings/recording_scalars.parquet"} <= names
         assert {oct(p.stat().st_mode & 0o777) for p in files} == {oct(0o666 & ~old)}, names
         assert not [n for n in names if n.rsplit("/", 1)[-1].startswith(".")]
+
+
+# --------------------------------------------------------------------------- one input shape for the rules
+
+
+def _compared(findings):
+    """What a reader sees of each finding: code, severity, layers, seeds, message, step."""
+    return [(f.code, f.severity, f.layer, tuple(f.layers), tuple(f.seeds), f.of_seeds, f.message, f.step)
+            for f in findings]
+
+
+def test_live_stored_and_reloaded_diagnoses_are_the_same(tmp_path):
+    """One run, four shapes: diagnosed live from the trainer's in-memory recording, as training wrote
+    findings.json, read back from findings.json, and diagnosed again from the run reloaded from disk.
+    The first three and the fourth must agree on every finding; a user's own loop (a recording and
+    metrics, no run config) on what was found, where, in which seeds and how severe."""
+    from gradflow.diagnose import Evidence, Finding
+    from gradflow.recording import member_subset
+    data = synthetic(n_train=512, n_val=128, n_test=128, noise=3.0)
+    config = make_config("sigmoid", "smoke", max_epochs=4, patience=1, seeds=(0, 1, 2), lr=1e-3,
+                         hidden_sizes=(64, 64, 64, 32), record="every", dropout=0.7)
+    run, = train.train_runs([config], runs_dir=tmp_path, data=data, progress=False, device="cpu")
+    result = train.fit([config], data, device="cpu", progress=False)  # the same seeds: the same numbers
+    metrics = pd.DataFrame([row for member in result.members for row in member.rows])
+    results = [member.result for member in result.members]
+    live_recording = member_subset(result.recording, list(range(len(result.members))))
+
+    live = diagnose(Evidence.from_stored(run.config, metrics, results, live_recording))
+    stored = [Finding.from_dict(d) for d in json.loads((run.path / "findings.json").read_text())]
+    reloaded = diagnose(store.load_run(run.path))
+    users_loop = diagnose(live_recording, metrics=metrics)
+
+    codes = {f.code for f in stored}
+    assert {"HIGH_DROPOUT", "VANISHING_GRADIENT", "UPDATE_RATIO"} <= codes, codes  # per-layer findings to group
+    assert len(codes) == len(stored)  # one finding per cause
+    assert _compared(live) == _compared(stored) == _compared(reloaded)
+    assert [f.to_dict() for f in live] == [f.to_dict() for f in reloaded] == run.findings  # evidence and causes too
+    assert [c[:6] for c in _compared(users_loop)] == [c[:6] for c in _compared(stored)]

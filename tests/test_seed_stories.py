@@ -141,9 +141,10 @@ class Seed001Net(nn.Module):
 def test_001_keep_probability_passed_as_dropout_p(fmnist):
     rec = _train(Seed001Net(0.7), fmnist.x, fmnist.y, steps=1, lr=1e-3, momentum=0.0, batch=64)
     d = _by_code(diagnose(rec), "HIGH_DROPOUT")
-    assert [f.layer for f in d] == ["body.2", "body.5", "body.8", "body.11"]
+    assert [f.layers for f in d] == [["body.2", "body.5", "body.8", "body.11"]]  # one finding for the one setting
     assert "probability of DROPPING" in d[0].message and "p=0.3" in d[0].message
     ok = _train(Seed001Net(0.3), fmnist.x, fmnist.y, steps=1, lr=1e-3, momentum=0.0, batch=64)
     assert not _by_code(diagnose(ok), "HIGH_DROPOUT")
     rec = _train(BaseNetwork("relu", dropout=0.7), fmnist.x, fmnist.y, steps=1, batch=64)
-    assert len(_by_code(diagnose(rec), "HIGH_DROPOUT")) == 4
+    d = _by_code(diagnose(rec), "HIGH_DROPOUT")
+    assert len(d) == 1 and len(d[0].layers) == 4 and len(d[0].instances) == 4

@@ -1,6 +1,7 @@
 """gradflow sweep: the planner, bad axes, the table, resume after an interruption, a failing shard."""
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 import gradflow.sweep_run as sweep_mod
@@ -135,3 +136,15 @@ def test_a_failing_shard_is_reported_and_the_others_finish(tmp_path, monkeypatch
     assert cli.main(["runs", "--sweep", "failing", "--sweeps-dir", str(tmp_path / "sw")]) == 0
     printed = capsys.readouterr().out
     assert "relu" in printed and "FAILED" in printed
+
+
+def test_runs_failing_for_one_reason_are_summarised_in_one_line():
+    """36 runs of a shard that failed on a missing data folder read as one line, not 36."""
+    rows = [{"run": f"r{i}", "seed": s, "status": "failed", "error": "PathError: no data", "act": "relu",
+             "test_acc": None, "finding_codes": ""} for i in range(5) for s in (42, 43)]
+    rows.append({"run": "other", "seed": 42, "status": "failed", "error": "RuntimeError: boom", "act": "tanh",
+                 "test_acc": None, "finding_codes": ""})
+    text = sweep_results.format_summary(pd.DataFrame(rows))
+    failed = [line for line in text.splitlines() if "FAILED" in line]
+    assert len(failed) == 2
+    assert "5 runs (r0, r1, r2, ...): PathError: no data" in failed[0] and "other: RuntimeError: boom" in failed[1]

@@ -1,4 +1,5 @@
-"""``gradflow diagnose``: the findings of a stored run or of a recording saved from a user's own loop.
+"""``gradflow diagnose``: the findings of a stored run or of a recording saved from a user's own loop,
+one per cause (grouped across seeds and layers) with its likely causes ranked by the run's evidence.
 
 It says when it cannot know: with no recording, or one that holds no recorded step, the command
 prints "cannot diagnose: ..." and exits with status 3, never "nothing unusual" (the absence of
@@ -16,7 +17,9 @@ CANNOT_DIAGNOSE = 3  # exit status: the input holds no gradient data to judge
 
 def add_arguments(d) -> None:
     d.add_argument("run", help="run name (see `gradflow runs`), run folder, or a folder written by Recorder.save()")
-    d.add_argument("--json", action="store_true", help="the findings as JSON")
+    d.add_argument("--json", action="store_true",
+                   help="the findings as JSON: one object per cause, as findings.json stores them "
+                        "(seeds, layers, instances, ranked alternatives)")
     d.add_argument("--out", default=None, metavar="DIR", help="runs folder (default: $GRADFLOW_RUNS or ./checkpoints)")
 
 

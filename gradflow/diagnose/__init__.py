@@ -12,6 +12,7 @@ import pandas as pd
 from . import gradients, nonfinite, structure, training, units
 from .evidence import Evidence
 from .finding import SEVERITIES, Finding, format_findings
+from .grouping import group
 
 RULES = [
     structure.no_data,  # NO_DATA
@@ -32,15 +33,19 @@ RULES = [
 ]
 
 
-def diagnose(obj, metrics: pd.DataFrame | None = None, num_classes: int | None = None) -> list[Finding]:
+def diagnose(obj, metrics: pd.DataFrame | None = None, num_classes: int | None = None,
+             grouped: bool = True) -> list[Finding]:
     """Findings for a Recorder, a loaded recording (or its directory), a stored run, or an Evidence;
-    most severe first.
+    one per cause (grouped across seeds and layers, with ranked alternative causes), most severe first.
 
     metrics     -- per-epoch metrics (seed, epoch, train_loss, val_acc, ...) when ``obj`` has none
     num_classes -- for the chance levels; default from the run config / model, else 10
+    grouped     -- False: the rules' per-instance findings (one per member/seed and layer), unmerged
     """
     evidence = Evidence.of(obj, metrics, num_classes)
     findings = [finding for rule in RULES for finding in rule(evidence)]
+    if grouped:
+        return group(findings, evidence)
     return sorted(findings, key=Finding.sort_key)
 
 

@@ -1,0 +1,325 @@
+"""Ranked alternative causes: for each finding, the causes its symptom can have, each weighed by
+what this run's evidence says for or against it, the likeliest first.
+
+A symptom-to-cause diagnosis is honest only when it offers alternatives (Humbatova et al.,
+EMSE 2025, re-evaluating AUTOTRAINER, DeepDiagnosis and others: the best found the one ground-truth
+cause in a third of cases). So each code of ``codes.CODES`` lists its candidate
+causes in the order they are usually met (the prior), and each candidate is scored from the run:
+
+- ``supported`` (score >= 0.7): the run shows it (a sigmoid layer whose derivative is at most 0.25, a learning
+  rate whose update:data ratio is 1e-6);
+- ``possible`` (0.4-0.7): nothing recorded speaks for or against it;
+- ``unlikely`` (< 0.4): the run shows the opposite (ReLU everywhere, a healthy update:data ratio).
+
+Candidates sort by score, ties in prior order. Every line cites the number it rests on.
+"""
+from __future__ import annotations
+
+import math
+
+from .. import quantities as Q
+from .evidence import Evidence
+from .facts import Facts
+from .finding import Finding, num
+
+FOR, STRONG, UNKNOWN, AGAINST = 0.75, 0.9, 0.5, 0.2
+HEALTHY_UPDATE = (1e-4, 1e-2)  # update:data around 1e-3 (Karpathy); a decade either way is still fine
+SMALL_INIT = 0.3  # first-layer weight std below 0.3 / sqrt(fan_in): too small to carry the signal
+LARGE_INIT = 3.0  # ... above 3 / sqrt(fan_in): too large
+
+
+def verdict(score: float) -> str:
+    return "supported" if score >= 0.7 else ("possible" if score >= 0.4 else "unlikely")
+
+
+# --------------------------------------------------------------------------- candidate causes
+# Each returns (score, one line of evidence). They read Facts and the finding itself.
+
+
+def bounded_activation(F: Facts, f):
+    if F.bounded:
+        a = F.bounded[0]
+        d = (a.get("max_derivative") or [None])[0]
+        small = d is not None and d < 0.5
+        return (STRONG if small else FOR), (f"{F.act_name(a)} in {F.ev.layer_title(a['name'])}"
+                                           + (f", maximum derivative {num(d)}: each layer scales the gradient by "
+                                              "at most that" if d is not None else ""))
+    if F.activations:
+        return AGAINST, f"no bounded activation ({', '.join(F.act_names)})"
+    return UNKNOWN, "the activations were not recorded"
+
+
+def small_init(F: Facts, f):
+    w = F.first_weight
+    if w is None:
+        return UNKNOWN, "weight std not recorded"
+    layer, std, he = w
+    r = std / he
+    line = f"{F.ev.layer_title(layer)} starts with weight std {num(std)} = {num(r)} x 1/sqrt(fan_in) ({num(he)})"
+    return (STRONG if r < SMALL_INIT else AGAINST), line
+
+
+def large_init(F: Facts, f):
+    w = F.first_weight
+    if w is None:
+        return UNKNOWN, "weight std not recorded"
+    layer, std, he = w
+    r = std / he
+    line = f"{F.ev.layer_title(layer)} starts with weight std {num(std)} = {num(r)} x 1/sqrt(fan_in) ({num(he)})"
+    return (STRONG if r > LARGE_INIT else AGAINST), line
+
+
+def low_lr(F: Facts, f):
+    u = F.update_ratio
+    if u is None:
+        return UNKNOWN, f"{F.lr}; update:data ratio not recorded"
+    line = f"{F.lr}: median update:data ratio {num(u)} (healthy ~1e-3)"
+    return (STRONG if u < HEALTHY_UPDATE[0] else (UNKNOWN if u < 1e-3 else AGAINST)), line
+
+
+def high_lr(F: Facts, f):
+    u, trend = F.update_ratio, F.loss_trend
+    rising = trend is not None and math.isfinite(trend[1]) and trend[1] > trend[0] * 1.05
+    diverged = "DIVERGING" in F.codes or (trend is not None and not math.isfinite(trend[1]))
+    parts = [F.lr]
+    if u is not None:
+        parts.append(f"median update:data ratio {num(u)} (healthy ~1e-3)")
+    if trend is not None:
+        parts.append(f"loss {num(trend[0])} -> {num(trend[1])}")
+    score = UNKNOWN if u is None and trend is None else AGAINST
+    if (u is not None and u > HEALTHY_UPDATE[1]) or diverged:
+        score = STRONG
+    elif rising:
+        score = FOR
+    return score, "; ".join(parts)
+
+
+def found(code: str, what: str):
+    def check(F: Facts, f):
+        return (FOR, f"{code} is also found") if code in F.codes else (AGAINST, f"no {code} finding ({what})")
+    check.__name__ = f"found_{code.lower()}"
+    return check
+
+
+def unnormalized(F: Facts, f):
+    if "UNNORMALIZED_INPUT" in F.codes:
+        return STRONG, "UNNORMALIZED_INPUT is also found"
+    if F.inputs is None:
+        return UNKNOWN, "the input range was not recorded"
+    mean, std = F.inputs
+    return AGAINST, f"inputs look normalised (|mean| {num(mean)}, std {num(std)})"
+
+
+def no_normalisation(F: Facts, f):
+    if F.norm_layers:
+        return AGAINST, f"normalisation layers present ({', '.join(F.norm_layers[:3])})"
+    return (FOR if F.activations else UNKNOWN), "no BatchNorm/LayerNorm in the model"
+
+
+def relu_family(F: Facts, f):
+    names = [n for n in F.act_names if n.lower() in ("relu", "relu6")]
+    if names:
+        return FOR, f"{', '.join(names)}: zero gradient for every negative input, so a unit pushed negative stays there"
+    return (AGAINST if F.act_names else UNKNOWN), f"activations: {', '.join(F.act_names) or 'not recorded'}"
+
+
+def constant_init(F: Facts, f):
+    """A weight that starts as a constant (norm scales at 1, zero embeddings) has std ~0: ratios against it mislead."""
+    layers = f.layers or ([f.layer] if f.layer else [])
+    norms = [n for n in layers if "Norm" in F.layer_type(n) or n == Q.ROOT_LAYER]
+    if norms:
+        return STRONG, f"{F.ev.layer_title(norms[0])} starts as a constant (scale 1, shift 0)"
+    w = F.ev.quantity(Q.WEIGHT_STD)
+    w = w[w["layer"].isin(layers)]
+    if w.empty:
+        return UNKNOWN, "weight std not recorded"
+    first = w[w["step"] == w["step"].min()]["value"].astype(float)
+    if (first < 1e-8).any():
+        return STRONG, f"weight std {num(float(first.min()))} at step {int(w['step'].min())}: a constant"
+    return AGAINST, f"weight std {num(float(first.min()))} at step {int(w['step'].min())}: not a constant"
+
+
+def plateau_patience(F: Facts, f):
+    if "PLATEAU_STOP" in F.codes:
+        return STRONG, "PLATEAU_STOP: early stopping ended the run while its loss was still falling"
+    patience = F.ev.run_config.get("patience")
+    return (UNKNOWN if patience else AGAINST), (f"early stopping patience {patience} epoch{'s' if patience != 1 else ''}" if patience
+                                                 else "no early stopping recorded")
+
+
+def dropout_high(F: Facts, f):
+    p = F.dropout_p
+    if p is None:
+        return AGAINST, "no dropout"
+    return (STRONG if p > 0.5 else AGAINST), f"dropout p={p:g} drops {100 * p:.0f} % of the units"
+
+
+def keep_prob_as_p(F: Facts, f):
+    p = float(f.evidence.get("p", F.dropout_p or 0))
+    keep_values = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)  # keep_prob values TF1 code used
+    return (STRONG if any(abs(p - k) < 1e-6 for k in keep_values) and p > 0.5 else FOR), \
+        f"p={p:g} is a typical TensorFlow 1 keep_prob; as a drop probability it keeps only {100 * (1 - p):.0f} %"
+
+
+def strong_regularisation(F: Facts, f):
+    p = float(f.evidence.get("p", F.dropout_p or 0))
+    return (FOR if p <= 0.6 else AGAINST), f"p={p:g}" + (": strong but sometimes chosen on purpose" if p <= 0.6
+                                                         else ": far above what regularisation uses (0.1-0.5)")
+
+
+def output_bounded(F: Facts, f):
+    op = f.evidence.get("op")
+    out = ((F.ev.summary or {}).get("output") or {})
+    op = op or out.get("activation_layer") or (F.ev.model_config.get("output_act") or None)
+    if "BOUNDED_OUTPUT" in F.codes or f.code == "BOUNDED_OUTPUT":
+        return STRONG, f"a bounded function ({op}) sits on the output"
+    return AGAINST, "the output is unbounded"
+
+
+def softmax_before_ce(F: Facts, f):
+    op = str(f.evidence.get("op") or "")
+    return (STRONG if "softmax" in op.lower() else AGAINST), \
+        (f"{op} before a loss that applies log-softmax itself" if op else "no softmax on the output")
+
+
+def targets_in_range(F: Facts, f):
+    kind = f.evidence.get("loss") or ((F.ev.summary or {}).get("loss") or {}).get("kind")
+    ce = kind and "cross_entropy" in str(kind)
+    return (AGAINST if ce else FOR), (f"the loss is {kind}: it wants raw logits" if ce else
+                                      f"loss {kind or 'unknown'}: fine if the targets lie in the output's range")
+
+
+def nonfinite_in_backward(F: Facts, f):
+    made = f.evidence.get("created_by") or []
+    return (STRONG if made else AGAINST), (f"created in the backward pass of {', '.join(made)}" if made
+                                           else "not created inside an activation's backward pass")
+
+
+def first_place(where: str):
+    def check(F: Facts, f):
+        w = str(f.evidence.get("where", ""))
+        return (FOR if where in w else UNKNOWN), f"the first non-finite value is in the {w or 'unknown place'}"
+    check.__name__ = f"first_in_{where}"
+    return check
+
+
+def stated(line: str, score: float = UNKNOWN):
+    """A cause this recording cannot test: listed so the reader checks it, with the reason."""
+    def check(F: Facts, f):
+        return score, line
+    check.__name__ = "stated"
+    return check
+
+
+def missing_grad_everywhere(F: Facts, f):
+    missing = (F.ev.summary or {}).get("missing_grad") or {}
+    params = F.ev.layers("param")
+    if params and len(missing) >= len(params):
+        return STRONG, f"no layer had a gradient at rec.step() ({len(missing)} of {len(params)})"
+    return AGAINST, f"{len(missing)} of {len(params)} layers without a gradient: the others had one"
+
+
+def one_layer_missing(F: Facts, f):
+    missing = (F.ev.summary or {}).get("missing_grad") or {}
+    params = F.ev.layers("param")
+    if missing and len(missing) < len(params):
+        return FOR, f"only {len(missing)} of {len(params)} layers lack a gradient"
+    return UNKNOWN, "every layer lacks one" if missing else "no layer lacks one"
+
+
+CAUSES = {
+    "NO_DATA": [("rec.step() was never called inside the Recorder block", stated("no step recorded", FOR)),
+                ("training ran outside the `with Recorder(...)` block", stated("no step recorded"))],
+    "NONFINITE": [("an activation's backward creates NaN/inf (exp overflowing in an unused branch)", nonfinite_in_backward),
+                  ("unnormalised inputs overflow (exp above 88.7)", unnormalized),
+                  ("a learning rate so high the weights overflow", high_lr),
+                  ("a log or division of zero in the loss", first_place("loss"))],
+    "UNNORMALIZED_INPUT": [("raw 0-255 pixels (no /255 or standardisation)",
+                            lambda F, f: ((STRONG if (f.evidence.get("max") or 0) > 100 else FOR),
+                                          f"largest input {num(f.evidence.get('max'))}")),
+                           ("a feature on its own large scale (not standardised)",
+                            lambda F, f: (UNKNOWN, f"input std {num(f.evidence.get('std'))}"))],
+    "VANISHING_GRADIENT": [("a bounded activation with a small derivative", bounded_activation),
+                           ("saturated units pass no gradient", found("SATURATION", "units are not saturated")),
+                           ("too-small initialisation", small_init),
+                           ("too low a learning rate", low_lr),
+                           ("dead ReLU units cut the path", found("DEAD_UNITS", "no layer with many dead units"))],
+    "EXPLODING_GRADIENT": [("too high a learning rate", high_lr),
+                           ("unnormalised inputs", unnormalized),
+                           ("too-large initialisation", large_init),
+                           ("gradients accumulate (no zero_grad)", found("ACCUMULATING_GRADIENT", "gradients are cleared")),
+                           ("a parameter initialised to a constant (norm scale, zero embedding), "
+                            "whose std is no scale", constant_init)],
+    "UPDATE_RATIO": [("the learning rate is off for this layer",
+                      lambda F, f: (FOR if f.evidence.get("median") is not None else UNKNOWN,
+                                    f"{F.lr}; this layer's median update:data {num(f.evidence.get('median'))}")),
+                     ("its gradient vanishes", found("VANISHING_GRADIENT", "the gradient reaches the input end")),
+                     ("the layer is not in the optimizer", found("NOT_UPDATED", "the layer's weights change")),
+                     ("a weight initialised to a constant (a norm scale)", constant_init)],
+    "ACCUMULATING_GRADIENT": [("optimizer.zero_grad() is missing from the loop", stated("gradient norm grows step after step", FOR)),
+                              ("deliberate gradient accumulation with too many steps", stated("check the loop"))],
+    "NOT_UPDATED": [("the layer was left out of the optimizer's parameter groups", stated("gradient present, weights fixed", FOR)),
+                    ("its param group has lr=0 or it is frozen on purpose", stated("check the optimizer's groups"))],
+    "NO_GRADIENT": [("gradients cleared before rec.step() (zero_grad before the step)", missing_grad_everywhere),
+                    ("the layer is not used in forward, or its output is detached", one_layer_missing)],
+    "ONLY_NORM_TRAINABLE": [("the backbone was frozen by mistake (requires_grad_(False) on everything)",
+                             stated("only normalisation scales and shifts train", FOR)),
+                            ("fine-tuning only the norms on purpose", stated("fine if intended"))],
+    "SATURATION": [("unnormalised inputs push pre-activations far out", unnormalized),
+                   ("too-large initialisation", large_init),
+                   ("too high a learning rate", high_lr),
+                   ("no normalisation before the bounded activation", no_normalisation)],
+    "DEAD_UNITS": [("ReLU units pushed negative stay there", relu_family),
+                   ("too high a learning rate knocked units out", high_lr),
+                   ("unnormalised inputs", unnormalized),
+                   ("too-large initialisation", large_init)],
+    "HIGH_DROPOUT": [("a keep-probability passed as p (TensorFlow 1 habit)", keep_prob_as_p),
+                     ("strong regularisation on purpose", strong_regularisation)],
+    "BOUNDED_OUTPUT": [("softmax before a loss that applies log-softmax itself", softmax_before_ce),
+                       ("an output activation left on the logits (tanh/sigmoid)", output_bounded),
+                       ("a regression/autoencoder whose targets lie in that range", targets_in_range)],
+    "TARGET_OUT_OF_RANGE": [("the targets are not scaled to the output's range", stated("targets outside the reachable range", FOR)),
+                            ("the wrong output activation for these targets", output_bounded)],
+    "NOT_LEARNING": [("vanishing gradients", found("VANISHING_GRADIENT", "the gradient reaches the input end")),
+                     ("a bounded function on the logits", output_bounded),
+                     ("too low a learning rate", low_lr),
+                     ("too high a learning rate", high_lr),
+                     ("unnormalised inputs", unnormalized),
+                     ("dead units", found("DEAD_UNITS", "no layer with many dead units")),
+                     ("saturated units", found("SATURATION", "units are not saturated")),
+                     ("dropout drops most units", dropout_high),
+                     ("early stopping ended it on its initial plateau", plateau_patience),
+                     ("layers that never update", found("NOT_UPDATED", "every recorded layer moves"))],
+    "DIVERGING": [("too high a learning rate", high_lr),
+                  ("unnormalised inputs", unnormalized),
+                  ("gradients accumulate (no zero_grad)", found("ACCUMULATING_GRADIENT", "gradients are cleared"))],
+    "PLATEAU_STOP": [("too little patience for a slow start", plateau_patience),
+                     ("a slow start from vanishing gradients", found("VANISHING_GRADIENT", "the gradient reaches the input end")),
+                     ("a bounded activation with a small derivative", bounded_activation),
+                     ("too low a learning rate", low_lr)],
+    "RECORDER_ERROR": [("a statistic the recorder cannot compute for this layer type",
+                        stated("training itself was not affected", FOR))],
+}
+
+
+def likely_causes(f, n: int = 3, evidence: bool = True) -> str:
+    """The first ``n`` ranked causes as one line: "1. cause [supported: evidence]; 2. ...".
+    ``f``: a Finding or its dict."""
+    alts = (f.alternatives if isinstance(f, Finding) else f.get("alternatives")) or []
+    return "; ".join(f"{i}. {a['cause']} [{a['verdict']}" + (f": {a['evidence']}]" if evidence else "]")
+                     for i, a in enumerate(alts[:n], 1))
+
+
+def rank_causes(f: Finding, ev: Evidence, codes: set, facts: Facts | None = None) -> list[dict]:
+    """The candidate causes of ``f``'s symptom, likeliest first: {cause, verdict, score, evidence}."""
+    F = facts or Facts(ev, codes)
+    ranked = []
+    for prior, (cause, check) in enumerate(CAUSES.get(f.code, [])):
+        try:
+            score, line = check(F, f)
+        except (KeyError, TypeError, ValueError, IndexError, ZeroDivisionError) as e:  # a damaged recording
+            score, line = UNKNOWN, f"could not be weighed ({type(e).__name__})"
+        ranked.append((-score, prior, {"cause": cause, "verdict": verdict(score), "score": round(score, 2),
+                                       "evidence": line}))
+    return [r[2] for r in sorted(ranked, key=lambda r: r[:2])]
+
