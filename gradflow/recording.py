@@ -148,7 +148,9 @@ def member_subset(recording, keep: list[int]) -> Recording:
     for layer in summary.get("layers", []):
         if layer.get("members", 1) > 1:
             layer["members"] = len(keep)
-        for per_member in ("max_derivative", "flat_both_sides"):
+        for per_member in ("max_derivative", "flat_both_sides", "activations"):
             if isinstance(layer.get(per_member), list) and len(layer[per_member]) > 1:
                 layer[per_member] = [layer[per_member][m] for m in keep]
+        if layer.get("activations"):  # a stacked activation: the name of these members' activations only
+            layer["activation"] = "/".join(dict.fromkeys(layer["activations"]))
     return Recording(None, sub, summary)

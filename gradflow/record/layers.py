@@ -48,7 +48,19 @@ def is_activation_module(m: nn.Module) -> bool:
     return isinstance(config, dict) and "name" in config and not any(True for _ in m.children())
 
 
+def member_activation_names(m: nn.Module) -> list[str] | None:
+    """Each member's activation name for a stacked activation (gradflow's batched trainer), else None."""
+    configs = getattr(m, "member_configs", None)
+    if not isinstance(configs, list):
+        return None
+    return [c.get("name", "?") if isinstance(c, dict) else str(c) for c in configs]
+
+
 def activation_name(m: nn.Module) -> str:
+    """The activation's own name ('relu', 'sigmoid'); a stacked one: its members' names joined by '/'."""
+    names = member_activation_names(m)
+    if names:
+        return "/".join(dict.fromkeys(names))
     config = getattr(m, "config", None)
     if isinstance(config, dict) and isinstance(config.get("name"), str):
         return config["name"]

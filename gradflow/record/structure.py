@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from ..quantities import ROOT_LAYER
-from .layers import PARAM, Layer, activation_name
+from .layers import PARAM, Layer, activation_name, member_activation_names
 
 
 def describe_layers(layers: list[Layer], order: dict[str, int]) -> list[dict]:
@@ -19,7 +19,8 @@ def describe_layers(layers: list[Layer], order: dict[str, int]) -> list[dict]:
         if lay.kind == PARAM:
             entry.update(param=lay.param_name, shape=list(lay.param.shape), role=lay.role, init_rms=lay.init_rms)
         else:
-            entry.update(activation=activation_name(lay.module), bounded=lay.bounded,
+            entry.update(activation=activation_name(lay.module), activations=member_activation_names(lay.module),
+                         bounded=lay.bounded,
                          flat_both_sides=lay.flat_both_sides,
                          max_derivative=None if lay.max_deriv is None else [float(v) for v in lay.max_deriv.tolist()])
         out.append(entry)
