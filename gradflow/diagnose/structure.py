@@ -37,7 +37,7 @@ def high_dropout(ev: Evidence) -> list[Finding]:
         drops = [{"layer": "dropout", "p": float(p_config), "type": "Dropout"}]
     out = [Finding(
         "HIGH_DROPOUT", "warning", d["layer"], None,
-        f"{d['type']}(p={d['p']:g}) at {ev.layer_title(d['layer'])} drops {100 * d['p']:.0f} % of the units: in "
+        f"{d['type'].removeprefix('Stacked')}(p={d['p']:g}) at {ev.layer_title(d['layer'])} drops {100 * d['p']:.0f} % of the units: in "
         f"PyTorch p is the probability of DROPPING a unit, not of keeping it (TensorFlow 1's keep_prob). If you meant "
         f"to keep {100 * d['p']:.0f} %, use p={1 - d['p']:.2g}.",
         {"p": d["p"], "keep_probability": 1 - d["p"], "limit": HIGH_DROPOUT_P, "cause": "module"},
