@@ -258,4 +258,33 @@ def update_ratio(ev: Evidence) -> list[Finding]:
              "cause": "small" if small else "large"},
             ("Raise the learning rate (or fix what makes this layer's gradient vanish)." if small else
              "Lower the learning rate, or use warm-up / gradient clipping."), member, seed))
+    return out + _whole_net_slow(ev, u, {(f.member, f.layer) for f in out})
+
+
+# Every weight layer at least ten times below the healthy 1e-3: not one layer's vanishing gradient
+# but a learning rate too low for the optimizer (Adam at 1e-6 moves each weight by ~1e-6 a step).
+WHOLE_NET_LOW = 1e-4
+
+
+def _whole_net_slow(ev: Evidence, u: pd.DataFrame, flagged: set) -> list[Finding]:
+    """UPDATE_RATIO (cause all_small): every weight layer of a member moves slowly, none flagged alone."""
+    out = []
+    weights = u[u["scale"] != "rms"] if "scale" in u else u
+    for member, rows in weights.groupby("member", sort=False):
+        medians = rows[rows["value"] > 0].groupby("layer")["value"].median()
+        if len(medians) < 2 or medians.max() >= WHOLE_NET_LOW or any((member, lay) in flagged for lay in medians.index):
+            continue
+        member = int(member)
+        seed = ev.seed_of(member)
+        first = str(medians.index[0])
+        out.append(Finding(
+            "UPDATE_RATIO", ev.severity(member, seed, unambiguous=True), first, int(rows["step"].min()),
+            f"Every weight layer moves slowly{who(member, seed)}: each optimizer step changes them by "
+            f"{num(medians.min())} to {num(medians.max())} times the std of their weights (medians over the "
+            f"recorded steps), ten to a hundred times below the healthy 0.001. One slow layer points at its "
+            "gradient; all of them at once point at the learning rate.",
+            {"cause": "all_small", "median_min": float(medians.min()), "median_max": float(medians.max()),
+             "limit": WHOLE_NET_LOW, "layers": list(map(str, medians.index))},
+            "Raise the learning rate (Adam usually wants 1e-4 to 1e-3; SGD 1e-2 to 1e-1 on normalised inputs).",
+            member, seed))
     return out
