@@ -180,8 +180,9 @@ def output_bounded(F: Facts, f):
 
 def softmax_before_ce(F: Facts, f):
     op = str(f.evidence.get("op") or "")
-    return (STRONG if "softmax" in op.lower() else AGAINST), \
-        (f"{op} before a loss that applies log-softmax itself" if op else "no softmax on the output")
+    if "softmax" in op.lower():
+        return STRONG, f"{op} before a loss that applies log-softmax itself"
+    return AGAINST, (f"the output op is {op}, not a softmax" if op else "no softmax on the output")
 
 
 def targets_in_range(F: Facts, f):
