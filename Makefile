@@ -46,7 +46,7 @@ test: data ## run the test suite
 
 bench: data ## run the benchmarks (ratios measured side by side)
 	$(BIN)/python benchmarks/bench_training.py
-	@for b in benchmarks/bench_recorder.py benchmarks/bench_report.py; do \
+	@for b in benchmarks/bench_recorder.py benchmarks/bench_report.py benchmarks/bench_diagnosis.py; do \
 	  if [ -f $$b ]; then $(BIN)/python $$b || exit 1; fi; done
 
 lint: $(STAMP) ## ruff

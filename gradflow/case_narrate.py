@@ -168,7 +168,10 @@ _LAYER_KEY = re.compile(r"\b(?:[A-Z]\w* )?`?(layers\.\d+)`?")  # "layers.0", als
 
 def _readable(message: str, config: dict) -> str:
     message = re.sub(r" \((?:seed|member) \d+\)", "", message)  # the seeds column says which seeds
-    return _LAYER_KEY.sub(lambda m: layer_label(config, m.group(1)), message)
+    def label(m):
+        named = layer_label(config, m.group(1))
+        return m.group(0) if named == m.group(1) else named  # a model of its own (004): its names, as written
+    return _LAYER_KEY.sub(label, message)
 
 
 def findings_table(run, codes: tuple | None = None) -> pd.DataFrame:

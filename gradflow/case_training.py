@@ -138,7 +138,8 @@ def _train_case_run(spec: CaseRun, data, runs_dir=None, overwrite: bool = False)
                     opt.zero_grad()
                     loss.backward()
                     opt.step()
-                    rec.step(loss=loss)
+                    # the autoencoder's targets are its inputs: the diagnosis judges its sigmoid output against them
+                    rec.step(loss=loss, targets=tx[i] if spec.case_id == "004" else ty[i])
                     total += float(loss.detach())
                     if spec.case_id != "004":
                         correct += int((out.detach().argmax(-1) == ty[i]).sum())

@@ -118,6 +118,12 @@ def load_recording(directory) -> Recording:
     return Recording(directory, tables, summary)
 
 
+def _members_only(rows: list[dict], renumber: dict[int, int]) -> list[dict]:
+    """Rows of the kept members (renumbered) and rows that belong to no member in particular."""
+    return [{**d, "member": renumber[d["member"]]} if d.get("member") is not None else d
+            for d in rows if d.get("member") is None or d["member"] in renumber]
+
+
 def member_subset(recording, keep: list[int]) -> Recording:
     """The recording (anything with ``tables()``/``summary()``) of members ``keep`` only, renumbered
     0..len(keep)-1: one run's seeds out of a batch that trained several runs together."""
@@ -132,13 +138,19 @@ def member_subset(recording, keep: list[int]) -> Recording:
     summary["members"] = len(keep)
     if summary.get("member_seeds") is not None:
         summary["member_seeds"] = [summary["member_seeds"][m] for m in keep]
-    # per-member dropout probabilities (a stacked dropout's p): only these members', renumbered
-    summary["dropout"] = [{**d, "member": renumber[d["member"]]} if d.get("member") is not None else d
-                          for d in summary.get("dropout", []) if d.get("member") is None or d["member"] in renumber]
+    # per-member entries (a stacked dropout's p, the dropout-mask probe, the stale-gradient checks):
+    # only these members', renumbered
+    summary["dropout"] = _members_only(summary.get("dropout", []), renumber)
+    if summary.get("dropout_masks") is not None:
+        summary["dropout_masks"] = _members_only(summary["dropout_masks"], renumber)
+    if summary.get("stale_grad"):
+        summary["stale_grad"]["checks"] = _members_only(summary["stale_grad"].get("checks") or [], renumber)
     for layer in summary.get("layers", []):
         if layer.get("members", 1) > 1:
             layer["members"] = len(keep)
-        for per_member in ("max_derivative", "flat_both_sides"):
+        for per_member in ("max_derivative", "flat_both_sides", "activations"):
             if isinstance(layer.get(per_member), list) and len(layer[per_member]) > 1:
                 layer[per_member] = [layer[per_member][m] for m in keep]
+        if layer.get("activations"):  # a stacked activation: the name of these members' activations only
+            layer["activation"] = "/".join(dict.fromkeys(layer["activations"]))
     return Recording(None, sub, summary)

@@ -144,6 +144,11 @@ def std(x: torch.Tensor) -> torch.Tensor:
     return _per_member(x).std(dim=1, correction=0)
 
 
+def rms(x: torch.Tensor) -> torch.Tensor:
+    """Root mean square per member: the scale of values that may all be equal (std 0)."""
+    return _per_member(x).pow(2).mean(dim=1).sqrt()
+
+
 def norm(x: torch.Tensor) -> torch.Tensor:
     return torch.linalg.vector_norm(_per_member(x), dim=1)
 

@@ -281,9 +281,11 @@ for i, (title, imgs, kw) in enumerate(panels):
 plt.show()
 
 # %%
-conclude("004", "The diagnosis raises nothing here, and rightly: a sigmoid output with mean squared error "
-                 "on [0, 1] targets is sound, gradients flow, nothing is NaN. The bug is in how the result was "
-                 "*measured*, which no gradient statistic can see.")
+conclude("004", "The diagnosis raises no warning here, and rightly: a sigmoid output with mean squared error "
+                 "on [0, 1] targets is sound, gradients flow, nothing is NaN. Given the targets (`rec.step(loss, "
+                 "targets=...)`), it adds a note (*info*) on how to read such a model: its 'accuracy' is binary "
+                 "accuracy and `imshow` rescales each image. The bug is in how the result was *measured*, which no "
+                 "gradient statistic can see.")
 
 # %% [markdown]
 # ## Conclusion

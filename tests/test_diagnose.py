@@ -111,7 +111,8 @@ def test_exploding_gradient_rules():
         loss.backward()
         rec.step(loss=loss)
     f = [x for x in diagnose(rec) if x.code == "EXPLODING_GRADIENT"]
-    assert f and f[0].severity == "error" and f[0].layer == "2" and f[0].evidence["grad_data_ratio"] > 10
+    # one step cannot say whether the run is hurt: a warning (an error needs a hurt run too)
+    assert f and f[0].severity == "warning" and f[0].layer == "2" and f[0].evidence["grad_data_ratio"] > 10
 
 
 # --------------------------------------------------------------------------- units

@@ -39,8 +39,10 @@ def test_each_stored_recording_holds_exactly_its_own_seeds(two_runs):
     # per-member structure is sliced too: each run's activation layers carry its own activation's peak
     act = [lay for lay in sigmoid.recordings.summary()["layers"] if lay["kind"] == "activation"][0]
     assert act["max_derivative"] == pytest.approx([0.25] * 3, rel=1e-3)
+    assert act["activation"] == "sigmoid"  # the run's own activation, not the batch's "stackedactivation"
     act = [lay for lay in relu.recordings.summary()["layers"] if lay["kind"] == "activation"][0]
     assert act["max_derivative"] == pytest.approx([1.0] * 2, rel=1e-3)
+    assert act["activation"] == "relu" and act["activations"] == ["relu", "relu"]
 
 
 def test_stored_rows_are_the_batch_recordings_rows_of_those_seeds(two_runs):

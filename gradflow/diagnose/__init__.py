@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from . import gradients, nonfinite, structure, training, units
+from . import gradients, nonfinite, optimization, outputs, structure, training, units
 from .evidence import Evidence
 from .finding import SEVERITIES, Finding, format_findings
 from .grouping import group
@@ -23,10 +23,14 @@ RULES = [
     units.saturation,  # SATURATION
     units.dead_units,  # DEAD_UNITS
     structure.unnormalized_input,  # UNNORMALIZED_INPUT
-    training.loss_not_learning,  # NOT_LEARNING (loss at chance; silent when accuracy says it)
-    structure.bounded_output,  # BOUNDED_OUTPUT
+    training.loss_not_learning,  # NOT_LEARNING (loss at chance and flat; silent when accuracy says it)
+    training.diverging,  # DIVERGING (loss far above its start / chance)
+    outputs.bounded_output,  # BOUNDED_OUTPUT, TARGET_OUT_OF_RANGE
     structure.high_dropout,  # HIGH_DROPOUT
     structure.no_gradient,  # NO_GRADIENT
+    optimization.not_updated,  # NOT_UPDATED
+    optimization.accumulating_gradient,  # ACCUMULATING_GRADIENT
+    optimization.only_norm_trainable,  # ONLY_NORM_TRAINABLE
     structure.recorder_error,  # RECORDER_ERROR
     training.accuracy_not_learning,  # NOT_LEARNING (validation accuracy at chance)
     training.plateau_stop,  # PLATEAU_STOP

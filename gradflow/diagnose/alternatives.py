@@ -171,6 +171,8 @@ def output_bounded(F: Facts, f):
     op = f.evidence.get("op")
     out = ((F.ev.summary or {}).get("output") or {})
     op = op or out.get("activation_layer") or (F.ev.model_config.get("output_act") or None)
+    if f.evidence.get("cause") == "fits_targets":  # the bounded output is meant: it matches the targets
+        return AGAINST, f"{op} on the output matches the targets' range; these are not class logits"
     if "BOUNDED_OUTPUT" in F.codes or f.code == "BOUNDED_OUTPUT":
         return STRONG, f"a bounded function ({op}) sits on the output"
     return AGAINST, "the output is unbounded"
@@ -178,12 +180,16 @@ def output_bounded(F: Facts, f):
 
 def softmax_before_ce(F: Facts, f):
     op = str(f.evidence.get("op") or "")
-    return (STRONG if "softmax" in op.lower() else AGAINST), \
-        (f"{op} before a loss that applies log-softmax itself" if op else "no softmax on the output")
+    if "softmax" in op.lower():
+        return STRONG, f"{op} before a loss that applies log-softmax itself"
+    return AGAINST, (f"the output op is {op}, not a softmax" if op else "no softmax on the output")
 
 
 def targets_in_range(F: Facts, f):
     kind = f.evidence.get("loss") or ((F.ev.summary or {}).get("loss") or {}).get("kind")
+    if f.evidence.get("cause") == "fits_targets":
+        lo, hi = f.evidence.get("target_min"), f.evidence.get("target_max")
+        return STRONG, f"the targets lie in [{lo:.3g}, {hi:.3g}], inside the output's range (loss {kind})"
     ce = kind and "cross_entropy" in str(kind)
     return (AGAINST if ce else FOR), (f"the loss is {kind}: it wants raw logits" if ce else
                                       f"loss {kind or 'unknown'}: fine if the targets lie in the output's range")

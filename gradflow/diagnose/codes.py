@@ -23,7 +23,7 @@ CODES = {
     "SATURATION": "many units of a bounded activation (tanh, sigmoid) sit where its derivative is ~0",
     "DEAD_UNITS": "a quarter or more of a layer's units never pass a gradient over a whole input set",
     "HIGH_DROPOUT": "dropout drops more than half the units (a keep-probability passed as p), seen in a "
-                    "module's p or in the zeros of a layer's input in training vs eval mode",
+                    "module's p or in the random zeros of a layer's input (two passes of one batch)",
     # output and loss
     "BOUNDED_OUTPUT": "a bounded function (tanh, sigmoid, softmax) on the logits of a loss that expects "
                       "raw logits or probabilities; info when the output range fits the targets",

@@ -12,12 +12,15 @@ BaseNetwork.config (with num_classes), ...}``.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from .. import quantities as Q
 from ..loss_graph import CROSS_ENTROPY_KINDS
+from . import trend
 
 DEFAULT_NUM_CLASSES = 10
 RUN_ATTRIBUTES = ("config", "metrics", "results", "recordings")  # what from_run reads (store.Run has them)
@@ -32,6 +35,7 @@ class Evidence:
     results: pd.DataFrame | None = None  # per seed: stopped_epoch, epochs_trained, ...
     config: dict = field(default_factory=dict)  # the nested run-store config
     num_classes: int = DEFAULT_NUM_CLASSES
+    _outcomes: dict = field(default_factory=dict, repr=False, compare=False)  # (member, seed) -> Outcome
 
     # ----------------------------------------------------------------- constructors
 
@@ -127,4 +131,94 @@ class Evidence:
                     "<root>": "the model's own parameters"}.get(name, name)
         kinds = {e["name"]: e.get("type") for e in (self.summary or {}).get("layers", [])}
         kind = kinds.get(name)
+        if kind and kind.startswith("Stacked"):
+            kind = kind[len("Stacked"):]  # gradflow's batched trainer: each member is a plain Linear/BatchNorm1d
         return f"{kind} `{name}`" if kind else f"`{name}`"
+
+    # ----------------------------------------------------------------- what a parameter is
+
+    def param_role(self, name: str) -> str:
+        """'weight', 'norm' or 'constant-init' (see gradflow.record.layers): the recorder's verdict, else
+        (recordings from before roles were recorded) 'norm' for a normalisation type, else 'weight'."""
+        entry = next((e for e in (self.summary or {}).get("layers", []) if e["name"] == name and e["kind"] == "param"),
+                     {})
+        if entry.get("role"):
+            return entry["role"]
+        return "norm" if "norm" in str(entry.get("type", "")).lower() else "weight"
+
+    def weight_layers(self) -> list[dict]:
+        """The trained parameter layers (in forward order) whose std is their scale: the ones grad:data
+        and update:data ratios mean something for (normalisation scales and constant-initialised
+        parameters left out)."""
+        return [e for e in self.layers("param") if self.param_role(e["name"]) == "weight"]
+
+    def init_rms(self, name: str, member) -> float | None:
+        """RMS of a parameter layer's main parameter when first recorded (its own scale), if known."""
+        entry = next((e for e in (self.summary or {}).get("layers", []) if e["name"] == name), {})
+        rms = entry.get("init_rms")
+        if not rms:
+            return None
+        return float(rms[member if member is not None and 0 <= member < len(rms) else 0])
+
+    # ----------------------------------------------------------------- how the run went
+
+    def loss_chance(self) -> float | None:
+        """ln(classes) for a cross-entropy loss (the loss of a uniform guess), else None."""
+        kind = ((self.summary or {}).get("loss") or {}).get("kind")
+        if kind in CROSS_ENTROPY_KINDS or (kind is None and self.model_config.get("num_classes")):
+            return math.log(self.num_classes)
+        return None
+
+    def loss_curve(self, member) -> pd.DataFrame:
+        """The member's recorded loss per step (its own values, else the loss shared by all members)."""
+        loss = self.quantity(Q.LOSS)
+        own = loss[loss["member"] == member]
+        return (own if not own.empty else loss[loss["member"] == -1]).sort_values("step")
+
+    def loss_trend(self, member) -> trend.Trend | None:
+        rows = self.loss_curve(member)
+        return trend.loss_trend(rows["step"].to_numpy(), rows["value"].to_numpy()) if not rows.empty else None
+
+    def seed_metrics(self, seed) -> pd.DataFrame | None:
+        """Per-epoch metrics of one seed before early stopping (all rows when the metrics have no seed)."""
+        m = self.metrics
+        if m is None or not isinstance(m, pd.DataFrame) or m.empty:
+            return None
+        if "seed" in m and m["seed"].nunique() > 1:
+            if seed is None:
+                return None
+            m = m[m["seed"] == seed]
+        elif "seed" in m and seed is not None and not m["seed"].isna().all() and (m["seed"] != seed).all():
+            return None
+        rows = m.sort_values("epoch") if "epoch" in m else m
+        if "past_stop" in rows:
+            rows = rows[~rows["past_stop"].fillna(False).astype(bool)]
+        return None if rows.empty else rows
+
+    def outcome(self, member, seed=None) -> trend.Outcome:
+        """How this member's (seed's) run went: hurt (non-finite, diverging, loss flat at chance,
+        accuracy at chance over the run), slow (at chance but falling), fine, or unknown."""
+        if seed is None:
+            seed = self.seed_of(member)
+        key = (member, seed)
+        if key not in self._outcomes:
+            by_loss = trend.loss_outcome(self.loss_trend(member if member is not None else 0), self.loss_chance())
+            rows = self.seed_metrics(seed)
+            by_acc = trend.Outcome(trend.UNKNOWN, "no_metrics")
+            if rows is not None and "val_acc" in rows:
+                by_acc = trend.accuracy_outcome(rows["val_acc"], self.num_classes,
+                                                rows["train_loss"] if "train_loss" in rows else None)
+            hard = by_loss.verdict == trend.HURT and by_loss.reason in ("nonfinite", "diverging")
+            self._outcomes[key] = by_loss if hard or by_acc.verdict == trend.UNKNOWN else by_acc
+        return self._outcomes[key]
+
+    def severity(self, member, seed=None, unambiguous: bool = True) -> str:
+        """The severity of a finding about a symptom (gradients, units) for this member: an error
+        only when the evidence is unambiguous and the run is hurt; info when the evidence is borderline
+        and the run learns fine; a warning otherwise."""
+        verdict = self.outcome(member, seed).verdict
+        if verdict == trend.HURT:
+            return "error" if unambiguous else "warning"
+        # a run that learns all the same: a borderline symptom is a note, a gross one still worth a look
+        # (tanh at 10x the init scale learns, to 75 % where its healthy twin reaches 82 %)
+        return "warning" if unambiguous or verdict != trend.FINE else "info"

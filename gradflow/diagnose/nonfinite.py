@@ -35,7 +35,7 @@ def nonfinite(ev: Evidence) -> list[Finding]:
         if created:
             layer, n_out, n_in = created[0]
             origin = (f" They are created inside the backward pass of activation {', '.join(c[0] for c in created)}: "
-                      f"its forward output is finite, yet {n_out} non-finite gradient values leave {layer} where {n_in} "
+                      f"its forward output is finite, yet {n_out} non-finite gradient values leave it where {n_in} "
                       "arrive (e.g. exp() overflowing to inf in the unused branch of torch.where, then 0 * inf = NaN).")
         what = Q.LOCATIONS.get(first["where"], first["where"])
         count = int(first["count"])
@@ -45,7 +45,8 @@ def nonfinite(ev: Evidence) -> list[Finding]:
         out.append(Finding(
             "NONFINITE", "error", first["layer"], step,
             f"First NaN/inf at step {step}, epoch {int(first['epoch'])}{who(member, seed)}: the {what} of "
-            f"{first['layer']}{counted}, the first layer in forward order with a non-finite value ({phase}).{origin}",
+            f"{ev.layer_title(first['layer'])}{counted}, the first layer in forward order with a non-finite value "
+            f"({phase}).{origin}",
             {"step": step, "layer": first["layer"], "where": first["where"], "count": count,
              "at_step": {f"{r.layer}:{r.where}": int(r.count) for r in at.itertuples(index=False)},
              "created_by": [c[0] for c in created]},

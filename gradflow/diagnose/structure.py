@@ -1,12 +1,8 @@
-"""Rules on the model's structure and inputs: bounded logits, dropout p, unused layers, raw inputs."""
+"""Rules on the model's structure and inputs: dropout p (in a module or seen in the masks), unused
+layers, raw inputs. The output against its loss and targets: ``outputs``."""
 from __future__ import annotations
 
-import math
-import re
-
 from .. import quantities as Q
-from ..activations import bounded_interval, is_bounded
-from ..loss_graph import CROSS_ENTROPY_KINDS
 from .evidence import Evidence
 from .finding import Finding, num
 
@@ -20,82 +16,67 @@ def no_data(ev: Evidence) -> list[Finding]:
                     {}, "Call rec.step() once per training step, after optimizer.step().")]
 
 
-def _bounded_op(ev: Evidence):
-    """(the bounded op on the output or None, the loss kind): from the loss graph, the recorded
-    output, else the run config's output activation (the project's trainer uses cross-entropy)."""
-    s = ev.summary or {}
-    loss, output = s.get("loss") or {}, s.get("output") or {}
-    kind = loss.get("kind")
-    op = loss.get("logits_op") if loss.get("bounded_logits") else None
-    if not op and output.get("bounded"):
-        op = output.get("activation_layer") or output.get("grad_fn")
-    act = ev.model_config.get("output_act")
-    name = act.get("name") if isinstance(act, dict) else act
-    if not op and isinstance(name, str) and is_bounded(name):
-        op, kind = name, kind or "cross_entropy"
-    return (re.sub(r"Backward\d*$", "", str(op)) if op else None), kind  # SoftmaxBackward0 -> Softmax
-
-
-def _output_range(ev: Evidence):
-    lo, hi = ev.quantity(Q.OUTPUT_MIN), ev.quantity(Q.OUTPUT_MAX)
-    if lo.empty or hi.empty:
-        return None, None
-    return float(lo["value"].min()), float(hi["value"].max())
-
-
-def bounded_output(ev: Evidence) -> list[Finding]:
-    """BOUNDED_OUTPUT: tanh/sigmoid/softmax on the logits before a cross-entropy loss."""
-    op, kind = _bounded_op(ev)
-    if not op or kind not in (*CROSS_ENTROPY_KINDS, None, "unknown"):
-        return []
-    c, (lo, hi) = ev.num_classes, _output_range(ev)
-    low, top = bounded_interval(op) or ((-1.0, 1.0) if lo is None else (lo, hi))  # unknown interval: as observed
-    best_p = math.exp(top) / (math.exp(top) + (c - 1) * math.exp(low))
-    evidence = {"op": op, "loss": kind, "output_min": lo, "output_max": hi, "num_classes": c,
-                "best_probability": best_p, "min_loss": -math.log(best_p)}
-    rng = f" (observed range [{num(lo)}, {num(hi)}])" if hi is not None else ""
-    layer = ((ev.summary or {}).get("output") or {}).get("activation_layer") or Q.OUTPUT_LAYER
-    if kind in CROSS_ENTROPY_KINDS:
-        return [Finding(
-            "BOUNDED_OUTPUT", "error", layer, None,
-            f"The logits pass through a bounded function ({op}) before the cross-entropy loss{rng}: with "
-            f"{c} classes and logits in [{num(low)}, {num(top)}] the softmax can give the right class at most "
-            f"p = {best_p:.2f}, so the loss can never fall below {-math.log(best_p):.2f} and the gradients stay weak.",
-            evidence, "Remove the activation on the output: nn.CrossEntropyLoss expects raw logits (it applies "
-            "log-softmax itself). Apply softmax/tanh only for display or after training.")]
-    return [Finding(
-        "BOUNDED_OUTPUT", "info", layer, None,
-        f"The model output passes through a bounded function ({op}){rng}. That is right for targets in "
-        "that range (e.g. MSE on [0, 1] images), wrong if the output feeds a cross-entropy loss as logits; pass "
-        "loss= to rec.step() so the diagnosis can tell.", evidence, "If these are class logits, remove the activation.")]
-
-
 # Dropout: PyTorch's p is the probability of DROPPING a unit; above one half most units are gone.
 HIGH_DROPOUT_P = 0.5
 
 
+# The mask probe (record/dropout_probe.py): a layer's input counts as masked right there when the
+# units alive in both passes carry the same values (downstream of a mask they differ, and the zeros
+# there are ReLU sign flips); a module with a p within MASK_MATCHES_MODULE of it is the same dropout.
+MASK_AGREE_MIN = 0.9
+MASK_MATCHES_MODULE = 0.1
+EVAL_DROP_MIN = 0.05  # a drop fraction in eval mode above this: the dropout ignores model.eval()
+
+
 def high_dropout(ev: Evidence) -> list[Finding]:
-    """HIGH_DROPOUT: a dropout p above one half, likely a keep-probability passed as p."""
+    """HIGH_DROPOUT: a dropout p above one half, likely a keep-probability passed as p; in a module's
+    p, or seen in the masks of a layer's input (F.dropout inside forward())."""
     drops = list((ev.summary or {}).get("dropout") or [])
     p_config = ev.model_config.get("dropout")
     if not drops and isinstance(p_config, (int, float)) and p_config > 0:
         drops = [{"layer": "dropout", "p": float(p_config), "type": "Dropout"}]
-    return [Finding(
+    out = [Finding(
         "HIGH_DROPOUT", "warning", d["layer"], None,
-        f"{d['type']}(p={d['p']:g}) at {d['layer']} drops {100 * d['p']:.0f} % of the units: in PyTorch p is the "
-        f"probability of DROPPING a unit, not of keeping it (TensorFlow 1's keep_prob). If you meant to keep "
-        f"{100 * d['p']:.0f} %, use p={1 - d['p']:.2g}.",
-        {"p": d["p"], "keep_probability": 1 - d["p"], "limit": HIGH_DROPOUT_P},
+        f"{d['type'].removeprefix('Stacked')}(p={d['p']:g}) at {ev.layer_title(d['layer'])} drops {100 * d['p']:.0f} % of the units: in "
+        f"PyTorch p is the probability of DROPPING a unit, not of keeping it (TensorFlow 1's keep_prob). If you meant "
+        f"to keep {100 * d['p']:.0f} %, use p={1 - d['p']:.2g}.",
+        {"p": d["p"], "keep_probability": 1 - d["p"], "limit": HIGH_DROPOUT_P, "cause": "module"},
         f"Use nn.Dropout(p={1 - d['p']:.2g}) if {d['p']:g} was a keep-probability; rates above {HIGH_DROPOUT_P} "
         "are rarely useful.", d.get("member"), ev.seed_of(d.get("member")))
         for d in drops if d["p"] > HIGH_DROPOUT_P]
+    reported = [(f.member, f.evidence["p"]) for f in out]
+    for d in (ev.summary or {}).get("dropout_masks") or []:
+        if "p" not in d or d["p"] <= HIGH_DROPOUT_P or d["agree"] < MASK_AGREE_MIN:
+            continue
+        if any(m in (d["member"], None) and abs(p - d["p"]) < MASK_MATCHES_MODULE for m, p in reported):
+            continue  # the module's finding already says it
+        out.append(_mask_finding(ev, d))
+    return out
+
+
+def _mask_finding(ev: Evidence, d: dict) -> Finding:
+    p, p_eval = d["p"], d.get("p_eval")
+    nominal = round(p * 20) / 20  # an estimate from a few thousand units: the setting it most likely was
+    in_eval = p_eval is not None and p_eval > EVAL_DROP_MIN
+    eval_note = (f" It drops in eval mode too ({100 * p_eval:.0f} %): F.dropout's training argument defaults to True, "
+                 "so model.eval() does not turn it off." if in_eval else "")
+    return Finding(
+        "HIGH_DROPOUT", "warning", d["layer"], None,
+        f"The input of {ev.layer_title(d['layer'])} loses {100 * p:.0f} % of its units at random in training mode "
+        f"(two forward passes of the same batch zero different units; no Dropout module does it): a dropout applied "
+        f"inside forward(), like F.dropout(x, p=keep_prob). In PyTorch p is the probability of DROPPING a unit, not "
+        f"TensorFlow 1's keep_prob; if you meant to keep {100 * nominal:.0f} %, use p={1 - nominal:.2g}.{eval_note}",
+        {"p": p, "nominal_p": nominal, "keep_probability": 1 - p, "limit": HIGH_DROPOUT_P, "cause": "mask",
+         "agree": d["agree"], "p_eval": p_eval},
+        f"Use F.dropout(x, p={1 - nominal:.2g}, training=self.training), or an nn.Dropout(p={1 - nominal:.2g}) module "
+        "(it follows model.train()/eval() by itself).", d.get("member"), ev.seed_of(d.get("member")))
 
 
 def no_gradient(ev: Evidence) -> list[Finding]:
     """NO_GRADIENT: a trainable layer that received no gradient at recorded steps."""
     return [Finding(
         "NO_GRADIENT", "warning", layer, int(steps[0]) if steps else None,
-        f"{layer} has trainable parameters but received no gradient at recorded steps {steps[:5]}: it is not used in "
+        f"{ev.layer_title(layer)} has trainable parameters but received no gradient at recorded steps {steps[:5]}: it is not used in "
         "the forward pass, its output is detached, or the gradients were cleared before rec.step().",
         {"steps": list(steps)}, "Check the forward pass uses this layer, or freeze it (requires_grad_(False)); "
         "call rec.step() after optimizer.step() and before optimizer.zero_grad().")

@@ -1,22 +1,19 @@
-"""Rules on how training went: a loss or an accuracy stuck at chance, early stopping on a plateau."""
+"""Rules on how training went: a loss or an accuracy stuck at chance, a diverging loss, early stopping on a plateau."""
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import pandas as pd
 
 from .. import quantities as Q
 from ..loss_graph import CROSS_ENTROPY_KINDS
+from . import trend
 from .evidence import Evidence
 from .finding import Finding, who
 
-# Not learning: validation accuracy within 5 points of chance (10 % for 10 classes), or a
-# cross-entropy loss still within 5 % of ln(classes), the loss of a uniform guess.
-CHANCE_MARGIN = 0.05
-LOSS_CHANCE_FRACTION = 0.05
-NOT_LEARNING_MIN_STEPS = 100  # fewer steps than this are not "after training" (a net on SGD 1e-2 may need them)
-LOSS_TAIL_FRACTION = 0.2  # the last 20 % of the loss curve is what "after training" means
+# Not learning: validation accuracy within 5 points of chance (10 % for 10 classes) over a finished
+# run, or a cross-entropy loss still within 5 % of ln(classes) (the loss of a uniform guess) whose
+# trend is flat (see trend.py: a slow but real fall is a plateau, not a failure).
+CHANCE_MARGIN = trend.CHANCE_MARGIN
 
 
 def seeds_at_chance(ev: Evidence) -> list[tuple[int | None, pd.DataFrame, float]]:
@@ -27,54 +24,111 @@ def seeds_at_chance(ev: Evidence) -> list[tuple[int | None, pd.DataFrame, float]
         return []
     out = []
     for seed in (m["seed"].dropna().unique() if "seed" in m else [None]):
-        rows = (m[m["seed"] == seed] if seed is not None else m).sort_values("epoch")
-        if "past_stop" in rows:
-            rows = rows[~rows["past_stop"].fillna(False).astype(bool)]
-        if rows.empty:
+        seed = None if seed is None else int(seed)
+        rows = ev.seed_metrics(seed)
+        if rows is None:
             continue
-        acc = rows["val_acc"].astype(float)
-        best = float((acc / 100.0 if acc.max() > 1.0 else acc).max())  # percent or fraction
-        if best <= 1.0 / ev.num_classes + CHANCE_MARGIN:
-            out.append((None if seed is None else int(seed), rows, best))
+        verdict = trend.accuracy_outcome(rows["val_acc"], ev.num_classes)
+        if verdict.reason == "accuracy_at_chance":
+            out.append((seed, rows, verdict.evidence["best_val_acc"]))
     return out
 
 
+def _diverged_seeds(ev: Evidence) -> set:
+    """Seeds (and members' seeds) whose loss diverged: their accuracy at chance is DIVERGING's, not NOT_LEARNING's."""
+    return {f.seed if f.seed is not None else ev.seed_of(f.member) for f in diverging(ev)}
+
+
 def accuracy_not_learning(ev: Evidence) -> list[Finding]:
-    """NOT_LEARNING: validation accuracy never left chance."""
-    chance = 1.0 / ev.num_classes
+    """NOT_LEARNING: validation accuracy never left chance over the finished run (not when it diverged)."""
+    chance, diverged = 1.0 / ev.num_classes, _diverged_seeds(ev)
     return [Finding(
         "NOT_LEARNING", "error", Q.MODEL_LAYER, None,
         f"Validation accuracy never left chance{who(0, seed)}: best {100 * best:.2f} % over {len(rows)} epochs "
         f"(chance {100 * chance:.1f} % with {ev.num_classes} classes).",
-        {"best_val_acc": best, "chance": chance, "epochs": len(rows), "last_epoch": int(rows["epoch"].iloc[-1])},
+        {"best_val_acc": best, "chance": chance, "epochs": len(rows), "last_epoch": int(rows["epoch"].iloc[-1]),
+         "cause": "accuracy"},
         "Look at the gradient findings; try a ReLU-family activation, another initialisation or optimizer.",
-        None, seed) for seed, rows, best in seeds_at_chance(ev)]
+        None, seed) for seed, rows, best in seeds_at_chance(ev) if seed not in diverged]
 
 
 def loss_not_learning(ev: Evidence) -> list[Finding]:
-    """NOT_LEARNING: a cross-entropy loss still at ln(classes) after training. The accuracy verdict,
-    when there is one, is the better witness: then this rule stays silent."""
-    loss = ev.quantity(Q.LOSS)
-    kind = ((ev.summary or {}).get("loss") or {}).get("kind")
-    if loss.empty or kind not in CROSS_ENTROPY_KINDS or seeds_at_chance(ev):
+    """NOT_LEARNING: a cross-entropy loss at ln(classes) whose trend is flat over enough steps to
+    tell. A seed with per-epoch accuracy is judged by the accuracy rule instead (the better witness)."""
+    chance, loss, out = ev.loss_chance(), ev.quantity(Q.LOSS), []
+    if loss.empty or chance is None or ((ev.summary or {}).get("loss") or {}).get("kind") not in CROSS_ENTROPY_KINDS:
         return []
-    chance, out = math.log(ev.num_classes), []
-    for member, seed in ev.members(loss):
-        rows = loss[loss["member"] == member].sort_values("step")
-        if rows["step"].nunique() < NOT_LEARNING_MIN_STEPS:
+    for member, seed in ev.members(loss[loss["member"] >= 0]) or [(0, ev.seed_of(0))]:
+        rows = ev.seed_metrics(seed)
+        if rows is not None and "val_acc" in rows:
             continue
-        tail = rows.iloc[int(len(rows) * (1 - LOSS_TAIL_FRACTION)):]
-        last = float(tail["value"].mean())
-        if math.isfinite(last) and last > chance * (1 - LOSS_CHANCE_FRACTION):
-            out.append(Finding(
-                "NOT_LEARNING", "error", Q.MODEL_LAYER, int(tail["step"].iloc[-1]),
-                f"The loss is stuck at the chance level{who(member, seed)}: mean {last:.4f} over the last "
-                f"{len(tail)} steps (to step {int(tail['step'].iloc[-1])}) against ln({ev.num_classes}) = {chance:.4f}, "
-                "the loss of a uniform guess.",
-                {"loss_tail_mean": last, "chance_loss": chance, "steps": int(rows["step"].nunique())},
-                "Look at the gradient findings (vanishing, saturation, update ratio); try a ReLU-family activation, "
-                "another initialisation, Adam, or a higher learning rate.", member, seed))
+        t = ev.loss_trend(member)
+        verdict = trend.loss_outcome(t, chance)
+        if verdict.reason != "not_learning" or verdict.verdict != trend.HURT:
+            continue  # falling (a plateau it is leaving), too short to tell, learned, or diverging
+        where = "at" if t.tail_mean <= chance * (1 + trend.LOSS_CHANCE_FRACTION) else "at or above"
+        out.append(Finding(
+            "NOT_LEARNING", "error", Q.MODEL_LAYER, t.tail_steps[1],
+            f"The loss is stuck {where} the chance level{who(member, seed)}: mean {t.tail_mean:.4f} over steps "
+            f"{t.tail_steps[0]}-{t.tail_steps[1]} against ln({ev.num_classes}) = {chance:.4f}, the loss of a uniform "
+            f"guess, and it is not falling (slope {t.tail_slope:.1e} per step, within the noise; "
+            f"{t.head_mean:.4f} at the start).",
+            {**t.to_dict(), "chance_loss": chance, "cause": "loss"},
+            "Look at the gradient findings (vanishing, saturation, update ratio); try a ReLU-family activation, "
+            "another initialisation, Adam, or a higher learning rate.", member, seed))
     return out
+
+
+def _epoch_loss_diverged(rows: pd.DataFrame, chance: float | None) -> tuple[float, float] | None:
+    """(first, last) per-epoch training loss when it ended far above its start or far above chance."""
+    if rows is None or "train_loss" not in rows or len(rows) < 1:
+        return None
+    tl = rows["train_loss"].astype(float).to_numpy()
+    tl = tl[np.isfinite(tl)]
+    if tl.size == 0:
+        return None
+    first, last = float(tl[0]), float(tl[-1])
+    far_above_start = tl.size >= 2 and last > trend.DIVERGE_FACTOR * first
+    far_above_chance = chance is not None and last > trend.DIVERGE_FACTOR * chance and last >= first
+    return (first, last) if far_above_start or far_above_chance else None
+
+
+def diverging(ev: Evidence) -> list[Finding]:
+    """DIVERGING: the loss now sits far above where it started (and above chance): a learning rate
+    far too high. From the recorded loss curve, else from the per-epoch training loss."""
+    chance, loss, out, seen = ev.loss_chance(), ev.quantity(Q.LOSS), [], set()
+    suggestion = ("Lower the learning rate (by 10x to start with), add warm-up or gradient clipping "
+                  "(torch.nn.utils.clip_grad_norm_); check the inputs are normalised.")
+    for member, seed in (ev.members(loss[loss["member"] >= 0]) or [(0, ev.seed_of(0))]) if not loss.empty else []:
+        t = ev.loss_trend(member)
+        if not trend.diverging(t, chance):
+            continue
+        seen.add(seed)
+        vs = f" and ln({ev.num_classes}) = {chance:.2f} for a uniform guess" if chance is not None else ""
+        out.append(Finding(
+            "DIVERGING", "error", Q.MODEL_LAYER, t.tail_steps[1],
+            f"The loss is diverging{who(member, seed)}: mean {_plain(t.tail_mean)} over steps {t.tail_steps[0]}-"
+            f"{t.tail_steps[1]} against {_plain(t.head_mean)} at the start{vs}.",
+            {**t.to_dict(), "chance_loss": chance, "source": "loss"}, suggestion, member, seed))
+    m = ev.metrics
+    seeds = (m["seed"].dropna().unique().tolist() if "seed" in m else [None]) if isinstance(m, pd.DataFrame) else []
+    for seed in seeds:
+        seed = None if seed is None else int(seed)
+        found = None if seed in seen else _epoch_loss_diverged(ev.seed_metrics(seed), chance)
+        if found:
+            first, last = found
+            vs = f" (ln({ev.num_classes}) = {chance:.2f} for a uniform guess)" if chance is not None else ""
+            out.append(Finding(
+                "DIVERGING", "error", Q.MODEL_LAYER, None,
+                f"The training loss is diverging{who(0, seed)}: {_plain(last)} in the last epoch against "
+                f"{_plain(first)} in the first{vs}.",
+                {"train_loss_first": first, "train_loss_last": last, "chance_loss": chance, "source": "metrics"},
+                suggestion, None, seed))
+    return out
+
+
+def _plain(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
 
 
 # Plateau stop: the loss fell by at least this fraction of its first value over the run, or the
@@ -107,7 +161,7 @@ def _signs_of_progress(ev: Evidence, rows: pd.DataFrame, seed, evidence: dict) -
         evidence.update(train_loss_first=float(tl[0]), train_loss_last=float(tl[-1]), train_loss_slope=slope)
         if slope < 0 and drop > PLATEAU_MIN_DROP * abs(tl[0]):
             signs.append(f"the training loss was still falling ({tl[0]:.4f} -> {tl[-1]:.4f}, {slope:.2e} per epoch)")
-    params, g = ev.layers("param"), ev.quantity(Q.GRAD_STD)
+    params, g = ev.weight_layers(), ev.quantity(Q.GRAD_STD)
     if params and not g.empty:
         first = g[g["layer"] == params[0]["name"]]
         if seed is not None:
@@ -117,14 +171,17 @@ def _signs_of_progress(ev: Evidence, rows: pd.DataFrame, seed, evidence: dict) -
             growth = float(first["value"].iloc[-1] / first["value"].iloc[0])
             evidence["first_layer_grad_growth"] = growth
             if growth >= PLATEAU_GRAD_GROWTH:
-                signs.append(f"{params[0]['name']}'s gradient had grown {growth:.1f}x since the start")
+                signs.append(f"the gradient of {ev.layer_title(params[0]['name'])} had grown {growth:.1f} times "
+                             "since the start")
     return signs
 
 
 def plateau_stop(ev: Evidence) -> list[Finding]:
     """PLATEAU_STOP: early stopping ended a run at chance while it was still (slowly) moving."""
-    out = []
+    out, diverged = [], _diverged_seeds(ev)
     for seed, rows, _ in seeds_at_chance(ev):
+        if seed in diverged:
+            continue
         evidence = {"epochs": len(rows), "max_epochs": ev.run_config.get("max_epochs"),
                     "patience": ev.run_config.get("patience")}
         signs = _signs_of_progress(ev, rows, seed, evidence) if _stopped_early(ev, rows, seed) else []

@@ -23,12 +23,19 @@ def dead_units(ev: Evidence) -> list[Finding]:
         if r.dead_fraction < DEAD_WARNING:
             continue
         seed = None if pd.isna(r.seed) else int(r.seed)
-        sev = "error" if r.dead_fraction >= DEAD_ERROR else "warning"
+        outcome = ev.outcome(int(r.member), seed)
+        # a layer (almost) entirely dead passes (almost) nothing: that alone hurts the run, unless the run
+        # is seen learning all the same (then a warning); a partly dead layer follows the run's outcome
+        if r.dead_fraction >= DEAD_ERROR:
+            sev = "warning" if outcome.verdict == "fine" else "error"
+        else:
+            sev = ev.severity(int(r.member), seed, unambiguous=False)
         out.append(Finding("DEAD_UNITS", sev, r.layer, int(r.step),
-                           f"{r.dead} of {r.units} units of {r.layer} ({100 * r.dead_fraction:.1f} %) are dead"
-                           f"{who(r.member, seed)}: over all {r.examples} examples they never pass a gradient or carry a signal.",
+                           f"{r.dead} of {r.units} units of {ev.layer_title(r.layer)} ({100 * r.dead_fraction:.1f} %) "
+                           f"are dead{who(r.member, seed)}: over all {r.examples} examples they never pass a gradient "
+                           f"or carry a signal{_learns(outcome)}.",
                            {"dead": int(r.dead), "units": int(r.units), Q.DEAD_FRACTION: float(r.dead_fraction),
-                            "examples": int(r.examples)},
+                            "examples": int(r.examples), "run": outcome.verdict, "run_reason": outcome.reason},
                            "Use LeakyReLU/ELU/swish instead of ReLU, a lower learning rate, kaiming initialisation, "
                            "or normalisation before the activation.", int(r.member), seed))
     return out
@@ -40,6 +47,11 @@ SATURATION_BOUNDED = 0.25
 # One-sided activations (ReLU family) are "flat" for every negative input: about half the units
 # at initialisation is normal, so only near-total silence is reported, and only as info.
 SATURATION_ONE_SIDED = 0.95
+SATURATION_STRONG = 0.5  # half a bounded layer's units flat: unambiguous
+
+
+def _learns(outcome) -> str:
+    return "; the run learns all the same, so this is a note" if outcome.verdict == "fine" else ""
 
 
 def saturation(ev: Evidence) -> list[Finding]:
@@ -57,13 +69,18 @@ def saturation(ev: Evidence) -> list[Finding]:
         if not med > limit:
             continue
         seed = None if pd.isna(rows["seed"].iloc[0]) else int(rows["seed"].iloc[0])
-        step = int(tail["step"].iloc[-1])
+        step, member = int(tail["step"].iloc[-1]), int(member)
+        outcome = ev.outcome(member, seed)
+        # one-sided activations (ReLU family) silent on one side: a note at most; bounded ones by the run
+        sev = ev.severity(member, seed, unambiguous=med > SATURATION_STRONG) if bounded else "info"
         out.append(Finding(
-            "SATURATION", "warning" if bounded else "info", layer, step,
-            f"{100 * med:.1f} % of the units of {layer} ({a.get('activation', '?')}) sit in the flat region of the "
-            f"activation{who(member, seed)} (derivative below 6 % of its maximum; median over recorded steps "
-            f"{int(tail['step'].iloc[0])}-{step}; limit {100 * limit:.0f} %): little gradient passes them.",
-            {"saturation_median": med, "limit": limit, "bounded": bounded, "steps": [int(tail["step"].iloc[0]), step]},
+            "SATURATION", sev, layer, step,
+            f"{100 * med:.1f} % of the units of {ev.layer_title(layer)} ({a.get('activation', '?')}) sit in the flat "
+            f"region of the activation{who(member, seed)} (derivative below 6 % of its maximum; median over recorded "
+            f"steps {int(tail['step'].iloc[0])}-{step}; limit {100 * limit:.0f} %): little gradient passes them"
+            f"{_learns(outcome)}.",
+            {"saturation_median": med, "limit": limit, "bounded": bounded, "steps": [int(tail["step"].iloc[0]), step],
+             "run": outcome.verdict, "run_reason": outcome.reason},
             "Normalise the layer's input (BatchNorm/LayerNorm), use a smaller initialisation or learning rate, "
-            "or a non-saturating activation (relu, leakyrelu, elu, swish).", int(member), seed))
+            "or a non-saturating activation (relu, leakyrelu, elu, swish).", member, seed))
     return out

@@ -26,6 +26,18 @@ TORCH_ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.Tanh, nn.Sigmoid, nn.LeakyReLU, nn.EL
                      nn.Threshold, nn.Softshrink, nn.Hardshrink)
 PARAM, ACTIVATION = "param", "activation"  # the two kinds of hooked layer
 
+# What a hooked parameter is, for the ratio rules (grad:data, update:data divide by the weight's std):
+# - WEIGHT: an ordinary weight drawn at random; its std is its scale;
+# - NORM: a normalisation layer's scale (starts at exactly 1: std 0, the ratio means nothing);
+# - CONSTANT_INIT: any other parameter that starts at one value (zeros: a positional embedding, a
+#   zero-initialised projection) -- its std is ~0 against its magnitude.
+WEIGHT_ROLE, NORM_ROLE, CONSTANT_ROLE = "weight", "norm", "constant-init"
+NORM_TYPES = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm,
+              *((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ()))
+# std below this fraction of the RMS (or an RMS of 0): the values are one constant. Random inits have
+# std ~ RMS (ratio ~1); a scale of ones nudged by one optimizer step has ~1e-3.
+CONSTANT_STD_FRACTION = 1e-2
+
 
 def is_activation_module(m: nn.Module) -> bool:
     """gradflow Activations, modules flagged ``is_activation = True``, torch's elementwise
@@ -36,11 +48,37 @@ def is_activation_module(m: nn.Module) -> bool:
     return isinstance(config, dict) and "name" in config and not any(True for _ in m.children())
 
 
+def member_activation_names(m: nn.Module) -> list[str] | None:
+    """Each member's activation name for a stacked activation (gradflow's batched trainer), else None."""
+    configs = getattr(m, "member_configs", None)
+    if not isinstance(configs, list):
+        return None
+    return [c.get("name", "?") if isinstance(c, dict) else str(c) for c in configs]
+
+
 def activation_name(m: nn.Module) -> str:
+    """The activation's own name ('relu', 'sigmoid'); a stacked one: its members' names joined by '/'."""
+    names = member_activation_names(m)
+    if names:
+        return "/".join(dict.fromkeys(names))
     config = getattr(m, "config", None)
     if isinstance(config, dict) and isinstance(config.get("name"), str):
         return config["name"]
     return type(m).__name__.lower()
+
+
+def is_norm_module(m: nn.Module) -> bool:
+    """torch's normalisation layers, gradflow's stacked ones, and user modules named like one (RMSNorm)."""
+    return isinstance(m, NORM_TYPES) or "norm" in type(m).__name__.lower()
+
+
+def param_role(module: nn.Module, std: torch.Tensor, rms: torch.Tensor) -> str:
+    """WEIGHT_ROLE, NORM_ROLE or CONSTANT_ROLE of a module's main parameter, from the module type and
+    the parameter's std and RMS per member (M,) when first recorded."""
+    if is_norm_module(module):
+        return NORM_ROLE
+    constant = (std <= CONSTANT_STD_FRACTION * rms) | (rms == 0)
+    return CONSTANT_ROLE if bool(constant.any()) else WEIGHT_ROLE
 
 
 def main_parameter(m: nn.Module):
@@ -66,6 +104,15 @@ class Layer:
     max_deriv: torch.Tensor | None = None  # (M,) largest |derivative| found by probing, activations only
     flat_both_sides: list | None = None
     probed: bool = False
+    role: str | None = None  # param layers: WEIGHT_ROLE / NORM_ROLE / CONSTANT_ROLE, set when first recorded
+    init_rms: list | None = None  # param layers: RMS of the main parameter per member when first recorded
+
+    def note_role(self, weight: torch.Tensor, weight_std: torch.Tensor) -> None:
+        """Judge the parameter's role once, from its values (member view) when first recorded."""
+        if self.role is None:
+            rms = stats.rms(weight)
+            self.role = param_role(self.module, weight_std, rms)
+            self.init_rms = [float(v) for v in rms.tolist()]
 
     def view(self, t: torch.Tensor) -> torch.Tensor:
         """Tensor with the member in dim 0."""

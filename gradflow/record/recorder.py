@@ -35,6 +35,8 @@ from ..recording import DEAD_COLUMNS, FORMAT, FORMAT_VERSION, frame, save_record
 from . import structure
 from .buffer import FLUSH_ENTRIES, Buffer
 from .dead_units import dead_unit_pass
+from .dropout_probe import probe_dropout, probe_slice
+from .grad_accumulation import StaleGradCheck
 from .layers import PARAM, find_layers, first_tensor
 from .schedule import as_schedule
 from .sentinel import NonfiniteLog, Sentinel
@@ -91,6 +93,10 @@ class Recorder:
         self._errors: list[str] = []
         self._output: dict = {}  # what feeds the model output (bounded logits?)
         self._loss_info: dict | None = None
+        self._stale_grad = StaleGradCheck(self._param_layers)  # missing zero_grad (grad_accumulation)
+        self._probe_input = None  # a slice of the first recorded batch, for the dropout-mask probe
+        self._dropout_masks: list | None = None  # its result (None: not probed)
+        self._targets: dict = {}  # running min/max of the targets passed to rec.step()
         self._reset_step_state()
 
     # ----------------------------------------------------------------- lifecycle
@@ -135,6 +141,7 @@ class Recorder:
             if lay.kind == PARAM:
                 h.append(lay.module.register_forward_hook(self._guard(self._order_hook(lay))))
                 h.append(lay.param.register_post_accumulate_grad_hook(self._guard(self._grad_hook(lay))))
+                h.append(lay.param.register_hook(self._guard(self._stale_grad.hook(lay))))
             else:
                 h.append(lay.module.register_forward_hook(self._guard(self._activation_hook(lay))))
 
@@ -186,6 +193,8 @@ class Recorder:
         x = first_tensor(args)
         if self._active and self._training_forward() and x is not None and x.is_floating_point() and x.numel():
             self._record_range(Q.INPUT_LAYER, Q.INPUT_RANGE, x)
+            if self._dropout_masks is None and self._probe_input is None and len(args) == 1:
+                self._probe_input = probe_slice(x, self._root_stacked and x.dim() >= 3 and x.shape[0] == self.members)
 
     def _on_model_output(self, module, args, out):
         y = first_tensor(out)
@@ -253,11 +262,18 @@ class Recorder:
 
     # ----------------------------------------------------------------- the user's calls
 
-    def step(self, loss=None) -> None:
-        """Call once per training step, after ``optimizer.step()``. ``loss``: scalar or (members,)."""
+    def step(self, loss=None, targets=None) -> None:
+        """Call once per training step, after ``optimizer.step()``. ``loss``: scalar or (members,);
+        ``targets``: the batch's targets (optional; their range is compared with the model's output)."""
         self._check_open("step")
         if loss is not None:
             self._note_loss(loss)
+        if targets is not None:
+            if not isinstance(targets, (torch.Tensor, list, tuple)) and not hasattr(targets, "__array__"):
+                raise TypeError(f"rec.step(targets=...) takes the batch's targets as a tensor or array, "
+                                f"got {type(targets).__name__}")
+            if self._active:
+                self._note_targets(targets)
         if self.nonfinite_check == "every_step":
             grads = [(lay, self._grads[lay.name]) for lay in self._param_layers
                      if self._grads.get(lay.name) is not None]
@@ -265,6 +281,9 @@ class Recorder:
         if self._active:
             self._reduce_parameters()
             self._recorded_steps.append(self._step)
+            self._stale_grad.arm(self._step, self._before)
+            if self._probe_input is not None:
+                self._probe_dropout()
         self._reset_step_state()
         self._step += 1
         self._active = bool(self.schedule(self._step))
@@ -288,6 +307,23 @@ class Recorder:
         # one loss for several members (their sum or mean) belongs to all of them: member -1
         self._buffer.scalar(self._step, self.epoch, Q.MODEL_LAYER, Q.LOSS, v, shared=v.numel() != self.members)
 
+    def _note_targets(self, targets):
+        t = torch.as_tensor(targets).detach()
+        if not t.numel() or t.is_complex() or t.dtype == torch.bool:
+            return
+        lo, hi = t.amin(), t.amax()  # kept on the device: read once, by summary()
+        old = self._targets
+        self._targets = {"min": lo if not old else torch.minimum(old["min"], lo),
+                         "max": hi if not old else torch.maximum(old["max"], hi),
+                         "float": t.is_floating_point(), "shape": list(t.shape)}
+
+    def _probe_dropout(self):
+        x, self._probe_input = self._probe_input, None
+        try:
+            self._dropout_masks = probe_dropout(self.model, self.layers, x)
+        except Exception as exc:  # a model that needs more than one input, ...: no probe, not a recorder error
+            self._dropout_masks = [{"skipped": f"{type(exc).__name__}: {exc}"[:200]}]
+
     def _reduce_parameters(self):
         for lay in self._param_layers:
             g = self._grads.get(lay.name)
@@ -298,6 +334,7 @@ class Recorder:
             before = self._before.get(lay.name)
             ref = wv if before is None else lay.view(before)
             g_std, w_std = stats.std(gv), stats.std(ref)  # computed once, shared with the ratios
+            lay.note_role(ref, w_std)  # weight / norm / constant-init, for the ratio rules (once)
             self._scalar(lay.name, Q.GRAD_NORM, stats.norm(gv))
             self._scalar(lay.name, Q.GRAD_STD, g_std)
             self._scalar(lay.name, Q.GRAD_MEAN, stats.mean(gv))
@@ -356,6 +393,9 @@ class Recorder:
             "dropout": structure.find_dropout(self.model),
             "output": dict(self._output), "loss": self._loss_info, "num_classes": structure.num_classes(self.model),
             "missing_grad": {k: v[:20] for k, v in self._missing_grad.items()},
+            "dropout_masks": self._dropout_masks, "stale_grad": self._stale_grad.summary(),
+            "targets": {k: (float(v) if isinstance(v, torch.Tensor) else v) for k, v in self._targets.items()} or None,
+            "frozen_types": structure.module_types(self.model, self.frozen),
             "errors": list(self._errors),
             "histogram_edges": {f"{k}_{s}": stats.histogram_edges(k, s).tolist() for k, s in stats.HIST_EDGES},
         }

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from ..quantities import ROOT_LAYER
-from .layers import PARAM, Layer, activation_name
+from .layers import PARAM, Layer, activation_name, member_activation_names
 
 
 def describe_layers(layers: list[Layer], order: dict[str, int]) -> list[dict]:
@@ -17,9 +17,10 @@ def describe_layers(layers: list[Layer], order: dict[str, int]) -> list[dict]:
         entry = {"name": lay.name, "kind": lay.kind, "type": type(lay.module).__name__,
                  "order": order.get(lay.name), "members": lay.members}
         if lay.kind == PARAM:
-            entry.update(param=lay.param_name, shape=list(lay.param.shape))
+            entry.update(param=lay.param_name, shape=list(lay.param.shape), role=lay.role, init_rms=lay.init_rms)
         else:
-            entry.update(activation=activation_name(lay.module), bounded=lay.bounded,
+            entry.update(activation=activation_name(lay.module), activations=member_activation_names(lay.module),
+                         bounded=lay.bounded,
                          flat_both_sides=lay.flat_both_sides,
                          max_derivative=None if lay.max_deriv is None else [float(v) for v in lay.max_deriv.tolist()])
         out.append(entry)
@@ -45,6 +46,12 @@ def find_dropout(model: nn.Module) -> list[dict]:
                 found.append({"layer": n or ROOT_LAYER, "p": float(p), "type": type(m).__name__,
                               "member": member if len(ps) > 1 else None})
     return found
+
+
+def module_types(model: nn.Module, names: list[str]) -> dict[str, str]:
+    """The class name of each named module (the frozen ones: is anything but normalisation trainable?)."""
+    mods = {n or ROOT_LAYER: m for n, m in model.named_modules()}
+    return {n: type(mods[n]).__name__ for n in names if n in mods}
 
 
 def num_classes(model: nn.Module) -> int | None:

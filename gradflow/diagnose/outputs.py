@@ -1,0 +1,189 @@
+"""Rules on the model's output against its loss and its targets: bounded logits before a
+cross-entropy, a bounded output read as probabilities by a hand-written log loss (seed 000's Keras
+port), and a bounded output judged against the range of the targets (seed 004's autoencoder).
+
+``evidence["cause"]`` keeps BOUNDED_OUTPUT's different situations apart for grouping:
+``bounded_logits`` (error), ``log_of_bounded`` (error), ``fits_targets`` and ``loss_unknown`` (info).
+"""
+from __future__ import annotations
+
+import math
+
+from .. import quantities as Q
+from ..activations import bounded_interval, is_bounded, op_name
+from ..loss_graph import CROSS_ENTROPY_KINDS, LOG_PROBABILITY, LOGIT_KINDS
+from .evidence import Evidence
+from .finding import Finding, num
+
+RANGE_TOLERANCE = 1e-6  # targets this far outside the output's interval still count as inside
+
+
+def _plain_op(name) -> str | None:
+    """'TanhBackward0' -> 'Tanh', 'sigmoid' -> 'Sigmoid'; None for nothing."""
+    if not name:
+        return None
+    plain = op_name(name)
+    return {"tanh": "Tanh", "sigmoid": "Sigmoid", "softmax": "Softmax", "hardtanh": "Hardtanh",
+            "hardsigmoid": "Hardsigmoid", "softsign": "Softsign", "clamp": "Clamp",
+            "clampminmax": "Clamp"}.get(plain, str(name).replace("Backward0", ""))
+
+
+def _activation_of(ev: Evidence, layer: str | None) -> str | None:
+    for e in (ev.summary or {}).get("layers", []):
+        if e["name"] == layer and e["kind"] == "activation":
+            return e.get("activation")
+    return None
+
+
+def _bounded_op(ev: Evidence):
+    """(the bounded op on the output or None, the layer it runs in or None, the loss kind): from the
+    loss graph, the recorded output, else the run config's output activation (the project's trainer
+    uses cross-entropy)."""
+    s = ev.summary or {}
+    loss, output = s.get("loss") or {}, s.get("output") or {}
+    kind, layer = loss.get("kind"), output.get("activation_layer")
+    op = loss.get("logits_op") if loss.get("bounded_logits") else None
+    if kind in LOGIT_KINDS and loss.get("logits_op"):
+        return _plain_op(op), layer, kind  # the graph names what feeds the log-softmax: trust it (log(softmax(z)))
+    if not op and output.get("bounded"):
+        grad_fn = output.get("grad_fn")
+        op = grad_fn if is_bounded(grad_fn) else (_activation_of(ev, layer) or grad_fn or layer)
+    act = ev.model_config.get("output_act")
+    name = act.get("name") if isinstance(act, dict) else act
+    if not op and isinstance(name, str) and is_bounded(name):
+        op, kind = name, kind or "cross_entropy"
+    return _plain_op(op), layer, kind
+
+
+def _where(ev: Evidence, op: str, layer: str | None) -> str:
+    """'Tanh `6`' for an nn.Tanh module, 'sigmoid at Activation `layers.3`', or plain 'Tanh' (torch.tanh)."""
+    if not layer:
+        return op
+    title = ev.layer_title(layer)
+    return title if title.lower().startswith(op.lower()) else f"{op} at {title}"
+
+
+def _output_range(ev: Evidence):
+    lo, hi = ev.quantity(Q.OUTPUT_MIN), ev.quantity(Q.OUTPUT_MAX)
+    if lo.empty or hi.empty:
+        return None, None
+    return float(lo["value"].min()), float(hi["value"].max())
+
+
+def bounded_output(ev: Evidence) -> list[Finding]:
+    """BOUNDED_OUTPUT and TARGET_OUT_OF_RANGE: a bounded output against what the loss and the targets expect."""
+    loss = (ev.summary or {}).get("loss") or {}
+    if loss.get("kind") == LOG_PROBABILITY:
+        return _log_of_bounded(ev, loss)
+    op, layer, kind = _bounded_op(ev)
+    if not op:
+        return []
+    if kind in CROSS_ENTROPY_KINDS:
+        return [_bounded_logits(ev, op, layer, kind)]
+    if kind == "bce_with_logits":
+        return [_double_sigmoid(ev, op, layer)]
+    if kind in (None, "unknown"):
+        return [_loss_unknown(ev, op, layer, kind)]
+    return _against_targets(ev, op, layer, kind)
+
+
+def _bounded_logits(ev: Evidence, op: str, layer, kind) -> Finding:
+    c, (lo, hi) = ev.num_classes, _output_range(ev)
+    low, top = bounded_interval(op) or ((-1.0, 1.0) if lo is None else (lo, hi))  # unknown interval: as observed
+    best_p = math.exp(top) / (math.exp(top) + (c - 1) * math.exp(low))
+    rng = f" (observed range [{num(lo)}, {num(hi)}])" if hi is not None else ""
+    return Finding(
+        "BOUNDED_OUTPUT", "error", layer or Q.OUTPUT_LAYER, None,
+        f"The logits pass through a bounded function ({_where(ev, op, layer)}) before the cross-entropy loss{rng}. "
+        f"The model still trains (the class with the largest squashed logit can be the right one: seed 000's PyTorch "
+        f"port reaches 80-90 %), but with {c} classes and logits in [{num(low)}, {num(top)}] the softmax can give the "
+        f"right class at most p = {best_p:.2f}: the loss can never fall below {-math.log(best_p):.2f}, examples already "
+        "classified right keep pulling on the weights, and the probabilities mean nothing.",
+        {"cause": "bounded_logits", "op": op, "loss": kind, "output_min": lo, "output_max": hi, "num_classes": c,
+         "best_probability": best_p, "min_loss": -math.log(best_p)},
+        "Remove the activation on the output: nn.CrossEntropyLoss expects raw logits (it applies log-softmax "
+        "itself). Apply softmax/tanh only for display or after training.")
+
+
+def _double_sigmoid(ev: Evidence, op: str, layer) -> Finding:
+    """A bounded output fed to BCEWithLogits, which applies a sigmoid of its own."""
+    low, top = bounded_interval(op) or (0.0, 1.0)
+    p_low, p_top = 1 / (1 + math.exp(-low)), 1 / (1 + math.exp(-top))
+    return Finding(
+        "BOUNDED_OUTPUT", "error", layer or Q.OUTPUT_LAYER, None,
+        f"The output passes through a bounded function ({_where(ev, op, layer)}, [{num(low)}, {num(top)}]) before "
+        f"binary_cross_entropy_with_logits / nn.BCEWithLogitsLoss, which applies a sigmoid itself: the predicted "
+        f"probabilities can only lie in [{p_low:.2f}, {p_top:.2f}], so targets of 0 and 1 are never approached, "
+        "the loss has a floor and the gradients stay weak.",
+        {"cause": "bounded_logits", "op": op, "loss": "bce_with_logits", "probability_range": [p_low, p_top]},
+        "Remove the activation on the output (BCEWithLogitsLoss expects raw logits), or keep it and use "
+        "nn.BCELoss on the probabilities.")
+
+
+def _log_of_bounded(ev: Evidence, loss: dict) -> list[Finding]:
+    """A hand-written -(t * log(p)) on outputs that are not probabilities (tanh: negative values)."""
+    op = _plain_op(loss.get("probs_op"))
+    interval = bounded_interval(op) if op else None
+    if not interval or interval[0] >= 0:  # sigmoid/softmax-like outputs are positive: log is defined
+        return []
+    layer = ((ev.summary or {}).get("output") or {}).get("activation_layer")
+    lo, hi = _output_range(ev)
+    rng = f"; observed [{num(lo)}, {num(hi)}]" if hi is not None else ""
+    return [Finding(
+        "BOUNDED_OUTPUT", "error", layer or Q.OUTPUT_LAYER, None,
+        f"The loss takes the log of the model's outputs as class probabilities (a cross-entropy written as "
+        f"-(t * log(p)), which is how Keras' categorical_crossentropy reads its input), but the outputs come from "
+        f"{_where(ev, op, layer)}, which ranges over [{num(interval[0])}, {num(interval[1])}]{rng}. Negative values "
+        "are not probabilities: their log is NaN, and once clipped to [1e-7, 1] (as Keras does) their gradient is "
+        "zero, so most examples teach nothing (the Keras version of seed 000 stays near chance, ~10 %).",
+        {"cause": "log_of_bounded", "op": op, "loss": LOG_PROBABILITY, "output_min": lo, "output_max": hi,
+         "interval": list(interval)},
+        "Output raw logits and use F.cross_entropy / nn.CrossEntropyLoss; or put a softmax on the output if the loss "
+        "must take probabilities (in Keras: activation='softmax', or from_logits=True on a linear output).")]
+
+
+def _loss_unknown(ev: Evidence, op: str, layer, kind) -> Finding:
+    lo, hi = _output_range(ev)
+    rng = f" (observed range [{num(lo)}, {num(hi)}])" if hi is not None else ""
+    ask = ("pass loss= to rec.step() so the diagnosis can tell" if kind is None else
+           "the loss passed to rec.step() was not recognised from its graph, so the diagnosis cannot tell")
+    return Finding(
+        "BOUNDED_OUTPUT", "info", layer or Q.OUTPUT_LAYER, None,
+        f"The model output passes through a bounded function ({_where(ev, op, layer)}){rng}. That is right for "
+        f"targets in that range (e.g. MSE on [0, 1] images), wrong if the output feeds a cross-entropy loss as "
+        f"logits; {ask}.", {"cause": "loss_unknown", "op": op, "loss": kind, "output_min": lo, "output_max": hi},
+        "If these are class logits, remove the activation.")
+
+
+def _against_targets(ev: Evidence, op: str, layer, kind) -> list[Finding]:
+    """A regression/reconstruction loss on a bounded output: do the targets fit its interval?"""
+    t = (ev.summary or {}).get("targets") or {}
+    interval = bounded_interval(op)
+    if not t.get("float") or t.get("min") is None or not interval:
+        return []  # class indices, no targets passed, or an interval not known
+    tmin, tmax, (low, top) = float(t["min"]), float(t["max"]), interval
+    evidence = {"op": op, "loss": kind, "target_min": tmin, "target_max": tmax, "interval": [low, top]}
+    where = _where(ev, op, layer)
+    if tmin < low - RANGE_TOLERANCE or tmax > top + RANGE_TOLERANCE:
+        return [Finding(
+            "TARGET_OUT_OF_RANGE", "warning", layer or Q.OUTPUT_LAYER, None,
+            f"The targets lie in [{num(tmin)}, {num(tmax)}] but the output goes through {where}, which can only "
+            f"reach [{num(low)}, {num(top)}]: the part of the targets outside it can never be matched, so the loss "
+            "has a floor and the outputs pile up at the edge (images normalised to [-1, 1] against a sigmoid output, "
+            "for instance).", evidence,
+            f"Make them agree: scale the targets into [{num(low)}, {num(top)}] (x * 0.5 + 0.5 undoes "
+            "Normalize((0.5,), (0.5,))), or use an output activation that covers the targets (tanh for [-1, 1], "
+            "none for unbounded values).")]
+    if low < 0:
+        return []  # e.g. tanh on [-1, 1] targets: fine, and no metric pitfall worth a note
+    return [Finding(
+        "BOUNDED_OUTPUT", "info", layer or Q.OUTPUT_LAYER, None,
+        f"The output goes through {where} ([{num(low)}, {num(top)}]) and the targets lie in [{num(tmin)}, "
+        f"{num(tmax)}]: the output can reach every target, so this is sound (a reconstruction, e.g. an autoencoder). "
+        "Two things to read correctly: an 'accuracy' reported for such outputs (Keras' metrics=['accuracy'] with "
+        "binary cross-entropy) is binary accuracy, the share of outputs on the same side of 0.5 as their target, "
+        "not reconstruction quality (an all-black output scores 98 % on images that are 2 % lit); and "
+        "plt.imshow stretches each image to its own min..max unless vmin/vmax are given, so a faint "
+        "reconstruction looks bright.", {**evidence, "cause": "fits_targets"},
+        "Judge reconstructions by the loss (MSE) or per-pixel error, and show them with "
+        f"plt.imshow(img, vmin={num(low)}, vmax={num(top)}).")]

@@ -1,0 +1,333 @@
+"""Bug classes users write, planted in small real models and loops: each is caught at its severity,
+and its healthy twin is not flagged (no warning or error)."""
+from types import SimpleNamespace
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gradflow.case_bugs import keras_categorical_crossentropy
+from gradflow.data import load_fashion_mnist
+from gradflow.diagnose import diagnose, format_findings
+from gradflow.loss_graph import inspect_loss
+from gradflow.models import BaseNetwork
+from gradflow.record import Recorder
+from gradflow.recording import member_subset
+from gradflow.stacked import StackedMLP
+
+
+@pytest.fixture(scope="module")
+def fmnist():
+    d = load_fashion_mnist()
+    return SimpleNamespace(x=d.train_x[:2048], y=d.train_y[:2048])
+
+
+def _train(model, x, y, steps=20, lr=1e-2, params=None, loss_fn=None, zero_grad=True, targets=None, batch=128,
+           seed=0, **rec_kwargs):
+    """A plain loop under a Recorder (default schedule: steps 0, 1, 4, 16 recorded)."""
+    torch.manual_seed(seed)
+    opt = torch.optim.SGD(model.parameters() if params is None else params, lr=lr, momentum=0.9)
+    loss_fn = loss_fn or (lambda out, yb: F.cross_entropy(out, yb))
+    with Recorder(model, **rec_kwargs) as rec:
+        for step in range(steps):
+            i = (step * batch) % (len(y) - batch + 1)
+            xb, yb = x[i:i + batch], y[i:i + batch]
+            if zero_grad:
+                opt.zero_grad()
+            loss = loss_fn(model(xb), yb)
+            loss.backward()
+            opt.step()
+            rec.step(loss=loss, targets=None if targets is None else targets(xb, yb))
+    return rec
+
+
+def _by_code(findings, code):
+    return [f for f in findings if f.code == code]
+
+
+def _alarms(findings):
+    return [f for f in findings if f.severity in ("warning", "error")]
+
+
+def _mlp(width=784, hidden=128, classes=10):
+    return nn.Sequential(nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, 64), nn.ReLU(), nn.Linear(64, classes))
+
+
+# ----------------------------------------------------------------- 1. dropout seen in the masks
+
+class TF1Net(nn.Module):
+    """Seed 001 ported by hand: F.dropout(x, p=keep_prob) in forward(), no training=self.training."""
+
+    def __init__(self, p, follow_mode=False):
+        super().__init__()
+        self.fc1, self.fc2, self.fc3 = nn.Linear(784, 256), nn.Linear(256, 256), nn.Linear(256, 10)
+        self.p, self.follow_mode = p, follow_mode
+
+    def forward(self, x):
+        drop = (lambda h: F.dropout(h, self.p, training=self.training)) if self.follow_mode else \
+            (lambda h: F.dropout(h, p=self.p))
+        x = drop(F.relu(self.fc1(x)))
+        x = drop(F.relu(self.fc2(x)))
+        return self.fc3(x)
+
+
+def test_functional_dropout_with_a_keep_probability_is_seen_in_the_masks(fmnist):
+    rec = _train(TF1Net(0.7), fmnist.x, fmnist.y)
+    masks = {d["layer"]: d for d in rec.summary()["dropout_masks"]}
+    assert masks["fc2"]["p"] == pytest.approx(0.7, abs=0.05) and masks["fc3"]["p"] == pytest.approx(0.7, abs=0.05)
+    assert masks["fc1"]["p"] == 0  # the raw input: nothing dropped, and ReLU zeros elsewhere cancel
+    found = _by_code(diagnose(rec, grouped=False), "HIGH_DROPOUT")  # the rule's own findings, one per layer
+    assert [f.layer for f in found] == ["fc2", "fc3"] and {f.severity for f in found} == {"warning"}
+    grouped = _by_code(diagnose(rec), "HIGH_DROPOUT")  # one cause: one finding naming both layers
+    assert len(grouped) == 1 and grouped[0].layers == ["fc2", "fc3"]
+    f = found[0]
+    assert f.evidence["cause"] == "mask" and "Linear `fc2`" in f.message and "F.dropout" in f.message
+    assert "p=0.3" in f.message and "eval mode too" in f.message  # F.dropout's training=True default
+    assert "training=self.training" in f.suggestion
+
+
+def test_functional_dropout_healthy_twins_are_not_flagged(fmnist):
+    rec = _train(TF1Net(0.3, follow_mode=True), fmnist.x, fmnist.y, steps=2)
+    masks = {d["layer"]: d for d in rec.summary()["dropout_masks"]}
+    assert masks["fc2"]["p"] == pytest.approx(0.3, abs=0.05) and masks["fc2"]["p_eval"] == 0  # follows eval()
+    assert not _by_code(diagnose(rec), "HIGH_DROPOUT")
+    ok = _train(BaseNetwork("relu", hidden_sizes=[128, 64], dropout=0.2), fmnist.x, fmnist.y, steps=10)
+    assert not _alarms(diagnose(ok)), format_findings(diagnose(ok))
+    # a module Dropout(0.7) is reported once per module, not again from its masks
+    high = _train(BaseNetwork("relu", hidden_sizes=[128, 64], dropout=0.7), fmnist.x, fmnist.y, steps=2)
+    found = _by_code(diagnose(high, grouped=False), "HIGH_DROPOUT")
+    assert len(found) == 2 and {f.evidence["cause"] for f in found} == {"module"}
+
+
+def test_the_probe_changes_nothing_in_training():
+    """Same seed with and without the recorder: the same weights (the random state and batch-norm
+    statistics are restored, the user's hooks do not see the probe's passes)."""
+    x, y = torch.randn(256, 20), torch.randint(0, 5, (256,))
+    calls = []
+    weights = []
+    for record in (False, True):
+        torch.manual_seed(1)
+        net = nn.Sequential(nn.Linear(20, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Dropout(0.5), nn.Linear(32, 5))
+        handle = net[0].register_forward_hook(lambda *a, r=record: calls.append(r))
+        opt = torch.optim.SGD(net.parameters(), lr=0.1)
+        with Recorder(net) if record else torch.enable_grad() as rec:
+            for _ in range(3):
+                opt.zero_grad()
+                loss = F.cross_entropy(net(x), y)
+                loss.backward()
+                opt.step()
+                if record:
+                    rec.step(loss=loss)
+        handle.remove()
+        weights.append([t.detach().clone() for t in net.state_dict().values()])
+    assert calls == [False] * 3 + [True] * 3
+    assert all(torch.equal(a, b) for a, b in zip(*weights))
+    assert rec.summary()["dropout_masks"]
+
+
+def test_stacked_members_keep_their_own_dropout(fmnist):
+    """The project's trainer: members in dim 0, each its own p (0.7 and 0.2): the module finding names
+    member 0 only, and the masks (estimated per member) add nothing to it."""
+    nets = [BaseNetwork("relu", hidden_sizes=[128, 64], dropout=p) for p in (0.7, 0.2)]
+    rec = _train(StackedMLP(nets), fmnist.x, fmnist.y, steps=3, member_seeds=[1, 2],  # one batch for both
+                 loss_fn=lambda out, yb: F.cross_entropy(out.reshape(-1, 10), yb.repeat(2)))
+    masks = [d for d in rec.summary()["dropout_masks"] if d["member"] is not None and d["agree"] > 0.9]
+    assert {d["member"]: round(d["p"], 1) for d in masks} == {0: 0.7, 1: 0.2}
+    found = _by_code(diagnose(rec), "HIGH_DROPOUT")
+    assert found and {f.seed for f in found} == {1} and {f.evidence["cause"] for f in found} == {"module"}
+    # one run's members out of a batch that trained several runs together: its own masks, renumbered
+    alone = member_subset(rec, [1])
+    assert {d["member"] for d in alone.summary()["dropout_masks"]} <= {0, None}
+    assert not _by_code(diagnose(alone), "HIGH_DROPOUT")
+    assert {c["member"] for c in alone.summary()["stale_grad"]["checks"]} == {0}
+
+
+# ----------------------------------------------------------------- 2. a layer left out of the optimizer
+
+def test_layer_left_out_of_the_optimizer(fmnist):
+    net = _mlp()
+    rec = _train(net, fmnist.x, fmnist.y, params=list(net[2].parameters()) + list(net[4].parameters()))
+    found = _by_code(diagnose(rec), "NOT_UPDATED")
+    assert [(f.layer, f.severity) for f in found] == [("0", "warning")]
+    assert "Linear `0`" in found[0].message and "optimizer" in found[0].message
+    assert found[0].evidence["steps"] == [0, 1, 4, 16]
+
+
+def test_frozen_trunk_with_trainable_head_is_healthy(fmnist):
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(784, 128), nn.BatchNorm1d(128), nn.ReLU(), nn.Linear(128, 10))
+    _train(net, fmnist.x, fmnist.y, steps=30)  # "pretraining"
+    for p in list(net[0].parameters()) + list(net[1].parameters()):
+        p.requires_grad_(False)
+    net.eval()  # a frozen trunk keeps its batch-norm statistics
+    rec = _train(net, fmnist.x, fmnist.y, params=net[3].parameters(), lr=1e-2)
+    findings = diagnose(rec)
+    assert not _alarms(findings), format_findings(findings)
+    assert not {"NOT_UPDATED", "ONLY_NORM_TRAINABLE"} & {f.code for f in findings}
+
+
+# ----------------------------------------------------------------- 3. missing zero_grad
+
+def test_missing_zero_grad_is_an_error(fmnist):
+    rec = _train(_mlp(), fmnist.x, fmnist.y, lr=1e-3, zero_grad=False)
+    found = _by_code(diagnose(rec), "ACCUMULATING_GRADIENT")
+    assert len(found) == 1 and found[0].severity == "error", format_findings(diagnose(rec))
+    f = found[0]
+    assert f.evidence["stale_checks"] == f.evidence["checks"] == 4 and f.evidence["stale_to_new"] > 1
+    assert "zero_grad" in f.message and "Linear `0`" in f.message
+
+
+def test_missing_zero_grad_is_seen_when_the_first_layer_is_left_out_too(fmnist):
+    net = _mlp()
+    rec = _train(net, fmnist.x, fmnist.y, lr=1e-3, zero_grad=False, steps=6,
+                 params=list(net[2].parameters()) + list(net[4].parameters()))
+    findings = diagnose(rec)
+    acc = _by_code(findings, "ACCUMULATING_GRADIENT")
+    assert len(acc) == 1 and acc[0].layer == "2" and acc[0].severity == "error"  # layer 0 never moves: not checked
+    assert [f.layer for f in _by_code(findings, "NOT_UPDATED")] == ["0"]
+
+
+@pytest.mark.parametrize("rec_every_micro_batch", [False, True])
+def test_micro_batch_accumulation_is_not_flagged(fmnist, rec_every_micro_batch):
+    torch.manual_seed(0)
+    net = _mlp()
+    opt = torch.optim.SGD(net.parameters(), lr=1e-2, momentum=0.9)
+    with Recorder(net, schedule="every") as rec:
+        for step in range(12):
+            for micro in range(4):  # four backwards, one optimizer step
+                i = (step * 4 + micro) * 32 % 2000
+                loss = F.cross_entropy(net(fmnist.x[i:i + 32]), fmnist.y[i:i + 32]) / 4
+                loss.backward()
+                if rec_every_micro_batch and micro < 3:
+                    rec.step(loss=loss)
+            opt.step()
+            rec.step(loss=loss)
+            opt.zero_grad()
+    checks = rec.summary()["stale_grad"]["checks"]
+    assert len(checks) >= 11 and all(c["stale_norm"] == 0 for c in checks)
+    assert not _by_code(diagnose(rec), "ACCUMULATING_GRADIENT")
+    # rec.step() once per optimizer step, as the README asks, or once per micro-batch (the steps
+    # without an optimizer step leave every layer unchanged and are not read as "barely moves")
+    assert not _alarms(diagnose(rec)), format_findings(diagnose(rec))
+
+
+# ----------------------------------------------------------------- 4. only normalisation trainable
+
+def test_only_norm_layers_trainable(fmnist):
+    net = nn.Sequential(nn.Linear(784, 128), nn.BatchNorm1d(128), nn.ReLU(), nn.Linear(128, 64),
+                        nn.BatchNorm1d(64), nn.ReLU(), nn.Linear(64, 10))
+    for m in net:
+        m.requires_grad_(isinstance(m, nn.BatchNorm1d))
+    rec = _train(net, fmnist.x, fmnist.y, params=[p for p in net.parameters() if p.requires_grad])
+    found = _by_code(diagnose(rec), "ONLY_NORM_TRAINABLE")
+    assert len(found) == 1 and found[0].severity == "warning"
+    assert found[0].evidence["frozen"] == ["0", "3", "6"] and "BatchNorm1d `1`" in found[0].message
+
+
+# ----------------------------------------------------------------- 5. seed 000: the Keras port
+
+class Seed000Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2, self.fc3 = nn.Linear(784, 128), nn.Linear(128, 64), nn.Linear(64, 10)
+
+    def forward(self, x):
+        return torch.tanh(self.fc3(torch.tanh(self.fc2(torch.tanh(self.fc1(x))))))
+
+
+def _onehot(out, y):
+    return F.one_hot(y, 10).float()
+
+
+def test_tanh_logits_with_one_hot_float_targets_is_a_soft_target_cross_entropy(fmnist):
+    seq = nn.Sequential(nn.Linear(784, 128), nn.Tanh(), nn.Linear(128, 64), nn.Tanh(), nn.Linear(64, 10), nn.Tanh())
+    for net, where in ((Seed000Net(), "(Tanh)"), (seq, "(Tanh `5`)")):
+        rec = _train(net, fmnist.x, fmnist.y, steps=4, loss_fn=lambda out, y: F.cross_entropy(out, _onehot(out, y)))
+        assert rec.summary()["loss"]["kind"] == "cross_entropy"
+        found = _by_code(diagnose(rec), "BOUNDED_OUTPUT")
+        assert len(found) == 1 and found[0].severity == "error"
+        f = found[0]
+        assert where in f.message and "still trains" in f.message and "p = 0.45" in f.message
+        assert "loss=" not in f.message and f.evidence["cause"] == "bounded_logits"
+
+
+def test_keras_categorical_crossentropy_on_tanh_outputs_is_an_error(fmnist):
+    rec = _train(Seed000Net(), fmnist.x, fmnist.y, steps=4, loss_fn=keras_categorical_crossentropy)
+    assert rec.summary()["loss"]["kind"] == "log_probability"
+    found = _by_code(diagnose(rec), "BOUNDED_OUTPUT")
+    assert len(found) == 1 and found[0].severity == "error" and found[0].evidence["cause"] == "log_of_bounded"
+    assert "Negative values are not probabilities" in found[0].message and "Tanh" in found[0].message
+    # the same loss on softmax outputs, and the hand-written one on log_softmax, are cross-entropies
+    soft = nn.Sequential(_mlp(), nn.Softmax(dim=-1))
+    rec = _train(soft, fmnist.x, fmnist.y, steps=4, loss_fn=keras_categorical_crossentropy)
+    assert rec.summary()["loss"]["kind"] == "cross_entropy"
+    assert not _alarms(diagnose(rec)), format_findings(diagnose(rec))
+    rec = _train(_mlp(), fmnist.x, fmnist.y, steps=4,
+                 loss_fn=lambda out, y: -(_onehot(out, y) * F.log_softmax(out, 1)).sum(1).mean())
+    assert rec.summary()["loss"]["kind"] == "cross_entropy" and not _alarms(diagnose(rec))
+
+
+def test_sigmoid_output_into_bce_with_logits_is_a_double_sigmoid():
+    x, t = torch.randn(256, 20), (torch.rand(256, 5) > 0.5).float()
+    net = nn.Sequential(nn.Linear(20, 32), nn.ReLU(), nn.Linear(32, 5), nn.Sigmoid())
+    rec = _train(net, x, t, steps=3, loss_fn=F.binary_cross_entropy_with_logits, targets=lambda a, b: b)
+    found = _by_code(diagnose(rec), "BOUNDED_OUTPUT")
+    assert len(found) == 1 and found[0].severity == "error" and "[0.50, 0.73]" in found[0].message
+    fixed = _train(net, x, t, steps=3, loss_fn=F.binary_cross_entropy, targets=lambda a, b: b)  # the same net, BCE
+    assert not _alarms(diagnose(fixed))
+
+
+def test_inspect_loss_tells_the_cross_entropies_apart():
+    z = torch.randn(4, 5, requires_grad=True)
+    y, t = torch.tensor([0, 1, 2, 3]), F.one_hot(torch.tensor([0, 1, 2, 3]), 5).float()
+    cases = {"hard": (F.cross_entropy(torch.tanh(z), y), "cross_entropy", "TanhBackward0"),
+             "soft": (F.cross_entropy(torch.tanh(z), t), "cross_entropy", "TanhBackward0"),
+             "log_softmax": (-(t * torch.log(torch.softmax(z, 1))).sum(1).mean(), "cross_entropy", None),
+             "log_tanh": (-(t * torch.log(torch.tanh(z))).sum(1).mean(), "log_probability", None)}
+    for name, (loss, kind, logits_op) in cases.items():
+        info = inspect_loss(loss)
+        assert info["kind"] == kind, name
+        if logits_op:
+            assert info["logits_op"] == logits_op and info["bounded_logits"], name
+    assert inspect_loss(cases["log_tanh"][0])["probs_op"] == "TanhBackward0"
+
+
+# ----------------------------------------------------------------- 6. bounded output against the targets
+
+def _autoencoder():
+    return nn.Sequential(nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 784), nn.Sigmoid())
+
+
+def test_sigmoid_autoencoder_on_unit_pixels_is_sound_and_explained(fmnist, tmp_path):
+    pixels = fmnist.x * 0.5 + 0.5  # the loader's [-1, 1] back to [0, 1]
+    for loss_fn in (F.mse_loss, F.binary_cross_entropy):
+        rec = _train(_autoencoder(), pixels, pixels, steps=6, lr=0.5, loss_fn=loss_fn, targets=lambda x, y: y)
+        assert rec.summary()["targets"]["min"] >= 0 and rec.summary()["targets"]["max"] <= 1
+        findings = diagnose(rec)
+        assert not _alarms(findings), format_findings(findings)
+        info = _by_code(findings, "BOUNDED_OUTPUT")
+        assert len(info) == 1 and info[0].severity == "info" and info[0].evidence["cause"] == "fits_targets"
+        assert "binary accuracy" in info[0].message and "vmin" in info[0].message
+    rec.save(tmp_path / "recording")  # the targets' range is stored with the recording
+    assert [f.code for f in diagnose(tmp_path / "recording")] == [f.code for f in diagnose(rec)]
+
+
+def test_targets_outside_the_sigmoid_range(fmnist):
+    rec = _train(_autoencoder(), fmnist.x, fmnist.x, steps=6, lr=0.5, loss_fn=F.mse_loss, targets=lambda x, y: y)
+    found = _by_code(diagnose(rec), "TARGET_OUT_OF_RANGE")
+    assert len(found) == 1 and found[0].severity == "warning"
+    assert found[0].evidence["target_min"] == pytest.approx(-1) and found[0].evidence["interval"] == [0.0, 1.0]
+    assert "Sigmoid `3`" in found[0].message and "x * 0.5 + 0.5" in found[0].suggestion
+    # a tanh output covers [-1, 1] targets: nothing to say
+    tanh_ae = nn.Sequential(nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 784), nn.Tanh())
+    rec = _train(tanh_ae, fmnist.x, fmnist.x, steps=6, lr=0.5, loss_fn=F.mse_loss, targets=lambda x, y: y)
+    assert not {"TARGET_OUT_OF_RANGE", "BOUNDED_OUTPUT"} & {f.code for f in diagnose(rec)}
+
+
+def test_class_index_targets_are_not_judged_as_a_range(fmnist):
+    rec = _train(_mlp(), fmnist.x, fmnist.y, steps=4, targets=lambda x, y: y)
+    assert rec.summary()["targets"]["float"] is False and rec.summary()["targets"]["max"] == 9
+    assert not _alarms(diagnose(rec))
+    with pytest.raises(TypeError, match=r"targets=\.\.\.\) takes the batch's targets as a tensor or array, got str"):
+        _train(_mlp(), fmnist.x, fmnist.y, steps=1, targets=lambda x, y: "labels")
