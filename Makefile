@@ -30,9 +30,12 @@ data: $(STAMP) ## prepare FashionMNIST in data/
 	      && $(BIN)/gradflow data; \
 	  else exit 1; fi; }
 
-train: data ## train (or load) every run the reports read: the comparison and the case studies, for PRESET
+# The sweep page's grid shares its default-init runs with the comparison above (the same runs, from the
+# cache): it trains only the kaiming column.
+train: data ## train (or load) every run the reports read: comparison, case studies, the sweep page's grid
 	$(BIN)/gradflow train --act all --preset $(PRESET)
 	$(BIN)/gradflow train --case-studies --preset $(PRESET)
+	$(BIN)/gradflow sweep --act relu,tanh,sigmoid --init default,kaiming --preset $(PRESET) --name activation-x-init-$(PRESET)
 
 # Rendering reads the run store and trains nothing; `train` above fills the store first.
 report: train ## main job: train what is missing, then render reports/index.html
