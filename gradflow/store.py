@@ -92,6 +92,7 @@ class Run:
             raise RunStoreError(f"run {self.path.name} is DAMAGED: results.json has no per-seed table") from None
         self._metrics = None
         self._recordings = None
+        self._findings = None
 
     name = property(lambda self: self.path.name)
     seeds = property(lambda self: list(self.config["run"]["seeds"]))
@@ -118,8 +119,29 @@ class Run:
 
     @property
     def findings(self) -> list[dict]:
-        path = self.path / "findings.json"
-        return _read_json(path) if path.is_file() else []
+        """The diagnosis written at training time; a run written by older rules (its config's
+        ``versions.diagnosis`` behind the current one) is diagnosed again from its stored recording
+        and metrics, in memory: the run directory stays as written (its manifest covers it)."""
+        from .diagnose.codes import DIAGNOSIS_VERSION
+        if self._findings is None:
+            path = self.path / "findings.json"
+            stored = _read_json(path) if path.is_file() else []
+            if (self.config.get("versions") or {}).get("diagnosis") == DIAGNOSIS_VERSION:
+                self._findings = stored
+            else:
+                self._findings = self._diagnose_again()
+        return self._findings
+
+    def _diagnose_again(self) -> list[dict]:
+        from .diagnose import diagnose
+        from .diagnose.evidence import Evidence
+        metrics = self.metrics
+        if "epoch" in metrics and "val_acc" in metrics:
+            metrics = metrics[metrics["epoch"] > 0]  # a case study's epoch-0 row is "before training"
+        else:
+            metrics = None  # no accuracy to judge (an autoencoder's binary accuracy is not one)
+        evidence = Evidence.from_stored(self.config, metrics, self.results, self.recordings)
+        return [f.to_dict() for f in diagnose(evidence)]
 
     def model(self, seed: int | None = None) -> BaseNetwork:
         """The best-validation BaseNetwork of ``seed`` (the first seed by default), on the CPU."""

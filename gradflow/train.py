@@ -270,8 +270,10 @@ def _epochs(batch: _Batch, train: tuple, val: tuple, ref: RunConfig, progress: b
 
 def _versions() -> dict:
     import torchvision
-    return {"gradflow": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
-            "numpy": np.__version__, "python": platform.python_version()}
+
+    from .diagnose.codes import DIAGNOSIS_VERSION
+    return {"gradflow": __version__, "diagnosis": DIAGNOSIS_VERSION, "torch": torch.__version__,
+            "torchvision": torchvision.__version__, "numpy": np.__version__, "python": platform.python_version()}
 
 
 def _save(configs: list[RunConfig], result: FitResult, data: DataSplits, runs_dir, overwrite) -> list[store.Run]:

@@ -118,3 +118,28 @@ def test_live_stored_and_reloaded_diagnoses_are_the_same(tmp_path):
     assert _compared(live) == _compared(stored) == _compared(reloaded)
     assert [f.to_dict() for f in live] == [f.to_dict() for f in reloaded] == run.findings  # evidence and causes too
     assert [c[:6] for c in _compared(users_loop)] == [c[:6] for c in _compared(stored)]
+
+
+def test_findings_written_by_older_rules_are_diagnosed_again_on_read(tmp_path, monkeypatch):
+    """A run stored before the rules changed (its config's diagnosis version behind, its
+    findings.json from those rules) is read with today's findings, and stays untouched on disk."""
+    import sys
+
+    from gradflow.diagnose import codes
+    dg = sys.modules["gradflow.diagnose"]  # the package (gradflow.diagnose is also the function)
+    data = synthetic(n_train=256, n_val=64, n_test=64)
+    config = make_config("sigmoid", "smoke", max_epochs=1, seeds=(0, 1), dropout=0.7, record="every")
+    monkeypatch.setattr(codes, "DIAGNOSIS_VERSION", codes.DIAGNOSIS_VERSION - 1)  # "older rules"...
+    monkeypatch.setattr(dg, "RULES", [])  # ...that found nothing
+    (run,) = train.train_runs([config], runs_dir=tmp_path, data=data, progress=False, device="cpu")
+    on_disk = (run.path / "findings.json").read_bytes()
+    assert json.loads(on_disk) == []
+    monkeypatch.undo()
+    reread = store.load_run(run.name, tmp_path)
+    assert "HIGH_DROPOUT" in {f["code"] for f in reread.findings}  # today's rules, from the recording
+    assert reread.findings == [f.to_dict() for f in diagnose(reread)]
+    assert (run.path / "findings.json").read_bytes() == on_disk and store.load_run(run.name, tmp_path)
+    current = store.load_run(run.name, tmp_path)
+    monkeypatch.setattr(current, "_diagnose_again", lambda: pytest.fail("a current run is not re-diagnosed"))
+    monkeypatch.setattr(codes, "DIAGNOSIS_VERSION", run.config["versions"]["diagnosis"])
+    assert current.findings == []  # the same version: findings.json as written

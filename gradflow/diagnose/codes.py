@@ -4,6 +4,10 @@ is not here, or the README misses one).
 """
 from __future__ import annotations
 
+# Raised whenever a rule changes what it emits: a run's findings.json written by older rules is then
+# re-diagnosed from its stored recording when read (store.Run.findings), never served stale.
+DIAGNOSIS_VERSION = 2
+
 CODES = {
     # whole-run and data problems
     "NO_DATA": "the Recorder saw no rec.step() call, so there is nothing to judge",
