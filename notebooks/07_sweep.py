@@ -22,7 +22,7 @@
 
 # %% tags=["parameters"]
 sweep: str = ""  # sweep name or directory; empty means the newest sweep in sweeps_dir
-sweeps_dir: str = ""  # sweeps directory; empty means $GRADFLOW_SWEEPS or sweeps (beside runs_dir when given)
+sweeps_dir: str = ""  # sweeps directory; empty: $GRADFLOW_SWEEPS, else beside the run store, else ./sweeps
 runs_dir: str = ""  # run store directory; empty means $GRADFLOW_RUNS or checkpoints
 preset: str = "quick"  # report preset (the sweep itself names its own preset)
 panel_axis: str = ""  # axis with one panel per value; empty means the grid axis with most values besides act
@@ -61,8 +61,10 @@ from gradflow import plots, store, sweep_results
 
 # %matplotlib inline
 plt.rcParams["figure.dpi"] = 90
-if not sweeps_dir:
-    sweeps_dir = str(Path(runs_dir).parent / "sweeps") if runs_dir else str(sweep_results.default_sweeps_dir())
+if not sweeps_dir:  # $GRADFLOW_SWEEPS, else beside the run store (as `make train` puts them), else ./sweeps
+    store_dir = runs_dir or os.environ.get("GRADFLOW_RUNS", "")
+    sweeps_dir = (os.environ.get("GRADFLOW_SWEEPS") or (str(Path(store_dir).parent / "sweeps") if store_dir else "")
+                  or str(sweep_results.default_sweeps_dir()))
 path = sweep_results.find_sweep(sweep, sweeps_dir) if sweep else sweep_results.latest_sweep(sweeps_dir)
 MAKE_ONE = ("gradflow sweep --act relu,tanh,sigmoid --init default,kaiming --lr 1e-2,5e-2 --n-seeds 3 "
             "--preset quick")
