@@ -191,7 +191,8 @@ def _which_way(top) -> list[str]:
         return []
     small, big = ("run A", "run B") if a < b else ("run B", "run A")
     lo, hi = sorted((a, b))
-    return [f"There {small}'s gradients are typically {10 ** (hi - lo):.0f}× smaller than {big}'s (median "
+    times = float(f"{10 ** (hi - lo):.2g}")  # two significant digits: "about 560×", not "558×"
+    return [f"There {small}'s gradients are typically about {times:g}× smaller than {big}'s (median "
             f"|dL/dW| {fmt_sci(10 ** lo)} against {fmt_sci(10 ** hi)}); with plain SGD, where a step is the "
             "learning rate times the gradient, that is how much less its weights move per step."]
 

@@ -153,4 +153,7 @@ def member_subset(recording, keep: list[int]) -> Recording:
                 layer[per_member] = [layer[per_member][m] for m in keep]
         if layer.get("activations"):  # a stacked activation: the name of these members' activations only
             layer["activation"] = "/".join(dict.fromkeys(layer["activations"]))
+            if isinstance(layer.get("flat_both_sides"), list) and layer["flat_both_sides"]:
+                # bounded for these members (a sigmoid run batched with a relu run was "unbounded" as a whole)
+                layer["bounded"] = all(layer["flat_both_sides"])
     return Recording(None, sub, summary)

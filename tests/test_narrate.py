@@ -171,7 +171,7 @@ def test_two_runs_say_which_way_the_gradients_differ():
                          "layer": ["Linear 1 (784→512)", "Linear 5 (128→10, output)"], "distance": [0.97, 0.41],
                          "median_a": [-5.6, -2.0], "median_b": [-3.6, -2.1]})
     text = " ".join(two_run_sentences(summary, dist, "quick"))
-    assert "run A's gradients are typically 100× smaller than run B's" in text
+    assert "run A's gradients are typically about 100× smaller than run B's" in text
     assert "2.5e-6 against 2.5e-4" in text
     dist["median_b"] = [-5.5, -2.1]  # a tenth of a decade: no direction worth a sentence
     assert "smaller than" not in " ".join(two_run_sentences(summary, dist, "quick"))

@@ -40,6 +40,7 @@ def test_each_stored_recording_holds_exactly_its_own_seeds(two_runs):
     act = [lay for lay in sigmoid.recordings.summary()["layers"] if lay["kind"] == "activation"][0]
     assert act["max_derivative"] == pytest.approx([0.25] * 3, rel=1e-3)
     assert act["activation"] == "sigmoid"  # the run's own activation, not the batch's "stackedactivation"
+    assert act["bounded"] is True  # sigmoid is bounded, though the batch it trained in (with relu) was not
     act = [lay for lay in relu.recordings.summary()["layers"] if lay["kind"] == "activation"][0]
     assert act["max_derivative"] == pytest.approx([1.0] * 2, rel=1e-3)
     assert act["activation"] == "relu" and act["activations"] == ["relu", "relu"]
