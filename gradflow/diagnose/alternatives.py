@@ -49,24 +49,27 @@ def bounded_activation(F: Facts, f):
     return UNKNOWN, "the activations were not recorded"
 
 
+def _first_weight_scale(F: Facts):
+    """(its std / 1/sqrt(fan_in), the sentence citing it), or None when not recorded."""
+    if F.first_weight is None:
+        return None
+    layer, std, he = F.first_weight
+    return std / he, (f"{F.ev.layer_title(layer)} starts with weight std {num(std)} = {num(std / he)} x "
+                      f"1/sqrt(fan_in) ({num(he)})")
+
+
 def small_init(F: Facts, f):
-    w = F.first_weight
-    if w is None:
+    scale = _first_weight_scale(F)
+    if scale is None:
         return UNKNOWN, "weight std not recorded"
-    layer, std, he = w
-    r = std / he
-    line = f"{F.ev.layer_title(layer)} starts with weight std {num(std)} = {num(r)} x 1/sqrt(fan_in) ({num(he)})"
-    return (STRONG if r < SMALL_INIT else AGAINST), line
+    return (STRONG if scale[0] < SMALL_INIT else AGAINST), scale[1]
 
 
 def large_init(F: Facts, f):
-    w = F.first_weight
-    if w is None:
+    scale = _first_weight_scale(F)
+    if scale is None:
         return UNKNOWN, "weight std not recorded"
-    layer, std, he = w
-    r = std / he
-    line = f"{F.ev.layer_title(layer)} starts with weight std {num(std)} = {num(r)} x 1/sqrt(fan_in) ({num(he)})"
-    return (STRONG if r > LARGE_INIT else AGAINST), line
+    return (STRONG if scale[0] > LARGE_INIT else AGAINST), scale[1]
 
 
 def low_lr(F: Facts, f):
