@@ -57,6 +57,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
+from gradflow import notebook_helpers as nh
 from gradflow import plots, store, sweep_results
 
 # %matplotlib inline
@@ -170,8 +171,8 @@ if table is not None and len(ok):
         lines.append(line + ".")
     display(Markdown("\n".join(lines) if lines else "The grid has one cell: nothing to compare."))
     if len(pairs):
-        display(pairs.sort_values(["told apart", "change (pp)"], ascending=[False, False]).head(20)
-                .reset_index(drop=True))
+        shown = pairs.sort_values(["told apart", "change (pp)"], ascending=[False, False]).head(20)
+        nh.show_table(shown.assign(**{"told apart": shown["told apart"].map({True: "yes", False: "no (within seeds)"})}))
 
 # %% [markdown]
 # ## Findings per cell
