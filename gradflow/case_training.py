@@ -88,7 +88,7 @@ def train_case_run(spec: CaseRun, data, runs_dir=None, overwrite: bool = False) 
 
 def _train_case_run(spec: CaseRun, data, runs_dir=None, overwrite: bool = False) -> store.Run:
     from .diagnose import diagnose
-    from .diagnose.evidence import Evidence
+    from .diagnose.evidence import Evidence, judged_metrics
     from .record import Recorder
     from .recording import save_recording
     from .train import _versions
@@ -172,8 +172,7 @@ def _train_case_run(spec: CaseRun, data, runs_dir=None, overwrite: bool = False)
 
     def extra(tmp):
         save_recording(tmp / "recordings", rec.tables(), rec.summary())
-        trained = metrics[metrics["epoch"] > 0] if spec.case_id != "004" else None  # epoch 0: before training
-        evidence = Evidence.from_stored(config, trained, results, rec, data.num_classes)
+        evidence = Evidence.from_stored(config, judged_metrics(metrics), results, rec, data.num_classes)
         store.write_json_atomic(tmp / "findings.json", [f.to_dict() for f in diagnose(evidence)])
         np.savez(tmp / "samples.npz", **extra_arrays)  # plain arrays (no pickle): reconstructions, output values
 

@@ -134,13 +134,8 @@ class Run:
 
     def _diagnose_again(self) -> list[dict]:
         from .diagnose import diagnose
-        from .diagnose.evidence import Evidence
-        metrics = self.metrics
-        if "epoch" in metrics and "val_acc" in metrics:
-            metrics = metrics[metrics["epoch"] > 0]  # a case study's epoch-0 row is "before training"
-        else:
-            metrics = None  # no accuracy to judge (an autoencoder's binary accuracy is not one)
-        evidence = Evidence.from_stored(self.config, metrics, self.results, self.recordings)
+        from .diagnose.evidence import Evidence, judged_metrics
+        evidence = Evidence.from_stored(self.config, judged_metrics(self.metrics), self.results, self.recordings)
         return [f.to_dict() for f in diagnose(evidence)]
 
     def model(self, seed: int | None = None) -> BaseNetwork:

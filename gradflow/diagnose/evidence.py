@@ -27,6 +27,15 @@ RUN_ATTRIBUTES = ("config", "metrics", "results", "recordings")  # what from_run
 SCALAR_COLUMNS = ["step", "epoch", "member", "seed", "layer", "quantity", "value"]
 
 
+def judged_metrics(metrics: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The per-epoch metrics a stored run is diagnosed with, the same when it is written and when
+    it is read again: without the "before training" epoch-0 row a case study keeps, and none at all
+    for a run without validation accuracy (an autoencoder's binary accuracy is not one)."""
+    if metrics is None or "val_acc" not in metrics:
+        return None
+    return metrics[metrics["epoch"] > 0] if "epoch" in metrics else metrics
+
+
 @dataclass
 class Evidence:
     tables: dict | None = None  # the recording's tidy tables (None: nothing recorded)
