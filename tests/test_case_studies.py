@@ -161,3 +161,8 @@ def test_the_executed_page_shows_each_case_and_its_findings(runs_dir, tmp_path):
     for heading, code in (("001", "HIGH_DROPOUT"), ("002", "NONFINITE")):
         fixed = page[heading].split("Findings, fix")[1:]
         assert fixed and all(code not in part.split("Findings,")[0] for part in fixed), heading
+
+
+def test_the_summary_says_what_the_diagnosis_noted_on_004(cases):
+    row = cn.summary_table(cases).set_index("case").loc["004"]
+    assert row["what the diagnosis said"].startswith("no warning") and "binary accuracy" in row["what the diagnosis said"]
