@@ -146,7 +146,8 @@ def shows_004(runs: dict) -> str:
     ratio = mse_c / mse_a if mse_a > 0 else float("inf")
     times = (f"{ratio:.0f} times larger" if ratio >= 2 else f"{ratio:.1f} times larger" if ratio >= 1.05
              else "no larger" if ratio >= 0.95 else "smaller")
-    return (f"Before any training the copy-net's binary accuracy is **{pct(acc_c0)}** while its mean squared "
+    return (f"On the validation images, as in the curves: before any training the copy-net's binary accuracy is "
+            f"**{pct(acc_c0)}** while its mean squared "
             f"error is {mse_c0:.3f} (pixel units²). After {_setup(c)} with MSE and Adam: the copy-net's "
             f"binary accuracy is **{pct(acc_c)}**, {verdict} the autoencoder's **{pct(acc_a)}**; its mean squared "
             f"error is {mse_c:.3f} against {mse_a:.3f}, {times}. Binary accuracy only asks which "
@@ -167,7 +168,10 @@ _LAYER_KEY = re.compile(r"\b(?:[A-Z]\w* )?`?(layers\.\d+)`?")  # "layers.0", als
 
 
 def _readable(message: str, config: dict) -> str:
+    from .case_bugs import READABLE_NAMES
     message = re.sub(r" \((?:seed|member) \d+\)", "", message)  # the seeds column says which seeds
+    for registered, readable in READABLE_NAMES.items():
+        message = message.replace(registered, readable)
     def label(m):
         named = layer_label(config, m.group(1))
         return m.group(0) if named == m.group(1) else named  # a model of its own (004): its names, as written
@@ -241,3 +245,29 @@ def case_fix(case_id: str) -> str:
     if len(fixes) == 1:
         return f"**Fix.** {fixes[0]}"
     return "**Fixes.**\n\n" + "\n".join(f"{i}. {f}" for i, f in enumerate(fixes, 1))
+
+
+def case_callout(preset: str) -> str:
+    """The page-top box of the case studies: how long each case's runs trained, on how many seeds.
+
+    Case runs have their own lengths (CASE_PRESETS), not the activation recipe's, so the comparison
+    pages' callout would misstate them; and a case compares a broken run with its fix, never activations.
+    """
+    from .case_studies import CASE_PRESETS
+    from .narrate import callout_html, is_preview, seeds_phrase
+
+    p = CASE_PRESETS[preset]
+    data = "a synthetic stand-in data set" if p["dataset"] == "synthetic" else "FashionMNIST"
+    seeds = (f"on {seeds_phrase(p['seeds'])}" + ("" if tuple(p["dropout_seeds"]) == tuple(p["seeds"]) else
+             f"; case 001, whose runs share one batched trainer, on {seeds_phrase(p['dropout_seeds'])}"))
+    images = "all 50,000" if p["train"] >= 50_000 else f"the first {p['train']:,}"
+    body = f"Each case's runs trained for {p['epochs']} epochs on {images} training images of {data}, {seeds}."
+    if not is_preview(preset):
+        return callout_html(f"Results: the “{preset}” preset", body, preview=False)
+    full = CASE_PRESETS["tutorial"]
+    body += (f" The gap between a broken run and its fix is already plain at this length; "
+             f"<code>make report PRESET=tutorial</code> trains {full['epochs']} epochs on all {full['train']:,} "
+             f"images, on {seeds_phrase(full['seeds'])}.")
+    if len(p["seeds"]) == 1:
+        body += " With one seed a case shows one run per set-up, not a spread."
+    return callout_html(f"Preview: the “{preset}” preset", body, preview=True)

@@ -15,12 +15,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .style import GUIDE_COLOR, STAGE_STYLES, activation_style, layer_order
+from .style import GUIDE_COLOR, STAGE_STYLES, activation_style, layer_order, text_colour
 
 
 def title_colour(name) -> str | tuple:
     """An activation's own colour for its panel title; plain black for other groupings ('step 64')."""
-    return "black" if " " in str(name) else activation_style(name)["color"]
+    return "black" if " " in str(name) else text_colour(activation_style(name)["color"])
 
 
 def layer_colours(keys) -> dict:
@@ -107,7 +107,7 @@ def _layer_panels(frame: pd.DataFrame, group: str, ncols: int):
 
 def _finish(fig, xlabel: str, ylabel: str, title: str):
     handles, names = fig.axes[0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="outside right upper", fontsize=8, title="layer (input → output)")
+    fig.legend(handles, names, loc="outside right center", fontsize=8, title="layer (input → output)")
     fig.supxlabel(xlabel)
     fig.supylabel(ylabel)
     fig.suptitle(title)
@@ -142,7 +142,9 @@ def plot_dead_units(dead: pd.DataFrame, title: str, group: str = "activation", n
         return None
     ncols = max(1, min(ncols, len(keep)))
     nrows = math.ceil(len(keep) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.2 * nrows), sharey=True, squeeze=False,
+    most_layers = max(dead.groupby(group)["layer"].nunique())
+    width = max(4.6, 0.85 * most_layers)  # room for each layer's two-line name under its bars
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, 3.2 * nrows), sharey=True, squeeze=False,
                              layout="constrained")
     for ax in axes.ravel()[len(keep):]:
         ax.set_visible(False)
@@ -158,10 +160,7 @@ def plot_dead_units(dead: pd.DataFrame, title: str, group: str = "activation", n
             bars = ax.bar(x + (i - (len(stages) - 1) / 2) * width, s["percent"].fillna(0), width,
                           color=STAGE_STYLES[stage]["color"], label=stage)
             ax.bar_label(bars, fmt="%.1f", fontsize=7)
-        if len(layers) > 6:  # many layers: one slanted line each, so the names do not overlap
-            ax.set_xticks(x, layers, fontsize=7, rotation=40, ha="right")
-        else:
-            ax.set_xticks(x, [lay.replace(" (", "\n(") for lay in layers], fontsize=7)
+        ax.set_xticks(x, [lay.replace(" (", "\n(") for lay in layers], fontsize=7)
         ax.set_ylim(0, top)
         ax.set_title(str(name), color=title_colour(name), fontweight="bold")
         ax.grid(axis="x", visible=False)
@@ -233,7 +232,7 @@ def plot_layer_distributions(hist: pd.DataFrame, labels: dict, title: str, xlabe
         if xlim:
             ax.set_xlim(*xlim)
     handles, names = axes.ravel()[0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="outside right upper", fontsize=8,
+    fig.legend(handles, names, loc="outside right center", fontsize=8,
                title="layer (input → output)")
     fig.supxlabel(xlabel)
     fig.supylabel("fraction of the layer's values")

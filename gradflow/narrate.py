@@ -43,6 +43,15 @@ def fmt_sci(x: float) -> str:
     return f"{mantissa}e{int(exponent)}"
 
 
+def fmt_times(x: float) -> str:
+    """A ratio said the way people say it: '3', '8.5', '110', '6,200' (two significant digits from 10 on)."""
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    if x < 10:
+        return f"{x:.1f}".removesuffix(".0")
+    return f"{round(x, 1 - int(math.floor(math.log10(x)))):,.0f}"
+
+
 def seeds_phrase(seeds) -> str:
     seeds = list(seeds)
     if len(seeds) == 1:
@@ -69,13 +78,17 @@ def preset_callout(preset: str, seeds, epochs_run: int | None = None, max_epochs
                 "which direction); for results, render with <code>make report PRESET=tutorial</code>.")
         if len(seeds) == 1:
             body += " With one seed nothing can be told apart: there is no spread to compare a difference with."
-        colour, background = "#D55E00", "#fff4e5"
     else:
         title = f"Results: the “{preset}” preset (the tutorial's recipe)"
         body = (f"Trained with the tutorial's recipe ({run}, early stopping with patience 7, best-validation "
                 f"checkpoint tested) on {seeds_phrase(seeds)}. Differences are judged with 95 % confidence "
                 "intervals over the seeds.")
-        colour, background = "#0173B2", "#eaf4fb"
+    return callout_html(title, body, preview=is_preview(preset))
+
+
+def callout_html(title: str, body: str, preview: bool) -> str:
+    """The page-top box: orange for a preview, blue for results (``body`` is HTML)."""
+    colour, background = ("#D55E00", "#fff4e5") if preview else ("#0173B2", "#eaf4fb")
     return (f'<div class="gradflow-callout" style="border-left:6px solid {colour};background:{background};'
             f'padding:0.6em 1em;margin:0.5em 0 1em 0"><b>{html.escape(title)}.</b> {body}</div>')
 
@@ -207,7 +220,7 @@ def update_ratio_sentences(ratios: pd.DataFrame, labels: dict, guide: float = UP
     low = first[first["value"] < guide / 10]
     for row in low.itertuples():
         out.append(f"**{row.activation}**: the update:data ratio of {labels.get(row.layer, row.layer)} has a median of "
-                   f"{fmt_sci(row.value)}, about {guide / row.value:.0f}× below the {fmt_sci(guide)} guide, so each "
+                   f"{fmt_sci(row.value)}, about {fmt_times(guide / row.value)}× below the {fmt_sci(guide)} guide, so each "
                    "step changes its weights by a tiny fraction: the first layer hardly learns.")
     healthy = first[first["value"] >= guide / 10]
     if len(healthy):
@@ -270,21 +283,24 @@ def gradient_flow_sentences(lines: pd.DataFrame, labels: dict) -> list[str]:
         gap = final - first
         if gap >= 1.5:
             out.append(f"**{act}**: at step {int(d['step'].max())} the median gradient of "
-                       f"{labels.get(layers[0], layers[0])} is {fmt_sci(10 ** first)}, {10 ** gap:.0f}× smaller than "
+                       f"{labels.get(layers[0], layers[0])} is {fmt_sci(10 ** first)}, about {fmt_times(10 ** gap)}× smaller than "
                        f"that of {labels.get(layers[-1], layers[-1])} ({fmt_sci(10 ** final)}): the signal fades on its "
                        "way back to the input.")
         else:
             even.append((act, 10 ** abs(gap)))
     zero = lines[(lines["step"] == lines.groupby("activation")["step"].transform("max")) & (lines["zero_share"] >= 0.1)] \
         if "zero_share" in lines else lines.iloc[0:0]
-    for row in zero.itertuples():
-        out.append(f"{row.activation}: {100 * row.zero_share:.0f} % of {labels.get(row.layer, row.layer)}'s weight "
-                   f"gradients are exactly 0 (or below 1e-10) at step {int(row.step)}, so its band reaches the bottom: "
-                   "they belong to units that were off for the whole batch.")
+    for act, rows in zero.groupby("activation", sort=False):  # one sentence per activation, all its layers
+        rows = rows.sort_values("layer", key=lambda c: c.map(_order))
+        shares = _join([f"{100 * r.zero_share:.0f} % of {labels.get(r.layer, r.layer)}'s" for r in rows.itertuples()])
+        several = len(rows) > 1
+        out.append(f"{act}: at step {int(rows['step'].iloc[0])}, {shares} weight gradients are exactly 0 (or below "
+                   f"1e-10), so {'their bands reach' if several else 'its band reaches'} the bottom: they belong to "
+                   "units that were off for the whole batch.")
     if even:
         worst = max(f for _, f in even)
         out.append(f"For {_join([a for a, _ in even])} the first and the last layer's median gradients stay within "
-                   f"{max(worst, 1):.0f}× of each other at the last recorded step: the signal reaches the input.")
+                   f"{fmt_times(max(worst, 1))}× of each other at the last recorded step: the signal reaches the input.")
     return out
 
 

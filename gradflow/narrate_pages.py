@@ -10,7 +10,8 @@ import re
 
 import pandas as pd
 
-from .narrate import CHANCE_LOSS_10, _join, final_epochs, fmt_pct, fmt_sci, is_preview, layer_text
+from .narrate import CHANCE_LOSS_10, _join, final_epochs, fmt_pct, fmt_sci, fmt_times, is_preview, layer_text
+from .stats import SATURATION_DERIV_FRACTION
 
 TUTORIAL_URL = ("https://uvadlc-notebooks.readthedocs.io/en/latest/tutorial_notebooks/tutorial3/"
                 "Activation_Functions.html")
@@ -34,6 +35,9 @@ GLOSSARY = {
             "show how much of a difference is luck.",
     "95 % CI": "the 95 % confidence interval of the mean over seeds (Student t). Two activations whose intervals "
                "overlap cannot be ranked from these seeds.",
+    "told apart": "two cells of a sweep whose 95 % confidence intervals do not overlap: the setting moved accuracy "
+                  "by more than seed-to-seed luck. A conservative reading: overlapping intervals can still differ, "
+                  "these seeds just cannot show it.",
 }
 
 
@@ -57,11 +61,13 @@ def activation_sentences(props: pd.DataFrame) -> list[str]:
     for r in small.itertuples():
         out.append(f"**{r.activation}**'s slope is at most {r.max_slope:.2f}: every {r.activation} layer passes back "
                    f"at most {r.max_slope:.2f} of the gradient it receives, so four such layers shrink it to "
-                   f"{r.max_slope ** 4:.1e} or less before it reaches the first layer.")
-    flat = props[(props["left_slope"].abs() < 0.05) & (props["right_slope"].abs() < 0.05)]
+                   f"{fmt_sci(r.max_slope ** 4)} or less before it reaches the first layer.")
+    # the recorder's definition of saturated (stats.SATURATION_DERIV_FRACTION), so one word keeps one number
+    limit = SATURATION_DERIV_FRACTION * props["max_slope"]
+    flat = props[(props["left_slope"].abs() < limit) & (props["right_slope"].abs() < limit)]
     if len(flat):
-        out.append(f"{_join(flat['activation'])} flatten out on both sides (slope below 0.05 at the ends of the "
-                   "range): large inputs saturate them.")
+        out.append(f"{_join(flat['activation'])} flatten out on both sides: at x = ±5 their slope is below "
+                   f"{100 * SATURATION_DERIV_FRACTION:.0f} % of its largest, so large inputs saturate them.")
     dead = props[props["dead_share"] > 0]
     for r in dead.itertuples():
         out.append(f"{r.activation}'s slope is exactly 0 on {100 * r.dead_share:.0f} % of the range (all negative "
@@ -165,7 +171,7 @@ def two_run_sentences(summary: pd.DataFrame, distances: pd.DataFrame, preset: st
     for r in (a, b):
         ci = f" ± {r.half_pp:.1f}" if math.isfinite(r.half_pp) else ""
         n = int(r.seeds)
-        out.append(f"{r['run']}: test accuracy {r.mean_pct:.1f} %{ci} over {n} seed{'s' if n != 1 else ''}"
+        out.append(f"{_upper_first(r['run'])}: test accuracy {r.mean_pct:.1f} %{ci} over {n} seed{'s' if n != 1 else ''}"
                    + (" (chance)" if r.mean_pct < 15 else "") + ".")
     if not is_preview(preset) and math.isfinite(a.half_pp) and math.isfinite(b.half_pp):
         apart = abs(a.mean_pct - b.mean_pct) > a.half_pp + b.half_pp
@@ -191,14 +197,14 @@ def _which_way(top) -> list[str]:
         return []
     small, big = ("run A", "run B") if a < b else ("run B", "run A")
     lo, hi = sorted((a, b))
-    times = float(f"{10 ** (hi - lo):.2g}")  # two significant digits: "about 560×", not "558×"
-    return [f"There {small}'s gradients are typically about {times:g}× smaller than {big}'s (median "
+    return [f"There, {small}'s gradients are typically about {fmt_times(10 ** (hi - lo))}× smaller than {big}'s (median "
             f"|dL/dW| {fmt_sci(10 ** lo)} against {fmt_sci(10 ** hi)}); with plain SGD, where a step is the "
             "learning rate times the gradient, that is how much less its weights move per step."]
 
 
-def fmt_ratio(x: float) -> str:
-    return fmt_sci(x)
+def _upper_first(text: str) -> str:
+    """'run A' opening a sentence reads 'Run A' ('run A'.capitalize() would give 'Run a')."""
+    return text[:1].upper() + text[1:]
 
 
 def _few_layers(layers: str) -> str:
@@ -216,7 +222,7 @@ def two_run_conclusion(summary: pd.DataFrame, distances: pd.DataFrame, found: pd
     stuck = [r for r in (a, b) if r.mean_pct < 15]
     if len(stuck) == 1:
         other = b if stuck[0] is a else a
-        out.append(f"{names[stuck[0]['run']]} stays at chance ({stuck[0].mean_pct:.1f} %) while "
+        out.append(f"{_upper_first(names[stuck[0]['run']])} stays at chance ({stuck[0].mean_pct:.1f} %) while "
                    f"{names[other['run']]} reaches {other.mean_pct:.1f} %.")
     elif not stuck:
         out.append(f"Both runs learn: {names['run A']} {a.mean_pct:.1f} %, {names['run B']} {b.mean_pct:.1f} % test "

@@ -12,6 +12,7 @@ Kept out of the notebooks so a fix lands once and the cells stay about the subje
 """
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -138,14 +139,37 @@ def _number(value, digits: int) -> str:
     return str(value)
 
 
+def _column_decimals(values: pd.Series, digits: int) -> int | None:
+    """Decimals that show every value of a float column to ``digits`` significant digits, so the
+    column lines up ('10.00' above '84.12', not '10' above '84.12'); None when a value needs
+    scientific notation, whose column keeps per-value formatting."""
+    finite = [float(v) for v in values if isinstance(v, float) and math.isfinite(v) and v != 0]
+    if not finite or any(abs(v) >= 1e6 or abs(v) < 10 ** -(digits - 1) for v in finite):
+        return None
+    if max(map(abs, finite)) / min(map(abs, finite)) > 100:  # 74.1 beside 0.0433: one decimal count fits neither
+        return None
+    needed = [max(0, digits - 1 - math.floor(math.log10(abs(v)))) for v in finite]
+    # a value's own significant digits, not its trailing zeros: 84.2 needs 1 decimal, not 2
+    trimmed = [min(n, len(f"{v:.{n}f}".rstrip("0").partition(".")[2])) for v, n in zip(finite, needed)]
+    return max(trimmed)
+
+
 def show_table(frame: pd.DataFrame, digits: int = 4):
-    """A table as a reader sees it: no index column, numbers to ``digits`` significant digits, no NaN."""
+    """A table as a reader sees it: no index column, numbers to ``digits`` significant digits with one
+    number of decimals per column, no NaN; text columns (cells and headers) left-aligned."""
     from IPython.display import display
 
     text = [c for c in frame.columns if frame[c].dtype == object or str(frame[c].dtype).startswith("str")]
     styled = frame.style.hide(axis="index").format(lambda v: _number(v, digits))
+    for column in frame.columns:
+        if str(frame[column].dtype).startswith("float"):
+            decimals = _column_decimals(frame[column], digits)
+            if decimals is not None:
+                styled = styled.format(lambda v, d=decimals: "–" if v != v else f"{v:,.{d}f}", subset=[column])
     if text:  # sentences and names read left-aligned; numbers stay right-aligned
         styled = styled.set_properties(subset=text, **{"text-align": "left"})
+        styled = styled.set_table_styles({c: [{"selector": "th", "props": "text-align: left"}] for c in text},
+                                         overwrite=False)
     display(styled)
 
 

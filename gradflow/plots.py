@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .style import ROLE_STYLES, STAGE_STYLES, activation_style
+from .style import ROLE_STYLES, STAGE_STYLES, activation_style, text_colour
 
 
 def colour(name: str, index: int = 0):
@@ -107,7 +107,7 @@ def plot_activations(curves: pd.DataFrame, ncols: int = 3, ylim=(-1.5, 3.0)):
         if name in FORMULAS:
             ax.text(0.03, 0.97, FORMULAS[name], transform=ax.transAxes, va="top", fontsize=9,
                     bbox={"facecolor": "white", "edgecolor": "0.8", "alpha": 0.9})
-        ax.set_title(name, color=st["color"], fontweight="bold")
+        ax.set_title(name, color=text_colour(st["color"]), fontweight="bold")
         ax.set_ylim(*ylim)
         ax.grid(alpha=0.3)
     axes[-1].legend(loc="lower right", fontsize=8)

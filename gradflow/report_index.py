@@ -98,6 +98,11 @@ def preview_callout(preset: str, facts: dict) -> str:
             f"For the real comparison run <code>make report PRESET=tutorial</code>.</div>")
 
 
+def _number_word(n: int) -> str:
+    words = ["No", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine", "Ten"]
+    return words[n] if n < len(words) else str(n)
+
+
 def _seeds_word(n: int) -> str:
     return "a few seeds" if not n else "1 seed (nothing can be told apart)" if n == 1 else f"{n} seeds"
 
@@ -124,6 +129,8 @@ def reproduce(preset: str, runs_display: str) -> str:
             f"data, training, rendering). Step by step, with the environment set up:</p>"
             f"<pre>gradflow train --act all --preset {_esc(preset)}{_esc(out)}     # the six-activation comparison\n"
             f"gradflow train --case-studies --preset {_esc(preset)}{_esc(out)}  # the case-study runs\n"
+            f"gradflow sweep --act relu,tanh,sigmoid --init default,kaiming --preset {_esc(preset)}{_esc(out)} "
+            f"--name activation-x-init-{_esc(preset)}  # the sweep page's grid\n"
             f"gradflow report --preset {_esc(preset)}{_esc(out)}               # renders from the stored runs only</pre>")
 
 
@@ -166,7 +173,7 @@ def render_index(results, specs, preset: str, total_seconds: float, facts: dict,
 <style>{FRAME_CSS}{INDEX_CSS}</style></head><body>
 <header class="hero"><div><h1>{_esc(SET_TITLE)}</h1>
 <p>Why some networks stop learning: activation functions, the gradients they let through, and how to
-diagnose a network that does not train. Six reports, meant to be read in order.</p>
+diagnose a network that does not train. {_number_word(len(specs))} reports, meant to be read in order.</p>
 <p class="after">After Phillip Lippe's UvA Deep Learning Tutorial 3, <a href="{ORIGINAL_TUTORIAL}">Activation Functions</a>.</p>
 </div></header>
 <main>

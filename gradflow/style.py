@@ -85,6 +85,19 @@ def activation_color(name):
     return activation_style(name)["color"]
 
 
+def text_colour(colour, max_luminance: float = 0.30) -> tuple:
+    """``colour`` darkened, hue kept, until text in it reads on white (WCAG contrast 3:1 and more, i.e.
+    relative luminance at most 0.30): seaborn's pale pink (swish) is a fine line but an unreadable title."""
+    def luminance(c):
+        lin = [v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4 for v in c]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    c = tuple(float(v) for v in colour[:3])
+    while luminance(c) > max_luminance:
+        c = tuple(0.92 * v for v in c)
+    return c
+
+
 def role_style(role: str) -> dict:
     if role not in ROLE_STYLES:
         raise ValueError(f"unknown role {role!r}; roles are {', '.join(ROLE_STYLES)}")

@@ -180,8 +180,8 @@ fig = flow_plots.plot_layer_distributions(acts, labels, "Hidden-layer outputs at
 # %% [markdown]
 # ## Dead and saturated units
 #
-# *Dead*: the unit passes no gradient or carries no signal for every one of the `dead_images`
-# training images. *Saturated*: the share of the batch's values where the slope is below 6 % of the
+# *Dead*: the unit passes no gradient or carries no signal for every one of the training images it is
+# checked on (the first 10,000 unless the page's `dead_images` parameter says otherwise). *Saturated*: the share of the batch's values where the slope is below 6 % of the
 # activation's largest slope (for ReLU that is its flat negative side). Both are the recorder's
 # definitions, used on every page.
 

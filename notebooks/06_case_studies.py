@@ -50,25 +50,21 @@ from IPython.display import HTML, Markdown, display
 from matplotlib.colors import to_hex
 
 from gradflow import case_narrate as cn
-from gradflow.case_studies import CASE_PRESETS, case, load_case_studies
-from gradflow.narrate import preset_callout
+from gradflow.case_studies import case, load_case_studies
 from gradflow.style import GUIDE_COLOR, ROLE_STYLES
 
 # %matplotlib inline
 plt.rcParams["figure.dpi"] = 90
 cases = load_case_studies(preset, runs_dir or None)
-P = CASE_PRESETS[preset]
-display(HTML(preset_callout(preset, P["seeds"], epochs_run=P["epochs"], dataset=P["dataset"])))
+display(HTML(cn.case_callout(preset)))
 hexes = {role: to_hex(ROLE_STYLES[role]["color"]) for role in ("broken", "fixed", "run B")}
 display(Markdown(
     f"**Colours keep their meaning on this page:** the broken run is always <span style=\"color:{hexes['broken']}\">"
     f"**vermillion, dashed, ×**</span>; a fixed run always <span style=\"color:{hexes['fixed']}\">**blue, solid, "
     f"●**</span> (a second fix: blue, dash-dot, ■); in case 000 the question's own PyTorch model is "
     f"<span style=\"color:{hexes['run B']}\">**brown**</span>."))
-data_name = "a synthetic stand-in data set" if P["dataset"] == "synthetic" else "FashionMNIST"
 display(Markdown(
-    f"**What was trained.** Every run here uses {data_name}: the first {P['train']:,} training images and "
-    f"{P['eval']:,} validation and test images each, for {P['epochs']} epochs, without early stopping (the "
+    "**What was trained.** Each case's runs train for a fixed number of epochs, without early stopping (the "
     "last epoch's weights are tested). The question's own setups are kept where they matter (network shape, "
     "optimizer, batch size); where a question used MNIST or its own images, FashionMNIST stands in."))
 
@@ -114,7 +110,8 @@ def show_table(df, caption=None):
     if caption:
         display(Markdown(caption))
     if not df.empty:
-        display(HTML(df.style.hide(axis="index").set_properties(**{"text-align": "left"}).to_html()))
+        display(HTML(df.style.hide(axis="index").set_properties(**{"text-align": "left"})
+                     .set_table_styles([{"selector": "th", "props": "text-align: left"}]).to_html()))
 
 
 def show_findings(case_id):
@@ -179,7 +176,8 @@ display(Markdown(cn.case_intro("001")))
 # %% [markdown]
 # The question's network (four ReLU layers of 256 units, each followed by dropout, Adam 1e-3, batch 100)
 # trained with `p = 0.7`, the keep-probability carried over unchanged, and with `p = 0.3`, what was meant.
-# Both train together in the project's batched trainer, with several seeds.
+# Both train together in the project's batched trainer, where extra seeds are cheap (the callout at the top
+# says how many).
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(13, 4), layout="constrained")

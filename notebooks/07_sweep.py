@@ -55,10 +55,11 @@ for part in filter(None, (p.strip() for p in curve_slice.split(","))):
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from IPython.display import Markdown, display
+from IPython.display import HTML, Markdown, display
 
+from gradflow import narrate, narrate_pages, plots, store, sweep_results
 from gradflow import notebook_helpers as nh
-from gradflow import plots, store, sweep_results
+from gradflow import sweep_narrate as sn
 
 # %matplotlib inline
 plt.rcParams["figure.dpi"] = 90
@@ -69,7 +70,7 @@ if not sweeps_dir:  # $GRADFLOW_SWEEPS, else beside the run store (as `make trai
 path = sweep_results.find_sweep(sweep, sweeps_dir) if sweep else sweep_results.latest_sweep(sweeps_dir)
 MAKE_ONE = ("gradflow sweep --act relu,tanh,sigmoid --init default,kaiming --lr 1e-2,5e-2 --n-seeds 3 "
             "--preset quick")
-table = None
+table, ok = None, pd.DataFrame()
 if path is None:
     display(Markdown(f"**No sweep found in `{sweeps_dir}`.** Make one, then render this report again:\n\n"
                      f"```\n{MAKE_ONE}\n```\n\n(`--dry-run` shows the plan first; add `--sweeps-dir {sweeps_dir}` "
@@ -78,9 +79,13 @@ else:
     table = sweep_results.load_table(path)
     plan = sweep_results.load_plan(path)
     axes = [a for a in AXES if a in table and table[a].nunique() > 1] or ["act"]
+    grid_axes = ["act", *[a for a in axes if a != "act"]]
     ok = table[table["status"] == "ok"].copy()
     seeds = plan["grid"]["seeds"]
-    display(Markdown(f"**Sweep** `{path}`: {table['run'].nunique()} runs × {len(seeds)} seeds "
+    preview = any(narrate.is_preview(p) for p in plan["grid"]["axes"].get("preset", [preset]))
+    epochs = max((int(c["max_epochs"]) for c in plan.get("configs", []) if "max_epochs" in c), default=None)
+    display(HTML(sn.sweep_callout(plan)))
+    display(Markdown(f"**Sweep** `{path.name}`: {table['run'].nunique()} runs × {len(seeds)} seeds "
                      f"({', '.join(map(str, seeds))}); axes varied: {', '.join(axes)}. "
                      f"{ok['run'].nunique()} runs finished."))
     bad = table[table["status"] != "ok"].drop_duplicates("run")
@@ -96,18 +101,12 @@ else:
 # value of the remaining axes.
 
 # %%
-def label(row, keys):
-    return ", ".join(f"{k}={row[k]}" for k in keys) or "all"
-
-
-if table is not None and len(ok):
-    others = [a for a in axes if a != "act"]
+if len(ok):
+    others = grid_axes[1:]
     panel = panel_axis if panel_axis in others else (max(others, key=lambda a: ok[a].nunique()) if others else None)
     hue = [a for a in others if a != panel]
-    ok["setting"] = ok.apply(lambda r: label(r, hue), axis=1)
-    cells = (ok.groupby(["act", *others], sort=False)["test_acc"].apply(lambda s: plots.mean_ci(s.tolist()))
-             .apply(pd.Series).set_axis(["mean", "half", "n"], axis=1).reset_index())
-    cells["setting"] = cells.apply(lambda r: label(r, hue), axis=1)
+    cells = sn.cell_table(ok, grid_axes)
+    cells["setting"] = cells.apply(lambda r: ", ".join(f"{k}={r[k]}" for k in hue) or "all", axis=1)
     panels = list(cells[panel].unique()) if panel else [None]
     acts = list(dict.fromkeys(ok["act"]))
     settings = list(dict.fromkeys(cells["setting"]))
@@ -135,44 +134,16 @@ if table is not None and len(ok):
 #
 # For every pair of cells that differ in exactly one setting, the question is whether the change
 # moved accuracy by more than the seed-to-seed spread: two cells are told apart when their 95 %
-# intervals do not overlap (a conservative reading). The sentences below are computed from the table.
+# intervals do not overlap (a conservative reading).
 
 # %%
-if table is not None and len(ok):
-    keyed = cells.set_index(["act", *others])
-    names = list(keyed.index.names)
-    rows = []
-    for a_key, a in keyed.iterrows():
-        for b_key, b in keyed.iterrows():
-            a_t, b_t = (a_key if isinstance(a_key, tuple) else (a_key,)), (b_key if isinstance(b_key, tuple) else (b_key,))
-            diff = [i for i, (x, y) in enumerate(zip(a_t, b_t)) if x != y]
-            if len(diff) != 1 or a_t >= b_t:
-                continue
-            axis = names[diff[0]]
-            apart = np.isfinite(a["half"]) and np.isfinite(b["half"]) and \
-                (a["mean"] - a["half"] > b["mean"] + b["half"] or b["mean"] - b["half"] > a["mean"] + a["half"])
-            rest = ", ".join(f"{n}={v}" for i, (n, v) in enumerate(zip(names, a_t)) if i != diff[0])
-            rows.append({"axis": axis, "from": a_t[diff[0]], "to": b_t[diff[0]], "where": rest,
-                         "change (pp)": round(100 * (b["mean"] - a["mean"]), 2), "told apart": bool(apart)})
-    pairs = pd.DataFrame(rows)
-    lines = []
-    for axis, d in pairs.groupby("axis", sort=False):
-        told = d[d["told apart"]]
-        line = (f"- **{axis}**: {len(told)} of {len(d)} one-setting changes are told apart by {len(seeds)} seeds")
-        if len(told):
-            big = told.loc[told["change (pp)"].abs().idxmax()]
-            line += (f"; the largest: {big['from']} → {big['to']} ({big['where']}) changes accuracy by "
-                     f"{big['change (pp)']:+.2f} points")
-        hidden = d[~d["told apart"]]
-        if len(hidden):
-            widest = hidden.loc[hidden["change (pp)"].abs().idxmax()]
-            line += (f". Not told apart, though the means differ by up to {abs(widest['change (pp)']):.2f} points "
-                     f"({widest['from']} vs {widest['to']}, {widest['where']}): within the seeds' spread")
-        lines.append(line + ".")
-    display(Markdown("\n".join(lines) if lines else "The grid has one cell: nothing to compare."))
+if len(ok):
+    pairs = sn.one_setting_pairs(cells, grid_axes)
+    nh.show_markdown(narrate.heading(sn.pair_sentences(pairs, len(seeds), preview, epochs), "this sweep"))
     if len(pairs):
         shown = pairs.sort_values(["told apart", "change (pp)"], ascending=[False, False]).head(20)
-        nh.show_table(shown.assign(**{"told apart": shown["told apart"].map({True: "yes", False: "no (within seeds)"})}))
+        nh.show_table(shown.assign(**{"told apart": shown["told apart"].map({True: "yes", False: "no (within seeds)"}),
+                                      "change (pp)": shown["change (pp)"].round(1)}))
 
 # %% [markdown]
 # ## Findings per cell
@@ -181,26 +152,21 @@ if table is not None and len(ok):
 # explains each one).
 
 # %%
-if table is not None and len(ok):
-    ok["cell"] = ok.apply(lambda r: label(r, others) if others else r["act"], axis=1)
-    long = ok.assign(code=ok["finding_codes"].fillna("").str.split(",")).explode("code")
-    long = long[long["code"].astype(bool)]
-    if long.empty:
-        display(Markdown("No findings in any cell."))
-    else:
-        every_cell = pd.MultiIndex.from_frame(ok[["act", "cell"]].drop_duplicates())  # cells without findings too
-        counts = long.groupby(["act", "cell", "code"]).size().unstack("code", fill_value=0).reindex(every_cell,
-                                                                                                 fill_value=0)
-        counts.index = [f"{a} | {c}" if others else a for a, c in counts.index]
+if len(ok):
+    counts = sn.finding_counts(ok, grid_axes)
+    if counts.shape[1]:
+        rows = [sn.cell_label(dict(zip(grid_axes, k if isinstance(k, tuple) else (k,)))) for k in counts.index]
         fig, ax = plt.subplots(figsize=(4.5 + 1.1 * counts.shape[1], 1.2 + 0.3 * len(counts)), layout="constrained")
         im = ax.imshow(counts.values, cmap="Oranges", vmin=0, vmax=len(seeds), aspect="auto")
         ax.set_xticks(range(counts.shape[1]), counts.columns, rotation=30, ha="right", fontsize=8)
-        ax.set_yticks(range(len(counts)), counts.index, fontsize=8)
+        ax.set_yticks(range(len(counts)), rows, fontsize=8)
+        ax.grid(False)
         for (i, j), v in np.ndenumerate(counts.values):
             ax.text(j, i, str(v), ha="center", va="center", fontsize=8, color="black" if v < len(seeds) else "white")
         fig.colorbar(im, ax=ax, label=f"seeds flagged (of {len(seeds)})", shrink=0.8, pad=0.02)
         ax.set_title("Findings per cell: seeds flagged per code", fontsize=10)
         plt.show()
+    nh.show_markdown(narrate.heading(sn.finding_sentences(counts, len(seeds), grid_axes), "this sweep"))
 
 # %% [markdown]
 # ## Learning curves of one slice
@@ -209,7 +175,7 @@ if table is not None and len(ok):
 # `curve_slice` parameter picks it): the mean over seeds with a 95 % band.
 
 # %%
-if table is not None and len(ok):
+if len(ok):
     chosen = {a: slice_items.get(a, str(ok[a].iloc[0])) for a in others}
     part = ok[np.logical_and.reduce([ok[a].astype(str) == v for a, v in chosen.items()])] if chosen else ok
     if part.empty:
@@ -218,7 +184,22 @@ if table is not None and len(ok):
     else:
         frames = [store.load_run(name, runs_dir or None).metrics.assign(act=act)
                   for name, act in part[["run", "act"]].drop_duplicates().itertuples(index=False)]
-        fig = plots.plot_learning_curves(pd.concat(frames, ignore_index=True), metric, group="act",
-                                         title=f"{metric}: " + (", ".join(f"{k}={v}" for k, v in chosen.items())
-                                                                or "all runs") + " (mean, 95 % band)")
+        curves = pd.concat(frames, ignore_index=True)
+        where = ", ".join(f"{k} = {v}" for k, v in chosen.items()) or "all runs"
+        fig = plots.plot_learning_curves(curves, metric, group="act",
+                                         title=f"{sn.METRIC_NAMES[metric].capitalize()}, {where} (mean, 95 % band)")
         plt.show()
+        nh.show_markdown(narrate.heading(sn.curve_sentences(curves, metric), "this slice"))
+
+# %% [markdown]
+# ## Conclusion
+
+# %%
+if len(ok):
+    nh.show_markdown(narrate.sentences(sn.conclusion(pairs, counts, len(seeds), preview)))
+
+# %% [markdown]
+# ## Glossary
+
+# %%
+nh.show_markdown(narrate_pages.glossary(["seed", "95 % CI", "told apart"]))

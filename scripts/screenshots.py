@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -39,6 +40,15 @@ def to_palette(path: Path) -> None:
     with Image.open(path) as im:
         small = im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
     small.save(path, optimize=True)
+
+
+def chinese_font() -> bool:
+    """Whether fontconfig knows a font with Chinese glyphs (True when it cannot tell: no fc-list)."""
+    try:
+        found = subprocess.run(["fc-list", ":lang=zh"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return True
+    return bool(found.strip())
 
 
 def shoot(reports: Path, out: Path, width: int = 1200, palette: bool = True, browser=None) -> list[tuple[Path, float]]:
@@ -82,6 +92,9 @@ def main(argv=None) -> int:
         print(f"screenshots: no report set in {reports}/ (index.html is missing); run `make report` first, "
               f"or pass --reports DIR", file=sys.stderr)
         return 2
+    if not chinese_font():
+        print("screenshots: no Chinese font installed, so the case-study page's Chinese quotes will show as "
+              "boxes; install one (Debian: apt-get install fonts-wqy-microhei)", file=sys.stderr)
     for path, seconds in shoot(reports, Path(args.out), args.width, not args.full_colour):
         print(f"{path}  {path.stat().st_size / 1024:7.0f} KiB  {seconds:4.1f} s")
     return 0

@@ -166,3 +166,18 @@ def test_the_executed_page_shows_each_case_and_its_findings(runs_dir, tmp_path):
 def test_the_summary_says_what_the_diagnosis_noted_on_004(cases):
     row = cn.summary_table(cases).set_index("case").loc["004"]
     assert row["what the diagnosis said"].startswith("no warning") and "binary accuracy" in row["what the diagnosis said"]
+
+
+def test_case_pages_name_the_case_activations_in_words():
+    said = cn._readable("96 % of the units of `layers.0` sit in the flat region of the activation "
+                        "(case002_clamped_elu)", {})
+    assert "(the clamped ELU)" in said and "case002" not in said
+
+
+def test_case_callout_states_the_case_lengths_not_the_recipe():
+    quick, full = cn.case_callout("quick"), cn.case_callout("tutorial")
+    q, t = cs.CASE_PRESETS["quick"], cs.CASE_PRESETS["tutorial"]
+    assert f"trained for {q['epochs']} epochs on the first {q['train']:,} training images" in quick
+    assert "Preview" in quick and "make report PRESET=tutorial" in quick
+    assert f"trained for {t['epochs']} epochs on all 50,000 training images" in full and "Preview" not in full
+    assert "early stopping with patience" not in quick + full  # case runs have no early stopping

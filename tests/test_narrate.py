@@ -122,7 +122,22 @@ def test_gradient_flow_sentence_quotes_the_fade():
     lines = pd.DataFrame([{"activation": "sigmoid", "layer": "layers.0", "step": 600, "median": -6.0, "zero_share": 0},
                           {"activation": "sigmoid", "layer": "layers.8", "step": 600, "median": -2.0, "zero_share": 0}])
     text = " ".join(narrate.gradient_flow_sentences(lines, {"layers.0": "Linear 1 (784→512)"}))
-    assert "10000× smaller" in text and "Linear 1 (784→512)" in text and "1.0e-6" in text
+    assert "about 10,000× smaller" in text and "Linear 1 (784→512)" in text and "1.0e-6" in text
+
+
+def test_zero_gradient_layers_of_one_activation_read_as_one_sentence():
+    rows = [("layers.0", -4.0, 0.0), ("layers.4", -4.5, 0.15), ("layers.6", -4.5, 0.2), ("layers.8", -3.5, 0.0)]
+    lines = pd.DataFrame([{"activation": "relu", "layer": k, "step": 600, "median": m, "zero_share": z}
+                          for k, m, z in rows])
+    labels = {"layers.4": "Linear 3", "layers.6": "Linear 4"}
+    said = [t for t in narrate.gradient_flow_sentences(lines, labels) if "exactly 0" in t]
+    assert said == ["relu: at step 600, 15 % of Linear 3's and 20 % of Linear 4's weight gradients are exactly 0 "
+                    "(or below 1e-10), so their bands reach the bottom: they belong to units that were off for the "
+                    "whole batch."]
+
+
+def test_ratios_read_with_two_significant_digits():
+    assert [narrate.fmt_times(x) for x in (3.0, 8.46, 106.0, 6202.0)] == ["3", "8.5", "110", "6,200"]
 
 
 def test_gradient_quantiles_from_a_histogram():

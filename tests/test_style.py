@@ -73,3 +73,17 @@ def test_layer_label_with_norm_and_dropout():
         "Linear 1 (20→8)", "Linear 1 (20→8), batch norm", "Linear 1 (20→8)", "Linear 1 (20→8), dropout",
         "Linear 2 (8→3, output)"]
     assert style.layer_label(None, "layers.3") == "layers.3"
+
+
+def test_titles_in_an_activation_colour_stay_readable_on_white():
+    from gradflow.style import TUTORIAL_ACTIVATIONS, activation_style, text_colour
+
+    def contrast_on_white(c):
+        lin = [v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4 for v in c]
+        return 1.05 / (0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2] + 0.05)
+
+    for name in TUTORIAL_ACTIVATIONS:
+        colour = activation_style(name)["color"]
+        assert contrast_on_white(text_colour(colour)) >= 3.0, name
+    pale = activation_style("swish")["color"]
+    assert contrast_on_white(pale) < 3.0  # the pale pink is why text needs its own shade

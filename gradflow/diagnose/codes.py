@@ -6,7 +6,7 @@ from __future__ import annotations
 
 # Raised whenever a rule changes what it emits: a run's findings.json written by older rules is then
 # re-diagnosed from its stored recording when read (store.Run.findings), never served stale.
-DIAGNOSIS_VERSION = 2
+DIAGNOSIS_VERSION = 3  # 3: messages write exponents as 8.4e-6 and no longer cite case numbers as "seeds"
 
 CODES = {
     # whole-run and data problems

@@ -9,6 +9,7 @@ unchanged, so findings.json is the findings.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
@@ -99,8 +100,11 @@ def _from_json(obj):
 
 
 def num(x) -> str:
-    """A number for a message: three significant digits, 'nan' for missing."""
-    return "nan" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3g}"
+    """A number for a message: three significant digits, 'nan' for missing, exponents written as the
+    reports write them ('8.4e-6', not '8.4e-06')."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "nan"
+    return re.sub(r"e([+-])0*(\d)", lambda m: "e" + ("-" if m[1] == "-" else "") + m[2], f"{x:.3g}")
 
 
 def who(member, seed) -> str:

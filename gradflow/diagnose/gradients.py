@@ -121,7 +121,7 @@ def _plain(x: float) -> str:
         return num(x)
     if abs(x) >= 10:
         return f"{round(x, 1 - int(math.floor(math.log10(abs(x))))):,.0f}"
-    return f"{x:.2g}"
+    return num(float(f"{x:.2g}"))  # two significant digits, exponent written like num()
 
 
 def _run_note(outcome) -> str:
@@ -251,7 +251,7 @@ def update_ratio(ev: Evidence) -> list[Finding]:
         out.append(Finding(
             "UPDATE_RATIO", ev.severity(member, seed, unambiguous=strong), layer, int(rows["step"].min()),
             f"Each optimizer step changes {ev.layer_title(layer)} by {num(med)} times {what} (median over "
-            f"{len(rows)} recorded steps{who(member, seed)}); about 0.001 is healthy: the layer "
+            f"{len(rows)} recorded steps{who(member, seed).replace(' (', ', ').rstrip(')')}); about 0.001 is healthy: the layer "
             f"{'barely moves' if small else 'is rewritten too fast'}{_run_note(outcome)}.",
             {"median": med, "low": UPDATE_RATIO_LOW, "high": UPDATE_RATIO_HIGH, "steps": len(rows),
              "scale": rows["scale"].iloc[0], "run": outcome.verdict, "run_reason": outcome.reason,

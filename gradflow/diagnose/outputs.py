@@ -1,6 +1,6 @@
 """Rules on the model's output against its loss and its targets: bounded logits before a
-cross-entropy, a bounded output read as probabilities by a hand-written log loss (seed 000's Keras
-port), and a bounded output judged against the range of the targets (seed 004's autoencoder).
+cross-entropy, a bounded output read as probabilities by a hand-written log loss (case study 000's
+Keras port), and a bounded output judged against the range of the targets (case study 004's autoencoder).
 
 ``evidence["cause"]`` keeps BOUNDED_OUTPUT's different situations apart for grouping:
 ``bounded_logits`` (error), ``log_of_bounded`` (error), ``fits_targets`` and ``loss_unknown`` (info).
@@ -95,8 +95,8 @@ def _bounded_logits(ev: Evidence, op: str, layer, kind) -> Finding:
     return Finding(
         "BOUNDED_OUTPUT", "error", layer or Q.OUTPUT_LAYER, None,
         f"The logits pass through a bounded function ({_where(ev, op, layer)}) before the cross-entropy loss{rng}. "
-        f"The model still trains (the class with the largest squashed logit can be the right one: seed 000's PyTorch "
-        f"port reaches 80-90 %), but with {c} classes and logits in [{num(low)}, {num(top)}] the softmax can give the "
+        f"The model can still learn (the class with the largest squashed logit can be the right one: a tanh-output "
+        f"FashionMNIST MLP reaches 80-90 %), but with {c} classes and logits in [{num(low)}, {num(top)}] the softmax can give the "
         f"right class at most p = {best_p:.2f}: the loss can never fall below {-math.log(best_p):.2f}, examples already "
         "classified right keep pulling on the weights, and the probabilities mean nothing.",
         {"cause": "bounded_logits", "op": op, "loss": kind, "output_min": lo, "output_max": hi, "num_classes": c,
@@ -135,7 +135,7 @@ def _log_of_bounded(ev: Evidence, loss: dict) -> list[Finding]:
         f"-(t * log(p)), which is how Keras' categorical_crossentropy reads its input), but the outputs come from "
         f"{_where(ev, op, layer)}, which ranges over [{num(interval[0])}, {num(interval[1])}]{rng}. Negative values "
         "are not probabilities: their log is NaN, and once clipped to [1e-7, 1] (as Keras does) their gradient is "
-        "zero, so most examples teach nothing (the Keras version of seed 000 stays near chance, ~10 %).",
+        "zero, so most examples teach nothing (a tanh-output MLP trained this way stays near chance, ~10 %).",
         {"cause": "log_of_bounded", "op": op, "loss": LOG_PROBABILITY, "output_min": lo, "output_max": hi,
          "interval": list(interval)},
         "Output raw logits and use F.cross_entropy / nn.CrossEntropyLoss; or put a softmax on the output if the loss "

@@ -1,0 +1,179 @@
+"""What a sweep shows (page 07), in sentences computed from its results table.
+
+The sweep page reads one table, a row per (run, seed) with the grid's axes, the test accuracy and
+the finding codes. These functions turn it into the page's tables and sentences, so they are
+tested on planted tables and the notebook only displays what they return. Rules as in
+:mod:`gradflow.narrate`: say the number and what it is compared with; a preview preset says its
+epochs before it says which settings separate, and never calls a cell the best.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .narrate import _join, callout_html, is_preview, seeds_phrase
+from .plots import mean_ci
+
+METRIC_NAMES = {"val_acc": "validation accuracy", "train_acc": "training accuracy",
+                "val_loss": "validation loss (nats)", "train_loss": "training loss (nats)"}
+
+
+def cell_label(values: dict) -> str:
+    """'sigmoid | init=kaiming': the activation, then the other axes' values."""
+    act = values.get("act")
+    rest = ", ".join(f"{k}={v}" for k, v in values.items() if k != "act")
+    return " | ".join(str(p) for p in (act, rest) if p)
+
+
+def sweep_callout(plan: dict) -> str:
+    """The page-top box for a sweep: its preset(s), epochs and seeds; orange when any cell is a preview."""
+    presets = list(dict.fromkeys(str(p) for p in plan["grid"]["axes"].get("preset", []) or
+                                 [c.get("preset", "custom") for c in plan.get("configs", [])]))
+    epochs = sorted({int(c["max_epochs"]) for c in plan.get("configs", []) if "max_epochs" in c})
+    seeds = plan["grid"]["seeds"]
+    run = f"up to {epochs[-1]} epochs" if epochs else "its epochs"
+    preview = any(is_preview(p) for p in presets)
+    body = (f"Every cell of this sweep trained for {run} (preset {', '.join(presets) or '?'}), "
+            f"on {seeds_phrase(seeds)}.")
+    if preview:
+        body += (" Early epochs favour whatever starts fastest, so read 'told apart' below as 'separated after "
+                 "these epochs', not as which setting ends best; a sweep with <code>--preset tutorial</code> "
+                 "answers that.")
+        if len(seeds) == 1:
+            body += " With one seed nothing can be told apart: there is no spread to compare a difference with."
+        return callout_html("Preview sweep", body, preview=True)
+    return callout_html("Results: a full-recipe sweep", body + " Differences are judged with 95 % confidence "
+                        "intervals over the seeds.", preview=False)
+
+
+def cell_table(ok: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
+    """One row per cell of the grid: its axes' values, mean test accuracy, 95 % half-width, seeds."""
+    stats = ok.groupby(axes, sort=False)["test_acc"].apply(lambda s: mean_ci(s.tolist()))
+    return pd.DataFrame(stats.tolist(), columns=["mean", "half", "n"], index=stats.index).reset_index()
+
+
+def one_setting_pairs(cells: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
+    """Every pair of cells that differ in exactly one axis: the accuracy change (percentage points) and
+    whether the two 95 % intervals are apart (a conservative reading of 'more than the seeds' spread')."""
+    rows = []
+    records = cells.to_dict("records")
+    for a in records:
+        for b in records:
+            diff = [k for k in axes if a[k] != b[k]]
+            if len(diff) != 1 or tuple(map(str, (a[k] for k in axes))) >= tuple(map(str, (b[k] for k in axes))):
+                continue
+            apart = bool(np.isfinite(a["half"]) and np.isfinite(b["half"])
+                         and abs(a["mean"] - b["mean"]) > a["half"] + b["half"])
+            rows.append({"axis": diff[0], "from": a[diff[0]], "to": b[diff[0]],
+                         "where": ", ".join(f"{k}={a[k]}" for k in axes if k != diff[0]) or "–",
+                         "change (pp)": 100 * (b["mean"] - a["mean"]), "told apart": apart})
+    return pd.DataFrame(rows, columns=["axis", "from", "to", "where", "change (pp)", "told apart"])
+
+
+def pair_sentences(pairs: pd.DataFrame, n_seeds: int, preview: bool, epochs: int | None = None) -> list[str]:
+    """Per axis: how many one-setting changes the seeds tell apart, the largest, and the widest that is not."""
+    if pairs.empty:
+        return ["The grid has one cell: nothing to compare."]
+    if n_seeds < 2:
+        return ["With one seed per cell there is no spread to compare a difference with: nothing can be told "
+                "apart. Run the sweep with `--n-seeds 3` or more."]
+    when = f"after {epochs} epochs, " if preview and epochs else ""
+    out = []
+    for axis, d in pairs.groupby("axis", sort=False):
+        told = d[d["told apart"]]
+        line = f"**{axis}**: {when}{len(told)} of {len(d)} one-setting changes are told apart by {n_seeds} seeds"
+        if len(told):
+            big = told.loc[told["change (pp)"].abs().idxmax()]
+            line += (f"; the largest, {big['from']} → {big['to']} ({big['where']}), moves test accuracy by "
+                     f"{big['change (pp)']:+.1f} points")
+        hidden = d[~d["told apart"]]
+        if len(hidden):
+            widest = hidden.loc[hidden["change (pp)"].abs().idxmax()]
+            line += (f". Not told apart: {widest['from']} vs {widest['to']} ({widest['where']}), whose means differ "
+                     f"by {abs(widest['change (pp)']):.1f} points, within the seeds' spread")
+        out.append(line + ".")
+    return out
+
+
+def finding_counts(ok: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
+    """Seeds flagged per cell and finding code (cells without findings kept, as rows of zeros)."""
+    cells = ok[axes].drop_duplicates()
+    long = ok.assign(code=ok["finding_codes"].fillna("").astype(str).str.split(",")).explode("code")
+    long = long[long["code"].astype(bool)]
+    index = pd.MultiIndex.from_frame(cells)
+    if long.empty:
+        return pd.DataFrame(index=index)
+    return long.groupby([*axes, "code"]).size().unstack("code", fill_value=0).reindex(index, fill_value=0)
+
+
+def finding_sentences(counts: pd.DataFrame, n_seeds: int, axes: list[str]) -> list[str]:
+    """Which cells the diagnosis flags and with what, and which single-setting change clears a finding."""
+    if counts.shape[1] == 0:
+        return ["The diagnosis flags no cell of the grid."]
+    out, clean = [], []
+    codes = {}
+    for key, row in counts.iterrows():
+        key = key if isinstance(key, tuple) else (key,)
+        label = cell_label(dict(zip(axes, key)))
+        found = row[row > 0]
+        codes[key] = set(found.index)
+        if found.empty:
+            clean.append(label)
+            continue
+        if found.nunique() > 1:
+            out.append(f"**{label}**: {_join([f'{c} ({n} of {n_seeds} seeds)' for c, n in found.items()])}.")
+        else:
+            each = ", each" if len(found) > 1 else ""
+            out.append(f"**{label}**: {_join(found.index)}{each} in {int(found.iloc[0])} of {n_seeds} seeds.")
+    if clean:
+        out.append(f"No finding in {_join(clean)}.")
+    changes = []
+    for a, ca in codes.items():
+        for b, cb in codes.items():
+            diff = [i for i in range(len(axes)) if a[i] != b[i]]
+            if len(diff) != 1 or not (ca - cb):
+                continue
+            i = diff[0]
+            where = ", ".join(f"{axes[j]}={a[j]}" for j in range(len(axes)) if j != i)
+            stays = ca & cb
+            text = (f"Changing {axes[i]} from {a[i]} to {b[i]}{f' ({where})' if where else ''} clears "
+                    f"{_join(sorted(ca - cb))}" + (f"; {_join(sorted(stays))} stays" if stays else "") + ".")
+            changes.append((axes[i] == "act", text))  # a change of setting teaches more than a change of activation
+    out.extend(text for _, text in sorted(changes, key=lambda c: c[0])[:3])
+    return out
+
+
+def curve_sentences(metrics: pd.DataFrame, metric: str, group: str = "act") -> list[str]:
+    """The slice's last common epoch: the metric per group, mean over seeds."""
+    if metrics.empty or metric not in metrics:
+        return []
+    last = int(metrics.groupby(group)["epoch"].max().min())
+    at = metrics[metrics["epoch"] == last].groupby(group, sort=False)[metric].mean()
+    loss = metric.endswith("loss")
+    values = [f"{v:.2f} nats for {g}" if loss else f"{100 * v:.1f} % for {g}" for g, v in at.items()]
+    chance = " (chance: ln 10 = 2.30 nats)" if loss else " (chance: 10 %)"
+    return [f"At epoch {last} the {METRIC_NAMES.get(metric, metric).split(' (')[0]} is {_join(values)}, mean over "
+            f"seeds{chance}."]
+
+
+def conclusion(pairs: pd.DataFrame, counts: pd.DataFrame, n_seeds: int, preview: bool) -> list[str]:
+    """The page's last word: the change that matters most, what the diagnosis ties to it, and the caveat."""
+    out = []
+    told = pairs[pairs["told apart"]] if len(pairs) and n_seeds >= 2 else pairs.iloc[0:0]
+    if len(told):
+        big = told.loc[told["change (pp)"].abs().idxmax()]
+        out.append(f"The largest change the seeds can vouch for is {big['axis']} from {big['from']} to {big['to']} "
+                   f"({big['where']}): {big['change (pp)']:+.1f} points of test accuracy.")
+        quiet = pairs[~pairs["told apart"]]
+        if len(quiet):
+            out.append(f"{len(quiet)} of {len(pairs)} one-setting changes stay within the seeds' spread: for those, "
+                       "this grid cannot say which setting is better.")
+    elif len(pairs):
+        out.append("No one-setting change moves accuracy by more than the seeds' spread.")
+    if counts.shape[1]:
+        flagged = int((counts.sum(axis=1) > 0).sum())
+        out.append(f"The diagnosis flags {flagged} of {len(counts)} cells; the sentences under the findings "
+                   "figure say which change clears which finding.")
+    if preview:
+        out.append("This is a preview: it shows which settings separate early, not which ends best.")
+    return out

@@ -1,0 +1,71 @@
+"""The sweep page's sentences, from planted results tables whose answers are known."""
+import pandas as pd
+
+from gradflow import sweep_narrate as sn
+
+AXES = ["act", "init"]
+
+
+def _table(acc: dict, codes: dict | None = None, seeds=(42, 43, 44)) -> pd.DataFrame:
+    """acc -- {(act, init): [test accuracy per seed]}; codes -- {(act, init): "CODE,CODE"} for every seed."""
+    rows = []
+    for (act, init), values in acc.items():
+        for seed, v in zip(seeds, values):
+            rows.append({"run": f"{act}-{init}", "act": act, "init": init, "seed": seed, "status": "ok",
+                         "test_acc": v, "finding_codes": (codes or {}).get((act, init), "")})
+    return pd.DataFrame(rows)
+
+
+PLANTED = _table({("relu", "default"): [0.84, 0.85, 0.86], ("relu", "kaiming"): [0.845, 0.855, 0.85],
+                  ("sigmoid", "default"): [0.10, 0.10, 0.10], ("sigmoid", "kaiming"): [0.60, 0.62, 0.61]},
+                 {("sigmoid", "default"): "NOT_LEARNING,VANISHING_GRADIENT", ("sigmoid", "kaiming"): "VANISHING_GRADIENT"})
+
+
+def test_pairs_tell_apart_only_what_exceeds_the_seeds_spread():
+    pairs = sn.one_setting_pairs(sn.cell_table(PLANTED, AXES), AXES)
+    assert len(pairs) == 4  # a 2 x 2 grid has four one-setting pairs
+    told = {(r["axis"], r["where"]): r for r in pairs.to_dict("records")}
+    assert told[("init", "act=sigmoid")]["told apart"] and abs(told[("init", "act=sigmoid")]["change (pp)"] - 51) < 1e-6
+    assert not told[("init", "act=relu")]["told apart"]  # 85.0 vs 85.0: within the seeds
+
+
+def test_pair_sentences_say_the_largest_change_and_what_is_within_the_seeds():
+    pairs = sn.one_setting_pairs(sn.cell_table(PLANTED, AXES), AXES)
+    text = " ".join(sn.pair_sentences(pairs, 3, preview=True, epochs=4))
+    assert "**init**: after 4 epochs, 1 of 2 one-setting changes are told apart by 3 seeds" in text
+    assert "default → kaiming (act=sigmoid), moves test accuracy by +51.0 points" in text
+    assert "Not told apart: default vs kaiming (act=relu)" in text
+    assert "after 4 epochs" not in " ".join(sn.pair_sentences(pairs, 3, preview=False))
+
+
+def test_one_seed_says_nothing_can_be_told_apart():
+    one = _table({("relu", "default"): [0.8], ("sigmoid", "default"): [0.1]}, seeds=(42,))
+    pairs = sn.one_setting_pairs(sn.cell_table(one, AXES), AXES)
+    assert "nothing can be told apart" in sn.pair_sentences(pairs, 1, preview=False)[0]
+
+
+def test_finding_sentences_name_the_cells_and_what_a_change_clears():
+    counts = sn.finding_counts(PLANTED, AXES)
+    text = " ".join(sn.finding_sentences(counts, 3, AXES))
+    assert "**sigmoid | init=default**: NOT_LEARNING and VANISHING_GRADIENT, each in 3 of 3 seeds." in text
+    assert "**sigmoid | init=kaiming**: VANISHING_GRADIENT in 3 of 3 seeds." in text
+    assert "No finding in relu | init=default and relu | init=kaiming." in text
+    assert ("Changing init from default to kaiming (act=sigmoid) clears NOT_LEARNING; VANISHING_GRADIENT stays."
+            in text)
+
+
+def test_clean_grid_and_callouts():
+    clean = _table({("relu", "default"): [0.8, 0.81, 0.82]})
+    assert sn.finding_sentences(sn.finding_counts(clean, AXES), 3, AXES) == ["The diagnosis flags no cell of the grid."]
+    plan = {"grid": {"axes": {"act": ["relu"], "preset": ["quick"]}, "seeds": [42, 43, 44]},
+            "configs": [{"max_epochs": 4}]}
+    assert "Preview sweep" in sn.sweep_callout(plan) and "up to 4 epochs" in sn.sweep_callout(plan)
+    plan["grid"]["axes"]["preset"] = ["tutorial"]
+    assert "Results" in sn.sweep_callout(plan) and "Preview" not in sn.sweep_callout(plan)
+
+
+def test_curve_sentence_quotes_the_last_common_epoch():
+    m = pd.DataFrame([{"act": a, "seed": s, "epoch": e, "val_acc": v}
+                      for a, v in (("relu", 0.85), ("sigmoid", 0.1)) for s in (42, 43) for e in (1, 2, 3)])
+    assert sn.curve_sentences(m, "val_acc") == [
+        "At epoch 3 the validation accuracy is 85.0 % for relu and 10.0 % for sigmoid, mean over seeds (chance: 10 %)."]
