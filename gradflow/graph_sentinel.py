@@ -19,9 +19,7 @@ from .record.layers import PARAM
 
 class SentinelFeed:
     def __init__(self, recorder, device):
-        # The recorder keeps its sentinel private (record/recorder.py, another engineer's file);
-        # this reads the attribute, changes nothing in the recorder.
-        self.sentinel = recorder._sentinel
+        self.sentinel = recorder.sentinel
         self.layers = recorder.layers
         self.step = torch.zeros((), dtype=torch.long, device=device)
         self.epoch = torch.zeros((), dtype=torch.long, device=device)

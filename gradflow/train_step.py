@@ -54,7 +54,7 @@ def capture_blocker(model, optimizer, device, recorder=None, graphs=None) -> str
         # captured RNG advances a device-side offset per replay; that it draws eager's masks is
         # unverified (no GPU yet), and the tests hold batched dropout to an eager reference
         return "dropout's masks under a graph are not verified to equal eager's"
-    if recorder is not None and not hasattr(recorder, "_sentinel"):
+    if recorder is not None and not hasattr(recorder, "sentinel"):
         return "this recorder has no sentinel the captured step can feed"
     return None
 

@@ -92,8 +92,8 @@ def test_sentinel_feed_alone_finds_the_first_nonfinite_place_the_recorder_finds(
                     step.idx.copy_(idx)
                     losses = step.body()
                 feed.check(tapped, losses)
-            rec._sentinel.flush()
-            logs.append(dict(rec._sentinel.log.first))
+            rec.sentinel.flush()
+            logs.append(dict(rec.sentinel.log.first))
         else:
             with rec:
                 rec.epoch = 1
@@ -102,7 +102,7 @@ def test_sentinel_feed_alone_finds_the_first_nonfinite_place_the_recorder_finds(
                         poison(m)
                     rec.step(loss=step.run(idx))
                 rec.tables()
-            logs.append(dict(rec._sentinel.log.first))
+            logs.append(dict(rec.sentinel.log.first))
     recorder_log, feed_log = logs
     assert recorder_log and recorder_log == feed_log
     assert min(v[0] for v in feed_log.values()) == 2  # first seen at step 2, when the weight was poisoned

@@ -295,6 +295,12 @@ class Recorder:
         """Number of rec.step() calls so far."""
         return self._step
 
+    @property
+    def sentinel(self) -> Sentinel:
+        """The non-finite check every step runs; a captured CUDA-graph step feeds it from inside the
+        graph (gradflow.graph_sentinel) instead of through step()."""
+        return self._sentinel
+
     def _note_loss(self, loss):
         if not isinstance(loss, torch.Tensor):
             loss = torch.as_tensor(float(loss))
