@@ -26,6 +26,7 @@ run_a: str = ""  # first run name (see gradflow runs); empty means the sigmoid r
 run_b: str = ""  # second run name; empty means the relu run of the preset comparison
 preset: str = "quick"  # preset of the default runs (used only when a run name is empty)
 runs_dir: str = ""  # run store directory; empty means GRADFLOW_RUNS or checkpoints
+interactive: bool = True  # offer ipywidgets controls when run live in Jupyter (rendered reports stay static)
 
 # %% tags=["validate-parameters"]
 from gradflow import notebook_helpers as nh
@@ -33,6 +34,7 @@ from gradflow import store
 
 nh.repo_root_cwd()
 preset = nh.as_preset(preset)
+interactive = nh.as_bool(interactive, "interactive")
 defaults = {}
 if not (run_a and run_b):
     defaults = dict(zip(("a", "b"), nh.stored_comparison(["sigmoid", "relu"], preset, [], runs_dir or None)))
@@ -135,6 +137,15 @@ if len(dist):
                                 "typical |dL/dW|, run B": [narrate.fmt_sci(10 ** v) for v in dist["median_b"]],
                                 "run A gradients exactly 0 (%)": dist["zero_a"].round(1),
                                 "run B gradients exactly 0 (%)": dist["zero_b"].round(1)}))
+if len(dist) and nh.live_kernel(interactive):  # live Jupyter: the same overlay at any recorded step
+    import ipywidgets as widgets
+
+    @widgets.interact(step=widgets.SelectionSlider(options=[int(s) for s in shared], description="step"))
+    def overlay_at(step):
+        da, db = ha[(ha["step"] == step) & (ha["lo"] >= edges[0])], hb[(hb["step"] == step) & (hb["lo"] >= edges[0])]
+        plots.plot_overlay(da, db, (names["run A"], names["run B"]), f"Weight gradients per layer, step {step}",
+                           "log10 |dL/dW| (per weight)", ncols=5, layer_names=labels)
+        plt.show()
 
 # %% [markdown]
 # ## Over training
