@@ -124,9 +124,8 @@ def plot_update_ratios(ratios: pd.DataFrame, labels: dict, title: str, group: st
         for layer in sorted(dict.fromkeys(d["layer"]), key=layer_order):
             e = d[d["layer"] == layer].sort_values("step")
             ax.plot(e["step"], np.log10(e["value"]), color=shades[layer], marker="o", ms=3, label=labels.get(layer, layer))
-        ax.axhline(math.log10(guide), color=GUIDE_COLOR, ls="--", lw=1)
-        ax.text(0.98, math.log10(guide) + 0.1, f"guide {guide:g}", transform=ax.get_yaxis_transform(), ha="right",
-                fontsize=7, color=GUIDE_COLOR)
+        # named in the legend, not written on the axes, where the late curves run over it
+        ax.axhline(math.log10(guide), color=GUIDE_COLOR, ls="--", lw=1, label=f"guide {guide:g} (healthy)")
         ax.set_ylim(*ylim)
     return _finish(fig, "training step (log scale; recorded steps only)", "log10 update:data ratio", title)
 

@@ -142,17 +142,26 @@ def loss_sentences(metrics: pd.DataFrame, tolerance: float = 0.05) -> list[str]:
     for name, d in last.groupby("activation", sort=False):
         loss, n = float(d["train_loss"].mean()), len(d)
         seeds = f"{n} seeds" if n > 1 else "its one seed"
-        if abs(loss - CHANCE_LOSS_10) < tolerance:
+        chance_mask = (d["train_loss"] - CHANCE_LOSS_10).abs() < tolerance
+        at_chance = d[chance_mask]
+        if len(at_chance) == n:
             out.append(f"**{name}**'s training loss ends at {loss:.2f} nats (mean of {seeds}), next to ln 10 = "
                        f"{CHANCE_LOSS_10:.2f}, the loss of guessing uniformly among 10 classes (chance): it has not "
                        "started to learn.")
+        elif len(at_chance):  # the seeds disagree: a mean would describe none of them
+            others = d[~chance_mask]
+            out.append(f"**{name}**'s seeds disagree: {len(at_chance)} of {n} end at chance loss (ln 10 = "
+                       f"{CHANCE_LOSS_10:.2f} nats) when they stop, while "
+                       + _join([f"seed {int(r.seed)} gets down to {r.train_loss:.2f}" for r in others.itertuples()])
+                       + ".")
         else:
             learned.append((name, loss))
     if learned:
         lo, hi = min(v for _, v in learned), max(v for _, v in learned)
-        names = ", ".join(n for n, _ in learned)
         span = f"{lo:.2f}" if abs(hi - lo) < 0.005 else f"{lo:.2f}–{hi:.2f}"
-        out.append(f"{names} bring the training loss down to {span} nats (chance is {CHANCE_LOSS_10:.2f}).")
+        verb = "brings" if len(learned) == 1 else "bring"
+        out.append(f"{_join([n for n, _ in learned])} {verb} the training loss down to {span} nats (chance is "
+                   f"{CHANCE_LOSS_10:.2f}; mean over seeds, at each seed's last counted epoch).")
     return out
 
 
@@ -166,14 +175,21 @@ def accuracy_sentences(table: pd.DataFrame, preset: str, apart: list, reference:
     apart -- pairs (better, worse) whose 95 % intervals do not overlap
     """
     n = int(table["seeds"].min()) if len(table) else 0
-    chance = [r.activation for r in table.itertuples() if r.mean_pct < 15]
+    chance = [r.activation for r in table.itertuples() if r.max_pct < 15]
+    # seeds on both sides of learning (some at chance, some far above): a mean ± CI describes none of them
+    split = [r for r in table.itertuples() if r.min_pct < 15 <= r.max_pct and r.activation not in chance]
     out = []
     if chance:
         out.append(f"{_join(chance)} {'is' if len(chance) == 1 else 'are'} at about 10 %, chance for 10 classes.")
+    for r in split:
+        out.append(f"**{r.activation}**'s seeds split: the lowest ends at {r.min_pct:.1f} % (chance), the highest at "
+                   f"{r.max_pct:.1f} %, so its mean of {r.mean_pct:.1f} % describes no single run and its interval "
+                   "says nothing; read the learning curves for its story.")
+    odd = set(chance) | {r.activation for r in split}
     if is_preview(preset):
-        rest = table[~table["activation"].isin(chance)]
+        rest = table[~table["activation"].isin(odd)]
         if len(rest):
-            out.append(f"{'The others' if chance else 'They'} reach {rest['mean_pct'].min():.1f}–"
+            out.append(f"{'The others' if odd else 'They'} reach {rest['mean_pct'].min():.1f}–"
                        f"{rest['mean_pct'].max():.1f} % after this "
                        "preview's epochs; that spread is not a ranking (early epochs favour whichever starts "
                        "fastest, and the full recipe trains up to 50 epochs).")
@@ -182,18 +198,26 @@ def accuracy_sentences(table: pd.DataFrame, preset: str, apart: list, reference:
         out.append("With one seed per activation nothing can be told apart: there is no spread to compare a "
                    "difference with.")
         return out
-    if apart:
-        out.append(f"With {n} seeds, the 95 % intervals separate: " + "; ".join(f"{a} > {b}" for a, b in apart) + ".")
-    non_chance = [a for a in table["activation"] if a not in chance]
-    overlapping = [a for a in non_chance if not any(a in pair for pair in apart if not set(pair) & set(chance))]
+    rest = table[~table["activation"].isin(odd)]
+    apart_here = [(a, b) for a, b in apart if a not in odd and b not in odd]
+    if apart_here:
+        out.append(f"With {n} seeds, the 95 % intervals separate: " + "; ".join(f"{a} > {b}" for a, b in apart_here)
+                   + ".")
+    overlapping = [a for a in rest["activation"] if not any(a in pair for pair in apart_here)]
     if len(overlapping) > 1:
-        out.append(f"The intervals of {_join(overlapping)} overlap: {n} seeds cannot rank them, as the tutorial "
-                   "warned about its single seed.")
+        span = rest[rest["activation"].isin(overlapping)]["mean_pct"]
+        out.append(f"{_join(overlapping)} end within {span.max() - span.min():.1f} points of each other "
+                   f"({span.min():.1f}–{span.max():.1f} %) and their intervals overlap: {n} seeds cannot rank them, "
+                   "as the tutorial warned about its single seed.")
     if reference:
-        inside = [a for a in table.itertuples() if a.activation in reference
+        inside = [a.activation for a in rest.itertuples() if a.activation in reference
                   and abs(100 * reference[a.activation] - a.mean_pct) <= max(a.half_pp, 0.5)]
         if inside:
-            out.append(f"The tutorial's single-seed accuracy lies within our interval for {_join([a.activation for a in inside])}.")
+            out.append(f"The tutorial's single-seed accuracy lies within our interval for {_join(inside)}.")
+        for r in split:
+            if reference.get(r.activation, 1.0) < 0.15:
+                out.append(f"The tutorial's {100 * reference[r.activation]:.1f} % for {r.activation} is one seed's "
+                           "draw of this split: a seed that stopped on the plateau.")
     return out
 
 
@@ -281,6 +305,12 @@ def gradient_flow_sentences(lines: pd.DataFrame, labels: dict) -> list[str]:
         first = float(last[last["layer"] == layers[0]]["median"].iloc[0])
         final = float(last[last["layer"] == layers[-1]]["median"].iloc[0])
         gap = final - first
+        early = _closing_gap(d, layers[0], layers[-1])
+        if gap < 1.5 and early:  # faded at the start, caught up later: the story of a late start
+            step0, gap0, closed = early
+            out.append(f"**{act}**: at step {step0} the median gradient of {labels.get(layers[0], layers[0])} is "
+                       f"about {fmt_times(10 ** gap0)}× smaller than that of {labels.get(layers[-1], layers[-1])}; "
+                       f"the gap closes to within 10× only by step {closed}: its first layer started learning late.")
         if gap >= 1.5:
             out.append(f"**{act}**: at step {int(d['step'].max())} the median gradient of "
                        f"{labels.get(layers[0], layers[0])} is {fmt_sci(10 ** first)}, about {fmt_times(10 ** gap)}× smaller than "
@@ -299,9 +329,22 @@ def gradient_flow_sentences(lines: pd.DataFrame, labels: dict) -> list[str]:
                    "units that were off for the whole batch.")
     if even:
         worst = max(f for _, f in even)
-        out.append(f"For {_join([a for a, _ in even])} the first and the last layer's median gradients stay within "
+        out.append(f"For {_join([a for a, _ in even])} the first and the last layer's median gradients are within "
                    f"{fmt_times(max(worst, 1))}× of each other at the last recorded step: the signal reaches the input.")
     return out
+
+
+def _closing_gap(d: pd.DataFrame, first_layer, last_layer) -> tuple[int, float, int] | None:
+    """(first step, its gap in decades, first step the gap is below one decade) when the first and the
+    last layer's median gradients start 1.5 decades or more apart and later come within 10×; else None."""
+    wide = d.pivot_table(index="step", columns="layer", values="median").sort_index()
+    if first_layer not in wide or last_layer not in wide or wide.empty:
+        return None
+    gaps = (wide[last_layer] - wide[first_layer]).dropna()
+    if gaps.empty or gaps.iloc[0] < 1.5:
+        return None
+    closed = gaps[gaps < 1.0]
+    return (int(gaps.index[0]), float(gaps.iloc[0]), int(closed.index[0])) if len(closed) else None
 
 
 def init_gradient_sentences(grad_std: pd.DataFrame, zeros: pd.DataFrame | None = None) -> list[str]:
@@ -358,15 +401,19 @@ def saturation_change_sentences(sat: pd.DataFrame, labels: dict, threshold_pct: 
 
 
 def conclusion_compare(preset: str, loss_text: list[str], ratio_text: list[str], dead_text: list[str],
-                       plateau: str = "") -> str:
-    """The page's conclusion: the lead sentence per topic, and what the preset allows one to say."""
+                       plateau: str = "", accuracy_text: list[str] = (), flow_text: list[str] = ()) -> str:
+    """The page's conclusion: the lead sentence per topic, and what the preset allows one to say.
+
+    plateau -- one sentence (narrate_pages.plateau_lesson), not the section's whole story
+    """
     parts = []
-    chance = [s for s in loss_text if "ln 10" in s]
+    chance = [s for s in loss_text if "ln 10" in s and "disagree" not in s]
     if chance:
         parts.append(chance[0])
+    late = [s for s in flow_text if "started learning late" in s]
     low = [s for s in ratio_text if "below the" in s]
-    if low:
-        parts.append(low[0])
+    if late or low:
+        parts.append((late or low)[0])
     grew = [s for s in dead_text if "grew" in s]
     if grew:
         parts.append(grew[0])
@@ -377,6 +424,7 @@ def conclusion_compare(preset: str, loss_text: list[str], ratio_text: list[str],
                      "activation ends best is a question for the full recipe with several seeds "
                      "(`make report PRESET=tutorial`).")
     else:
-        parts.append("Accuracy differences between the non-sigmoid activations are judged by their 95 % intervals "
-                     "above; where they overlap, these seeds cannot rank them.")
+        ranked = [s for s in accuracy_text if "cannot rank" in s or "intervals separate" in s]
+        parts.extend(ranked or ["Accuracy differences between the activations that learn are judged by their 95 % "
+                                "intervals above; where they overlap, these seeds cannot rank them."])
     return "\n\n".join(parts)

@@ -168,12 +168,22 @@ def two_run_sentences(summary: pd.DataFrame, distances: pd.DataFrame, preset: st
     """summary -- run, mean_pct, half_pp, seeds; distances -- stage, quantity, layer (display), distance."""
     out = []
     a, b = summary.iloc[0], summary.iloc[1]
+    split = [r for r in (a, b) if "min_pct" in r and r.min_pct < 15 <= r.max_pct]
     for r in (a, b):
         ci = f" ± {r.half_pp:.1f}" if math.isfinite(r.half_pp) else ""
         n = int(r.seeds)
+        if any(r is x for x in split):  # seeds at chance and seeds that learned: the mean is no run's number
+            out.append(f"{_upper_first(r['run'])}'s {n} seeds split: from {r.min_pct:.1f} % (chance) to "
+                       f"{r.max_pct:.1f} %, so its mean of {r.mean_pct:.1f} % describes none of them.")
+            continue
         out.append(f"{_upper_first(r['run'])}: test accuracy {r.mean_pct:.1f} %{ci} over {n} seed{'s' if n != 1 else ''}"
                    + (" (chance)" if r.mean_pct < 15 else "") + ".")
-    if not is_preview(preset) and math.isfinite(a.half_pp) and math.isfinite(b.half_pp):
+    if split and len(split) == 1:
+        s_run, other = split[0], (b if split[0] is a else a)
+        if other.min_pct > s_run.max_pct:
+            out.append(f"Every seed of {other['run']} ({other.min_pct:.1f} % and up) beats the best seed of "
+                       f"{s_run['run']} ({s_run.max_pct:.1f} %).")
+    elif not is_preview(preset) and math.isfinite(a.half_pp) and math.isfinite(b.half_pp):
         apart = abs(a.mean_pct - b.mean_pct) > a.half_pp + b.half_pp
         out.append("Their 95 % intervals do not overlap: the difference is larger than seed-to-seed luck." if apart
                    else "Their 95 % intervals overlap: these seeds cannot tell the two apart.")
@@ -220,7 +230,13 @@ def two_run_conclusion(summary: pd.DataFrame, distances: pd.DataFrame, found: pd
     a, b = summary.iloc[0], summary.iloc[1]
     names = {"run A": f"run A ({activations[0]})", "run B": f"run B ({activations[1]})"}
     stuck = [r for r in (a, b) if r.mean_pct < 15]
-    if len(stuck) == 1:
+    split = [r for r in (a, b) if "min_pct" in r and r.min_pct < 15 <= r.max_pct]
+    if split:
+        out.append(" ".join(f"{_upper_first(names[r['run']])}'s seeds split between chance ({r.min_pct:.1f} %) and "
+                            f"{r.max_pct:.1f} %." for r in split))
+        rest = [r for r in (a, b) if not any(r is x for x in split)]
+        out.extend(f"{_upper_first(names[r['run']])} reaches {r.mean_pct:.1f} %." for r in rest)
+    elif len(stuck) == 1:
         other = b if stuck[0] is a else a
         out.append(f"{_upper_first(names[stuck[0]['run']])} stays at chance ({stuck[0].mean_pct:.1f} %) while "
                    f"{names[other['run']]} reaches {other.mean_pct:.1f} %.")
@@ -283,6 +299,20 @@ def grouped_findings(findings_by_run: dict, seeds_by_run: dict, labels: dict) ->
     return pd.DataFrame(rows, columns=columns)
 
 
+def _plateau_facts(metrics: pd.DataFrame, results: pd.DataFrame, learned_acc: float):
+    """Per seed stopped at chance: (seed, stop epoch, test acc, epoch it left the plateau or None, best
+    validation accuracy past the stop)."""
+    facts = []
+    for row in results[results["test_acc"] < 0.15].itertuples():
+        m = metrics[metrics["seed"] == row.seed].sort_values("epoch")
+        past = m[m["past_stop"].astype(bool)]
+        stop = int(past["epoch"].min()) - 1 if len(past) else int(m["epoch"].max())
+        rise = past[past["val_acc"] >= learned_acc]
+        facts.append((row.seed, stop, row.test_acc, int(rise["epoch"].iloc[0]) if len(rise) else None,
+                      float(past["val_acc"].max()) if len(past) else float("nan"), int(m["epoch"].max())))
+    return facts
+
+
 def plateau_story(metrics: pd.DataFrame, results: pd.DataFrame, activation: str = "sigmoid",
                   learned_acc: float = 0.5) -> str:
     """Sigmoid's "10 %" under the tutorial recipe: early stopping cutting a slow plateau, when the data shows it.
@@ -290,25 +320,34 @@ def plateau_story(metrics: pd.DataFrame, results: pd.DataFrame, activation: str 
     metrics -- one run's per-epoch table (seed, epoch, val_acc, past_stop); results -- its per-seed table
     (seed, test_acc, stopped_epoch). Returns "" when no seed stopped at chance.
     """
-    stuck = results[results["test_acc"] < 0.15]
-    if stuck.empty:
+    facts = _plateau_facts(metrics, results, learned_acc)
+    if not facts:
         return ""
-    parts, left = [], []
-    for row in stuck.itertuples():
-        m = metrics[metrics["seed"] == row.seed].sort_values("epoch")
-        past = m[m["past_stop"].astype(bool)]
-        stop = int(past["epoch"].min()) - 1 if len(past) else int(m["epoch"].max())
-        parts.append(f"seed {row.seed} stopped after epoch {stop} at {100 * row.test_acc:.1f} %")
-        rise = past[past["val_acc"] >= learned_acc]
-        if len(rise):
-            left.append(f"seed {row.seed} left the plateau at epoch {int(rise['epoch'].iloc[0])} and reached "
-                        f"{100 * past['val_acc'].max():.1f} % validation accuracy by epoch {int(past['epoch'].max())}")
+    parts = [f"seed {seed} stopped after epoch {stop} at {100 * acc:.1f} %" for seed, stop, acc, *_ in facts]
+    left = [f"seed {seed} left the plateau at epoch {rose} and reached {100 * best:.1f} % validation accuracy by "
+            f"epoch {end}" for seed, _, _, rose, best, end in facts if rose is not None]
     text = (f"**The {activation} story.** Early stopping (patience 7 on validation accuracy) ended {_join(parts)}: "
             "its validation accuracy wandered around 10 % with no new record for 7 epochs.")
     if left:
-        text += (" The batch kept training the stopped models (dashed curves), and " + _join(left) + ". So a "
+        text += (" The batch kept training the stopped models (the thin dotted curves), and " + _join(left) + ". So a "
                  f"{activation} network with this recipe does learn, slowly: its \"10 %\" is early stopping cutting "
                  "a slow plateau short (the diagnosis calls it PLATEAU_STOP: stopped, not unable).")
     else:
         text += " Within the epochs trained, no stopped seed left the plateau."
     return text
+
+
+def plateau_lesson(metrics: pd.DataFrame, results: pd.DataFrame, activation: str = "sigmoid",
+                   learned_acc: float = 0.5) -> str:
+    """The plateau story in one sentence, for a page's conclusion ("" when no seed stopped at chance)."""
+    facts = _plateau_facts(metrics, results, learned_acc)
+    if not facts:
+        return ""
+    n, total = len(facts), results["seed"].nunique()
+    rose = [r for *_, r, _, _ in facts if r is not None]
+    text = f"{n} of {total} {activation} seeds stopped early at chance"
+    if not rose:
+        return text + ", and none left its plateau within the epochs trained."
+    return (text + f", yet trained on they left the plateau by epoch {max(rose)}: {activation}'s \"10 %\" in "
+            "the tutorial's table is early stopping cutting a slow start short (PLATEAU_STOP), not a network "
+            "that cannot learn.")

@@ -173,6 +173,13 @@ def show_table(frame: pd.DataFrame, digits: int = 4):
     display(styled)
 
 
+def span_text(values) -> str:
+    """'29–47' for several different integers, '4' when they agree."""
+    values = [int(v) for v in values]
+    lo, hi = min(values), max(values)
+    return str(lo) if lo == hi else f"{lo}–{hi}"
+
+
 def show_markdown(text: str) -> None:
     from IPython.display import Markdown, display
 

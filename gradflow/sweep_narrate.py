@@ -46,15 +46,30 @@ def sweep_callout(plan: dict) -> str:
                         "intervals over the seeds.", preview=False)
 
 
+CHANCE_ACC = 0.15  # below this a 10-class run has not left chance (10 %)
+
+
 def cell_table(ok: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
-    """One row per cell of the grid: its axes' values, mean test accuracy, 95 % half-width, seeds."""
-    stats = ok.groupby(axes, sort=False)["test_acc"].apply(lambda s: mean_ci(s.tolist()))
-    return pd.DataFrame(stats.tolist(), columns=["mean", "half", "n"], index=stats.index).reset_index()
+    """One row per cell of the grid: its axes' values, mean test accuracy, 95 % half-width, seeds, the
+    lowest and highest seed, and how many seeds ended at chance."""
+    rows = []
+    for key, d in ok.groupby(axes, sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        mean, half, n = mean_ci(d["test_acc"].tolist())
+        rows.append({**dict(zip(axes, key)), "mean": mean, "half": half, "n": n, "min": float(d["test_acc"].min()),
+                     "max": float(d["test_acc"].max()), "at_chance": int((d["test_acc"] < CHANCE_ACC).sum())})
+    return pd.DataFrame(rows, columns=[*axes, "mean", "half", "n", "min", "max", "at_chance"])
+
+
+def is_split(cell) -> bool:
+    """Some seeds at chance, some not: a mean and an interval that describe no single run."""
+    return 0 < cell["at_chance"] < cell["n"]
 
 
 def one_setting_pairs(cells: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
-    """Every pair of cells that differ in exactly one axis: the accuracy change (percentage points) and
-    whether the two 95 % intervals are apart (a conservative reading of 'more than the seeds' spread')."""
+    """Every pair of cells that differ in exactly one axis: the accuracy change (percentage points),
+    whether the two 95 % intervals are apart (a conservative reading of 'more than the seeds' spread'),
+    and the seeds at chance on each side. A pair with a split cell is never 'told apart' by intervals."""
     rows = []
     records = cells.to_dict("records")
     for a in records:
@@ -62,24 +77,45 @@ def one_setting_pairs(cells: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
             diff = [k for k in axes if a[k] != b[k]]
             if len(diff) != 1 or tuple(map(str, (a[k] for k in axes))) >= tuple(map(str, (b[k] for k in axes))):
                 continue
-            apart = bool(np.isfinite(a["half"]) and np.isfinite(b["half"])
+            split = is_split(a) or is_split(b)
+            apart = bool(not split and np.isfinite(a["half"]) and np.isfinite(b["half"])
                          and abs(a["mean"] - b["mean"]) > a["half"] + b["half"])
             rows.append({"axis": diff[0], "from": a[diff[0]], "to": b[diff[0]],
                          "where": ", ".join(f"{k}={a[k]}" for k in axes if k != diff[0]) or "–",
-                         "change (pp)": 100 * (b["mean"] - a["mean"]), "told apart": apart})
-    return pd.DataFrame(rows, columns=["axis", "from", "to", "where", "change (pp)", "told apart"])
+                         "change (pp)": 100 * (b["mean"] - a["mean"]), "told apart": apart, "split": split,
+                         "at chance, from": f"{a['at_chance']} of {a['n']}", "at chance, to": f"{b['at_chance']} of {b['n']}",
+                         "_chance": (a["at_chance"], b["at_chance"])})
+    return pd.DataFrame(rows, columns=["axis", "from", "to", "where", "change (pp)", "told apart", "split",
+                                       "at chance, from", "at chance, to", "_chance"])
 
 
-def pair_sentences(pairs: pd.DataFrame, n_seeds: int, preview: bool, epochs: int | None = None) -> list[str]:
-    """Per axis: how many one-setting changes the seeds tell apart, the largest, and the widest that is not."""
+def _chance_changes(pairs: pd.DataFrame) -> list[str]:
+    """One-setting changes that move seeds off (or onto) chance, settings before activations."""
+    moved = pairs[[a != b for a, b in pairs["_chance"]]]
+    moved = moved.assign(_act=moved["axis"] == "act").sort_values("_act", kind="stable")
+    return [f"Changing {r['axis']} from {r['from']} to {r['to']} ({r['where']}) takes the seeds that end at chance "
+            f"from {r['at chance, from']} to {r['at chance, to']}." for r in moved.to_dict("records")]
+
+
+def pair_sentences(pairs: pd.DataFrame, cells: pd.DataFrame, axes: list[str], n_seeds: int, preview: bool,
+                   epochs: int | None = None) -> list[str]:
+    """Split cells first (seeds at chance and seeds that learned), which changes move seeds off chance,
+    then per axis: how many one-setting changes the seeds tell apart, the largest, and the widest that is not."""
     if pairs.empty:
         return ["The grid has one cell: nothing to compare."]
     if n_seeds < 2:
         return ["With one seed per cell there is no spread to compare a difference with: nothing can be told "
                 "apart. Run the sweep with `--n-seeds 3` or more."]
-    when = f"after {epochs} epochs, " if preview and epochs else ""
     out = []
-    for axis, d in pairs.groupby("axis", sort=False):
+    for cell in cells.to_dict("records"):
+        if is_split(cell):
+            out.append(f"**{cell_label({k: cell[k] for k in axes})}**'s seeds split: {cell['at_chance']} of "
+                       f"{cell['n']} end at chance ({100 * cell['min']:.1f} %), the best at {100 * cell['max']:.1f} %. "
+                       "Its mean and interval describe no single run, so its comparisons count seeds at chance "
+                       "instead.")
+    out.extend(_chance_changes(pairs)[:3])
+    when = f"after {epochs} epochs, " if preview and epochs else ""
+    for axis, d in pairs[~pairs["split"]].groupby("axis", sort=False):
         told = d[d["told apart"]]
         line = f"**{axis}**: {when}{len(told)} of {len(d)} one-setting changes are told apart by {n_seeds} seeds"
         if len(told):
@@ -152,24 +188,37 @@ def curve_sentences(metrics: pd.DataFrame, metric: str, group: str = "act") -> l
     loss = metric.endswith("loss")
     values = [f"{v:.2f} nats for {g}" if loss else f"{100 * v:.1f} % for {g}" for g, v in at.items()]
     chance = " (chance: ln 10 = 2.30 nats)" if loss else " (chance: 10 %)"
-    return [f"At epoch {last} the {METRIC_NAMES.get(metric, metric).split(' (')[0]} is {_join(values)}, mean over "
-            f"seeds{chance}."]
+    out = [f"At epoch {last} the {METRIC_NAMES.get(metric, metric).split(' (')[0]} is {_join(values)}, mean over "
+           f"seeds{chance}."]
+    if "past_stop" in metrics:
+        past = metrics[(metrics["epoch"] == last) & metrics["past_stop"].astype(bool)]
+        if len(past):
+            who = _join(list(dict.fromkeys(past[group].astype(str))))
+            out.append(f"For {who} that mean includes seeds that early stopping had already ended: the batch kept "
+                       "training them, so the curve shows where they were heading, not the weights that were tested.")
+    return out
 
 
 def conclusion(pairs: pd.DataFrame, counts: pd.DataFrame, n_seeds: int, preview: bool) -> list[str]:
     """The page's last word: the change that matters most, what the diagnosis ties to it, and the caveat."""
     out = []
-    told = pairs[pairs["told apart"]] if len(pairs) and n_seeds >= 2 else pairs.iloc[0:0]
+    rescued = _chance_changes(pairs) if len(pairs) else []
+    if rescued:
+        out.append("The change that matters most here: " + rescued[0][0].lower() + rescued[0][1:])
+    clean = pairs[~pairs["split"]] if len(pairs) else pairs
+    told = clean[clean["told apart"]] if len(clean) and n_seeds >= 2 else clean.iloc[0:0]
     if len(told):
         big = told.loc[told["change (pp)"].abs().idxmax()]
-        out.append(f"The largest change the seeds can vouch for is {big['axis']} from {big['from']} to {big['to']} "
-                   f"({big['where']}): {big['change (pp)']:+.1f} points of test accuracy.")
-        quiet = pairs[~pairs["told apart"]]
+        out.append(f"Among cells whose seeds agree, the largest change the seeds can vouch for is {big['axis']} "
+                   f"from {big['from']} to {big['to']} ({big['where']}): {big['change (pp)']:+.1f} points of test "
+                   "accuracy.")
+        quiet = clean[~clean["told apart"]]
         if len(quiet):
-            out.append(f"{len(quiet)} of {len(pairs)} one-setting changes stay within the seeds' spread: for those, "
-                       "this grid cannot say which setting is better.")
-    elif len(pairs):
-        out.append("No one-setting change moves accuracy by more than the seeds' spread.")
+            out.append(f"{len(quiet)} of {len(clean)} such one-setting changes stay within the seeds' spread: for "
+                       "those, this grid cannot say which setting is better.")
+    elif len(clean):
+        out.append("No one-setting change between cells whose seeds agree moves accuracy by more than the seeds' "
+                   "spread.")
     if counts.shape[1]:
         flagged = int((counts.sum(axis=1) > 0).sum())
         out.append(f"The diagnosis flags {flagged} of {len(counts)} cells; the sentences under the findings "

@@ -100,8 +100,8 @@ preview = narrate.is_preview(preset)
 nh.show_table(plots.accuracy_display(summary, reference=None if preview else TUTORIAL_TEST_ACCURACY,
                                      with_ci=len(run_seeds) > 1))
 apart, _ = plots.distinguishable(summary)
-nh.show_markdown(narrate.heading(narrate.accuracy_sentences(summary, preset, apart,
-                                                            None if preview else TUTORIAL_TEST_ACCURACY)))
+acc_text = narrate.accuracy_sentences(summary, preset, apart, None if preview else TUTORIAL_TEST_ACCURACY)
+nh.show_markdown(narrate.heading(acc_text))
 
 # %% [markdown]
 # ## Gradient flow over training
@@ -111,6 +111,7 @@ nh.show_markdown(narrate.heading(narrate.accuracy_sentences(summary, preset, apa
 # input, dark the output layer. All panels share their axes.
 
 # %%
+flow_text = []
 flow = pd.concat([flow_plots.gradient_lines(plots.recorded_histograms(t["histograms"], edges[a]["grad_log10"],
                                                                        "grad", "log10").assign(activation=a))
                   for a, t in tables.items()], ignore_index=True) if tables else pd.DataFrame()
@@ -120,7 +121,8 @@ if flow.empty:
 else:
     fig = flow_plots.plot_gradient_lines(flow, labels, "Weight-gradient size per layer during training")
     plt.show()
-    nh.show_markdown(narrate.heading(narrate.gradient_flow_sentences(flow, labels)))
+    flow_text = narrate.gradient_flow_sentences(flow, labels)
+    nh.show_markdown(narrate.heading(flow_text))
     if nh.live_kernel(interactive):
         flow_plots.explore_gradient_lines(flow, labels)
 
@@ -210,7 +212,9 @@ else:
 # ## Conclusion
 
 # %%
-nh.show_markdown(narrate.conclusion_compare(preset, loss_text, ratio_text, dead_text, plateau))
+lesson = narrate_pages.plateau_lesson(metrics[metrics["activation"] == "sigmoid"],
+                                     results[results["activation"] == "sigmoid"]) if plateau else ""
+nh.show_markdown(narrate.conclusion_compare(preset, loss_text, ratio_text, dead_text, lesson, acc_text, flow_text))
 
 # %% [markdown]
 # ## Glossary

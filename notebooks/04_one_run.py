@@ -58,8 +58,10 @@ nh.show_table(pd.DataFrame([
     ("optimizer", f"{rc['optimizer']}, learning rate {rc['lr']:g}" + (f", momentum {rc['momentum']:g}"
                                                                       if rc.get("momentum") else "")),
     ("batch size (images)", str(rc["batch_size"])),
-    ("epochs", f"{int(metrics['epoch'].max())} trained of at most {rc['max_epochs']} (early stopping, patience "
-               f"{rc['patience']})"),
+    ("epochs", f"{nh.span_text(results['epochs_trained'])} per seed, of at most {rc['max_epochs']} (early "
+               f"stopping, patience {rc['patience']})"
+               + (f"; the batch trained on to epoch {int(metrics['epoch'].max())}"
+                  if int(metrics['epoch'].max()) > int(results['epochs_trained'].max()) else "")),
     ("seeds", ", ".join(str(s) for s in the_run.seeds)),
     ("trained on", f"{cfg.get('device', '?')}, {cfg.get('seconds_per_epoch') or 0:.1f} s per epoch for the whole "
                    f"batch of {cfg.get('batch', {}).get('members', 1)} models trained together"),

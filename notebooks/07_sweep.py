@@ -97,8 +97,8 @@ else:
 # ## Accuracy across the grid
 #
 # Test accuracy of each cell of the grid: the mean over seeds with its 95 % confidence interval
-# (Student t over the seeds). One panel per value of one axis; within a panel, one colour per
-# value of the remaining axes.
+# (Student t over the seeds), and each seed as a small grey dot beside it. One panel per value of
+# one axis; within a panel, one colour per value of the remaining axes.
 
 # %%
 if len(ok):
@@ -106,7 +106,11 @@ if len(ok):
     panel = panel_axis if panel_axis in others else (max(others, key=lambda a: ok[a].nunique()) if others else None)
     hue = [a for a in others if a != panel]
     cells = sn.cell_table(ok, grid_axes)
-    cells["setting"] = cells.apply(lambda r: ", ".join(f"{k}={r[k]}" for k in hue) or "all", axis=1)
+    def setting_of(row):
+        return ", ".join(f"{k}={row[k]}" for k in hue) or "all"
+
+    cells["setting"] = cells.apply(setting_of, axis=1)
+    ok["setting"] = ok.apply(setting_of, axis=1)
     panels = list(cells[panel].unique()) if panel else [None]
     acts = list(dict.fromkeys(ok["act"]))
     settings = list(dict.fromkeys(cells["setting"]))
@@ -120,6 +124,11 @@ if len(ok):
             x = np.arange(len(acts)) + (j - (len(settings) - 1) / 2) * width
             ax.errorbar(x, 100 * d["mean"], yerr=100 * d["half"].fillna(0), fmt="o", capsize=3, ms=4,
                         color=plt.cm.tab10(j % 10), label=s)
+            for xi, act in zip(x, acts):  # every seed as a small grey dot: a split cell shows as two groups
+                seeds_here = ok[(ok["act"] == act) & (ok["setting"] == s)
+                                & (ok[panel].astype(str) == str(pv) if panel else True)]["test_acc"]
+                ax.plot(np.full(len(seeds_here), xi + 0.08), 100 * seeds_here, ".", color="0.55", ms=4, zorder=1)
+        ax.set_ylim(0, 100)  # accuracy is a percentage: an interval past 0 or 100 is cut at the frame
         ax.set_xticks(range(len(acts)), acts, rotation=30)
         ax.set_title(f"{panel} = {pv}" if panel else "all runs", fontsize=10)
         ax.grid(alpha=0.3, axis="y")
@@ -139,11 +148,16 @@ if len(ok):
 # %%
 if len(ok):
     pairs = sn.one_setting_pairs(cells, grid_axes)
-    nh.show_markdown(narrate.heading(sn.pair_sentences(pairs, len(seeds), preview, epochs), "this sweep"))
+    nh.show_markdown(narrate.heading(sn.pair_sentences(pairs, cells, grid_axes, len(seeds), preview, epochs),
+                                     "this sweep"))
     if len(pairs):
         shown = pairs.sort_values(["told apart", "change (pp)"], ascending=[False, False]).head(20)
-        nh.show_table(shown.assign(**{"told apart": shown["told apart"].map({True: "yes", False: "no (within seeds)"}),
-                                      "change (pp)": shown["change (pp)"].round(1)}))
+        verdict = ["no (a cell's seeds split)" if split else "yes" if told else "no (within seeds)"
+                   for told, split in zip(shown["told apart"], shown["split"])]
+        columns = ["axis", "from", "to", "where", "change (pp)", "told apart"]
+        if cells["at_chance"].any():  # seeds at chance somewhere: show where they are
+            columns += ["at chance, from", "at chance, to"]
+        nh.show_table(shown.assign(**{"told apart": verdict, "change (pp)": shown["change (pp)"].round(1) + 0.0})[columns])
 
 # %% [markdown]
 # ## Findings per cell
@@ -163,7 +177,8 @@ if len(ok):
         ax.grid(False)
         for (i, j), v in np.ndenumerate(counts.values):
             ax.text(j, i, str(v), ha="center", va="center", fontsize=8, color="black" if v < len(seeds) else "white")
-        fig.colorbar(im, ax=ax, label=f"seeds flagged (of {len(seeds)})", shrink=0.8, pad=0.02)
+        fig.colorbar(im, ax=ax, label=f"seeds flagged (of {len(seeds)})", shrink=0.8, pad=0.02,
+                     ticks=range(len(seeds) + 1))
         ax.set_title("Findings per cell: seeds flagged per code", fontsize=10)
         plt.show()
     nh.show_markdown(narrate.heading(sn.finding_sentences(counts, len(seeds), grid_axes), "this sweep"))

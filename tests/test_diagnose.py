@@ -190,10 +190,13 @@ def test_not_learning_and_plateau_stop_on_the_tutorial_sigmoid_run():
     p = [x for x in f if x.code == "PLATEAU_STOP"][0]
     assert p.seed == 42 and "stopped, not unable" in p.message and "patience" in p.suggestion
     assert "2.3041 -> 2.3016" in p.message
+    n = [x for x in f if x.code == "NOT_LEARNING"][0]  # one story: stopped while moving is not an error
+    assert n.severity == "warning" and "PLATEAU_STOP" in n.message and "patience" in n.suggestion
     # no sign of progress (flat loss, flat gradients): not learning, but no plateau-stop excuse
     flat = [2.3026, 2.3027, 2.3026, 2.3027, 2.3026, 2.3027, 2.3026, 2.3027]
     f = diagnose(_sigmoid_tutorial_run(flat, grads=[(1e-6, 1e-2)] * 8))
     assert "NOT_LEARNING" in {x.code for x in f} and "PLATEAU_STOP" not in {x.code for x in f}
+    assert [x.severity for x in f if x.code == "NOT_LEARNING"] == ["error"]
     # growing early-layer gradients alone are a sign of progress too
     f = diagnose(_sigmoid_tutorial_run(flat, grads=[(1e-6 * 1.3 ** i, 1e-2) for i in range(8)]))
     assert "PLATEAU_STOP" in {x.code for x in f}

@@ -21,7 +21,23 @@ def test_sigmoid_at_chance_is_called_chance_with_its_loss():
     m = pd.concat([_metrics("sigmoid", [2.31, 2.303, 2.302]), _metrics("relu", [1.2, 0.6, 0.45])])
     text = " ".join(narrate.loss_sentences(m))
     assert "sigmoid" in text and "2.30 nats" in text and "ln 10" in text and "chance" in text
-    assert "relu bring the training loss down to 0.45 nats" in text
+    assert "relu brings the training loss down to 0.45 nats" in text
+
+
+def test_seeds_that_disagree_are_told_apart_not_averaged():
+    m = pd.concat([_metrics("sigmoid", [2.31, 2.302], seeds=(42,)), _metrics("sigmoid", [2.31, 0.52], seeds=(44,))])
+    text = " ".join(narrate.loss_sentences(m))
+    assert "**sigmoid**'s seeds disagree: 1 of 2 end at chance loss" in text and "seed 44 gets down to 0.52" in text
+    assert "bring" not in text
+
+
+def test_split_seeds_are_explained_and_left_out_of_the_ranking():
+    summary = _summary({"sigmoid": [0.1, 0.1, 0.79], "tanh": [0.879, 0.875, 0.883], "relu": [0.883, 0.886, 0.884]})
+    apart, _ = plots.distinguishable(summary)
+    text = " ".join(narrate.accuracy_sentences(summary, "tutorial", apart, {"sigmoid": 0.10, "relu": 0.8862}))
+    assert "**sigmoid**'s seeds split: the lowest ends at 10.0 % (chance), the highest at 79.0 %" in text
+    assert "tanh and relu end within" in text and "sigmoid, " not in text.split("seeds split")[1]
+    assert "The tutorial's 10.0 % for sigmoid is one seed's draw of this split" in text
 
 
 def test_learning_activation_is_not_called_chance():
@@ -116,6 +132,14 @@ def test_plateau_story_from_past_stop_epochs():
     assert "seed 42 stopped after epoch 14 at 10.0 %" in story
     assert "left the plateau at epoch 20" in story and "PLATEAU_STOP" in story
     assert narrate_pages.plateau_story(pd.DataFrame(rows), pd.DataFrame({"seed": [42], "test_acc": [0.8]})) == ""
+    lesson = narrate_pages.plateau_lesson(pd.DataFrame(rows), pd.DataFrame({"seed": [42], "test_acc": [0.1]}))
+    assert lesson.startswith("1 of 1 sigmoid seeds stopped early at chance, yet trained on they left the plateau "
+                             "by epoch 20") and "PLATEAU_STOP" in lesson
+    full = narrate.conclusion_compare("tutorial", [], [], [], lesson,
+                                      ["tanh and relu end within 0.3 points of each other (88.1–88.4 %) and their "
+                                       "intervals overlap: 3 seeds cannot rank them"],
+                                      ["**sigmoid**: ... its first layer started learning late."])
+    assert "started learning late" in full and "cannot rank them" in full and "by epoch 20" in full
 
 
 def test_gradient_flow_sentence_quotes_the_fade():
@@ -123,6 +147,15 @@ def test_gradient_flow_sentence_quotes_the_fade():
                           {"activation": "sigmoid", "layer": "layers.8", "step": 600, "median": -2.0, "zero_share": 0}])
     text = " ".join(narrate.gradient_flow_sentences(lines, {"layers.0": "Linear 1 (784→512)"}))
     assert "about 10,000× smaller" in text and "Linear 1 (784→512)" in text and "1.0e-6" in text
+
+
+def test_a_fade_that_closes_later_is_told_as_a_late_start():
+    medians = {0: (-6, -2), 100: (-5.9, -2.1), 3000: (-3.5, -2.6), 9000: (-3.2, -2.8)}
+    lines = pd.DataFrame([{"activation": "sigmoid", "layer": k, "step": step, "median": m, "zero_share": 0}
+                          for step, pair in medians.items() for k, m in zip(("layers.0", "layers.8"), pair)])
+    text = " ".join(narrate.gradient_flow_sentences(lines, {"layers.0": "Linear 1"}))
+    assert "at step 0 the median gradient of Linear 1 is about 10,000× smaller" in text
+    assert "closes to within 10× only by step 3000: its first layer started learning late" in text
 
 
 def test_zero_gradient_layers_of_one_activation_read_as_one_sentence():
@@ -197,3 +230,13 @@ def test_histogram_median_interpolates_inside_its_bin():
     assert plots.histogram_median(h) == pytest.approx(1.5)
     assert plots.histogram_median(h.assign(count=[3, 0, 1])) == pytest.approx(2 / 3)
     assert math.isnan(plots.histogram_median(h.assign(count=0)))
+
+
+def test_a_run_whose_seeds_split_is_compared_by_its_seeds_not_its_interval():
+    from gradflow.narrate_pages import two_run_sentences
+    summary = pd.DataFrame({"run": ["run A", "run B"], "mean_pct": [33.1, 88.4], "half_pp": [99.4, 0.4],
+                            "seeds": [3, 3], "min_pct": [10.0, 88.3], "max_pct": [79.3, 88.6]})
+    text = " ".join(two_run_sentences(summary, pd.DataFrame(), "tutorial"))
+    assert "Run A's 3 seeds split: from 10.0 % (chance) to 79.3 %, so its mean of 33.1 % describes none" in text
+    assert "Every seed of run B (88.3 % and up) beats the best seed of run A (79.3 %)." in text
+    assert "intervals overlap" not in text

@@ -21,6 +21,9 @@ PLANTED = _table({("relu", "default"): [0.84, 0.85, 0.86], ("relu", "kaiming"): 
                  {("sigmoid", "default"): "NOT_LEARNING,VANISHING_GRADIENT", ("sigmoid", "kaiming"): "VANISHING_GRADIENT"})
 
 
+CELLS = sn.cell_table(PLANTED, AXES)
+
+
 def test_pairs_tell_apart_only_what_exceeds_the_seeds_spread():
     pairs = sn.one_setting_pairs(sn.cell_table(PLANTED, AXES), AXES)
     assert len(pairs) == 4  # a 2 x 2 grid has four one-setting pairs
@@ -31,17 +34,17 @@ def test_pairs_tell_apart_only_what_exceeds_the_seeds_spread():
 
 def test_pair_sentences_say_the_largest_change_and_what_is_within_the_seeds():
     pairs = sn.one_setting_pairs(sn.cell_table(PLANTED, AXES), AXES)
-    text = " ".join(sn.pair_sentences(pairs, 3, preview=True, epochs=4))
+    text = " ".join(sn.pair_sentences(pairs, CELLS, AXES, 3, preview=True, epochs=4))
     assert "**init**: after 4 epochs, 1 of 2 one-setting changes are told apart by 3 seeds" in text
     assert "default → kaiming (act=sigmoid), moves test accuracy by +51.0 points" in text
     assert "Not told apart: default vs kaiming (act=relu)" in text
-    assert "after 4 epochs" not in " ".join(sn.pair_sentences(pairs, 3, preview=False))
+    assert "after 4 epochs" not in " ".join(sn.pair_sentences(pairs, CELLS, AXES, 3, preview=False))
 
 
 def test_one_seed_says_nothing_can_be_told_apart():
     one = _table({("relu", "default"): [0.8], ("sigmoid", "default"): [0.1]}, seeds=(42,))
     pairs = sn.one_setting_pairs(sn.cell_table(one, AXES), AXES)
-    assert "nothing can be told apart" in sn.pair_sentences(pairs, 1, preview=False)[0]
+    assert "nothing can be told apart" in sn.pair_sentences(pairs, sn.cell_table(one, AXES), AXES, 1, preview=False)[0]
 
 
 def test_finding_sentences_name_the_cells_and_what_a_change_clears():
@@ -69,3 +72,24 @@ def test_curve_sentence_quotes_the_last_common_epoch():
                       for a, v in (("relu", 0.85), ("sigmoid", 0.1)) for s in (42, 43) for e in (1, 2, 3)])
     assert sn.curve_sentences(m, "val_acc") == [
         "At epoch 3 the validation accuracy is 85.0 % for relu and 10.0 % for sigmoid, mean over seeds (chance: 10 %)."]
+
+
+def test_a_split_cell_is_compared_by_seeds_at_chance_not_by_its_interval():
+    split = _table({("sigmoid", "default"): [0.10, 0.10, 0.79], ("sigmoid", "kaiming"): [0.86, 0.863, 0.861],
+                    ("relu", "default"): [0.884, 0.886, 0.883], ("relu", "kaiming"): [0.885, 0.884, 0.886]})
+    cells = sn.cell_table(split, AXES)
+    pairs = sn.one_setting_pairs(cells, AXES)
+    assert not pairs[pairs["split"]]["told apart"].any()  # a ±99-point interval decides nothing
+    text = " ".join(sn.pair_sentences(pairs, cells, AXES, 3, preview=False))
+    assert "**sigmoid | init=default**'s seeds split: 2 of 3 end at chance (10.0 %), the best at 79.0 %" in text
+    assert ("Changing init from default to kaiming (act=sigmoid) takes the seeds that end at chance from 2 of 3 "
+            "to 0 of 3.") in text
+    lead = sn.conclusion(pairs, sn.finding_counts(split, AXES), 3, preview=False)[0]
+    assert lead.startswith("The change that matters most here: changing init from default to kaiming")
+
+
+def test_curve_sentence_says_when_stopped_seeds_are_in_the_mean():
+    m = pd.DataFrame([{"act": "sigmoid", "seed": s, "epoch": e, "val_acc": 0.5, "past_stop": s == 42 and e > 2}
+                      for s in (42, 43) for e in (1, 2, 3)])
+    text = " ".join(sn.curve_sentences(m, "val_acc"))
+    assert "For sigmoid that mean includes seeds that early stopping had already ended" in text

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 # Raised whenever a rule changes what it emits: a run's findings.json written by older rules is then
 # re-diagnosed from its stored recording when read (store.Run.findings), never served stale.
-DIAGNOSIS_VERSION = 3  # 3: messages write exponents as 8.4e-6 and no longer cite case numbers as "seeds"
+# 4: NOT_LEARNING is a warning when early stopping cut a run that was still moving (PLATEAU_STOP);
+#    messages write numbers as the reports do (8.4e-6) and no longer cite case studies as "seeds".
+DIAGNOSIS_VERSION = 4
 
 CODES = {
     # whole-run and data problems

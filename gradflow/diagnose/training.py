@@ -8,7 +8,7 @@ from .. import quantities as Q
 from ..loss_graph import CROSS_ENTROPY_KINDS
 from . import trend
 from .evidence import Evidence
-from .finding import Finding, who
+from .finding import Finding, num, who
 
 # Not learning: validation accuracy within 5 points of chance (10 % for 10 classes) over a finished
 # run, or a cross-entropy loss still within 5 % of ln(classes) (the loss of a uniform guess) whose
@@ -41,15 +41,24 @@ def _diverged_seeds(ev: Evidence) -> set:
 
 def accuracy_not_learning(ev: Evidence) -> list[Finding]:
     """NOT_LEARNING: validation accuracy never left chance over the finished run (not when it diverged)."""
-    chance, diverged = 1.0 / ev.num_classes, _diverged_seeds(ev)
-    return [Finding(
-        "NOT_LEARNING", "error", Q.MODEL_LAYER, None,
-        f"Validation accuracy never left chance{who(0, seed)}: best {100 * best:.2f} % over {len(rows)} epochs "
-        f"(chance {100 * chance:.1f} % with {ev.num_classes} classes).",
-        {"best_val_acc": best, "chance": chance, "epochs": len(rows), "last_epoch": int(rows["epoch"].iloc[-1]),
-         "cause": "accuracy"},
-        "Look at the gradient findings; try a ReLU-family activation, another initialisation or optimizer.",
-        None, seed) for seed, rows, best in seeds_at_chance(ev) if seed not in diverged]
+    chance, diverged, out = 1.0 / ev.num_classes, _diverged_seeds(ev), []
+    for seed, rows, best in seeds_at_chance(ev):
+        if seed in diverged:
+            continue
+        # a run that early stopping cut while it was leaving its plateau is not stuck: say so here too,
+        # so NOT_LEARNING and PLATEAU_STOP tell one story (a warning, not an error)
+        stopped_moving = bool(_plateau_signs(ev, rows, seed)[0])
+        out.append(Finding(
+            "NOT_LEARNING", "warning" if stopped_moving else "error", Q.MODEL_LAYER, None,
+            f"Validation accuracy never left chance{who(0, seed)}: best {100 * best:.2f} % over {len(rows)} epochs "
+            f"(chance {100 * chance:.1f} % with {ev.num_classes} classes)."
+            + (" Early stopping ended it while it was still moving (PLATEAU_STOP)." if stopped_moving else ""),
+            {"best_val_acc": best, "chance": chance, "epochs": len(rows), "last_epoch": int(rows["epoch"].iloc[-1]),
+             "cause": "accuracy", "plateau_stop": stopped_moving},
+            "Give early stopping more patience, or help the net off its plateau (see PLATEAU_STOP)." if stopped_moving
+            else "Look at the gradient findings; try a ReLU-family activation, another initialisation or optimizer.",
+            None, seed))
+    return out
 
 
 def loss_not_learning(ev: Evidence) -> list[Finding]:
@@ -71,7 +80,7 @@ def loss_not_learning(ev: Evidence) -> list[Finding]:
             "NOT_LEARNING", "error", Q.MODEL_LAYER, t.tail_steps[1],
             f"The loss is stuck {where} the chance level{who(member, seed)}: mean {t.tail_mean:.4f} over steps "
             f"{t.tail_steps[0]}-{t.tail_steps[1]} against ln({ev.num_classes}) = {chance:.4f}, the loss of a uniform "
-            f"guess, and it is not falling (slope {t.tail_slope:.1e} per step, within the noise; "
+            f"guess, and it is not falling (slope {num(t.tail_slope)} per step, within the noise; "
             f"{t.head_mean:.4f} at the start).",
             {**t.to_dict(), "chance_loss": chance, "cause": "loss"},
             "Look at the gradient findings (vanishing, saturation, update ratio); try a ReLU-family activation, "
@@ -160,7 +169,7 @@ def _signs_of_progress(ev: Evidence, rows: pd.DataFrame, seed, evidence: dict) -
         slope, drop = float(np.polyfit(np.arange(len(tl)), tl, 1)[0]), float(tl[0] - tl[-1])
         evidence.update(train_loss_first=float(tl[0]), train_loss_last=float(tl[-1]), train_loss_slope=slope)
         if slope < 0 and drop > PLATEAU_MIN_DROP * abs(tl[0]):
-            signs.append(f"the training loss was still falling ({tl[0]:.4f} -> {tl[-1]:.4f}, {slope:.2e} per epoch)")
+            signs.append(f"the training loss was still falling ({tl[0]:.4f} -> {tl[-1]:.4f}, {num(slope)} per epoch)")
     params, g = ev.weight_layers(), ev.quantity(Q.GRAD_STD)
     if params and not g.empty:
         first = g[g["layer"] == params[0]["name"]]
@@ -171,9 +180,16 @@ def _signs_of_progress(ev: Evidence, rows: pd.DataFrame, seed, evidence: dict) -
             growth = float(first["value"].iloc[-1] / first["value"].iloc[0])
             evidence["first_layer_grad_growth"] = growth
             if growth >= PLATEAU_GRAD_GROWTH:
-                signs.append(f"the gradient of {ev.layer_title(params[0]['name'])} had grown {growth:.1f} times "
+                signs.append(f"the gradient of {ev.layer_title(params[0]['name'])} had grown {num(growth)} times "
                              "since the start")
     return signs
+
+
+def _plateau_signs(ev: Evidence, rows: pd.DataFrame, seed) -> tuple[list[str], dict]:
+    """Signs that a seed stopped early at chance was still moving, with the evidence behind them."""
+    evidence = {"epochs": len(rows), "max_epochs": ev.run_config.get("max_epochs"),
+                "patience": ev.run_config.get("patience")}
+    return (_signs_of_progress(ev, rows, seed, evidence) if _stopped_early(ev, rows, seed) else []), evidence
 
 
 def plateau_stop(ev: Evidence) -> list[Finding]:
@@ -182,9 +198,7 @@ def plateau_stop(ev: Evidence) -> list[Finding]:
     for seed, rows, _ in seeds_at_chance(ev):
         if seed in diverged:
             continue
-        evidence = {"epochs": len(rows), "max_epochs": ev.run_config.get("max_epochs"),
-                    "patience": ev.run_config.get("patience")}
-        signs = _signs_of_progress(ev, rows, seed, evidence) if _stopped_early(ev, rows, seed) else []
+        signs, evidence = _plateau_signs(ev, rows, seed)
         if signs:
             out.append(Finding(
                 "PLATEAU_STOP", "warning", Q.MODEL_LAYER, None,
