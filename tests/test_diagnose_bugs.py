@@ -248,7 +248,7 @@ def test_tanh_logits_with_one_hot_float_targets_is_a_soft_target_cross_entropy(f
         found = _by_code(diagnose(rec), "BOUNDED_OUTPUT")
         assert len(found) == 1 and found[0].severity == "error"
         f = found[0]
-        assert where in f.message and "still trains" in f.message and "p = 0.45" in f.message
+        assert where in f.message and "can still learn" in f.message and "p = 0.45" in f.message
         assert "loss=" not in f.message and f.evidence["cause"] == "bounded_logits"
 
 
