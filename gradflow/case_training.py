@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -90,12 +91,16 @@ def _train_case_run(spec: CaseRun, data, runs_dir=None, overwrite: bool = False)
     from .diagnose import diagnose
     from .diagnose.evidence import Evidence, judged_metrics
     from .record import Recorder
-    from .recording import save_recording
+    from .recording import Recording, save_recording
     from .train import _versions
 
     name = spec.run_name()
     if not overwrite and store.exists(name, runs_dir):
-        return store.load_run(name, runs_dir)
+        run = store.load_run(name, runs_dir)
+        recorded = (run.recordings.summary().get("member_seeds") or []) if run.recordings is not None else []
+        if len(recorded) >= len(run.seeds):
+            return run
+        overwrite = True  # stored when only the first seed was recorded: its findings miss seeds
     s = spec.settings
     kind = "binary" if spec.case_id == "004" else s.get("inputs", "normalised")
     n, m = s["train_images"], s["eval_images"]
@@ -168,7 +173,7 @@ def _train_case_run(spec: CaseRun, data, runs_dir=None, overwrite: bool = False)
               "seconds_per_epoch": float(np.mean(epoch_seconds)), "epoch_seconds": epoch_seconds,
               "batch": {"members": 1, "runs": [name]},
               "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    rec = recordings[0]  # the first seed's recording is the one stored (the loop is the same for all)
+    rec = Recording(Path(name), *_all_seeds(recordings, s["seeds"]))  # every seed diagnosed, one member each
 
     def extra(tmp):
         save_recording(tmp / "recordings", rec.tables(), rec.summary())
@@ -178,3 +183,14 @@ def _train_case_run(spec: CaseRun, data, runs_dir=None, overwrite: bool = False)
 
     store.save_run(name, config, metrics, results, weights, runs_dir=runs_dir, overwrite=overwrite, extra=extra)
     return store.load_run(name, runs_dir)
+
+
+def _all_seeds(recordings: list, seeds) -> tuple[dict, dict]:
+    """The seeds' separate recordings (one plain loop each) as one recording with one member per seed,
+    as the batched trainer writes them, so the diagnosis counts findings over every seed."""
+    tables: dict[str, list] = {}
+    for member, rec in enumerate(recordings):
+        for key, table in rec.tables().items():
+            tables.setdefault(key, []).append(table.assign(member=member) if "member" in table else table)
+    summary = {**recordings[0].summary(), "members": len(recordings), "member_seeds": [int(x) for x in seeds]}
+    return {k: pd.concat(v, ignore_index=True) for k, v in tables.items()}, summary

@@ -181,3 +181,26 @@ def test_case_callout_states_the_case_lengths_not_the_recipe():
     assert "Preview" in quick and "make report PRESET=tutorial" in quick
     assert f"trained for {t['epochs']} epochs on all 50,000 training images" in full and "Preview" not in full
     assert "early stopping with patience" not in quick + full  # case runs have no early stopping
+
+
+def test_a_plain_loop_case_diagnoses_every_seed(tmp_path, monkeypatch):
+    from gradflow.case_training import train_case_run
+    monkeypatch.setitem(cs.CASE_PRESETS, "smoke", {**cs.CASE_PRESETS["smoke"], "seeds": (42, 43), "epochs": 1})
+    c = cs.case("002")
+    broken = [v for v in c.variants if v.role == "broken"][0]
+    spec = cs.CaseRun(c.id, broken, "smoke", cs._loop_settings(c, broken, "smoke"))
+    data = cs._data("fashion_mnist", {})
+    run = train_case_run(spec, data, runs_dir=tmp_path)
+    assert run.recordings.summary()["member_seeds"] == [42, 43]
+    assert set(run.recordings.tables()["scalars"]["seed"].dropna().astype(int)) == {42, 43}
+    nonfinite = [f for f in run.findings if f["code"] == "NONFINITE"]
+    assert nonfinite and nonfinite[0].get("of_seeds") == 2  # counted over both seeds, not the first one only
+    # a run stored when only its first seed was recorded is trained again, not served with half its findings
+    (tmp_path / run.name / "recordings").rename(tmp_path / "kept")
+    from gradflow.recording import save_recording
+    first = run.recordings
+    save_recording(tmp_path / run.name / "recordings", {k: v[v["member"] == 0] if "member" in v else v
+                                                        for k, v in first.tables().items()},
+                   {**first.summary(), "members": 1, "member_seeds": [42]})
+    again = train_case_run(spec, data, runs_dir=tmp_path)
+    assert again.recordings.summary()["member_seeds"] == [42, 43]
