@@ -125,15 +125,25 @@ def shows_002(runs: dict) -> str:
              f"**{pct(test_mean(clamped))}**. ")
     codes = {f["code"] for f in clamped.findings}
     if "NONFINITE" in codes:
+        acc = pd.to_numeric(clamped.results["test_acc"], errors="coerce")
+        stuck, n = int((acc < 0.15).sum()), len(acc)
+        who = "this run overflows in the forward pass instead" if n == 1 or stuck == n else (
+            f"{stuck} of {n} seeds overflow in the forward pass instead (the "
+            + ("other reaches " if n - stuck == 1 else "others reach ") + f"{_join_pct(acc[acc >= 0.15])}, so the "
+            f"mean of {pct(acc.mean())} describes none of them)")
         text += ("Fix 2 still ends in NaN here: the clamp removes the 0 · inf of the unused branch, but with "
-                 "0–255 inputs the first layer's pre-activations and gradients are so large that this run "
-                 "overflows in the forward pass instead. ")
+                 f"0–255 inputs the first layer's pre-activations and gradients are so large that {who}. ")
     elif "UNNORMALIZED_INPUT" in codes:
         text += "The clamp removes the NaN; the inputs are still 0–255, and the diagnosis still (rightly) says so"
         text += (", with exploding gradients in the first layer: this run learns, but other seeds of the same "
                  "setup can overflow. " if "EXPLODING_GRADIENT" in codes else ". ")
     text += "Normalising the inputs is the fix that holds."
     return text.strip()
+
+
+def _join_pct(values) -> str:
+    parts = [pct(v) for v in values]
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 def shows_004(runs: dict) -> str:

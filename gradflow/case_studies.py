@@ -36,7 +36,8 @@ CASE_PRESETS = {
     "quick": {"dataset": "fashion_mnist", "train": 6_000, "eval": 2_000, "epochs": 4, "seeds": (42,),
               "dropout_net": (256, 256, 256, 256), "dropout_seeds": (42, 43)},
     # smoke: seconds, for tests; real pixels all the same (raw 0-255 inputs and images are the bugs' point)
-    "smoke": {"dataset": "fashion_mnist", "train": 1280, "eval": 500, "epochs": 2, "seeds": (42,),
+    # two plain-loop seeds, so the tests take the several-seed paths the tutorial preset takes
+    "smoke": {"dataset": "fashion_mnist", "train": 1280, "eval": 500, "epochs": 2, "seeds": (42, 43),
               "dropout_net": (32, 32), "dropout_seeds": (0, 1)},
 }
 

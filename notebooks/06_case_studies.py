@@ -222,8 +222,9 @@ rows = []
 for key, run in cases["002"].items():
     nf = cn.first_nonfinite(run)
     sc = run.recordings.tables()["scalars"]
-    inp = sc[(sc["layer"] == "<input>") & (sc["step"] == 0)].set_index("quantity")["value"]
-    rows.append({"run": label_of("002", key), "input range at step 0": f"{inp['input_min']:.0f} to {inp['input_max']:.0f}",
+    inp = sc[(sc["layer"] == "<input>") & (sc["step"] == 0)].groupby("quantity")["value"]  # over every seed
+    rows.append({"run": label_of("002", key),
+                 "input range at step 0": f"{inp.min()['input_min']:.0f} to {inp.max()['input_max']:.0f}",
                  "first NaN/inf": "none" if nf is None else
                  f"step {nf['step']}, {cn.layer_label(run.config, nf['layer'])}"})
 show_table(pd.DataFrame(rows))
