@@ -12,6 +12,7 @@ import re
 import numpy as np
 import pandas as pd
 
+from .narrate import CHANCE_ACC, _join
 from .style import layer_label
 
 CHANCE = 0.10  # ten classes
@@ -126,10 +127,10 @@ def shows_002(runs: dict) -> str:
     codes = {f["code"] for f in clamped.findings}
     if "NONFINITE" in codes:
         acc = pd.to_numeric(clamped.results["test_acc"], errors="coerce")
-        stuck, n = int((acc < 0.15).sum()), len(acc)
+        stuck, n = int((acc < CHANCE_ACC).sum()), len(acc)
         who = "this run overflows in the forward pass instead" if n == 1 or stuck == n else (
             f"{stuck} of {n} seeds overflow in the forward pass instead (the "
-            + ("other reaches " if n - stuck == 1 else "others reach ") + f"{_join_pct(acc[acc >= 0.15])}, so the "
+            + ("other reaches " if n - stuck == 1 else "others reach ") + f"{_join([pct(v) for v in acc[acc >= CHANCE_ACC]])}, so the "
             f"mean of {pct(acc.mean())} describes none of them)")
         text += ("Fix 2 still ends in NaN here: the clamp removes the 0 · inf of the unused branch, but with "
                  f"0–255 inputs the first layer's pre-activations and gradients are so large that {who}. ")
@@ -139,11 +140,6 @@ def shows_002(runs: dict) -> str:
                  "setup can overflow. " if "EXPLODING_GRADIENT" in codes else ". ")
     text += "Normalising the inputs is the fix that holds."
     return text.strip()
-
-
-def _join_pct(values) -> str:
-    parts = [pct(v) for v in values]
-    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 def shows_004(runs: dict) -> str:

@@ -10,7 +10,18 @@ import re
 
 import pandas as pd
 
-from .narrate import CHANCE_LOSS_10, _join, final_epochs, fmt_pct, fmt_sci, fmt_times, is_preview, layer_text
+from .narrate import (
+    CHANCE_ACC,
+    CHANCE_LOSS_10,
+    _join,
+    final_epochs,
+    fmt_pct,
+    fmt_sci,
+    fmt_times,
+    is_preview,
+    layer_text,
+    seeds_split,
+)
 from .stats import SATURATION_DERIV_FRACTION
 
 TUTORIAL_URL = ("https://uvadlc-notebooks.readthedocs.io/en/latest/tutorial_notebooks/tutorial3/"
@@ -168,7 +179,7 @@ def two_run_sentences(summary: pd.DataFrame, distances: pd.DataFrame, preset: st
     """summary -- run, mean_pct, half_pp, seeds; distances -- stage, quantity, layer (display), distance."""
     out = []
     a, b = summary.iloc[0], summary.iloc[1]
-    split = [r for r in (a, b) if "min_pct" in r and r.min_pct < 15 <= r.max_pct]
+    split = [r for r in (a, b) if "min_pct" in r and seeds_split(r.min_pct / 100, r.max_pct / 100)]
     for r in (a, b):
         ci = f" ± {r.half_pp:.1f}" if math.isfinite(r.half_pp) else ""
         n = int(r.seeds)
@@ -230,7 +241,7 @@ def two_run_conclusion(summary: pd.DataFrame, distances: pd.DataFrame, found: pd
     a, b = summary.iloc[0], summary.iloc[1]
     names = {"run A": f"run A ({activations[0]})", "run B": f"run B ({activations[1]})"}
     stuck = [r for r in (a, b) if r.mean_pct < 15]
-    split = [r for r in (a, b) if "min_pct" in r and r.min_pct < 15 <= r.max_pct]
+    split = [r for r in (a, b) if "min_pct" in r and seeds_split(r.min_pct / 100, r.max_pct / 100)]
     if split:
         out.append(" ".join(f"{_upper_first(names[r['run']])}'s seeds split between chance ({r.min_pct:.1f} %) and "
                             f"{r.max_pct:.1f} %." for r in split))
@@ -303,7 +314,7 @@ def _plateau_facts(metrics: pd.DataFrame, results: pd.DataFrame, learned_acc: fl
     """Per seed stopped at chance: (seed, stop epoch, test acc, epoch it left the plateau or None, best
     validation accuracy past the stop)."""
     facts = []
-    for row in results[results["test_acc"] < 0.15].itertuples():
+    for row in results[results["test_acc"] < CHANCE_ACC].itertuples():
         m = metrics[metrics["seed"] == row.seed].sort_values("epoch")
         past = m[m["past_stop"].astype(bool)]
         stop = int(past["epoch"].min()) - 1 if len(past) else int(m["epoch"].max())

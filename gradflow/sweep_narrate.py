@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .narrate import _join, callout_html, is_preview, seeds_phrase
+from .narrate import CHANCE_ACC, _join, callout_html, is_preview, seeds_phrase
 from .plots import mean_ci
 
 METRIC_NAMES = {"val_acc": "validation accuracy", "train_acc": "training accuracy",
@@ -44,9 +44,6 @@ def sweep_callout(plan: dict) -> str:
         return callout_html("Preview sweep", body, preview=True)
     return callout_html("Results: a full-recipe sweep", body + " Differences are judged with 95 % confidence "
                         "intervals over the seeds.", preview=False)
-
-
-CHANCE_ACC = 0.15  # below this a 10-class run has not left chance (10 %)
 
 
 def cell_table(ok: pd.DataFrame, axes: list[str]) -> pd.DataFrame:

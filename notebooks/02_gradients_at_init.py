@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from gradflow import flow_plots, narrate, narrate_pages, plots
+from gradflow import flow_plots, narrate, narrate_layers, narrate_pages, plots
 from gradflow.data import FASHION_CLASSES, load
 from gradflow.models import BaseNetwork
 from gradflow.style import layer_labels, layer_order
@@ -106,7 +106,7 @@ fig.axes[0].tick_params(axis="x", labelsize=7)
 # %%
 zeros = pd.DataFrame([{"activation": n, "layer": labels[k], "zeros": int((g == 0).sum()), "weights": g.numel()}
                       for n, gs in raw.items() for k, g in gs.items()])
-nh.show_markdown(narrate.heading(narrate.init_gradient_sentences(grad_std, zeros)))
+nh.show_markdown(narrate.heading(narrate_layers.init_gradient_sentences(grad_std, zeros)))
 
 # %% [markdown]
 # ## The whole distribution, two views

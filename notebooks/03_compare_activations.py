@@ -47,7 +47,7 @@ runs = nh.stored_comparison(names, preset, seeds, runs_dir or None, max_epochs=m
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from gradflow import flow_plots, narrate, narrate_pages, plots
+from gradflow import flow_plots, narrate, narrate_layers, narrate_pages, plots
 from gradflow.style import layer_labels, layer_order
 
 nh.setup_display()
@@ -121,7 +121,7 @@ if flow.empty:
 else:
     fig = flow_plots.plot_gradient_lines(flow, labels, "Weight-gradient size per layer during training")
     plt.show()
-    flow_text = narrate.gradient_flow_sentences(flow, labels)
+    flow_text = narrate_layers.gradient_flow_sentences(flow, labels)
     nh.show_markdown(narrate.heading(flow_text))
     if nh.live_kernel(interactive):
         flow_plots.explore_gradient_lines(flow, labels)
@@ -140,7 +140,7 @@ if len(ratios):
     fig = flow_plots.plot_update_ratios(ratios, labels, "Update:data ratio per layer during training")
     plt.show()
     mean_ratios = ratios.groupby(["activation", "layer", "step"], sort=False)["value"].mean().reset_index()
-    ratio_text = narrate.update_ratio_sentences(mean_ratios, labels)
+    ratio_text = narrate_layers.update_ratio_sentences(mean_ratios, labels)
     nh.show_markdown(narrate.heading(ratio_text))
 
 # %% [markdown]
@@ -165,7 +165,7 @@ if tables:
     sat = pd.concat([t["scalars"][t["scalars"]["quantity"] == "saturation"].assign(activation=a)
                      for a, t in tables.items()], ignore_index=True)
     sat = sat.groupby(["activation", "layer", "step"], sort=False)["value"].mean().reset_index()
-    nh.show_markdown(narrate.heading(narrate.saturation_change_sentences(sat, labels)))
+    nh.show_markdown(narrate.heading(narrate_layers.saturation_change_sentences(sat, labels)))
 
 # %% [markdown]
 # ## Dead units at initialisation and after training
@@ -191,7 +191,7 @@ dead = dead.sort_values("activation", key=lambda c: c.map(names.index), kind="st
 fig = flow_plots.plot_dead_units(dead, "Dead units per layer (% of the layer's units, mean over seeds)")
 if fig is not None:
     plt.show()
-dead_text = narrate.dead_unit_sentences(dead)
+dead_text = narrate_layers.dead_unit_sentences(dead)
 nh.show_markdown(narrate.heading(dead_text))
 
 # %% [markdown]

@@ -39,7 +39,7 @@ the_run = store.load_run(run, runs_dir or None) if run else nh.stored_comparison
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from gradflow import flow_plots, narrate, narrate_pages, plots
+from gradflow import flow_plots, narrate, narrate_layers, narrate_pages, plots
 from gradflow.style import activation_style, layer_labels, layer_order
 
 nh.setup_display()
@@ -112,13 +112,13 @@ else:
                                                                "grad", "log10").assign(activation=act))
     fig = flow_plots.plot_gradient_lines(flow, labels, "Weight-gradient size per layer (all seeds pooled)")
     plt.show()
-    nh.show_markdown(narrate.heading(narrate.gradient_flow_sentences(flow, labels)))
+    nh.show_markdown(narrate.heading(narrate_layers.gradient_flow_sentences(flow, labels)))
     sc = tables["scalars"]
     ratios = sc[sc["quantity"] == "update_data_ratio"].assign(activation=act)
     fig = flow_plots.plot_update_ratios(ratios, labels, "Update:data ratio per layer (mean over seeds)")
     plt.show()
     mean_ratios = ratios.groupby(["activation", "layer", "step"], sort=False)["value"].mean().reset_index()
-    nh.show_markdown(narrate.heading(narrate.update_ratio_sentences(mean_ratios, labels)))
+    nh.show_markdown(narrate.heading(narrate_layers.update_ratio_sentences(mean_ratios, labels)))
     if nh.live_kernel(interactive):
         flow_plots.explore_gradient_lines(flow, labels)
 

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gradflow import narrate, narrate_pages, plots
+from gradflow import narrate, narrate_layers, narrate_pages, plots
 
 
 def _metrics(act, losses, seeds=(42, 43, 44), past_from=None):
@@ -87,7 +87,7 @@ def test_update_ratio_names_the_layer_and_the_gap_to_the_guide():
     rows = [{"activation": "sigmoid", "layer": "layers.0", "step": s, "value": 1e-5} for s in (1, 4, 16)]
     rows += [{"activation": "sigmoid", "layer": "layers.8", "step": s, "value": 2e-3} for s in (1, 4, 16)]
     rows += [{"activation": "relu", "layer": "layers.0", "step": s, "value": 1e-3} for s in (1, 4, 16)]
-    text = " ".join(narrate.update_ratio_sentences(pd.DataFrame(rows), {"layers.0": "Linear 1 (784→512)"}))
+    text = " ".join(narrate_layers.update_ratio_sentences(pd.DataFrame(rows), {"layers.0": "Linear 1 (784→512)"}))
     assert "sigmoid" in text and "Linear 1 (784→512)" in text and "1.0e-5" in text and "100× below" in text
     assert "For relu the first layer's median ratio is 1.0e-3" in text
 
@@ -98,7 +98,7 @@ def test_dead_units_growth_is_said_with_both_numbers():
         {"activation": "relu", "layer": "Linear 4 (256→128)", "stage": "after training", "percent": 5.1},
         {"activation": "tanh", "layer": "Linear 4 (256→128)", "stage": "at initialisation", "percent": 0.0},
         {"activation": "tanh", "layer": "Linear 4 (256→128)", "stage": "after training", "percent": 0.0}])
-    text = " ".join(narrate.dead_unit_sentences(dead))
+    text = " ".join(narrate_layers.dead_unit_sentences(dead))
     assert "grew from 1.2 % at initialisation to 5.1 %" in text and "Linear 4 (256→128)" in text
     assert "tanh has no dead unit" in text
 
@@ -145,7 +145,7 @@ def test_plateau_story_from_past_stop_epochs():
 def test_gradient_flow_sentence_quotes_the_fade():
     lines = pd.DataFrame([{"activation": "sigmoid", "layer": "layers.0", "step": 600, "median": -6.0, "zero_share": 0},
                           {"activation": "sigmoid", "layer": "layers.8", "step": 600, "median": -2.0, "zero_share": 0}])
-    text = " ".join(narrate.gradient_flow_sentences(lines, {"layers.0": "Linear 1 (784→512)"}))
+    text = " ".join(narrate_layers.gradient_flow_sentences(lines, {"layers.0": "Linear 1 (784→512)"}))
     assert "about 10,000× smaller" in text and "Linear 1 (784→512)" in text and "1.0e-6" in text
 
 
@@ -153,7 +153,7 @@ def test_a_fade_that_closes_later_is_told_as_a_late_start():
     medians = {0: (-6, -2), 100: (-5.9, -2.1), 3000: (-3.5, -2.6), 9000: (-3.2, -2.8)}
     lines = pd.DataFrame([{"activation": "sigmoid", "layer": k, "step": step, "median": m, "zero_share": 0}
                           for step, pair in medians.items() for k, m in zip(("layers.0", "layers.8"), pair)])
-    text = " ".join(narrate.gradient_flow_sentences(lines, {"layers.0": "Linear 1"}))
+    text = " ".join(narrate_layers.gradient_flow_sentences(lines, {"layers.0": "Linear 1"}))
     assert "at step 0 the median gradient of Linear 1 is about 10,000× smaller" in text
     assert "closes to within 10× only by step 3000: its first layer started learning late" in text
 
@@ -163,7 +163,7 @@ def test_zero_gradient_layers_of_one_activation_read_as_one_sentence():
     lines = pd.DataFrame([{"activation": "relu", "layer": k, "step": 600, "median": m, "zero_share": z}
                           for k, m, z in rows])
     labels = {"layers.4": "Linear 3", "layers.6": "Linear 4"}
-    said = [t for t in narrate.gradient_flow_sentences(lines, labels) if "exactly 0" in t]
+    said = [t for t in narrate_layers.gradient_flow_sentences(lines, labels) if "exactly 0" in t]
     assert said == ["relu: at step 600, 15 % of Linear 3's and 20 % of Linear 4's weight gradients are exactly 0 "
                     "(or below 1e-10), so their bands reach the bottom: they belong to units that were off for the "
                     "whole batch."]

@@ -107,9 +107,24 @@ def num(x) -> str:
     return re.sub(r"e([+-])0*(\d)", lambda m: "e" + ("-" if m[1] == "-" else "") + m[2], f"{x:.3g}")
 
 
+def round_number(x: float) -> str:
+    """A plain number with two significant digits: 6,800 / 97 / 4.4 / 0.0012 (exponents only beyond 1e9)."""
+    if not math.isfinite(x) or abs(x) >= 1e9:
+        return num(x)
+    if abs(x) >= 10:
+        return f"{round(x, 1 - int(math.floor(math.log10(abs(x))))):,.0f}"
+    return num(float(f"{x:.2g}"))  # two significant digits, exponent written like num()
+
+
 def who(member, seed) -> str:
     """' (seed 42)', ' (member 1)' or '' (the only member of an unseeded recording)."""
-    return f" (seed {seed})" if seed is not None else (f" (member {member})" if member else "")
+    clause = who_clause(member, seed)
+    return f" ({clause[2:]})" if clause else ""
+
+
+def who_clause(member, seed) -> str:
+    """The same inside a parenthesis already open: ', seed 42', ', member 1' or ''."""
+    return f", seed {seed}" if seed is not None else (f", member {member}" if member else "")
 
 
 def scope(f: Finding) -> str:

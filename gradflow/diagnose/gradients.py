@@ -11,7 +11,7 @@ import pandas as pd
 
 from .. import quantities as Q
 from .evidence import Evidence
-from .finding import Finding, num, who
+from .finding import Finding, num, round_number, who, who_clause
 
 # Gradient flow: first vs last trainable layer's weight-gradient std (median over recorded steps).
 # Healthy ReLU/tanh MLPs stay within one order of magnitude of each other; the tutorial's sigmoid
@@ -111,17 +111,8 @@ def _times(ratio: float) -> str:
     if not math.isfinite(ratio) or ratio <= 0:
         return f"ratio {num(ratio)}"
     if ratio < 1:
-        return f"1/{_plain(1 / ratio)} of it"
-    return f"{_plain(ratio)} times it"
-
-
-def _plain(x: float) -> str:
-    """A plain number with two significant digits: 6,800 / 97 / 4.4 / 0.0012 (exponents only beyond 1e9)."""
-    if not math.isfinite(x) or abs(x) >= 1e9:
-        return num(x)
-    if abs(x) >= 10:
-        return f"{round(x, 1 - int(math.floor(math.log10(abs(x))))):,.0f}"
-    return num(float(f"{x:.2g}"))  # two significant digits, exponent written like num()
+        return f"1/{round_number(1 / ratio)} of it"
+    return f"{round_number(ratio)} times it"
 
 
 def _run_note(outcome) -> str:
@@ -201,7 +192,7 @@ def exploding_scale(ev: Evidence) -> list[Finding]:
             out.append(Finding("EXPLODING_GRADIENT",
                                ev.severity(member, seed, unambiguous=value > EXPLODING_GRAD_DATA * STRONG),
                                layer, step,
-                               f"The weight gradient of {ev.layer_title(layer)} is {_plain(value)} times {scale} at "
+                               f"The weight gradient of {ev.layer_title(layer)} is {round_number(value)} times {scale} at "
                                f"step {step}{who(member, seed)} (limit {EXPLODING_GRAD_DATA:g}): one optimizer step "
                                f"can rewrite the layer{_run_note(outcome)}.",
                                {Q.GRAD_DATA_RATIO: value, "threshold": EXPLODING_GRAD_DATA, "scale": r["scale"],
@@ -211,7 +202,7 @@ def exploding_scale(ev: Evidence) -> list[Finding]:
         elif growth is not None:
             layer, gr, s0, s1 = growth
             out.append(Finding("EXPLODING_GRADIENT", ev.severity(member, seed, unambiguous=False), layer, s1,
-                               f"The gradient norm of {ev.layer_title(layer)} grew {_plain(gr)} times between steps "
+                               f"The gradient norm of {ev.layer_title(layer)} grew {round_number(gr)} times between steps "
                                f"{s0} and {s1}{who(member, seed)}{_run_note(outcome)}.",
                                {"growth": gr, "from_step": s0, "to_step": s1, "run": outcome.verdict,
                                 "run_reason": outcome.reason, "cause": "growth"},
@@ -251,7 +242,7 @@ def update_ratio(ev: Evidence) -> list[Finding]:
         out.append(Finding(
             "UPDATE_RATIO", ev.severity(member, seed, unambiguous=strong), layer, int(rows["step"].min()),
             f"Each optimizer step changes {ev.layer_title(layer)} by {num(med)} times {what} (median over "
-            f"{len(rows)} recorded steps{who(member, seed).replace(' (', ', ').rstrip(')')}); about 0.001 is healthy: the layer "
+            f"{len(rows)} recorded steps{who_clause(member, seed)}); about 0.001 is healthy: the layer "
             f"{'barely moves' if small else 'is rewritten too fast'}{_run_note(outcome)}.",
             {"median": med, "low": UPDATE_RATIO_LOW, "high": UPDATE_RATIO_HIGH, "steps": len(rows),
              "scale": rows["scale"].iloc[0], "run": outcome.verdict, "run_reason": outcome.reason,

@@ -1,0 +1,186 @@
+"""Sentences about what happens inside the network, layer by layer: update:data ratios, dead units,
+gradient flow (during training and at initialisation) and saturation.
+
+Like :mod:`gradflow.narrate` (whose wording rules hold here too), each function takes plain tables
+and returns sentences, tested on planted numbers; layers are named by the ``labels`` a page passes
+(:func:`gradflow.style.layer_labels`).
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from .narrate import _join, fmt_sci, fmt_times
+from .quantities import GRAD_STD
+
+UPDATE_RATIO_GUIDE = 1e-3  # Karpathy's rule of thumb for std(lr·grad)/std(weight)
+
+
+def update_ratio_sentences(ratios: pd.DataFrame, labels: dict, guide: float = UPDATE_RATIO_GUIDE) -> list[str]:
+    """The first layer's update:data ratio against the 1e-3 guide, per activation, and the outliers.
+
+    ratios -- columns activation, layer (recorder key), step, value (update:data ratio); step 0 has no
+    update yet, so the median runs over the later recorded steps
+    """
+    out = []
+    r = ratios[(ratios["step"] > 0) & ratios["value"].gt(0)]
+    if r.empty:
+        return ["No optimizer step was recorded, so there is no update:data ratio to read."]
+    med = r.groupby(["activation", "layer"], sort=False)["value"].median().reset_index()
+    first = med[med["layer"] == min(med["layer"], key=_order)]
+    low = first[first["value"] < guide / 10]
+    for row in low.itertuples():
+        out.append(f"**{row.activation}**: the update:data ratio of {labels.get(row.layer, row.layer)} has a median of "
+                   f"{fmt_sci(row.value)}, about {fmt_times(guide / row.value)}× below the {fmt_sci(guide)} guide, so each "
+                   "step changes its weights by a tiny fraction: the first layer hardly learns.")
+    healthy = first[first["value"] >= guide / 10]
+    if len(healthy):
+        lo, hi = healthy["value"].min(), healthy["value"].max()
+        out.append(f"For {_join(healthy['activation'])} the first layer's median ratio is {fmt_sci(lo)}"
+                   f"{'' if lo == hi else '–' + fmt_sci(hi)}, within a factor of 10 of the guide.")
+    high = med[med["value"] > guide * 10]
+    for row in high.itertuples():
+        out.append(f"{row.activation}: {labels.get(row.layer, row.layer)} changes by {fmt_sci(row.value)} of its size "
+                   "per step, more than 10× the guide: its weights are being rewritten quickly.")
+    return out
+
+
+def _order(key) -> int:
+    from .style import layer_order
+
+    return layer_order(key)
+
+
+def dead_unit_sentences(dead: pd.DataFrame, min_change_pp: float = 0.5) -> list[str]:
+    """Where dead units are, and where they grew or shrank during training.
+
+    dead -- columns activation, layer (display name), stage ('at initialisation' / 'after training'),
+            percent (mean over seeds), seeds_with_dead (count), seeds (count)
+    """
+    out = []
+    if dead.empty or float(dead["percent"].max()) == 0:
+        return ["No layer of any of these networks has a dead unit, at initialisation or after training."]
+    wide = dead.pivot_table(index=["activation", "layer"], columns="stage", values="percent", sort=False).fillna(0)
+    for (act, layer), row in wide.iterrows():
+        before, after = row.get("at initialisation", 0.0), row.get("after training", 0.0)
+        if after - before >= min_change_pp:
+            out.append(f"**{act}**: dead units in {layer} grew from {before:.1f} % at initialisation to "
+                       f"{after:.1f} % after training.")
+        elif before - after >= min_change_pp:
+            out.append(f"**{act}**: dead units in {layer} fell from {before:.1f} % to {after:.1f} % during training "
+                       "(training revived them).")
+        elif after >= 1:
+            out.append(f"{act}: {layer} has {after:.1f} % dead units, about as many as at initialisation.")
+    clean = [a for a in dict.fromkeys(dead["activation"]) if float(dead[dead["activation"] == a]["percent"].max()) == 0]
+    if clean:
+        out.append(f"{_join(clean)} {'has' if len(clean) == 1 else 'have'} no dead unit in any layer, before or after "
+                   "training; their panels are left out.")
+    return out
+
+
+def gradient_flow_sentences(lines: pd.DataFrame, labels: dict) -> list[str]:
+    """How much smaller the first layer's gradients are than the last layer's, at the last recorded step.
+
+    lines -- columns activation, layer (key), step, median (log10 |gradient|), as flow_plots.gradient_lines gives
+    """
+    out, even = [], []
+    for act, d in lines.groupby("activation", sort=False):
+        last = d[d["step"] == d["step"].max()]
+        layers = sorted(last["layer"], key=_order)
+        if len(layers) < 2:
+            continue
+        first = float(last[last["layer"] == layers[0]]["median"].iloc[0])
+        final = float(last[last["layer"] == layers[-1]]["median"].iloc[0])
+        gap = final - first
+        early = _closing_gap(d, layers[0], layers[-1])
+        if gap < 1.5 and early:  # faded at the start, caught up later: the story of a late start
+            step0, gap0, closed = early
+            out.append(f"**{act}**: at step {step0} the median gradient of {labels.get(layers[0], layers[0])} is "
+                       f"about {fmt_times(10 ** gap0)}× smaller than that of {labels.get(layers[-1], layers[-1])}; "
+                       f"the gap closes to within 10× only by step {closed}: its first layer started learning late.")
+        if gap >= 1.5:
+            out.append(f"**{act}**: at step {int(d['step'].max())} the median gradient of "
+                       f"{labels.get(layers[0], layers[0])} is {fmt_sci(10 ** first)}, about {fmt_times(10 ** gap)}× smaller than "
+                       f"that of {labels.get(layers[-1], layers[-1])} ({fmt_sci(10 ** final)}): the signal fades on its "
+                       "way back to the input.")
+        else:
+            even.append((act, 10 ** abs(gap)))
+    zero = lines[(lines["step"] == lines.groupby("activation")["step"].transform("max")) & (lines["zero_share"] >= 0.1)] \
+        if "zero_share" in lines else lines.iloc[0:0]
+    for act, rows in zero.groupby("activation", sort=False):  # one sentence per activation, all its layers
+        rows = rows.sort_values("layer", key=lambda c: c.map(_order))
+        shares = _join([f"{100 * r.zero_share:.0f} % of {labels.get(r.layer, r.layer)}'s" for r in rows.itertuples()])
+        several = len(rows) > 1
+        out.append(f"{act}: at step {int(rows['step'].iloc[0])}, {shares} weight gradients are exactly 0 (or below "
+                   f"1e-10), so {'their bands reach' if several else 'its band reaches'} the bottom: they belong to "
+                   "units that were off for the whole batch.")
+    if even:
+        worst = max(f for _, f in even)
+        out.append(f"For {_join([a for a, _ in even])} the first and the last layer's median gradients are within "
+                   f"{fmt_times(max(worst, 1))}× of each other at the last recorded step: the signal reaches the input.")
+    return out
+
+
+def _closing_gap(d: pd.DataFrame, first_layer, last_layer) -> tuple[int, float, int] | None:
+    """(first step, its gap in decades, first step the gap is below one decade) when the first and the
+    last layer's median gradients start 1.5 decades or more apart and later come within 10×; else None."""
+    wide = d.pivot_table(index="step", columns="layer", values="median").sort_index()
+    if first_layer not in wide or last_layer not in wide or wide.empty:
+        return None
+    gaps = (wide[last_layer] - wide[first_layer]).dropna()
+    if gaps.empty or gaps.iloc[0] < 1.5:
+        return None
+    closed = gaps[gaps < 1.0]
+    return (int(gaps.index[0]), float(gaps.iloc[0]), int(closed.index[0])) if len(closed) else None
+
+
+def init_gradient_sentences(grad_std: pd.DataFrame, zeros: pd.DataFrame | None = None) -> list[str]:
+    """At initialisation: the first layer's gradient std relative to the output layer's, and exact zeros.
+
+    grad_std -- columns activation, layer (display name, forward order), grad_std
+    zeros    -- columns activation, layer, zeros (count), weights (count)
+    """
+    out, fine = [], []
+    for act, d in grad_std.groupby("activation", sort=False):
+        first, last = float(d[GRAD_STD].iloc[0]), float(d[GRAD_STD].iloc[-1])
+        ratio = first / last if last > 0 else float("nan")
+        if ratio < 1e-2:
+            out.append(f"**{act}**: the first layer's gradients are {fmt_sci(ratio)} of the output layer's "
+                       f"(std {fmt_sci(first)} against {fmt_sci(last)}): vanishing before any training.")
+        else:
+            fine.append((act, ratio))
+    if fine:
+        lo, hi = min(r for _, r in fine), max(r for _, r in fine)
+        out.append(f"For {_join([a for a, _ in fine])} the first layer's gradient std is {lo:.2g}"
+                   f"{'' if lo == hi else f' to {hi:.2g}'} of the output layer's: the signal reaches the input layer.")
+    if zeros is not None and len(zeros):
+        for act, z in zeros[zeros["zeros"] > 0].groupby("activation", sort=False):
+            parts = [f"{r.zeros:,} of {r.weights:,} in {r.layer}" for r in z.itertuples()]
+            out.append(f"{act}: some weights get a gradient of exactly 0 ({_join(parts)}): the unit they feed was "
+                       "off for every image of the batch.")
+    return out
+
+
+def saturation_change_sentences(sat: pd.DataFrame, labels: dict, threshold_pct: float = 10.0) -> list[str]:
+    """Saturated share per layer at the first and last recorded step (recorder's 'saturation').
+
+    sat -- columns activation, layer (key), step, value (fraction, mean over seeds)
+    """
+    out, calm = [], []
+    for act, d in sat.groupby("activation", sort=False):
+        first, last = d[d["step"] == d["step"].min()], d[d["step"] == d["step"].max()]
+        top = last.loc[last["value"].idxmax()]
+        start = first[first["layer"] == top["layer"]]["value"]
+        start = float(start.iloc[0]) if len(start) else float("nan")
+        if act == "relu":  # its zero side counts as saturated (slope 0): say what the number is
+            out.append(f"relu: {100 * top['value']:.0f} % of {labels.get(top['layer'], top['layer'])}'s values fall on "
+                       "its flat negative side (slope 0, so the recorder counts them as saturated) at step "
+                       f"{int(top['step'])}.")
+        elif 100 * top["value"] >= threshold_pct:
+            out.append(f"**{act}**: at step {int(top['step'])}, {100 * top['value']:.0f} % of "
+                       f"{labels.get(top['layer'], top['layer'])}'s values are saturated (step 0: {100 * start:.0f} %).")
+        else:
+            calm.append(act)
+    if calm:
+        out.append(f"{_join(calm)}: no layer has {threshold_pct:.0f} % or more of its values saturated at the last "
+                   "recorded step.")
+    return out
