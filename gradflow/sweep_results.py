@@ -23,8 +23,14 @@ from .sweep_plan import Plan, axis_values
 PLAN_FILE, STATUS_FILE, TABLE_FILE = "plan.json", "status.json", "results.parquet"
 
 
-def default_sweeps_dir() -> Path:
-    return Path(os.environ.get("GRADFLOW_SWEEPS", "sweeps"))
+def default_sweeps_dir(runs_dir=None) -> Path:
+    """$GRADFLOW_SWEEPS, else ``sweeps/`` beside the run store (``runs_dir``, default $GRADFLOW_RUNS or
+    checkpoints): ``./sweeps`` for the default store. The sweep command, the runs command and the
+    sweep report all use this, so a sweep trained with ``--out DIR`` is found by ``--runs DIR``."""
+    if os.environ.get("GRADFLOW_SWEEPS"):
+        return Path(os.environ["GRADFLOW_SWEEPS"])
+    from .paths import default_runs_dir
+    return Path(runs_dir or default_runs_dir()).parent / "sweeps"
 
 
 def write_table(path: Path, table: pd.DataFrame) -> None:
@@ -94,12 +100,12 @@ def save_sweep_files(directory: Path, plan: Plan | None = None, status: dict | N
         write_table(directory / TABLE_FILE, table)
 
 
-def find_sweep(name_or_path, sweeps_dir=None) -> Path:
+def find_sweep(name_or_path, sweeps_dir=None, runs_dir=None) -> Path:
     """A sweep directory by path or by name in the sweeps directory; the error lists what is there."""
     path = Path(name_or_path)
     if (path / PLAN_FILE).is_file():
         return path
-    root = Path(sweeps_dir) if sweeps_dir else default_sweeps_dir()
+    root = Path(sweeps_dir) if sweeps_dir else default_sweeps_dir(runs_dir)
     if (root / str(name_or_path) / PLAN_FILE).is_file():
         return root / str(name_or_path)
     names = sorted(p.name for p in root.iterdir() if (p / PLAN_FILE).is_file()) if root.is_dir() else []
@@ -107,9 +113,9 @@ def find_sweep(name_or_path, sweeps_dir=None) -> Path:
                             f"{root}); sweeps there: {', '.join(names) or 'none'}")
 
 
-def latest_sweep(sweeps_dir=None) -> Path | None:
+def latest_sweep(sweeps_dir=None, runs_dir=None) -> Path | None:
     """The most recently written sweep with a results table, or None."""
-    root = Path(sweeps_dir) if sweeps_dir else default_sweeps_dir()
+    root = Path(sweeps_dir) if sweeps_dir else default_sweeps_dir(runs_dir)
     found = [p for p in root.iterdir() if (p / TABLE_FILE).is_file()] if root.is_dir() else []
     return max(found, key=lambda p: (p / TABLE_FILE).stat().st_mtime) if found else None
 

@@ -100,7 +100,7 @@ def sweep(config_file=None, *, act=None, init=None, norm=None, dropout=None, opt
         from .train import resolve_device
         device = str(resolve_device(device))
     the_plan = plan(grid, runs_dir=runs_dir, device=device, memory=memory, max_models=max_models, name=name)
-    directory = Path(sweeps_dir or sweep_results.default_sweeps_dir()) / the_plan.name
+    directory = Path(sweeps_dir or sweep_results.default_sweeps_dir(runs_dir)) / the_plan.name
     log(the_plan.describe())
     if dry_run:
         return SweepResult(the_plan, pd.DataFrame(), directory, {"shards": [], "dry_run": True})
@@ -203,7 +203,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     e.add_argument("--max-models", type=int, metavar="N", help="at most N models per shard (default: memory-bound only)")
     e.add_argument("--dry-run", action="store_true", help="show the plan (runs, shards, cache) and train nothing")
     e.add_argument("--name", help="sweep name (default: sweep-<hash of its runs>)")
-    e.add_argument("--sweeps-dir", metavar="DIR", help="where sweep folders go (default: $GRADFLOW_SWEEPS or ./sweeps)")
+    e.add_argument("--sweeps-dir", metavar="DIR", help="where sweep folders go (default: $GRADFLOW_SWEEPS, else sweeps/ beside the run "
+                   "store: ./sweeps for the default store)")
     e.add_argument("--out", metavar="DIR", help="runs folder (default: $GRADFLOW_RUNS or ./checkpoints)")
     e.add_argument("--data-dir", metavar="DIR", help="dataset root (default: $GRADFLOW_DATA or ./data)")
     e.add_argument("--no-progress", action="store_true", help="no per-epoch progress bars")

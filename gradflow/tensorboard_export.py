@@ -86,7 +86,7 @@ def export(target, logdir, runs_dir=None, sweeps_dir=None) -> list[Path]:
     """Export a run (name or directory) or every finished run of a sweep (name or directory)."""
     from . import store, sweep_results
     try:
-        sweep_dir = sweep_results.find_sweep(target, sweeps_dir)
+        sweep_dir = sweep_results.find_sweep(target, sweeps_dir, runs_dir)
     except FileNotFoundError:
         sweep_dir = None
     if sweep_dir is not None:
@@ -113,7 +113,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--logdir", required=True, metavar="DIR", help="TensorBoard log directory to write into "
                                                                    "(required; no default)")
     p.add_argument("--out", metavar="DIR", help="runs directory (default: $GRADFLOW_RUNS or ./checkpoints)")
-    p.add_argument("--sweeps-dir", metavar="DIR", help="sweeps directory (default: $GRADFLOW_SWEEPS or ./sweeps)")
+    p.add_argument("--sweeps-dir", metavar="DIR", help="sweeps directory (default: $GRADFLOW_SWEEPS, else sweeps/ beside the run store)")
 
 
 def run(args) -> int:

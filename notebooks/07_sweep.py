@@ -22,7 +22,7 @@
 
 # %% tags=["parameters"]
 sweep: str = ""  # sweep name or directory; empty means the newest sweep in sweeps_dir
-sweeps_dir: str = ""  # sweeps directory; empty: $GRADFLOW_SWEEPS, else beside the run store, else ./sweeps
+sweeps_dir: str = ""  # sweeps directory; empty: $GRADFLOW_SWEEPS, else sweeps/ beside the run store
 runs_dir: str = ""  # run store directory; empty means $GRADFLOW_RUNS or checkpoints
 preset: str = "quick"  # report preset (the sweep itself names its own preset)
 panel_axis: str = ""  # axis with one panel per value; empty means the grid axis with most values besides act
@@ -63,10 +63,8 @@ from gradflow import sweep_narrate as sn
 
 # %matplotlib inline
 plt.rcParams["figure.dpi"] = 90
-if not sweeps_dir:  # $GRADFLOW_SWEEPS, else beside the run store (as `make train` puts them), else ./sweeps
-    store_dir = runs_dir or os.environ.get("GRADFLOW_RUNS", "")
-    sweeps_dir = (os.environ.get("GRADFLOW_SWEEPS") or (str(Path(store_dir).parent / "sweeps") if store_dir else "")
-                  or str(sweep_results.default_sweeps_dir()))
+if not sweeps_dir:  # $GRADFLOW_SWEEPS, else beside the run store, where `gradflow sweep` puts them
+    sweeps_dir = str(sweep_results.default_sweeps_dir(runs_dir or None))
 path = sweep_results.find_sweep(sweep, sweeps_dir) if sweep else sweep_results.latest_sweep(sweeps_dir)
 MAKE_ONE = ("gradflow sweep --act relu,tanh,sigmoid --init default,kaiming --lr 1e-2,5e-2 --n-seeds 3 "
             "--preset quick")

@@ -76,6 +76,24 @@ def test_histogram_per_member_equals_separate():
         assert torch.equal(together[m], alone[0])
 
 
+def test_histograms_through_a_reused_workspace_match_the_loop():
+    """The recorder's scratch buffers are reused by tensors of other sizes and dtypes: every call
+    must still give the reference counts (a stale buffer would leak the previous tensor's bins)."""
+    ws = stats.Workspace()
+    for scale_of_data, members, dtype in [(2.0, 3, torch.float32), (0.02, 1, torch.float64), (1e-3, 3, torch.float32)]:
+        x = _values(scale=scale_of_data).to(dtype)[:members]
+        for kind in ("act", "grad"):
+            got = stats.histograms(x, kind, ws)
+            for scale in ("linear", "log10"):
+                edges = stats.histogram_edges(kind, scale)
+                edges = edges.astype(np.float32).astype(np.float64) if dtype == torch.float32 else edges
+                for m in range(members):
+                    row = x[m].numpy().astype(np.float64)
+                    np.testing.assert_array_equal(got[scale][m].numpy(),
+                                                  _reference_histogram(row, edges, log=scale == "log10"))
+    assert ws.out("values", torch.zeros(1, device="meta")) is None  # off the CPU: the allocator's own memory
+
+
 def test_histogram_rejects_unknown_scale_and_kind():
     with pytest.raises(ValueError, match="scale"):
         stats.histogram(torch.zeros(1, 3), stats.LOG10_EDGES, "log2")

@@ -148,3 +148,16 @@ def test_runs_failing_for_one_reason_are_summarised_in_one_line():
     failed = [line for line in text.splitlines() if "FAILED" in line]
     assert len(failed) == 2
     assert "5 runs (r0, r1, r2, ...): PathError: no data" in failed[0] and "other: RuntimeError: boom" in failed[1]
+
+
+def test_sweeps_go_beside_the_run_store_so_the_report_finds_them_from_the_runs_folder(tmp_path, monkeypatch):
+    """`gradflow sweep --out DIR` and `gradflow report --runs DIR` must agree on where the sweep is."""
+    monkeypatch.delenv("GRADFLOW_SWEEPS", raising=False)
+    monkeypatch.delenv("GRADFLOW_RUNS", raising=False)
+    runs = tmp_path / "elsewhere" / "runs"
+    r = sweep(act="relu", runs_dir=runs, name="beside", dry_run=True, log=_quiet, **TINY)
+    assert r.directory == tmp_path / "elsewhere" / "sweeps" / "beside"
+    assert sweep_results.default_sweeps_dir(runs) == r.directory.parent
+    assert str(sweep_results.default_sweeps_dir()) == "sweeps"  # the default store ./checkpoints: ./sweeps, as before
+    monkeypatch.setenv("GRADFLOW_SWEEPS", str(tmp_path / "mine"))
+    assert sweep_results.default_sweeps_dir(runs) == tmp_path / "mine"  # the variable wins

@@ -27,7 +27,8 @@ def add_arguments(r) -> None:
     r.add_argument("--adopt", action="store_true",
                    help="seal runs written before run manifests: read every file, write the manifest if all read")
     r.add_argument("--sweep", metavar="NAME_OR_DIR", help="print a sweep's table instead (see `gradflow sweep`; default: the run list)")
-    r.add_argument("--sweeps-dir", metavar="DIR", help="where sweeps are (default: $GRADFLOW_SWEEPS or ./sweeps)")
+    r.add_argument("--sweeps-dir", metavar="DIR", help="where sweeps are (default: $GRADFLOW_SWEEPS, else sweeps/ beside "
+                   "the run store: ./sweeps for the default store)")
     add_runs_dir(r, writes=False)
 
 
@@ -80,8 +81,9 @@ def is_tutorial_recipe(settings: dict) -> bool:
 
 def run(args) -> int:
     if args.sweep:  # a sweep's table (gradflow/sweep_results.py)
+        from .. import sweep_results
         from ..sweep_results import print_sweep
-        return print_sweep(args.sweep, args.sweeps_dir)
+        return print_sweep(args.sweep, args.sweeps_dir or sweep_results.default_sweeps_dir(args.out))
     from ..cli import CliError
     from ..paths import check_input_dir, default_runs_dir
     root = check_input_dir(args.out if args.out is not None else default_runs_dir())

@@ -30,6 +30,7 @@ class Buffer:
         self._scalar_chunks: list[pd.DataFrame] = []
         self._hist_rows: list[dict] = []
         self.dead_rows: list[dict] = []
+        self._workspace = stats.Workspace()  # the histograms' scratch memory, reused every recorded step
 
     def __len__(self) -> int:
         return len(self._scalars) + len(self._hists)
@@ -44,7 +45,7 @@ class Buffer:
         if not with_histograms:
             self.scalar(step, epoch, layer, NONFINITE_COUNT[kind], stats.nonfinite_count(x).float())
             return
-        hists = stats.histograms(x, kind)
+        hists = stats.histograms(x, kind, self._workspace)
         for scale, counts in hists.items():
             self._hists.append((step, epoch, layer, kind, scale, counts))
         self.scalar(step, epoch, layer, NONFINITE_COUNT[kind], hists["linear"][:, -1].float())
