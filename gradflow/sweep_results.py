@@ -100,12 +100,12 @@ def save_sweep_files(directory: Path, plan: Plan | None = None, status: dict | N
         write_table(directory / TABLE_FILE, table)
 
 
-def find_sweep(name_or_path, sweeps_dir=None, runs_dir=None) -> Path:
+def find_sweep(name_or_path, sweeps_dir=None) -> Path:
     """A sweep directory by path or by name in the sweeps directory; the error lists what is there."""
     path = Path(name_or_path)
     if (path / PLAN_FILE).is_file():
         return path
-    root = Path(sweeps_dir) if sweeps_dir else default_sweeps_dir(runs_dir)
+    root = Path(sweeps_dir) if sweeps_dir else default_sweeps_dir()
     if (root / str(name_or_path) / PLAN_FILE).is_file():
         return root / str(name_or_path)
     names = sorted(p.name for p in root.iterdir() if (p / PLAN_FILE).is_file()) if root.is_dir() else []
@@ -113,9 +113,9 @@ def find_sweep(name_or_path, sweeps_dir=None, runs_dir=None) -> Path:
                             f"{root}); sweeps there: {', '.join(names) or 'none'}")
 
 
-def latest_sweep(sweeps_dir=None, runs_dir=None) -> Path | None:
+def latest_sweep(sweeps_dir=None) -> Path | None:
     """The most recently written sweep with a results table, or None."""
-    root = Path(sweeps_dir) if sweeps_dir else default_sweeps_dir(runs_dir)
+    root = Path(sweeps_dir) if sweeps_dir else default_sweeps_dir()
     found = [p for p in root.iterdir() if (p / TABLE_FILE).is_file()] if root.is_dir() else []
     return max(found, key=lambda p: (p / TABLE_FILE).stat().st_mtime) if found else None
 

@@ -86,7 +86,7 @@ def export(target, logdir, runs_dir=None, sweeps_dir=None) -> list[Path]:
     """Export a run (name or directory) or every finished run of a sweep (name or directory)."""
     from . import store, sweep_results
     try:
-        sweep_dir = sweep_results.find_sweep(target, sweeps_dir, runs_dir)
+        sweep_dir = sweep_results.find_sweep(target, sweeps_dir or sweep_results.default_sweeps_dir(runs_dir))
     except FileNotFoundError:
         sweep_dir = None
     if sweep_dir is not None:

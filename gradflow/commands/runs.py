@@ -81,9 +81,8 @@ def is_tutorial_recipe(settings: dict) -> bool:
 
 def run(args) -> int:
     if args.sweep:  # a sweep's table (gradflow/sweep_results.py)
-        from .. import sweep_results
-        from ..sweep_results import print_sweep
-        return print_sweep(args.sweep, args.sweeps_dir or sweep_results.default_sweeps_dir(args.out))
+        from ..sweep_results import default_sweeps_dir, print_sweep
+        return print_sweep(args.sweep, args.sweeps_dir or default_sweeps_dir(args.out))
     from ..cli import CliError
     from ..paths import check_input_dir, default_runs_dir
     root = check_input_dir(args.out if args.out is not None else default_runs_dir())
