@@ -113,11 +113,23 @@ def find_sweep(name_or_path, sweeps_dir=None) -> Path:
                             f"{root}); sweeps there: {', '.join(names) or 'none'}")
 
 
-def latest_sweep(sweeps_dir=None) -> Path | None:
-    """The most recently written sweep with a results table, or None."""
+def latest_sweep(sweeps_dir=None, preset: str | None = None) -> Path | None:
+    """The most recently written sweep with a results table, or None. With ``preset``, the newest
+    sweep of that preset wins when there is one: a quick report should not show a tutorial sweep
+    just because it finished later."""
     root = Path(sweeps_dir) if sweeps_dir else default_sweeps_dir()
     found = [p for p in root.iterdir() if (p / TABLE_FILE).is_file()] if root.is_dir() else []
+    if preset is not None:
+        found = [p for p in found if preset in _presets_of(p)] or found
     return max(found, key=lambda p: (p / TABLE_FILE).stat().st_mtime) if found else None
+
+
+def _presets_of(path: Path) -> list:
+    """The presets a sweep's plan trained (its ``preset`` axis); empty if the plan is unreadable."""
+    try:
+        return list(json.loads((path / PLAN_FILE).read_text())["grid"]["axes"].get("preset", []))
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
 
 
 def load_table(name_or_path, sweeps_dir=None) -> pd.DataFrame:

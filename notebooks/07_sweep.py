@@ -21,7 +21,7 @@
 # and how a chosen slice of it learned.
 
 # %% tags=["parameters"]
-sweep: str = ""  # sweep name or directory; empty means the newest sweep in sweeps_dir
+sweep: str = ""  # sweep name or directory; empty: the newest sweep of this preset in sweeps_dir (else the newest)
 sweeps_dir: str = ""  # sweeps directory; empty: $GRADFLOW_SWEEPS, else sweeps/ beside the run store
 runs_dir: str = ""  # run store directory; empty means $GRADFLOW_RUNS or checkpoints
 preset: str = "quick"  # report preset (the sweep itself names its own preset)
@@ -65,7 +65,7 @@ from gradflow import sweep_narrate as sn
 plt.rcParams["figure.dpi"] = 90
 if not sweeps_dir:  # $GRADFLOW_SWEEPS, else beside the run store, where `gradflow sweep` puts them
     sweeps_dir = str(sweep_results.default_sweeps_dir(runs_dir or None))
-path = sweep_results.find_sweep(sweep, sweeps_dir) if sweep else sweep_results.latest_sweep(sweeps_dir)
+path = sweep_results.find_sweep(sweep, sweeps_dir) if sweep else sweep_results.latest_sweep(sweeps_dir, preset)
 MAKE_ONE = ("gradflow sweep --act relu,tanh,sigmoid --init default,kaiming --lr 1e-2,5e-2 --n-seeds 3 "
             "--preset quick")
 table, ok = None, pd.DataFrame()

@@ -161,3 +161,20 @@ def test_sweeps_go_beside_the_run_store_so_the_report_finds_them_from_the_runs_f
     assert str(sweep_results.default_sweeps_dir()) == "sweeps"  # the default store ./checkpoints: ./sweeps, as before
     monkeypatch.setenv("GRADFLOW_SWEEPS", str(tmp_path / "mine"))
     assert sweep_results.default_sweeps_dir(runs) == tmp_path / "mine"  # the variable wins
+
+
+def test_the_sweep_page_prefers_the_newest_sweep_of_its_own_preset(tmp_path):
+    """With a quick and a tutorial sweep side by side, the quick report shows the quick one even
+    when the tutorial one finished later; a preset with no sweep falls back to the newest."""
+    import json
+    import os
+    for age, preset in ((100, "quick"), (0, "tutorial")):  # the tutorial sweep is the newer
+        d = tmp_path / f"grid-{preset}"
+        d.mkdir()
+        (d / sweep_results.PLAN_FILE).write_text(json.dumps({"grid": {"axes": {"preset": [preset]}}}))
+        table = d / sweep_results.TABLE_FILE
+        pd.DataFrame({"run": ["r"]}).to_parquet(table)
+        os.utime(table, (1_000_000 - age, 1_000_000 - age))
+    assert sweep_results.latest_sweep(tmp_path).name == "grid-tutorial"
+    assert sweep_results.latest_sweep(tmp_path, "quick").name == "grid-quick"
+    assert sweep_results.latest_sweep(tmp_path, "smoke").name == "grid-tutorial"
