@@ -13,7 +13,7 @@ from torch import nn
 from gradflow import stats
 from gradflow.activations import get_activation
 from gradflow.diagnose import diagnose
-from gradflow.record import Recorder, Schedule, load_recording
+from gradflow.record import Recorder, Schedule, load_recording, sentinel
 
 
 def _mlp(act="tanh", sizes=(20, 16, 12, 5), seed=0):
@@ -354,8 +354,11 @@ class _NaNGrad(torch.autograd.Function):
         return g * float("nan")
 
 
+@pytest.mark.parametrize("cpu_shortcut", [True, False])
 @pytest.mark.parametrize("backward", [False, True])
-def test_first_nonfinite_step_and_layer_found_between_recorded_steps(backward):
+def test_first_nonfinite_step_and_layer_found_between_recorded_steps(backward, cpu_shortcut, monkeypatch):
+    if not cpu_shortcut:  # the device-side fold alone, as on a GPU: the same first place
+        monkeypatch.setattr(sentinel, "_all_finite_on_cpu", lambda *args: False)
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(20, 16), nn.Tanh(), nn.Linear(16, 16), NaNAt(5, backward), nn.ReLU(),
                           nn.Linear(16, 5))

@@ -4,6 +4,7 @@ import torch
 from gradflow import train
 from gradflow.config import PRESETS, RunConfig, make_config
 from gradflow.data import synthetic
+from gradflow.record import sentinel
 from gradflow.train import EarlyStopping
 
 
@@ -103,7 +104,10 @@ def test_config_validation_and_presets():
 @pytest.mark.parametrize("record", ["off", "default"])
 def test_training_steps_never_wait_for_the_device(monkeypatch, record):
     """On a GPU every .item()/.tolist()/bool(tensor) stalls the launch queue. Count such host reads
-    during fit(): doubling the steps per epoch must not add a single one (per-epoch reads are fine)."""
+    during fit(): doubling the steps per epoch must not add a single one (per-epoch reads are fine).
+    The sentinel's CPU shortcut reads one sum per tensor each step (free on a CPU, never taken on a
+    GPU); it is switched off here so the CPU runs the device-side fold a GPU runs."""
+    monkeypatch.setattr(sentinel, "_all_finite_on_cpu", lambda *args: False)
     reads = []
     for name in ("item", "tolist", "__bool__", "__float__", "__int__", "cpu", "numpy"):
         original = getattr(torch.Tensor, name)

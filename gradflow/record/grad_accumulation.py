@@ -10,7 +10,9 @@ new one is added on top of it. Legitimate micro-batch accumulation (several back
 without an optimizer step never arm the check either. A layer left out of the optimizer (its
 gradient piles up, legitimately unused) never moves, so it is never the one checked.
 Cost: a weight comparison or two per recorded step and one norm at the backward that follows it,
-for the first MAX_CHECKS recorded steps; the unarmed hooks return at once.
+for the first MAX_CHECKS recorded steps. The tensor hook exists only while the check is armed (from
+the recorded step to the next backward): a hook on every parameter at every backward would cost a
+Python call each, on every step.
 """
 from __future__ import annotations
 
@@ -22,34 +24,41 @@ MAX_CHECKS = 32  # enough to be sure either way; a long run recorded every step 
 
 
 class StaleGradCheck:
-    def __init__(self, layers: list[Layer]):
+    def __init__(self, layers: list[Layer], guard=lambda fn: fn):
         self.layers = layers  # the parameter layers, in registration order
+        self.guard = guard  # the recorder's "a failing statistic never breaks training" wrapper
         self.armed: tuple[Layer, int] | None = None  # (layer, step whose first backward is checked)
+        self.handle = None  # the armed layer's tensor hook
         self.layer_name: str | None = None  # the layer checked (the first armed one, kept for the summary)
         self.checks: list[tuple] = []  # (step, layer, stale norm (M,), new norm (M,)), tensors until summary()
 
-    def hook(self, lay: Layer):
-        def on_gradient(grad: torch.Tensor) -> None:
-            if self.armed is None or self.armed[0] is not lay:
-                return
-            step, self.armed = self.armed[1], None
-            old = lay.param.grad
-            new = _norms(lay, grad)
-            stale = torch.zeros_like(new) if old is None else _norms(lay, old)
-            self.checks.append((step, lay.name, stale, new))
-        return on_gradient
+    def _on_gradient(self, grad: torch.Tensor) -> None:
+        (lay, step), self.armed = self.armed, None
+        self.disarm()
+        old = lay.param.grad
+        new = _norms(lay, grad)
+        stale = torch.zeros_like(new) if old is None else _norms(lay, old)
+        self.checks.append((step, lay.name, stale, new))
 
     def arm(self, step: int, before: dict) -> None:
         """Called by rec.step() on recorded steps with the parameters' copies from before the optimizer step."""
-        self.armed = None
+        self.disarm()
         if len(self.checks) >= MAX_CHECKS:
             return
         for lay in self.layers:
             b = before.get(lay.name)
             if b is not None and not torch.equal(b, lay.param.detach()):
                 self.armed = (lay, step + 1)
+                self.handle = lay.param.register_hook(self.guard(self._on_gradient))
                 self.layer_name = self.layer_name or lay.name
                 return
+
+    def disarm(self) -> None:
+        """Remove the hook (the check fired, a new one is armed, or the recorder closes)."""
+        self.armed = None
+        if self.handle is not None:
+            self.handle.remove()
+            self.handle = None
 
     def summary(self) -> dict:
         rows = []

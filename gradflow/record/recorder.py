@@ -54,8 +54,9 @@ class Recorder:
     every        -- shortcut for schedule=N
     histograms   -- also record histograms (fixed edges in gradflow.stats) on recorded steps
     member_seeds -- seed of each member (stamped on rows as ``seed``); None leaves seed empty
-    nonfinite_check -- 'every_step' (default: one norm per layer per step finds the first NaN/inf
-                    step exactly) or 'recorded' (only recorded steps look, nothing else runs)
+    nonfinite_check -- 'every_step' (default: every step finds the first NaN/inf step and layer
+                    exactly -- on a CPU one sum per layer, on a GPU one norm per layer folded on
+                    the device) or 'recorded' (only recorded steps look, nothing else runs)
     """
 
     def __init__(self, model: nn.Module, schedule=None, every: int | None = None, histograms: bool = True,
@@ -93,7 +94,7 @@ class Recorder:
         self._errors: list[str] = []
         self._output: dict = {}  # what feeds the model output (bounded logits?)
         self._loss_info: dict | None = None
-        self._stale_grad = StaleGradCheck(self._param_layers)  # missing zero_grad (grad_accumulation)
+        self._stale_grad = StaleGradCheck(self._param_layers, self._guard)  # missing zero_grad (grad_accumulation)
         self._probe_input = None  # a slice of the first recorded batch, for the dropout-mask probe
         self._dropout_masks: list | None = None  # its result (None: not probed)
         self._targets: dict = {}  # running min/max of the targets passed to rec.step()
@@ -130,6 +131,7 @@ class Recorder:
         self._reset_step_state()
 
     def _remove_hooks(self):
+        self._stale_grad.disarm()
         while self._handles:
             self._handles.pop().remove()
 
@@ -139,9 +141,8 @@ class Recorder:
         h.append(self.model.register_forward_hook(self._guard(self._on_model_output)))
         for lay in self.layers:
             if lay.kind == PARAM:
-                h.append(lay.module.register_forward_hook(self._guard(self._order_hook(lay))))
+                h.append(self._register_order_hook(lay))
                 h.append(lay.param.register_post_accumulate_grad_hook(self._guard(self._grad_hook(lay))))
-                h.append(lay.param.register_hook(self._guard(self._stale_grad.hook(lay))))
             else:
                 h.append(lay.module.register_forward_hook(self._guard(self._activation_hook(lay))))
 
@@ -183,11 +184,16 @@ class Recorder:
         self._buffer.scalar(self._step if step is None else step, self.epoch if epoch is None else epoch,
                             layer, quantity, value)
 
-    def _order_hook(self, lay):
+    def _register_order_hook(self, lay):
+        """Note the layer's place in the first training forward, then remove the hook: a module
+        without forward hooks takes torch's fast call path on every later step."""
         def hook(module, args, out):
             if lay.name not in self._order and self._training_forward():
                 self._order[lay.name] = len(self._order)
-        return hook
+            if lay.name in self._order:
+                handle.remove()
+        handle = lay.module.register_forward_hook(self._guard(hook))
+        return handle
 
     def _on_model_input(self, module, args):
         x = first_tensor(args)

@@ -8,11 +8,15 @@ Two sources feed one log of first sightings per (member, layer, where):
   host reads that state once per epoch (and on flush). Folding keeps exactly what the log keeps
   (the first step per member, layer and where; the count of a norm is unknown anyway), so the
   NONFINITE finding sees the same first place; only the per-step norms are no longer kept. The
-  step and epoch may be device tensors, so the check can run inside a captured CUDA graph;
+  step and epoch may be device tensors, so the check can run inside a captured CUDA graph. On the
+  CPU, where reading a value back costs nothing, one plain sum per tensor clears a clean step
+  first (half a norm's cost), and the norms and the fold run only for a step that is not;
 - on recorded steps, the exact counts the histograms' last bin holds (``*_nonfinite`` quantities)
   and whole-model values (input/output range, loss) that are themselves NaN/inf.
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pandas as pd
@@ -54,6 +58,19 @@ class NonfiniteLog:
         for r in whole.itertuples(index=False):
             self.note(r.member, r.layer, LOCATION_OF_VALUE.get(r.quantity, r.quantity), r.step, r.epoch,
                       UNKNOWN_COUNT)
+
+
+def _all_finite_on_cpu(activations, grads, loss) -> bool:
+    """True when every tensor is on the CPU and finite. A sum is non-finite iff some element is (or
+    the values are too large for float32 to add up, and then the exact check runs and decides), and
+    a plain sum reads memory twice as fast as a norm here; reading it back costs nothing on a CPU."""
+    tensors = [t for _, t in activations] + [t for _, t in grads]
+    if isinstance(loss, torch.Tensor):
+        tensors.append(loss)
+    if any(t.device.type != "cpu" for t in tensors):
+        return False  # a GPU is not asked: a read-back would wait for it every step
+    with torch.no_grad():
+        return math.isfinite(sum(t.sum(dtype=torch.float32).item() for t in tensors))  # fp16 would overflow
 
 
 EPOCH_BITS = 20  # a sighting is coded as step << EPOCH_BITS | epoch: the smallest code is the first step
@@ -99,6 +116,8 @@ class Sentinel:
             if self._epoch is not None:
                 self.flush()  # once per epoch: one small read, after the epoch's last step
             self._epoch = epoch
+        if not isinstance(step, torch.Tensor) and _all_finite_on_cpu(activations, grads, loss):
+            return
         layout, values = self._norms(activations, grads, loss)
         if not values:
             return
