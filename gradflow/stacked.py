@@ -90,7 +90,10 @@ class StackedActivation(nn.Module):
     def forward(self, x):  # (M, B, F)
         if len(self.groups) == 1:
             return self.fns[0](x)
-        return torch.cat([fn(x[s:e]) for (s, e, _), fn in zip(self.groups, self.fns)], dim=0)
+        # split, not slicing: split's backward is one cat, while each slice's backward writes its
+        # gradient into a zero-filled tensor as large as x and the engine then adds them up
+        parts = x.split([e - s for s, e, _ in self.groups], dim=0)
+        return torch.cat([fn(p) for p, fn in zip(parts, self.fns)], dim=0)
 
 
 class StackedBatchNorm(nn.Module):

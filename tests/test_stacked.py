@@ -108,3 +108,30 @@ def test_mismatched_shapes_are_rejected():
         StackedMLP([])
     with pytest.raises(ValueError, match="takes flat inputs"):
         StackedMLP([a, a])(torch.randn(3, 4, 20))
+
+
+def test_backward_through_mixed_activations_joins_the_groups_in_one_concatenation():
+    """Each activation group's gradient joins the others by one concatenation. Slicing the input
+    per group instead made autograd write each slice's gradient into an input-sized zero tensor
+    (slice_backward) and add those up: two input-sized kernels per group, every training step."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    act = StackedMLP(_nets()).layers[1]  # the first StackedActivation: five groups for six members
+    x = torch.randn(len(ACTS), 32, 16, requires_grad=True)
+    y = act(x)
+    seed = torch.ones_like(y)
+    input_sized = []
+
+    class Watch(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            if isinstance(out, torch.Tensor) and out.numel() == x.numel() and func.__name__ != "detach.default":
+                input_sized.append(func.__name__)
+            return out
+
+    with Watch():
+        y.backward(seed)
+    assert len(act.groups) == 5
+    assert input_sized == ["cat.default"], input_sized
+    expected = torch.autograd.grad(torch.cat([fn(x[s:e]) for (s, e, _), fn in zip(act.groups, act.fns)]).sum(), x)[0]
+    assert torch.equal(x.grad, expected)

@@ -134,7 +134,8 @@ class Layer:
                 self.max_deriv, self.flat_both_sides = peak, [bool(v) for v in flat.tolist()]  # once per layer
             except Exception:  # not probe-able (e.g. PReLU with channels): the batch's own maximum serves
                 self.max_deriv, self.flat_both_sides = None, None
-        batch_max = torch.nan_to_num(d.detach().abs().reshape(d.shape[0], -1), nan=0.0, posinf=0.0).amax(dim=1)
+        # a member whose batch holds a NaN/inf derivative falls back to the probed maximum alone
+        batch_max = torch.nan_to_num(stats.largest_magnitude(d.detach().reshape(d.shape[0], -1)), nan=0.0, posinf=0.0)
         peak = batch_max if self.max_deriv is None else torch.maximum(self.max_deriv.to(batch_max.device), batch_max)
         return d, peak
 
