@@ -67,8 +67,8 @@ def _all_finite_on_cpu(activations, grads, loss) -> bool:
     tensors = [t for _, t in activations] + [t for _, t in grads]
     if isinstance(loss, torch.Tensor):
         tensors.append(loss)
-    if any(t.device.type != "cpu" for t in tensors):
-        return False  # a GPU is not asked: a read-back would wait for it every step
+    if any(t.device.type != "cpu" or t.is_complex() for t in tensors):
+        return False  # a GPU is not asked: a read-back would wait for it every step (complex: the norms)
     with torch.no_grad():
         return math.isfinite(sum(t.sum(dtype=torch.float32).item() for t in tensors))  # fp16 would overflow
 
