@@ -189,3 +189,13 @@ def test_alive_units_match_loops():
             if all(v <= stats.DEAD_DERIV_FRACTION * peak for v in grads) or all(v <= stats.DEAD_OUTPUT_TOL for v in outs):
                 ref.add(u)
         assert dead == ref == expect_dead
+
+
+def test_alive_units_take_a_nan_as_no_evidence_from_the_batch():
+    """A NaN in a unit's column makes its max |x| NaN, and every comparison with NaN is False: the
+    batch shows nothing about that unit (before, its finite examples still counted). Units with
+    finite columns keep the plain rule."""
+    out = torch.tensor([[[1.0, 1.0], [float("nan"), 2.0]]])  # (M=1, B=2, U=2): unit 0 holds a NaN
+    passes, carries = stats.alive_units(out, out.clone(), torch.tensor([1.0]))
+    assert passes.tolist() == [[False, True]] and carries.tolist() == [[False, True]]
+    assert stats.largest_magnitude(torch.tensor([[-3.0, 2.0]])).tolist() == [3.0]
