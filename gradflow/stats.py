@@ -146,11 +146,11 @@ def histogram(x: torch.Tensor, edges: np.ndarray, scale: str = "linear", workspa
     members, n = flat.shape[0], len(edges)
     bins = n + 2
     width = _uniform_width(edges)
-    if width is None:  # uneven edges (a caller's own): binary search
+    nonfinite = flat * 0 if nonfinite is None else nonfinite
+    if width is None:  # uneven edges (a caller's own): binary search, whose index is already the bin 0 .. n
         values = flat if scale == "linear" else flat.abs().log10_()
-        idx = torch.bucketize(values, _edges_on(edges, flat.device, flat.dtype), right=True).to(flat.dtype).sub_(1)
-        idx.add_(flat * 0 if nonfinite is None else nonfinite)
-        idx.floor_().clamp_(-1, n - 1).add_(1).nan_to_num_(nan=n + 1)  # 0 .. n, non-finite n + 1
+        idx = torch.bucketize(values, _edges_on(edges, flat.device, flat.dtype), right=True).to(flat.dtype)
+        idx.add_(nonfinite).nan_to_num_(nan=n + 1)  # non-finite: n + 1
     else:
         idx = _uniform_bin_index(flat, float(edges[0]), width, n, scale, workspace, nonfinite)
     # bincount reads int32 faster than int64 (half the bytes); the conversion truncates, which is
@@ -170,7 +170,6 @@ def _uniform_bin_index(flat, first_edge, width, n, scale, workspace, nonfinite):
     the integer conversion (the same as the floor once nothing is negative): five elementwise
     passes where subtracting, dividing, flooring and shifting separately took eight. The
     non-finite values' ``x * 0`` (NaN) rides along in the first pass."""
-    nonfinite = flat * 0 if nonfinite is None else nonfinite
     values = flat if scale == "linear" else torch.abs(flat, out=_out(workspace, "values", flat)).log10_()
     out = _out(workspace, "values", flat) if scale == "linear" else values  # log10(0) = -inf: underflow bin
     idx = torch.add(nonfinite, values, alpha=1.0 / width, out=out)

@@ -33,7 +33,7 @@ class StaleGradCheck:
         self.checks: list[tuple] = []  # (step, layer, stale norm (M,), new norm (M,)), tensors until summary()
 
     def _on_gradient(self, grad: torch.Tensor) -> None:
-        (lay, step), self.armed = self.armed, None
+        lay, step = self.armed
         self.disarm()
         old = lay.param.grad
         new = _norms(lay, grad)
