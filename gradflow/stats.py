@@ -105,9 +105,11 @@ class Workspace:
 
     A fresh temporary as large as a layer's gradient is new memory from the operating system each
     time (the CPU allocator returns large blocks when they are freed), and touching it page-faults:
-    on the tutorial MLP that was a quarter of the histograms' time. The workspace holds three
-    named buffers as large as the largest tensor binned so far. On a GPU it hands out nothing: CUDA's
-    caching allocator already reuses its blocks.
+    on the tutorial MLP that was a quarter of the histograms' time. The workspace holds named
+    buffers, each as large as the largest tensor it held so far: the histograms' three, and the
+    Recorder's copy of each weight before the optimizer step plus their update (the same memory a
+    fresh copy would take on every recorded step, kept between them). On a GPU it hands out
+    nothing: CUDA's caching allocator already reuses its blocks.
     """
 
     def __init__(self):
@@ -218,15 +220,19 @@ def grad_data_ratio(grad: torch.Tensor, weight: torch.Tensor, grad_std: torch.Te
 
 
 def update_data_ratio(weight_after: torch.Tensor, weight_before: torch.Tensor,
-                      before_std: torch.Tensor | None = None) -> torch.Tensor:
+                      before_std: torch.Tensor | None = None, workspace: Workspace | None = None) -> torch.Tensor:
     """std(weight_after - weight_before) / std(weight_before): the optimizer step's relative size."""
-    return ratio(std(weight_after.detach() - weight_before.detach()),
-                 std(weight_before) if before_std is None else before_std)
+    after = weight_after.detach()
+    update = torch.sub(after, weight_before.detach(), out=_out(workspace, "update", after))
+    return ratio(std(update), std(weight_before) if before_std is None else before_std)
 
 
-def nonfinite_count(x: torch.Tensor) -> torch.Tensor:
-    """Number of NaN/inf elements per member (x * 0 is NaN exactly there; faster than isfinite)."""
-    return torch.isnan(_per_member(x) * 0).sum(dim=1)
+def nonfinite_count(x: torch.Tensor, workspace: Workspace | None = None) -> torch.Tensor:
+    """Number of NaN/inf elements per member, as floats (x * 0 is NaN exactly there, and NaN != NaN:
+    faster than isfinite, and no temporary beyond the workspace's)."""
+    flat = _per_member(x)
+    zeros = torch.mul(flat, 0, out=_out(workspace, "nonfinite", flat))
+    return zeros.ne_(zeros).sum(dim=1)
 
 
 # --------------------------------------------------------------------------- derivatives
@@ -267,11 +273,12 @@ def probe_derivative(fn, members: int, stacked: bool, device=None, dtype=torch.f
     return peak, flat_ends
 
 
-def saturation(deriv: torch.Tensor, max_deriv: torch.Tensor,
-               fraction: float = SATURATION_DERIV_FRACTION) -> torch.Tensor:
+def saturation(deriv: torch.Tensor, max_deriv: torch.Tensor, fraction: float = SATURATION_DERIV_FRACTION,
+               workspace: Workspace | None = None) -> torch.Tensor:
     """Fraction of elements (per member) whose |derivative| < fraction * max_deriv[member]."""
-    d = _per_member(deriv).abs()
-    return (d < fraction * max_deriv.reshape(-1, 1)).float().mean(dim=1)
+    flat = _per_member(deriv)
+    d = torch.abs(flat, out=_out(workspace, "values", flat))
+    return torch.lt(d, fraction * max_deriv.reshape(-1, 1), out=d).mean(dim=1).float()  # 1.0 where below
 
 
 def alive_units(out: torch.Tensor, deriv: torch.Tensor, max_deriv: torch.Tensor):

@@ -229,6 +229,32 @@ def test_statistics_equal_references_from_the_same_tensors():
     assert val("<model>", "loss") == pytest.approx(loss.item())
 
 
+def test_pre_step_weight_copies_reuse_their_memory_and_hold_each_steps_own_weights():
+    """On a CPU the pre-step copies live in the recorder's workspace: the same memory at every
+    recorded step (no fresh pages from the OS each time), yet each step's update:data ratio is
+    that step's own -- a stale copy would measure the update since an earlier step."""
+    model = _mlp(act="tanh", sizes=(20, 16, 12, 5))
+    opt = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
+    lin = model.get_submodule("layers.2")
+    expected, addresses = [], []
+    with Recorder(model, every=2) as rec:
+        for step, (x, y) in enumerate(_batches(6)):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            before = lin.weight.detach().double().clone()
+            opt.step()
+            rec.step(loss=loss)
+            if step % 2 == 0:
+                after = lin.weight.detach().double()
+                expected.append(((after - before).std(correction=0) / before.std(correction=0)).item())
+                addresses.append({k: b.data_ptr() for k, b in rec._workspace._buffers.items() if k.startswith("before")})
+    s = rec.tables()["scalars"]
+    got = s[(s.layer == "layers.2") & (s.quantity == "update_data_ratio")].sort_values("step")["value"].tolist()
+    assert got == pytest.approx(expected, rel=1e-4) and len(got) == 3
+    assert len(addresses[0]) == 3 and addresses[0] == addresses[1] == addresses[2]
+
+
 def test_validation_forwards_under_no_grad_are_not_recorded():
     model = _mlp()
     batches = _batches(2)

@@ -94,6 +94,23 @@ def test_histograms_through_a_reused_workspace_match_the_loop():
     assert ws.out("values", torch.zeros(1, device="meta")) is None  # off the CPU: the allocator's own memory
 
 
+def test_nonfinite_count_and_saturation_through_a_reused_workspace_match_plain_torch():
+    """Both write into the workspace's scratch buffers, which held larger tensors before: the counts
+    and fractions must be those of plain torch on the tensor itself, for float32, float64 and bf16."""
+    ws = stats.Workspace()
+    stats.histograms(torch.randn(2, 5000), "grad", ws)  # leave larger, stale buffers behind
+    g = torch.Generator().manual_seed(0)
+    for dtype in (torch.float32, torch.float64, torch.bfloat16):
+        x = torch.randn(3, 40, 7, generator=g).to(dtype)
+        x[0, 1, 2], x[2, 0, 0], x[2, 5, 1] = float("nan"), float("inf"), -float("inf")
+        want = (~torch.isfinite(x)).reshape(3, -1).sum(dim=1).float()
+        assert torch.equal(stats.nonfinite_count(x, ws), want) and torch.equal(stats.nonfinite_count(x), want)
+        peak = torch.tensor([1.0, 2.0, 0.5])
+        frac = (x.float().abs() < stats.SATURATION_DERIV_FRACTION * peak.reshape(-1, 1, 1)).reshape(3, -1).float().mean(1)
+        torch.testing.assert_close(stats.saturation(x, peak, workspace=ws), frac)
+        torch.testing.assert_close(stats.saturation(x, peak), frac)
+
+
 def test_histogram_rejects_unknown_scale_and_kind():
     with pytest.raises(ValueError, match="scale"):
         stats.histogram(torch.zeros(1, 3), stats.LOG10_EDGES, "log2")

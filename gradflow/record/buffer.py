@@ -22,7 +22,7 @@ SHARED_MEMBER = -1  # a value that belongs to all members at once (one loss for 
 
 
 class Buffer:
-    def __init__(self, seed_of, nonfinite: NonfiniteLog):
+    def __init__(self, seed_of, nonfinite: NonfiniteLog, workspace: stats.Workspace):
         self.seed_of = seed_of  # member -> seed (None when unknown)
         self.nonfinite = nonfinite
         self._scalars: list = []  # (step, epoch, layer, quantity, tensor (M,), shared)
@@ -30,7 +30,7 @@ class Buffer:
         self._scalar_chunks: list[pd.DataFrame] = []
         self._hist_rows: list[dict] = []
         self.dead_rows: list[dict] = []
-        self._workspace = stats.Workspace()  # the histograms' scratch memory, reused every recorded step
+        self._workspace = workspace  # the histograms' scratch memory, reused every recorded step
 
     def __len__(self) -> int:
         return len(self._scalars) + len(self._hists)
@@ -43,7 +43,7 @@ class Buffer:
         """Both histograms of ``x`` (member view) when enabled, and its non-finite count either way
         (the histograms' last bin counts the non-finite values, so no extra pass is needed)."""
         if not with_histograms:
-            self.scalar(step, epoch, layer, NONFINITE_COUNT[kind], stats.nonfinite_count(x).float())
+            self.scalar(step, epoch, layer, NONFINITE_COUNT[kind], stats.nonfinite_count(x, self._workspace))
             return
         hists = stats.histograms(x, kind, self._workspace)
         for scale, counts in hists.items():

@@ -87,7 +87,9 @@ class Recorder:
         self._active = False  # this step is recorded
         self._order: dict[str, int] = {}  # layer -> position in the training forward
         nonfinite = NonfiniteLog()
-        self._buffer = Buffer(self._seed, nonfinite)
+        # CPU scratch memory reused by every recorded step: histograms, pre-step weights, updates
+        self._workspace = stats.Workspace()
+        self._buffer = Buffer(self._seed, nonfinite, self._workspace)
         self._sentinel = Sentinel(self.members, nonfinite)
         self._recorded_steps: list[int] = []
         self._missing_grad: dict[str, list[int]] = {}
@@ -225,8 +227,9 @@ class Recorder:
             if self._state != "open":
                 return
             self._grads[lay.name] = param.grad  # a reference: the values are read in step()
-            if self._active and lay.name not in self._before:
-                self._before[lay.name] = param.detach().clone()  # still the pre-step weight
+            if self._active and lay.name not in self._before:  # still the pre-step weight: copy it
+                keep = self._workspace.out(f"before {lay.name}", param)
+                self._before[lay.name] = param.detach().clone() if keep is None else keep.copy_(param.detach())
         return hook
 
     def _activation_hook(self, lay):
@@ -250,7 +253,7 @@ class Recorder:
         self._buffer.histograms(self._step, self.epoch, lay.name, Q.ACT, o, self.histograms)
         if x is not None and x.is_floating_point() and x.shape == out.shape:
             d, peak = lay.derivative_and_max(x)
-            self._scalar(lay.name, Q.SATURATION, stats.saturation(d, peak))
+            self._scalar(lay.name, Q.SATURATION, stats.saturation(d, peak, workspace=self._workspace))
         if out.requires_grad:
             out.register_hook(self._guard(self._act_grad_hook(lay, Q.ACT_GRAD_OUT_NONFINITE)))
         if x is not None and x.requires_grad:
@@ -263,7 +266,7 @@ class Recorder:
             gv = lay.view(g.detach())
             if nonfinite_quantity == Q.ACT_GRAD_OUT_NONFINITE:
                 self._scalar(lay.name, Q.ACT_GRAD_STD, stats.std(gv), step, epoch)
-            self._scalar(lay.name, nonfinite_quantity, stats.nonfinite_count(gv).float(), step, epoch)
+            self._scalar(lay.name, nonfinite_quantity, stats.nonfinite_count(gv, self._workspace), step, epoch)
         return hook
 
     # ----------------------------------------------------------------- the user's calls
@@ -312,7 +315,7 @@ class Recorder:
             loss = torch.as_tensor(float(loss))
         if self._loss_info is None and loss.grad_fn is not None:
             self._loss_info = inspect_loss(loss)
-        v = loss.detach().reshape(-1).float()
+        v = loss.detach()  # shaped and widened at the flush, with every other scalar (one op here, per step)
         if v.numel() not in (1, self.members):
             raise ValueError(f"rec.step(loss=...): loss must be a scalar or have one value per member "
                              f"({self.members}), got shape {tuple(loss.shape)}")
@@ -353,7 +356,7 @@ class Recorder:
             self._scalar(lay.name, Q.WEIGHT_STD, w_std)
             self._scalar(lay.name, Q.GRAD_DATA_RATIO, stats.grad_data_ratio(gv, ref, g_std, w_std))
             if before is not None:
-                self._scalar(lay.name, Q.UPDATE_DATA_RATIO, stats.update_data_ratio(wv, ref, w_std))
+                self._scalar(lay.name, Q.UPDATE_DATA_RATIO, stats.update_data_ratio(wv, ref, w_std, self._workspace))
             self._buffer.histograms(self._step, self.epoch, lay.name, Q.GRAD, gv, self.histograms)
 
     def dead_units(self, inputs: torch.Tensor, batch_size: int = 1024) -> pd.DataFrame:
