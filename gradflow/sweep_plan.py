@@ -3,7 +3,9 @@
 A shard is a set of runs that train as one stacked module in one batched step: they share a
 shard key (data, optimizer, layer shapes, batch size, ...; activations, inits, seeds and, where
 it stays exact, learning rates may differ). A shard holds at most as many models as a memory
-estimate allows on the device, so a large group splits into several shards.
+estimate allows on the device, so a large group splits into several shards. ``min_shards`` splits
+further where workers would otherwise wait: Ray runs one CPU shard per CPU, so on a 2-CPU machine
+one shard of 24 models leaves a CPU idle, while two of 12 finish in 0.6x the time.
 """
 from __future__ import annotations
 
@@ -100,6 +102,7 @@ class Plan:
     max_models: int | None = None
     name: str = ""
     notes: list[str] = field(default_factory=list)
+    min_shards: int = 1
 
     @property
     def n_cached(self) -> int:
@@ -117,6 +120,9 @@ class Plan:
                      f"{len(self.shards)} shard{'s' * (len(self.shards) != 1)}")
         cap = f", at most {self.max_models} models (--max-models)" if self.max_models else ""
         lines.append(f"memory per shard: {human(self.budget)} ({self.budget_source}{cap})")
+        if self.min_shards > 1:
+            lines.append(f"at least {self.min_shards} shards where the runs allow: one per CPU slot of Ray, "
+                         "so no CPU waits")
         for s in self.shards:
             acts = sorted({c.activation_name for c in s.configs})
             lrs = sorted({c.lr for c in s.configs})
@@ -129,7 +135,7 @@ class Plan:
         return {"name": self.name, "grid": self.grid.to_dict(), "runs": [c.run_name() for c in self.configs],
                 "configs": [c.to_dict() for c in self.configs], "cached": self.cached,
                 "shards": [s.to_dict() for s in self.shards], "budget_bytes": self.budget,
-                "budget_source": self.budget_source, "max_models": self.max_models}
+                "budget_source": self.budget_source, "max_models": self.max_models, "min_shards": self.min_shards}
 
 
 def _shape(c: RunConfig) -> str:
@@ -149,18 +155,21 @@ def sweep_name(configs: list[RunConfig]) -> str:
 
 
 def plan(grid: Grid, runs_dir=None, device: str | None = None, memory=None, max_models: int | None = None,
-         name: str | None = None) -> Plan:
-    """Group the grid's missing runs into shards bounded by the device's memory. Trains nothing."""
+         name: str | None = None, min_shards: int = 1) -> Plan:
+    """Group the grid's missing runs into shards bounded by the device's memory, and into at least
+    ``min_shards`` shards where there are that many runs (a run's seeds stay together). Trains nothing."""
     configs = grid.configs()
     if max_models is not None and max_models < 1:
         raise SweepError(f"max_models must be at least 1, got {max_models}")
+    if min_shards < 1:
+        raise SweepError(f"min_shards must be at least 1, got {min_shards}")
     budget, source = device_budget(device, memory)
     cached = [store.exists(c.run_name(), runs_dir) for c in configs]
     groups: dict[tuple, list[RunConfig]] = {}
     for c, done in zip(configs, cached):
         if not done:
             groups.setdefault((shard_key(c), c.preset), []).append(c)  # presets apart: runs named per preset
-    shards: list[Shard] = []
+    counts = []  # (sorted group, shards it splits into, bytes per model)
     for group in groups.values():
         # same activations side by side: the stacked activation calls each run of equal ones once
         group = sorted(group, key=lambda c: (c.activation_name, c.init, c.lr))
@@ -174,13 +183,22 @@ def plan(grid: Grid, runs_dir=None, device: str | None = None, memory=None, max_
                              f"({source}); use fewer seeds, smaller hidden sizes or batch size, or --memory")
         cap = min(fit_models, max_models) if max_models else fit_models
         runs_per_shard = max(1, cap // seeds)
-        n_shards = -(-len(group) // runs_per_shard)
+        counts.append([group, -(-len(group) // runs_per_shard), per_model])
+    while counts and sum(n for _, n, _ in counts) < min_shards:  # split the group with the most runs per shard
+        most = max(counts, key=lambda g: len(g[0]) / g[1])
+        if len(most[0]) <= most[1]:
+            break  # one run per shard everywhere: nothing left to split
+        most[1] += 1
+    shards: list[Shard] = []
+    for group, n_shards, per_model in counts:
+        seeds = len(group[0].seeds)
         size = -(-len(group) // n_shards)  # balanced: 10 runs with room for 8 -> 5 + 5, not 8 + 2
         for i in range(0, len(group), size):
             part = group[i:i + size]
             members = len(part) * seeds
             shards.append(Shard(len(shards), part, members, members * per_model))
-    p = Plan(grid, configs, cached, shards, budget, source, max_models, name or sweep_name(configs))
+    p = Plan(grid, configs, cached, shards, budget, source, max_models, name or sweep_name(configs),
+             min_shards=min_shards)
     if max_models and max_models < len(grid.seeds):
         p.notes.append(f"note: --max-models {max_models} is below the seeds per run; a run's seeds always "
                        "train together, so shards hold one run each")

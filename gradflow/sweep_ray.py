@@ -82,6 +82,21 @@ def resources(use_gpu: bool, shards_per_gpu: int = 1, cpus_per_shard: float | No
     return {"num_gpus": 0, "num_cpus": 1 if cpus_per_shard is None else cpus_per_shard}
 
 
+def cpu_slots(address: str | None = None, cpus_per_shard: float | None = None) -> int:
+    """How many CPU shard tasks Ray runs at once, as far as is known before the sweep connects: a Ray
+    already running in this process says; a local Ray that ``connect`` will start gets every CPU;
+    a cluster joined by address is not known until joined (1: the plan keeps its memory-bound
+    shards; ``--max-models`` splits them)."""
+    ray = import_ray()
+    if ray.is_initialized():
+        cpus = ray.cluster_resources().get("CPU", 1)
+    elif address or os.environ.get("RAY_ADDRESS"):
+        return 1
+    else:
+        cpus = os.cpu_count() or 1
+    return max(1, int(cpus // (cpus_per_shard or 1)))
+
+
 def run_tasks(fn: Callable[..., dict], jobs: list[dict], task_resources: dict,
               on_result: Callable[[int, dict], None] | None = None) -> list[dict]:
     """Run ``fn(**job)`` for every job as a Ray task; results in job order.

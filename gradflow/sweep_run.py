@@ -99,14 +99,19 @@ def sweep(config_file=None, *, act=None, init=None, norm=None, dropout=None, opt
     if device is not None:
         from .train import resolve_device
         device = str(resolve_device(device))
-    the_plan = plan(grid, runs_dir=runs_dir, device=device, memory=memory, max_models=max_models, name=name)
+    use_gpu = (device or "").startswith("cuda") or (device is None and _has_cuda())
+    min_shards = 1
+    if executor == "ray":
+        from . import sweep_ray
+        sweep_ray.import_ray()  # the missing extra is named before anything is written
+        if not use_gpu:  # one CPU shard per CPU: a single big shard would leave the other CPUs idle
+            min_shards = sweep_ray.cpu_slots(ray_address, cpus_per_shard)
+    the_plan = plan(grid, runs_dir=runs_dir, device=device, memory=memory, max_models=max_models, name=name,
+                    min_shards=min_shards)
     directory = Path(sweeps_dir or sweep_results.default_sweeps_dir(runs_dir)) / the_plan.name
     log(the_plan.describe())
     if dry_run:
         return SweepResult(the_plan, pd.DataFrame(), directory, {"shards": [], "dry_run": True})
-    if executor == "ray":
-        from . import sweep_ray
-        sweep_ray.import_ray()  # the missing extra is named before anything is written
     sweep_results.save_sweep_files(directory, plan=the_plan)
 
     from . import store
@@ -142,7 +147,6 @@ def sweep(config_file=None, *, act=None, init=None, norm=None, dropout=None, opt
                 report(i, train_shard(**job, progress=progress))
         else:
             from . import sweep_ray
-            use_gpu = (device or "").startswith("cuda") or (device is None and _has_cuda())
             started = sweep_ray.connect(ray_address)
             try:
                 sweep_ray.run_tasks(train_shard, jobs, sweep_ray.resources(use_gpu, shards_per_gpu, cpus_per_shard),
@@ -200,7 +204,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     e.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     e.add_argument("--memory", metavar="SIZE", help="memory budget per shard, e.g. 2GiB (default: half of the free "
                                                     "GPU memory or available RAM)")
-    e.add_argument("--max-models", type=int, metavar="N", help="at most N models per shard (default: memory-bound only)")
+    e.add_argument("--max-models", type=int, metavar="N", help="at most N models per shard (default: as many as memory allows; on "
+                                                            "Ray without a GPU, also one shard or more per CPU)")
     e.add_argument("--dry-run", action="store_true", help="show the plan (runs, shards, cache) and train nothing")
     e.add_argument("--name", help="sweep name (default: sweep-<hash of its runs>)")
     e.add_argument("--sweeps-dir", metavar="DIR", help="where sweep folders go (default: $GRADFLOW_SWEEPS, else sweeps/ beside the run "

@@ -45,6 +45,24 @@ def test_memory_bound_splits_a_group_and_a_grid_too_big_is_refused(tmp_path):
         plan(grid, runs_dir=tmp_path, memory=DATA_BYTES["synthetic"] + per_model)
 
 
+def test_min_shards_splits_the_biggest_groups_and_never_a_runs_seeds(tmp_path):
+    """Ray's CPU workers each take a shard: the planner splits until there is one per worker, the
+    largest shards first, balanced, and stops at one run per shard (its seeds train together)."""
+    grid = make_grid({"act": "relu,tanh,elu", "lr": "0.05,0.1", "preset": "smoke", "n_seeds": 2})
+    assert [len(s.configs) for s in plan(grid, runs_dir=tmp_path).shards] == [6]
+    assert [len(s.configs) for s in plan(grid, runs_dir=tmp_path, min_shards=2).shards] == [3, 3]
+    assert [len(s.configs) for s in plan(grid, runs_dir=tmp_path, min_shards=3).shards] == [2, 2, 2]
+    assert [len(s.configs) for s in plan(grid, runs_dir=tmp_path, min_shards=50).shards] == [1] * 6
+    p = plan(grid, runs_dir=tmp_path, min_shards=2)
+    assert sorted(c.run_name() for s in p.shards for c in s.configs) == sorted(c.run_name() for c in p.configs)
+    assert "at least 2 shards" in p.describe() and p.to_dict()["min_shards"] == 2
+    two_groups = make_grid({"act": "relu,tanh", "batch_size": "32,64", "preset": "smoke", "n_seeds": 2})
+    assert [len(s.configs) for s in plan(two_groups, runs_dir=tmp_path, min_shards=2).shards] == [2, 2]  # already 2
+    assert [len(s.configs) for s in plan(two_groups, runs_dir=tmp_path, min_shards=3).shards] == [1, 1, 2]
+    with pytest.raises(SweepError, match="min_shards must be at least 1"):
+        plan(grid, runs_dir=tmp_path, min_shards=0)
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--act", "relu,swishh"], "unknown value 'swishh' on axis act; accepted: all, "),
     (["--act", ","], "axis act is empty"),

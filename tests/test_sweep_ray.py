@@ -66,6 +66,17 @@ def test_ray_sweep_gives_the_local_table(local_ray, tmp_path):
     assert again.plan.n_cached == 4 and again.plan.shards == []
 
 
+def test_cpu_shards_one_per_ray_cpu_slot(local_ray, monkeypatch):
+    assert sweep_ray.cpu_slots() == 2  # this process's Ray: num_cpus=2
+    assert sweep_ray.cpu_slots(cpus_per_shard=2) == 1
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(sweep_ray.os, "cpu_count", lambda: 6)
+    assert sweep_ray.cpu_slots() == 6  # the local Ray the sweep would start gets every CPU
+    assert sweep_ray.cpu_slots("ray://cluster:10001") == 1  # a cluster: unknown before joining
+    monkeypatch.setenv("RAY_ADDRESS", "auto")
+    assert sweep_ray.cpu_slots() == 1
+
+
 def test_a_lost_task_is_reported_and_the_others_finish(local_ray):
     results = sweep_ray.run_tasks(_die_or_hold, [{"die": False}, {"die": True}, {"die": False}],
                                   {"num_cpus": 0, "num_gpus": 0})
@@ -98,5 +109,5 @@ def test_benchmark_smoke_prints_both_ways_and_the_ratio(local_ray, capsys):
     for executor in ("local", "ray"):
         assert f"{executor}: gradflow shards" in out and f"{executor}: one model per task" in out
         assert f"{executor}: shards vs one model per task:" in out
-    assert "ray: empty task round trip" in out and "ray adds" in out
+    assert "ray: empty task round trip" in out and "ray vs local, gradflow shards:" in out
     assert ray.is_initialized()  # the benchmark reused this Ray and left it running
