@@ -106,10 +106,11 @@ class Workspace:
     A fresh temporary as large as a layer's gradient is new memory from the operating system each
     time (the CPU allocator returns large blocks when they are freed), and touching it page-faults:
     on the tutorial MLP that was a quarter of the histograms' time. The workspace holds named
-    buffers, each as large as the largest tensor it held so far: the histograms' three, and the
-    Recorder's copy of each weight before the optimizer step plus their update (the same memory a
-    fresh copy would take on every recorded step, kept between them). On a GPU it hands out
-    nothing: CUDA's caching allocator already reuses its blocks.
+    buffers, each as large as the largest tensor it held so far: the histograms' three (which the
+    non-finite counts and the saturation reuse: each caller is done with a buffer before the next
+    starts), and the Recorder's copy of each weight before the optimizer step plus their update
+    (the same memory a fresh copy would take on every recorded step, kept between them). On a GPU
+    it hands out nothing: CUDA's caching allocator already reuses its blocks.
     """
 
     def __init__(self):
@@ -231,6 +232,8 @@ def nonfinite_count(x: torch.Tensor, workspace: Workspace | None = None) -> torc
     """Number of NaN/inf elements per member, as floats (x * 0 is NaN exactly there, and NaN != NaN:
     faster than isfinite, and no temporary beyond the workspace's)."""
     flat = _per_member(x)
+    if not flat.is_floating_point():  # integers are all finite; complex: isnan looks at both parts
+        return torch.isnan(flat * 0).sum(dim=1).float()
     zeros = torch.mul(flat, 0, out=_out(workspace, "nonfinite", flat))
     return zeros.ne_(zeros).sum(dim=1)
 
@@ -277,6 +280,8 @@ def saturation(deriv: torch.Tensor, max_deriv: torch.Tensor, fraction: float = S
                workspace: Workspace | None = None) -> torch.Tensor:
     """Fraction of elements (per member) whose |derivative| < fraction * max_deriv[member]."""
     flat = _per_member(deriv)
+    if not flat.is_floating_point():  # |complex| is real: no room for it in a complex buffer
+        return (flat.abs() < fraction * max_deriv.reshape(-1, 1)).float().mean(dim=1)
     d = torch.abs(flat, out=_out(workspace, "values", flat))
     return torch.lt(d, fraction * max_deriv.reshape(-1, 1), out=d).mean(dim=1).float()  # 1.0 where below
 

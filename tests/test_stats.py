@@ -109,6 +109,9 @@ def test_nonfinite_count_and_saturation_through_a_reused_workspace_match_plain_t
         frac = (x.float().abs() < stats.SATURATION_DERIV_FRACTION * peak.reshape(-1, 1, 1)).reshape(3, -1).float().mean(1)
         torch.testing.assert_close(stats.saturation(x, peak, workspace=ws), frac)
         torch.testing.assert_close(stats.saturation(x, peak), frac)
+    ints, cplx = torch.arange(12).reshape(2, 6), torch.tensor([[1 + 1j, complex("nan+1j")], [complex("1+infj"), 0j]])
+    assert stats.nonfinite_count(ints, ws).tolist() == [0.0, 0.0]
+    assert stats.nonfinite_count(cplx, ws).tolist() == [1.0, 1.0]
 
 
 def test_histogram_rejects_unknown_scale_and_kind():
