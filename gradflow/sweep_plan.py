@@ -121,8 +121,8 @@ class Plan:
         cap = f", at most {self.max_models} models (--max-models)" if self.max_models else ""
         lines.append(f"memory per shard: {human(self.budget)} ({self.budget_source}{cap})")
         if self.min_shards > 1:
-            lines.append(f"at least {self.min_shards} shards where the runs allow: one per CPU slot of Ray, "
-                         "so no CPU waits")
+            lines.append(f"at least {self.min_shards} shards where the runs allow: one for each CPU Ray can use, "
+                         "so no CPU sits idle")
         for s in self.shards:
             acts = sorted({c.activation_name for c in s.configs})
             lrs = sorted({c.lr for c in s.configs})
