@@ -2,7 +2,8 @@
 healthy controls, and the plain PyTorch loop that trains one of them inside a gradflow.Recorder.
 
 A mutant is DeepCrime-style: one change to a working program (an activation, an init scale, a
-learning rate, the input scaling, the loss, the optimizer's parameter list, a missing call). Its
+learning rate, the input scaling, the loss, the optimizer's parameter list, a missing call:
+zero_grad(), optimizer.step()). Its
 ground truth is a tuple of codes from ``gradflow.diagnose.codes.CODES``: it counts as detected when
 the diagnosis reports one of them at severity warning or error. A control has no codes: any
 warning or error on it is a false alarm.
@@ -66,6 +67,7 @@ class Case:
     loss: str = "ce"  # ce | keras (clipped -(t log out) on one-hot) | ce_onehot | mse
     targets: str = "labels"  # labels | pixels_pm1 (the normalised input) | pixels_01
     zero_grad: bool = True
+    optimizer_step: bool = True  # False: the loop never calls optimizer.step()
     accumulate: int = 1  # micro-batches per optimizer step
     patience: int | None = None  # early stopping on validation accuracy, in epochs
     pretrain: int = 0  # Adam steps on the whole net before recording (a "pretrained" trunk)
@@ -120,6 +122,8 @@ MUTANTS = [
          what="optimizer.zero_grad() missing"),
     Case("cnn_no_zero_grad", "accumulating gradient", ("ACCUMULATING_GRADIENT",), SmallCNN, adam(), zero_grad=False,
          what="CNN with Adam, optimizer.zero_grad() missing", quick=False),
+    Case("mlp_no_optimizer_step", "not updated", ("NOT_UPDATED",), mlp(), optimizer_step=False,
+         what="optimizer.step() missing"),
     Case("mlp_layer_not_in_optimizer", "not updated", ("NOT_UPDATED",), mlp(), params=all_but("layers.2"),
          what="layers.2 left out of the optimizer"),
     Case("bn_only_norm_trainable", "only norm trainable", ("ONLY_NORM_TRAINABLE",),
@@ -138,8 +142,11 @@ MUTANTS = [
 
 # Tried and dropped because they train fine (best validation accuracy at or above the healthy
 # net's after 300 steps, so no symptom to diagnose): seed 000's net with F.cross_entropy on one-hot
-# float targets (0.84: the tanh only bounds the loss), and a BatchNorm MLP whose first Linear is
-# left out of Adam (0.85: BatchNorm rescales the frozen random features).
+# float targets (0.84: the tanh only bounds the loss), a BatchNorm MLP whose first Linear is
+# left out of Adam (0.85: BatchNorm rescales the frozen random features), and a BatchNorm + dropout MLP
+# whose model.train() is missing after the first validation (0.86 against the healthy 0.84 with Adam:
+# dropout off and frozen batch statistics cost nothing in 300 steps; EVAL_MODE names it all the same,
+# tests/test_diagnose_bugs.py).
 
 CONTROLS = [
     Case("ctl_bn_mlp_adam", "control", (), mlp(norm="batch"), adam(), what="BatchNorm MLP, Adam"),
@@ -235,7 +242,8 @@ def train_case(case: Case, seed: int, data: Data, steps: int, batch: int = 128):
                 out = model(x)
                 loss, t = _loss_and_targets(case, out, data.train_x[part], y)
                 (loss / case.accumulate).backward()
-            opt.step()
+            if case.optimizer_step:
+                opt.step()
             if STEP_TAKES_TARGETS:
                 rec.step(loss=loss, targets=t)
             else:

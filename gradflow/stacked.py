@@ -99,6 +99,8 @@ class StackedActivation(nn.Module):
 class StackedBatchNorm(nn.Module):
     """BatchNorm1d per member: statistics over each member's own batch (dim 1)."""
 
+    is_batch_norm = True  # tells the Recorder's structure summary what this is (its forward depends on .training)
+
     def __init__(self, norms: list[nn.BatchNorm1d]):
         super().__init__()
         self.members = len(norms)

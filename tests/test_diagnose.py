@@ -245,6 +245,17 @@ def test_softmax_before_cross_entropy_is_caught():
         if expect:
             assert f[0].severity == "error" and "Softmax" in f[0].message
             assert f[0].evidence["best_probability"] == pytest.approx(math.e / (math.e + 9), rel=1e-6)
+            assert f[0].message.startswith("The logits pass through a bounded function (Softmax")
+    # torch.softmax written in the loss line, outside the model: the range the recorder saw is the
+    # model's own output, before the softmax, and the message says so
+    net = nn.Sequential(nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 10))
+    with Recorder(net) as rec:
+        loss = nn.CrossEntropyLoss()(torch.softmax(net(x), -1), y)
+        loss.backward()
+        rec.step(loss=loss)
+    f = [f for f in diagnose(rec) if f.code == "BOUNDED_OUTPUT"]
+    assert len(f) == 1 and f[0].severity == "error" and f[0].evidence["output_min"] < 0
+    assert "The model's outputs (observed range [" in f[0].message and "between the model and the" in f[0].message
 
 
 def test_unnormalized_input_fires_on_raw_pixels(synth):
@@ -303,3 +314,17 @@ def test_diagnose_rejects_unknown_objects_and_reports_empty_recordings():
     with Recorder(model) as rec:
         pass
     assert [f.code for f in diagnose(rec)] == ["NO_DATA"]
+
+
+def test_accumulating_gradient_quotes_a_finite_ratio_when_a_new_gradient_was_zero():
+    """Dead units can leave a step's new gradient at exactly zero: the message quotes the last check
+    with a ratio, or says the new gradient was zero; never 'infx'."""
+    def rec(new_norms):
+        checks = [{"step": s, "layer": "0", "member": 0, "stale_norm": 3.0, "new_norm": n}
+                  for s, n in zip((2, 5, 17), new_norms)]
+        return _planted(summary={"stale_grad": {"layer": "0", "checks": checks}})
+
+    f = [f for f in diagnose(rec([1.5, 2.0, 0.0])) if f.code == "ACCUMULATING_GRADIENT"]
+    assert len(f) == 1 and "(at step 5: 1.5x the size of the new gradient)" in f[0].message
+    f = [f for f in diagnose(rec([0.0, 0.0, 0.0])) if f.code == "ACCUMULATING_GRADIENT"]
+    assert "(at step 17: while the new gradient was zero)" in f[0].message and "inf" not in f[0].message

@@ -331,3 +331,99 @@ def test_class_index_targets_are_not_judged_as_a_range(fmnist):
     assert not _alarms(diagnose(rec))
     with pytest.raises(TypeError, match=r"targets=\.\.\.\) takes the batch's targets as a tensor or array, got str"):
         _train(_mlp(), fmnist.x, fmnist.y, steps=1, targets=lambda x, y: "labels")
+
+
+# ----------------------------------------------------------------- 8. the loop's order: no optimizer step, rec.step() too early
+
+def _loop(model, x, y, steps, order, schedule=None, batch=128):
+    """A loop whose body runs ``order``'s calls: 'b' backward, 's' optimizer.step(), 'r' rec.step()."""
+    torch.manual_seed(0)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-2, momentum=0.9)
+    with Recorder(model, schedule=schedule) as rec:
+        for step in range(steps):
+            i = (step * batch) % (len(y) - batch + 1)
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x[i:i + batch]), y[i:i + batch])
+            for call in order:
+                if call == "b":
+                    loss.backward()
+                elif call == "s":
+                    opt.step()
+                else:
+                    rec.step(loss=loss)
+    return rec
+
+
+def test_a_loop_without_optimizer_step_is_an_error(fmnist):
+    rec = _loop(_mlp(), fmnist.x, fmnist.y, steps=24, order="br")
+    found = _by_code(diagnose(rec), "NOT_UPDATED")
+    assert [(f.layer, f.severity, f.evidence["cause"]) for f in found] == [("<model>", "error", "no_optimizer_step")]
+    assert "optimizer.step() is never called" in found[0].message and found[0].evidence["steps"] == [0, 1, 4, 16]
+    assert found[0].alternatives[0]["cause"] == "optimizer.step() is never called"
+    assert not _by_code(diagnose(_loop(_mlp(), fmnist.x, fmnist.y, steps=24, order="bsr")), "NOT_UPDATED")
+
+
+def test_rec_step_before_optimizer_step_is_a_warning_about_the_recording(fmnist):
+    rec = _loop(_mlp(), fmnist.x, fmnist.y, steps=24, order="brs")
+    found = _by_code(diagnose(rec), "NOT_UPDATED")
+    assert [(f.severity, f.evidence["cause"]) for f in found] == [("warning", "recorded_before_step")]
+    assert "rec.step() runs before optimizer.step()" in found[0].message
+    assert found[0].alternatives[0]["cause"] == "rec.step() is called before optimizer.step()"
+
+
+def test_a_few_probing_backwards_without_an_optimizer_are_not_flagged(fmnist):
+    """Gradients of a few batches, no optimizer on purpose (the gradients-at-initialisation page): no
+    training loop, so an unmoved model is no bug."""
+    rec = _loop(_mlp(), fmnist.x, fmnist.y, steps=8, order="br", schedule="every")
+    assert len(rec.summary()["recorded_steps"]) == 8
+    assert not _by_code(diagnose(rec), "NOT_UPDATED")
+
+
+# ----------------------------------------------------------------- 9. model.eval() left on while training
+
+def _eval_net():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(784, 128), nn.BatchNorm1d(128), nn.ReLU(), nn.Dropout(0.2), nn.Linear(128, 10))
+
+
+@pytest.mark.parametrize("train_again", [False, True])
+def test_model_left_in_eval_mode_after_validation(fmnist, train_again):
+    net = _eval_net()
+    opt = torch.optim.SGD(net.parameters(), lr=1e-2, momentum=0.9)
+    with Recorder(net) as rec:
+        for step in range(24):
+            if train_again:
+                net.train()
+            i = step * 64
+            opt.zero_grad()
+            loss = F.cross_entropy(net(fmnist.x[i:i + 64]), fmnist.y[i:i + 64])
+            loss.backward()
+            opt.step()
+            rec.step(loss=loss)
+            if step == 10:  # a validation pass
+                net.eval()
+                with torch.no_grad():
+                    net(fmnist.x[-256:])
+    mode = rec.summary()["train_mode"]
+    assert [m["layer"] for m in mode["modules"]] == ["1", "3"] and mode["recorded"] == 4
+    found = _by_code(diagnose(rec), "EVAL_MODE")
+    if train_again:
+        assert mode["eval_count"] == 0 and not found
+        return
+    assert mode["eval_steps"] == [16]  # steps 0, 1, 4 in training mode
+    assert [(f.severity, f.layer, f.step) for f in found] == [("warning", "1", 16)]
+    assert "1 of 4 recorded training steps" in found[0].message and "model.train()" in found[0].suggestion
+    assert found[0].alternatives[0]["cause"] == "model.eval() for validation, model.train() not called again"
+
+
+def test_eval_mode_from_the_start_and_on_a_stacked_model(fmnist):
+    net = _eval_net().eval()
+    found = _by_code(diagnose(_train(net, fmnist.x, fmnist.y, steps=6)), "EVAL_MODE")
+    assert len(found) == 1 and found[0].evidence["from_start"] and "never trained in training mode" in found[0].message
+    assert found[0].alternatives[0]["cause"] == "model.eval() before the training loop"
+    # the batched trainer's stacked batch norm and dropout count as what they are
+    stacked = StackedMLP([BaseNetwork("relu", hidden_sizes=[32, 16], norm="batch", dropout=0.1) for _ in range(2)])
+    with Recorder(stacked) as rec:
+        pass
+    types = {m["type"] for m in rec.summary()["train_mode"]["modules"]}
+    assert types == {"StackedBatchNorm", "StackedDropout"}

@@ -27,6 +27,7 @@ RULES = [
     training.diverging,  # DIVERGING (loss far above its start / chance)
     outputs.bounded_output,  # BOUNDED_OUTPUT, TARGET_OUT_OF_RANGE
     structure.high_dropout,  # HIGH_DROPOUT
+    structure.eval_mode,  # EVAL_MODE
     structure.no_gradient,  # NO_GRADIENT
     optimization.not_updated,  # NOT_UPDATED
     optimization.accumulating_gradient,  # ACCUMULATING_GRADIENT

@@ -236,6 +236,41 @@ def one_layer_missing(F: Facts, f):
     return UNKNOWN, "every layer lacks one" if missing else "no layer lacks one"
 
 
+def one_layer_fixed(F: Facts, f):
+    if f.evidence.get("cause") in ("no_optimizer_step", "recorded_before_step"):
+        return AGAINST, "no layer moves, not only one"
+    return FOR, "gradient present, weights fixed while other layers move"
+
+
+def whole_model(cause: str, line: str):
+    """NOT_UPDATED's two whole-model causes, told apart by the rule (do the weights move between records?)."""
+    def check(F: Facts, f):
+        if f.evidence.get("cause") == cause:
+            return STRONG, line
+        if f.evidence.get("cause") in ("no_optimizer_step", "recorded_before_step"):
+            return AGAINST, "the weights " + ("do" if cause == "no_optimizer_step" else "never") + " change between records"
+        return AGAINST, "other layers' weights change"
+    check.__name__ = cause
+    return check
+
+
+def zero_lr(F: Facts, f):
+    if f.evidence.get("cause") == "recorded_before_step":
+        return AGAINST, "the weights do change, between records"
+    return UNKNOWN, "check the optimizer's groups"
+
+
+def eval_after_start(after: float, from_start: float):
+    """EVAL_MODE: eval mode that began after training mode points to a validation pass left on."""
+    def check(F: Facts, f):
+        steps, start = f.evidence.get("eval_steps") or [], f.evidence.get("from_start")
+        if start:
+            return from_start, "eval mode from the first recorded step"
+        return after, f"training mode at first, eval mode from step {steps[0]}" if steps else "eval mode later on"
+    check.__name__ = "eval_after_start"
+    return check
+
+
 CAUSES = {
     "NO_DATA": [("rec.step() was never called inside the Recorder block", stated("no step recorded", FOR)),
                 ("training ran outside the `with Recorder(...)` block", stated("no step recorded"))],
@@ -267,8 +302,12 @@ CAUSES = {
                      ("a weight initialised to a constant (a norm scale)", constant_init)],
     "ACCUMULATING_GRADIENT": [("optimizer.zero_grad() is missing from the loop", stated("gradient norm grows step after step", FOR)),
                               ("deliberate gradient accumulation with too many steps", stated("check the loop"))],
-    "NOT_UPDATED": [("the layer was left out of the optimizer's parameter groups", stated("gradient present, weights fixed", FOR)),
-                    ("its param group has lr=0 or it is frozen on purpose", stated("check the optimizer's groups"))],
+    "NOT_UPDATED": [("the layer was left out of the optimizer's parameter groups", one_layer_fixed),
+                    ("optimizer.step() is never called", whole_model("no_optimizer_step",
+                                                                     "the weights never change, not even between records")),
+                    ("rec.step() is called before optimizer.step()", whole_model("recorded_before_step",
+                                                                                 "the weights change between records, never before rec.step()")),
+                    ("its param group has lr=0 or it is frozen on purpose", zero_lr)],
     "NO_GRADIENT": [("gradients cleared before rec.step() (zero_grad before the step)", missing_grad_everywhere),
                     ("the layer is not used in forward, or its output is detached", one_layer_missing)],
     "ONLY_NORM_TRAINABLE": [("the backbone was frozen by mistake (requires_grad_(False) on everything)",
@@ -282,6 +321,10 @@ CAUSES = {
                    ("too high a learning rate knocked units out", high_lr),
                    ("unnormalised inputs", unnormalized),
                    ("too-large initialisation", large_init)],
+    "EVAL_MODE": [("model.eval() for validation, model.train() not called again", eval_after_start(FOR, AGAINST)),
+                  ("model.eval() before the training loop", eval_after_start(AGAINST, FOR)),
+                  ("eval mode on purpose (fixed batch-norm statistics)",
+                   stated("no layer is frozen: the statistics stay fixed while the weights train"))],
     "HIGH_DROPOUT": [("a keep-probability passed as p (TensorFlow 1 habit)", keep_prob_as_p),
                      ("strong regularisation on purpose", strong_regularisation)],
     "BOUNDED_OUTPUT": [("softmax before a loss that applies log-softmax itself", softmax_before_ce),

@@ -8,7 +8,9 @@ from __future__ import annotations
 # re-diagnosed from its stored recording when read (store.Run.findings), never served stale.
 # 4: NOT_LEARNING is a warning when early stopping cut a run that was still moving (PLATEAU_STOP);
 #    messages write numbers as the reports do (8.4e-6) and no longer cite case studies as "seeds".
-DIAGNOSIS_VERSION = 4
+# 5: EVAL_MODE (training steps in eval mode); NOT_UPDATED also when no layer moves at all (optimizer.step()
+#    missing, or rec.step() before it); clearer ACCUMULATING_GRADIENT and BOUNDED_OUTPUT messages.
+DIAGNOSIS_VERSION = 5
 
 CODES = {
     # whole-run and data problems
@@ -22,7 +24,8 @@ CODES = {
     "UPDATE_RATIO": "a layer's update:data ratio far from the healthy ~1e-3 (below 1e-5 or above 1e-1)",
     "ACCUMULATING_GRADIENT": "gradients from earlier steps were still in .grad when backward ran again "
                              "(optimizer.zero_grad() is missing)",
-    "NOT_UPDATED": "a layer receives gradients but its weights never change (left out of the optimizer)",
+    "NOT_UPDATED": "a layer receives gradients but its weights never change (left out of the optimizer); or no "
+                   "layer moves at all (optimizer.step() missing, or rec.step() called before it)",
     "NO_GRADIENT": "a trainable layer received no gradient (unused, detached, or cleared before rec.step())",
     "ONLY_NORM_TRAINABLE": "the only trainable parameters are normalisation layers' scales and shifts",
     # units
@@ -30,6 +33,8 @@ CODES = {
     "DEAD_UNITS": "a quarter or more of a layer's units never pass a gradient over a whole input set",
     "HIGH_DROPOUT": "dropout drops more than half the units (a keep-probability passed as p), seen in a "
                     "module's p or in the random zeros of a layer's input (two passes of one batch)",
+    "EVAL_MODE": "the model was in eval mode (model.eval()) during training steps: dropout off, batch norm "
+                 "on its running statistics",
     # output and loss
     "BOUNDED_OUTPUT": "a bounded function (tanh, sigmoid, softmax) on the logits of a loss that expects "
                       "raw logits or probabilities; info when the output range fits the targets",

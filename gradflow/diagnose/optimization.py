@@ -1,6 +1,6 @@
-"""Rules on what the optimizer does with the gradients: a layer left out of it (NOT_UPDATED),
-gradients never cleared between steps (ACCUMULATING_GRADIENT), and a model in which only the
-normalisation layers can learn (ONLY_NORM_TRAINABLE)."""
+"""Rules on what the optimizer does with the gradients: a layer left out of it, or no layer moving at
+all (NOT_UPDATED), gradients never cleared between steps (ACCUMULATING_GRADIENT), and a model in
+which only the normalisation layers can learn (ONLY_NORM_TRAINABLE)."""
 from __future__ import annotations
 
 import re
@@ -24,8 +24,9 @@ def not_updated(ev: Evidence) -> list[Finding]:
     for member, seed in ev.members(u):
         um, gm = u[u["member"] == member], g[g["member"] == member]
         moving = set(um.loc[um["value"] > 0, "layer"])
-        if not moving:
-            continue  # nothing moved at all: a one-batch snapshot, or no optimizer step between records
+        if not moving:  # nothing moved at all: a loop without optimizer.step(), or a few probing backwards
+            out += _nothing_moved(ev, member, seed, um, gm)
+            continue
         for layer, rows in um.groupby("layer", sort=False):
             if layer in moving or len(rows) < NOT_UPDATED_MIN_STEPS:
                 continue
@@ -48,6 +49,44 @@ def not_updated(ev: Evidence) -> list[Finding]:
     return out
 
 
+# No layer moves at all: a training loop (this many rec.step() calls, this many recorded steps) whose
+# weights never change is not learning. Fewer are a probe (gradients of a few batches, no optimizer on
+# purpose: the reports' gradients-at-initialisation page records one backward).
+NOTHING_MOVED_MIN_LOOP = 20
+NOTHING_MOVED_MIN_STEPS = 3
+
+
+def _nothing_moved(ev: Evidence, member, seed, um, gm) -> list[Finding]:
+    """NOT_UPDATED for the whole model: no layer changed between backward() and rec.step(). Whether the
+    weights differ from one recorded step to the next tells the two causes apart: they do when the
+    optimizer steps after rec.step() (the loop's order), they never do when it never steps."""
+    steps = sorted(set(int(s) for s in um["step"]))
+    grads = gm[gm["step"].isin(steps)]["value"].astype(float)
+    if len(steps) < NOTHING_MOVED_MIN_STEPS or int((ev.summary or {}).get("steps") or 0) < NOTHING_MOVED_MIN_LOOP \
+            or not (grads > 0).any():
+        return []
+    w = ev.quantity(Q.WEIGHT_STD)
+    w = w[(w["member"] == member) & w["step"].isin(steps)]
+    between = bool((w.groupby("layer")["value"].nunique() > 1).any())  # the weights move between records
+    span = f"{len(steps)} recorded steps ({steps[0]}-{steps[-1]}){who(member, seed)}"
+    if between:
+        return [Finding(
+            "NOT_UPDATED", "warning", Q.MODEL_LAYER, steps[0],
+            f"No layer's weights changed between backward() and rec.step() at any of {span}, yet they differ from "
+            "one recorded step to the next: rec.step() runs before optimizer.step(). Training is not affected, but "
+            "the recording misses each step's update (every update:data ratio reads 0).",
+            {"cause": "recorded_before_step", "steps": steps, "max_grad_norm": float(grads.max())},
+            "Call rec.step() after optimizer.step(), once per training step.", member, seed)]
+    return [Finding(
+        "NOT_UPDATED", "error", Q.MODEL_LAYER, steps[0],
+        f"No layer's weights changed at all over {span}, although they receive gradients (norm up to "
+        f"{num(float(grads.max()))}): the model does not train. optimizer.step() is never called, or every "
+        "learning rate is 0.",
+        {"cause": "no_optimizer_step", "steps": steps, "max_grad_norm": float(grads.max())},
+        "Call optimizer.step() after loss.backward() in every step (then rec.step()); check the learning rate "
+        "of every parameter group.", member, seed)]
+
+
 # ACCUMULATING_GRADIENT: one stale check could be a deliberate pattern we do not know; two or more,
 # every one of them stale, are the missing zero_grad() beyond doubt.
 ACCUMULATING_ERROR_CHECKS = 2
@@ -64,14 +103,18 @@ def accumulating_gradient(ev: Evidence) -> list[Finding]:
         if not stale:
             continue
         seed = ev.seed_of(member)
-        last, layer = stale[-1], stale[0].get("layer") or info.get("layer")
+        layer = stale[0].get("layer") or info.get("layer")
+        sized = [c for c in stale if c["new_norm"] > 0]  # a zero new gradient (dead units) gives no ratio
+        last = (sized or stale)[-1]
         ratio = last["stale_norm"] / last["new_norm"] if last["new_norm"] > 0 else float("inf")
+        size = (f"{num(ratio)}x the size of the new gradient" if sized else
+                "while the new gradient was zero")
         sure = len(stale) >= ACCUMULATING_ERROR_CHECKS and len(stale) == len(mine)
         out.append(Finding(
             "ACCUMULATING_GRADIENT", "error" if sure else "warning", layer, int(stale[0]["step"]),
             f"At {len(stale)} of {len(mine)} checked steps{who(member, seed)}, {ev.layer_title(layer)}'s .grad still "
             f"held the gradient of earlier steps when backward() ran again after an optimizer step (at step "
-            f"{last['step']}: {num(ratio)}x the size of the new gradient): optimizer.zero_grad() is missing, so each "
+            f"{last['step']}: {size}): optimizer.zero_grad() is missing, so each "
             "step adds its gradient to all earlier ones. The growing sum acts like a learning rate that rises every "
             "step, and looks like exploding gradients.",
             {"stale_checks": len(stale), "checks": len(mine), "stale_to_new": ratio,

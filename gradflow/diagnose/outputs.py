@@ -92,9 +92,15 @@ def _bounded_logits(ev: Evidence, op: str, layer, kind) -> Finding:
     low, top = bounded_interval(op) or ((-1.0, 1.0) if lo is None else (lo, hi))  # unknown interval: as observed
     best_p = math.exp(top) / (math.exp(top) + (c - 1) * math.exp(low))
     rng = f" (observed range [{num(lo)}, {num(hi)}])" if hi is not None else ""
+    output = (ev.summary or {}).get("output") or {}
+    if output.get("bounded") is False and rng:  # the loss graph found it after the model: the range is before it
+        lead = (f"The model's outputs{rng} pass through a bounded function ({_where(ev, op, layer)}) between the "
+                "model and the cross-entropy loss.")
+    else:
+        lead = f"The logits pass through a bounded function ({_where(ev, op, layer)}) before the cross-entropy loss{rng}."
     return Finding(
         "BOUNDED_OUTPUT", "error", layer or Q.OUTPUT_LAYER, None,
-        f"The logits pass through a bounded function ({_where(ev, op, layer)}) before the cross-entropy loss{rng}. "
+        f"{lead} "
         f"The model can still learn (the class with the largest squashed logit can be the right one: a tanh-output "
         f"FashionMNIST MLP reaches 80-90 %), but with {c} classes and logits in [{num(low)}, {num(top)}] the softmax can give the "
         f"right class at most p = {best_p:.2f}: the loss can never fall below {-math.log(best_p):.2f}, examples already "

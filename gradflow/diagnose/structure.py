@@ -1,5 +1,5 @@
 """Rules on the model's structure and inputs: dropout p (in a module or seen in the masks), unused
-layers, raw inputs. The output against its loss and targets: ``outputs``."""
+layers, raw inputs, a model left in eval mode while it trains. The output against its loss and targets: ``outputs``."""
 from __future__ import annotations
 
 from .. import quantities as Q
@@ -112,3 +112,38 @@ def unnormalized_input(ev: Evidence) -> list[Finding]:
         "Raw 0-255 pixels make pre-activations huge" + (" and exp() overflows above 88.7" if hi > EXP_OVERFLOW else "")
         + ".", {"min": lo, "max": hi, "mean": mean, "std": std}, "Scale the inputs, e.g. x / 255 or "
         "(x / 255 - 0.5) / 0.5, or standardise with the training set's mean and std.")]
+
+
+def eval_mode(ev: Evidence) -> list[Finding]:
+    """EVAL_MODE: recorded training steps ran with the model in eval mode (model.eval() left on after
+    a validation pass), so its dropout and batch norm computed their test-time forward. Only the
+    model's own mode counts: one batch norm put in eval mode inside a training model is a deliberate
+    choice (frozen statistics for fine-tuning), and so is a whole model in eval mode when some of its
+    layers are frozen (a linear probe on a frozen trunk keeps the trunk's statistics)."""
+    s = ev.summary or {}
+    mode = s.get("train_mode") or {}
+    modules, count = mode.get("modules") or [], int(mode.get("eval_count") or 0)
+    if not count or not modules or s.get("frozen_layers"):
+        return []
+    steps, recorded = mode.get("eval_steps") or [], int(mode.get("recorded") or count)
+    types = {m["type"].removeprefix("Stacked") for m in modules}
+    titles = [f"{m['type'].removeprefix('Stacked')} `{m['layer']}`" for m in modules[:3]]
+    effects = []
+    if any("Dropout" in t for t in types):
+        effects.append("dropout drops nothing")
+    if any("Norm" in t for t in types):
+        effects.append("batch norm normalises with its running statistics instead of the batch's, and no longer "
+                       "updates them")
+    when = ("from the first recorded step on: the model never trained in training mode" if count == recorded
+            else f"from step {steps[0]} on" if steps else "")
+    return [Finding(
+        "EVAL_MODE", "warning", modules[0]["layer"], steps[0] if steps else None,
+        f"The model was in eval mode (model.eval()) during {count} of {recorded} recorded training steps ({when}), "
+        f"so {' and '.join(effects) or 'its layers computed their test-time forward'} "
+        f"({', '.join(titles)}{', ...' if len(modules) > 3 else ''}). Training in eval mode trains another model "
+        "than the one you meant: usually model.eval() for a validation pass without model.train() before training "
+        "goes on.",
+        {"eval_count": count, "recorded": recorded, "eval_steps": steps, "modules": [m["layer"] for m in modules],
+         "from_start": count == recorded},
+        "Call model.train() before each epoch's training steps (model.eval() is for validation and testing); to "
+        "keep batch-norm statistics fixed on purpose, put only those modules in eval mode, or freeze them.")]

@@ -81,7 +81,7 @@ def loss_not_learning(ev: Evidence) -> list[Finding]:
             f"The loss is stuck {where} the chance level{who(member, seed)}: mean {t.tail_mean:.4f} over steps "
             f"{t.tail_steps[0]}-{t.tail_steps[1]} against ln({ev.num_classes}) = {chance:.4f}, the loss of a uniform "
             f"guess, and it is not falling (slope {num(t.tail_slope)} per step, within the noise; "
-            f"{t.head_mean:.4f} at the start).",
+            f"{_plain(t.head_mean) if abs(t.head_mean) >= 100 else f'{t.head_mean:.4f}'} at the start).",
             {**t.to_dict(), "chance_loss": chance, "cause": "loss"},
             "Look at the gradient findings (vanishing, saturation, update ratio); try a ReLU-family activation, "
             "another initialisation, Adam, or a higher learning rate.", member, seed))
@@ -137,6 +137,9 @@ def diverging(ev: Evidence) -> list[Finding]:
 
 
 def _plain(x: float) -> str:
+    """A loss for a message: 2.31 / 1,234 / 5.81e11 (a blown-up loss in digits would fill the line)."""
+    if abs(x) >= 1e6:
+        return num(x)
     return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
 
 

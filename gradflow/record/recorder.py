@@ -100,6 +100,7 @@ class Recorder:
         self._probe_input = None  # a slice of the first recorded batch, for the dropout-mask probe
         self._dropout_masks: list | None = None  # its result (None: not probed)
         self._targets: dict = {}  # running min/max of the targets passed to rec.step()
+        self._mode: dict[int, bool] = {}  # recorded step -> was the model in training mode (model.train())?
         self._reset_step_state()
 
     # ----------------------------------------------------------------- lifecycle
@@ -199,6 +200,8 @@ class Recorder:
 
     def _on_model_input(self, module, args):
         x = first_tensor(args)
+        if self._active and self._training_forward():
+            self._mode[self._step] = module.training  # model.eval() left on while training: EVAL_MODE
         if self._active and self._training_forward() and x is not None and x.is_floating_point() and x.numel():
             self._record_range(Q.INPUT_LAYER, Q.INPUT_RANGE, x)
             if self._dropout_masks is None and self._probe_input is None and len(args) == 1:
@@ -406,6 +409,7 @@ class Recorder:
             "nonfinite_check": self.nonfinite_check, "histograms": self.histograms,
             "layers": structure.describe_layers(self.layers, self._order), "frozen_layers": list(self.frozen),
             "dropout": structure.find_dropout(self.model),
+            "train_mode": structure.train_mode(self._mode, self.model),
             "output": dict(self._output), "loss": self._loss_info, "num_classes": structure.num_classes(self.model),
             "missing_grad": {k: v[:20] for k, v in self._missing_grad.items()},
             "dropout_masks": self._dropout_masks, "stale_grad": self._stale_grad.summary(),

@@ -1,6 +1,7 @@
 """What the diagnosis needs to know about the model's structure, as JSON: the hooked layers in
 forward order (with each activation's probed maximum derivative and boundedness), the dropout
-modules and their probabilities, and the model's declared number of classes."""
+modules and their probabilities, the training forwards run in eval mode, and the model's declared
+number of classes."""
 from __future__ import annotations
 
 import torch
@@ -32,6 +33,24 @@ def is_dropout(m: nn.Module) -> bool:
     """torch's dropouts (Dropout, Dropout1d/2d/3d, AlphaDropout) and modules that declare
     ``is_dropout = True`` (gradflow's StackedDropout, whose ``p`` is one probability per member)."""
     return isinstance(m, nn.modules.dropout._DropoutNd) or getattr(m, "is_dropout", False) is True
+
+
+def is_mode_dependent(m: nn.Module) -> bool:
+    """Modules that compute something else in eval mode: dropout (off) and batch normalisation with
+    running statistics (used instead of the batch's, and no longer updated); gradflow's stacked
+    batch norm declares ``is_batch_norm = True``."""
+    if is_dropout(m) or getattr(m, "is_batch_norm", False) is True:
+        return True
+    return isinstance(m, nn.modules.batchnorm._NormBase) and bool(m.track_running_stats)
+
+
+def train_mode(mode: dict[int, bool], model: nn.Module) -> dict:
+    """``mode``: recorded step -> the model's ``.training`` in that step's training forward. The
+    steps that ran in eval mode, and the modules that then compute something else."""
+    eval_steps = [step for step, training in mode.items() if not training]
+    return {"recorded": len(mode), "eval_count": len(eval_steps), "eval_steps": eval_steps[:20],
+            "modules": [{"layer": n or ROOT_LAYER, "type": type(m).__name__}
+                        for n, m in model.named_modules() if is_mode_dependent(m)]}
 
 
 def find_dropout(model: nn.Module) -> list[dict]:
