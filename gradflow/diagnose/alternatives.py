@@ -242,11 +242,11 @@ def one_layer_fixed(F: Facts, f):
     return FOR, "gradient present, weights fixed while other layers move"
 
 
-def whole_model(cause: str, line: str):
+def whole_model(cause: str, line: str, score: float = STRONG):
     """NOT_UPDATED's two whole-model causes, told apart by the rule (do the weights move between records?)."""
     def check(F: Facts, f):
         if f.evidence.get("cause") == cause:
-            return STRONG, line
+            return score, line
         if f.evidence.get("cause") in ("no_optimizer_step", "recorded_before_step"):
             return AGAINST, "the weights " + ("do" if cause == "no_optimizer_step" else "never") + " change between records"
         return AGAINST, "other layers' weights change"
@@ -305,6 +305,8 @@ CAUSES = {
     "NOT_UPDATED": [("the layer was left out of the optimizer's parameter groups", one_layer_fixed),
                     ("optimizer.step() is never called", whole_model("no_optimizer_step",
                                                                      "the weights never change, not even between records")),
+                    ("the optimizer holds another model's parameters (the model was created again after it)",
+                     whole_model("no_optimizer_step", "the weights never change, not even between records", FOR)),
                     ("rec.step() is called before optimizer.step()", whole_model("recorded_before_step",
                                                                                  "the weights change between records, never before rec.step()")),
                     ("its param group has lr=0 or it is frozen on purpose", zero_lr)],

@@ -80,11 +80,11 @@ def _nothing_moved(ev: Evidence, member, seed, um, gm) -> list[Finding]:
     return [Finding(
         "NOT_UPDATED", "error", Q.MODEL_LAYER, steps[0],
         f"No layer's weights changed at all over {span}, although they receive gradients (norm up to "
-        f"{num(float(grads.max()))}): the model does not train. optimizer.step() is never called, or every "
-        "learning rate is 0.",
+        f"{num(float(grads.max()))}): the model does not train. optimizer.step() is never called, the optimizer "
+        "holds another model's parameters (built before this model was created again), or every learning rate is 0.",
         {"cause": "no_optimizer_step", "steps": steps, "max_grad_norm": float(grads.max())},
-        "Call optimizer.step() after loss.backward() in every step (then rec.step()); check the learning rate "
-        "of every parameter group.", member, seed)]
+        "Call optimizer.step() after loss.backward() in every step (then rec.step()); build the optimizer on "
+        "this model's parameters, after the model; check the learning rate of every parameter group.", member, seed)]
 
 
 # ACCUMULATING_GRADIENT: one stale check could be a deliberate pattern we do not know; two or more,

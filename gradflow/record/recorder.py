@@ -12,7 +12,8 @@ What is hooked (everything is removed on exit, also when training raises), see `
   step (for the update:data ratio);
 - every activation module: a forward hook reduces its output (moments, histograms, saturation)
   and, on recorded steps, tensor hooks look at the gradients flowing through it;
-- the model itself: its input (range, for unnormalised data) and output (bounded logits?).
+- the model itself: its input (range, for unnormalised data), output (bounded logits?) and mode
+  (model.eval() left on while training?).
 
 The stages live beside this file: ``schedule`` (which steps), ``layers`` (what is hooked),
 ``buffer`` (device results -> tidy tables), ``sentinel`` (first NaN/inf), ``dead_units`` (a pass
