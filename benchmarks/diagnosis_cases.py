@@ -64,7 +64,7 @@ class Case:
     params: Callable = trainable  # what the optimizer is given
     what: str = ""  # the mutation or the control, in words
     raw_input: bool = False  # 0-255 pixels instead of normalised ones
-    loss: str = "ce"  # ce | keras (clipped -(t log out) on one-hot) | ce_onehot | mse
+    loss: str = "ce"  # ce | keras (clipped -(t log out) on one-hot) | ce_onehot | mse | nll_raw (no log_softmax)
     targets: str = "labels"  # labels | pixels_pm1 (the normalised input) | pixels_01
     zero_grad: bool = True
     optimizer_step: bool = True  # False: the loop never calls optimizer.step()
@@ -115,6 +115,8 @@ MUTANTS = [
          what="CNN, softmax before cross-entropy", quick=False),
     Case("keras_port_clipped_log", "bounded logits", BOUNDED, KerasPortNet, adam(), loss="keras",
          what="seed 000: tanh outputs, Keras's clipped -(t log out) on one-hot targets"),
+    Case("mlp_nll_without_log_softmax", "not log-probabilities", ("NOT_LOG_PROBABILITIES",), mlp(), loss="nll_raw",
+         what="F.nll_loss on the raw outputs (log_softmax forgotten)", quick=False),
     Case("mlp_dropout_0.8", "high dropout", ("HIGH_DROPOUT",), mlp(dropout=0.8), what="nn.Dropout(p=0.8) (keep-prob as p)"),
     Case("mlp_functional_dropout_0.9", "high dropout", ("HIGH_DROPOUT",), FunctionalDropoutNet,
          what="F.dropout(x, p=0.9) in forward (TF1 keep_prob)"),
@@ -202,6 +204,8 @@ def _loss_and_targets(case: Case, out, x, y):
         loss = -(t * torch.log(out.clamp(1e-7, 1 - 1e-7))).sum(dim=1).mean()
     elif case.loss == "mse":
         loss = F.mse_loss(out, t)
+    elif case.loss == "nll_raw":  # NLLLoss on raw outputs: log_softmax forgotten
+        loss = F.nll_loss(out, t)
     else:
         raise ValueError(f"unknown loss {case.loss!r}")
     return loss, t

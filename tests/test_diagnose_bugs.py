@@ -427,3 +427,27 @@ def test_eval_mode_from_the_start_and_on_a_stacked_model(fmnist):
         pass
     types = {m["type"] for m in rec.summary()["train_mode"]["modules"]}
     assert types == {"StackedBatchNorm", "StackedDropout"}
+
+
+# ----------------------------------------------------------------- 10. NLLLoss without log_softmax
+
+@pytest.mark.parametrize("variant,cause", [
+    ("raw", "raw_outputs"),  # F.nll_loss on the Linear's outputs
+    ("softmax", "probabilities"),  # nn.Softmax + nn.NLLLoss
+    ("log_softmax", None),  # right: a cross-entropy
+    ("log_of_softmax", None),  # torch.log of a softmax model's output: log-probabilities, sound
+])
+def test_nll_loss_needs_log_probabilities(fmnist, variant, cause):
+    torch.manual_seed(0)
+    net = nn.Sequential(_mlp(), nn.Softmax(dim=1)) if variant in ("softmax", "log_of_softmax") else _mlp()
+    loss_fn = {"raw": F.nll_loss, "softmax": F.nll_loss,
+               "log_softmax": lambda out, y: F.nll_loss(F.log_softmax(out, 1), y),
+               "log_of_softmax": lambda out, y: F.nll_loss(torch.log(out), y)}[variant]
+    findings = diagnose(_train(net, fmnist.x, fmnist.y, steps=8, loss_fn=loss_fn))
+    found = _by_code(findings, "NOT_LOG_PROBABILITIES")
+    if cause is None:
+        assert not found and not _alarms(findings), format_findings(findings)
+        return
+    assert [(f.severity, f.evidence["cause"]) for f in found] == [("error", cause)], format_findings(findings)
+    assert "log_softmax" in found[0].suggestion and not _by_code(findings, "BOUNDED_OUTPUT")
+    assert found[0].alternatives[0]["verdict"] == "supported"

@@ -254,6 +254,17 @@ def whole_model(cause: str, line: str, score: float = STRONG):
     return check
 
 
+def nll_cause(cause: str):
+    """NOT_LOG_PROBABILITIES: what the rule saw go into NLLLoss decides between its two causes."""
+    def check(F: Facts, f):
+        saw = f.evidence.get("cause")
+        line = ("softmax probabilities go into NLLLoss" if saw == "probabilities" else
+                f"raw outputs up to {num(f.evidence.get('output_max'))} go into NLLLoss")
+        return (STRONG if saw == cause else AGAINST), line
+    check.__name__ = f"nll_{cause}"
+    return check
+
+
 def zero_lr(F: Facts, f):
     if f.evidence.get("cause") == "recorded_before_step":
         return AGAINST, "the weights do change, between records"
@@ -332,6 +343,8 @@ CAUSES = {
     "BOUNDED_OUTPUT": [("softmax before a loss that applies log-softmax itself", softmax_before_ce),
                        ("an output activation left on the logits (tanh/sigmoid)", output_bounded),
                        ("a regression/autoencoder whose targets lie in that range", targets_in_range)],
+    "NOT_LOG_PROBABILITIES": [("log_softmax forgotten between the model and NLLLoss", nll_cause("raw_outputs")),
+                              ("softmax used where log_softmax was meant", nll_cause("probabilities"))],
     "TARGET_OUT_OF_RANGE": [("the targets are not scaled to the output's range", stated("targets outside the reachable range", FOR)),
                             ("the wrong output activation for these targets", output_bounded)],
     "NOT_LEARNING": [("vanishing gradients", found("VANISHING_GRADIENT", "the gradient reaches the input end")),

@@ -9,7 +9,8 @@ from __future__ import annotations
 # 4: NOT_LEARNING is a warning when early stopping cut a run that was still moving (PLATEAU_STOP);
 #    messages write numbers as the reports do (8.4e-6) and no longer cite case studies as "seeds".
 # 5: EVAL_MODE (training steps in eval mode); NOT_UPDATED also when no layer moves at all (optimizer.step()
-#    missing, or rec.step() before it); clearer ACCUMULATING_GRADIENT and BOUNDED_OUTPUT messages.
+#    missing, or rec.step() before it); NOT_LOG_PROBABILITIES (NLLLoss without log_softmax; NLLLoss on a
+#    softmax was BOUNDED_OUTPUT); clearer ACCUMULATING_GRADIENT and BOUNDED_OUTPUT messages.
 DIAGNOSIS_VERSION = 5
 
 CODES = {
@@ -38,6 +39,8 @@ CODES = {
     # output and loss
     "BOUNDED_OUTPUT": "a bounded function (tanh, sigmoid, softmax) on the logits of a loss that expects "
                       "raw logits or probabilities; info when the output range fits the targets",
+    "NOT_LOG_PROBABILITIES": "NLLLoss fed the model's raw outputs or softmax probabilities instead of "
+                             "log-probabilities (log_softmax missing)",
     "TARGET_OUT_OF_RANGE": "the targets lie outside the range the model's bounded output can reach",
     # how training went
     "NOT_LEARNING": "validation accuracy never left chance, or the loss stayed at ln(classes) and was not falling",

@@ -1,9 +1,10 @@
 """Rules on the model's output against its loss and its targets: bounded logits before a
-cross-entropy, a bounded output read as probabilities by a hand-written log loss (case study 000's
+cross-entropy, NLLLoss on values that are not log-probabilities, a bounded output read as probabilities by a hand-written log loss (case study 000's
 Keras port), and a bounded output judged against the range of the targets (case study 004's autoencoder).
 
 ``evidence["cause"]`` keeps BOUNDED_OUTPUT's different situations apart for grouping:
 ``bounded_logits`` (error), ``log_of_bounded`` (error), ``fits_targets`` and ``loss_unknown`` (info).
+NOT_LOG_PROBABILITIES: NLLLoss without log_softmax, on ``probabilities`` or on ``raw_outputs``.
 """
 from __future__ import annotations
 
@@ -76,6 +77,8 @@ def bounded_output(ev: Evidence) -> list[Finding]:
     if loss.get("kind") == LOG_PROBABILITY:
         return _log_of_bounded(ev, loss)
     op, layer, kind = _bounded_op(ev)
+    if kind == "nll":  # NLLLoss with no log_softmax right before it (that would make it a cross-entropy)
+        return _nll_input(ev, op, layer)
     if not op:
         return []
     if kind in CROSS_ENTROPY_KINDS:
@@ -124,6 +127,36 @@ def _double_sigmoid(ev: Evidence, op: str, layer) -> Finding:
         {"cause": "bounded_logits", "op": op, "loss": "bce_with_logits", "probability_range": [p_low, p_top]},
         "Remove the activation on the output (BCEWithLogitsLoss expects raw logits), or keep it and use "
         "nn.BCELoss on the probabilities.")
+
+
+def _nll_input(ev: Evidence, op: str | None, layer) -> list[Finding]:
+    """NOT_LOG_PROBABILITIES: NLLLoss fed softmax probabilities, or the model's raw outputs. Raw outputs
+    count only when the loss's input is the model's output itself (the same autograd op) and the
+    recorder saw values above 0, which log-probabilities never reach; a hand-made log-probability
+    (torch.log of probabilities, x - logsumexp(x)) is sound and never flagged."""
+    output = (ev.summary or {}).get("output") or {}
+    lo, hi = _output_range(ev)
+    evidence = {"op": op, "loss": "nll", "output_min": lo, "output_max": hi}
+    if op and is_bounded(op):
+        return [Finding(
+            "NOT_LOG_PROBABILITIES", "error", layer or Q.OUTPUT_LAYER, None,
+            f"NLLLoss (F.nll_loss) reads its input as log-probabilities, but it gets probabilities from "
+            f"{_where(ev, op, layer)}: it then minimises -p of the right class instead of -log p. That loss stays in "
+            "[-1, 0], its values mean nothing, and its gradient fades for the examples the model gets most wrong "
+            "(p near 0), so training is slow.", {**evidence, "cause": "probabilities"},
+            "Use log_softmax instead of softmax before NLLLoss (nn.LogSoftmax(dim=1)), or drop the softmax and use "
+            "nn.CrossEntropyLoss on the raw outputs.")]
+    loss_input = ((ev.summary or {}).get("loss") or {}).get("logits_op")
+    if hi is None or hi <= RANGE_TOLERANCE or not loss_input or loss_input != output.get("grad_fn"):
+        return []
+    return [Finding(
+        "NOT_LOG_PROBABILITIES", "error", Q.OUTPUT_LAYER, None,
+        f"NLLLoss (F.nll_loss) reads its input as log-probabilities, but it gets the model's raw outputs (observed "
+        f"range [{num(lo)}, {num(hi)}]; a log-probability is never above 0): the loss is then minus the right "
+        "class's output, which has no minimum, so training pushes the outputs without bound (until they overflow "
+        "to inf/NaN) instead of learning probabilities.", {**evidence, "cause": "raw_outputs"},
+        "Apply F.log_softmax(outputs, dim=1) before F.nll_loss, or use F.cross_entropy / nn.CrossEntropyLoss on the "
+        "raw outputs (it applies log_softmax itself).")]
 
 
 def _log_of_bounded(ev: Evidence, loss: dict) -> list[Finding]:
