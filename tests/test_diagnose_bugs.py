@@ -451,3 +451,25 @@ def test_nll_loss_needs_log_probabilities(fmnist, variant, cause):
     assert [(f.severity, f.evidence["cause"]) for f in found] == [("error", cause)], format_findings(findings)
     assert "log_softmax" in found[0].suggestion and not _by_code(findings, "BOUNDED_OUTPUT")
     assert found[0].alternatives[0]["verdict"] == "supported"
+
+
+def test_rec_step_once_per_micro_batch_at_the_default_schedule_is_not_flagged(fmnist):
+    """Four micro-batches per optimizer step, rec.step() after each (allowed): the recorded steps
+    0, 1, 4, 16, 64 all fall between optimizer steps, so no recorded step moves the weights; they
+    move between records, but not between the adjacent steps 0 and 1 -- unlike rec.step() called
+    before optimizer.step(), which moves them there."""
+    torch.manual_seed(0)
+    net = _mlp()
+    opt = torch.optim.SGD(net.parameters(), lr=1e-2, momentum=0.9)
+    with Recorder(net) as rec:
+        for step in range(24):
+            for micro in range(4):
+                i = (step * 4 + micro) * 16 % 2000
+                loss = F.cross_entropy(net(fmnist.x[i:i + 16]), fmnist.y[i:i + 16]) / 4
+                loss.backward()
+                if micro == 3:
+                    opt.step()
+                    opt.zero_grad()
+                rec.step(loss=loss)
+    assert rec.summary()["recorded_steps"] == [0, 1, 4, 16, 64]
+    assert not _by_code(diagnose(rec), "NOT_UPDATED"), format_findings(diagnose(rec))

@@ -58,8 +58,9 @@ NOTHING_MOVED_MIN_STEPS = 3
 
 def _nothing_moved(ev: Evidence, member, seed, um, gm) -> list[Finding]:
     """NOT_UPDATED for the whole model: no layer changed between backward() and rec.step(). Whether the
-    weights differ from one recorded step to the next tells the two causes apart: they do when the
-    optimizer steps after rec.step() (the loop's order), they never do when it never steps."""
+    weights differ from one recorded step to the next tells the causes apart: they never do when the
+    optimizer never steps; they do between two adjacent steps when it steps right after rec.step()
+    (the loop's order); they do only across longer gaps with rec.step() once per micro-batch."""
     steps = sorted(set(int(s) for s in um["step"]))
     grads = gm[gm["step"].isin(steps)]["value"].astype(float)
     if len(steps) < NOTHING_MOVED_MIN_STEPS or int((ev.summary or {}).get("steps") or 0) < NOTHING_MOVED_MIN_LOOP \
@@ -70,6 +71,12 @@ def _nothing_moved(ev: Evidence, member, seed, um, gm) -> list[Finding]:
     between = bool((w.groupby("layer")["value"].nunique() > 1).any())  # the weights move between records
     span = f"{len(steps)} recorded steps ({steps[0]}-{steps[-1]}){who(member, seed)}"
     if between:
+        # rec.step() once per micro-batch with accumulation (the README allows it) also moves the weights
+        # only between records; rec.step() before optimizer.step() moves them between two adjacent steps
+        by_step = w.pivot_table(index="step", columns="layer", values="value")
+        pairs = [s for s in steps if s + 1 in by_step.index and s in by_step.index]
+        if not any((by_step.loc[s] != by_step.loc[s + 1]).any() for s in pairs):
+            return []
         return [Finding(
             "NOT_UPDATED", "warning", Q.MODEL_LAYER, steps[0],
             f"No layer's weights changed between backward() and rec.step() at any of {span}, yet they differ from "
