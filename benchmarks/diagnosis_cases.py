@@ -3,7 +3,7 @@ healthy controls, and the plain PyTorch loop that trains one of them inside a gr
 
 A mutant is DeepCrime-style: one change to a working program (an activation, an init scale, a
 learning rate, the input scaling, the loss, the optimizer's parameter list, a missing call:
-zero_grad(), optimizer.step()). Its
+zero_grad(), optimizer.step(); a scheduler stepped per batch). Its
 ground truth is a tuple of codes from ``gradflow.diagnose.codes.CODES``: it counts as detected when
 the diagnosis reports one of them at severity warning or error. A control has no codes: any
 warning or error on it is a false alarm.
@@ -68,6 +68,7 @@ class Case:
     targets: str = "labels"  # labels | pixels_pm1 (the normalised input) | pixels_01
     zero_grad: bool = True
     optimizer_step: bool = True  # False: the loop never calls optimizer.step()
+    scheduler_per_batch: bool = False  # StepLR(step_size=5, gamma=0.1), written for epochs, stepped every batch
     accumulate: int = 1  # micro-batches per optimizer step
     patience: int | None = None  # early stopping on validation accuracy, in epochs
     pretrain: int = 0  # Adam steps on the whole net before recording (a "pretrained" trunk)
@@ -117,6 +118,8 @@ MUTANTS = [
          what="seed 000: tanh outputs, Keras's clipped -(t log out) on one-hot targets"),
     Case("mlp_nll_without_log_softmax", "not log-probabilities", ("NOT_LOG_PROBABILITIES",), mlp(), loss="nll_raw",
          what="F.nll_loss on the raw outputs (log_softmax forgotten)", quick=False),
+    Case("mlp_steplr_per_batch", "learning rate decayed to nothing", ("UPDATE_RATIO",), mlp(),
+         scheduler_per_batch=True, what="StepLR(step_size=5, gamma=0.1) for epochs, stepped every batch", quick=False),
     Case("mlp_dropout_0.8", "high dropout", ("HIGH_DROPOUT",), mlp(dropout=0.8), what="nn.Dropout(p=0.8) (keep-prob as p)"),
     Case("mlp_functional_dropout_0.9", "high dropout", ("HIGH_DROPOUT",), FunctionalDropoutNet,
          what="F.dropout(x, p=0.9) in forward (TF1 keep_prob)"),
@@ -229,6 +232,7 @@ def train_case(case: Case, seed: int, data: Data, steps: int, batch: int = 128):
             if name.startswith(case.train_only) and hasattr(m, "reset_parameters"):
                 m.reset_parameters()
     opt = case.optimizer(case.params(model))
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=5, gamma=0.1) if case.scheduler_per_batch else None
     per_epoch = max(1, n // batch)
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     micro = batch // case.accumulate
@@ -248,6 +252,8 @@ def train_case(case: Case, seed: int, data: Data, steps: int, batch: int = 128):
                 (loss / case.accumulate).backward()
             if case.optimizer_step:
                 opt.step()
+            if sched is not None:
+                sched.step()
             if STEP_TAKES_TARGETS:
                 rec.step(loss=loss, targets=t)
             else:

@@ -473,3 +473,61 @@ def test_rec_step_once_per_micro_batch_at_the_default_schedule_is_not_flagged(fm
                 rec.step(loss=loss)
     assert rec.summary()["recorded_steps"] == [0, 1, 4, 16, 64]
     assert not _by_code(diagnose(rec), "NOT_UPDATED"), format_findings(diagnose(rec))
+
+
+# ----------------------------------------------------------------- 11. a learning rate that decays to nothing
+
+@pytest.mark.parametrize("schedule,flagged", [
+    ("steplr_per_batch", True),  # StepLR(step_size=30) written for epochs, stepped every batch
+    ("cosine_to_zero", False),  # ends at lr 0 on purpose: only the last ~2 % of the run is that low
+    ("multistep_x0.1", False),  # x0.1 at 30/60/90 % of the run: 1e-3 of the start for its last 10 %
+])
+def test_a_learning_rate_that_decays_to_nothing(fmnist, schedule, flagged):
+    torch.manual_seed(0)
+    net = _mlp()
+    steps = 200
+    opt = torch.optim.SGD(net.parameters(), lr=1e-2, momentum=0.9)
+    sched = {"steplr_per_batch": lambda: torch.optim.lr_scheduler.StepLR(opt, step_size=10, gamma=0.1),
+             "cosine_to_zero": lambda: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps),
+             "multistep_x0.1": lambda: torch.optim.lr_scheduler.MultiStepLR(opt, [60, 120, 180], gamma=0.1)}[schedule]()
+    with Recorder(net, every=10) as rec:
+        for step in range(steps):
+            i = (step * 64) % (len(fmnist.y) - 64)
+            opt.zero_grad()
+            loss = F.cross_entropy(net(fmnist.x[i:i + 64]), fmnist.y[i:i + 64])
+            loss.backward()
+            opt.step()
+            sched.step()
+            rec.step(loss=loss)
+    findings = diagnose(rec)
+    found = [f for f in _by_code(findings, "UPDATE_RATIO") if f.evidence.get("cause") == "stalled"]
+    if not flagged:
+        assert not found and not _alarms(findings), format_findings(findings)
+        return
+    assert len(found) == 1 and found[0].severity == "warning" and len(found[0].layers) == 3, format_findings(findings)
+    assert found[0].evidence["drop"] > 1e3 and "once per epoch, not once per batch" in found[0].suggestion
+    assert found[0].alternatives[0]["cause"].startswith("a learning-rate schedule that decayed")
+
+
+def test_a_learning_rate_that_underflows_to_zero_updates(fmnist):
+    """StepLR(step_size=1) stepped per batch: by step 50 the update is exactly 0 in float32. A tail of
+    zero updates counts when the last step that moved was already far down (not after a healthy one,
+    which is rec.step() per micro-batch)."""
+    torch.manual_seed(0)
+    net = _mlp()
+    opt = torch.optim.SGD(net.parameters(), lr=1e-2)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.05)
+    with Recorder(net, schedule=lambda s: s in (0, 1, 2, 50, 100, 150)) as rec:
+        for step in range(200):
+            i = (step * 64) % (len(fmnist.y) - 64)
+            opt.zero_grad()
+            loss = F.cross_entropy(net(fmnist.x[i:i + 64]), fmnist.y[i:i + 64])
+            loss.backward()
+            opt.step()
+            sched.step()
+            rec.step(loss=loss)
+    u = rec.tables()["scalars"].query("quantity == 'update_data_ratio' and step >= 50")
+    assert len(u) and (u["value"] == 0).all()
+    found = [f for f in _by_code(diagnose(rec), "UPDATE_RATIO") if f.evidence.get("cause") == "stalled"]
+    assert len(found) == 1 and found[0].evidence["from_step"] == 50 and found[0].evidence["drop"] > 100
+    assert "leaves it unchanged" in found[0].message and "then to 0" in found[0].message

@@ -30,6 +30,7 @@ RULES = [
     structure.eval_mode,  # EVAL_MODE
     structure.no_gradient,  # NO_GRADIENT
     optimization.not_updated,  # NOT_UPDATED
+    optimization.stalled_updates,  # UPDATE_RATIO (the learning rate decayed to nothing)
     optimization.accumulating_gradient,  # ACCUMULATING_GRADIENT
     optimization.only_norm_trainable,  # ONLY_NORM_TRAINABLE
     structure.recorder_error,  # RECORDER_ERROR

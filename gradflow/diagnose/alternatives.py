@@ -11,7 +11,9 @@ causes in the order they are usually met (the prior), and each candidate is scor
 - ``possible`` (0.4-0.7): nothing recorded speaks for or against it;
 - ``unlikely`` (< 0.4): the run shows the opposite (ReLU everywhere, a healthy update:data ratio).
 
-Candidates sort by score, ties in prior order. Every line cites the number it rests on.
+Candidates sort by score, ties in prior order. Every line cites the number it rests on. The checks
+on the training loop's wiring (missing calls, NLLLoss's input, a schedule stepped per batch) live in
+``loop_causes``; the scores and verdicts in ``scores``.
 """
 from __future__ import annotations
 
@@ -21,15 +23,12 @@ from .. import quantities as Q
 from .evidence import Evidence
 from .facts import Facts
 from .finding import Finding, num
+from .loop_causes import eval_after_start, lr_decayed, nll_cause, one_layer_fixed, whole_model, zero_lr
+from .scores import AGAINST, FOR, STRONG, UNKNOWN, verdict
 
-FOR, STRONG, UNKNOWN, AGAINST = 0.75, 0.9, 0.5, 0.2
 HEALTHY_UPDATE = (1e-4, 1e-2)  # update:data around 1e-3 (Karpathy); a decade either way is still fine
 SMALL_INIT = 0.3  # first-layer weight std below 0.3 / sqrt(fan_in): too small to carry the signal
 LARGE_INIT = 3.0  # ... above 3 / sqrt(fan_in): too large
-
-
-def verdict(score: float) -> str:
-    return "supported" if score >= 0.7 else ("possible" if score >= 0.4 else "unlikely")
 
 
 # --------------------------------------------------------------------------- candidate causes
@@ -236,52 +235,6 @@ def one_layer_missing(F: Facts, f):
     return UNKNOWN, "every layer lacks one" if missing else "no layer lacks one"
 
 
-def one_layer_fixed(F: Facts, f):
-    if f.evidence.get("cause") in ("no_optimizer_step", "recorded_before_step"):
-        return AGAINST, "no layer moves, not only one"
-    return FOR, "gradient present, weights fixed while other layers move"
-
-
-def whole_model(cause: str, line: str, score: float = STRONG):
-    """NOT_UPDATED's two whole-model causes, told apart by the rule (do the weights move between records?)."""
-    def check(F: Facts, f):
-        if f.evidence.get("cause") == cause:
-            return score, line
-        if f.evidence.get("cause") in ("no_optimizer_step", "recorded_before_step"):
-            return AGAINST, "the weights " + ("do" if cause == "no_optimizer_step" else "never") + " change between records"
-        return AGAINST, "other layers' weights change"
-    check.__name__ = cause
-    return check
-
-
-def nll_cause(cause: str):
-    """NOT_LOG_PROBABILITIES: what the rule saw go into NLLLoss decides between its two causes."""
-    def check(F: Facts, f):
-        saw = f.evidence.get("cause")
-        line = ("softmax probabilities go into NLLLoss" if saw == "probabilities" else
-                f"raw outputs up to {num(f.evidence.get('output_max'))} go into NLLLoss")
-        return (STRONG if saw == cause else AGAINST), line
-    check.__name__ = f"nll_{cause}"
-    return check
-
-
-def zero_lr(F: Facts, f):
-    if f.evidence.get("cause") == "recorded_before_step":
-        return AGAINST, "the weights do change, between records"
-    return UNKNOWN, "check the optimizer's groups"
-
-
-def eval_after_start(after: float, from_start: float):
-    """EVAL_MODE: eval mode that began after training mode points to a validation pass left on."""
-    def check(F: Facts, f):
-        steps, start = f.evidence.get("eval_steps") or [], f.evidence.get("from_start")
-        if start:
-            return from_start, "eval mode from the first recorded step"
-        return after, f"training mode at first, eval mode from step {steps[0]}" if steps else "eval mode later on"
-    check.__name__ = "eval_after_start"
-    return check
-
-
 CAUSES = {
     "NO_DATA": [("rec.step() was never called inside the Recorder block", stated("no step recorded", FOR)),
                 ("training ran outside the `with Recorder(...)` block", stated("no step recorded"))],
@@ -305,9 +258,12 @@ CAUSES = {
                            ("gradients accumulate (no zero_grad)", found("ACCUMULATING_GRADIENT", "gradients are cleared")),
                            ("a parameter initialised to a constant (norm scale, zero embedding), "
                             "whose std is no scale", constant_init)],
-    "UPDATE_RATIO": [("the learning rate is off for this layer",
+    "UPDATE_RATIO": [("a learning-rate schedule that decayed to almost nothing (stepped per batch?)", lr_decayed),
+                     ("the learning rate is off for this layer",
                       lambda F, f: (FOR if f.evidence.get("median") is not None else UNKNOWN,
-                                    f"{F.lr}; this layer's median update:data {num(f.evidence.get('median'))}")),
+                                    f"{F.lr}; this layer's median update:data {num(f.evidence.get('median'))}")
+                      if f.evidence.get("cause") != "stalled" else
+                      (UNKNOWN, f"update:data {num(f.evidence.get('best_ratio'))} at its best: the rate was fine then")),
                      ("its gradient vanishes", found("VANISHING_GRADIENT", "the gradient reaches the input end")),
                      ("the layer is not in the optimizer", found("NOT_UPDATED", "the layer's weights change")),
                      ("a weight initialised to a constant (a norm scale)", constant_init)],

@@ -10,7 +10,8 @@ from __future__ import annotations
 #    messages write numbers as the reports do (8.4e-6) and no longer cite case studies as "seeds".
 # 5: EVAL_MODE (training steps in eval mode); NOT_UPDATED also when no layer moves at all (optimizer.step()
 #    missing, or rec.step() before it); NOT_LOG_PROBABILITIES (NLLLoss without log_softmax; NLLLoss on a
-#    softmax was BOUNDED_OUTPUT); clearer ACCUMULATING_GRADIENT and BOUNDED_OUTPUT messages.
+#    softmax was BOUNDED_OUTPUT); UPDATE_RATIO for a step size that collapses mid-run; clearer
+#    ACCUMULATING_GRADIENT and BOUNDED_OUTPUT messages.
 DIAGNOSIS_VERSION = 5
 
 CODES = {
@@ -22,7 +23,8 @@ CODES = {
     "VANISHING_GRADIENT": "the first layer's weight gradient is 100x smaller than the last layer's",
     "EXPLODING_GRADIENT": "gradients 100x larger at the input end, a gradient far larger than its weights, "
                           "or a gradient norm that grew a thousandfold",
-    "UPDATE_RATIO": "a layer's update:data ratio far from the healthy ~1e-3 (below 1e-5 or above 1e-1)",
+    "UPDATE_RATIO": "a layer's update:data ratio far from the healthy ~1e-3 (below 1e-5 or above 1e-1), or "
+                    "one that collapsed mid-run while the gradient did not (a scheduler stepped per batch)",
     "ACCUMULATING_GRADIENT": "gradients from earlier steps were still in .grad when backward ran again "
                              "(optimizer.zero_grad() is missing)",
     "NOT_UPDATED": "a layer receives gradients but its weights never change (left out of the optimizer); or no "

@@ -1,6 +1,7 @@
 """Rules on what the optimizer does with the gradients: a layer left out of it, or no layer moving at
-all (NOT_UPDATED), gradients never cleared between steps (ACCUMULATING_GRADIENT), and a model in
-which only the normalisation layers can learn (ONLY_NORM_TRAINABLE)."""
+all (NOT_UPDATED), a step size that decays to nothing mid-run (UPDATE_RATIO, cause ``stalled``),
+gradients never cleared between steps (ACCUMULATING_GRADIENT), and a model in which only the
+normalisation layers can learn (ONLY_NORM_TRAINABLE)."""
 from __future__ import annotations
 
 import re
@@ -46,6 +47,67 @@ def not_updated(ev: Evidence) -> list[Finding]:
                 "Build the optimizer on model.parameters() (or add this layer's parameters to it); if the layer is "
                 "meant to stay fixed, freeze it with requires_grad_(False) so no gradient is computed for it.",
                 int(member), seed))
+    return out
+
+
+# The learning rate decays to nothing: the step per unit of gradient (update:data over grad:data) falls
+# this far below its best, the update itself below UPDATE_RATIO's "barely moves" limit, at every
+# recorded step from some point on, and that tail covers this share of the run. A cosine schedule that
+# ends at 0 spends ~2 % of its run 1000x below its peak, a step decay x0.1 at 30/60/90 of 100 epochs
+# the last 10 %: neither is flagged. A scheduler written for epochs but stepped per batch is.
+STALL_DROP = 1e-3
+STALL_UPDATE = 1e-5
+STALL_SHARE = 0.25
+STALL_FALLING = 1e-2  # a last moving step this far below the best, then only zeros: the update underflowed
+
+
+def stalled_updates(ev: Evidence) -> list[Finding]:
+    """UPDATE_RATIO (cause stalled): a layer whose steps shrank to nothing while its gradient did not."""
+    u, g = ev.quantity(Q.UPDATE_DATA_RATIO), ev.quantity(Q.GRAD_DATA_RATIO)
+    total = int((ev.summary or {}).get("steps") or 0)
+    weights = {e["name"] for e in ev.weight_layers()}
+    u = u[u["layer"].isin(weights) & np.isfinite(u["value"].astype(float))]
+    both = u.merge(g[["member", "layer", "step", "value"]], on=["member", "layer", "step"], suffixes=("", "_grad"))
+    out = []
+    for (member, layer), rows in both.groupby(["member", "layer"], sort=False):
+        rows = rows.sort_values("step")
+        upd, grad = rows["value"].astype(float).to_numpy(), rows["value_grad"].astype(float).to_numpy()
+        moving = (upd > 0) & (grad > 0)
+        if moving.sum() < 2 or total <= 0:
+            continue
+        per_grad = np.where(moving, upd / np.where(grad > 0, grad, 1.0), np.nan)  # step per unit of gradient
+        best = int(np.nanargmax(per_grad))
+        stalled = (upd == 0) | ((upd < STALL_UPDATE) & (per_grad <= STALL_DROP * per_grad[best]))
+        first = len(stalled)
+        while first > 0 and stalled[first - 1]:
+            first -= 1  # the stalled tail: every recorded step from `first` on
+        steps = rows["step"].to_numpy()
+        if first >= len(stalled) or first <= best or len(stalled) - first < 2 \
+                or total - steps[first] < STALL_SHARE * total:
+            continue  # no tail, or too short
+        # the last step that still moved: in the tail, or (a tail of zeros, the update underflowed) just
+        # before it, already far down -- zeros after a healthy step are rec.step() per micro-batch
+        last = int(np.flatnonzero(moving)[-1])
+        if last < first and not (upd[last] < STALL_UPDATE and per_grad[last] <= STALL_FALLING * per_grad[best]):
+            continue
+        seed = ev.seed_of(int(member))
+        out.append(Finding(
+            "UPDATE_RATIO", "warning", layer, int(steps[first]),
+            f"{ev.layer_title(layer)} stopped moving{who(int(member), seed)}: from step {steps[first]} on, each "
+            + (f"optimizer step changes it by {num(upd[last])} times the std of its weights or less"
+               if last >= first else f"optimizer step leaves it unchanged (by step {steps[last]} the change was "
+               f"down to {num(upd[last])} times the std of its weights)")
+            + f", against {num(upd[best])} at step {steps[best]}, though its gradient is still {num(grad[last] / grad[best])} "
+            f"times what it was then (grad:data). The step per unit of gradient fell "
+            f"{num(per_grad[best] / per_grad[last])}-fold{'' if last >= first else f' by step {steps[last]}, then to 0'}"
+            ": the learning rate decayed to almost nothing, for "
+            f"the last {round(100 * (total - steps[first]) / total)} % of the {total} steps.",
+            {"cause": "stalled", "from_step": int(steps[first]), "best_step": int(steps[best]),
+             "best_ratio": float(upd[best]), "last_ratio": float(upd[last]),
+             "drop": float(per_grad[best] / per_grad[last]), "share": (total - steps[first]) / total},
+            "Check the learning rate late in training (optimizer.param_groups[0]['lr']): step an epoch-based "
+            "scheduler (StepLR, MultiStepLR, ExponentialLR) once per epoch, not once per batch, or give it a "
+            "step size counted in batches.", int(member), seed))
     return out
 
 

@@ -1,0 +1,8 @@
+"""How strongly a run's evidence speaks for a candidate cause (gradflow.diagnose.alternatives):
+a score in [0, 1], read as a verdict."""
+
+FOR, STRONG, UNKNOWN, AGAINST = 0.75, 0.9, 0.5, 0.2
+
+
+def verdict(score: float) -> str:
+    return "supported" if score >= 0.7 else ("possible" if score >= 0.4 else "unlikely")
