@@ -477,6 +477,20 @@ def test_rec_step_once_per_micro_batch_at_the_default_schedule_is_not_flagged(fm
 
 # ----------------------------------------------------------------- 11. a learning rate that decays to nothing
 
+def _scheduled(net, opt, sched, fmnist, steps, rec):
+    """A loop that steps the learning-rate scheduler after every batch, under ``rec``."""
+    with rec:
+        for step in range(steps):
+            i = (step * 64) % (len(fmnist.y) - 64)
+            opt.zero_grad()
+            loss = F.cross_entropy(net(fmnist.x[i:i + 64]), fmnist.y[i:i + 64])
+            loss.backward()
+            opt.step()
+            sched.step()
+            rec.step(loss=loss)
+    return rec
+
+
 @pytest.mark.parametrize("schedule,flagged", [
     ("steplr_per_batch", True),  # StepLR(step_size=30) written for epochs, stepped every batch
     ("cosine_to_zero", False),  # ends at lr 0 on purpose: only the last ~2 % of the run is that low
@@ -490,15 +504,7 @@ def test_a_learning_rate_that_decays_to_nothing(fmnist, schedule, flagged):
     sched = {"steplr_per_batch": lambda: torch.optim.lr_scheduler.StepLR(opt, step_size=10, gamma=0.1),
              "cosine_to_zero": lambda: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps),
              "multistep_x0.1": lambda: torch.optim.lr_scheduler.MultiStepLR(opt, [60, 120, 180], gamma=0.1)}[schedule]()
-    with Recorder(net, every=10) as rec:
-        for step in range(steps):
-            i = (step * 64) % (len(fmnist.y) - 64)
-            opt.zero_grad()
-            loss = F.cross_entropy(net(fmnist.x[i:i + 64]), fmnist.y[i:i + 64])
-            loss.backward()
-            opt.step()
-            sched.step()
-            rec.step(loss=loss)
+    rec = _scheduled(net, opt, sched, fmnist, steps, Recorder(net, every=10))
     findings = diagnose(rec)
     found = [f for f in _by_code(findings, "UPDATE_RATIO") if f.evidence.get("cause") == "stalled"]
     if not flagged:
@@ -517,15 +523,7 @@ def test_a_learning_rate_that_underflows_to_zero_updates(fmnist):
     net = _mlp()
     opt = torch.optim.SGD(net.parameters(), lr=1e-2)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.05)
-    with Recorder(net, schedule=lambda s: s in (0, 1, 2, 50, 100, 150)) as rec:
-        for step in range(200):
-            i = (step * 64) % (len(fmnist.y) - 64)
-            opt.zero_grad()
-            loss = F.cross_entropy(net(fmnist.x[i:i + 64]), fmnist.y[i:i + 64])
-            loss.backward()
-            opt.step()
-            sched.step()
-            rec.step(loss=loss)
+    rec = _scheduled(net, opt, sched, fmnist, 200, Recorder(net, schedule=lambda s: s in (0, 1, 2, 50, 100, 150)))
     u = rec.tables()["scalars"].query("quantity == 'update_data_ratio' and step >= 50")
     assert len(u) and (u["value"] == 0).all()
     found = [f for f in _by_code(diagnose(rec), "UPDATE_RATIO") if f.evidence.get("cause") == "stalled"]
