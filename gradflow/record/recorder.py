@@ -13,11 +13,12 @@ What is hooked (everything is removed on exit, also when training raises), see `
 - every activation module: a forward hook reduces its output (moments, histograms, saturation)
   and, on recorded steps, tensor hooks look at the gradients flowing through it;
 - the model itself: its input (range, for unnormalised data), output (bounded logits?) and mode
-  (model.eval() left on while training?).
+  (model.eval() left on while training?), see ``boundary``.
 
 The stages live beside this file: ``schedule`` (which steps), ``layers`` (what is hooked),
-``buffer`` (device results -> tidy tables), ``sentinel`` (first NaN/inf), ``dead_units`` (a pass
-of its own), ``structure`` (the summary's model description).
+``boundary`` (the model's inputs, outputs, mode, targets), ``buffer`` (device results -> tidy
+tables), ``sentinel`` (first NaN/inf), ``dead_units`` (a pass of its own), ``structure`` (the
+summary's model description).
 """
 from __future__ import annotations
 
@@ -30,13 +31,12 @@ from torch import nn
 
 from .. import quantities as Q
 from .. import stats
-from ..activations import is_bounded
-from ..loss_graph import inspect_loss, node_name
+from ..loss_graph import inspect_loss
 from ..recording import DEAD_COLUMNS, FORMAT, FORMAT_VERSION, frame, save_recording
 from . import structure
+from .boundary import ModelBoundary
 from .buffer import FLUSH_ENTRIES, Buffer
 from .dead_units import dead_unit_pass
-from .dropout_probe import probe_dropout, probe_slice
 from .grad_accumulation import StaleGradCheck
 from .layers import PARAM, find_layers, first_tensor
 from .schedule import as_schedule
@@ -81,7 +81,6 @@ class Recorder:
             if len(member_seeds) != self.members:
                 raise ValueError(f"member_seeds has {len(member_seeds)} seeds but the model has {self.members} member(s)")
         self.member_seeds = member_seeds
-        self._root_stacked = hasattr(model, "members")
         self._state = "new"  # new -> open -> closed
         self._handles: list = []
         self._step = 0
@@ -95,13 +94,9 @@ class Recorder:
         self._recorded_steps: list[int] = []
         self._missing_grad: dict[str, list[int]] = {}
         self._errors: list[str] = []
-        self._output: dict = {}  # what feeds the model output (bounded logits?)
         self._loss_info: dict | None = None
         self._stale_grad = StaleGradCheck(self._param_layers, self._guard)  # missing zero_grad (grad_accumulation)
-        self._probe_input = None  # a slice of the first recorded batch, for the dropout-mask probe
-        self._dropout_masks: list | None = None  # its result (None: not probed)
-        self._targets: dict = {}  # running min/max of the targets passed to rec.step()
-        self._mode: dict[int, bool] = {}  # recorded step -> was the model in training mode (model.train())?
+        self._boundary = ModelBoundary(model, self.layers, self.members, self._scalar)
         self._reset_step_state()
 
     # ----------------------------------------------------------------- lifecycle
@@ -200,31 +195,12 @@ class Recorder:
         return handle
 
     def _on_model_input(self, module, args):
-        x = first_tensor(args)
         if self._active and self._training_forward():
-            self._mode[self._step] = module.training  # model.eval() left on while training: EVAL_MODE
-        if self._active and self._training_forward() and x is not None and x.is_floating_point() and x.numel():
-            self._record_range(Q.INPUT_LAYER, Q.INPUT_RANGE, x)
-            if self._dropout_masks is None and self._probe_input is None and len(args) == 1:
-                self._probe_input = probe_slice(x, self._root_stacked and x.dim() >= 3 and x.shape[0] == self.members)
+            self._boundary.on_input(self._step, module.training, args)
 
     def _on_model_output(self, module, args, out):
-        y = first_tensor(out)
-        if not (self._active and self._training_forward() and y is not None and y.is_floating_point() and y.numel()):
-            return
-        self._record_range(Q.OUTPUT_LAYER, Q.OUTPUT_RANGE, y)
-        last = self._last_act if self._last_act is not None and self._last_act[1] is y else None
-        self._output.update(features=int(y.shape[-1]) if y.dim() else 1, grad_fn=node_name(y.grad_fn) or None,
-                            activation_layer=None if last is None else last[0].name)
-        self._output["bounded"] = bool(is_bounded(self._output["grad_fn"]) or (last is not None and last[0].bounded))
-
-    def _record_range(self, layer, names: dict, x):
-        per_member = self._root_stacked and x.dim() >= 2 and x.shape[0] == self.members
-        flat = x.detach().reshape(self.members if per_member else 1, -1).float()
-        values = {"min": flat.amin(dim=1), "max": flat.amax(dim=1), "mean": flat.mean(dim=1),
-                  "std": flat.std(dim=1, correction=0)}
-        for stat, v in values.items():
-            self._scalar(layer, names[stat], v.expand(self.members))
+        if self._active and self._training_forward():
+            self._boundary.on_output(first_tensor(out), self._last_act)
 
     def _grad_hook(self, lay):
         def hook(param):
@@ -286,7 +262,7 @@ class Recorder:
                 raise TypeError(f"rec.step(targets=...) takes the batch's targets as a tensor or array, "
                                 f"got {type(targets).__name__}")
             if self._active:
-                self._note_targets(targets)
+                self._boundary.note_targets(targets)
         if self.nonfinite_check == "every_step":
             grads = [(lay, self._grads[lay.name]) for lay in self._param_layers
                      if self._grads.get(lay.name) is not None]
@@ -295,8 +271,8 @@ class Recorder:
             self._reduce_parameters()
             self._recorded_steps.append(self._step)
             self._stale_grad.arm(self._step, self._before)
-            if self._probe_input is not None:
-                self._probe_dropout()
+            if self._boundary.probe_pending():
+                self._boundary.probe_dropout()
         self._reset_step_state()
         self._step += 1
         self._active = bool(self.schedule(self._step))
@@ -325,23 +301,6 @@ class Recorder:
                              f"({self.members}), got shape {tuple(loss.shape)}")
         # one loss for several members (their sum or mean) belongs to all of them: member -1
         self._buffer.scalar(self._step, self.epoch, Q.MODEL_LAYER, Q.LOSS, v, shared=v.numel() != self.members)
-
-    def _note_targets(self, targets):
-        t = torch.as_tensor(targets).detach()
-        if not t.numel() or t.is_complex() or t.dtype == torch.bool:
-            return
-        lo, hi = t.amin(), t.amax()  # kept on the device: read once, by summary()
-        old = self._targets
-        self._targets = {"min": lo if not old else torch.minimum(old["min"], lo),
-                         "max": hi if not old else torch.maximum(old["max"], hi),
-                         "float": t.is_floating_point(), "shape": list(t.shape)}
-
-    def _probe_dropout(self):
-        x, self._probe_input = self._probe_input, None
-        try:
-            self._dropout_masks = probe_dropout(self.model, self.layers, x)
-        except Exception as exc:  # a model that needs more than one input, ...: no probe, not a recorder error
-            self._dropout_masks = [{"skipped": f"{type(exc).__name__}: {exc}"[:200]}]
 
     def _reduce_parameters(self):
         for lay in self._param_layers:
@@ -410,11 +369,11 @@ class Recorder:
             "nonfinite_check": self.nonfinite_check, "histograms": self.histograms,
             "layers": structure.describe_layers(self.layers, self._order), "frozen_layers": list(self.frozen),
             "dropout": structure.find_dropout(self.model),
-            "train_mode": structure.train_mode(self._mode, self.model),
-            "output": dict(self._output), "loss": self._loss_info, "num_classes": structure.num_classes(self.model),
+            "train_mode": structure.train_mode(self._boundary.mode, self.model),
+            "output": dict(self._boundary.output), "loss": self._loss_info, "num_classes": structure.num_classes(self.model),
             "missing_grad": {k: v[:20] for k, v in self._missing_grad.items()},
-            "dropout_masks": self._dropout_masks, "stale_grad": self._stale_grad.summary(),
-            "targets": {k: (float(v) if isinstance(v, torch.Tensor) else v) for k, v in self._targets.items()} or None,
+            "dropout_masks": self._boundary.dropout_masks, "stale_grad": self._stale_grad.summary(),
+            "targets": self._boundary.targets_summary(),
             "frozen_types": structure.module_types(self.model, self.frozen),
             "errors": list(self._errors),
             "histogram_edges": {f"{k}_{s}": stats.histogram_edges(k, s).tolist() for k, s in stats.HIST_EDGES},
