@@ -205,6 +205,33 @@ def test_not_learning_and_plateau_stop_on_the_tutorial_sigmoid_run():
     assert "PLATEAU_STOP" not in {x.code for x in f}
 
 
+def test_a_member_is_judged_on_the_epochs_before_its_early_stop():
+    """gradflow's batched trainer keeps an early-stopped member training with the batch; its results
+    come from the epochs up to its stop. The tutorial's sigmoid seed stopped at epoch 14 with gradients
+    1/4000 at the input; in its continuation to epoch 50 they recovered to 1/10. Judged on all 50 epochs
+    it had no VANISHING_GRADIENT (the median was the continuation's); judged on its 14, it has."""
+    layers = {"layers": [{"name": "layers.0", "kind": "param", "order": 0},
+                         {"name": "layers.8", "kind": "param", "order": 8}]}
+    rows, dead = [], []
+    for epoch in range(1, 51):
+        first = 2.5e-4 if epoch <= 14 else 0.1  # first/last gradient std: vanished, then recovered
+        rows += [(epoch * 10, epoch, 0, 42, "layers.0", "grad_std", first * 1e-2),
+                 (epoch * 10, epoch, 0, 42, "layers.8", "grad_std", 1e-2)]
+    rows.append((500, 50, 0, 42, "layers.6", "dead_fraction", 0.5))  # after training, on the best checkpoint
+    results = pd.DataFrame({"seed": [42], "stopped_epoch": [14], "epochs_trained": [14], "epochs_recorded": [50]})
+    config = {"run": {"max_epochs": 50, "patience": 7}, "model": {"num_classes": 10}}
+    ev = Evidence.from_stored(config, results=results, recording=_planted(rows, layers))
+    kept = ev.scalars
+    assert kept[kept["quantity"] == "grad_std"]["epoch"].max() == 14
+    assert (kept["quantity"] == "dead_fraction").sum() == 1  # measured after training: kept
+    v = [f for f in diagnose(ev) if f.code == "VANISHING_GRADIENT"]
+    assert v and v[0].evidence["recorded_steps"] == 14 and v[0].evidence["ratio_median"] < 1e-3
+    # the same recording with the member trained to the end: judged on all 50 epochs, no finding
+    to_end = results.assign(stopped_epoch=[None], epochs_trained=[50])
+    assert "VANISHING_GRADIENT" not in {f.code for f in diagnose(Evidence.from_stored(
+        config, results=to_end, recording=_planted(rows, layers)))}
+
+
 # --------------------------------------------------------------------------- structure and data
 
 

@@ -150,6 +150,28 @@ def test_a_genuinely_stuck_sigmoid_net_still_gets_its_errors(fmnist):
     assert {"NOT_LEARNING", "VANISHING_GRADIENT"} <= errors, format_findings(findings)
     nl = [f for f in findings if f.code == "NOT_LEARNING"][0]
     assert "not falling" in nl.message and nl.evidence["loss_tail_slope_t"] > -T.SIGNIFICANT
+    # One learning rate moves every layer: the output layer moves at a healthy ~3e-3 a step, so the
+    # first layer's tiny steps come from its vanishing gradient, and the rate is not what to raise.
+    causes = {a["cause"]: a for a in nl.alternatives}
+    assert nl.alternatives[0]["cause"] == "vanishing gradients"
+    low = causes["too low a learning rate"]
+    assert low["verdict"] == "unlikely" and "the same rate moves Linear `layers.8`" in low["evidence"]
+    vanish = [f for f in findings if f.code == "VANISHING_GRADIENT"][0]
+    assert not any("learning rate" in a["cause"] for a in vanish.alternatives)  # a rate does not shrink a ratio
+    slow = [f for f in findings if f.code == "UPDATE_RATIO"][0]
+    assert slow.alternatives[0]["cause"] == "its gradient vanishes"
+    assert slow.suggestion.startswith("Fix what makes this layer's gradient small") and "Linear `layers.8`" in slow.suggestion
+
+
+def test_a_learning_rate_too_low_for_every_layer_is_named_first(fmnist):
+    """The twin of the sigmoid net above: ReLU on SGD 1e-5, where no layer moves. Now the rate is the cause."""
+    torch.manual_seed(0)
+    findings = diagnose(_fit(BaseNetwork("relu", hidden_sizes=[128, 64, 64, 32]), fmnist, 120, opt="sgd", lr=1e-5))
+    nl = [f for f in findings if f.code == "NOT_LEARNING"][0]
+    assert nl.alternatives[0]["cause"] == "too low a learning rate" and nl.alternatives[0]["verdict"] == "supported"
+    slow = [f for f in findings if f.code == "UPDATE_RATIO"][0]
+    assert slow.suggestion.startswith("Raise the learning rate")
+    assert slow.alternatives[0]["cause"] == "the learning rate is off for this layer"
 
 
 def test_loss_trend_tells_noise_from_a_slow_fall():

@@ -76,7 +76,27 @@ def low_lr(F: Facts, f):
     if u is None:
         return UNKNOWN, f"{F.lr}; update:data ratio not recorded"
     line = f"{F.lr}: median update:data ratio {num(u)} (healthy ~1e-3)"
+    fast = F.fastest_update
+    if u < 1e-3 and fast is not None and fast[1] >= 1e-3:  # the same rate moves one layer healthily
+        return AGAINST, (f"{line}, but the same rate moves {F.ev.layer_title(fast[0])} by {num(fast[1])} per step: "
+                         "the slow layers' gradients are small, not the rate")
     return (STRONG if u < HEALTHY_UPDATE[0] else (UNKNOWN if u < 1e-3 else AGAINST)), line
+
+
+def rate_for_layer(F: Facts, f):
+    """UPDATE_RATIO: is this layer's learning rate off? Likely only when no other layer moves at a
+    healthy rate with the same optimizer (one rate for all, unless this layer has a group of its own)."""
+    if f.evidence.get("cause") == "stalled":
+        return UNKNOWN, f"update:data {num(f.evidence.get('best_ratio'))} at its best: the rate was fine then"
+    med = f.evidence.get("median", f.evidence.get("median_max"))  # one layer, or every layer (all_small)
+    if med is None:
+        return UNKNOWN, f"{F.lr}; this layer's update:data ratio not recorded"
+    line = f"{F.lr}; this layer's median update:data {num(med)}"
+    fast = F.fastest_update
+    if med < 1e-3 and fast is not None and fast[0] != f.layer and fast[1] >= 1e-3:
+        return UNKNOWN, (f"{line}, while the same optimizer moves {F.ev.layer_title(fast[0])} by {num(fast[1])}: "
+                         "only a param group of its own would give this layer another rate")
+    return FOR, line
 
 
 def high_lr(F: Facts, f):
@@ -250,7 +270,6 @@ CAUSES = {
     "VANISHING_GRADIENT": [("a bounded activation with a small derivative", bounded_activation),
                            ("saturated units pass no gradient", found("SATURATION", "units are not saturated")),
                            ("too-small initialisation", small_init),
-                           ("too low a learning rate", low_lr),
                            ("dead ReLU units cut the path", found("DEAD_UNITS", "no layer with many dead units"))],
     "EXPLODING_GRADIENT": [("too high a learning rate", high_lr),
                            ("unnormalised inputs", unnormalized),
@@ -259,11 +278,7 @@ CAUSES = {
                            ("a parameter initialised to a constant (norm scale, zero embedding), "
                             "whose std is no scale", constant_init)],
     "UPDATE_RATIO": [("a learning-rate schedule that decayed to almost nothing (stepped per batch?)", lr_decayed),
-                     ("the learning rate is off for this layer",
-                      lambda F, f: (FOR if f.evidence.get("median") is not None else UNKNOWN,
-                                    f"{F.lr}; this layer's median update:data {num(f.evidence.get('median'))}")
-                      if f.evidence.get("cause") != "stalled" else
-                      (UNKNOWN, f"update:data {num(f.evidence.get('best_ratio'))} at its best: the rate was fine then")),
+                     ("the learning rate is off for this layer", rate_for_layer),
                      ("its gradient vanishes", found("VANISHING_GRADIENT", "the gradient reaches the input end")),
                      ("the layer is not in the optimizer", found("NOT_UPDATED", "the layer's weights change")),
                      ("a weight initialised to a constant (a norm scale)", constant_init)],

@@ -12,7 +12,10 @@ from __future__ import annotations
 #    missing, or rec.step() before it); NOT_LOG_PROBABILITIES (NLLLoss without log_softmax; NLLLoss on a
 #    softmax was BOUNDED_OUTPUT); UPDATE_RATIO for a step size that collapses mid-run; clearer
 #    ACCUMULATING_GRADIENT and BOUNDED_OUTPUT messages.
-DIAGNOSIS_VERSION = 5
+# 6: an early-stopped member is judged on the epochs up to its stop (the batch's continuation is left
+#    out); "too low a learning rate" is unlikely when the same rate moves another layer at a healthy
+#    pace, and no longer a candidate cause of VANISHING_GRADIENT.
+DIAGNOSIS_VERSION = 6
 
 CODES = {
     # whole-run and data problems

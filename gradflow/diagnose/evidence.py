@@ -36,6 +36,29 @@ def judged_metrics(metrics: pd.DataFrame | None) -> pd.DataFrame | None:
     return metrics[metrics["epoch"] > 0] if "epoch" in metrics else metrics
 
 
+# Measured once on the best checkpoint after training, stamped with the batch's last epoch: they
+# belong to every member, early-stopped or not.
+AFTER_TRAINING = (Q.DEAD_COUNT, Q.DEAD_FRACTION)
+
+
+def counted_rows(table: pd.DataFrame, results: pd.DataFrame | None) -> pd.DataFrame:
+    """A recording table without the epochs a member trained only because the batch went on after its
+    early stop. gradflow's batched trainer keeps a stopped member training with the others, but its
+    results come from the epochs up to its stop (``epochs_trained``): the findings judge that run, not
+    the continuation (a sigmoid net stopped on its plateau at epoch 14 had vanishing gradients then,
+    whatever its continuation did by epoch 50)."""
+    if (not isinstance(results, pd.DataFrame) or table.empty or "epochs_trained" not in results
+            or "seed" not in results or not {"seed", "epoch"} <= set(table)):
+        return table
+    trained = results.dropna(subset=["seed", "epochs_trained"])
+    limit = pd.to_numeric(table["seed"], errors="coerce").map(
+        pd.Series(trained["epochs_trained"].astype(float).to_numpy(), index=trained["seed"].astype(float).to_numpy()))
+    keep = limit.isna() | (table["epoch"].astype(float) <= limit)
+    if "quantity" in table:
+        keep |= table["quantity"].isin(AFTER_TRAINING)
+    return table if keep.all() else table[keep].reset_index(drop=True)
+
+
 @dataclass
 class Evidence:
     tables: dict | None = None  # the recording's tidy tables (None: nothing recorded)
@@ -57,7 +80,9 @@ class Evidence:
         tables = summary = None
         if recording is not None:
             tables, summary = recording.tables(), recording.summary()
-            tables["scalars"] = tables["scalars"].astype({"value": float})
+            tables["scalars"] = counted_rows(tables["scalars"].astype({"value": float}), results)
+            if "nonfinite" in tables:
+                tables["nonfinite"] = counted_rows(tables["nonfinite"], results)
         model = config.get("model") if isinstance(config.get("model"), dict) else {}
         nc = num_classes or model.get("num_classes") or (summary or {}).get("num_classes")
         if not nc and summary and (summary.get("loss") or {}).get("kind") in CROSS_ENTROPY_KINDS:

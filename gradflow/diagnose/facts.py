@@ -59,6 +59,18 @@ class Facts:
         return self.median(Q.UPDATE_DATA_RATIO)
 
     @cached_property
+    def fastest_update(self) -> tuple[str, float] | None:
+        """(layer, median update:data ratio) of the weight layer that moves most. One learning rate
+        moves every layer, so a layer moving at a healthy rate says the rate is not too low: the
+        slow layers' own gradients are small."""
+        q = self.ev.quantity(Q.UPDATE_DATA_RATIO)
+        q = q[q["layer"].isin([e["name"] for e in self.ev.weight_layers()])]
+        v = q["value"].astype(float)
+        keep = np.isfinite(v) & (v > 0)
+        medians = v[keep].groupby(q["layer"][keep]).median()
+        return None if medians.empty else (str(medians.idxmax()), float(medians.max()))
+
+    @cached_property
     def first_weight(self):
         """(layer, weight std at the first recorded step, 1/sqrt(fan_in)) of the first weight layer."""
         params = [p for p in self.ev.layers("param") if len(p.get("shape") or []) >= 2]

@@ -225,6 +225,7 @@ def update_ratio(ev: Evidence) -> list[Finding]:
     # called per micro-batch of an accumulated step): they say nothing about the step size.
     moved = u.assign(nonzero=u["value"] != 0).groupby(["member", "step"])["nonzero"].transform("any")
     u = u[moved]
+    fastest = _fastest_weight_layer(u)
     out = []
     for (member, layer), rows in u.groupby(["member", "layer"], sort=False):
         if (rows["value"] == 0).all():
@@ -247,9 +248,31 @@ def update_ratio(ev: Evidence) -> list[Finding]:
             {"median": med, "low": UPDATE_RATIO_LOW, "high": UPDATE_RATIO_HIGH, "steps": len(rows),
              "scale": rows["scale"].iloc[0], "run": outcome.verdict, "run_reason": outcome.reason,
              "cause": "small" if small else "large"},
-            ("Raise the learning rate (or fix what makes this layer's gradient vanish)." if small else
+            (_slow_layer_fix(ev, fastest.get(member)) if small else
              "Lower the learning rate, or use warm-up / gradient clipping."), member, seed))
     return out + _whole_net_slow(ev, u, {(f.member, f.layer) for f in out})
+
+
+def _fastest_weight_layer(u: pd.DataFrame) -> dict:
+    """member -> (layer, median update:data ratio) of its weight layer that moves most."""
+    weights = u[u["scale"] != "rms"] if "scale" in u else u
+    weights = weights[weights["value"] > 0]
+    medians = weights.groupby(["member", "layer"], sort=False)["value"].median()
+    fastest: dict = {}
+    for (member, layer), med in medians.items():
+        if int(member) not in fastest or med > fastest[int(member)][1]:
+            fastest[int(member)] = (str(layer), float(med))
+    return fastest
+
+
+def _slow_layer_fix(ev: Evidence, fastest) -> str:
+    """One learning rate moves every layer: when another layer moves at a healthy rate, the slow one's
+    own gradient is what is small, and raising the rate would rewrite the healthy layer too fast."""
+    if fastest is not None and fastest[1] >= WHOLE_NET_LOW:
+        return (f"Fix what makes this layer's gradient small (see VANISHING_GRADIENT) rather than the learning "
+                f"rate: the same optimizer moves {ev.layer_title(fastest[0])} by {num(fastest[1])} per step, "
+                "so a higher rate would push that layer harder.")
+    return "Raise the learning rate (or fix what makes this layer's gradient vanish)."
 
 
 # Every weight layer at least ten times below the healthy 1e-3: not one layer's vanishing gradient
