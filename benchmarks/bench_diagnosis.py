@@ -14,7 +14,10 @@ false alarm).
     python benchmarks/bench_diagnosis.py --json out.json
 
 Recall = detected mutant runs / mutant runs. Precision = detected mutant runs / runs the tool
-flagged (detected mutants, mutants flagged for something else, controls with an alarm).
+flagged (detected mutants, mutants flagged for something else, controls with an alarm). Cause
+named = detected mutant runs where one ground-truth finding ranks the planted bug first among its
+likely causes (``diagnosis_cases.PLANTED_CAUSE``): detecting a symptom is half the job, pointing at
+its cause the other half.
 """
 from __future__ import annotations
 
@@ -33,7 +36,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helper modules beside this file
 
 from diagnosis_baseline import baseline_symptoms, codes_of  # noqa: E402
-from diagnosis_cases import CASES, STEP_TAKES_TARGETS, Data, train_case  # noqa: E402
+from diagnosis_cases import CASES, PLANTED_CAUSE, STEP_TAKES_TARGETS, Data, train_case  # noqa: E402
 
 import gradflow  # noqa: E402
 from gradflow.data import load_fashion_mnist  # noqa: E402
@@ -59,6 +62,10 @@ def run_one(case, seed, data, steps) -> dict:
                   "AUTOTRAINER": sorted(codes_of(base["AUTOTRAINER"])),
                   "DeepDiagnosis": sorted(codes_of(base["DeepDiagnosis"]))},
         "findings": sorted({f"{f.severity}:{f.code}" for f in findings}),
+        # the first-ranked cause of each ground-truth finding: does the ranking lead to the planted bug?
+        "first_causes": {f.code: f.alternatives[0]["cause"] for f in findings
+                         if f.severity in ALARM and f.code in case.codes and f.alternatives},
+        "planted_cause": list(PLANTED_CAUSE.get(case.name, ())),
         "baseline_symptoms": base, "seconds": round(time.perf_counter() - t0, 2),
     }
 
@@ -70,6 +77,11 @@ def verdict(run, tool) -> str:
     if run["control"]:
         return "alarm" if codes else "quiet"
     return "hit" if codes & set(run["truth"]) else ("wrong" if codes else "miss")
+
+
+def cause_named(run) -> bool:
+    """A detected mutant whose ground-truth findings rank the planted cause first (one is enough)."""
+    return any(p.lower() in c.lower() for c in run["first_causes"].values() for p in run["planted_cause"])
 
 
 def score(runs) -> dict:
@@ -89,6 +101,9 @@ def score(runs) -> dict:
                      "precision": hits / flagged if flagged else float("nan"),
                      "mutant_runs": mutants, "detected": hits, "control_runs": controls,
                      "false_alarms": v.count("alarm"), "per_symptom": per_symptom}
+    hits = [r for r in runs if verdict(r, "gradflow") == "hit"]
+    out["gradflow"]["cause_named"] = sum(map(cause_named, hits))
+    out["gradflow"]["cause_rate"] = out["gradflow"]["cause_named"] / len(hits) if hits else float("nan")
     return out
 
 
@@ -112,7 +127,8 @@ def markdown_table(runs, scores) -> str:
 
 def case_table(runs) -> str:
     """Per case: what each tool said on each seed, for finding which cases fail and why."""
-    lines = ["| case | truth | best val acc | gradflow (warning+) | baseline symptoms |", "|---|---|---:|---|---|"]
+    lines = ["| case | truth | best val acc | gradflow (warning+) | cause ranked first | baseline symptoms |",
+             "|---|---|---:|---|---|---|"]
     by_case = {}
     for r in runs:
         by_case.setdefault(r["case"], []).append(r)
@@ -123,9 +139,13 @@ def case_table(runs) -> str:
         gf = sorted(set().union(*(r["codes"]["gradflow"] for r in rs)))
         bs = sorted(set().union(*(r["baseline_symptoms"]["AUTOTRAINER"] + r["baseline_symptoms"]["DeepDiagnosis"]
                                   for r in rs)))
+        hits = [r for r in rs if verdict(r, "gradflow") == "hit"]
+        named = "".join("+" if cause_named(r) else "-" for r in hits)
+        wrong = sorted({c for r in hits if not cause_named(r) for c in r["first_causes"].values()})
+        first = f"`{named}`" + (f" {'; '.join(wrong)}" if wrong else "") if hits else "-"
         lines.append(f"| {name} | {', '.join(rs[0]['truth']) or '(control)'} | "
                      f"{f'{sum(acc) / len(acc):.2f}' if acc else 'n/a'} | `{marks}` {', '.join(gf) or '-'} | "
-                     f"{', '.join(s.split(':')[1] for s in bs) or '-'} |")
+                     f"{first} | {', '.join(s.split(':')[1] for s in bs) or '-'} |")
     return "\n".join(lines)
 
 
@@ -189,9 +209,13 @@ def main(argv=None):
           f"wall {wall:.1f} s")
     print()
     print(markdown_table(runs, scores))
+    g = scores["gradflow"]
+    print(f"\ngradflow's first-ranked likely cause names the planted bug in {g['cause_named']}/{g['detected']} "
+          f"detected mutant runs ({g['cause_rate']:.2f})")
     print()
     print(case_table(runs))
-    print("\n(gradflow per seed: + detected, - missed, x flagged for another cause, ! false alarm, . quiet)")
+    print("\n(gradflow per seed: + detected, - missed, x flagged for another cause, ! false alarm, . quiet; "
+          "cause ranked first, per detected seed: + the planted bug, - another cause, listed)")
     if args.json is not None:
         payload = {"date": when, "code": git_commit(), "machine": machine, "seeds": seeds, "steps": steps,
                    "train_size": len(data.train_y), "wall_seconds": wall, "scores": scores, "runs": runs}

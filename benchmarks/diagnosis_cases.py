@@ -145,6 +145,40 @@ MUTANTS = [
          loss="mse", targets="pixels_pm1", what="sigmoid autoencoder, targets normalised to [-1, 1]"),
 ]
 
+# What the planted bug is, in the words of the ranked alternative causes (gradflow.diagnose.alternatives):
+# a run's cause is named right when the first-ranked cause of one of its ground-truth findings
+# contains one of these phrases. A symptom has many causes; this measures whether the ranking leads
+# the reader to the one that was planted.
+PLANTED_CAUSE = {
+    "mlp_sigmoid_deep": ("bounded activation",),
+    "mlp_init_x0.01": ("too-small initialisation",),
+    "mlp_init_x10": ("too-large initialisation",),
+    "mlp_tanh_init_x10": ("too-large initialisation",),
+    "mlp_lr_x100": ("too high a learning rate", "learning rate so high"),
+    "cnn_lr_x100": ("too high a learning rate", "learning rate so high"),
+    "mlp_lr_x1e-3": ("too low a learning rate", "the learning rate is off"),
+    "bn_lr_x1e-3": ("too low a learning rate", "the learning rate is off"),
+    "mlp_raw_pixels": ("raw 0-255 pixels", "unnormalised inputs"),
+    "cnn_raw_pixels": ("raw 0-255 pixels", "unnormalised inputs"),
+    "mlp_tanh_logits": ("output activation left on the logits", "bounded function on the logits"),
+    "mlp_sigmoid_logits": ("output activation left on the logits", "bounded function on the logits"),
+    "cnn_softmax_logits": ("softmax before a loss",),
+    "keras_port_clipped_log": ("output activation left on the logits", "bounded function on the logits"),
+    "mlp_nll_without_log_softmax": ("log_softmax forgotten",),
+    "mlp_steplr_per_batch": ("schedule that decayed",),
+    "mlp_dropout_0.8": ("keep-probability passed as p",),
+    "mlp_functional_dropout_0.9": ("keep-probability passed as p",),
+    "mlp_no_zero_grad": ("zero_grad() is missing",),
+    "cnn_no_zero_grad": ("zero_grad() is missing",),
+    "mlp_no_optimizer_step": ("optimizer.step() is never called",),
+    "mlp_layer_not_in_optimizer": ("left out of the optimizer",),
+    "bn_only_norm_trainable": ("backbone was frozen",),
+    "cnn_unused_layer": ("not used in forward",),
+    "mlp_dead_bias": ("ReLU units pushed negative",),
+    "mlp_sigmoid_patience": ("too little patience",),
+    "ae_sigmoid_pm1_targets": ("targets are not scaled",),
+}
+
 # Tried and dropped because they train fine (best validation accuracy at or above the healthy
 # net's after 300 steps, so no symptom to diagnose): seed 000's net with F.cross_entropy on one-hot
 # float targets (0.84: the tanh only bounds the loss), a BatchNorm MLP whose first Linear is

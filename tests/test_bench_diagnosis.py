@@ -15,7 +15,7 @@ import pytest
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCH))
 
-from diagnosis_cases import CASES  # noqa: E402
+from diagnosis_cases import CASES, PLANTED_CAUSE  # noqa: E402
 
 from gradflow.diagnose.codes import CODES  # noqa: E402
 
@@ -37,6 +37,7 @@ def test_every_ground_truth_code_is_a_diagnosis_code_and_every_case_is_named_onc
     for case in CASES:
         assert set(case.codes) <= set(CODES), (case.name, set(case.codes) - set(CODES))
     assert any(c.control for c in CASES) and any(not c.control for c in CASES)
+    assert set(PLANTED_CAUSE) == {c.name for c in CASES if not c.control}  # every mutant says what was planted
 
 
 def test_quick_run_prints_the_table_and_judges_every_quick_case(quick):
@@ -68,3 +69,15 @@ def test_quick_run_meets_issue_10s_targets(quick):
     for tool in ("AUTOTRAINER", "DeepDiagnosis"):
         assert scores["gradflow"]["recall"] > scores[tool]["recall"], (tool, scores[tool]["recall"])
         assert scores["gradflow"]["precision"] >= scores[tool]["precision"], (tool, scores[tool]["precision"])
+
+
+def test_quick_run_ranks_the_planted_cause_first(quick):
+    """Detecting the symptom is half the job: the first-ranked likely cause of a ground-truth finding
+    names the planted bug (a sigmoid net's vanishing gradient is its activation, not its learning rate)."""
+    stdout, payload = quick
+    g = payload["scores"]["gradflow"]
+    assert re.search(rf"first-ranked likely cause names the planted bug in {g['cause_named']}/{g['detected']} ", stdout)
+    wrong = sorted({f"{r['case']}: {r['first_causes']}" for r in payload["runs"]
+                    if not r["control"] and set(r["codes"]["gradflow"]) & set(r["truth"])
+                    and not any(p.lower() in c.lower() for c in r["first_causes"].values() for p in r["planted_cause"])})
+    assert g["cause_rate"] >= 0.9, wrong

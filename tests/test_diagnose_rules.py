@@ -243,3 +243,22 @@ def test_findings_are_the_same_live_and_reloaded(fmnist, tmp_path):
     live = [f.to_dict() for f in diagnose(rec)]
     again = [f.to_dict() for f in diagnose(load_recording(rec.save(tmp_path / "rec")))]
     assert live == again
+
+
+@pytest.mark.parametrize("weight_scale,lr,first", [(10.0, 1e-2, "initialisation"), (1.0, 1.0, "learning rate")])
+def test_a_blow_up_names_the_oversized_start_or_the_rate(fmnist, weight_scale, lr, first):
+    """Both blow a ReLU net up within a few steps. The initial weight scale is measured before the rate
+    takes a step, so weights ten times too large come first; at a normal scale, lr=1 does."""
+    torch.manual_seed(0)
+    net = BaseNetwork("relu")
+    with torch.no_grad():
+        for p in net.parameters():
+            p.mul_(weight_scale)
+    findings = diagnose(_fit(net, fmnist, 120, opt="sgd", lr=lr))
+    blown = [f for f in findings if f.code in ("EXPLODING_GRADIENT", "NONFINITE", "DIVERGING", "NOT_LEARNING")]
+    assert blown, format_findings(findings)
+    for f in blown:
+        assert first in f.alternatives[0]["cause"], format_findings([f])
+    if weight_scale > 1:
+        rate = next(a for a in blown[0].alternatives if "learning rate" in a["cause"] and "high" in a["cause"])
+        assert "oversized before any step" in rate["evidence"]

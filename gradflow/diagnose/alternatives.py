@@ -13,23 +13,18 @@ causes in the order they are usually met (the prior), and each candidate is scor
 
 Candidates sort by score, ties in prior order. Every line cites the number it rests on. The checks
 on the training loop's wiring (missing calls, NLLLoss's input, a schedule stepped per batch) live in
-``loop_causes``; the scores and verdicts in ``scores``.
+``loop_causes``, those on the learning rate and the initial weight scale in ``scale_causes``; the
+scores and verdicts in ``scores``.
 """
 from __future__ import annotations
-
-import math
 
 from .. import quantities as Q
 from .evidence import Evidence
 from .facts import Facts
 from .finding import Finding, num
 from .loop_causes import eval_after_start, lr_decayed, nll_cause, one_layer_fixed, whole_model, zero_lr
+from .scale_causes import high_lr, large_init, low_lr, rate_for_layer, small_init
 from .scores import AGAINST, FOR, STRONG, UNKNOWN, verdict
-
-HEALTHY_UPDATE = (1e-4, 1e-2)  # update:data around 1e-3 (Karpathy); a decade either way is still fine
-SMALL_INIT = 0.3  # first-layer weight std below 0.3 / sqrt(fan_in): too small to carry the signal
-LARGE_INIT = 3.0  # ... above 3 / sqrt(fan_in): too large
-
 
 # --------------------------------------------------------------------------- candidate causes
 # Each returns (score, one line of evidence). They read Facts and the finding itself.
@@ -46,74 +41,6 @@ def bounded_activation(F: Facts, f):
     if F.activations:
         return AGAINST, f"no bounded activation ({', '.join(F.act_names)})"
     return UNKNOWN, "the activations were not recorded"
-
-
-def _first_weight_scale(F: Facts):
-    """(its std / 1/sqrt(fan_in), the sentence citing it), or None when not recorded."""
-    if F.first_weight is None:
-        return None
-    layer, std, he = F.first_weight
-    return std / he, (f"{F.ev.layer_title(layer)} starts with weight std {num(std)} = {num(std / he)} x "
-                      f"1/sqrt(fan_in) ({num(he)})")
-
-
-def small_init(F: Facts, f):
-    scale = _first_weight_scale(F)
-    if scale is None:
-        return UNKNOWN, "weight std not recorded"
-    return (STRONG if scale[0] < SMALL_INIT else AGAINST), scale[1]
-
-
-def large_init(F: Facts, f):
-    scale = _first_weight_scale(F)
-    if scale is None:
-        return UNKNOWN, "weight std not recorded"
-    return (STRONG if scale[0] > LARGE_INIT else AGAINST), scale[1]
-
-
-def low_lr(F: Facts, f):
-    u = F.update_ratio
-    if u is None:
-        return UNKNOWN, f"{F.lr}; update:data ratio not recorded"
-    line = f"{F.lr}: median update:data ratio {num(u)} (healthy ~1e-3)"
-    fast = F.fastest_update
-    if u < 1e-3 and fast is not None and fast[1] >= 1e-3:  # the same rate moves one layer healthily
-        return AGAINST, (f"{line}, but the same rate moves {F.ev.layer_title(fast[0])} by {num(fast[1])} per step: "
-                         "the slow layers' gradients are small, not the rate")
-    return (STRONG if u < HEALTHY_UPDATE[0] else (UNKNOWN if u < 1e-3 else AGAINST)), line
-
-
-def rate_for_layer(F: Facts, f):
-    """UPDATE_RATIO: is this layer's learning rate off? Likely only when no other layer moves at a
-    healthy rate with the same optimizer (one rate for all, unless this layer has a group of its own)."""
-    if f.evidence.get("cause") == "stalled":
-        return UNKNOWN, f"update:data {num(f.evidence.get('best_ratio'))} at its best: the rate was fine then"
-    med = f.evidence.get("median", f.evidence.get("median_max"))  # one layer, or every layer (all_small)
-    if med is None:
-        return UNKNOWN, f"{F.lr}; this layer's update:data ratio not recorded"
-    line = f"{F.lr}; this layer's median update:data {num(med)}"
-    fast = F.fastest_update
-    if med < 1e-3 and fast is not None and fast[0] != f.layer and fast[1] >= 1e-3:
-        return UNKNOWN, (f"{line}, while the same optimizer moves {F.ev.layer_title(fast[0])} by {num(fast[1])}: "
-                         "only a param group of its own would give this layer another rate")
-    return FOR, line
-
-
-def high_lr(F: Facts, f):
-    u, trend = F.update_ratio, F.loss_trend
-    rising = trend is not None and math.isfinite(trend[1]) and trend[1] > trend[0] * 1.05
-    diverged = "DIVERGING" in F.codes or (trend is not None and not math.isfinite(trend[1]))
-    parts = [F.lr]
-    if u is not None:
-        parts.append(f"median update:data ratio {num(u)} (healthy ~1e-3)")
-    if trend is not None:
-        parts.append(f"loss {num(trend[0])} -> {num(trend[1])}")
-    score = UNKNOWN if u is None and trend is None else AGAINST
-    if (u is not None and u > HEALTHY_UPDATE[1]) or diverged:
-        score = STRONG
-    elif rising:
-        score = FOR
-    return score, "; ".join(parts)
 
 
 def found(code: str, what: str):
@@ -261,6 +188,7 @@ CAUSES = {
     "NONFINITE": [("an activation's backward creates NaN/inf (exp overflowing in an unused branch)", nonfinite_in_backward),
                   ("unnormalised inputs overflow (exp above 88.7)", unnormalized),
                   ("a learning rate so high the weights overflow", high_lr),
+                  ("too-large initialisation", large_init),
                   ("a log or division of zero in the loss", first_place("loss"))],
     "UNNORMALIZED_INPUT": [("raw 0-255 pixels (no /255 or standardisation)",
                             lambda F, f: ((STRONG if (f.evidence.get("max") or 0) > 100 else FOR),
@@ -322,6 +250,7 @@ CAUSES = {
                      ("a bounded function on the logits", output_bounded),
                      ("too low a learning rate", low_lr),
                      ("too high a learning rate", high_lr),
+                     ("too-large initialisation", large_init),
                      ("unnormalised inputs", unnormalized),
                      ("dead units", found("DEAD_UNITS", "no layer with many dead units")),
                      ("saturated units", found("SATURATION", "units are not saturated")),
@@ -330,6 +259,7 @@ CAUSES = {
                      ("layers that never update", found("NOT_UPDATED", "every recorded layer moves"))],
     "DIVERGING": [("too high a learning rate", high_lr),
                   ("unnormalised inputs", unnormalized),
+                  ("too-large initialisation", large_init),
                   ("gradients accumulate (no zero_grad)", found("ACCUMULATING_GRADIENT", "gradients are cleared"))],
     "PLATEAU_STOP": [("too little patience for a slow start", plateau_patience),
                      ("a slow start from vanishing gradients", found("VANISHING_GRADIENT", "the gradient reaches the input end")),
