@@ -212,7 +212,7 @@ def test_a_member_is_judged_on_the_epochs_before_its_early_stop():
     it had no VANISHING_GRADIENT (the median was the continuation's); judged on its 14, it has."""
     layers = {"layers": [{"name": "layers.0", "kind": "param", "order": 0},
                          {"name": "layers.8", "kind": "param", "order": 8}]}
-    rows, dead = [], []
+    rows = []
     for epoch in range(1, 51):
         first = 2.5e-4 if epoch <= 14 else 0.1  # first/last gradient std: vanished, then recovered
         rows += [(epoch * 10, epoch, 0, 42, "layers.0", "grad_std", first * 1e-2),
