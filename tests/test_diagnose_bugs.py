@@ -10,10 +10,12 @@ from torch import nn
 from gradflow.case_bugs import keras_categorical_crossentropy
 from gradflow.data import load_fashion_mnist
 from gradflow.diagnose import diagnose, format_findings
+from gradflow.diagnose.evidence import Evidence
+from gradflow.diagnose.facts import Facts
 from gradflow.loss_graph import inspect_loss
 from gradflow.models import BaseNetwork
 from gradflow.record import Recorder
-from gradflow.recording import member_subset
+from gradflow.recording import load_recording, member_subset
 from gradflow.stacked import StackedMLP
 
 
@@ -529,3 +531,115 @@ def test_a_learning_rate_that_underflows_to_zero_updates(fmnist):
     found = [f for f in _by_code(diagnose(rec), "UPDATE_RATIO") if f.evidence.get("cause") == "stalled"]
     assert len(found) == 1 and found[0].evidence["from_step"] == 50 and found[0].evidence["drop"] > 100
     assert "leaves it unchanged" in found[0].message and "then to 0" in found[0].message
+
+
+# ----------------------------------------------------------------- 12. which optimizer steps the model
+
+def _wired(fmnist, wiring, steps=24):
+    """A plain loop whose optimizer is wired as ``wiring`` says, under a Recorder."""
+    torch.manual_seed(0)
+    net = _mlp()
+    params = {"another_model": lambda: _mlp().parameters(),  # the model was built again after the optimizer
+              "layer_left_out": lambda: [*net[2].parameters(), *net[4].parameters()],
+              "lr_zero_group": lambda: [{"params": net[0].parameters(), "lr": 0.0},
+                                        {"params": [*net[2].parameters(), *net[4].parameters()]}]}
+    opt = torch.optim.SGD(params.get(wiring, net.parameters)(), lr=1e-2, momentum=0.9)
+    with Recorder(net) as rec:
+        for step in range(steps):
+            i = (step * 128) % (len(fmnist.y) - 128)
+            opt.zero_grad()
+            loss = F.cross_entropy(net(fmnist.x[i:i + 128]), fmnist.y[i:i + 128])
+            loss.backward()
+            if wiring != "never_stepped":
+                opt.step()
+            rec.step(loss=loss)
+    return rec
+
+
+@pytest.mark.parametrize("wiring,first_cause,evidence", [
+    ("never_stepped", "optimizer.step() is never called", "no torch optimizer stepped"),
+    ("another_model", "the optimizer holds another model's parameters", "holding none of this model's parameters"),
+    ("layer_left_out", "the layer was left out of the optimizer's parameter groups", "`0.weight` is in no parameter group"),
+    ("lr_zero_group", "its param group has lr=0", "`0.weight` is in a parameter group with lr=0"),
+])
+def test_the_optimizers_seen_stepping_tell_the_causes_of_unmoved_weights_apart(fmnist, wiring, first_cause, evidence):
+    """The weights cannot tell a step() never called from an optimizer built on another model, nor a
+    layer left out of the optimizer from one in a group with lr 0; the optimizers the Recorder saw
+    step can. (Before the watch, the second of each pair ranked below the first.)"""
+    found = _by_code(diagnose(_wired(fmnist, wiring)), "NOT_UPDATED")
+    assert len(found) == 1, format_findings(found)
+    first = found[0].alternatives[0]
+    assert first["cause"].startswith(first_cause) and first["verdict"] == "supported", found[0].alternatives
+    assert evidence in first["evidence"]
+    assert [a["verdict"] for a in found[0].alternatives[1:3]] == ["unlikely", "unlikely"], found[0].alternatives
+
+
+def test_the_optimizer_watch_summary(fmnist, tmp_path):
+    torch.manual_seed(0)
+    net, bystander = _mlp(), nn.Linear(3, 3)
+    opt = torch.optim.SGD([*net[2].parameters(), *net[4].parameters()], lr=0.1)
+    other = torch.optim.Adam(bystander.parameters())
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.01)
+    with Recorder(net) as rec:
+        for _ in range(4):
+            opt.zero_grad()
+            F.cross_entropy(net(fmnist.x[:64]), fmnist.y[:64]).backward()
+            opt.step()
+            sched.step()
+            bystander(torch.ones(1, 3)).sum().backward()
+            other.step()
+            rec.step()
+    opt.step()  # after the Recorder closed: not counted
+    watch = rec.summary()["optimizer_watch"]
+    assert watch["optimizers"] == [{"name": "SGD", "steps": 4, "lr_first": 0.1, "lr_last": pytest.approx(1e-9),
+                                    "low_lr_steps": 2, "params": 4, "zero_lr": []}]  # 1e-5 and 1e-7 < 1e-4
+    assert watch["other_steps"] == 4 and watch["not_in_optimizer"] == ["0.weight", "0.bias"]
+    assert load_recording(rec.save(tmp_path / "rec")).summary()["optimizer_watch"] == watch
+    facts = Facts(Evidence.of(rec), set())
+    assert facts.lr == "SGD lr=0.1 (lr=1e-09 at the end)" and facts.low_lr_share == (2, 4)
+    old = Evidence.of(rec)
+    old.summary.pop("optimizer_watch")  # a recording made before the watch: unknown, not "no optimizer"
+    assert Facts(old, set()).lr == "the learning rate" and Facts(old, set()).low_lr_share is None
+
+
+def test_a_schedule_stepped_per_batch_is_named_for_a_run_that_does_not_learn():
+    """NOT_LEARNING after StepLR(step_size=5) stepped every batch: the learning rate the Recorder saw
+    fall a thousandfold within 15 steps ranks the schedule first."""
+    torch.manual_seed(0)
+    x = torch.randn(512, 20)
+    y = x[:, :10].argmax(1)
+    net = nn.Sequential(nn.Linear(20, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=5, gamma=0.1)
+    with Recorder(net) as rec:
+        for epoch in range(5):
+            rec.epoch = epoch + 1
+            for i in range(0, 512, 32):
+                opt.zero_grad()
+                loss = F.cross_entropy(net(x[i:i + 32]), y[i:i + 32])
+                loss.backward()
+                opt.step()
+                sched.step()
+                rec.step(loss=loss)
+    found = _by_code(diagnose(rec), "NOT_LEARNING")
+    assert found, format_findings(diagnose(rec))
+    first = found[0].alternatives[0]
+    assert first["cause"].startswith("a learning-rate schedule that decayed") and first["verdict"] == "supported"
+    assert "SGD lr=0.05" in first["evidence"] and "below 1/1000 of its start in 60 of 80 steps" in first["evidence"]
+
+
+def test_a_parameter_group_added_later_is_held(fmnist):
+    """Unfreezing the first layer mid-run with add_param_group(): from then on the optimizer holds it."""
+    torch.manual_seed(0)
+    net = _mlp()
+    opt = torch.optim.SGD([*net[2].parameters(), *net[4].parameters()], lr=0.1)
+    with Recorder(net) as rec:
+        for step in range(4):
+            if step == 2:
+                opt.add_param_group({"params": net[0].parameters(), "lr": 0.01})
+            opt.zero_grad()
+            F.cross_entropy(net(fmnist.x[:64]), fmnist.y[:64]).backward()
+            opt.step()
+            rec.step()
+    watch = rec.summary()["optimizer_watch"]
+    assert watch["not_in_optimizer"] == [] and watch["optimizers"][0]["params"] == 6

@@ -15,7 +15,11 @@ from __future__ import annotations
 # 6: an early-stopped member is judged on the epochs up to its stop (the batch's continuation is left
 #    out); "too low a learning rate" is unlikely when the same rate moves another layer at a healthy
 #    pace, and no longer a candidate cause of VANISHING_GRADIENT.
-DIAGNOSIS_VERSION = 6
+# 7: the ranked causes read which optimizers the Recorder saw step the model (record/optimizer_watch):
+#    NOT_UPDATED's causes told apart (step() never called, another model's optimizer, a layer left out,
+#    lr 0), the optimizer and its learning rate named in the evidence, and a schedule that decayed
+#    to almost nothing a candidate cause of NOT_LEARNING.
+DIAGNOSIS_VERSION = 7
 
 CODES = {
     # whole-run and data problems

@@ -109,9 +109,33 @@ class Facts:
         return None
 
     @cached_property
+    def watch(self) -> dict | None:
+        """What the Recorder saw of the torch optimizers (gradflow.record.optimizer_watch); None when
+        the recording predates the watch."""
+        return (self.ev.summary or {}).get("optimizer_watch")
+
+    @cached_property
+    def low_lr_share(self) -> tuple[int, int] | None:
+        """(steps whose learning rate was below 1/1000 of the first step's, steps), from the one
+        optimizer the Recorder saw step the model; None when unknown."""
+        seen = (self.watch or {}).get("optimizers") or []
+        if len(seen) != 1 or not seen[0].get("lr_first") or not seen[0].get("steps"):
+            return None
+        return int(seen[0].get("low_lr_steps", 0)), int(seen[0]["steps"])
+
+    @cached_property
     def lr(self) -> str:
+        """The optimizer and its learning rate in words: from the run's config (gradflow train), else
+        from the optimizer the Recorder saw step the model."""
         run = self.ev.run_config
-        return f"{run.get('optimizer', 'the optimizer')} lr={run['lr']:g}" if run.get("lr") else "the learning rate"
+        if run.get("lr"):
+            return f"{run.get('optimizer', 'the optimizer')} lr={run['lr']:g}"
+        seen = (self.watch or {}).get("optimizers") or []
+        if len(seen) == 1 and seen[0].get("lr_first") is not None:
+            first, last = seen[0]["lr_first"], seen[0].get("lr_last")
+            now = f" (lr={last:g} at the end)" if last is not None and not math.isclose(last, first) else ""
+            return f"{seen[0]['name']} lr={first:g}{now}"
+        return "the learning rate"
 
     @cached_property
     def dropout_p(self) -> float | None:

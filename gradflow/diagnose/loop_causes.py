@@ -12,15 +12,43 @@ from .scores import AGAINST, FOR, STRONG, UNKNOWN
 WHOLE_MODEL = ("no_optimizer_step", "recorded_before_step")  # NOT_UPDATED's causes when no layer moves
 
 
+def _stepped(W: dict) -> str:
+    """The optimizers that stepped the model, in words: 'SGD (300 steps)'."""
+    return ", ".join(f"{o['name']} ({o['steps']} steps)" for o in W["optimizers"])
+
+
+def _of_layers(names, f) -> list[str]:
+    """The parameter names among ``names`` that belong to the finding's modules themselves."""
+    layers = set(getattr(f, "layers", None) or [f.layer])
+    return [n for n in names or [] if n.rpartition(".")[0] in layers]
+
+
 def one_layer_fixed(F: Facts, f):
     if f.evidence.get("cause") in WHOLE_MODEL:
         return AGAINST, "no layer moves, not only one"
+    W = F.watch
+    if W and W["optimizers"]:  # the Recorder saw which parameters the stepping optimizers hold
+        left_out = _of_layers(W["not_in_optimizer"], f)
+        if left_out:
+            return STRONG, f"`{left_out[0]}` is in no parameter group of {_stepped(W)}"
+        if W["not_in_optimizer_count"] == len(W["not_in_optimizer"]):  # the list is complete
+            return AGAINST, f"{_stepped(W)} holds this layer's parameters"
     return FOR, "gradient present, weights fixed while other layers move"
 
 
-def whole_model(cause: str, line: str, score: float = STRONG):
-    """NOT_UPDATED's two whole-model causes, told apart by the rule (do the weights move between records?)."""
+def whole_model(cause: str, line: str, score: float = STRONG, stepped_elsewhere: bool | None = None):
+    """NOT_UPDATED's whole-model causes, told apart by the rule (do the weights move between records?)
+    and, when the Recorder watched the optimizers, by what stepped: nothing at all (``stepped_elsewhere``
+    False: step() is never called) or only optimizers holding none of the model's parameters (True)."""
     def check(F: Facts, f):
+        W = F.watch
+        if f.evidence.get("cause") == cause == "no_optimizer_step" and W and stepped_elsewhere is not None:
+            if W["optimizers"]:
+                return AGAINST, f"{_stepped(W)} stepped this model's parameters"
+            others = W["other_steps"]
+            seen = (f"optimizers holding none of this model's parameters stepped {others} times" if others
+                    else "no torch optimizer stepped while the Recorder was open")
+            return (STRONG if bool(others) == stepped_elsewhere else AGAINST), seen
         if f.evidence.get("cause") == cause:
             return score, line
         if f.evidence.get("cause") in WHOLE_MODEL:
@@ -41,16 +69,36 @@ def nll_cause(cause: str):
     return check
 
 
+# A schedule that spends a quarter of the run below 1/1000 of its starting rate has stopped training
+# (StepLR written for epochs, stepped per batch); a cosine to zero spends ~2 % there, by design.
+LR_COLLAPSED_SHARE = 0.25
+
+
 def lr_decayed(F: Facts, f):
+    low = F.low_lr_share  # (steps, of steps) seen by the Recorder's optimizer watch; None: not seen
+    seen = (f"; {F.lr}, below 1/1000 of its start in {low[0]} of {low[1]} steps" if low else "")
     if f.evidence.get("cause") == "stalled":
         return STRONG, (f"the step per unit of gradient fell {num(f.evidence.get('drop'))}-fold from step "
-                        f"{f.evidence.get('best_step')} to the end")
+                        f"{f.evidence.get('best_step')} to the end" + seen)
+    if low is not None:
+        return (STRONG if low[0] >= LR_COLLAPSED_SHARE * low[1] else AGAINST), seen[2:]
+    if f.code != "UPDATE_RATIO" and "UPDATE_RATIO" in F.codes:
+        return UNKNOWN, "see the update:data ratio finding"
     return AGAINST, "the step size did not collapse during the run"
 
 
 def zero_lr(F: Facts, f):
     if f.evidence.get("cause") == "recorded_before_step":
         return AGAINST, "the weights do change, between records"
+    W = F.watch
+    if W and not W["optimizers"]:
+        return AGAINST, "no optimizer stepped this model's parameters"
+    if W:
+        zero = [n for o in W["optimizers"] for n in o["zero_lr"]]
+        zero = zero if f.evidence.get("cause") in WHOLE_MODEL else _of_layers(zero, f)
+        if zero:
+            return STRONG, f"`{zero[0]}` is in a parameter group with lr=0"
+        return AGAINST, f"every group of {_stepped(W)} that holds it has lr > 0"
     return UNKNOWN, "check the optimizer's groups"
 
 

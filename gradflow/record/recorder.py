@@ -16,9 +16,9 @@ What is hooked (everything is removed on exit, also when training raises), see `
   (model.eval() left on while training?), see ``boundary``.
 
 The stages live beside this file: ``schedule`` (which steps), ``layers`` (what is hooked),
-``boundary`` (the model's inputs, outputs, mode, targets), ``buffer`` (device results -> tidy
-tables), ``sentinel`` (first NaN/inf), ``dead_units`` (a pass of its own), ``structure`` (the
-summary's model description).
+``boundary`` (the model's inputs, outputs, mode, targets), ``optimizer_watch`` (which optimizer
+steps it, at which learning rate), ``buffer`` (device results -> tidy tables), ``sentinel`` (first
+NaN/inf), ``dead_units`` (a pass of its own), ``structure`` (the summary's model description).
 """
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ from .buffer import FLUSH_ENTRIES, Buffer
 from .dead_units import dead_unit_pass
 from .grad_accumulation import StaleGradCheck
 from .layers import PARAM, find_layers, first_tensor
+from .optimizer_watch import OptimizerWatch
 from .schedule import as_schedule
 from .sentinel import NonfiniteLog, Sentinel
 
@@ -97,6 +98,7 @@ class Recorder:
         self._loss_info: dict | None = None
         self._stale_grad = StaleGradCheck(self._param_layers, self._guard)  # missing zero_grad (grad_accumulation)
         self._boundary = ModelBoundary(model, self.layers, self.members, self._scalar)
+        self._optimizers = OptimizerWatch(model, self._guard)  # which optimizer steps the model, at which lr
         self._reset_step_state()
 
     # ----------------------------------------------------------------- lifecycle
@@ -131,11 +133,13 @@ class Recorder:
 
     def _remove_hooks(self):
         self._stale_grad.disarm()
+        self._optimizers.disarm()
         while self._handles:
             self._handles.pop().remove()
 
     def _register(self):
         h = self._handles
+        self._optimizers.arm()
         h.append(self.model.register_forward_pre_hook(self._guard(self._on_model_input)))
         h.append(self.model.register_forward_hook(self._guard(self._on_model_output)))
         for lay in self.layers:
@@ -373,7 +377,7 @@ class Recorder:
             "output": dict(self._boundary.output), "loss": self._loss_info, "num_classes": structure.num_classes(self.model),
             "missing_grad": {k: v[:20] for k, v in self._missing_grad.items()},
             "dropout_masks": self._boundary.dropout_masks, "stale_grad": self._stale_grad.summary(),
-            "targets": self._boundary.targets_summary(),
+            "targets": self._boundary.targets_summary(), "optimizer_watch": self._optimizers.summary(),
             "frozen_types": structure.module_types(self.model, self.frozen),
             "errors": list(self._errors),
             "histogram_edges": {f"{k}_{s}": stats.histogram_edges(k, s).tolist() for k, s in stats.HIST_EDGES},
