@@ -262,3 +262,19 @@ def test_a_blow_up_names_the_oversized_start_or_the_rate(fmnist, weight_scale, l
     if weight_scale > 1:
         rate = next(a for a in blown[0].alternatives if "learning rate" in a["cause"] and "high" in a["cause"])
         assert "oversized before any step" in rate["evidence"]
+
+
+def test_raw_pixels_rank_above_the_rate_that_trains_normalised_inputs(fmnist):
+    """The tutorial's own SGD lr=1e-2 on raw 0-255 pixels blows up (case study 003); the same rate on
+    normalised pixels trains. Raw inputs alone make the updates and the loss this large, so every
+    blow-up finding names them first, and the rate only after them."""
+    raw = SimpleNamespace(x=(fmnist.x * 0.5 + 0.5) * 255, y=fmnist.y)
+    torch.manual_seed(0)
+    findings = diagnose(_fit(BaseNetwork("relu"), raw, 120, opt="sgd", lr=1e-2))
+    blown = [f for f in findings if f.code in ("EXPLODING_GRADIENT", "NONFINITE", "DIVERGING", "NOT_LEARNING")]
+    assert blown and "UNNORMALIZED_INPUT" in {f.code for f in findings}, format_findings(findings)
+    for f in blown:
+        assert "unnormalised inputs" in f.alternatives[0]["cause"], format_findings([f])
+        rate = [a for a in f.alternatives if "learning rate" in a["cause"] and "high" in a["cause"]]
+        assert all(a["score"] < f.alternatives[0]["score"] for a in rate)
+        assert all("inputs are unnormalised" in a["evidence"] for a in rate if a["verdict"] != "unlikely")

@@ -18,7 +18,8 @@ from __future__ import annotations
 # 7: the ranked causes read which optimizers the Recorder saw step the model (record/optimizer_watch):
 #    NOT_UPDATED's causes told apart (step() never called, another model's optimizer, a layer left out,
 #    lr 0), the optimizer and its learning rate named in the evidence, and a schedule that decayed
-#    to almost nothing a candidate cause of NOT_LEARNING.
+#    to almost nothing a candidate cause of NOT_LEARNING; with unnormalised inputs, "too high a learning
+#    rate" ranks below them.
 DIAGNOSIS_VERSION = 7
 
 CODES = {
