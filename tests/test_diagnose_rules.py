@@ -14,6 +14,8 @@ from torch import nn
 from gradflow.data import load_fashion_mnist
 from gradflow.diagnose import Evidence, diagnose, format_findings
 from gradflow.diagnose import trend as T
+from gradflow.diagnose.alternatives import rank_causes
+from gradflow.diagnose.finding import Finding
 from gradflow.models import BaseNetwork
 from gradflow.record import Recorder
 from gradflow.recording import load_recording
@@ -270,7 +272,14 @@ def test_raw_pixels_rank_above_the_rate_that_trains_normalised_inputs(fmnist):
     blow-up finding names them first, and the rate only after them."""
     raw = SimpleNamespace(x=(fmnist.x * 0.5 + 0.5) * 255, y=fmnist.y)
     torch.manual_seed(0)
-    findings = diagnose(_fit(BaseNetwork("relu"), raw, 120, opt="sgd", lr=1e-2))
+    rec = _fit(BaseNetwork("relu"), raw, 120, opt="sgd", lr=1e-2)
+    findings = diagnose(rec)
+    # a layer rewritten too fast (case study 002's output layer): the raw inputs come before its rate
+    fast = Finding("UPDATE_RATIO", "warning", "layers.8", 0, "moves too fast", {"cause": "large", "median": 0.14}, "")
+    ranked = rank_causes(fast, Evidence.of(rec), {f.code for f in findings} | {"UPDATE_RATIO"})
+    assert ranked[0]["cause"] == "unnormalised inputs make every update large", ranked
+    slow = Finding("UPDATE_RATIO", "warning", "layers.8", 0, "barely moves", {"cause": "small", "median": 1e-6}, "")
+    assert "unnormalised" not in rank_causes(slow, Evidence.of(rec), {"UPDATE_RATIO", "UNNORMALIZED_INPUT"})[0]["cause"]
     blown = [f for f in findings if f.code in ("EXPLODING_GRADIENT", "NONFINITE", "DIVERGING", "NOT_LEARNING")]
     assert blown and "UNNORMALIZED_INPUT" in {f.code for f in findings}, format_findings(findings)
     for f in blown:

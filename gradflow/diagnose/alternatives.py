@@ -59,6 +59,13 @@ def unnormalized(F: Facts, f):
     return AGAINST, f"inputs look normalised (|mean| {num(mean)}, std {num(std)})"
 
 
+def unnormalized_fast(F: Facts, f):
+    """UPDATE_RATIO: raw inputs make activations, gradients and so updates large at any rate."""
+    if f.evidence.get("cause") != "large":
+        return AGAINST, "the layer moves too little, not too much"
+    return unnormalized(F, f)
+
+
 def no_normalisation(F: Facts, f):
     if F.norm_layers:
         return AGAINST, f"normalisation layers present ({', '.join(F.norm_layers[:3])})"
@@ -207,6 +214,7 @@ CAUSES = {
                             "whose std is no scale", constant_init)],
     "UPDATE_RATIO": [("a learning-rate schedule that decayed to almost nothing (stepped per batch?)", lr_decayed),
                      ("the learning rate is off for this layer", rate_for_layer),
+                     ("unnormalised inputs make every update large", unnormalized_fast),
                      ("its gradient vanishes", found("VANISHING_GRADIENT", "the gradient reaches the input end")),
                      ("the layer is not in the optimizer", found("NOT_UPDATED", "the layer's weights change")),
                      ("a weight initialised to a constant (a norm scale)", constant_init)],
