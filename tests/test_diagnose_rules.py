@@ -267,9 +267,9 @@ def test_a_blow_up_names_the_oversized_start_or_the_rate(fmnist, weight_scale, l
 
 
 def test_raw_pixels_rank_above_the_rate_that_trains_normalised_inputs(fmnist):
-    """The tutorial's own SGD lr=1e-2 on raw 0-255 pixels blows up (case study 003); the same rate on
-    normalised pixels trains. Raw inputs alone make the updates and the loss this large, so every
-    blow-up finding names them first, and the rate only after them."""
+    """The tutorial's own SGD lr=1e-2 on raw 0-255 pixels gives exploding gradients (case study 002's
+    overflow, without the hand-written ELU); the same rate trains normalised pixels. Raw inputs alone
+    make the updates and the loss this large, so every such finding names them first, the rate after."""
     raw = SimpleNamespace(x=(fmnist.x * 0.5 + 0.5) * 255, y=fmnist.y)
     torch.manual_seed(0)
     rec = _fit(BaseNetwork("relu"), raw, 120, opt="sgd", lr=1e-2)

@@ -92,7 +92,7 @@ def high_lr(F: Facts, f):
         parts.append(f"but {scale[1]}: oversized before any step")
     elif score == STRONG and "UNNORMALIZED_INPUT" in F.codes:
         # raw inputs make the first layer's gradient, its updates and the logits large at any rate:
-        # normalise first, then judge the rate (case study 003: the tutorial's own rate, raw pixels)
+        # normalise first, then judge the rate (case study 002: SGD lr=0.01 on raw pixels)
         score = FOR
         parts.append("but the inputs are unnormalised, which alone makes updates and losses this large")
     return score, "; ".join(parts)
