@@ -115,13 +115,19 @@ class Facts:
         return (self.ev.summary or {}).get("optimizer_watch")
 
     @cached_property
-    def low_lr_share(self) -> tuple[int, int] | None:
-        """(steps whose learning rate was below 1/1000 of the first step's, steps), from the one
-        optimizer the Recorder saw step the model; None when unknown."""
+    def optimizer(self) -> dict | None:
+        """The one optimizer the Recorder saw step the model with a known learning rate (None: none,
+        several, or not watched)."""
         seen = (self.watch or {}).get("optimizers") or []
-        if len(seen) != 1 or not seen[0].get("lr_first") or not seen[0].get("steps"):
+        return seen[0] if len(seen) == 1 and seen[0].get("lr_first") is not None else None
+
+    @cached_property
+    def low_lr_share(self) -> tuple[int, int] | None:
+        """(steps whose learning rate was below 1/1000 of the first step's, steps) of that optimizer."""
+        o = self.optimizer
+        if not o or not o["lr_first"] or not o.get("steps"):
             return None
-        return int(seen[0].get("low_lr_steps", 0)), int(seen[0]["steps"])
+        return int(o.get("low_lr_steps", 0)), int(o["steps"])
 
     @cached_property
     def lr(self) -> str:
@@ -130,12 +136,12 @@ class Facts:
         run = self.ev.run_config
         if run.get("lr"):
             return f"{run.get('optimizer', 'the optimizer')} lr={run['lr']:g}"
-        seen = (self.watch or {}).get("optimizers") or []
-        if len(seen) == 1 and seen[0].get("lr_first") is not None:
-            first, last = seen[0]["lr_first"], seen[0].get("lr_last")
-            now = f" (lr={last:g} at the end)" if last is not None and not math.isclose(last, first) else ""
-            return f"{seen[0]['name']} lr={first:g}{now}"
-        return "the learning rate"
+        o = self.optimizer
+        if o is None:
+            return "the learning rate"
+        first, last = o["lr_first"], o.get("lr_last")
+        now = f" (lr={last:g} at the end)" if last is not None and not math.isclose(last, first) else ""
+        return f"{o['name']} lr={first:g}{now}"
 
     @cached_property
     def dropout_p(self) -> float | None:

@@ -76,13 +76,14 @@ LR_COLLAPSED_SHARE = 0.25
 
 def lr_decayed(F: Facts, f):
     low = F.low_lr_share  # (steps, of steps) seen by the Recorder's optimizer watch; None: not seen
-    seen = "" if not low else (f"; {F.lr}, below 1/1000 of its start in {low[0]} of {low[1]} steps" if low[0]
-                               else f"; {F.lr}, never below 1/1000 of its start in {low[1]} steps")
+    if low:
+        seen = (f"{F.lr}, below 1/1000 of its start in {low[0]} of {low[1]} steps" if low[0]
+                else f"{F.lr}, never below 1/1000 of its start in {low[1]} steps")
     if f.evidence.get("cause") == "stalled":
         return STRONG, (f"the step per unit of gradient fell {num(f.evidence.get('drop'))}-fold from step "
-                        f"{f.evidence.get('best_step')} to the end" + seen)
+                        f"{f.evidence.get('best_step')} to the end" + (f"; {seen}" if low else ""))
     if low is not None:
-        return (STRONG if low[0] >= LR_COLLAPSED_SHARE * low[1] else AGAINST), seen[2:]
+        return (STRONG if low[0] >= LR_COLLAPSED_SHARE * low[1] else AGAINST), seen
     if f.code != "UPDATE_RATIO" and "UPDATE_RATIO" in F.codes:
         return UNKNOWN, "see the update:data ratio finding"
     return AGAINST, "the step size did not collapse during the run"

@@ -105,17 +105,17 @@ class OptimizerWatch:
     def summary(self) -> dict | None:
         """JSON-able: ``optimizers`` that stepped this model's parameters (class, steps, lr at the
         first step and at close, steps whose lr was below 1/1000 of the first, parameters held,
-        parameters with lr 0), ``other_steps`` of optimizers
-        that hold none of them, and the trainable parameters ``not_in_optimizer`` (only when some
-        optimizer stepped this model). None when the watch was never armed."""
+        parameters with lr 0), ``other_steps`` of optimizers that hold none of them, and the
+        trainable parameters ``not_in_optimizer`` (only when some optimizer stepped this model).
+        None when the watch was never armed."""
         if not self.watched:
             return None
         mine = [s for s in self._seen.values() if s.params]
         held = set().union(*(s.params for s in mine)) if mine else set()
         missing = [n for n in self._names.values() if n not in held] if mine else []
         return {
-            "optimizers": [{"name": s.name, "steps": s.steps, "lr_first": s.lr_first, "lr_last": s.lr() if s.lr_last is None else s.lr_last,
-                            "low_lr_steps": s.low_steps,
+            "optimizers": [{"name": s.name, "steps": s.steps, "lr_first": s.lr_first,
+                            "lr_last": s.lr() if s.lr_last is None else s.lr_last, "low_lr_steps": s.low_steps,
                             "params": len(s.params), "zero_lr": s.zero_lr[:MAX_NAMES]} for s in mine],
             "other_steps": sum(s.steps for s in self._seen.values() if not s.params),
             "not_in_optimizer": missing[:MAX_NAMES], "not_in_optimizer_count": len(missing),
