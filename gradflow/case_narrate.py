@@ -184,6 +184,28 @@ def _readable(message: str, config: dict) -> str:
     return _LAYER_KEY.sub(label, message)
 
 
+def _where(run, key: str) -> str:
+    """A layer of the finding: the project's name for a BaseNetwork layer ("Linear 3 (64→10), output"),
+    else its type and the name the case's own model gives it ("Sigmoid `act`"), as the message says it."""
+    named = layer_label(run.config, key)
+    if named != key:
+        return named
+    kind = _layer_types(run).get(key)
+    return f"{kind} `{key}`" if kind else f"`{key}`"
+
+
+def _layer_types(run) -> dict:
+    """{layer name: module type} from the run's recording summary (a small JSON file; no tables read)."""
+    import json
+
+    from .recording import SUMMARY_FILE
+    try:
+        summary = json.loads((run.path / "recordings" / SUMMARY_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return {e["name"]: e.get("type") for e in summary.get("layers") or [] if e.get("name") and e.get("type")}
+
+
 def findings_table(run, codes: tuple | None = None) -> pd.DataFrame:
     """The run's findings, one row per cause (grouped across seeds and layers), the layers named,
     seeds counted, and the likeliest cause with its evidence.
@@ -197,7 +219,7 @@ def findings_table(run, codes: tuple | None = None) -> pd.DataFrame:
     for f in as_grouped(run.findings, seeds):
         if codes is not None and f.code not in codes:
             continue
-        where = "; ".join(dict.fromkeys(layer_label(run.config, k) for k in f.layers)) or "whole run"
+        where = "; ".join(dict.fromkeys(_where(run, k) for k in f.layers)) or "whole run"
         n = f.of_seeds or len(seeds) or 1
         out.append({"severity": f.severity, "finding": f.code, "where": where,
                     "seeds": f"{min(f.seen_in, n)} of {n}", "what it says": _readable(core_message(f), run.config),

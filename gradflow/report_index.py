@@ -127,11 +127,12 @@ def reproduce(preset: str, runs_display: str) -> str:
     out = "" if runs_display == "checkpoints" else f" --out {runs_display}"
     return (f"<pre>make report PRESET={_esc(preset)}</pre><p>does all of it on a fresh clone (virtual environment, "
             f"data, training, rendering). Step by step, with the environment set up:</p>"
-            f"<pre>gradflow train --act all --preset {_esc(preset)}{_esc(out)}     # the six-activation comparison\n"
-            f"gradflow train --case-studies --preset {_esc(preset)}{_esc(out)}  # the case-study runs\n"
-            f"gradflow sweep --act relu,tanh,sigmoid --init default,kaiming --preset {_esc(preset)}{_esc(out)} "
-            f"--name activation-x-init-{_esc(preset)}  # the sweep page's grid\n"
-            f"gradflow report --preset {_esc(preset)}{_esc(out)}               # renders from the stored runs only</pre>")
+            # each comment above its command: a comment beside the sweep's long line ran off the page
+            f"<pre># the six-activation comparison\ngradflow train --act all --preset {_esc(preset)}{_esc(out)}\n"
+            f"# the case-study runs\ngradflow train --case-studies --preset {_esc(preset)}{_esc(out)}\n"
+            f"# the sweep page's grid\ngradflow sweep --act relu,tanh,sigmoid --init default,kaiming "
+            f"--preset {_esc(preset)}{_esc(out)} --name activation-x-init-{_esc(preset)}\n"
+            f"# renders from the stored runs only\ngradflow report --preset {_esc(preset)}{_esc(out)}</pre>")
 
 
 INDEX_CSS = """

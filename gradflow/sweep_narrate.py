@@ -69,10 +69,10 @@ def one_setting_pairs(cells: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
     and the seeds at chance on each side. A pair with a split cell is never 'told apart' by intervals."""
     rows = []
     records = cells.to_dict("records")
-    for a in records:
-        for b in records:
+    for i, a in enumerate(records):
+        for b in records[i + 1:]:  # in the grid's order: "relu -> sigmoid" as the user listed them
             diff = [k for k in axes if a[k] != b[k]]
-            if len(diff) != 1 or tuple(map(str, (a[k] for k in axes))) >= tuple(map(str, (b[k] for k in axes))):
+            if len(diff) != 1:
                 continue
             split = is_split(a) or is_split(b)
             apart = bool(not split and np.isfinite(a["half"]) and np.isfinite(b["half"])
@@ -81,17 +81,54 @@ def one_setting_pairs(cells: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
                          "where": ", ".join(f"{k}={a[k]}" for k in axes if k != diff[0]) or "–",
                          "change (pp)": 100 * (b["mean"] - a["mean"]), "told apart": apart, "split": split,
                          "at chance, from": f"{a['at_chance']} of {a['n']}", "at chance, to": f"{b['at_chance']} of {b['n']}",
-                         "_chance": (a["at_chance"], b["at_chance"])})
+                         "_chance": (a["at_chance"], b["at_chance"]),
+                         "_cells": tuple(cell_label({k: c[k] for k in axes}) for c in (a, b))})
     return pd.DataFrame(rows, columns=["axis", "from", "to", "where", "change (pp)", "told apart", "split",
-                                       "at chance, from", "at chance, to", "_chance"])
+                                       "at chance, from", "at chance, to", "_chance", "_cells"])
+
+
+def _rescues(pairs: pd.DataFrame) -> list[dict]:
+    """One-setting changes that move seeds off chance, each turned to start at the cell with more seeds
+    at chance; settings before activations, then the most seeds moved."""
+    out = []
+    for r in pairs.to_dict("records"):
+        (before, after), (was, now) = r["_chance"], (r["at chance, from"], r["at chance, to"])
+        if before == after:
+            continue
+        if after > before:  # say it as the rescue: from the cell at chance to the one that learns
+            r = {**r, "from": r["to"], "to": r["from"], "at chance, from": now, "at chance, to": was,
+                 "_cells": r["_cells"][::-1]}
+        out.append({**r, "_moved": abs(before - after)})
+    return sorted(out, key=lambda r: (r["axis"] == "act", -r["_moved"]))
+
+
+def _rescue_sentence(r: dict) -> str:
+    return (f"Changing {r['axis']} from {r['from']} to {r['to']} ({r['where']}) takes the seeds that end at chance "
+            f"from {r['at chance, from']} to {r['at chance, to']}.")
 
 
 def _chance_changes(pairs: pd.DataFrame) -> list[str]:
-    """One-setting changes that move seeds off (or onto) chance, settings before activations."""
-    moved = pairs[[a != b for a, b in pairs["_chance"]]]
-    moved = moved.assign(_act=moved["axis"] == "act").sort_values("_act", kind="stable")
-    return [f"Changing {r['axis']} from {r['from']} to {r['to']} ({r['where']}) takes the seeds that end at chance "
-            f"from {r['at chance, from']} to {r['at chance, to']}." for r in moved.to_dict("records")]
+    """Per cell with seeds at chance, the one-setting changes that move them off it: one sentence per cell,
+    so "relu -> sigmoid" and "sigmoid -> tanh" read as the one fact they are (sigmoid ends at chance)."""
+    by_cell: dict = {}
+    for r in _rescues(pairs):
+        by_cell.setdefault((r["_cells"][0], r["at chance, from"]), []).append(r)
+    out = []
+    for (cell, was), rescues in by_cell.items():
+        left: dict = {}  # seeds still at chance -> the changes that leave that many
+        for r in rescues:
+            left.setdefault(r["at chance, to"], []).append(f"{r['axis']} → {r['to']}")
+        if len(left) == 1:
+            (count, changes), = left.items()
+            after = f"with one setting changed ({_or(changes)}), {count} do"
+        else:
+            after = "; ".join(f"with {_or(changes)}, {count}" for count, changes in left.items())
+        out.append(f"**{cell}** ends at chance in {was} seeds; {after}.")
+    return out
+
+
+def _or(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} or {items[-1]}"
 
 
 def pair_sentences(pairs: pd.DataFrame, cells: pd.DataFrame, axes: list[str], n_seeds: int, preview: bool,
@@ -199,9 +236,10 @@ def curve_sentences(metrics: pd.DataFrame, metric: str, group: str = "act") -> l
 def conclusion(pairs: pd.DataFrame, counts: pd.DataFrame, n_seeds: int, preview: bool) -> list[str]:
     """The page's last word: the change that matters most, what the diagnosis ties to it, and the caveat."""
     out = []
-    rescued = _chance_changes(pairs) if len(pairs) else []
+    rescued = _rescues(pairs) if len(pairs) else []
     if rescued:
-        out.append("The change that matters most here: " + rescued[0][0].lower() + rescued[0][1:])
+        lead = _rescue_sentence(rescued[0])
+        out.append("The change that matters most here: " + lead[0].lower() + lead[1:])
     clean = pairs[~pairs["split"]] if len(pairs) else pairs
     told = clean[clean["told apart"]] if len(clean) and n_seeds >= 2 else clean.iloc[0:0]
     if len(told):

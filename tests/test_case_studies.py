@@ -132,6 +132,9 @@ def test_findings_read_as_sentences(cases):
             assert not re.search(r"step nan|\(seed \d|\('|<model>", text, re.I), (run.name, text)
             if run.config["model"].get("kind") not in ("CopyNet", "AutoEncoder"):  # BaseNetworks: "Linear 1 (…)"
                 assert not re.search(r"layers\.\d", text), (run.name, text)
+    # a model of the case's own: the layer by its type and its own name, as the message says it
+    wheres = {w for run in cases["004"].values() for w in cn.findings_table(run)["where"]}
+    assert wheres == {"Sigmoid `act`", "Sigmoid `layers.3`"}, wheres
 
 
 def test_the_executed_page_shows_each_case_and_its_findings(runs_dir, tmp_path):

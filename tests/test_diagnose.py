@@ -147,6 +147,28 @@ def test_update_ratio_too_small_and_too_large(synth):
     assert f and any(x.evidence["median"] > 1e-1 and "too fast" in x.message for x in f)
 
 
+def test_a_slow_layer_of_gradflows_trainer_is_not_blamed_on_its_own_rate():
+    """gradflow train has one rate for every layer: when the last layer moves at 5e-3 per step, the first
+    layer's 3e-6 is its gradient's doing ("the rate is off for this layer" unlikely). A loop of the
+    user's own may give a layer a param group of its own: there it stays possible."""
+    rows = [(s, 0, 0, 42, layer, "update_data_ratio", v) for s in range(0, 100, 10)
+            for layer, v in (("layers.0", 3e-6), ("layers.8", 5e-3))]
+    layers = {"layers": [{"name": "layers.0", "kind": "param", "order": 0, "shape": [512, 784], "type": "Linear"},
+                         {"name": "layers.8", "kind": "param", "order": 8, "shape": [10, 128], "type": "Linear"}]}
+
+    def rate_for_layer(run_config):
+        ev = Evidence.from_stored(config={"run": run_config, "model": {"num_classes": 10}},
+                                  recording=_planted(rows, layers))
+        slow = [f for f in diagnose(ev) if f.code == "UPDATE_RATIO"][0]
+        assert slow.layer == "layers.0"
+        return next(a for a in slow.alternatives if a["cause"] == "the learning rate is off for this layer")
+
+    ours = rate_for_layer({"optimizer": "sgd", "lr": 0.01})
+    assert ours["verdict"] == "unlikely" and "one rate for every layer" in ours["evidence"], ours
+    theirs = rate_for_layer({})
+    assert theirs["verdict"] == "possible" and "param group of its own" in theirs["evidence"], theirs
+
+
 # --------------------------------------------------------------------------- learning
 
 
@@ -197,12 +219,23 @@ def test_not_learning_and_plateau_stop_on_the_tutorial_sigmoid_run():
     f = diagnose(_sigmoid_tutorial_run(flat, grads=[(1e-6, 1e-2)] * 8))
     assert "NOT_LEARNING" in {x.code for x in f} and "PLATEAU_STOP" not in {x.code for x in f}
     assert [x.severity for x in f if x.code == "NOT_LEARNING"] == ["error"]
+    stopped = _early_stop_cause(f)  # stopped, but the rule saw it stuck: not the excuse
+    assert stopped["verdict"] == "unlikely" and "stuck, not cut short" in stopped["evidence"]
     # growing early-layer gradients alone are a sign of progress too
     f = diagnose(_sigmoid_tutorial_run(flat, grads=[(1e-6 * 1.3 ** i, 1e-2) for i in range(8)]))
     assert "PLATEAU_STOP" in {x.code for x in f}
     # ran to max_epochs: not an early-stopping problem
     f = diagnose(_sigmoid_tutorial_run(falling, stopped_epoch=None, max_epochs=8))
     assert "PLATEAU_STOP" not in {x.code for x in f}
+    # ... and a seed that trained every epoch its recipe allows was never stopped: the quick preset's
+    # sigmoid (4 epochs, patience 7) listed early stopping as a "possible" cause before
+    ran_out = _early_stop_cause(f)
+    assert ran_out["verdict"] == "unlikely" and "trained all 8 epochs" in ran_out["evidence"]
+
+
+def _early_stop_cause(findings) -> dict:
+    nl = [x for x in findings if x.code == "NOT_LEARNING"][0]
+    return next(a for a in nl.alternatives if a["cause"].startswith("early stopping ended it"))
 
 
 def test_a_member_is_judged_on_the_epochs_before_its_early_stop():

@@ -268,3 +268,19 @@ def test_benign_kernel_logs_are_removed(tmp_path):
     assert report._keep_kernel_log(log, ok=False)  # a failed render keeps everything
     log.write_text("Segmentation fault in libfoo\n")
     assert report._keep_kernel_log(log, ok=True)
+
+
+def test_the_index_step_by_step_commands_are_the_makefiles():
+    """What the index tells a reader to run by hand is what `make report` runs, each command on a line of
+    its own (a comment beside the sweep's long command ran off the page)."""
+    from pathlib import Path
+
+    from gradflow.report_index import reproduce
+    root = Path(__file__).resolve().parents[1]
+    makefile = (root / "Makefile").read_text()
+    made = [line.strip().removeprefix("$(BIN)/").replace("$(PRESET)", "tutorial")
+            for line in makefile.splitlines() if line.strip().startswith("$(BIN)/gradflow ")
+            and line.split()[1] in ("train", "sweep", "report")]
+    shown = re.search(r"<pre># .*?</pre>", reproduce("tutorial", "checkpoints"), re.S).group(0)
+    commands = [line for line in html.unescape(shown[5:-6]).splitlines() if not line.startswith("#")]
+    assert [c.replace(" --jobs $(JOBS)", "") for c in made] == commands

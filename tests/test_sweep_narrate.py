@@ -82,8 +82,8 @@ def test_a_split_cell_is_compared_by_seeds_at_chance_not_by_its_interval():
     assert not pairs[pairs["split"]]["told apart"].any()  # a ±99-point interval decides nothing
     text = " ".join(sn.pair_sentences(pairs, cells, AXES, 3, preview=False))
     assert "**sigmoid | init=default**'s seeds split: 2 of 3 end at chance (10.0 %), the best at 79.0 %" in text
-    assert ("Changing init from default to kaiming (act=sigmoid) takes the seeds that end at chance from 2 of 3 "
-            "to 0 of 3.") in text
+    assert ("**sigmoid | init=default** ends at chance in 2 of 3 seeds; with one setting changed (init → kaiming "
+            "or act → relu), 0 of 3 do.") in text
     lead = sn.conclusion(pairs, sn.finding_counts(split, AXES), 3, preview=False)[0]
     assert lead.startswith("The change that matters most here: changing init from default to kaiming")
 
@@ -93,3 +93,23 @@ def test_curve_sentence_says_when_stopped_seeds_are_in_the_mean():
                       for s in (42, 43) for e in (1, 2, 3)])
     text = " ".join(sn.curve_sentences(m, "val_acc"))
     assert "For sigmoid that mean includes seeds that early stopping had already ended" in text
+
+
+def test_one_cell_at_chance_is_one_sentence_and_pairs_follow_the_grid_order():
+    """relu -> sigmoid and sigmoid -> tanh are one fact (sigmoid ends at chance): one sentence, with the
+    changes that help, settings first; the pairs run in the order the grid lists its values."""
+    grid = _table({("relu", "default"): [0.84, 0.85, 0.86], ("tanh", "default"): [0.84, 0.845, 0.85],
+                   ("sigmoid", "default"): [0.10, 0.10, 0.10], ("sigmoid", "kaiming"): [0.60, 0.62, 0.61]})
+    cells = sn.cell_table(grid, AXES)
+    pairs = sn.one_setting_pairs(cells, AXES)
+    assert [(r["from"], r["to"]) for r in pairs[pairs["axis"] == "act"].to_dict("records")] == [
+        ("relu", "tanh"), ("relu", "sigmoid"), ("tanh", "sigmoid")]
+    text = sn.pair_sentences(pairs, cells, AXES, 3, preview=False)
+    chance = [t for t in text if "at chance" in t]
+    assert chance == ["**sigmoid | init=default** ends at chance in 3 of 3 seeds; with one setting changed (init → "
+                      "kaiming, act → relu or act → tanh), 0 of 3 do."]
+    partly = _table({("relu", "default"): [0.84, 0.85, 0.86], ("sigmoid", "default"): [0.10, 0.10, 0.10],
+                     ("sigmoid", "kaiming"): [0.10, 0.62, 0.61]})
+    cells = sn.cell_table(partly, AXES)
+    text = " ".join(sn.pair_sentences(sn.one_setting_pairs(cells, AXES), cells, AXES, 3, preview=False))
+    assert "ends at chance in 3 of 3 seeds; with init → kaiming, 1 of 3; with act → relu, 0 of 3." in text

@@ -99,6 +99,16 @@ def plateau_patience(F: Facts, f):
     if "PLATEAU_STOP" in F.codes:
         return STRONG, "PLATEAU_STOP: early stopping ended the run while its loss was still falling"
     patience = F.ev.run_config.get("patience")
+    # NOT_LEARNING from the validation accuracy counts each seed's epochs: a seed that trained every
+    # epoch the recipe allows was not stopped at all, and one that stopped without a sign of moving
+    # (the PLATEAU_STOP rule looked) was stuck, not cut short
+    counted = [i["evidence"].get("epochs") for i in f.instances or [{"evidence": f.evidence}]]
+    most = F.ev.run_config.get("max_epochs")
+    if "plateau_stop" in f.evidence and most and counted and None not in counted:
+        if min(counted) >= int(most):
+            return AGAINST, f"{'every seed' if len(counted) > 1 else 'it'} trained all {most} epochs: early stopping never ended it"
+        return AGAINST, (f"early stopping ended it after {min(counted)} epochs (patience {patience}), with neither "
+                         "a falling loss nor a growing first-layer gradient: stuck, not cut short")
     return (UNKNOWN if patience else AGAINST), (f"early stopping patience {patience} epoch{'s' if patience != 1 else ''}" if patience
                                                  else "no early stopping recorded")
 

@@ -20,7 +20,11 @@ from __future__ import annotations
 #    lr 0), the optimizer and its learning rate named in the evidence, and a schedule that decayed
 #    to almost nothing a candidate cause of NOT_LEARNING; with unnormalised inputs, "too high a learning
 #    rate" ranks below them.
-DIAGNOSIS_VERSION = 7
+# 8: "early stopping ended it on its initial plateau" is unlikely for a NOT_LEARNING seed that trained
+#    every epoch of its recipe (it was "possible" whenever the run had a patience), and so is "the learning rate
+#    is off for this layer" for a slow layer of gradflow's own trainer (one rate for every layer) while
+#    another layer moves at a healthy pace.
+DIAGNOSIS_VERSION = 8
 
 CODES = {
     # whole-run and data problems

@@ -65,8 +65,10 @@ def rate_for_layer(F: Facts, f):
     line = f"{F.lr}; this layer's median update:data {num(med)}"
     fast = F.fastest_update
     if med < 1e-3 and fast is not None and fast[0] != f.layer and fast[1] >= 1e-3:
-        return UNKNOWN, (f"{line}, while the same optimizer moves {F.ev.layer_title(fast[0])} by {num(fast[1])}: "
-                         "only a param group of its own would give this layer another rate")
+        moves = f"{line}, while the same optimizer moves {F.ev.layer_title(fast[0])} by {num(fast[1])}"
+        if F.ev.run_config.get("lr"):  # gradflow's own trainer: one parameter group, one rate for every layer
+            return AGAINST, f"{moves}: one rate for every layer, so this layer's gradient is what is small"
+        return UNKNOWN, f"{moves}: only a param group of its own would give this layer another rate"
     return FOR, line
 
 
