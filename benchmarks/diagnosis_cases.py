@@ -73,6 +73,7 @@ class Case:
     patience: int | None = None  # early stopping on validation accuracy, in epochs
     pretrain: int = 0  # Adam steps on the whole net before recording (a "pretrained" trunk)
     train_only: str | None = None  # after pretraining, freeze every module not under this prefix
+    amp: bool = False  # float16 autocast and a GradScaler whose first scale is too high (it skips steps)
     quick: bool = True  # part of the --quick subset
 
     @property
@@ -205,6 +206,8 @@ CONTROLS = [
          what="a pretrained trunk frozen, a fresh head trained (fine-tuning)"),
     Case("ctl_ae_sigmoid_01", "control", (), SigmoidAutoencoder, adam(), loss="mse", targets="pixels_01",
          what="sigmoid autoencoder on [0, 1] targets"),
+    Case("ctl_amp_fp16", "control", (), mlp(), amp=True,
+         what="mixed precision: float16 autocast, a GradScaler that skips its first steps (inf gradients)"),
 ]
 
 CASES = MUTANTS + CONTROLS
@@ -266,6 +269,9 @@ def train_case(case: Case, seed: int, data: Data, steps: int, batch: int = 128):
             if name.startswith(case.train_only) and hasattr(m, "reset_parameters"):
                 m.reset_parameters()
     opt = case.optimizer(case.params(model))
+    # the PyTorch mixed-precision recipe; the first scale 2^24 (default 2^16) overflows this net's float16
+    # gradients, so the scaler skips its first steps, as it does for most models at its default
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0 ** 24) if case.amp else None
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=5, gamma=0.1) if case.scheduler_per_batch else None
     per_epoch = max(1, n // batch)
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
@@ -281,10 +287,14 @@ def train_case(case: Case, seed: int, data: Data, steps: int, batch: int = 128):
             for k in range(case.accumulate):
                 part = idx[k * micro:(k + 1) * micro]
                 x, y = _scaled(case, data.train_x[part]), data.train_y[part]
-                out = model(x)
-                loss, t = _loss_and_targets(case, out, data.train_x[part], y)
-                (loss / case.accumulate).backward()
-            if case.optimizer_step:
+                with torch.autocast("cpu", dtype=torch.float16, enabled=case.amp):
+                    out = model(x)
+                    loss, t = _loss_and_targets(case, out, data.train_x[part], y)
+                (loss / case.accumulate if scaler is None else scaler.scale(loss / case.accumulate)).backward()
+            if case.optimizer_step and scaler is not None:
+                scaler.step(opt)
+                scaler.update()
+            elif case.optimizer_step:
                 opt.step()
             if sched is not None:
                 sched.step()

@@ -102,6 +102,8 @@ class InlineGraphs:
     capture, replays between recorded steps, the in-graph sentinel) -- the tests and the GPU
     benchmark's --smoke mode use it. It saves no time: there is no graph."""
 
+    replays_run_python = True  # its replays call the optimizer in Python: the Recorder's watch sees them
+
     def __init__(self):
         self.warm_ups = self.captures = self.replays = 0
         self.fn = None
@@ -207,7 +209,12 @@ class TrainStep:
                 self.eager_steps += 1
                 return self.body()
             self.captured = True
+            capturing_step = True  # the capture ran the body's Python once: the optimizer's hook saw this step
+        else:
+            capturing_step = False
         self.graphs.replay()
         self.replayed_steps += 1
+        if self.recorder is not None and not capturing_step and not getattr(self.graphs, "replays_run_python", False):
+            self.recorder.note_replayed_step(self.optimizer)  # a replay runs no Python hook: count it here
         # a copy for the recorder: its loss rows keep the tensor, the next replay overwrites the buffer
         return self.static_losses.clone() if self.recorder is not None else self.static_losses

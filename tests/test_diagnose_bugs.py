@@ -643,3 +643,102 @@ def test_a_parameter_group_added_later_is_held(fmnist):
             rec.step()
     watch = rec.summary()["optimizer_watch"]
     assert watch["not_in_optimizer"] == [] and watch["optimizers"][0]["params"] == 6
+
+
+# ----------------------------------------------------------------- 13. mixed precision: a gradient scaler's skipped steps
+
+def _amp(fmnist, steps=40, init_scale=2.0 ** 24, poison_from=None):
+    """The PyTorch mixed-precision recipe on the CPU: float16 autocast and a GradScaler whose first
+    scale is too high, so it skips its first steps (NaN/inf gradients) and lowers the scale. With
+    ``poison_from``, the loss is NaN from that step on: the scaler then skips every later step."""
+    torch.manual_seed(0)
+    net = _mlp()
+    opt = torch.optim.SGD(net.parameters(), lr=1e-2, momentum=0.9)
+    scaler = torch.amp.GradScaler("cpu", init_scale=init_scale)
+    skipped = []
+    with Recorder(net) as rec:
+        for step in range(steps):
+            i = step * 64 % 2000
+            opt.zero_grad()
+            with torch.autocast("cpu", dtype=torch.float16):
+                loss = F.cross_entropy(net(fmnist.x[i:i + 64]), fmnist.y[i:i + 64])
+            if poison_from is not None and step >= poison_from:
+                loss = loss * float("nan")
+            scaler.scale(loss).backward()
+            scale = scaler.get_scale()
+            scaler.step(opt)
+            scaler.update()
+            if scaler.get_scale() < scale:
+                skipped.append(step)
+            rec.step(loss=loss)
+    return rec, skipped
+
+
+def test_a_gradient_scalers_skipped_steps_are_a_note_not_a_nan_error(fmnist):
+    """A healthy mixed-precision loop was an error before: NONFINITE at step 0, from the gradients the
+    scaler had just refused to apply."""
+    rec, skipped = _amp(fmnist)
+    assert skipped and skipped[0] == 0 and len(skipped) < 10  # the scaler calibrating, as by design
+    findings = diagnose(rec)
+    assert not _by_code(findings, "NONFINITE"), format_findings(findings)
+    note = _by_code(findings, "SKIPPED_STEPS")
+    assert [f.severity for f in note] == ["info"], format_findings(findings)
+    assert f"skipped {len(skipped)} of 40 steps" in note[0].message and "GradScaler" in note[0].message
+    assert note[0].alternatives[0]["cause"] == "a gradient scaler calibrating its float16 scale"
+    s = rec.summary()["skipped_steps"]
+    assert s["skipped_by_scaler"] and s["steps"] == s["nonfinite"] == len(skipped) and s["first"] == 0
+    assert rec.tables()["nonfinite"].empty  # the skipped steps' sightings are kept apart
+
+
+def test_a_scaler_that_skips_most_steps_is_a_warning(fmnist):
+    rec, skipped = _amp(fmnist, poison_from=10)
+    assert len(skipped) >= 30
+    findings = diagnose(rec)
+    found = _by_code(findings, "SKIPPED_STEPS")
+    assert [f.severity for f in found] == ["warning"], format_findings(findings)
+    assert "trained nothing" in found[0].message and "overflows float16" in found[0].alternatives[0]["cause"]
+    assert not _by_code(findings, "NONFINITE")
+
+
+def test_a_nan_in_a_micro_batch_is_still_nonfinite_at_its_step(fmnist):
+    """rec.step() per micro-batch leaves steps without an optimizer step too, but most of them are
+    finite: not a scaler's skips, so a NaN there is NONFINITE at its exact step."""
+    torch.manual_seed(0)
+    net = _mlp()
+    opt = torch.optim.SGD(net.parameters(), lr=1e-2, momentum=0.9)
+    with Recorder(net) as rec:
+        for step in range(40):
+            i = step * 16 % 2000
+            xb = fmnist.x[i:i + 16].clone()
+            if step == 13:  # a micro-batch between optimizer steps
+                xb[0, 0] = float("nan")
+            (F.cross_entropy(net(xb), fmnist.y[i:i + 16]) / 4).backward()
+            if step % 4 == 3:
+                opt.step()
+                opt.zero_grad()
+            rec.step()
+    findings = diagnose(rec)
+    nan = _by_code(findings, "NONFINITE")
+    assert nan and nan[0].step == 13, format_findings(findings)
+    assert not _by_code(findings, "SKIPPED_STEPS")
+    assert not rec.summary()["skipped_steps"]["skipped_by_scaler"]
+
+
+def test_without_a_torch_optimizer_a_nan_is_nonfinite(fmnist):
+    """A hand-written update (no torch optimizer steps, so every step reads as one without a step): its
+    NaN is NONFINITE, as before."""
+    torch.manual_seed(0)
+    net = _mlp()
+    with Recorder(net) as rec:
+        for step in range(12):
+            xb = fmnist.x[step * 32:(step + 1) * 32].clone()
+            if step >= 5:
+                xb[0, 0] = float("inf")
+            net.zero_grad()
+            F.cross_entropy(net(xb), fmnist.y[step * 32:(step + 1) * 32]).backward()
+            with torch.no_grad():
+                for p in net.parameters():
+                    p -= 1e-2 * torch.nan_to_num(p.grad)
+            rec.step()
+    nan = _by_code(diagnose(rec), "NONFINITE")
+    assert nan and nan[0].step == 5

@@ -5,6 +5,7 @@ import copy
 
 import pytest
 import torch
+import torch.optim.optimizer as optimizer_module
 
 from gradflow import BaseNetwork, train
 from gradflow.config import RunConfig, make_config
@@ -28,9 +29,9 @@ def _setup(members=3, seed=0):
     return model, opt
 
 
-def _train(model, opt, data, graph, steps=14, schedule=(0, 1, 9)):
+def _train(model, opt, data, graph, steps=14, schedule=(0, 1, 9), graphs=None):
     rec = Recorder(model, schedule=lambda s: s in schedule, member_seeds=list(range(model.members)))
-    graphs = InlineGraphs()
+    graphs = graphs or InlineGraphs()
     step = TrainStep(model, opt, data.train_x, data.train_y, 32, graph=graph, recorder=rec, graphs=graphs)
     orders = MemberOrders(range(model.members), "cpu")
     perms = orders.next_epoch(len(data.train_y))
@@ -186,6 +187,42 @@ def test_fit_through_the_graph_dispatch_matches_eager_fit_with_recording():
     te, tg = eager.recording.tables(), graphed.recording.tables()
     for name in ("scalars", "histograms", "nonfinite", "dead_units"):
         assert te[name].equals(tg[name]), name
+
+
+class PythonlessReplays(InlineGraphs):
+    """As a CUDA graph: the capture runs the step's Python once (the optimizer's post-step hooks fire,
+    nothing is computed), a replay computes without running any Python hook."""
+    replays_run_python = False
+
+    def __init__(self, optimizer):
+        super().__init__()
+        self.optimizer = optimizer
+
+    def capture(self, fn):
+        super().capture(fn)
+        for hook in list(optimizer_module._global_optimizer_post_hooks.values()):
+            hook(self.optimizer, (), {})
+
+    def replay(self):
+        hooks = optimizer_module._global_optimizer_post_hooks
+        kept = dict(hooks)
+        hooks.clear()
+        try:
+            super().replay()
+        finally:
+            hooks.update(kept)
+
+
+def test_replayed_steps_count_as_optimizer_steps():
+    """A replayed graph runs no Python, so the Recorder's optimizer watch would see no step there and
+    read every replay as a step the optimizer skipped; the step reports each replay instead."""
+    data = synthetic(n_train=512, n_val=64, n_test=64)
+    model, opt = _setup()
+    step, graphs, rec = _train(model, opt, data, graph=True, graphs=PythonlessReplays(opt))
+    assert graphs.replays >= 9
+    summary = rec.summary()
+    assert summary["optimizer_watch"]["optimizers"][0]["steps"] == 14
+    assert summary["skipped_steps"] is None
 
 
 class FailingGraphs(InlineGraphs):

@@ -17,6 +17,7 @@ from .grouping import group
 RULES = [
     structure.no_data,  # NO_DATA
     nonfinite.nonfinite,  # NONFINITE
+    nonfinite.skipped_steps,  # SKIPPED_STEPS (a gradient scaler's skipped steps, kept apart from NONFINITE)
     gradients.gradient_flow,  # VANISHING_GRADIENT, EXPLODING_GRADIENT (first vs last layer)
     gradients.exploding_scale,  # EXPLODING_GRADIENT (gradient vs weights, growth over time)
     gradients.update_ratio,  # UPDATE_RATIO

@@ -183,6 +183,16 @@ def stated(line: str, score: float = UNKNOWN):
     return check
 
 
+def skips_share(settling: bool):
+    """SKIPPED_STEPS: a few skips are a scaler finding its scale; most of the steps, a model that overflows."""
+    def check(F: Facts, f):
+        share = float(f.evidence.get("share") or 0)
+        few = share <= 0.25
+        return (FOR if few == settling else AGAINST), f"{100 * share:.0f} % of the steps skipped"
+    check.__name__ = "skips_settling" if settling else "skips_overflow"
+    return check
+
+
 def missing_grad_everywhere(F: Facts, f):
     missing = (F.ev.summary or {}).get("missing_grad") or {}
     params = F.ev.layers("param")
@@ -207,6 +217,8 @@ CAUSES = {
                   ("a learning rate so high the weights overflow", high_lr),
                   ("too-large initialisation", large_init),
                   ("a log or division of zero in the loss", first_place("loss"))],
+    "SKIPPED_STEPS": [("a gradient scaler calibrating its float16 scale", skips_share(settling=True)),
+                      ("a layer or the loss overflows float16 (or makes NaN) on most batches", skips_share(settling=False))],
     "UNNORMALIZED_INPUT": [("raw 0-255 pixels (no /255 or standardisation)",
                             lambda F, f: ((STRONG if (f.evidence.get("max") or 0) > 100 else FOR),
                                           f"largest input {num(f.evidence.get('max'))}")),

@@ -23,13 +23,16 @@ from __future__ import annotations
 # 8: "early stopping ended it on its initial plateau" is unlikely for a NOT_LEARNING seed that trained
 #    every epoch of its recipe (it was "possible" whenever the run had a patience), and so is "the learning rate
 #    is off for this layer" for a slow layer of gradflow's own trainer (one rate for every layer) while
-#    another layer moves at a healthy pace.
+#    another layer moves at a healthy pace. SKIPPED_STEPS: the steps a gradient scaler skipped (NaN/inf
+#    gradients, no optimizer step) are no longer NONFINITE errors.
 DIAGNOSIS_VERSION = 8
 
 CODES = {
     # whole-run and data problems
     "NO_DATA": "the Recorder saw no rec.step() call, so there is nothing to judge",
     "NONFINITE": "a NaN or inf appeared in an activation, a gradient or the loss; names the first place",
+    "SKIPPED_STEPS": "the optimizer skipped the steps with NaN/inf gradients and took the others (a gradient "
+                     "scaler in mixed precision); info, a warning when over a quarter of the steps are skipped",
     "UNNORMALIZED_INPUT": "the inputs' mean or std is far outside a normalised range (raw 0-255 pixels)",
     # gradient flow
     "VANISHING_GRADIENT": "the first layer's weight gradient is 100x smaller than the last layer's",

@@ -1,4 +1,5 @@
-"""The NaN/inf rule: where the first non-finite value of each member appeared, and what made it."""
+"""The NaN/inf rules: where the first non-finite value of each member appeared, and what made it;
+and the steps a gradient scaler skipped because their gradients were non-finite."""
 from __future__ import annotations
 
 import pandas as pd
@@ -54,3 +55,42 @@ def nonfinite(ev: Evidence) -> list[Finding]:
             "activations (exp(min(x, 0)) - 1 for ELU) or use torch's built-in version; lower the learning rate; clip "
             "gradients.", member, seed))
     return out
+
+
+# A gradient scaler skips a few steps while it calibrates its scale (its first guess, 65536, is too
+# high for most models) and now and then later; skipping more than this share of the steps means the
+# model overflows float16 (or makes NaN) on most batches, and those steps train nothing.
+SKIPPED_WARN_SHARE = 0.25
+
+
+def skipped_steps(ev: Evidence) -> list[Finding]:
+    """SKIPPED_STEPS: the optimizer skipped the steps whose gradients were non-finite and took the
+    others (the Recorder kept those sightings apart: record/sentinel.py), as torch.amp.GradScaler does."""
+    s = (ev.summary or {}).get("skipped_steps") or {}
+    if not s.get("skipped_by_scaler"):
+        return []
+    n = int(s["steps"])
+    total = int((ev.summary or {}).get("steps") or n + int(s.get("optimizer_steps") or 0))
+    share = n / max(total, 1)
+    place = s.get("first_place") or {}
+    what = f"the {Q.LOCATIONS.get(place.get('where'), place.get('where'))} of {ev.layer_title(place.get('layer'))}"
+    where = ("" if not place.get("layer") else
+             f"; at step {place.get('step')} the first was in the forward pass, {what}" if place.get("phase") == "forward"
+             else f"; at step {place.get('step')} the first the backward pass reached was {what}")
+    span = f"step {s['first']}" if n == 1 else f"steps {s['first']} to {s['last']}"
+    message = (f"The optimizer skipped {n} of {total} steps ({span}), each with NaN/inf gradients{where}; every "
+               "step it took had finite ones. A gradient scaler (torch.amp.GradScaler) does this in mixed "
+               "precision: it skips a step whose float16 gradients overflowed and lowers its scale.")
+    warn = share > SKIPPED_WARN_SHARE
+    if warn:
+        message += (f" {100 * share:.0f} % of the steps trained nothing: more than a scaler's calibration, the "
+                    "model overflows (or makes NaN) on most batches.")
+        suggestion = ("Find what overflows float16: the place named above; keep that layer or the loss in "
+                      "float32 (autocast(enabled=False) around it), or train in bfloat16.")
+    else:
+        message += " A few skips while the scale settles are by design: the weights stayed finite."
+        suggestion = "Nothing to fix for a few skips; if they keep coming, see which layer overflows float16."
+    return [Finding("SKIPPED_STEPS", "warning" if warn else "info", place.get("layer") or Q.MODEL_LAYER,
+                    int(s["first"]), message,
+                    {"skipped": n, "steps": total, "share": share, "first": s["first"], "last": s["last"],
+                     "layer": place.get("layer"), "where": place.get("where")}, suggestion)]

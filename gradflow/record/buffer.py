@@ -82,6 +82,6 @@ class Buffer:
 
     def tables(self, order: dict) -> dict[str, pd.DataFrame]:
         self.flush()
-        return build_tables(self._scalar_chunks, self._hist_rows, self.nonfinite.first, self.dead_rows,
+        return build_tables(self._scalar_chunks, self._hist_rows, self.nonfinite.sightings(), self.dead_rows,
                             order, self.seed_of)
 

@@ -9,8 +9,13 @@ only be described as "the learning rate". torch calls a global post-step hook af
 learns all of that while the Recorder is open, at the cost of a dictionary lookup per step.
 
 What it cannot see: optimizers that do not subclass ``torch.optim.Optimizer``, and replays of a
-captured CUDA graph (the hook runs once, at capture). The summary says it watched, so a recording
-made before this existed reads as "unknown", not as "no optimizer".
+captured CUDA graph (the hook runs once, at capture; gradflow's trainer reports each replay with
+``replayed``). The summary says it watched, so a recording made before this existed reads as
+"unknown", not as "no optimizer".
+
+It also tells the Recorder whether the model's optimizer stepped since the last ``rec.step()``
+(``took_no_step``): a gradient scaler (``torch.amp.GradScaler``) skips ``optimizer.step()`` when
+the gradients hold inf/NaN, and the NaN/Inf sentinel keeps those skipped steps apart.
 """
 from __future__ import annotations
 
@@ -83,6 +88,8 @@ class OptimizerWatch:
         self._handle = None
         self._guard = guard
         self.watched = False
+        self.model_steps = 0  # steps of optimizers holding this model's parameters
+        self._steps_at_last_call = 0
 
     def arm(self):
         if self._handle is None:
@@ -101,6 +108,18 @@ class OptimizerWatch:
         if seen is None or seen.ref() is not optimizer:  # a new optimizer (or a reused id)
             seen = self._seen[id(optimizer)] = _Seen(optimizer, self._names)
         seen.count(optimizer, self._names)
+        self.model_steps += bool(seen.params)
+
+    def replayed(self, optimizer):
+        """An optimizer step inside a replayed CUDA graph, which runs no Python hook: counted as one."""
+        if self._handle is not None:
+            self._on_step(optimizer, (), {})
+
+    def took_no_step(self) -> bool:
+        """True when the watch is armed and no optimizer stepped this model's parameters since the
+        last call (once per rec.step())."""
+        before, self._steps_at_last_call = self._steps_at_last_call, self.model_steps
+        return self._handle is not None and self.model_steps == before
 
     def summary(self) -> dict | None:
         """JSON-able: ``optimizers`` that stepped this model's parameters (class, steps, lr at the

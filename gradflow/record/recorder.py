@@ -267,10 +267,14 @@ class Recorder:
                                 f"got {type(targets).__name__}")
             if self._active:
                 self._boundary.note_targets(targets)
+        unstepped = self._optimizers.took_no_step()  # a gradient scaler's skipped step, or a micro-batch
+        if unstepped:
+            self._sentinel.log.mark_unstepped(self._step)
         if self.nonfinite_check == "every_step":
             grads = [(lay, self._grads[lay.name]) for lay in self._param_layers
                      if self._grads.get(lay.name) is not None]
-            self._sentinel.check(self._step, self.epoch, self._act_refs, grads, loss)
+            every = [p.grad for p in self.model.parameters() if p.grad is not None] if unstepped else ()
+            self._sentinel.check(self._step, self.epoch, self._act_refs, grads, loss, unstepped, every)
         if self._active:
             self._reduce_parameters()
             self._recorded_steps.append(self._step)
@@ -287,6 +291,11 @@ class Recorder:
     def steps(self) -> int:
         """Number of rec.step() calls so far."""
         return self._step
+
+    def note_replayed_step(self, optimizer) -> None:
+        """An optimizer step inside a replayed CUDA graph, where no Python hook runs: the optimizer watch
+        counts it (else the step reads as one the optimizer skipped)."""
+        self._optimizers.replayed(optimizer)
 
     @property
     def sentinel(self) -> Sentinel:
@@ -358,7 +367,7 @@ class Recorder:
     def tables(self) -> dict[str, pd.DataFrame]:
         """Tidy tables: 'scalars', 'histograms', 'nonfinite', 'dead_units' (see module doc of stats
         for the histogram layout; edges: ``summary()['histogram_edges']``)."""
-        self._sentinel.flush()
+        self._sentinel.settle(self._optimizers.model_steps, self._order)
         return self._buffer.tables(self._order)
 
     def summary(self) -> dict:
@@ -378,6 +387,7 @@ class Recorder:
             "missing_grad": {k: v[:20] for k, v in self._missing_grad.items()},
             "dropout_masks": self._boundary.dropout_masks, "stale_grad": self._stale_grad.summary(),
             "targets": self._boundary.targets_summary(), "optimizer_watch": self._optimizers.summary(),
+            "skipped_steps": self._sentinel.settle(self._optimizers.model_steps, self._order),
             "frozen_types": structure.module_types(self.model, self.frozen),
             "errors": list(self._errors),
             "histogram_edges": {f"{k}_{s}": stats.histogram_edges(k, s).tolist() for k, s in stats.HIST_EDGES},

@@ -13,6 +13,13 @@ Two sources feed one log of first sightings per (member, layer, where):
   first (half a norm's cost), and the norms and the fold run only for a step that is not;
 - on recorded steps, the exact counts the histograms' last bin holds (``*_nonfinite`` quantities)
   and whole-model values (input/output range, loss) that are themselves NaN/inf.
+
+Steps on which no optimizer stepped the model (the Recorder's optimizer watch says so) are kept
+apart: a gradient scaler (``torch.amp.GradScaler``) skips ``optimizer.step()`` exactly when the
+gradients hold inf/NaN, which mixed precision does by design while it calibrates its scale. When
+every such step had non-finite values and the optimizer did step on the others, those sightings are
+the scaler's skipped steps, reported as such (``skipped_steps``), not as NONFINITE; otherwise (a
+loop that calls rec.step() per micro-batch, or never steps a torch optimizer) they join the others.
 """
 from __future__ import annotations
 
@@ -25,6 +32,7 @@ import torch
 from .. import stats
 from ..quantities import (
     ACTIVATION_LOC,
+    BACKWARD_LOCATIONS,
     GRAD_LOC,
     LOCATION_OF_COUNT,
     LOCATION_OF_VALUE,
@@ -36,18 +44,44 @@ from ..quantities import (
 UNKNOWN_COUNT = -1  # a norm says "some value is NaN/inf", not how many
 
 
+UNSTEPPED_KEPT = 10_000  # steps without an optimizer step remembered; more is not a scaler's calibration
+
+
+def _keep_first(first: dict, key, step, epoch, count) -> None:
+    old = first.get(key)
+    # an earlier step wins; at the same step an exact count replaces a norm's "unknown"
+    if old is None or step < old[0] or (step == old[0] and old[2] < 0 <= count):
+        first[key] = (int(step), int(epoch), int(count))
+
+
 class NonfiniteLog:
-    """First sighting per (member, layer, where) -> (step, epoch, count)."""
+    """First sighting per (member, layer, where) -> (step, epoch, count), kept apart for the steps
+    on which no optimizer stepped the model (``unstepped``)."""
 
     def __init__(self):
         self.first: dict = {}
+        self.first_unstepped: dict = {}
+        self.unstepped: set[int] = set()  # rec.step() indices without an optimizer step (up to UNSTEPPED_KEPT)
+        self.unstepped_count = 0
+        self.keep_apart = False  # decided by Sentinel.settle(): the unstepped sightings are a scaler's skips
+
+    def mark_unstepped(self, step: int) -> None:
+        self.unstepped_count += 1
+        if len(self.unstepped) < UNSTEPPED_KEPT:
+            self.unstepped.add(int(step))
 
     def note(self, member, layer, where, step, epoch, count):
-        key = (int(member), layer, where)
-        old = self.first.get(key)
-        # an earlier step wins; at the same step an exact count replaces a norm's "unknown"
-        if old is None or step < old[0] or (step == old[0] and old[2] < 0 <= count):
-            self.first[key] = (int(step), int(epoch), int(count))
+        _keep_first(self.first_unstepped if int(step) in self.unstepped else self.first,
+                    (int(member), layer, where), step, epoch, count)
+
+    def sightings(self) -> dict:
+        """The first sightings the nonfinite table holds: the unstepped ones too, unless they are kept apart."""
+        if self.keep_apart:
+            return self.first
+        merged = dict(self.first)
+        for key, (step, epoch, count) in self.first_unstepped.items():
+            _keep_first(merged, key, step, epoch, count)
+        return merged
 
     def note_chunk(self, chunk: pd.DataFrame):
         """Non-finite counts and non-finite whole-model values in a flushed scalar table."""
@@ -103,32 +137,75 @@ class Sentinel:
 
     def __init__(self, members: int, log: NonfiniteLog):
         self.members, self.log = members, log
-        self._state: dict[tuple, _FirstBad] = {}  # layout -> first-bad state (a layout is stable per model)
+        # (layout, unstepped) -> first-bad state (a layout is stable per model); the steps without an
+        # optimizer step fold apart, so a skipped step cannot hide a later sighting in the same place
+        self._state: dict[tuple, _FirstBad] = {}
         self._epoch = None  # the epoch of the last check: a new one reads the state back
+        self._unstepped_bad = None  # device count of unstepped steps with a non-finite value
 
     def __len__(self) -> int:
         return 0  # nothing accumulates between flushes: the state has a fixed size
 
-    def check(self, step, epoch, activations, grads, loss):
+    def check(self, step, epoch, activations, grads, loss, unstepped: bool = False, all_grads=()):
         """``activations``: [(layer, output)]; ``grads``: [(layer, gradient)]; ``loss``: tensor or None.
-        ``step``/``epoch``: ints, or 0-dim long tensors on the device (inside a CUDA graph)."""
+        ``step``/``epoch``: ints, or 0-dim long tensors on the device (inside a CUDA graph).
+        ``unstepped``: no optimizer stepped the model on this step (the log was told, mark_unstepped);
+        ``all_grads``: then every parameter's gradient, biases too, as a gradient scaler checks them."""
         if not isinstance(epoch, torch.Tensor) and epoch != self._epoch:
             if self._epoch is not None:
                 self.flush()  # once per epoch: one small read, after the epoch's last step
             self._epoch = epoch
-        if not isinstance(step, torch.Tensor) and _all_finite_on_cpu(activations, grads, loss):
+        extra = [(None, g) for g in all_grads] if unstepped else []
+        if not isinstance(step, torch.Tensor) and _all_finite_on_cpu(activations, list(grads) + extra, loss):
             return
         layout, values = self._norms(activations, grads, loss)
+        if unstepped:
+            self._count_unstepped(values, [g for _, g in extra])
         if not values:
             return
         v = torch.cat(values)
-        state = self._state.get(layout)
+        state = self._state.get((layout, unstepped))
         if state is None:
             if v.is_cuda and torch.cuda.is_current_stream_capturing():  # its -1 fill would replay every step
                 raise RuntimeError("the sentinel's state for these layers must exist before a CUDA graph is "
                                    "captured: run one eager step with the same layers first")
-            state = self._state[layout] = _FirstBad(layout, v)
+            state = self._state[(layout, unstepped)] = _FirstBad(layout, v)
         state.fold(step, epoch, v)
+
+    def _count_unstepped(self, values: list, all_grads: list) -> None:
+        """One more step without an optimizer step that held a non-finite value (or not): counted on
+        the device, read once when the recording is settled."""
+        sums = [g.detach().float().sum().reshape(1) for g in all_grads] + [v.reshape(-1) for v in values]
+        if not sums:
+            return
+        sums = [t.to(sums[0].device) for t in sums]
+        if self._unstepped_bad is None:
+            self._unstepped_bad = torch.zeros((), dtype=torch.long, device=sums[0].device)
+        self._unstepped_bad += (~torch.isfinite(torch.cat(sums))).any()
+
+    def settle(self, model_steps: int, order: dict | None = None) -> dict | None:
+        """Decide whether the steps without an optimizer step are a gradient scaler's skips: the model's
+        optimizer stepped on other steps, and every step it did not take had a non-finite value.
+        Returns what the summary says of them (None when there were none)."""
+        self.flush()
+        log, n = self.log, self.log.unstepped_count
+        if not n:
+            return None
+        bad = int(self._unstepped_bad) if self._unstepped_bad is not None else 0
+        log.keep_apart = bool(model_steps) and bad == n <= UNSTEPPED_KEPT
+        kept = sorted(log.unstepped)
+        order = order or {}
+        def first_reached(kv):  # the earliest step; the forward pass in its order, then the backward pass in its own
+            (_, layer, where), (step, _, _) = kv
+            backward = where in BACKWARD_LOCATIONS
+            at = order.get(layer, 1 << 30)
+            return step, backward, -at if backward else at
+        place = min(log.first_unstepped.items(), key=first_reached, default=None)
+        return {"steps": n, "nonfinite": bad, "optimizer_steps": int(model_steps), "skipped_by_scaler": log.keep_apart,
+                "first": kept[0], "last": kept[-1], "places": len(log.first_unstepped),
+                "first_place": None if place is None else {"layer": place[0][1], "where": place[0][2], "step": place[1][0],
+                                                           "phase": "backward" if place[0][2] in BACKWARD_LOCATIONS
+                                                           else "forward"}}
 
     def _norms(self, activations, grads, loss):
         layout, values, single, single_layout = [], [], [], []
@@ -156,7 +233,8 @@ class Sentinel:
         return tuple(layout), values
 
     def flush(self):
-        """Read every layout's state (one small copy each) and note its first sightings in the log."""
+        """Read every layout's state (one small copy each) and note its first sightings in the log
+        (which keeps a step without an optimizer step apart by its step)."""
         for state in self._state.values():
             slots = [(where, layer, member, m) for where, layer, m in state.layout for member in range(m)]
             for i, step, epoch in state.sightings():
