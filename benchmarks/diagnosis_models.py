@@ -126,6 +126,16 @@ def scale_weights(model: nn.Module, factor: float) -> nn.Module:
     return model
 
 
+def constant_weights(model: nn.Module, value: float) -> nn.Module:
+    """Every Linear weight set to ``value`` and every bias to 0 (the symmetric-initialisation mutation)."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.Linear):
+                m.weight.fill_(value)
+                m.bias.zero_()
+    return model
+
+
 def set_hidden_bias(model: nn.Module, value: float) -> nn.Module:
     """Set the bias of every hidden Linear (all but the last) to ``value`` (dying ReLU)."""
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)]

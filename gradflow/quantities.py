@@ -28,6 +28,7 @@ WEIGHT_STD = "weight_std"
 GRAD_DATA_RATIO = "grad_data_ratio"
 UPDATE_DATA_RATIO = "update_data_ratio"
 GRAD_NONFINITE = "grad_nonfinite"
+UNIT_SPREAD = "unit_spread"
 # per activation layer, on recorded steps
 ACT_MEAN = "act_mean"
 ACT_STD = "act_std"
@@ -53,6 +54,8 @@ QUANTITIES = {
     GRAD_DATA_RATIO: "std(gradient) / std(weight): how large a step the raw gradient is",
     UPDATE_DATA_RATIO: "std(weight change) / std(weight): the optimizer step's relative size (~1e-3 healthy)",
     GRAD_NONFINITE: "number of NaN/inf values in the weight gradient",
+    UNIT_SPREAD: "how different the layer's units are: std of the weights across units (rows), averaged over "
+                 "the inputs, / mean |weight|; 0 when every unit is a copy of the others",
     ACT_MEAN: "mean of the activation's output",
     ACT_STD: "std of the activation's output",
     ACT_NONFINITE: "number of NaN/inf values in the activation's output",

@@ -205,6 +205,17 @@ def rms(x: torch.Tensor) -> torch.Tensor:
     return _per_member(x).pow(2).mean(dim=1).sqrt()
 
 
+def unit_spread(w: torch.Tensor) -> torch.Tensor:
+    """How different a layer's units are, per member (M,): the std across units (dim 1 of the member
+    view: a Linear's rows, a convolution's output channels) of each incoming weight, averaged, over
+    the mean |weight|. 0 when every unit is a copy of the others (all zero included); units drawn at
+    random give about 1."""
+    flat = w.reshape(w.shape[0], w.shape[1], -1).float()
+    spread = flat.std(dim=1, correction=0).mean(dim=1)
+    scale = flat.abs().mean(dim=(1, 2))
+    return torch.where(scale > 0, spread / scale.clamp_min(torch.finfo(scale.dtype).tiny), 0.0)
+
+
 def norm(x: torch.Tensor) -> torch.Tensor:
     return torch.linalg.vector_norm(_per_member(x), dim=1)
 

@@ -742,3 +742,43 @@ def test_without_a_torch_optimizer_a_nan_is_nonfinite(fmnist):
             rec.step()
     nan = _by_code(diagnose(rec), "NONFINITE")
     assert nan and nan[0].step == 5
+
+
+# ----------------------------------------------------------------- 14. units that start (and stay) identical
+
+def _constant(model, value):
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.Linear):
+                m.weight.fill_(value)
+                m.bias.zero_()
+    return model
+
+
+@pytest.mark.parametrize("value", [0.0, 0.01])
+def test_constant_or_zero_initialisation_is_named(fmnist, value):
+    """The classic question: why not start every weight at the same value (or at zero)? Before, zeros
+    got NOT_LEARNING blamed on saturated units, and 0.01 a NOT_UPDATED "left out of the optimizer"
+    (its uniform change has std 0) and an exploding gradient blamed on the learning rate."""
+    rec = _train(_constant(_mlp(), value), fmnist.x, fmnist.y, steps=60)
+    findings = diagnose(rec)
+    sym = _by_code(findings, "SYMMETRIC_UNITS")
+    assert sym and sym[0].severity == "error", format_findings(findings)
+    assert sym[0].layer == "0" and "All 128 units of Linear `0` are copies of each other" in sym[0].message
+    assert "started as one constant" in sym[0].message
+    assert sym[0].alternatives[0]["cause"].startswith("constant or zero initialisation")
+    assert not _by_code(findings, "NOT_UPDATED"), format_findings(findings)
+    for f in findings:  # every other symptom leads back to the initialisation
+        if f.severity != "info" and f.code != "SYMMETRIC_UNITS":
+            assert f.alternatives[0]["cause"].startswith("every unit of a layer the same"), (f.code, f.alternatives[0])
+
+
+def test_one_layer_started_at_zero_is_not_symmetric(fmnist):
+    """Zero-initialising one layer (an output head, a residual branch's last layer) is a known healthy
+    recipe: the random layers around it give its units different gradients at once."""
+    net = _mlp()
+    with torch.no_grad():
+        net[2].weight.zero_()  # the middle layer; the others random
+        net[4].weight.zero_()  # the output head
+    findings = diagnose(_train(net, fmnist.x, fmnist.y, steps=40))
+    assert not _by_code(findings, "SYMMETRIC_UNITS"), format_findings(findings)

@@ -219,3 +219,15 @@ def test_alive_units_take_a_nan_as_no_evidence_from_the_batch():
     passes, carries = stats.alive_units(out, out.clone(), torch.tensor([1.0]))
     assert passes.tolist() == [[False, True]] and carries.tolist() == [[False, True]]
     assert stats.largest_magnitude(torch.tensor([[-3.0, 2.0]])).tolist() == [3.0]
+
+
+def test_unit_spread_tells_copies_from_distinct_units():
+    torch.manual_seed(0)
+    random = torch.empty(2, 64, 32).uniform_(-1, 1)  # two members, 64 units of 32 inputs
+    copies = torch.randn(1, 1, 32).expand(2, 64, 32)  # every unit the same row
+    spread = stats.unit_spread(random)
+    assert spread.shape == (2,) and (spread > 0.5).all()  # a uniform draw: std/mean|w| = (1/sqrt(3))/(1/2)
+    assert torch.equal(stats.unit_spread(copies), torch.zeros(2))
+    assert torch.equal(stats.unit_spread(torch.zeros(1, 8, 4)), torch.zeros(1))  # all zero: copies too
+    conv = torch.randn(1, 16, 3, 5, 5)  # a convolution's output channels are its units
+    assert stats.unit_spread(conv).item() > 0.5

@@ -23,6 +23,7 @@ RULES = [
     gradients.update_ratio,  # UPDATE_RATIO
     units.saturation,  # SATURATION
     units.dead_units,  # DEAD_UNITS
+    units.symmetric_units,  # SYMMETRIC_UNITS (constant or zero initialisation: every unit a copy)
     structure.unnormalized_input,  # UNNORMALIZED_INPUT
     training.loss_not_learning,  # NOT_LEARNING (loss at chance and flat; silent when accuracy says it)
     training.diverging,  # DIVERGING (loss far above its start / chance)

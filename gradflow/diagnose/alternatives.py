@@ -183,6 +183,20 @@ def stated(line: str, score: float = UNKNOWN):
     return check
 
 
+def symmetric(F: Facts, f):
+    """Units that are copies of each other (constant or zero initialisation) explain a net that cannot
+    learn, or one layer's odd numbers: every unit computes and learns the same thing."""
+    if "SYMMETRIC_UNITS" in F.codes:
+        return STRONG, "SYMMETRIC_UNITS: every unit of a layer is a copy of the others"
+    return AGAINST, "the units of every recorded layer differ"
+
+
+def started_constant(F: Facts, f):
+    if f.evidence.get("started_constant"):
+        return STRONG, "the weights' std was 0 at the first recorded step: one constant"
+    return FOR, "the units were already copies at the first recorded step"
+
+
 def skips_share(settling: bool):
     """SKIPPED_STEPS: a few skips are a scaler finding its scale; most of the steps, a model that overflows."""
     def check(F: Facts, f):
@@ -228,13 +242,17 @@ CAUSES = {
                            ("saturated units pass no gradient", found("SATURATION", "units are not saturated")),
                            ("too-small initialisation", small_init),
                            ("dead ReLU units cut the path", found("DEAD_UNITS", "no layer with many dead units"))],
-    "EXPLODING_GRADIENT": [("too high a learning rate", high_lr),
+    # SYMMETRIC_UNITS first where it applies: when found it is the root cause (its std-based ratios
+    # and growth read as a blow-up), when not found it sorts last
+    "EXPLODING_GRADIENT": [("every unit of a layer the same (constant or zero initialisation)", symmetric),
+                           ("too high a learning rate", high_lr),
                            ("unnormalised inputs", unnormalized),
                            ("too-large initialisation", large_init),
                            ("gradients accumulate (no zero_grad)", found("ACCUMULATING_GRADIENT", "gradients are cleared")),
                            ("a parameter initialised to a constant (norm scale, zero embedding), "
                             "whose std is no scale", constant_init)],
-    "UPDATE_RATIO": [("a learning-rate schedule that decayed to almost nothing (stepped per batch?)", lr_decayed),
+    "UPDATE_RATIO": [("every unit of a layer the same (constant or zero initialisation)", symmetric),
+                     ("a learning-rate schedule that decayed to almost nothing (stepped per batch?)", lr_decayed),
                      ("the learning rate is off for this layer", rate_for_layer),
                      ("unnormalised inputs make every update large", unnormalized_fast),
                      ("its gradient vanishes", found("VANISHING_GRADIENT", "the gradient reaches the input end")),
@@ -257,11 +275,13 @@ CAUSES = {
     "ONLY_NORM_TRAINABLE": [("the backbone was frozen by mistake (requires_grad_(False) on everything)",
                              stated("only normalisation scales and shifts train", FOR)),
                             ("fine-tuning only the norms on purpose", stated("fine if intended"))],
-    "SATURATION": [("unnormalised inputs push pre-activations far out", unnormalized),
+    "SATURATION": [("every unit of a layer the same (constant or zero initialisation)", symmetric),
+                   ("unnormalised inputs push pre-activations far out", unnormalized),
                    ("too-large initialisation", large_init),
                    ("too high a learning rate", high_lr),
                    ("no normalisation before the bounded activation", no_normalisation)],
-    "DEAD_UNITS": [("ReLU units pushed negative stay there", relu_family),
+    "DEAD_UNITS": [("every unit of a layer the same (constant or zero initialisation)", symmetric),
+                   ("ReLU units pushed negative stay there", relu_family),
                    ("too high a learning rate knocked units out", high_lr),
                    ("unnormalised inputs", unnormalized),
                    ("too-large initialisation", large_init)],
@@ -278,7 +298,11 @@ CAUSES = {
                               ("softmax used where log_softmax was meant", nll_cause("probabilities"))],
     "TARGET_OUT_OF_RANGE": [("the targets are not scaled to the output's range", stated("targets outside the reachable range", FOR)),
                             ("the wrong output activation for these targets", output_bounded)],
-    "NOT_LEARNING": [("vanishing gradients", found("VANISHING_GRADIENT", "the gradient reaches the input end")),
+    "SYMMETRIC_UNITS": [("constant or zero initialisation (nn.init.constant_ / zeros_ on the weights)", started_constant),
+                        ("units copied from one another (e.g. one tensor repeated to build the weight)",
+                         stated("check how the weights were set", UNKNOWN))],
+    "NOT_LEARNING": [("every unit of a layer the same (constant or zero initialisation)", symmetric),
+                     ("vanishing gradients", found("VANISHING_GRADIENT", "the gradient reaches the input end")),
                      ("a bounded function on the logits", output_bounded),
                      ("too low a learning rate", low_lr),
                      ("too high a learning rate", high_lr),

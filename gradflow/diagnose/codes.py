@@ -24,7 +24,8 @@ from __future__ import annotations
 #    every epoch of its recipe (it was "possible" whenever the run had a patience), and so is "the learning rate
 #    is off for this layer" for a slow layer of gradflow's own trainer (one rate for every layer) while
 #    another layer moves at a healthy pace. SKIPPED_STEPS: the steps a gradient scaler skipped (NaN/inf
-#    gradients, no optimizer step) are no longer NONFINITE errors.
+#    gradients, no optimizer step) are no longer NONFINITE errors. SYMMETRIC_UNITS (constant or zero
+#    initialisation), and NOT_UPDATED no longer reads such a layer's uniform change as no change.
 DIAGNOSIS_VERSION = 8
 
 CODES = {
@@ -49,6 +50,8 @@ CODES = {
     # units
     "SATURATION": "many units of a bounded activation (tanh, sigmoid) sit where its derivative is ~0",
     "DEAD_UNITS": "a quarter or more of a layer's units never pass a gradient over a whole input set",
+    "SYMMETRIC_UNITS": "every unit of a weight layer is still a copy of the others after training steps "
+                       "(constant or zero initialisation: identical units get identical gradients)",
     "HIGH_DROPOUT": "dropout drops more than half the units (a keep-probability passed as p), seen in a "
                     "module's p or in the random zeros of a layer's input (two passes of one batch)",
     "EVAL_MODE": "the model was in eval mode (model.eval()) during training steps: dropout off, batch norm "

@@ -1,11 +1,11 @@
-"""Rules on activation units: dead units and saturated units."""
+"""Rules on units: dead units, saturated units, and units that are copies of each other."""
 from __future__ import annotations
 
 import pandas as pd
 
 from .. import quantities as Q
 from .evidence import Evidence
-from .finding import Finding, who
+from .finding import Finding, num, who
 
 # Dead units (no example moves them during a full pass). The tutorial's untrained ReLU net has
 # 7.8 % dead in its last hidden layer; a quarter is a real loss of capacity, 90 % a broken layer.
@@ -83,4 +83,46 @@ def saturation(ev: Evidence) -> list[Finding]:
              "run": outcome.verdict, "run_reason": outcome.reason},
             "Normalise the layer's input (BatchNorm/LayerNorm), use a smaller initialisation or learning rate, "
             "or a non-saturating activation (relu, leakyrelu, elu, swish).", member, seed))
+    return out
+
+
+# Units that are copies of each other: their weights' spread across units, over their size, at the last
+# recorded step. Random initialisation gives ~1 (0.58 for a uniform draw); units that started equal
+# stay equal to the last bit (float rounding is the same for each), so the limit only has to sit far
+# above 0 and far below any real spread.
+SYMMETRIC_SPREAD = 1e-6
+
+
+def symmetric_units(ev: Evidence) -> list[Finding]:
+    """SYMMETRIC_UNITS: every unit of a weight layer is still a copy of the others after training
+    steps (constant or zero initialisation: identical units get identical gradients, forever)."""
+    spread = ev.quantity(Q.UNIT_SPREAD)
+    if spread.empty:
+        return []
+    w_std = ev.quantity(Q.WEIGHT_STD)
+    # units: dim 0 of the weight, dim 1 when dim 0 holds the members (gradflow's stacked layers)
+    units_of = {e["name"]: (e.get("shape") or [None, None])[1 if (e.get("members") or 1) > 1 else 0]
+                for e in ev.layers("param")}
+    out = []
+    for (member, layer), rows in spread.groupby(["member", "layer"], sort=False):
+        rows = rows.sort_values("step")
+        last = float(rows["value"].iloc[-1])
+        if len(rows) < 2 or not last <= SYMMETRIC_SPREAD:
+            continue  # one recorded step says nothing about training; a spread above the limit: distinct units
+        seed = None if pd.isna(rows["seed"].iloc[0]) else int(rows["seed"].iloc[0])
+        first_std = w_std[(w_std["member"] == member) & (w_std["layer"] == layer)].sort_values("step")["value"]
+        started_constant = len(first_std) > 0 and float(first_std.iloc[0]) == 0.0
+        units = units_of.get(layer)
+        title = ev.layer_title(layer)
+        out.append(Finding(
+            "SYMMETRIC_UNITS", ev.severity(int(member), seed, unambiguous=True), layer, int(rows["step"].iloc[-1]),
+            f"All {units or 'the'} units of {title} are copies of each other at step {int(rows['step'].iloc[-1])}"
+            f"{who(member, seed)}, the last of {len(rows)} recorded steps (their incoming weights differ between "
+            f"units by {num(last)} of their size): units that start identical get identical gradients, so they "
+            "stay identical and the layer works like a single unit."
+            + (" Its weights started as one constant (std 0 at the first recorded step)." if started_constant else ""),
+            {"spread_last": last, "steps": [int(x) for x in rows["step"]], "units": units,
+             "started_constant": started_constant},
+            "Initialise the weights at random (PyTorch's default, or nn.init.kaiming_uniform_ / xavier_uniform_): "
+            "a constant or zero initialisation never breaks the symmetry between units.", int(member), seed))
     return out

@@ -331,6 +331,8 @@ class Recorder:
             self._scalar(lay.name, Q.GRAD_MEAN, stats.mean(gv))
             self._scalar(lay.name, Q.WEIGHT_STD, w_std)
             self._scalar(lay.name, Q.GRAD_DATA_RATIO, stats.grad_data_ratio(gv, ref, g_std, w_std))
+            if ref.dim() >= 3 and ref.shape[1] > 1:  # a weight with units: are they all copies of each other?
+                self._scalar(lay.name, Q.UNIT_SPREAD, stats.unit_spread(wv))
             if before is not None:
                 self._scalar(lay.name, Q.UPDATE_DATA_RATIO, stats.update_data_ratio(wv, ref, w_std, self._workspace))
             self._buffer.histograms(self._step, self.epoch, lay.name, Q.GRAD, gv, self.histograms)
