@@ -1,4 +1,4 @@
-"""Recorder: hooks around a user's own training loop; the lifecycle, the per-step reductions.
+"""Recorder: hooks around a user's own training loop; its lifecycle and what each step does.
 
     with Recorder(model) as rec:
         for x, y in batches:
@@ -17,8 +17,9 @@ What is hooked (everything is removed on exit, also when training raises), see `
 
 The stages live beside this file: ``schedule`` (which steps), ``layers`` (what is hooked),
 ``boundary`` (the model's inputs, outputs, mode, targets), ``optimizer_watch`` (which optimizer
-steps it, at which learning rate), ``buffer`` (device results -> tidy tables), ``sentinel`` (first
-NaN/inf), ``dead_units`` (a pass of its own), ``structure`` (the summary's model description).
+steps it, at which learning rate), ``layer_stats`` (what a recorded step computes per layer),
+``buffer`` (device results -> tidy tables), ``sentinel`` (first NaN/inf), ``dead_units`` (a pass
+of its own), ``structure`` (the summary's model description).
 """
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ from .boundary import ModelBoundary
 from .buffer import FLUSH_ENTRIES, Buffer
 from .dead_units import dead_unit_pass
 from .grad_accumulation import StaleGradCheck
+from .layer_stats import LayerStatistics
 from .layers import PARAM, find_layers, first_tensor
 from .optimizer_watch import OptimizerWatch
 from .schedule import as_schedule
@@ -91,6 +93,7 @@ class Recorder:
         # CPU scratch memory reused by every recorded step: histograms, pre-step weights, updates
         self._workspace = stats.Workspace()
         self._buffer = Buffer(self._seed, nonfinite, self._workspace)
+        self._stats = LayerStatistics(self._buffer, self._workspace, self.histograms, self._guard)
         self._sentinel = Sentinel(self.members, nonfinite)
         self._recorded_steps: list[int] = []
         self._missing_grad: dict[str, list[int]] = {}
@@ -227,30 +230,7 @@ class Recorder:
             if self.nonfinite_check == "every_step":
                 self._act_refs.append((lay, out))
             if self._active:
-                self._reduce_activation(lay, first_tensor(args), out)
-        return hook
-
-    def _reduce_activation(self, lay, x, out):
-        o = lay.view(out.detach())
-        self._scalar(lay.name, Q.ACT_MEAN, stats.mean(o))
-        self._scalar(lay.name, Q.ACT_STD, stats.std(o))
-        self._buffer.histograms(self._step, self.epoch, lay.name, Q.ACT, o, self.histograms)
-        if x is not None and x.is_floating_point() and x.shape == out.shape:
-            d, peak = lay.derivative_and_max(x)
-            self._scalar(lay.name, Q.SATURATION, stats.saturation(d, peak, workspace=self._workspace))
-        if out.requires_grad:
-            out.register_hook(self._guard(self._act_grad_hook(lay, Q.ACT_GRAD_OUT_NONFINITE)))
-        if x is not None and x.requires_grad:
-            x.register_hook(self._guard(self._act_grad_hook(lay, Q.ACT_GRAD_IN_NONFINITE)))
-
-    def _act_grad_hook(self, lay, nonfinite_quantity):
-        step, epoch = self._step, self.epoch  # the backward runs before rec.step() moves on
-
-        def hook(g):
-            gv = lay.view(g.detach())
-            if nonfinite_quantity == Q.ACT_GRAD_OUT_NONFINITE:
-                self._scalar(lay.name, Q.ACT_GRAD_STD, stats.std(gv), step, epoch)
-            self._scalar(lay.name, nonfinite_quantity, stats.nonfinite_count(gv, self._workspace), step, epoch)
+                self._stats.activation(lay, first_tensor(args), out, self._step, self.epoch)
         return hook
 
     # ----------------------------------------------------------------- the user's calls
@@ -276,7 +256,8 @@ class Recorder:
             every = [p.grad for p in self.model.parameters() if p.grad is not None] if unstepped else ()
             self._sentinel.check(self._step, self.epoch, self._act_refs, grads, loss, unstepped, every)
         if self._active:
-            self._reduce_parameters()
+            self._stats.parameters(self._param_layers, self._grads, self._before, self._missing_grad, self._step,
+                                   self.epoch)
             self._recorded_steps.append(self._step)
             self._stale_grad.arm(self._step, self._before)
             if self._boundary.probe_pending():
@@ -314,28 +295,6 @@ class Recorder:
                              f"({self.members}), got shape {tuple(loss.shape)}")
         # one loss for several members (their sum or mean) belongs to all of them: member -1
         self._buffer.scalar(self._step, self.epoch, Q.MODEL_LAYER, Q.LOSS, v, shared=v.numel() != self.members)
-
-    def _reduce_parameters(self):
-        for lay in self._param_layers:
-            g = self._grads.get(lay.name)
-            if g is None:  # unused in forward, detached, or grads cleared before rec.step()
-                self._missing_grad.setdefault(lay.name, []).append(self._step)
-                continue
-            gv, wv = lay.view(g.detach()), lay.view(lay.param.detach())
-            before = self._before.get(lay.name)
-            ref = wv if before is None else lay.view(before)
-            g_std, w_std = stats.std(gv), stats.std(ref)  # computed once, shared with the ratios
-            lay.note_role(ref, w_std)  # weight / norm / constant-init, for the ratio rules (once)
-            self._scalar(lay.name, Q.GRAD_NORM, stats.norm(gv))
-            self._scalar(lay.name, Q.GRAD_STD, g_std)
-            self._scalar(lay.name, Q.GRAD_MEAN, stats.mean(gv))
-            self._scalar(lay.name, Q.WEIGHT_STD, w_std)
-            self._scalar(lay.name, Q.GRAD_DATA_RATIO, stats.grad_data_ratio(gv, ref, g_std, w_std))
-            if ref.dim() >= 3 and ref.shape[1] > 1:  # a weight with units: are they all copies of each other?
-                self._scalar(lay.name, Q.UNIT_SPREAD, stats.unit_spread(wv))
-            if before is not None:
-                self._scalar(lay.name, Q.UPDATE_DATA_RATIO, stats.update_data_ratio(wv, ref, w_std, self._workspace))
-            self._buffer.histograms(self._step, self.epoch, lay.name, Q.GRAD, gv, self.histograms)
 
     def dead_units(self, inputs: torch.Tensor, batch_size: int = 1024) -> pd.DataFrame:
         """A no-grad pass over ``inputs`` (N, ...) in eval mode; per activation layer and member the
