@@ -747,11 +747,9 @@ def test_without_a_torch_optimizer_a_nan_is_nonfinite(fmnist):
 # ----------------------------------------------------------------- 14. units that start (and stay) identical
 
 def _constant(model, value):
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.Linear):
-                m.weight.fill_(value)
-                m.bias.zero_()
+    """As a user writes it: nn.init.constant_ on every weight, biases at 0."""
+    for name, p in model.named_parameters():
+        nn.init.constant_(p, value if name.endswith("weight") else 0.0)
     return model
 
 
