@@ -170,7 +170,7 @@ def what_this_shows(case_id: str, runs: dict) -> str:
 # --------------------------------------------------------------------------- findings, grouped
 
 
-_LAYER_KEY = re.compile(r"\b(?:[A-Z]\w* )?`?(layers\.\d+)`?")  # "layers.0", also as "Linear `layers.0`"
+_LAYER_KEY = re.compile(r"(?:\b[A-Z]\w* )?`?(?<![\w.])(layers\.\d+)`?")  # "layers.0", "`layers.0`", "Linear `layers.0`"
 
 
 def _readable(message: str, config: dict) -> str:
@@ -181,17 +181,18 @@ def _readable(message: str, config: dict) -> str:
     def label(m):
         named = layer_label(config, m.group(1))
         return m.group(0) if named == m.group(1) else named  # a model of its own (004): its names, as written
-    return _LAYER_KEY.sub(label, message)
+    # a table cell shows text, not Markdown: a module's name in typographic quotes, not between backticks
+    return re.sub(r"`([^`]+)`", r"“\1”", _LAYER_KEY.sub(label, message))
 
 
 def _where(run, key: str) -> str:
     """A layer of the finding: the project's name for a BaseNetwork layer ("Linear 3 (64→10), output"),
-    else its type and the name the case's own model gives it ("Sigmoid `act`"), as the message says it."""
+    else its type and the name the case's own model gives it ("Sigmoid “act”"), as the message says it."""
     named = layer_label(run.config, key)
     if named != key:
         return named
     kind = _layer_types(run).get(key)
-    return f"{kind} `{key}`" if kind else f"`{key}`"
+    return f"{kind} “{key}”" if kind else f"“{key}”"
 
 
 def _layer_types(run) -> dict:

@@ -130,11 +130,13 @@ def test_findings_read_as_sentences(cases):
         for run in by_variant.values():
             text = cn.findings_table(run).to_string()
             assert not re.search(r"step nan|\(seed \d|\('|<model>", text, re.I), (run.name, text)
+            assert "`" not in text, (run.name, text)  # a table cell is text: Markdown backticks would show
             if run.config["model"].get("kind") not in ("CopyNet", "AutoEncoder"):  # BaseNetworks: "Linear 1 (…)"
                 assert not re.search(r"layers\.\d", text), (run.name, text)
     # a model of the case's own: the layer by its type and its own name, as the message says it
     wheres = {w for run in cases["004"].values() for w in cn.findings_table(run)["where"]}
-    assert wheres == {"Sigmoid `act`", "Sigmoid `layers.3`"}, wheres
+    assert wheres == {"Sigmoid “act”", "Sigmoid “layers.3”"}, wheres
+    assert "Sigmoid “act”" in " ".join(cn.findings_table(cases["004"]["copy"])["what it says"])
 
 
 def test_the_executed_page_shows_each_case_and_its_findings(runs_dir, tmp_path):
