@@ -486,3 +486,27 @@ def test_user_cnn_and_custom_mlp_record_and_diagnose_through_the_public_api(tmp_
         findings = diagnose(rec)
         assert not [f for f in findings if f.severity in ("warning", "error")], [f.to_dict() for f in findings]
         assert loss.item() < 1.2  # the control really trained (chance is ln 10 = 2.3)
+
+
+def test_a_compiled_model_keeps_its_layer_names():
+    """torch.compile wraps the model in an OptimizedModule whose parameters are named "_orig_mod.0...":
+    the recording names the layers as the user's model does, and still sees every step."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+    model = torch.compile(net, backend="eager")  # the wrapper and its names, without a C++ compiler
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.randn(64, 8), torch.randint(0, 3, (64,))
+    with Recorder(model, schedule="every") as rec:
+        for _ in range(3):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            rec.step(loss=loss)
+        rec.dead_units(x)
+    summary = rec.summary()
+    assert [e["name"] for e in summary["layers"]] == ["0", "1", "2"] and summary["model"] == "Sequential"
+    assert summary["optimizer_watch"]["optimizers"][0]["params"] == 4 and not summary["skipped_steps"]
+    scalars = rec.tables()["scalars"]
+    assert set(scalars.query("quantity == 'grad_std'")["layer"]) == {"0", "2"}
+    assert len(scalars.query("quantity == 'loss'")) == 3 and not rec.tables()["dead_units"].empty

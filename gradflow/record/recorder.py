@@ -72,11 +72,14 @@ class Recorder:
         if nonfinite_check not in NONFINITE_CHECKS:
             raise ValueError(f"nonfinite_check must be 'every_step' or 'recorded', got {nonfinite_check!r}")
         self.model = model
+        # torch.compile wraps the model: hooks go on the wrapper the loop calls, and the layers keep the
+        # names the user gave them (not "_orig_mod.0")
+        self._inner = getattr(model, "_orig_mod", model)
         self.schedule = as_schedule(schedule, every)
         self.histograms = bool(histograms)
         self.nonfinite_check = nonfinite_check
         self.epoch = 0
-        self.layers, self.frozen = find_layers(model)
+        self.layers, self.frozen = find_layers(self._inner)
         self._param_layers = [lay for lay in self.layers if lay.kind == PARAM]
         self.members = max([lay.members for lay in self.layers] + [1])
         if member_seeds is not None:
@@ -101,7 +104,7 @@ class Recorder:
         self._loss_info: dict | None = None
         self._stale_grad = StaleGradCheck(self._param_layers, self._guard)  # missing zero_grad (grad_accumulation)
         self._boundary = ModelBoundary(model, self.layers, self.members, self._scalar)
-        self._optimizers = OptimizerWatch(model, self._guard)  # which optimizer steps the model, at which lr
+        self._optimizers = OptimizerWatch(self._inner, self._guard)  # which optimizer steps the model, at which lr
         self._reset_step_state()
 
     # ----------------------------------------------------------------- lifecycle
@@ -301,7 +304,8 @@ class Recorder:
         units that are dead for every example (see ``gradflow.record.dead_units``). Stored as
         ``dead_count``/``dead_fraction`` scalars at the current step and returned as a DataFrame."""
         self._check_open("dead_units")
-        dead = dead_unit_pass(self.model, self.layers, inputs, batch_size, self._guard)
+        # the uncompiled module: the same computation, without compiling for a no-grad pass
+        dead = dead_unit_pass(self._inner, self.layers, inputs, batch_size, self._guard)
         rows = []
         for name, d in dead.items():  # d: (M, U)
             count, units = d.sum(dim=1), d.shape[1]
@@ -336,20 +340,20 @@ class Recorder:
         probabilities, bounded output, loss kind, input range, missing gradients, recorder errors."""
         self._flush()
         return {
-            "format": FORMAT, "version": FORMAT_VERSION, "model": type(self.model).__name__,
+            "format": FORMAT, "version": FORMAT_VERSION, "model": type(self._inner).__name__,
             "members": self.members, "member_seeds": self.member_seeds, "steps": self._step,
             "recorded_steps": list(self._recorded_steps),
             "schedule": self.schedule.to_dict() if hasattr(self.schedule, "to_dict") else repr(self.schedule),
             "nonfinite_check": self.nonfinite_check, "histograms": self.histograms,
             "layers": structure.describe_layers(self.layers, self._order), "frozen_layers": list(self.frozen),
-            "dropout": structure.find_dropout(self.model),
-            "train_mode": structure.train_mode(self._boundary.mode, self.model),
-            "output": dict(self._boundary.output), "loss": self._loss_info, "num_classes": structure.num_classes(self.model),
+            "dropout": structure.find_dropout(self._inner),
+            "train_mode": structure.train_mode(self._boundary.mode, self._inner),
+            "output": dict(self._boundary.output), "loss": self._loss_info, "num_classes": structure.num_classes(self._inner),
             "missing_grad": {k: v[:20] for k, v in self._missing_grad.items()},
             "dropout_masks": self._boundary.dropout_masks, "stale_grad": self._stale_grad.summary(),
             "targets": self._boundary.targets_summary(), "optimizer_watch": self._optimizers.summary(),
             "skipped_steps": self._sentinel.settle(self._optimizers.model_steps, self._order),
-            "frozen_types": structure.module_types(self.model, self.frozen),
+            "frozen_types": structure.module_types(self._inner, self.frozen),
             "errors": list(self._errors),
             "histogram_edges": {f"{k}_{s}": stats.histogram_edges(k, s).tolist() for k, s in stats.HIST_EDGES},
         }
