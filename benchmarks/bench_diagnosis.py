@@ -43,7 +43,8 @@ from gradflow.data import load_fashion_mnist  # noqa: E402
 
 TOOLS = ("gradflow", "AUTOTRAINER", "DeepDiagnosis")
 ALARM = ("warning", "error")
-TARGET_RANGES = {"labels": (0.0, 1.0), "pixels_pm1": (-1.0, 1.0), "pixels_01": (0.0, 1.0)}  # one-hot for labels
+TARGET_RANGES = {"labels": (0.0, 1.0), "pixels_pm1": (-1.0, 1.0), "pixels_01": (0.0, 1.0),  # one-hot for labels
+                 "brightness": (0.0, 10.0)}
 
 
 def run_one(case, seed, data, steps) -> dict:

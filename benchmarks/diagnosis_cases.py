@@ -11,6 +11,7 @@ warning or error on it is a false alarm.
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -66,7 +67,7 @@ class Case:
     what: str = ""  # the mutation or the control, in words
     raw_input: bool = False  # 0-255 pixels instead of normalised ones
     loss: str = "ce"  # ce | keras (clipped -(t log out) on one-hot) | ce_onehot | mse | nll_raw (no log_softmax)
-    targets: str = "labels"  # labels | pixels_pm1 (the normalised input) | pixels_01
+    targets: str = "labels"  # labels | pixels_pm1 (the normalised input) | pixels_01 | brightness (N,)
     zero_grad: bool = True
     optimizer_step: bool = True  # False: the loop never calls optimizer.step()
     scheduler_per_batch: bool = False  # StepLR(step_size=5, gamma=0.1), written for epochs, stepped every batch
@@ -146,6 +147,8 @@ MUTANTS = [
     Case("mlp_sigmoid_patience", "plateau stop", ("PLATEAU_STOP",), mlp("sigmoid", hidden_sizes=(256, 128, 128)),
          sgd(lr=0.03), patience=2, what="sigmoid MLP that leaves its plateau after ~5 epochs, early stopping "
          "with patience 2 epochs (min_delta 0.02)"),
+    Case("mlp_mse_broadcast", "loss broadcast", ("LOSS_BROADCAST",), mlp(num_classes=1), adam(), loss="mse",
+         targets="brightness", what="a regression head (N, 1) under F.mse_loss against targets (N,): broadcast"),
     Case("ae_sigmoid_pm1_targets", "target out of range", ("TARGET_OUT_OF_RANGE",), SigmoidAutoencoder, adam(),
          loss="mse", targets="pixels_pm1", what="sigmoid autoencoder, targets normalised to [-1, 1]"),
 ]
@@ -183,6 +186,7 @@ PLANTED_CAUSE = {
     "mlp_dead_bias": ("ReLU units pushed negative",),
     "mlp_sigmoid_patience": ("too little patience",),
     "ae_sigmoid_pm1_targets": ("targets are not scaled",),
+    "mlp_mse_broadcast": ("trailing dimension of 1",),
 }
 
 # Tried and dropped because they train fine (best validation accuracy at or above the healthy
@@ -237,6 +241,8 @@ def _loss_and_targets(case: Case, out, x, y):
         t = x
     elif case.targets == "pixels_01":
         t = (x + 1) / 2
+    elif case.targets == "brightness":  # a regression target per image, shape (N,): its mean pixel in [0, 10]
+        t = (x.mean(1) + 1) * 5
     elif case.loss in ("keras", "ce_onehot"):
         t = F.one_hot(y, 10).float()
     else:
@@ -248,7 +254,9 @@ def _loss_and_targets(case: Case, out, x, y):
     elif case.loss == "keras":  # Keras's categorical_crossentropy: clip, then -(t log out)
         loss = -(t * torch.log(out.clamp(1e-7, 1 - 1e-7))).sum(dim=1).mean()
     elif case.loss == "mse":
-        loss = F.mse_loss(out, t)
+        with warnings.catch_warnings():  # the broadcast mutant's (N, 1) against (N,): PyTorch's warning is the bug's
+            warnings.simplefilter("ignore", UserWarning)
+            loss = F.mse_loss(out, t)
     elif case.loss == "nll_raw":  # NLLLoss on raw outputs: log_softmax forgotten
         loss = F.nll_loss(out, t)
     else:

@@ -33,6 +33,19 @@ _LOSS_NODES = {"NllLossBackward0": "nll", "NllLoss2DBackward0": "nll", "MseLossB
                "SmoothL1LossBackward0": "smooth_l1", "HuberLossBackward0": "huber"}
 
 
+# losses that compare output and target element by element and broadcast two shapes that differ
+# (with a UserWarning, once): an output (N, 1) against targets (N,) compares every output with
+# every target, and the model learns the targets' mean
+ELEMENTWISE_KINDS = ("mse", "l1", "smooth_l1", "huber")
+
+
+def _note_broadcast(info: dict, src) -> None:
+    """The model's output was expanded right before an elementwise loss: its shape before, if known."""
+    if node_name(src) == "ExpandBackward0":
+        sizes = getattr(src, "_saved_self_sym_sizes", None)  # ints: they survive backward()
+        info["broadcast_from"] = [int(n) for n in sizes] if sizes is not None else []
+
+
 def node_name(fn) -> str:
     return type(fn).__name__ if fn is not None else ""
 
@@ -74,6 +87,8 @@ def inspect_loss(loss: torch.Tensor) -> dict:
             info["nodes"].append(name)
             if name in _LOSS_NODES:
                 info["kind"] = _LOSS_NODES[name]
+                if info["kind"] in ELEMENTWISE_KINDS:
+                    _note_broadcast(info, _first_input(fn))
                 if name.startswith("NllLoss"):
                     src = _skip_reshapes(_first_input(fn))
                     if node_name(src) == "LogSoftmaxBackward0":
@@ -84,6 +99,8 @@ def inspect_loss(loss: torch.Tensor) -> dict:
                     src = _skip_reshapes(_first_input(fn))
                     info.update(logits_op=node_name(src) or None, bounded_logits=is_bounded(node_name(src)))
                 return info
+            if name == "SubBackward0" and "broadcast_from" not in info:  # F.l1_loss: mean(abs(expand(out) - y))
+                _note_broadcast(info, _first_input(fn))
             if name == "LogSoftmaxBackward0":  # cross-entropy with soft (one-hot float) targets
                 return _logits(info, fn)
             if name == "LogBackward0":  # a hand-written cross-entropy on probabilities

@@ -780,3 +780,43 @@ def test_one_layer_started_at_zero_is_not_symmetric(fmnist):
         net[4].weight.zero_()  # the output head
     findings = diagnose(_train(net, fmnist.x, fmnist.y, steps=40))
     assert not _by_code(findings, "SYMMETRIC_UNITS"), format_findings(findings)
+
+
+# ----------------------------------------------------------------- 15. an MSE loss broadcasting (N, 1) against (N,)
+
+def _regression(fmnist, squeeze: bool, loss_fn=F.mse_loss):
+    """A regression head (one output) on each image's mean brightness; the bug is the missing squeeze."""
+    torch.manual_seed(0)
+    net = _mlp(classes=1)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    target = (fmnist.x.mean(1) + 1) * 5
+    with Recorder(net) as rec:
+        for step in range(40):
+            i = step * 64 % 2000
+            out, y = net(fmnist.x[i:i + 64]), target[i:i + 64]
+            with pytest.warns(UserWarning, match="target size") if not squeeze and step == 0 else _no_warning():
+                loss = loss_fn(out.squeeze(-1) if squeeze else out, y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            rec.step(loss=loss, targets=y)
+    return diagnose(rec)
+
+
+class _no_warning:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+@pytest.mark.parametrize("loss_fn", [F.mse_loss, F.l1_loss, F.huber_loss])
+def test_an_elementwise_loss_that_broadcasts_is_an_error(fmnist, loss_fn):
+    """PyTorch warns once and trains on: every output is compared with every target, and the model
+    learns the mean. Before, gradflow said nothing about it."""
+    found = _by_code(_regression(fmnist, squeeze=False, loss_fn=loss_fn), "LOSS_BROADCAST")
+    assert [f.severity for f in found] == ["error"]
+    assert "an output of shape (64, 1) against targets of shape (64,)" in found[0].message
+    assert "broadcast them to (64, 64)" in found[0].message and "squeeze(-1)" in found[0].suggestion
+    assert not _by_code(_regression(fmnist, squeeze=True, loss_fn=loss_fn), "LOSS_BROADCAST")

@@ -28,6 +28,7 @@ RULES = [
     training.loss_not_learning,  # NOT_LEARNING (loss at chance and flat; silent when accuracy says it)
     training.diverging,  # DIVERGING (loss far above its start / chance)
     outputs.bounded_output,  # BOUNDED_OUTPUT, TARGET_OUT_OF_RANGE
+    outputs.broadcast_loss,  # LOSS_BROADCAST (an output (N, 1) against targets (N,) in MSE/L1)
     structure.high_dropout,  # HIGH_DROPOUT
     structure.eval_mode,  # EVAL_MODE
     structure.no_gradient,  # NO_GRADIENT

@@ -296,6 +296,9 @@ CAUSES = {
                        ("a regression/autoencoder whose targets lie in that range", targets_in_range)],
     "NOT_LOG_PROBABILITIES": [("log_softmax forgotten between the model and NLLLoss", nll_cause("raw_outputs")),
                               ("softmax used where log_softmax was meant", nll_cause("probabilities"))],
+    "LOSS_BROADCAST": [("the output keeps a trailing dimension of 1 the targets lack (or the other way round)",
+                        lambda F, f: (STRONG, f"output {tuple(f.evidence.get('output_shape') or ())}, targets "
+                                              f"{tuple(f.evidence.get('target_shape') or ()) or 'of another shape'}"))],
     "TARGET_OUT_OF_RANGE": [("the targets are not scaled to the output's range", stated("targets outside the reachable range", FOR)),
                             ("the wrong output activation for these targets", output_bounded)],
     "SYMMETRIC_UNITS": [("constant or zero initialisation (nn.init.constant_ / zeros_ on the weights)", started_constant),

@@ -26,6 +26,7 @@ from __future__ import annotations
 #    another layer moves at a healthy pace. SKIPPED_STEPS: the steps a gradient scaler skipped (NaN/inf
 #    gradients, no optimizer step) are no longer NONFINITE errors. SYMMETRIC_UNITS (constant or zero
 #    initialisation), and NOT_UPDATED no longer reads such a layer's uniform change as no change.
+#    LOSS_BROADCAST (an MSE/L1 loss broadcasting (N, 1) against (N,)).
 DIAGNOSIS_VERSION = 8
 
 CODES = {
@@ -61,6 +62,8 @@ CODES = {
                       "raw logits or probabilities; info when the output range fits the targets",
     "NOT_LOG_PROBABILITIES": "NLLLoss fed the model's raw outputs or softmax probabilities instead of "
                              "log-probabilities (log_softmax missing)",
+    "LOSS_BROADCAST": "an elementwise loss (MSE, L1, Huber) broadcast an output and targets of different shapes "
+                      "((N, 1) against (N,)): every output compared with every target",
     "TARGET_OUT_OF_RANGE": "the targets lie outside the range the model's bounded output can reach",
     # how training went
     "NOT_LEARNING": "validation accuracy never left chance, or the loss stayed at ln(classes) and was not falling",

@@ -1,6 +1,7 @@
 """Rules on the model's output against its loss and its targets: bounded logits before a
 cross-entropy, NLLLoss on values that are not log-probabilities, a bounded output read as probabilities by a hand-written log loss (case study 000's
-Keras port), and a bounded output judged against the range of the targets (case study 004's autoencoder).
+Keras port), and a bounded output judged against the range of the targets (case study 004's autoencoder); an
+elementwise loss that broadcast an output and targets of different shapes (LOSS_BROADCAST).
 
 ``evidence["cause"]`` keeps BOUNDED_OUTPUT's different situations apart for grouping:
 ``bounded_logits`` (error), ``log_of_bounded`` (error), ``fits_targets`` and ``loss_unknown`` (info).
@@ -10,9 +11,11 @@ from __future__ import annotations
 
 import math
 
+import torch
+
 from .. import quantities as Q
 from ..activations import bounded_interval, is_bounded, op_name
-from ..loss_graph import CROSS_ENTROPY_KINDS, LOG_PROBABILITY, LOGIT_KINDS
+from ..loss_graph import CROSS_ENTROPY_KINDS, ELEMENTWISE_KINDS, LOG_PROBABILITY, LOGIT_KINDS
 from .evidence import Evidence
 from .finding import Finding, num
 
@@ -226,3 +229,29 @@ def _against_targets(ev: Evidence, op: str, layer, kind) -> list[Finding]:
         "reconstruction looks bright.", {**evidence, "cause": "fits_targets"},
         "Judge reconstructions by the loss (MSE) or per-pixel error, and show them with "
         f"plt.imshow(img, vmin={num(low)}, vmax={num(top)}).")]
+
+
+def broadcast_loss(ev: Evidence) -> list[Finding]:
+    """LOSS_BROADCAST: an elementwise loss (MSE, L1, Huber) got an output and targets of different
+    shapes and broadcast them: every output is compared with every target of the batch."""
+    loss = (ev.summary or {}).get("loss") or {}
+    if "broadcast_from" not in loss:
+        return []
+    shape = loss["broadcast_from"]
+    targets = ((ev.summary or {}).get("targets") or {}).get("shape")
+    shapes = (f"an output of shape {tuple(shape)}" if shape else "the output") + (
+        f" against targets of shape {tuple(targets)}" if targets else " against targets of another shape")
+    try:
+        to = f" to {tuple(torch.broadcast_shapes(tuple(shape), tuple(targets)))}" if shape and targets else ""
+    except RuntimeError:
+        to = ""
+    kind = loss.get("kind")
+    what = kind.upper().replace("_", " ") if kind in ELEMENTWISE_KINDS else "elementwise"
+    return [Finding(
+        "LOSS_BROADCAST", "error", Q.OUTPUT_LAYER, None,
+        f"The {what} loss received {shapes} and broadcast "
+        f"them{to}: it compares every output with every target of the batch, so the model can only learn the "
+        "targets' mean (PyTorch warns once: 'Using a target size that is different to the input size').",
+        {"kind": loss.get("kind"), "output_shape": shape, "target_shape": targets},
+        "Give the loss two tensors of the same shape: loss_fn(output.squeeze(-1), y) or loss_fn(output, "
+        "y.unsqueeze(-1)).")]
