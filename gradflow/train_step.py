@@ -190,6 +190,7 @@ class TrainStep:
             return self.body()
         if self.feed is not None:
             self.feed.before_replay(self.recorder.steps, self.recorder.epoch)
+        capturing_step = not self.captured
         if not self.captured:
             if self.eager_steps < WARMUP_STEPS:
                 # the same function as the graph, run eagerly: every buffer it needs (optimizer and
@@ -209,11 +210,9 @@ class TrainStep:
                 self.eager_steps += 1
                 return self.body()
             self.captured = True
-            capturing_step = True  # the capture ran the body's Python once: the optimizer's hook saw this step
-        else:
-            capturing_step = False
         self.graphs.replay()
         self.replayed_steps += 1
+        # the capturing step ran the body's Python once (the optimizer's hook saw it); later replays run none
         if self.recorder is not None and not capturing_step and not getattr(self.graphs, "replays_run_python", False):
             self.recorder.note_replayed_step(self.optimizer)  # a replay runs no Python hook: count it here
         # a copy for the recorder: its loss rows keep the tensor, the next replay overwrites the buffer

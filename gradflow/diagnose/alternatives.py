@@ -23,6 +23,7 @@ from .evidence import Evidence
 from .facts import Facts
 from .finding import Finding, num
 from .loop_causes import eval_after_start, lr_decayed, nll_cause, one_layer_fixed, whole_model, zero_lr
+from .nonfinite import SKIPPED_WARN_SHARE
 from .scale_causes import high_lr, large_init, low_lr, rate_for_layer, small_init
 from .scores import AGAINST, FOR, STRONG, UNKNOWN, verdict
 
@@ -191,6 +192,11 @@ def symmetric(F: Facts, f):
     return AGAINST, "the units of every recorded layer differ"
 
 
+# first in each list where it applies: when found it is the root cause (its std-based ratios and
+# growth read as a blow-up), when not found it sorts last
+SYMMETRIC_CAUSE = ("every unit of a layer the same (constant or zero initialisation)", symmetric)
+
+
 def started_constant(F: Facts, f):
     if f.evidence.get("started_constant"):
         return STRONG, "the weights' std was 0 at the first recorded step: one constant"
@@ -201,7 +207,7 @@ def skips_share(settling: bool):
     """SKIPPED_STEPS: a few skips are a scaler finding its scale; most of the steps, a model that overflows."""
     def check(F: Facts, f):
         share = float(f.evidence.get("share") or 0)
-        few = share <= 0.25
+        few = share <= SKIPPED_WARN_SHARE
         return (FOR if few == settling else AGAINST), f"{100 * share:.0f} % of the steps skipped"
     check.__name__ = "skips_settling" if settling else "skips_overflow"
     return check
@@ -242,16 +248,14 @@ CAUSES = {
                            ("saturated units pass no gradient", found("SATURATION", "units are not saturated")),
                            ("too-small initialisation", small_init),
                            ("dead ReLU units cut the path", found("DEAD_UNITS", "no layer with many dead units"))],
-    # SYMMETRIC_UNITS first where it applies: when found it is the root cause (its std-based ratios
-    # and growth read as a blow-up), when not found it sorts last
-    "EXPLODING_GRADIENT": [("every unit of a layer the same (constant or zero initialisation)", symmetric),
+    "EXPLODING_GRADIENT": [SYMMETRIC_CAUSE,
                            ("too high a learning rate", high_lr),
                            ("unnormalised inputs", unnormalized),
                            ("too-large initialisation", large_init),
                            ("gradients accumulate (no zero_grad)", found("ACCUMULATING_GRADIENT", "gradients are cleared")),
                            ("a parameter initialised to a constant (norm scale, zero embedding), "
                             "whose std is no scale", constant_init)],
-    "UPDATE_RATIO": [("every unit of a layer the same (constant or zero initialisation)", symmetric),
+    "UPDATE_RATIO": [SYMMETRIC_CAUSE,
                      ("a learning-rate schedule that decayed to almost nothing (stepped per batch?)", lr_decayed),
                      ("the learning rate is off for this layer", rate_for_layer),
                      ("unnormalised inputs make every update large", unnormalized_fast),
@@ -275,12 +279,12 @@ CAUSES = {
     "ONLY_NORM_TRAINABLE": [("the backbone was frozen by mistake (requires_grad_(False) on everything)",
                              stated("only normalisation scales and shifts train", FOR)),
                             ("fine-tuning only the norms on purpose", stated("fine if intended"))],
-    "SATURATION": [("every unit of a layer the same (constant or zero initialisation)", symmetric),
+    "SATURATION": [SYMMETRIC_CAUSE,
                    ("unnormalised inputs push pre-activations far out", unnormalized),
                    ("too-large initialisation", large_init),
                    ("too high a learning rate", high_lr),
                    ("no normalisation before the bounded activation", no_normalisation)],
-    "DEAD_UNITS": [("every unit of a layer the same (constant or zero initialisation)", symmetric),
+    "DEAD_UNITS": [SYMMETRIC_CAUSE,
                    ("ReLU units pushed negative stay there", relu_family),
                    ("too high a learning rate knocked units out", high_lr),
                    ("unnormalised inputs", unnormalized),
@@ -304,7 +308,7 @@ CAUSES = {
     "SYMMETRIC_UNITS": [("constant or zero initialisation (nn.init.constant_ / zeros_ on the weights)", started_constant),
                         ("units copied from one another (e.g. one tensor repeated to build the weight)",
                          stated("check how the weights were set", UNKNOWN))],
-    "NOT_LEARNING": [("every unit of a layer the same (constant or zero initialisation)", symmetric),
+    "NOT_LEARNING": [SYMMETRIC_CAUSE,
                      ("vanishing gradients", found("VANISHING_GRADIENT", "the gradient reaches the input end")),
                      ("a bounded function on the logits", output_bounded),
                      ("too low a learning rate", low_lr),

@@ -11,7 +11,7 @@ import numpy as np
 from .. import quantities as Q
 from .evidence import Evidence
 from .finding import Finding, num, who
-from .units import SYMMETRIC_SPREAD
+from .units import copied_layers
 
 # NOT_UPDATED needs this many recorded steps with an exactly unchanged weight: one could be a step
 # the optimizer skipped on purpose (warm-up from zero, a GradScaler skipping an inf step).
@@ -23,9 +23,7 @@ def not_updated(ev: Evidence) -> list[Finding]:
     u, g = ev.quantity(Q.UPDATE_DATA_RATIO), ev.quantity(Q.GRAD_NORM)
     u = u[np.isfinite(u["value"].astype(float))]
     # a layer whose units are all copies changes uniformly: std(change) is 0 though every weight moved
-    spread = ev.quantity(Q.UNIT_SPREAD)
-    copies = {(int(m), layer) for (m, layer), r in spread.groupby(["member", "layer"])
-              if float(r.sort_values("step")["value"].iloc[-1]) <= SYMMETRIC_SPREAD}
+    copies = copied_layers(ev.quantity(Q.UNIT_SPREAD))
     out = []
     for member, seed in ev.members(u):
         um, gm = u[u["member"] == member], g[g["member"] == member]

@@ -93,6 +93,13 @@ def saturation(ev: Evidence) -> list[Finding]:
 SYMMETRIC_SPREAD = 1e-6
 
 
+def copied_layers(spread) -> set:
+    """(member, layer) of the weight layers whose units are copies of each other at their last recorded
+    step (``spread``: the recording's unit_spread rows)."""
+    return {(int(m), layer) for (m, layer), rows in spread.groupby(["member", "layer"], sort=False)
+            if float(rows.sort_values("step")["value"].iloc[-1]) <= SYMMETRIC_SPREAD}
+
+
 def symmetric_units(ev: Evidence) -> list[Finding]:
     """SYMMETRIC_UNITS: every unit of a weight layer is still a copy of the others after training
     steps (constant or zero initialisation: identical units get identical gradients, forever)."""
@@ -103,12 +110,12 @@ def symmetric_units(ev: Evidence) -> list[Finding]:
     # units: dim 0 of the weight, dim 1 when dim 0 holds the members (gradflow's stacked layers)
     units_of = {e["name"]: (e.get("shape") or [None, None])[1 if (e.get("members") or 1) > 1 else 0]
                 for e in ev.layers("param")}
-    out = []
+    out, copies = [], copied_layers(spread)
     for (member, layer), rows in spread.groupby(["member", "layer"], sort=False):
         rows = rows.sort_values("step")
         last = float(rows["value"].iloc[-1])
-        if len(rows) < 2 or not last <= SYMMETRIC_SPREAD:
-            continue  # one recorded step says nothing about training; a spread above the limit: distinct units
+        if len(rows) < 2 or (int(member), layer) not in copies:
+            continue  # one recorded step says nothing about training; distinct units
         seed = None if pd.isna(rows["seed"].iloc[0]) else int(rows["seed"].iloc[0])
         first_std = w_std[(w_std["member"] == member) & (w_std["layer"] == layer)].sort_values("step")["value"]
         started_constant = len(first_std) > 0 and float(first_std.iloc[0]) == 0.0

@@ -7,6 +7,8 @@ moves them to the CPU in batches; nothing here reads a value back.
 """
 from __future__ import annotations
 
+from functools import partial
+
 from .. import quantities as Q
 from .. import stats
 
@@ -30,10 +32,7 @@ class LayerStatistics:
             ref = wv if pre is None else lay.view(pre)
             g_std, w_std = stats.std(gv), stats.std(ref)  # computed once, shared with the ratios
             lay.note_role(ref, w_std)  # weight / norm / constant-init, for the ratio rules (once)
-            name = lay.name
-
-            def scalar(quantity, value, name=name):
-                self.buffer.scalar(step, epoch, name, quantity, value)
+            scalar = partial(self.buffer.scalar, step, epoch, lay.name)  # (quantity, value)
             scalar(Q.GRAD_NORM, stats.norm(gv))
             scalar(Q.GRAD_STD, g_std)
             scalar(Q.GRAD_MEAN, stats.mean(gv))

@@ -155,12 +155,13 @@ class Sentinel:
             if self._epoch is not None:
                 self.flush()  # once per epoch: one small read, after the epoch's last step
             self._epoch = epoch
-        extra = [(None, g) for g in all_grads] if unstepped else []
-        if not isinstance(step, torch.Tensor) and _all_finite_on_cpu(activations, list(grads) + extra, loss):
+        extra = list(all_grads) if unstepped else []
+        if not isinstance(step, torch.Tensor) and _all_finite_on_cpu(
+                activations, [*grads, *((None, g) for g in extra)], loss):
             return
         layout, values = self._norms(activations, grads, loss)
         if unstepped:
-            self._count_unstepped(values, [g for _, g in extra])
+            self._count_unstepped(values, extra)
         if not values:
             return
         v = torch.cat(values)
