@@ -209,11 +209,12 @@ def unit_spread(w: torch.Tensor) -> torch.Tensor:
     """How different a layer's units are, per member (M,): the std across units (dim 1 of the member
     view: a Linear's rows, a convolution's output channels) of each incoming weight, averaged, over
     the mean |weight|. 0 when every unit is a copy of the others (all zero included); units drawn at
-    random give about 1."""
+    random give about 1; NaN when a weight is NaN/inf (no verdict on blown-up weights)."""
     flat = w.reshape(w.shape[0], w.shape[1], -1).float()
     spread = flat.std(dim=1, correction=0).mean(dim=1)
     scale = flat.abs().mean(dim=(1, 2))
-    return torch.where(scale > 0, spread / scale.clamp_min(torch.finfo(scale.dtype).tiny), 0.0)
+    ratio = spread / scale.clamp_min(torch.finfo(scale.dtype).tiny)
+    return torch.where(scale == 0, 0.0, torch.where(torch.isfinite(scale), ratio, torch.nan))
 
 
 def norm(x: torch.Tensor) -> torch.Tensor:

@@ -821,3 +821,14 @@ def test_an_elementwise_loss_that_broadcasts_is_an_error(fmnist, loss_fn):
     assert "an output of shape (64, 1) against targets of shape (64,)" in found[0].message
     assert "broadcast them to (64, 64)" in found[0].message and "squeeze(-1)" in found[0].suggestion
     assert not _by_code(_regression(fmnist, squeeze=True, loss_fn=loss_fn), "LOSS_BROADCAST")
+
+
+def test_the_symmetric_cause_is_listed_last_when_its_finding_is_absent(fmnist):
+    """Listed first so it wins when found, it must not push aside the other unlikely causes when not
+    (the comparison page's sigmoid showed it second of three)."""
+    findings = diagnose(_train(_mlp(), fmnist.x, fmnist.y, steps=20, lr=10.0))
+    ranked = [f.alternatives for f in findings if f.alternatives and any(
+        a["cause"].startswith("every unit of a layer the same") for a in f.alternatives)]
+    assert ranked, format_findings(findings)
+    for alternatives in ranked:
+        assert alternatives[-1]["cause"].startswith("every unit of a layer the same"), alternatives

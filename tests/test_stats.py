@@ -229,5 +229,8 @@ def test_unit_spread_tells_copies_from_distinct_units():
     assert spread.shape == (2,) and (spread > 0.5).all()  # a uniform draw: std/mean|w| = (1/sqrt(3))/(1/2)
     assert torch.equal(stats.unit_spread(copies), torch.zeros(2))
     assert torch.equal(stats.unit_spread(torch.zeros(1, 8, 4)), torch.zeros(1))  # all zero: copies too
+    blown = random.clone()
+    blown[1, 3, 0] = float("nan")
+    assert stats.unit_spread(blown)[1].isnan() and stats.unit_spread(blown)[0] > 0.5  # NaN weights: no verdict
     conv = torch.randn(1, 16, 3, 5, 5)  # a convolution's output channels are its units
     assert stats.unit_spread(conv).item() > 0.5

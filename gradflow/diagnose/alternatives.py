@@ -25,7 +25,7 @@ from .finding import Finding, num
 from .loop_causes import eval_after_start, lr_decayed, nll_cause, one_layer_fixed, whole_model, zero_lr
 from .nonfinite import SKIPPED_WARN_SHARE
 from .scale_causes import high_lr, large_init, low_lr, rate_for_layer, small_init
-from .scores import AGAINST, FOR, STRONG, UNKNOWN, verdict
+from .scores import AGAINST, FOR, RULED_OUT, STRONG, UNKNOWN, verdict
 
 # --------------------------------------------------------------------------- candidate causes
 # Each returns (score, one line of evidence). They read Facts and the finding itself.
@@ -189,11 +189,11 @@ def symmetric(F: Facts, f):
     learn, or one layer's odd numbers: every unit computes and learns the same thing."""
     if "SYMMETRIC_UNITS" in F.codes:
         return STRONG, "SYMMETRIC_UNITS: every unit of a layer is a copy of the others"
-    return AGAINST, "the units of every recorded layer differ"
+    return RULED_OUT, "the units of every recorded layer differ"
 
 
 # first in each list where it applies: when found it is the root cause (its std-based ratios and
-# growth read as a blow-up), when not found it sorts last
+# growth read as a blow-up) and wins ties; when not found it is ruled out and sorts last
 SYMMETRIC_CAUSE = ("every unit of a layer the same (constant or zero initialisation)", symmetric)
 
 

@@ -2,6 +2,8 @@
 a score in [0, 1], read as a verdict."""
 
 FOR, STRONG, UNKNOWN, AGAINST = 0.75, 0.9, 0.5, 0.2
+# a candidate whose own finding is absent (no SYMMETRIC_UNITS): listed last, below every other unlikely one
+RULED_OUT = 0.1
 
 
 def verdict(score: float) -> str:
