@@ -66,7 +66,8 @@ class Case:
     params: Callable = trainable  # what the optimizer is given
     what: str = ""  # the mutation or the control, in words
     raw_input: bool = False  # 0-255 pixels instead of normalised ones
-    loss: str = "ce"  # ce | keras (clipped -(t log out) on one-hot) | ce_onehot | mse | nll_raw (no log_softmax)
+    loss: str = "ce"  # ce | keras (clipped -(t log out) on one-hot) | ce_onehot | mse | mse_by_hand | mse_squeezed
+    #                   | nll_raw (no log_softmax)
     targets: str = "labels"  # labels | pixels_pm1 (the normalised input) | pixels_01 | brightness (N,)
     zero_grad: bool = True
     optimizer_step: bool = True  # False: the loop never calls optimizer.step()
@@ -149,6 +150,9 @@ MUTANTS = [
          "with patience 2 epochs (min_delta 0.02)"),
     Case("mlp_mse_broadcast", "loss broadcast", ("LOSS_BROADCAST",), mlp(num_classes=1), adam(), loss="mse",
          targets="brightness", what="a regression head (N, 1) under F.mse_loss against targets (N,): broadcast"),
+    Case("mlp_hand_mse_broadcast", "loss broadcast", ("LOSS_BROADCAST",), mlp(num_classes=1), adam(),
+         loss="mse_by_hand", targets="brightness",
+         what="the same head under ((out - y) ** 2).mean() written by hand: broadcast, and no PyTorch warning"),
     Case("ae_sigmoid_pm1_targets", "target out of range", ("TARGET_OUT_OF_RANGE",), SigmoidAutoencoder, adam(),
          loss="mse", targets="pixels_pm1", what="sigmoid autoencoder, targets normalised to [-1, 1]"),
 ]
@@ -187,6 +191,7 @@ PLANTED_CAUSE = {
     "mlp_sigmoid_patience": ("too little patience",),
     "ae_sigmoid_pm1_targets": ("targets are not scaled",),
     "mlp_mse_broadcast": ("trailing dimension of 1",),
+    "mlp_hand_mse_broadcast": ("trailing dimension of 1",),
 }
 
 # Tried and dropped because they train fine (best validation accuracy at or above the healthy
@@ -215,6 +220,8 @@ CONTROLS = [
          what="a pretrained trunk frozen, a fresh head trained (fine-tuning)"),
     Case("ctl_ae_sigmoid_01", "control", (), SigmoidAutoencoder, adam(), loss="mse", targets="pixels_01",
          what="sigmoid autoencoder on [0, 1] targets"),
+    Case("ctl_regression_mse", "control", (), mlp(num_classes=1), adam(), loss="mse_squeezed", targets="brightness",
+         what="a regression head (N, 1) squeezed to (N,) before F.mse_loss"),
     Case("ctl_amp_fp16", "control", (), mlp(), amp=True,
          what="mixed precision: float16 autocast, a GradScaler that skips its first steps (inf gradients)"),
 ]
@@ -257,6 +264,10 @@ def _loss_and_targets(case: Case, out, x, y):
         with warnings.catch_warnings():  # the broadcast mutant's (N, 1) against (N,): PyTorch's warning is the bug's
             warnings.simplefilter("ignore", UserWarning)
             loss = F.mse_loss(out, t)
+    elif case.loss == "mse_by_hand":  # no loss node, no warning: (N, 1) - (N,) -> (N, N)
+        loss = ((out - t) ** 2).mean()
+    elif case.loss == "mse_squeezed":
+        loss = F.mse_loss(out.squeeze(-1), t)
     elif case.loss == "nll_raw":  # NLLLoss on raw outputs: log_softmax forgotten
         loss = F.nll_loss(out, t)
     else:

@@ -46,6 +46,30 @@ def _note_broadcast(info: dict, src) -> None:
         info["broadcast_from"] = [int(n) for n in sizes] if sizes is not None else []
 
 
+# reductions whose input shape survives backward(): a hand-written elementwise loss, mean((out - y) ** 2),
+# has no loss node, but the shape it averaged tells whether out and y broadcast (N, 1) - (N,) -> (N, N)
+_REDUCTIONS = ("MeanBackward0", "MeanBackward1", "SumBackward0", "SumBackward1")
+
+
+def _note_reduction(info: dict, fn) -> None:
+    """The largest tensor a reduction above the loss averaged or summed (its shape), kept in
+    ``reduced_shape``; ``mean(sum(d, 1))`` keeps d's shape, not the per-row sums'."""
+    sizes = getattr(fn, "_saved_self_sym_sizes", None)
+    if sizes is None:
+        return
+    shape = [int(n) for n in sizes]
+    old = info.get("reduced_shape")
+    if old is None or _numel(shape) > _numel(old):
+        info["reduced_shape"] = shape
+
+
+def _numel(shape) -> int:
+    n = 1
+    for d in shape:
+        n *= int(d)
+    return n
+
+
 def node_name(fn) -> str:
     return type(fn).__name__ if fn is not None else ""
 
@@ -99,8 +123,13 @@ def inspect_loss(loss: torch.Tensor) -> dict:
                     src = _skip_reshapes(_first_input(fn))
                     info.update(logits_op=node_name(src) or None, bounded_logits=is_bounded(node_name(src)))
                 return info
-            if name == "SubBackward0" and "broadcast_from" not in info:  # F.l1_loss: mean(abs(expand(out) - y))
-                _note_broadcast(info, _first_input(fn))
+            if name == "SubBackward0":
+                if any(f is None for f, _ in fn.next_functions):  # out - y with y a constant (targets), not out - out.T
+                    info["difference"] = True  # a hand-written elementwise loss, unless a loss node follows
+                if "broadcast_from" not in info:  # F.l1_loss: mean(abs(expand(out) - y))
+                    _note_broadcast(info, _first_input(fn))
+            if name in _REDUCTIONS and not info.get("difference"):  # above out - y, not a pooling in the model
+                _note_reduction(info, fn)
             if name == "LogSoftmaxBackward0":  # cross-entropy with soft (one-hot float) targets
                 return _logits(info, fn)
             if name == "LogBackward0":  # a hand-written cross-entropy on probabilities

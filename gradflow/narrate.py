@@ -39,6 +39,12 @@ def fmt_pct(x: float, digits: int = 1) -> str:
     return "n/a" if x is None or not math.isfinite(x) else f"{100 * x:.{digits}f} %"
 
 
+def fmt_pct_span(lo: float, hi: float) -> str:
+    """"74.0 %–78.0 %", or one number where both read the same."""
+    a, b = fmt_pct(lo), fmt_pct(hi)
+    return a if a == b else f"{a}–{b}"
+
+
 def fmt_sci(x: float) -> str:
     """1.2e-05 -> '1.2 × 10⁻⁵' is hard to type; keep '1.2e-5', readable and searchable."""
     if x is None or not math.isfinite(x):
@@ -167,6 +173,29 @@ def loss_sentences(metrics: pd.DataFrame, tolerance: float = 0.05) -> list[str]:
         out.append(f"{_join([n for n, _ in learned])} {verb} the training loss down to {span} nats (chance is "
                    f"{CHANCE_LOSS_10:.2f}; mean over seeds, at each seed's last counted epoch).")
     return out
+
+
+def slow_start_sentences(metrics: pd.DataFrame, gap: float = 0.10) -> list[str]:
+    """Among the activations that learn, the one that starts clearly slowest (its first-epoch validation
+    accuracy ``gap`` or more below every other's), and where it stands at the end: a slow start is
+    something the curves show but early epochs must not be read as a ranking.
+
+    metrics -- columns activation, seed, epoch, val_acc (, past_stop)
+    """
+    first_epoch = metrics[metrics["epoch"] == metrics["epoch"].min()]
+    start = first_epoch.groupby("activation", sort=False)["val_acc"].mean()
+    last = final_epochs(metrics)
+    end = last.groupby("activation", sort=False)["val_acc"].mean()
+    learners = start[[end.get(a, 0.0) >= CHANCE_ACC for a in start.index]].sort_values()
+    if len(learners) < 3 or learners.iloc[1] - learners.iloc[0] < gap:
+        return []
+    slowest, others = learners.index[0], learners.iloc[1:]
+    others_end = end[others.index]
+    return [f"Of the activations that learn, **{slowest}** starts slowest: after epoch {int(first_epoch['epoch'].min())} "
+            f"its validation accuracy is {fmt_pct(learners.iloc[0])} (mean over seeds), against "
+            f"{fmt_pct_span(others.min(), others.max())} for the others. At the last counted epoch it is at "
+            f"{fmt_pct(end[slowest])}, the others at {fmt_pct_span(others_end.min(), others_end.max())}: "
+            "a slow start is not where a network ends."]
 
 
 # --------------------------------------------------------------------------- test accuracy

@@ -60,16 +60,19 @@ def dead_unit_sentences(dead: pd.DataFrame, min_change_pp: float = 0.5) -> list[
     if dead.empty or float(dead["percent"].max()) == 0:
         return ["No layer of any of these networks has a dead unit, at initialisation or after training."]
     wide = dead.pivot_table(index=["activation", "layer"], columns="stage", values="percent", sort=False).fillna(0)
+    changes: dict[str, list[str]] = {}  # one sentence per activation, its layers' changes joined
     for (act, layer), row in wide.iterrows():
         before, after = row.get("at initialisation", 0.0), row.get("after training", 0.0)
+        said = changes.setdefault(act, [])
+        subject = f"dead units in {layer}" if not said else f"in {layer} they"
         if after - before >= min_change_pp:
-            out.append(f"**{act}**: dead units in {layer} grew from {before:.1f} % at initialisation to "
-                       f"{after:.1f} % after training.")
+            said.append(f"{subject} grew from {before:.1f} % at initialisation to {after:.1f} % after training")
         elif before - after >= min_change_pp:
-            out.append(f"**{act}**: dead units in {layer} fell from {before:.1f} % to {after:.1f} % during training "
-                       "(training revived them).")
+            said.append(f"{subject} fell from {before:.1f} % to {after:.1f} % (training revived "
+                        f"{'all of them' if after == 0 else 'some'})")
         elif after >= 1:
-            out.append(f"{act}: {layer} has {after:.1f} % dead units, about as many as at initialisation.")
+            said.append(f"{layer} has {after:.1f} % dead units, about as many as at initialisation")
+    out += [f"**{act}**: {'; '.join(said)}." for act, said in changes.items() if said]
     clean = [a for a in dict.fromkeys(dead["activation"]) if float(dead[dead["activation"] == a]["percent"].max()) == 0]
     if clean:
         out.append(f"{_join(clean)} {'has' if len(clean) == 1 else 'have'} no dead unit in any layer, before or after "
@@ -183,4 +186,33 @@ def saturation_change_sentences(sat: pd.DataFrame, labels: dict, threshold_pct: 
     if calm:
         out.append(f"{_join(calm)}: no layer has {threshold_pct:.0f} % or more of its values saturated at the last "
                    "recorded step.")
+    return out
+
+
+def distance_trend_sentences(over: pd.DataFrame, labels: dict, min_change: float = 0.15) -> list[str]:
+    """How the two runs' per-layer difference moved during training: the layer whose TV distance
+    changed most between the first and the last shared recorded step, and the steadiest one.
+
+    over -- columns layer (key), step, distance (TV, 0 same .. 1 disjoint), one row per shared recorded step
+    """
+    if over is None or len(over) == 0 or over["step"].nunique() < 2:
+        return []
+    rows = []
+    for layer, d in over.groupby("layer", sort=False):
+        d = d.sort_values("step")
+        rows.append((layer, float(d["distance"].iloc[0]), float(d["distance"].iloc[-1]),
+                     float(d["distance"].min()), float(d["distance"].max())))
+    first, last = int(over["step"].min()), int(over["step"].max())
+    moved = max(rows, key=lambda r: abs(r[2] - r[1]))
+    if abs(moved[2] - moved[1]) < min_change:
+        return [f"Over training every layer's distance stays within {min_change:.2f} of where it started at "
+                f"step {first}: the runs differ in the same places from the first step to the last."]
+    way = "more alike" if moved[2] < moved[1] else "further apart"
+    out = [f"Over training the runs' gradients in {labels.get(moved[0], moved[0])} grew {way}: TV distance "
+           f"{moved[1]:.2f} at step {first}, {moved[2]:.2f} at step {last}, the largest change of any layer."]
+    steady = min((r for r in rows if r[0] != moved[0]), key=lambda r: r[4] - r[3], default=None)
+    if steady is not None and steady[4] - steady[3] <= 0.1:
+        how = "the runs differ there from the first step on" if steady[3] >= 0.5 else "the runs stay alike there"
+        out.append(f"{labels.get(steady[0], steady[0])} stays between {steady[3]:.2f} and {steady[4]:.2f} "
+                   f"throughout: {how}.")
     return out

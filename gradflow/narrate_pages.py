@@ -340,7 +340,7 @@ def plateau_story(metrics: pd.DataFrame, results: pd.DataFrame, activation: str 
     text = (f"**The {activation} story.** Early stopping (patience 7 on validation accuracy) ended {_join(parts)}: "
             "its validation accuracy wandered around 10 % with no new record for 7 epochs.")
     if left:
-        text += (" The batch kept training the stopped models (the thin dotted curves), and " + _join(left) + ". So a "
+        text += (" The batch kept training the stopped models (the thin faded curves), and " + _join(left) + ". So a "
                  f"{activation} network with this recipe does learn, slowly: its \"10 %\" is early stopping cutting "
                  "a slow plateau short (the diagnosis calls it PLATEAU_STOP: stopped, not unable).")
     else:

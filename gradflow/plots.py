@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .style import ROLE_STYLES, STAGE_STYLES, activation_style, text_colour
+from .style import PAST_STOP_LINE, ROLE_STYLES, STAGE_STYLES, activation_style, text_colour
 
 
 def colour(name: str, index: int = 0):
@@ -220,7 +220,8 @@ def plot_learning_curves(metrics: pd.DataFrame, metric: str = "val_acc", group: 
     """Mean over seeds with a 95 % confidence band, one line per group.
 
     metrics -- columns group, seed, epoch, metric, past_stop. Epochs a seed trained on only because
-    the batch kept going (``past_stop``) are drawn dashed: the curve continued past early stopping.
+    the batch kept going (``past_stop``) are drawn thin and faded (``PAST_STOP_LINE``): the curve
+    continued past early stopping.
     """
     fig, ax = _figure(ax, (7.5, 4))
     for name, d in metrics.groupby(group, sort=False):
@@ -242,13 +243,13 @@ def plot_learning_curves(metrics: pd.DataFrame, metric: str = "val_acc", group: 
         if show_past_stop and s["any_past"].any():
             first = int(s.index[s["any_past"]][0])
             tail = s.iloc[max(0, first - 1):]
-            ax.plot(tail["epoch"], tail["mean"], color=c, lw=1.2, ls=(0, (2, 2)), alpha=0.8)
+            ax.plot(tail["epoch"], tail["mean"], color=c, **PAST_STOP_LINE)
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
     label = {"val_acc": "validation accuracy", "train_acc": "training accuracy", "val_loss": "validation loss (nats)",
              "train_loss": "training loss (nats)"}.get(metric, metric)
     ax.set_ylabel(label)
-    ax.set_title(title or f"{label}: mean over seeds, 95 % CI band; thin dotted = past early stopping")
+    ax.set_title(title or f"{label}: mean over seeds, 95 % CI band; faded = past early stopping")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, ncol=2)
     return fig

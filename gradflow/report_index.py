@@ -59,6 +59,17 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
 
+def _versions_shown(stored: dict) -> dict:
+    """The stored runs' versions, except the diagnosis: the pages show the current rules' findings
+    (``RunDir.findings`` diagnoses older runs again when read), so that is the version to name."""
+    from .diagnose.codes import DIAGNOSIS_VERSION
+    shown = dict(stored)
+    trained_under = stored.get("diagnosis")
+    shown["diagnosis"] = (f"{DIAGNOSIS_VERSION}" if trained_under in (None, DIAGNOSIS_VERSION) else
+                          f"{DIAGNOSIS_VERSION} (runs trained under {trained_under}, diagnosed again when read)")
+    return shown
+
+
 def facts_table(facts: dict, preset: str) -> str:
     if not facts["runs"]:
         return "<p>No stored runs of this preset were found, so nothing is known about them yet.</p>"
@@ -70,7 +81,7 @@ def facts_table(facts: dict, preset: str) -> str:
     seeds = sorted(facts["seeds"])
     seeds_text = (f"{len(seeds)} per activation ({', '.join(map(str, seeds))})" if len(seeds) > 1 else
                   f"1 ({seeds[0]}): nothing can be told apart from seed-to-seed noise" if seeds else "?")
-    versions = ", ".join(f"{k} {v}" for k, v in facts["versions"].items())
+    versions = ", ".join(f"{k} {v}" for k, v in _versions_shown(facts["versions"]).items())
     created = sorted(facts["created"])
     when = f"{created[0][:16].replace('T', ' ')} UTC" if created else "?"
     rows = [("preset", f"<code>{_esc(preset)}</code>"), ("epochs", _esc(epochs)), ("seeds", _esc(seeds_text)),

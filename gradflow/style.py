@@ -42,6 +42,9 @@ _ACTIVATION_STYLES = {
     "identity": (7, "-", "."),
 }
 TUTORIAL_ACTIVATIONS = ("sigmoid", "tanh", "relu", "leakyrelu", "elu", "swish")
+# epochs a model trained only because its batch kept going (past its early stop): thin and faded, in
+# its own colour; not dotted, which is swish's own line style
+PAST_STOP_LINE = {"ls": "-", "lw": 1.0, "alpha": 0.4}
 _LINESTYLES = ("-", "--", "-.", ":")
 _MARKERS = ("o", "s", "^", "v", "D", "P", "X", "*", "h", "p")
 

@@ -197,18 +197,20 @@ def finding_sentences(counts: pd.DataFrame, n_seeds: int, axes: list[str]) -> li
             out.append(f"**{label}**: {_join(found.index)}{each} in {int(found.iloc[0])} of {n_seeds} seeds.")
     if clean:
         out.append(f"No finding in {_join(clean)}.")
-    changes = []
+    # one sentence per (cell, axis, what clears): "from sigmoid to relu or tanh", not a sentence per target
+    merged: dict = {}
     for a, ca in codes.items():
         for b, cb in codes.items():
             diff = [i for i in range(len(axes)) if a[i] != b[i]]
             if len(diff) != 1 or not (ca - cb):
                 continue
-            i = diff[0]
-            where = ", ".join(f"{axes[j]}={a[j]}" for j in range(len(axes)) if j != i)
-            stays = ca & cb
-            text = (f"Changing {axes[i]} from {a[i]} to {b[i]}{f' ({where})' if where else ''} clears "
-                    f"{_join(sorted(ca - cb))}" + (f"; {_join(sorted(stays))} stays" if stays else "") + ".")
-            changes.append((axes[i] == "act", text))  # a change of setting teaches more than a change of activation
+            merged.setdefault((diff[0], a, tuple(sorted(ca - cb)), tuple(sorted(ca & cb))), []).append(str(b[diff[0]]))
+    changes = []
+    for (i, a, cleared, stays), targets in merged.items():
+        where = ", ".join(f"{axes[j]}={a[j]}" for j in range(len(axes)) if j != i)
+        text = (f"Changing {axes[i]} from {a[i]} to {_or(targets)}{f' ({where})' if where else ''} clears "
+                f"{_join(cleared)}" + (f"; {_join(stays)} stays" if stays else "") + ".")
+        changes.append((axes[i] == "act", text))  # a change of setting teaches more than a change of activation
     out.extend(text for _, text in sorted(changes, key=lambda c: c[0])[:3])
     return out
 

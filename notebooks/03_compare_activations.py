@@ -68,7 +68,7 @@ edges = {r.activation: r.recordings.edges for r in have}
 # %% [markdown]
 # ## Learning curves
 #
-# Mean over the seeds with a 95 % confidence band. Thin dotted continuations: epochs after a seed's
+# Mean over the seeds with a 95 % confidence band. Thin faded continuations: epochs after a seed's
 # early stop. All models train in one batched step, so a stopped model keeps training with the batch;
 # those epochs never count for its test score, but they show where it was heading.
 
@@ -84,7 +84,7 @@ axes[0].axhline(0.1, color="0.5", lw=0.8, ls=":")
 axes[1].axhline(narrate.CHANCE_LOSS_10, color="0.5", lw=0.8, ls=":")
 axes[1].text(1, narrate.CHANCE_LOSS_10, " chance: ln 10 = 2.30 nats", va="bottom", fontsize=7, color="0.4")
 plt.show()
-loss_text = narrate.loss_sentences(metrics)
+loss_text = narrate.loss_sentences(metrics) + narrate.slow_start_sentences(metrics)
 plateau = narrate_pages.plateau_story(metrics[metrics["activation"] == "sigmoid"], results[results["activation"] == "sigmoid"]) \
     if "sigmoid" in names and not narrate.is_preview(preset) else ""
 nh.show_markdown(narrate.heading(loss_text + ([plateau] if plateau else [])))

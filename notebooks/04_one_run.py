@@ -40,7 +40,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from gradflow import flow_plots, narrate, narrate_layers, narrate_pages, plots
-from gradflow.style import activation_style, layer_labels, layer_order
+from gradflow.style import PAST_STOP_LINE, activation_style, layer_labels, layer_order
 
 nh.setup_display()
 cfg, rc = the_run.config, the_run.config["run"]
@@ -70,7 +70,7 @@ nh.show_table(pd.DataFrame([
 # %% [markdown]
 # ## How each seed learned
 #
-# One line per seed (the run's colour, a different dash per seed). Thin dotted continuations: epochs
+# One line per seed (the run's colour, a different dash per seed). Thin faded continuations: epochs
 # after the seed's early stop. The dot marks the best validation epoch, whose weights were tested.
 
 # %%
@@ -83,7 +83,7 @@ for i, (seed, d) in enumerate(metrics.groupby("seed")):
         ax.plot(live["epoch"], live[col], color=style["color"], ls=dashes[i % 4], lw=2, label=f"seed {seed}")
         if len(past):
             tail = pd.concat([live.tail(1), past])
-            ax.plot(tail["epoch"], tail[col], color=style["color"], ls=(0, (1, 2)), lw=1.2)
+            ax.plot(tail["epoch"], tail[col], color=style["color"], **PAST_STOP_LINE)
     best = int(results.set_index("seed").loc[seed, "best_epoch"])
     axes[0].plot([best], d.set_index("epoch").loc[[best], "val_acc"], "o", color=style["color"])
 axes[0].set(title=f"Validation accuracy ({act})", xlabel="epoch", ylabel="validation accuracy", ylim=(0, 1))
@@ -165,8 +165,8 @@ else:
 # %% [markdown]
 # ## Diagnosis
 #
-# What `gradflow diagnose` found when the run was stored, one row per cause (grouped across seeds
-# and layers), with its likeliest causes.
+# What `gradflow diagnose` says about this run, one row per cause (grouped across seeds and layers),
+# with its likeliest causes.
 
 # %%
 found = narrate_pages.grouped_findings({act: the_run.findings}, {act: the_run.seeds}, labels)

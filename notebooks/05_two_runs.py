@@ -46,7 +46,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from gradflow import flow_plots, narrate, narrate_pages, plots
+from gradflow import flow_plots, narrate, narrate_layers, narrate_pages, plots
 from gradflow.style import layer_labels, layer_order
 
 nh.setup_display()
@@ -76,7 +76,7 @@ if len(diff):
 # %% [markdown]
 # ## Learning curves
 #
-# Mean over each run's seeds with a 95 % confidence band; thin dotted continuations are epochs past a
+# Mean over each run's seeds with a 95 % confidence band; thin faded continuations are epochs past a
 # seed's early stop.
 
 # %%
@@ -165,7 +165,8 @@ if over:
            ylabel="TV distance, A vs B", title="How different the two runs' weight gradients are, per layer")
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), title="layer (input → output)")
     plt.show()
-nh.show_markdown(narrate.heading(narrate_pages.two_run_sentences(summary, dist, page_preset), "these runs"))
+trend = narrate_layers.distance_trend_sentences(over if len(over) else None, labels)
+nh.show_markdown(narrate.heading(narrate_pages.two_run_sentences(summary, dist, page_preset) + trend, "these runs"))
 
 # %% [markdown]
 # ## Findings: what differs
@@ -177,7 +178,10 @@ if len(found):
     keys = {r: set(found[found["run"] == r]["finding"]) for r in role}  # one row per cause: compare by code
     found["in"] = [("both runs" if f in keys["run A"] and f in keys["run B"] else f"{r} only")
                    for r, f in zip(found["run"], found["finding"])]
-    nh.show_table(found[["run", "in", "severity", "finding", "layers", "seeds", "what it says (worst seed)",
+    # one narrow column says whose finding it is and whether the other run has it too
+    shown = found.assign(run=[f"{r.removeprefix('run ')}\u00a0{'only' if i.endswith('only') else '(both)'}"
+                              for r, i in zip(found["run"], found["in"])])
+    nh.show_table(shown[["run", "severity", "finding", "layers", "seeds", "what it says (worst seed)",
                          "likely causes"]])
 else:
     nh.show_markdown("The diagnosis raises no finding for either run.")

@@ -351,7 +351,7 @@ def test_nonfinite_rule_reads_the_first_event():
             (4, 0, 0, None, "layers.1", "activation", "forward", -1, 1)]
     f = diagnose(_planted(nonfinite=rows))
     assert [(x.code, x.layer, x.step) for x in f] == [("NONFINITE", "layers.0", 3)]
-    assert "backward pass of activation layers.1" in f[0].message and f[0].evidence["created_by"] == ["layers.1"]
+    assert "backward pass of the activation at layers.1" in f[0].message and f[0].evidence["created_by"] == ["layers.1"]
 
 
 # --------------------------------------------------------------------------- API

@@ -794,7 +794,8 @@ def _regression(fmnist, squeeze: bool, loss_fn=F.mse_loss):
         for step in range(40):
             i = step * 64 % 2000
             out, y = net(fmnist.x[i:i + 64]), target[i:i + 64]
-            with pytest.warns(UserWarning, match="target size") if not squeeze and step == 0 else _no_warning():
+            warns = not squeeze and step == 0 and loss_fn in (F.mse_loss, F.l1_loss, F.huber_loss)
+            with pytest.warns(UserWarning, match="target size") if warns else _no_warning():
                 loss = loss_fn(out.squeeze(-1) if squeeze else out, y)
             opt.zero_grad()
             loss.backward()
@@ -821,6 +822,19 @@ def test_an_elementwise_loss_that_broadcasts_is_an_error(fmnist, loss_fn):
     assert "an output of shape (64, 1) against targets of shape (64,)" in found[0].message
     assert "broadcast them to (64, 64)" in found[0].message and "squeeze(-1)" in found[0].suggestion
     assert not _by_code(_regression(fmnist, squeeze=True, loss_fn=loss_fn), "LOSS_BROADCAST")
+
+
+@pytest.mark.parametrize("loss_fn", [lambda out, y: ((out - y) ** 2).mean(),
+                                     lambda out, y: (y - out).abs().sum() / len(y)], ids=["squared", "absolute"])
+def test_a_hand_written_loss_that_broadcasts_is_an_error(fmnist, loss_fn):
+    """mean((out - y) ** 2) with out (N, 1) and y (N,): the same bug, and PyTorch does not even warn.
+    The loss graph keeps the (N, N) shape the mean reduced; a pairwise loss on out - out.T is no bug."""
+    found = _by_code(_regression(fmnist, squeeze=False, loss_fn=loss_fn), "LOSS_BROADCAST")
+    assert [f.severity for f in found] == ["error"]
+    assert "an output of shape (64, 1) and then reduces a tensor of shape (64, 64)" in found[0].message
+    assert not _by_code(_regression(fmnist, squeeze=True, loss_fn=loss_fn), "LOSS_BROADCAST")
+    pairwise = _regression(fmnist, squeeze=False, loss_fn=lambda out, y: torch.relu(1 - (out - out.T)).mean())
+    assert not _by_code(pairwise, "LOSS_BROADCAST")
 
 
 def test_the_symmetric_cause_is_listed_last_when_its_finding_is_absent(fmnist):

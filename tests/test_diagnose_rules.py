@@ -287,3 +287,19 @@ def test_raw_pixels_rank_above_the_rate_that_trains_normalised_inputs(fmnist):
         rate = [a for a in f.alternatives if "learning rate" in a["cause"] and "high" in a["cause"]]
         assert all(a["score"] < f.alternatives[0]["score"] for a in rate)
         assert all("inputs are unnormalised" in a["evidence"] for a in rate if a["verdict"] != "unlikely")
+
+
+def test_dead_units_under_heavy_dropout_name_the_dropout_before_the_rate(fmnist):
+    """Case study 001: p=0.7 kills a third of the first layer, p=0.3 with the same Adam rate kills none,
+    so a DEAD_UNITS finding under heavy dropout names the dropout first; without dropout it is unlikely."""
+    dead = Finding("DEAD_UNITS", "info", "layers.0", 60, "85 of 256 units dead", {"fraction": 0.33}, "")
+    ranks = {}
+    for p in (0.7, 0.0):
+        torch.manual_seed(0)
+        rec = _fit(BaseNetwork("relu", hidden_sizes=(256, 256), dropout=p), fmnist, 60)
+        ranks[p] = rank_causes(dead, Evidence.of(rec), {"DEAD_UNITS"} | ({"HIGH_DROPOUT"} if p else set()))
+    first = ranks[0.7][0]
+    assert first["cause"].startswith("heavy dropout") and first["verdict"] == "supported", ranks[0.7]
+    assert "p=0.7" in first["evidence"] and "3.3×" in first["evidence"]
+    without = next(r for r in ranks[0.0] if r["cause"].startswith("heavy dropout"))
+    assert without["verdict"] == "unlikely" and without["evidence"] == "no dropout"

@@ -17,6 +17,21 @@ def _metrics(act, losses, seeds=(42, 43, 44), past_from=None):
     return pd.DataFrame(rows)
 
 
+def test_the_slowest_starter_among_learners_is_named_with_where_it_ends():
+    def curve(act, accs):
+        m = _metrics(act, [1.0] * len(accs))
+        m["val_acc"] = [a for _ in (42, 43, 44) for a in accs]
+        return m
+    m = pd.concat([curve("sigmoid", [0.1, 0.1, 0.1]), curve("relu", [0.74, 0.81, 0.85]),
+                   curve("tanh", [0.78, 0.83, 0.85]), curve("swish", [0.35, 0.76, 0.83])])
+    said = narrate.slow_start_sentences(m)
+    assert said == ["Of the activations that learn, **swish** starts slowest: after epoch 1 its validation accuracy "
+                    "is 35.0 % (mean over seeds), against 74.0 %–78.0 % for the others. At the last counted epoch it "
+                    "is at 83.0 %, the others at 85.0 %: a slow start is not where a network ends."]
+    close = pd.concat([curve("relu", [0.74, 0.8]), curve("tanh", [0.78, 0.8]), curve("swish", [0.70, 0.8])])
+    assert narrate.slow_start_sentences(close) == []  # within 10 points of the next: no story to tell
+
+
 def test_sigmoid_at_chance_is_called_chance_with_its_loss():
     m = pd.concat([_metrics("sigmoid", [2.31, 2.303, 2.302]), _metrics("relu", [1.2, 0.6, 0.45])])
     text = " ".join(narrate.loss_sentences(m))
@@ -101,6 +116,12 @@ def test_dead_units_growth_is_said_with_both_numbers():
     text = " ".join(narrate_layers.dead_unit_sentences(dead))
     assert "grew from 1.2 % at initialisation to 5.1 %" in text and "Linear 4 (256→128)" in text
     assert "tanh has no dead unit" in text
+    fell = pd.concat([dead, pd.DataFrame([
+        {"activation": "relu", "layer": "Linear 3 (256→256)", "stage": "at initialisation", "percent": 7.0},
+        {"activation": "relu", "layer": "Linear 3 (256→256)", "stage": "after training", "percent": 6.0}])])
+    said = narrate_layers.dead_unit_sentences(fell)
+    assert said[0] == ("**relu**: dead units in Linear 4 (256→128) grew from 1.2 % at initialisation to 5.1 % after "
+                       "training; in Linear 3 (256→256) they fell from 7.0 % to 6.0 % (training revived some).")
 
 
 def test_one_run_with_rising_dead_units_is_not_called_healthy():
@@ -240,3 +261,18 @@ def test_a_run_whose_seeds_split_is_compared_by_its_seeds_not_its_interval():
     assert "Run A's 3 seeds split: from 10.0 % (chance) to 79.3 %, so its mean of 33.1 % describes none" in text
     assert "Every seed of run B (88.3 % and up) beats the best seed of run A (79.3 %)." in text
     assert "intervals overlap" not in text
+
+
+def test_two_runs_say_which_layer_moved_most_over_training():
+    steps = [0, 1, 4, 600]
+    over = pd.DataFrame([{"layer": "layers.0", "step": s, "distance": d} for s, d in zip(steps, [0.91, 0.92, 0.95, 0.97])]
+                        + [{"layer": "layers.8", "step": s, "distance": d} for s, d in zip(steps, [0.88, 0.95, 0.40, 0.41])])
+    labels = {"layers.0": "Linear 1 (784→512)", "layers.8": "Linear 5 (128→10, output)"}
+    said = narrate_layers.distance_trend_sentences(over, labels)
+    assert said == ["Over training the runs' gradients in Linear 5 (128→10, output) grew more alike: TV distance 0.88 at "
+                    "step 0, 0.41 at step 600, the largest change of any layer.",
+                    "Linear 1 (784→512) stays between 0.91 and 0.97 throughout: the runs differ there from the first "
+                    "step on."]
+    flat = over.assign(distance=0.5)
+    assert "stays within 0.15" in narrate_layers.distance_trend_sentences(flat, labels)[0]
+    assert narrate_layers.distance_trend_sentences(None, labels) == []

@@ -260,6 +260,15 @@ def test_index_tells_what_the_runs_are(tmp_path):
     assert "Preview, not results." not in render_index(results, report.NOTEBOOKS, "tutorial", 1.0, facts, "checkpoints")
 
 
+def test_index_names_the_diagnosis_the_pages_show():
+    """Runs trained under older rules are diagnosed again when read: the index names the current rules."""
+    from gradflow.diagnose.codes import DIAGNOSIS_VERSION
+    from gradflow.report_index import _versions_shown
+    assert _versions_shown({"torch": "2.9", "diagnosis": DIAGNOSIS_VERSION})["diagnosis"] == str(DIAGNOSIS_VERSION)
+    older = _versions_shown({"diagnosis": DIAGNOSIS_VERSION - 1})["diagnosis"]
+    assert older == f"{DIAGNOSIS_VERSION} (runs trained under {DIAGNOSIS_VERSION - 1}, diagnosed again when read)"
+
+
 def test_benign_kernel_logs_are_removed(tmp_path):
     log = tmp_path / "k.kernel.log"
     log.write_text("[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel\n\n")

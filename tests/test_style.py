@@ -87,3 +87,22 @@ def test_titles_in_an_activation_colour_stay_readable_on_white():
         assert contrast_on_white(text_colour(colour)) >= 3.0, name
     pale = activation_style("swish")["color"]
     assert contrast_on_white(pale) < 3.0  # the pale pink is why text needs its own shade
+
+
+def test_past_early_stop_continuations_cannot_be_read_as_an_activation_line():
+    """The curve a stopped model keeps drawing is thin and faded, in its own colour: swish's own line is
+    dotted, so a dotted continuation read as 'swish' (or 'swish stopped early')."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import pandas as pd
+
+    from gradflow import plots
+    rows = [{"activation": act, "seed": s, "epoch": e, "val_acc": 0.5 + 0.05 * e, "past_stop": act == "relu" and e > 2}
+            for act in ("relu", "swish") for s in (0, 1) for e in (1, 2, 3, 4)]
+    fig = plots.plot_learning_curves(pd.DataFrame(rows), "val_acc")
+    lines = fig.axes[0].lines
+    tails = [ln for ln in lines if ln.get_alpha() == style.PAST_STOP_LINE["alpha"]]
+    assert len(tails) == 1 and list(tails[0].get_xdata()) == [2, 3, 4]  # relu's, from its last own epoch
+    assert tails[0].get_linestyle() == "-" and tails[0].get_linewidth() < 2
+    swish = next(ln for ln in lines if ln.get_label() == "swish")
+    assert swish.get_linestyle() == ":" and swish.get_alpha() is None  # the activation's own line is full strength

@@ -55,6 +55,10 @@ def test_finding_sentences_name_the_cells_and_what_a_change_clears():
     assert "No finding in relu | init=default and relu | init=kaiming." in text
     assert ("Changing init from default to kaiming (act=sigmoid) clears NOT_LEARNING; VANISHING_GRADIENT stays."
             in text)
+    three = _table({("relu", "default"): [0.84, 0.85, 0.86], ("tanh", "default"): [0.84, 0.85, 0.86],
+                    ("sigmoid", "default"): [0.10, 0.10, 0.10]}, {("sigmoid", "default"): "NOT_LEARNING"})
+    said = sn.finding_sentences(sn.finding_counts(three, AXES), 3, AXES)
+    assert said[-1] == "Changing act from sigmoid to relu or tanh (init=default) clears NOT_LEARNING."  # one sentence
 
 
 def test_clean_grid_and_callouts():

@@ -121,6 +121,18 @@ def dropout_high(F: Facts, f):
     return (STRONG if p > 0.5 else AGAINST), f"dropout p={p:g} drops {100 * p:.0f} % of the units"
 
 
+def dropout_scaling(F: Facts, f):
+    """DEAD_UNITS: heavy dropout trains each unit on a few kept copies scaled by 1/(1 - p), so its
+    updates come large and rare, and a unit pushed negative for every input stays there (case 001:
+    p=0.7 kills a third of the first layer; p=0.3, same rate and data, kills none)."""
+    p = F.dropout_p
+    if not p:
+        return AGAINST, "no dropout"
+    return (STRONG if p > 0.5 else AGAINST), (f"dropout p={p:g}: in training a unit is kept in {100 * (1 - p):.0f} % "
+                                              f"of the steps and then scaled by 1/(1 - p) = {1 / (1 - p):.1f}×"
+                                              if p < 1 else f"dropout p={p:g} drops every unit")
+
+
 def keep_prob_as_p(F: Facts, f):
     p = float(f.evidence.get("p", F.dropout_p or 0))
     keep_values = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)  # keep_prob values TF1 code used
@@ -164,7 +176,7 @@ def targets_in_range(F: Facts, f):
 
 def nonfinite_in_backward(F: Facts, f):
     made = f.evidence.get("created_by") or []
-    return (STRONG if made else AGAINST), (f"created in the backward pass of {', '.join(made)}" if made
+    return (STRONG if made else AGAINST), (f"created in the backward pass of the activation at {', '.join(made)}" if made
                                            else "not created inside an activation's backward pass")
 
 
@@ -286,6 +298,7 @@ CAUSES = {
                    ("no normalisation before the bounded activation", no_normalisation)],
     "DEAD_UNITS": [SYMMETRIC_CAUSE,
                    ("ReLU units pushed negative stay there", relu_family),
+                   ("heavy dropout (see HIGH_DROPOUT) makes each unit's updates large and rare", dropout_scaling),
                    ("too high a learning rate knocked units out", high_lr),
                    ("unnormalised inputs", unnormalized),
                    ("too-large initialisation", large_init)],

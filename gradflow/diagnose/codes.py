@@ -27,7 +27,10 @@ from __future__ import annotations
 #    gradients, no optimizer step) are no longer NONFINITE errors. SYMMETRIC_UNITS (constant or zero
 #    initialisation), and NOT_UPDATED no longer reads such a layer's uniform change as no change.
 #    LOSS_BROADCAST (an MSE/L1 loss broadcasting (N, 1) against (N,)).
-DIAGNOSIS_VERSION = 8
+# 9: DEAD_UNITS under heavy dropout (p > 0.5) names the dropout first (case study 001); NONFINITE says
+#    "the activation at Linear 3" where it said "activation Linear 3". LOSS_BROADCAST also for a hand-written
+#    mean((out - y) ** 2) whose (N, 1) - (N,) difference became (N, N) (no PyTorch warning there).
+DIAGNOSIS_VERSION = 9
 
 CODES = {
     # whole-run and data problems
@@ -62,7 +65,7 @@ CODES = {
                       "raw logits or probabilities; info when the output range fits the targets",
     "NOT_LOG_PROBABILITIES": "NLLLoss fed the model's raw outputs or softmax probabilities instead of "
                              "log-probabilities (log_softmax missing)",
-    "LOSS_BROADCAST": "an elementwise loss (MSE, L1, Huber) broadcast an output and targets of different shapes "
+    "LOSS_BROADCAST": "an elementwise loss (MSE, L1, Huber or mean((out - y) ** 2) by hand) broadcast an output and targets of different shapes "
                       "((N, 1) against (N,)): every output compared with every target",
     "TARGET_OUT_OF_RANGE": "the targets lie outside the range the model's bounded output can reach",
     # how training went

@@ -35,9 +35,14 @@ def nonfinite(ev: Evidence) -> list[Finding]:
         origin = ""
         if created:
             layer, n_out, n_in = created[0]
-            origin = (f" They are created inside the backward pass of activation {', '.join(c[0] for c in created)}: "
-                      f"its forward output is finite, yet {n_out} non-finite gradient values leave it where {n_in} "
-                      "arrive (e.g. exp() overflowing to inf in the unused branch of torch.where, then 0 * inf = NaN).")
+            where = ", ".join(c[0] for c in created)
+            many = len(created) > 1
+            whose = "the first one's" if many else "its"
+            # "the activation at Linear 3": gradflow's trainer records each activation under the layer it follows
+            origin = (f" They are created inside the backward pass of the activation{'s' if many else ''} at {where}: "
+                      f"{whose} forward output is finite, yet {n_out} non-finite "
+                      f"gradient values leave it where {n_in} arrive (e.g. exp() overflowing to inf in the unused "
+                      "branch of torch.where, then 0 * inf = NaN).")
         what = Q.LOCATIONS.get(first["where"], first["where"])
         count = int(first["count"])
         counted = f" ({count} values)" if count > 0 else ""

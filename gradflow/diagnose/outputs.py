@@ -231,10 +231,33 @@ def _against_targets(ev: Evidence, op: str, layer, kind) -> list[Finding]:
         f"plt.imshow(img, vmin={num(low)}, vmax={num(top)}).")]
 
 
+def _handwritten_broadcast(loss: dict) -> list | None:
+    """A hand-written elementwise loss, mean((out - y) ** 2), whose difference grew one value per example
+    (N, 1) or (N,) into an (N, N) table: the output shape, or None. No loss node exists to warn. (F.l1_loss
+    is decomposed into such ops too, but expands the output first: ``broadcast_from`` says more there.)"""
+    out, reduced = loss.get("output_shape"), loss.get("reduced_shape")
+    if loss.get("kind") != "unknown" or "broadcast_from" in loss or not loss.get("difference") or not out or not reduced:
+        return None
+    per_example = len(out) in (1, 2) and (len(out) == 1 or out[1] == 1)
+    return out if per_example and out[0] > 1 and list(reduced) == [out[0], out[0]] else None
+
+
 def broadcast_loss(ev: Evidence) -> list[Finding]:
-    """LOSS_BROADCAST: an elementwise loss (MSE, L1, Huber) got an output and targets of different
-    shapes and broadcast them: every output is compared with every target of the batch."""
+    """LOSS_BROADCAST: an elementwise loss (MSE, L1, Huber, or written by hand) got an output and
+    targets of different shapes and broadcast them: every output is compared with every target."""
     loss = (ev.summary or {}).get("loss") or {}
+    by_hand = _handwritten_broadcast(loss)
+    if by_hand is not None:
+        n = by_hand[0]
+        return [Finding(
+            "LOSS_BROADCAST", "error", Q.OUTPUT_LAYER, None,
+            f"The hand-written loss subtracts the targets from an output of shape {tuple(by_hand)} and then reduces "
+            f"a tensor of shape {(n, n)}: the two shapes broadcast, so every output is compared with every target "
+            "of the batch and the model can only learn the targets' mean. PyTorch gives no warning here (only its "
+            "own loss functions check the shapes).",
+            {"kind": "hand-written", "output_shape": by_hand, "reduced_shape": [n, n], "target_shape": None},
+            "Make the two shapes equal before subtracting: (output.squeeze(-1) - y) or (output - y.unsqueeze(-1)); "
+            "or use F.mse_loss, which warns when they differ.")]
     if "broadcast_from" not in loss:
         return []
     shape = loss["broadcast_from"]

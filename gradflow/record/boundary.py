@@ -50,7 +50,8 @@ class ModelBoundary:
             return
         self._record_range(Q.OUTPUT_LAYER, Q.OUTPUT_RANGE, y)
         last = last_activation if last_activation is not None and last_activation[1] is y else None
-        self.output.update(features=int(y.shape[-1]) if y.dim() else 1, grad_fn=node_name(y.grad_fn) or None,
+        self.output.update(features=int(y.shape[-1]) if y.dim() else 1, shape=list(y.shape),
+                           grad_fn=node_name(y.grad_fn) or None,
                            activation_layer=None if last is None else last[0].name)
         self.output["bounded"] = bool(is_bounded(self.output["grad_fn"]) or (last is not None and last[0].bounded))
 

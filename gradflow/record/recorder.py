@@ -292,6 +292,8 @@ class Recorder:
             loss = torch.as_tensor(float(loss))
         if self._loss_info is None and loss.grad_fn is not None:
             self._loss_info = inspect_loss(loss)
+            if "reduced_shape" in self._loss_info:  # this step's output, to compare with what the loss reduced
+                self._loss_info["output_shape"] = self._boundary.output.get("shape")
         v = loss.detach()  # shaped and widened at the flush, with every other scalar (one op here, per step)
         if v.numel() not in (1, self.members):
             raise ValueError(f"rec.step(loss=...): loss must be a scalar or have one value per member "
