@@ -86,15 +86,18 @@ def label_of(case_id, key):
 
 def curves(case_id, column, ax, title, ylabel, chance=None, ylim=None):
     """One line per run: the mean over seeds of ``column`` per epoch (epoch 0 = before training)."""
+    notes = []
     for key, run in cases[case_id].items():
         m = run.metrics.groupby("epoch")[column].mean()
         ok = np.isfinite(m.to_numpy(dtype=float))
         st = style_of(case_id, key)
         ax.plot(m.index[ok], m[ok], color=st["color"], linestyle=st["linestyle"], marker=st["marker"],
                 label=label_of(case_id, key), lw=2)
-        if not ok.all():
-            ax.annotate("NaN, not drawn", (m.index[~ok][0], 0.5), color=st["color"], fontsize=8,
-                        xycoords=("data", "axes fraction"))
+        nan_epochs = m.index[~ok & (m.index > 0)]  # epoch 0 has no training loss: not measured, not NaN
+        if len(nan_epochs):
+            notes.append((st["color"], f"{label_of(case_id, key)}: NaN from epoch {nan_epochs[0]}, not drawn"))
+    for i, (colour, text) in enumerate(notes):  # inside the panel, top right, where the curves have fallen
+        ax.text(0.98, 0.95 - 0.08 * i, text, transform=ax.transAxes, ha="right", va="top", color=colour, fontsize=8)
     if chance is not None:
         ax.axhline(chance, color=GUIDE_COLOR, ls=":", lw=1)
         ax.annotate("chance (10 %)", (ax.get_xlim()[0], chance), color=GUIDE_COLOR, fontsize=8,
