@@ -49,6 +49,14 @@ NONFINITE_CHECKS = ("every_step", "recorded")
 MAX_ERRORS = 20  # failing statistics kept for the summary (the first one also warns)
 
 
+def _not_compiled(hook):
+    """Keep torch.compile out of a hook: traced, a hook's reads of the recorder's state (its step, the
+    layer it serves) become guards that fail every step and every layer, so dynamo recompiles until
+    its limit (minutes, then a wall of warnings). Skipped, the hook runs eagerly between compiled pieces."""
+    disable = getattr(torch.compiler, "disable", None)  # torch >= 2.1
+    return disable(hook) if disable is not None else hook
+
+
 class Recorder:
     """Record gradient-flow statistics of ``model`` while the user's own loop trains it.
 
@@ -103,7 +111,9 @@ class Recorder:
         self._errors: list[str] = []
         self._loss_info: dict | None = None
         self._stale_grad = StaleGradCheck(self._param_layers, self._guard)  # missing zero_grad (grad_accumulation)
-        self._boundary = ModelBoundary(model, self.layers, self.members, self._scalar)
+        # the uncompiled module: the dropout probe's few no-grad passes need no compiling (and its hooks
+        # would make torch.compile recompile)
+        self._boundary = ModelBoundary(self._inner, self.layers, self.members, self._scalar)
         self._optimizers = OptimizerWatch(self._inner, self._guard)  # which optimizer steps the model, at which lr
         self._reset_step_state()
 
@@ -166,7 +176,7 @@ class Recorder:
                     self._errors.append(msg)
                 if len(self._errors) == 1:
                     warnings.warn(f"gradflow Recorder: a statistic failed and was skipped ({msg})", stacklevel=2)
-        return hook
+        return _not_compiled(hook)
 
     def _check_open(self, what: str):
         if self._state == "new":
