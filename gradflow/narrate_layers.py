@@ -7,6 +7,7 @@ and returns sentences, tested on planted numbers; layers are named by the ``labe
 """
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from .narrate import _join, fmt_sci, fmt_times
@@ -177,7 +178,7 @@ def saturation_change_sentences(sat: pd.DataFrame, labels: dict, threshold_pct: 
         if act == "relu":  # its zero side counts as saturated (slope 0): say what the number is
             out.append(f"relu: {100 * top['value']:.0f} % of {labels.get(top['layer'], top['layer'])}'s values fall on "
                        "its flat negative side (slope 0, so the recorder counts them as saturated) at step "
-                       f"{int(top['step'])}.")
+                       f"{int(top['step'])} (step 0: {100 * start:.0f} %).")
         elif 100 * top["value"] >= threshold_pct:
             out.append(f"**{act}**: at step {int(top['step'])}, {100 * top['value']:.0f} % of "
                        f"{labels.get(top['layer'], top['layer'])}'s values are saturated (step 0: {100 * start:.0f} %).")
@@ -187,6 +188,37 @@ def saturation_change_sentences(sat: pd.DataFrame, labels: dict, threshold_pct: 
         out.append(f"{_join(calm)}: no layer has {threshold_pct:.0f} % or more of its values saturated at the last "
                    "recorded step.")
     return out
+
+
+def output_spread_sentences(std: pd.DataFrame, labels: dict, min_ratio: float = 1.5) -> list[str]:
+    """How much wider (or narrower) the hidden layers' outputs became between the first and the last
+    recorded step: the histograms' change, in the std the recorder keeps per layer.
+
+    std -- columns layer (key), step, value (the outputs' std, mean over seeds)
+    """
+    if std is None or len(std) == 0 or std["step"].nunique() < 2:
+        return []
+    first_step, last_step = int(std["step"].min()), int(std["step"].max())
+    first = std[std["step"] == first_step].set_index("layer")["value"]
+    last = std[std["step"] == last_step].set_index("layer")["value"]
+    ratio = (last / first).dropna()
+    ratio = ratio[(ratio > 0) & np.isfinite(ratio)]
+    if ratio.empty:
+        return []
+    grew = sorted(ratio[ratio >= min_ratio].index, key=_order)
+    if not grew:
+        low = ratio.idxmin()
+        if ratio[low] <= 1 / min_ratio:
+            return [f"From step {first_step} to step {last_step} the outputs of {labels.get(low, low)} narrowed "
+                    f"{fmt_times(1 / ratio[low])}× (std {first[low]:.2g} → {last[low]:.2g})."]
+        return [f"From step {first_step} to step {last_step} no hidden layer's outputs became {min_ratio:g}× wider "
+                "or narrower: training moved them little."]
+    top = ratio.idxmax()
+    text = (f"From step {first_step} to step {last_step} the outputs of {labels.get(top, top)} spread out "
+            f"{fmt_times(ratio[top])}× (std {first[top]:.2g} → {last[top]:.2g})")
+    others = [labels.get(k, k) for k in grew if k != top]
+    return [text + (f"; {_join(others)} widened by {min_ratio:g}× or more too." if others else ".")
+            + " Learning made the layers' outputs larger and more varied than the initialisation set them."]
 
 
 def distance_trend_sentences(over: pd.DataFrame, labels: dict, min_change: float = 0.15) -> list[str]:

@@ -135,6 +135,12 @@ if tables is not None:
                                               "activation output value (values beyond ±5 in the end bins)",
                                               group="when", ncols=2, log_y=True)
     plt.show()
+    scalars = tables["scalars"]
+    std = scalars[scalars["quantity"] == "act_std"].groupby(["layer", "step"], sort=False)["value"].mean().reset_index()
+    sat = scalars[scalars["quantity"] == "saturation"].groupby(["layer", "step"], sort=False)["value"].mean()
+    nh.show_markdown(narrate.heading(narrate_layers.output_spread_sentences(std, labels)
+                                     + narrate_layers.saturation_change_sentences(
+                                         sat.reset_index().assign(activation=act), labels)))
 
 # %% [markdown]
 # ## Dead units

@@ -276,3 +276,18 @@ def test_two_runs_say_which_layer_moved_most_over_training():
     flat = over.assign(distance=0.5)
     assert "stays within 0.15" in narrate_layers.distance_trend_sentences(flat, labels)[0]
     assert narrate_layers.distance_trend_sentences(None, labels) == []
+
+
+def test_one_run_says_how_much_its_hidden_outputs_spread_out():
+    std = pd.DataFrame([{"layer": k, "step": s, "value": v} for k, s, v in [
+        ("layers.1", 0, 0.30), ("layers.1", 600, 0.90), ("layers.3", 0, 0.20), ("layers.3", 600, 1.00),
+        ("layers.5", 0, 0.50), ("layers.5", 600, 0.55)]])
+    labels = {"layers.1": "Linear 1 (784→512)", "layers.3": "Linear 2 (512→256)", "layers.5": "Linear 3 (256→256)"}
+    said = narrate_layers.output_spread_sentences(std, labels)
+    assert said == ["From step 0 to step 600 the outputs of Linear 2 (512→256) spread out 5× (std 0.2 → 1); "
+                    "Linear 1 (784→512) widened by 1.5× or more too. Learning made the layers' outputs larger and "
+                    "more varied than the initialisation set them."]
+    narrow = std.assign(value=[0.9, 0.3, 0.5, 0.5, 0.5, 0.5])
+    assert narrate_layers.output_spread_sentences(narrow, labels) == [
+        "From step 0 to step 600 the outputs of Linear 1 (784→512) narrowed 3× (std 0.9 → 0.3)."]
+    assert narrate_layers.output_spread_sentences(std[std["step"] == 0], labels) == []
