@@ -488,22 +488,28 @@ def test_user_cnn_and_custom_mlp_record_and_diagnose_through_the_public_api(tmp_
         assert loss.item() < 1.2  # the control really trained (chance is ln 10 = 2.3)
 
 
-def test_a_compiled_model_keeps_its_layer_names():
-    """torch.compile wraps the model in an OptimizedModule whose parameters are named "_orig_mod.0...":
-    the recording names the layers as the user's model does, and still sees every step."""
-    torch.manual_seed(0)
-    net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+def _record_compiled(net, steps: int, dead_units: bool = False) -> Recorder:
+    """``steps`` SGD steps of torch.compile(net) inside a Recorder that records every step."""
     model = torch.compile(net, backend="eager")  # the wrapper and its names, without a C++ compiler
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     x, y = torch.randn(64, 8), torch.randint(0, 3, (64,))
     with Recorder(model, schedule="every") as rec:
-        for _ in range(3):
+        for _ in range(steps):
             opt.zero_grad()
             loss = F.cross_entropy(model(x), y)
             loss.backward()
             opt.step()
             rec.step(loss=loss)
-        rec.dead_units(x)
+        if dead_units:
+            rec.dead_units(x)
+    return rec
+
+
+def test_a_compiled_model_keeps_its_layer_names():
+    """torch.compile wraps the model in an OptimizedModule whose parameters are named "_orig_mod.0...":
+    the recording names the layers as the user's model does, and still sees every step."""
+    torch.manual_seed(0)
+    rec = _record_compiled(nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3)), steps=3, dead_units=True)
     summary = rec.summary()
     assert [e["name"] for e in summary["layers"]] == ["0", "1", "2"] and summary["model"] == "Sequential"
     assert summary["optimizer_watch"]["optimizers"][0]["params"] == 4 and not summary["skipped_steps"]
@@ -521,18 +527,9 @@ def test_a_compiled_model_is_not_recompiled_step_after_step():
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 16), nn.ReLU(), nn.Linear(16, 12), nn.ReLU(),
                         nn.Linear(12, 3))
-    model = torch.compile(net, backend="eager")
-    opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    x, y = torch.randn(64, 8), torch.randint(0, 3, (64,))
     torch._dynamo.reset()
     counters.clear()
-    with Recorder(model, schedule="every") as rec:
-        for _ in range(12):
-            opt.zero_grad()
-            loss = F.cross_entropy(model(x), y)
-            loss.backward()
-            opt.step()
-            rec.step(loss=loss)
+    rec = _record_compiled(net, steps=12)
     assert counters["frames"]["total"] <= 10, dict(counters["frames"])  # 7 here: compiled once, not per step
     scalars = rec.tables()["scalars"]
     assert scalars.query("quantity == 'act_std'")["step"].nunique() == 12  # the hooks still ran every step
