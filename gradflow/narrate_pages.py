@@ -235,11 +235,14 @@ def _few_layers(layers: str) -> str:
 
 
 def two_run_conclusion(summary: pd.DataFrame, distances: pd.DataFrame, found: pd.DataFrame, preset: str,
-                       activations: tuple[str, str]) -> list[str]:
-    """The page's conclusion: what separates the two runs, in outcome, layers and findings."""
+                       tags: tuple[str, str]) -> list[str]:
+    """The page's conclusion: what separates the two runs, in outcome, layers and findings.
+
+    tags -- what names each run beside "run A"/"run B": its activation, or the settings that differ
+    """
     out = []
     a, b = summary.iloc[0], summary.iloc[1]
-    names = {"run A": f"run A ({activations[0]})", "run B": f"run B ({activations[1]})"}
+    names = {"run A": f"run A ({tags[0]})", "run B": f"run B ({tags[1]})"}
     stuck = [r for r in (a, b) if r.mean_pct < 15]
     split = [r for r in (a, b) if "min_pct" in r and seeds_split(r.min_pct / 100, r.max_pct / 100)]
     if split:

@@ -237,6 +237,14 @@ def as_ipynb(name: str, folder: Path) -> Path:
     return path
 
 
+def declared_parameters(name: str) -> set:
+    """The parameter names notebook ``name`` declares in its ``parameters`` cell."""
+    import papermill as pm
+
+    with tempfile.TemporaryDirectory(prefix="gradflow-params-") as folder:
+        return set(pm.inspect_notebook(str(as_ipynb(name, Path(folder)))))
+
+
 def notebook_parameters(spec: NotebookSpec, preset: str, overrides: dict, path: Path | None = None) -> dict:
     """The parameters passed to one notebook: the preset, then the caller's overrides.
 
@@ -283,7 +291,7 @@ def render_all(out_dir: str | os.PathLike = "reports", preset: str = "quick", ru
     Nothing is trained: a notebook whose runs are missing gets a page naming them and the command
     that trains them, and the others render as usual.
     """
-    from .report_index import render_index, run_facts
+    from .report_index import earlier_results, render_index, run_facts
     from .report_pages import display_path
 
     start = time.perf_counter()
@@ -295,8 +303,12 @@ def render_all(out_dir: str | os.PathLike = "reports", preset: str = "quick", ru
     specs = _selected(notebooks)
     jobs = max(1, min(int(jobs), len(specs)))
     env = _kernel_env(runs, jobs)
-    ctx = PageContext(tuple(specs), preset, ((str(runs), runs_shown), (str(out), display_path(out)),
-                                             (env["GRADFLOW_DATA"], "data")), show_code)
+    # the navigation walks the pages rendered now and those an earlier render left here (--page 5 redoes
+    # one page of a set), never a page that does not exist
+    chosen = {s.name for s in specs}
+    in_nav = tuple(s for s in NOTEBOOKS if s.name in chosen or (out / f"{s.name}.html").is_file())
+    ctx = PageContext(in_nav, preset, ((str(runs), runs_shown), (str(out), display_path(out)),
+                                       (env["GRADFLOW_DATA"], "data")), show_code)
 
     results: list[ReportResult] = []
     with tempfile.TemporaryDirectory(prefix="gradflow-kernel-") as kernel_root:
@@ -338,19 +350,21 @@ def render_all(out_dir: str | os.PathLike = "reports", preset: str = "quick", ru
                                            f"{s.name}.html")
                         write_atomic(out / res.html, ctx.frame(s.name, error_page(res, traceback.format_exc())))
                         results.append(res)
-    order = {s.name: i for i, s in enumerate(specs)}
+    rendered_now = list(results)
+    results += earlier_results(out, preset, {r.name for r in results}, ReportResult)  # the pages not redone
+    order = {s.name: i for i, s in enumerate(NOTEBOOKS)}
     results.sort(key=lambda r: order.get(r.name, 99))
     total = time.perf_counter() - start
     comparison = [runs / n for n in needed_runs(next((s for s in NOTEBOOKS if s.needs == ALL_SIX), specs[0]),
                                                 preset, {}, runs_shown)]
     facts = run_facts(comparison)  # epochs and seeds of the comparison; the case studies have their own recipes
     facts["case_studies"] = run_facts([runs / c.run_name() for c in case_study_runs(preset)])
-    page = render_index(results, specs, preset, total, facts, runs_shown)
+    page = render_index(results, NOTEBOOKS, preset, total, facts, runs_shown)
     write_atomic(out / "index.html", _public(page, ctx))
     write_atomic(out / "index.json", json.dumps({"preset": preset, "runs_dir": runs_shown, "seconds": round(total, 2),
                                                  "reports": [asdict(r) for r in results]}, indent=1, default=str))
-    _summarise(results, preset, runs_shown, total, out)
-    return 1 if any(r.status != "ok" for r in results) else 0
+    _summarise(rendered_now, preset, runs_shown, total, out)
+    return 1 if any(r.status != "ok" for r in rendered_now) else 0
 
 
 def _public(page: str, ctx: PageContext) -> str:

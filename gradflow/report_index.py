@@ -51,6 +51,26 @@ def run_facts(run_dirs: list[Path]) -> dict:
     return facts
 
 
+def earlier_results(out: Path, preset: str, rendered: set, result_type) -> list:
+    """The pages a previous render left in ``out`` (its ``index.json``, same preset, page still there)
+    that this render did not redo: rendering one page must not drop the others from the index."""
+    try:
+        earlier = json.loads((out / "index.json").read_text())
+    except (OSError, ValueError):
+        return []
+    if earlier.get("preset") != preset:
+        return []
+    kept = []
+    for r in earlier.get("reports", []):
+        try:
+            res = result_type(**r)
+        except TypeError:  # an index written by another version: skip its rows, not the render
+            continue
+        if res.name not in rendered and res.html and (out / res.html).is_file():
+            kept.append(res)
+    return kept
+
+
 def _esc(value) -> str:
     return html.escape(str(value))
 

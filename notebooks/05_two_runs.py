@@ -72,6 +72,12 @@ nh.show_markdown(f"**Run A** is `{A.name}` ({A.activation}); **run B** is `{B.na
                  + ("They differ in these settings only:" if len(diff) else "Their settings are **identical**."))
 if len(diff):
     nh.show_table(diff)
+# what tells the runs apart in legends and sentences: the activation, or (the same activation) the settings
+# that differ ("init=default" / "init=kaiming"), so no sentence reads "run A (sigmoid) ... run B (sigmoid)"
+settings = diff[diff["setting"] != "activation"].head(2)
+tags = {"run A": A.activation, "run B": B.activation} if A.activation != B.activation or settings.empty else {
+    k: ", ".join(f"{r.setting}={r[k]}" for _, r in settings.iterrows()) for k in ("run A", "run B")}
+names = {k: f"{k}: {tags[k]}" for k in role}
 
 # %% [markdown]
 # ## Learning curves
@@ -191,7 +197,7 @@ else:
 
 # %%
 nh.show_markdown(narrate.sentences(narrate_pages.two_run_conclusion(summary, dist, found, page_preset,
-                                                                    (A.activation, B.activation))))
+                                                                    (tags["run A"], tags["run B"]))))
 
 # %% [markdown]
 # ## Glossary

@@ -90,6 +90,9 @@ def test_activations_lists_names_parameters_and_round_tripping_configs(capsys):
     (["train", "--act", "relu", "--preset", "smoke", "--init", "magic"], "unknown init 'magic'"),
     (["diagnose", "no-such-run"], "no run named 'no-such-run'"),
     (["train", "--act", "relu", "--preset", "smoke", "--device", "tpu"], "unknown device 'tpu'; accepted: cpu, cuda"),
+    (["report", "--page", "9"], "--page '9': no such page; accepted: 1 (01_activation_functions), 2 ("),
+    (["report", "--page", "5", "-p", "run_c", "x"], "-p run_c: no page rendered has a parameter 'run_c'; accepted: "
+                                                    "05_two_runs: interactive, preset, run_a, run_b, runs_dir"),
 ])
 def test_errors_are_one_clear_line(tmp_path, args, message, capsys):
     assert main([*args, "--out", str(tmp_path), "--no-progress"] if args[0] == "train"
@@ -245,3 +248,10 @@ def test_diagnose_says_when_it_cannot(tmp_path, capsys):
     assert main(["diagnose", recorded, "--out", str(tmp_path)]) == 2
     [line] = capsys.readouterr().err.strip().splitlines()
     assert f"run {recorded} is DAMAGED: recordings/recording" in line and "is missing" in line
+
+
+def test_report_pages_by_number_or_name():
+    from gradflow.commands.report import page_names
+    from gradflow.report import NOTEBOOKS
+    assert page_names(["5", "two_runs", "05_two_runs.html"], NOTEBOOKS) == ["05_two_runs"]  # one page, once
+    assert page_names(["04", "1"], NOTEBOOKS) == ["04_one_run", "01_activation_functions"]

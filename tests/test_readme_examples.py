@@ -68,3 +68,12 @@ def test_the_training_example_returns_runs_to_read(tmp_path, monkeypatch):
     assert [r.activation for r in runs] == ["sigmoid", "relu"]
     assert {"train_loss", "val_acc"} <= set(runs[0].metrics.columns) and len(runs[0].results) == 3
     assert isinstance(names["net"], nn.Module)
+
+
+def test_the_readme_names_runs_that_make_report_trains():
+    """The README's `gradflow report --page ... -p run_a NAME` lines name runs by their config hash:
+    they must be the runs `make report` stores (the quick comparison and the sweep's kaiming column)."""
+    from gradflow.config import make_config
+    text = README.read_text()
+    for act, init in (("sigmoid", "default"), ("sigmoid", "kaiming"), ("relu", "kaiming")):
+        assert make_config(act, init=init).run_name() in text, (act, init)

@@ -117,6 +117,23 @@ def test_parameters_for_all_or_one_notebook(fake_notebooks):
     assert idx["strict"]["parameters"] == {"epochs": 1}
 
 
+def test_rendering_some_pages_keeps_the_others_in_the_index(fake_notebooks):
+    """`gradflow report --page 5 -p run_a ...` redoes one page: the index still lists the others (same
+    preset, page still on disk) and the page's navigation walks the pages there, never a missing one."""
+    out = fake_notebooks / "out"
+    report.render_all(out, jobs=1, notebooks=["good", "strict"])
+    first = index_of(out)
+    assert report.render_all(out, jobs=1, notebooks=["good"], parameters={"n": 4}) == 0
+    idx = index_of(out)
+    assert set(idx) == {"good", "strict"} and idx["good"]["parameters"]["n"] == 4 and idx["strict"] == first["strict"]
+    page = html.unescape((out / "index.html").read_text())
+    assert "parameters: n=4" in page and "NOT RENDERED" in page  # broken and needy were never rendered here
+    nav = html.unescape(re.sub("<[^>]+>", "", (out / "good.html").read_text()))
+    assert "report 1 of 2" in nav and "Strict" in nav  # the pages on disk, not the never-rendered ones
+    report.render_all(out, jobs=1, preset="tutorial", notebooks=["good"])
+    assert set(index_of(out)) == {"good"}  # another preset's pages are not this set's
+
+
 def test_unknown_notebook_is_refused(fake_notebooks):
     with pytest.raises(ValueError, match="unknown notebooks.*available: good, broken, strict, needy"):
         report.render_all(fake_notebooks / "out", notebooks=["nope"])
