@@ -154,7 +154,20 @@ def reading_list(results, specs) -> str:
     return "<ol class='reading'>" + "".join(items) + "</ol>"
 
 
-def reproduce(preset: str, runs_display: str) -> str:
+def _own_parameters(results) -> str:
+    """The `gradflow report --page` lines that redo the pages rendered with parameters of their own."""
+    lines = []
+    for r in results or ():
+        own = {k: v for k, v in r.parameters.items() if k != "preset"}
+        if own and r.status == "ok":
+            shown = " ".join(f"-p {k} {','.join(map(str, v)) if isinstance(v, (list, tuple)) else v}"
+                             for k, v in own.items())
+            page = str(int(r.name[:2])) if r.name[:2].isdigit() else r.name  # --page takes both
+            lines.append(f"# page {page} with its own parameters\ngradflow report --page {page} {shown}")
+    return "".join(f"\n{_esc(line)}" for line in lines)
+
+
+def reproduce(preset: str, runs_display: str, results=()) -> str:
     out = "" if runs_display == "checkpoints" else f" --out {runs_display}"
     return (f"<pre>make report PRESET={_esc(preset)}</pre><p>does all of it on a fresh clone (virtual environment, "
             f"data, training, rendering). Step by step, with the environment set up:</p>"
@@ -163,7 +176,8 @@ def reproduce(preset: str, runs_display: str) -> str:
             f"# the case-study runs\ngradflow train --case-studies --preset {_esc(preset)}{_esc(out)}\n"
             f"# the sweep page's grid\ngradflow sweep --act relu,tanh,sigmoid --init default,kaiming "
             f"--preset {_esc(preset)}{_esc(out)} --name activation-x-init-{_esc(preset)}\n"
-            f"# renders from the stored runs only\ngradflow report --preset {_esc(preset)}{_esc(out)}</pre>")
+            f"# renders from the stored runs only\ngradflow report --preset {_esc(preset)}{_esc(out)}"
+            f"{_own_parameters(results)}</pre>")
 
 
 INDEX_CSS = """
@@ -215,7 +229,7 @@ diagnose a network that does not train. {_number_word(len(specs))} reports, mean
 <h2>What these runs are</h2>
 {facts_table(facts, preset)}
 <h2>Reproduce this set</h2>
-{reproduce(preset, runs_display)}
+{reproduce(preset, runs_display, results)}
 <h2>Credit</h2>
 <p>The experiments follow Phillip Lippe's UvA Deep Learning Tutorial 3,
 <a href="{ORIGINAL_TUTORIAL}">“Activation Functions”</a> (University of Amsterdam, Deep Learning course):

@@ -128,6 +128,7 @@ def test_rendering_some_pages_keeps_the_others_in_the_index(fake_notebooks):
     assert set(idx) == {"good", "strict"} and idx["good"]["parameters"]["n"] == 4 and idx["strict"] == first["strict"]
     page = html.unescape((out / "index.html").read_text())
     assert "parameters: n=4" in page and "NOT RENDERED" in page  # broken and needy were never rendered here
+    assert "# page good with its own parameters\ngradflow report --page good -p n 4" in page  # how to redo it
     nav = html.unescape(re.sub("<[^>]+>", "", (out / "good.html").read_text()))
     assert "report 1 of 2" in nav and "Strict" in nav  # the pages on disk, not the never-rendered ones
     report.render_all(out, jobs=1, preset="tutorial", notebooks=["good"])
