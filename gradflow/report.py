@@ -378,7 +378,8 @@ def _summarise(results: list[ReportResult], preset: str, runs_shown: str, total:
     failed = [r for r in results if r.status != "ok"]
     for r in failed:
         print(f"gradflow report: {r.status.upper()} {r.name}: {r.error}", file=sys.stderr)
-    if any(r.status == "missing runs" for r in failed):
+    # `make train` trains the set's own runs; a page given other runs (-p seeds ...) named its command above
+    if any(r.status == "missing runs" and not set(r.parameters) - {"preset"} for r in failed):
         where = "" if runs_shown == "checkpoints" else f" (run store: {runs_shown})"
         print(f"gradflow report: reports read stored runs and train nothing; `make train PRESET={preset}` "
               f"trains every run the set reads{where}", file=sys.stderr)

@@ -36,13 +36,15 @@ def needed_runs(spec, preset: str, params: dict, runs_shown: str = "checkpoints"
     its first cell then says what is wrong, which is a clearer message than a missing run.
     """
     from .config import make_config
+    from .notebook_helpers import as_list
 
     preset = params.get("preset", preset)
     needed: dict[str, str] = {}
     try:
+        # as the page's first cell reads them: `-p activations relu,tanh -p seeds 42,43` arrive as text
         acts = [a for a, p in zip(spec.needs, spec.run_params) if not params.get(p)] if spec.run_params \
-            else list(params.get("activations") or spec.needs)
-        seeds, max_epochs = list(params.get("seeds") or []), params.get("max_epochs") or None
+            else as_list(params.get("activations"), "activations") or list(spec.needs)
+        seeds, max_epochs = as_list(params.get("seeds"), "seeds", int), params.get("max_epochs") or None
         for act in acts:
             config = make_config(act, preset, seeds=seeds or None, max_epochs=max_epochs)
             needed[config.run_name()] = _train_command(preset, runs_shown, acts if spec.needs == ALL_SIX else ALL_SIX,

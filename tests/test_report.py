@@ -205,6 +205,8 @@ def test_needed_runs_follow_the_notebook_parameters():
     assert report.needed_runs(specs["04_one_run"], "smoke", {"run": "mine"}) == {}
     assert report.needed_runs(specs["01_activation_functions"], "quick", {}) == {}
     assert report.needed_runs(specs["03_compare_activations"], "quick", {"activations": ["nosuchact"]}) == {}
+    typed = report.needed_runs(specs["03_compare_activations"], "quick", {"activations": "relu,tanh", "seeds": "42,43"})
+    assert list(typed) == [make_config(a, "quick", seeds=[42, 43]).run_name() for a in ("relu", "tanh")]  # -p text
 
 
 def check_framed_with_navigation_and_contents(out):
