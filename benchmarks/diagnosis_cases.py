@@ -77,6 +77,7 @@ class Case:
     pretrain: int = 0  # Adam steps on the whole net before recording (a "pretrained" trunk)
     train_only: str | None = None  # after pretraining, freeze every module not under this prefix
     amp: bool = False  # float16 autocast and a GradScaler whose first scale is too high (it skips steps)
+    sorted_by_class: bool = False  # the training set read class by class, never shuffled (DataLoader's default)
     quick: bool = True  # part of the --quick subset
 
     @property
@@ -153,6 +154,8 @@ MUTANTS = [
     Case("mlp_hand_mse_broadcast", "loss broadcast", ("LOSS_BROADCAST",), mlp(num_classes=1), adam(),
          loss="mse_by_hand", targets="brightness",
          what="the same head under ((out - y) ** 2).mean() written by hand: broadcast, and no PyTorch warning"),
+    Case("mlp_unshuffled_by_class", "unshuffled data", ("UNSHUFFLED_DATA",), mlp(), sorted_by_class=True,
+         what="the training set stored class by class and never shuffled (DataLoader(shuffle=False))"),
     Case("ae_sigmoid_pm1_targets", "target out of range", ("TARGET_OUT_OF_RANGE",), SigmoidAutoencoder, adam(),
          loss="mse", targets="pixels_pm1", what="sigmoid autoencoder, targets normalised to [-1, 1]"),
 ]
@@ -192,6 +195,7 @@ PLANTED_CAUSE = {
     "ae_sigmoid_pm1_targets": ("targets are not scaled",),
     "mlp_mse_broadcast": ("trailing dimension of 1",),
     "mlp_hand_mse_broadcast": ("trailing dimension of 1",),
+    "mlp_unshuffled_by_class": ("shuffle=False",),
 }
 
 # Tried and dropped because they train fine (best validation accuracy at or above the healthy
@@ -298,7 +302,8 @@ def train_case(case: Case, seed: int, data: Data, steps: int, batch: int = 128):
     scaler = torch.amp.GradScaler("cpu", init_scale=2.0 ** 24) if case.amp else None
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=5, gamma=0.1) if case.scheduler_per_batch else None
     per_epoch = max(1, n // batch)
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    order = (torch.argsort(data.train_y, stable=True) if case.sorted_by_class
+             else torch.randperm(n, generator=torch.Generator().manual_seed(seed)))
     micro = batch // case.accumulate
     rows, best, bad, losses, correct, seen = [], -1.0, 0, [], 0, 0
     with Recorder(model, member_seeds=[seed]) as rec:

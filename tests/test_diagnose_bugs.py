@@ -846,3 +846,23 @@ def test_the_symmetric_cause_is_listed_last_when_its_finding_is_absent(fmnist):
     assert ranked, format_findings(findings)
     for alternatives in ranked:
         assert alternatives[-1]["cause"].startswith("every unit of a layer the same"), alternatives
+
+
+# ----------------------------------------------------------------- 16. a loader that never shuffles
+
+def test_batches_that_arrive_one_class_at_a_time_are_an_error(fmnist):
+    """DataLoader(shuffle=False) on a dataset stored class by class: each batch holds one class, the model
+    answers the last class it saw. Before, NOT_LEARNING blamed the learning rate; now UNSHUFFLED_DATA,
+    from the labels passed to rec.step(targets=y), and NOT_LEARNING ranks it first."""
+    order = torch.argsort(fmnist.y, stable=True)
+    x_sorted, y_sorted = fmnist.x[order], fmnist.y[order]
+    labels = lambda xb, yb: yb  # noqa: E731 -- rec.step(targets=y)
+    found = _by_code(diagnose(_train(_mlp(), x_sorted, y_sorted, steps=20, targets=labels)), "UNSHUFFLED_DATA")
+    assert [f.severity for f in found] == ["error"]
+    assert "4 of 4 recorded training batches hold at most 2 classes of the model's 10" in found[0].message
+    assert "shuffle=True" in found[0].suggestion
+    shuffled = diagnose(_train(_mlp(), fmnist.x, fmnist.y, steps=20, targets=labels))
+    assert not _by_code(shuffled, "UNSHUFFLED_DATA")
+    two_classes = (fmnist.y % 2)[order]  # a binary task sorted by label: a one-class batch can be chance
+    assert not _by_code(diagnose(_train(_mlp(classes=2), x_sorted, two_classes, steps=20, targets=labels)),
+                        "UNSHUFFLED_DATA")

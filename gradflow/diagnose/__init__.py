@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from . import gradients, nonfinite, optimization, outputs, structure, training, units
+from . import batches, gradients, nonfinite, optimization, outputs, structure, training, units
 from .evidence import Evidence
 from .finding import SEVERITIES, Finding, format_findings
 from .grouping import group
@@ -25,6 +25,7 @@ RULES = [
     units.dead_units,  # DEAD_UNITS
     units.symmetric_units,  # SYMMETRIC_UNITS (constant or zero initialisation: every unit a copy)
     structure.unnormalized_input,  # UNNORMALIZED_INPUT
+    batches.unshuffled_data,  # UNSHUFFLED_DATA (class labels that arrive one class at a time)
     training.loss_not_learning,  # NOT_LEARNING (loss at chance and flat; silent when accuracy says it)
     training.diverging,  # DIVERGING (loss far above its start / chance)
     outputs.bounded_output,  # BOUNDED_OUTPUT, TARGET_OUT_OF_RANGE

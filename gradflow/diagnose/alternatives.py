@@ -133,6 +133,15 @@ def dropout_scaling(F: Facts, f):
                                               if p < 1 else f"dropout p={p:g} drops every unit")
 
 
+def unshuffled(F: Facts, f):
+    """NOT_LEARNING: a loader feeding one class at a time leaves a model that answers the last class seen."""
+    if "UNSHUFFLED_DATA" in F.codes:
+        return STRONG, "UNSHUFFLED_DATA: the recorded batches hold one or two classes each"
+    told = ((F.ev.summary or {}).get("targets") or {}).get("batch_classes")
+    return (AGAINST, "the recorded batches mix classes") if told else \
+        (UNKNOWN, "no class labels passed to rec.step(targets=...)")
+
+
 def keep_prob_as_p(F: Facts, f):
     p = float(f.evidence.get("p", F.dropout_p or 0))
     keep_values = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)  # keep_prob values TF1 code used
@@ -316,12 +325,18 @@ CAUSES = {
     "LOSS_BROADCAST": [("the output keeps a trailing dimension of 1 the targets lack (or the other way round)",
                         lambda F, f: (STRONG, f"output {tuple(f.evidence.get('output_shape') or ())}, targets "
                                               f"{tuple(f.evidence.get('target_shape') or ()) or 'of another shape'}"))],
+    "UNSHUFFLED_DATA": [("DataLoader(shuffle=False) (its default) on a dataset stored class by class",
+                         lambda F, f: (STRONG, f"{f.evidence.get('narrow')} of {f.evidence.get('batches')} recorded "
+                                               f"batches hold at most {f.evidence.get('most_classes')} classes")),
+                        ("a sampler that groups classes on purpose (curriculum, class-balanced blocks)",
+                         stated("check the loader's sampler", UNKNOWN))],
     "TARGET_OUT_OF_RANGE": [("the targets are not scaled to the output's range", stated("targets outside the reachable range", FOR)),
                             ("the wrong output activation for these targets", output_bounded)],
     "SYMMETRIC_UNITS": [("constant or zero initialisation (nn.init.constant_ / zeros_ on the weights)", started_constant),
                         ("units copied from one another (e.g. one tensor repeated to build the weight)",
                          stated("check how the weights were set", UNKNOWN))],
     "NOT_LEARNING": [SYMMETRIC_CAUSE,
+                     ("training batches ordered by class (no shuffling)", unshuffled),
                      ("vanishing gradients", found("VANISHING_GRADIENT", "the gradient reaches the input end")),
                      ("a bounded function on the logits", output_bounded),
                      ("too low a learning rate", low_lr),

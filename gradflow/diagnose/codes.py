@@ -30,6 +30,7 @@ from __future__ import annotations
 # 9: DEAD_UNITS under heavy dropout (p > 0.5) names the dropout first (case study 001); NONFINITE says
 #    "the activation at Linear 3" where it said "activation Linear 3". LOSS_BROADCAST also for a hand-written
 #    mean((out - y) ** 2) whose (N, 1) - (N,) difference became (N, N) (no PyTorch warning there).
+#    UNSHUFFLED_DATA (class labels that arrive one class at a time: a loader that never shuffles).
 DIAGNOSIS_VERSION = 9
 
 CODES = {
@@ -68,6 +69,8 @@ CODES = {
     "LOSS_BROADCAST": "an elementwise loss (MSE, L1, Huber or mean((out - y) ** 2) by hand) broadcast an output and targets of different shapes "
                       "((N, 1) against (N,)): every output compared with every target",
     "TARGET_OUT_OF_RANGE": "the targets lie outside the range the model's bounded output can reach",
+    "UNSHUFFLED_DATA": "the training batches hold one or two classes each: the data arrives ordered by class, "
+                       "not shuffled (DataLoader(shuffle=False) on a class-sorted dataset)",
     # how training went
     "NOT_LEARNING": "validation accuracy never left chance, or the loss stayed at ln(classes) and was not falling",
     "DIVERGING": "the loss rose far above where it started (the learning rate is too high)",

@@ -18,6 +18,8 @@ from ..loss_graph import node_name
 from .dropout_probe import probe_dropout, probe_slice
 from .layers import first_tensor
 
+MIN_CLASS_BATCH = 16  # class labels per batch below this say little about the order of the data
+
 
 class ModelBoundary:
     """The model's inputs, outputs, mode and targets, as seen on recorded training steps.
@@ -69,9 +71,14 @@ class ModelBoundary:
             return
         lo, hi = t.amin(), t.amax()  # kept on the device: read once, by targets_summary()
         old = self.targets
+        classes = list(old.get("batch_classes", [])) if old else []
+        if not t.is_floating_point() and t.dim() == 1 and t.numel() >= MIN_CLASS_BATCH:
+            # how many classes this batch mixes: a loader that never shuffles a dataset stored class by
+            # class (DataLoader's default on ImageFolder) feeds one class at a time (UNSHUFFLED_DATA)
+            classes.append([int(t.numel()), int(torch.unique(t).numel())])  # recorded steps only: one sync
         self.targets = {"min": lo if not old else torch.minimum(old["min"], lo),
                         "max": hi if not old else torch.maximum(old["max"], hi),
-                        "float": t.is_floating_point(), "shape": list(t.shape)}
+                        "float": t.is_floating_point(), "shape": list(t.shape), "batch_classes": classes}
 
     def probe_pending(self) -> bool:
         return self._probe_input is not None
