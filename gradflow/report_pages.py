@@ -37,6 +37,8 @@ body.jp-Notebook { padding-top: 0; margin-top: 0; }
   margin: 1em 0; border-left: 5px solid; }
 .gf-preview { background: #fff8e1; border-color: #f9a825; }
 .gf-failed { background: #ffebee; border-color: #c62828; }
+.jp-RenderedMarkdown .highlight pre { background: #f3f5f7; border-radius: 6px; padding: .7em 1em;
+  overflow-x: auto; font-size: 13px; }
 """
 
 

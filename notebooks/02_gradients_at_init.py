@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from gradflow import flow_plots, narrate, narrate_layers, narrate_pages, plots
+from gradflow import exercises, flow_plots, narrate, narrate_layers, narrate_pages, plots
 from gradflow.data import FASHION_CLASSES, load
 from gradflow.models import BaseNetwork
 from gradflow.style import layer_labels, layer_order
@@ -232,7 +232,16 @@ nh.show_markdown(narrate.heading(narrate_pages.deep_dead_sentences(deep)))
 # small factor of each other. ReLU's exact zeros are units that were off for the whole batch; in a
 # shallow network there are few, in a deep one whole layers can start dead. The next pages train these
 # networks and show what the difference does.
+
+# %% [markdown]
+# ## Try it yourself
 #
+# The next experiment this page invites: commands to run as written, and what to look for.
+
+# %%
+nh.show_markdown(exercises.gradients_at_init(preset))
+
+# %% [markdown]
 # ## Glossary
 
 # %%

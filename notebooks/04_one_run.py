@@ -28,7 +28,7 @@ interactive: bool = True  # offer ipywidgets controls when run live in Jupyter (
 
 # %% tags=["validate-parameters"]
 from gradflow import notebook_helpers as nh
-from gradflow import store
+from gradflow import exercises, store
 
 nh.repo_root_cwd()
 preset = nh.as_preset(preset)
@@ -187,6 +187,14 @@ else:
 # %%
 nh.show_markdown(narrate.sentences(narrate_pages.run_sentences(metrics, results, dead, len(the_run.findings),
                                                                rc["preset"])))
+
+# %% [markdown]
+# ## Try it yourself
+#
+# The next experiment this page invites: commands to run as written, and what to look for.
+
+# %%
+nh.show_markdown(exercises.one_run(preset))
 
 # %% [markdown]
 # ## Glossary

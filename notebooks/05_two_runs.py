@@ -30,7 +30,7 @@ interactive: bool = True  # offer ipywidgets controls when run live in Jupyter (
 
 # %% tags=["validate-parameters"]
 from gradflow import notebook_helpers as nh
-from gradflow import store
+from gradflow import exercises, store
 
 nh.repo_root_cwd()
 preset = nh.as_preset(preset)
@@ -198,6 +198,14 @@ else:
 # %%
 nh.show_markdown(narrate.sentences(narrate_pages.two_run_conclusion(summary, dist, found, page_preset,
                                                                     (tags["run A"], tags["run B"]))))
+
+# %% [markdown]
+# ## Try it yourself
+#
+# The next experiment this page invites: commands to run as written, and what to look for.
+
+# %%
+nh.show_markdown(exercises.two_runs(preset))
 
 # %% [markdown]
 # ## Glossary

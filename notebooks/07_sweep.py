@@ -57,7 +57,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import HTML, Markdown, display
 
-from gradflow import narrate, narrate_pages, plots, store, sweep_results
+from gradflow import exercises, narrate, narrate_pages, plots, store, sweep_results
 from gradflow import notebook_helpers as nh
 from gradflow import sweep_narrate as sn
 
@@ -210,6 +210,14 @@ if len(ok):
 # %%
 if len(ok):
     nh.show_markdown(narrate.sentences(sn.conclusion(pairs, counts, len(seeds), preview)))
+
+# %% [markdown]
+# ## Try it yourself
+#
+# The next experiment this page invites: commands to run as written, and what to look for.
+
+# %%
+nh.show_markdown(exercises.sweep(preset))
 
 # %% [markdown]
 # ## Glossary

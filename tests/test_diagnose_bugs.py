@@ -857,12 +857,20 @@ def test_batches_that_arrive_one_class_at_a_time_are_an_error(fmnist):
     order = torch.argsort(fmnist.y, stable=True)
     x_sorted, y_sorted = fmnist.x[order], fmnist.y[order]
     labels = lambda xb, yb: yb  # noqa: E731 -- rec.step(targets=y)
-    found = _by_code(diagnose(_train(_mlp(), x_sorted, y_sorted, steps=20, targets=labels)), "UNSHUFFLED_DATA")
+    rec = _train(_mlp(), x_sorted, y_sorted, steps=20, targets=labels)
+    found = _by_code(diagnose(rec), "UNSHUFFLED_DATA")
     assert [f.severity for f in found] == ["error"]
+    from gradflow.diagnose import Evidence, Finding
+    from gradflow.diagnose.alternatives import rank_causes
+    stuck = Finding("NOT_LEARNING", "error", None, None, "validation accuracy at chance", {})
+    assert rank_causes(stuck, Evidence.of(rec), {"NOT_LEARNING", "UNSHUFFLED_DATA"})[0]["cause"] == \
+        "training batches ordered by class (no shuffling)"
     assert "4 of 4 recorded training batches hold at most 2 classes of the model's 10" in found[0].message
     assert "shuffle=True" in found[0].suggestion
-    shuffled = diagnose(_train(_mlp(), fmnist.x, fmnist.y, steps=20, targets=labels))
-    assert not _by_code(shuffled, "UNSHUFFLED_DATA")
+    mixed = _train(_mlp(), fmnist.x, fmnist.y, steps=20, targets=labels)
+    assert not _by_code(diagnose(mixed), "UNSHUFFLED_DATA")
+    last = rank_causes(stuck, Evidence.of(mixed), {"NOT_LEARNING"})[-1]
+    assert last["cause"].startswith("training batches ordered") and last["evidence"] == "the recorded batches mix classes"
     two_classes = (fmnist.y % 2)[order]  # a binary task sorted by label: a one-class batch can be chance
     assert not _by_code(diagnose(_train(_mlp(classes=2), x_sorted, two_classes, steps=20, targets=labels)),
                         "UNSHUFFLED_DATA")

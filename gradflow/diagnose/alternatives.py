@@ -25,7 +25,7 @@ from .finding import Finding, num
 from .loop_causes import eval_after_start, lr_decayed, nll_cause, one_layer_fixed, whole_model, zero_lr
 from .nonfinite import SKIPPED_WARN_SHARE
 from .scale_causes import high_lr, large_init, low_lr, rate_for_layer, small_init
-from .scores import AGAINST, FOR, RULED_OUT, STRONG, UNKNOWN, verdict
+from .scores import AGAINST, FOR, RULED_OUT, SELDOM, STRONG, UNKNOWN, verdict
 
 # --------------------------------------------------------------------------- candidate causes
 # Each returns (score, one line of evidence). They read Facts and the finding itself.
@@ -137,9 +137,11 @@ def unshuffled(F: Facts, f):
     """NOT_LEARNING: a loader feeding one class at a time leaves a model that answers the last class seen."""
     if "UNSHUFFLED_DATA" in F.codes:
         return STRONG, "UNSHUFFLED_DATA: the recorded batches hold one or two classes each"
+    if F.ev.run_config.get("lr"):  # gradflow's own trainer
+        return RULED_OUT, "gradflow's trainer draws each seed's own random order every epoch"
     told = ((F.ev.summary or {}).get("targets") or {}).get("batch_classes")
-    return (AGAINST, "the recorded batches mix classes") if told else \
-        (UNKNOWN, "no class labels passed to rec.step(targets=...)")
+    return (RULED_OUT, "the recorded batches mix classes") if told else \
+        (SELDOM, "no class labels passed to rec.step(targets=...)")
 
 
 def keep_prob_as_p(F: Facts, f):
@@ -336,6 +338,7 @@ CAUSES = {
                         ("units copied from one another (e.g. one tensor repeated to build the weight)",
                          stated("check how the weights were set", UNKNOWN))],
     "NOT_LEARNING": [SYMMETRIC_CAUSE,
+                     # first when UNSHUFFLED_DATA is found (it wins the tie with a high rate's STRONG), else last
                      ("training batches ordered by class (no shuffling)", unshuffled),
                      ("vanishing gradients", found("VANISHING_GRADIENT", "the gradient reaches the input end")),
                      ("a bounded function on the logits", output_bounded),

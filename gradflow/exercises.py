@@ -1,0 +1,72 @@
+""""Try it yourself": the next experiment each page invites, as commands a student can run as written.
+
+A page shows one set of runs; a course wants the reader to change one thing and look again. Each
+block asks a question, gives the commands (run names computed from the page's preset, so they are
+the runs ``make report`` stored), and says what to look for. tests/test_exercises.py parses every
+command with gradflow's own CLI and checks each ``--page``/``-p`` against the page's parameters.
+"""
+from __future__ import annotations
+
+from .config import make_config
+
+
+def _run(act: str, preset: str, **settings) -> str:
+    return make_config(act, preset, **settings).run_name()
+
+
+def _block(question: str, commands: list[str], look_for: str) -> str:
+    code = "\n".join(commands)
+    return f"{question}\n\n```bash\n{code}\n```\n\n{look_for}"
+
+
+def commands(markdown: str) -> list[str]:
+    """The command lines of a block (for the tests): the lines inside its code fence."""
+    inside, out = False, []
+    for line in markdown.splitlines():
+        if line.startswith("```"):
+            inside = not inside
+        elif inside and line.strip():
+            out.append(line.split("  #")[0].strip())
+    return out
+
+
+def gradients_at_init(preset: str) -> str:
+    return _block(
+        "Are these ratios a property of the activation or of one lucky initialisation? Render this page for "
+        "two other seeds and compare the first layer's share of the output layer's gradient.",
+        [f"gradflow report --preset {preset} --page 2 -p seed 7 --reports reports/seed-7",
+         f"gradflow report --preset {preset} --page 2 -p seed 8 --reports reports/seed-8"],
+        "Look for: sigmoid's first layer stays orders of magnitude below its output layer for every seed; the "
+        "exact numbers move a little.")
+
+
+def one_run(preset: str) -> str:
+    return _block(
+        "Read a run that does not learn the way you read this one: the sigmoid network, then the same network "
+        "with Kaiming's initialisation (the sweep of page 7 trained it).",
+        [f"gradflow report --preset {preset} --page 4 -p run {_run('sigmoid', preset)} --reports reports/sigmoid",
+         f"gradflow report --preset {preset} --page 4 -p run {_run('sigmoid', preset, init='kaiming')} "
+         "--reports reports/sigmoid-kaiming"],
+        "Look for: which layer's gradient line sits lowest, how far its update:data ratio is below 1e-3, and "
+        "which findings the diagnosis lists for each.")
+
+
+def two_runs(preset: str) -> str:
+    return _block(
+        "Does a better initialisation rescue the sigmoid network, and where inside it? Put the two sigmoid runs "
+        "side by side: PyTorch's default initialisation (run A) against Kaiming's (run B).",
+        [f"gradflow report --preset {preset} --page 5 -p run_a {_run('sigmoid', preset)} "
+         f"-p run_b {_run('sigmoid', preset, init='kaiming')} --reports reports/sigmoid-init"],
+        "Predict first: which layer's gradients will differ most, the first or the last? Then check the TV "
+        "distances and the findings that only run A gets.")
+
+
+def sweep(preset: str) -> str:
+    name = f"lr-x-act-{preset}"
+    return _block(
+        "Is the learning rate the setting that matters, rather than the activation? Sweep it, then render this "
+        "page for your sweep.",
+        [f"gradflow sweep --act relu,sigmoid --lr 0.1,0.01,0.001 --preset {preset} --name {name}",
+         f"gradflow report --preset {preset} --page 7 -p sweep {name} --reports reports/{name}"],
+        "Look for: which learning-rate changes the seeds tell apart, and whether any rate brings the sigmoid "
+        "network off chance within the preset's epochs.")
