@@ -27,8 +27,8 @@ runs_dir: str = ""  # run store directory; empty means GRADFLOW_RUNS or checkpoi
 interactive: bool = True  # offer ipywidgets controls when run live in Jupyter (rendered reports stay static)
 
 # %% tags=["validate-parameters"]
-from gradflow import notebook_helpers as nh
 from gradflow import exercises, store
+from gradflow import notebook_helpers as nh
 
 nh.repo_root_cwd()
 preset = nh.as_preset(preset)
