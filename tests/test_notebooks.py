@@ -13,7 +13,7 @@ import nbformat
 import papermill as pm
 import pytest
 
-from gradflow import report
+from gradflow import report, report_execute
 
 # Tiny parameters: the smoke preset trains on the synthetic set in seconds; the rest shrinks loops.
 TINY = {"01_activation_functions": {"points": 201},
@@ -107,7 +107,7 @@ def test_parameters_cell_is_typed_and_documented(name, tmp_path):
     nb = nbformat.read(path, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert "parameters" in code[0].metadata.get("tags", [])
-    assert report.VALIDATE_TAG in code[1].metadata.get("tags", [])  # validation right after the defaults
+    assert report_execute.VALIDATE_TAG in code[1].metadata.get("tags", [])  # validation right after the defaults
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -9,7 +9,7 @@ import sys
 import nbformat
 import pytest
 
-from gradflow import report
+from gradflow import report, report_execute
 
 
 def make_notebook(path, *cells):
@@ -30,13 +30,13 @@ def fake_notebooks(tmp_path, monkeypatch):
     nb_dir = tmp_path / "nbs"
     nb_dir.mkdir()
     make_notebook(nb_dir / "good.ipynb", (["parameters"], "n: int = 3  # how many\nlabel: str = 'a'  # shown"),
-                  ([report.VALIDATE_TAG], "assert n > 0"),
+                  ([report_execute.VALIDATE_TAG], "assert n > 0"),
                   ([], ("import sys\nprint('EXE', sys.executable)\nimport matplotlib.pyplot as plt\n"
                         "%matplotlib inline\nplt.plot(range(n)); plt.title('a figure'); plt.show()")))
     make_notebook(nb_dir / "broken.ipynb", (["parameters"], "n: int = 3  # how many"),
-                  ([report.VALIDATE_TAG], "pass"), ([], "raise RuntimeError('the model diverged at step 7')"))
+                  ([report_execute.VALIDATE_TAG], "pass"), ([], "raise RuntimeError('the model diverged at step 7')"))
     make_notebook(nb_dir / "strict.ipynb", (["parameters"], "epochs: int = 3  # epochs to train"),
-                  ([report.VALIDATE_TAG], "if epochs < 0:\n    raise ValueError(f'epochs must be >= 0, got {epochs}')"),
+                  ([report_execute.VALIDATE_TAG], "if epochs < 0:\n    raise ValueError(f'epochs must be >= 0, got {epochs}')"),
                   ([], "print('trained', epochs)"))
     specs = tuple(report.NotebookSpec(n, n.title(), f"the {n} notebook") for n in ("good", "broken", "strict"))
     specs += (report.NotebookSpec("needy", "Needy", "reads the relu run", needs=("relu",)),)
@@ -157,7 +157,7 @@ def test_real_notebooks_reject_bad_parameters_at_their_first_cell(tmp_path):
     for name in bad:  # failed at the validation cell: nothing after it ran
         nb = nbformat.read(out / "notebooks" / f"{name}.ipynb", as_version=4)
         ran = [c for c in nb.cells if c.cell_type == "code" and c.get("execution_count")]
-        assert report.VALIDATE_TAG in ran[-1].metadata.get("tags", [])
+        assert report_execute.VALIDATE_TAG in ran[-1].metadata.get("tags", [])
 
 
 def test_reports_train_nothing_and_name_the_missing_runs(fake_notebooks, capsys):
@@ -292,11 +292,11 @@ def test_index_names_the_diagnosis_the_pages_show():
 def test_benign_kernel_logs_are_removed(tmp_path):
     log = tmp_path / "k.kernel.log"
     log.write_text("[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel\n\n")
-    assert not report._keep_kernel_log(log, ok=True) and not log.exists()
+    assert not report_execute._keep_kernel_log(log, ok=True) and not log.exists()
     log.write_text("[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel\n")
-    assert report._keep_kernel_log(log, ok=False)  # a failed render keeps everything
+    assert report_execute._keep_kernel_log(log, ok=False)  # a failed render keeps everything
     log.write_text("Segmentation fault in libfoo\n")
-    assert report._keep_kernel_log(log, ok=True)
+    assert report_execute._keep_kernel_log(log, ok=True)
 
 
 def test_the_index_step_by_step_commands_are_the_makefiles():
