@@ -14,6 +14,8 @@ Three ways of writing a cross-entropy are told apart:
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
 from .activations import is_bounded  # the one bounded-output oracle: it reads autograd node names too
@@ -59,15 +61,8 @@ def _note_reduction(info: dict, fn) -> None:
         return
     shape = [int(n) for n in sizes]
     old = info.get("reduced_shape")
-    if old is None or _numel(shape) > _numel(old):
+    if old is None or math.prod(shape) > math.prod(old):
         info["reduced_shape"] = shape
-
-
-def _numel(shape) -> int:
-    n = 1
-    for d in shape:
-        n *= int(d)
-    return n
 
 
 def node_name(fn) -> str:
