@@ -36,6 +36,8 @@ def page_names(pages: list[str], notebooks) -> list[str]:
 
 def page_parameters(pairs: list[list[str]], names: list[str]) -> dict:
     """``-p NAME VALUE`` pairs as {name: value}, refused when no page rendered has that parameter."""
+    if not pairs:
+        return {}
     from ..cli import CliError
     from ..report import declared_parameters
     declared = {name: declared_parameters(name) for name in names}
