@@ -491,15 +491,9 @@ def test_user_cnn_and_custom_mlp_record_and_diagnose_through_the_public_api(tmp_
 def _record_compiled(net, steps: int, dead_units: bool = False) -> Recorder:
     """``steps`` SGD steps of torch.compile(net) inside a Recorder that records every step."""
     model = torch.compile(net, backend="eager")  # the wrapper and its names, without a C++ compiler
-    opt = torch.optim.SGD(model.parameters(), lr=0.1)
     x, y = torch.randn(64, 8), torch.randint(0, 3, (64,))
     with Recorder(model, schedule="every") as rec:
-        for _ in range(steps):
-            opt.zero_grad()
-            loss = F.cross_entropy(model(x), y)
-            loss.backward()
-            opt.step()
-            rec.step(loss=loss)
+        _train(model, rec, [(x, y)] * steps)
         if dead_units:
             rec.dead_units(x)
     return rec
