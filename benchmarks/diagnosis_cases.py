@@ -25,6 +25,7 @@ from diagnosis_models import (
     RowLSTM,
     SigmoidAutoencoder,
     SmallCNN,
+    TwoStageNet,
     constant_weights,
     freeze,
     scale_weights,
@@ -66,6 +67,7 @@ class Case:
     params: Callable = trainable  # what the optimizer is given
     what: str = ""  # the mutation or the control, in words
     raw_input: bool = False  # 0-255 pixels instead of normalised ones
+    divided_twice: bool = False  # [0, 1] pixels divided by 255 again (ToTensor() already scaled them)
     loss: str = "ce"  # ce | keras (clipped -(t log out) on one-hot) | ce_onehot | mse | mse_by_hand | mse_squeezed
     #                   | nll_raw (no log_softmax)
     targets: str = "labels"  # labels | pixels_pm1 (the normalised input) | pixels_01 | brightness (N,)
@@ -117,6 +119,8 @@ MUTANTS = [
          what="0-255 pixels, no normalisation"),
     Case("cnn_raw_pixels", "unnormalised input", ("UNNORMALIZED_INPUT",), SmallCNN, raw_input=True,
          what="CNN on 0-255 pixels", quick=False),
+    Case("mlp_pixels_divided_twice", "tiny input", ("UNNORMALIZED_INPUT",), mlp(), divided_twice=True,
+         what="pixels divided by 255 after ToTensor() had scaled them to [0, 1]"),
     Case("mlp_tanh_logits", "bounded logits", BOUNDED, mlp(output_act="tanh"), what="tanh on the logits, cross-entropy"),
     Case("mlp_sigmoid_logits", "bounded logits", BOUNDED, mlp(output_act="sigmoid"),
          what="sigmoid on the logits, cross-entropy", quick=False),
@@ -126,6 +130,9 @@ MUTANTS = [
          what="seed 000: tanh outputs, Keras's clipped -(t log out) on one-hot targets"),
     Case("mlp_nll_without_log_softmax", "not log-probabilities", ("NOT_LOG_PROBABILITIES",), mlp(), loss="nll_raw",
          what="F.nll_loss on the raw outputs (log_softmax forgotten)", quick=False),
+    Case("mlp_sgd_weight_decay_0.1", "weight decay too strong", ("NOT_LEARNING", "DEAD_UNITS"), mlp(),
+         lambda p: torch.optim.SGD(p, lr=TUTORIAL_LR, momentum=TUTORIAL_MOMENTUM, weight_decay=0.1),
+         what="weight_decay=0.1 (AdamW's usual value) in SGD with momentum 0.9", quick=False),
     Case("mlp_steplr_per_batch", "learning rate decayed to nothing", ("UPDATE_RATIO",), mlp(),
          scheduler_per_batch=True, what="StepLR(step_size=5, gamma=0.1) for epochs, stepped every batch", quick=False),
     Case("mlp_dropout_0.8", "high dropout", ("HIGH_DROPOUT",), mlp(dropout=0.8), what="nn.Dropout(p=0.8) (keep-prob as p)"),
@@ -144,6 +151,11 @@ MUTANTS = [
          what="every Linear frozen, only BatchNorm trains"),
     Case("cnn_unused_layer", "no gradient", ("NO_GRADIENT",), lambda: SmallCNN(unused=True),
          what="a Linear defined but never called in forward"),
+    Case("mlp_features_numpy_clip", "no gradient", ("NO_GRADIENT",), lambda: TwoStageNet("numpy"),
+         what="features clipped in NumPy (ReLU6 by hand) before the classifier: the graph is cut"),
+    Case("mlp_features_under_no_grad", "no gradient", ("NO_GRADIENT",), lambda: TwoStageNet("no_grad"),
+         what="the feature stage under torch.no_grad() (a frozen-backbone recipe) while it should train",
+         quick=False),
     Case("mlp_dead_bias", "dead units", ("DEAD_UNITS",), lambda: set_hidden_bias(BaseNetwork("relu"), -10.0),
          what="hidden biases set to -10 (dying ReLU)"),
     Case("mlp_sigmoid_patience", "plateau stop", ("PLATEAU_STOP",), mlp("sigmoid", hidden_sizes=(256, 128, 128)),
@@ -175,6 +187,8 @@ PLANTED_CAUSE = {
     "mlp_lr_x1e-3": ("too low a learning rate", "the learning rate is off"),
     "bn_lr_x1e-3": ("too low a learning rate", "the learning rate is off"),
     "mlp_raw_pixels": ("raw 0-255 pixels", "unnormalised inputs"),
+    "mlp_pixels_divided_twice": ("divided by 255 twice",),
+    "mlp_sgd_weight_decay_0.1": ("weight decay so strong",),
     "cnn_raw_pixels": ("raw 0-255 pixels", "unnormalised inputs"),
     "mlp_tanh_logits": ("output activation left on the logits", "bounded function on the logits"),
     "mlp_sigmoid_logits": ("output activation left on the logits", "bounded function on the logits"),
@@ -190,6 +204,8 @@ PLANTED_CAUSE = {
     "mlp_layer_not_in_optimizer": ("left out of the optimizer",),
     "bn_only_norm_trainable": ("backbone was frozen",),
     "cnn_unused_layer": ("not used in forward",),
+    "mlp_features_numpy_clip": ("graph is cut",),
+    "mlp_features_under_no_grad": ("torch.no_grad()",),
     "mlp_dead_bias": ("ReLU units pushed negative",),
     "mlp_sigmoid_patience": ("too little patience",),
     "ae_sigmoid_pm1_targets": ("targets are not scaled",),
@@ -280,6 +296,8 @@ def _loss_and_targets(case: Case, out, x, y):
 
 
 def _scaled(case: Case, x):
+    if case.divided_twice:
+        return (x + 1) / 2 / 255  # ToTensor()'s [0, 1], then "/ 255" once more
     return (x + 1) * 127.5 if case.raw_input else x  # back to 0-255 pixels
 
 

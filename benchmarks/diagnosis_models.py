@@ -3,11 +3,13 @@
 Besides the tutorial's ``BaseNetwork`` (gradflow.models) the benchmark needs: a small CNN (with
 or without BatchNorm), a LayerNorm/self-attention encoder over image rows, an LSTM over image
 rows, and the hand-written nets some bugs live in (seed 000's Keras port, dropout called
-functionally in ``forward``, a layer defined but never used, a sigmoid autoencoder). Every model
+functionally in ``forward``, a layer defined but never used, a sigmoid autoencoder, a feature stage
+whose gradient is lost on the way to the loss). Every model
 takes a flat (N, 784) FashionMNIST batch, so one training loop serves them all.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -103,6 +105,29 @@ class FunctionalDropoutNet(nn.Module):
         x = F.dropout(F.relu(self.fc1(x)), p=self.keep_prob, training=self.training)
         x = F.dropout(F.relu(self.fc2(x)), p=self.keep_prob, training=self.training)
         return self.fc3(x)
+
+
+class TwoStageNet(nn.Module):
+    """An MLP written as a feature stage and a classifier. ``cut`` loses the feature stage's gradient
+    the ways users do: 'numpy' clips the features in NumPy (ReLU6 by hand), 'no_grad' runs the stage
+    under torch.no_grad() (copied from a frozen-backbone recipe while the backbone is meant to train)."""
+
+    def __init__(self, cut: str | None = None):
+        super().__init__()
+        self.features = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU())
+        self.classifier = nn.Sequential(nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 10))
+        self.cut = cut
+        self.config = {"num_classes": 10}
+
+    def forward(self, x):
+        if self.cut == "no_grad":
+            with torch.no_grad():
+                h = self.features(x)
+        else:
+            h = self.features(x)
+        if self.cut == "numpy":
+            h = torch.from_numpy(np.clip(h.detach().numpy(), 0.0, 6.0))
+        return self.classifier(h)
 
 
 class SigmoidAutoencoder(nn.Module):

@@ -1,6 +1,5 @@
 """Bug classes users write, planted in small real models and loops: each is caught at its severity,
 and its healthy twin is not flagged (no warning or error)."""
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -8,7 +7,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from gradflow.case_bugs import keras_categorical_crossentropy
-from gradflow.data import load_fashion_mnist
 from gradflow.diagnose import diagnose, format_findings
 from gradflow.diagnose.evidence import Evidence
 from gradflow.diagnose.facts import Facts
@@ -17,12 +15,6 @@ from gradflow.models import BaseNetwork
 from gradflow.record import Recorder
 from gradflow.recording import load_recording, member_subset
 from gradflow.stacked import StackedMLP
-
-
-@pytest.fixture(scope="module")
-def fmnist():
-    d = load_fashion_mnist()
-    return SimpleNamespace(x=d.train_x[:2048], y=d.train_y[:2048])
 
 
 def _train(model, x, y, steps=20, lr=1e-2, params=None, loss_fn=None, zero_grad=True, targets=None, batch=128,
@@ -592,7 +584,8 @@ def test_the_optimizer_watch_summary(fmnist, tmp_path):
     opt.step()  # after the Recorder closed: not counted
     watch = rec.summary()["optimizer_watch"]
     assert watch["optimizers"] == [{"name": "SGD", "steps": 4, "lr_first": 0.1, "lr_last": pytest.approx(1e-9),
-                                    "low_lr_steps": 2, "params": 4, "zero_lr": []}]  # 1e-5 and 1e-7 < 1e-4
+                                    "low_lr_steps": 2, "weight_decay": 0.0, "momentum": 0.0, "params": 4,
+                                    "zero_lr": []}]  # 1e-5 and 1e-7 < 1e-4
     assert watch["other_steps"] == 4 and watch["not_in_optimizer"] == ["0.weight", "0.bias"]
     assert load_recording(rec.save(tmp_path / "rec")).summary()["optimizer_watch"] == watch
     facts = Facts(Evidence.of(rec), set())

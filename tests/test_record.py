@@ -139,20 +139,61 @@ def test_bad_models_and_inputs_are_clear_errors():
             rec.step(loss=torch.ones(3))
 
 
-def test_layer_without_gradient_is_reported_not_a_crash():
-    class Partly(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.used, self.unused = nn.Linear(20, 5), nn.Linear(20, 5)
+class CutGraph(nn.Module):
+    """Three Linears; ``how`` loses the first one's gradient the ways users do, and ``spare`` is never called."""
 
-        def forward(self, x):
-            return self.used(x)
-    model = Partly()
+    def __init__(self, how: str):
+        super().__init__()
+        self.how = how
+        self.first, self.second, self.head, self.spare = (nn.Linear(20, 16), nn.Linear(16, 12),
+                                                          nn.Linear(12, 5), nn.Linear(20, 5))
+
+    def forward(self, x):
+        if self.how == "no_grad":
+            with torch.no_grad():
+                h = torch.tanh(self.first(x))
+        else:
+            h = torch.tanh(self.first(x))
+        if self.how == "detached":
+            h = torch.tensor(h.detach().numpy())  # a NumPy round trip
+        return self.head(torch.tanh(self.second(h)))
+
+
+@pytest.mark.parametrize("how", ["unused", "detached", "no_grad"])
+def test_a_layer_without_gradient_is_reported_with_where_it_lost_it(how):
+    model = CutGraph(how)
     with Recorder(model, every=1) as rec:
         _train(model, rec, _batches(3))
-    assert rec.summary()["missing_grad"] == {"unused": [0, 1, 2]}
-    codes = {(f.code, f.layer) for f in diagnose(rec)}
-    assert ("NO_GRADIENT", "unused") in codes
+    summary = rec.summary()
+    lost = {"spare": [0, 1, 2]} | ({} if how == "unused" else {"first": [0, 1, 2]})
+    assert summary["missing_grad"] == lost
+    # a layer run under no_grad keeps its place in the forward order; only the uncalled one sorts last
+    assert [e["name"] for e in summary["layers"] if e["kind"] == "param"] == ["first", "second", "head", "spare"]
+    assert summary["ran_without_grad"] == (["first"] if how == "no_grad" else [])
+    found = {f.layer: f for f in diagnose(rec) if f.code == "NO_GRADIENT"}
+    assert found["spare"].evidence["cause"] == "unused" and "not called in forward()" in found["spare"].message
+    if how != "unused":
+        first = found["first"]
+        assert first.evidence["cause"] == how
+        assert first.alternatives[0]["cause"] == {"detached": "the graph is cut after the layer (.detach(), .data, a NumPy "
+                                                      "round trip)",
+                                         "no_grad": "the layer runs under torch.no_grad() in forward"}[how]
+        if how == "detached":
+            assert "cut between Linear `first` and Linear `second`" in first.message
+
+
+def test_rec_step_before_backward_is_told_apart_from_a_cut_graph():
+    model = _mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with Recorder(model, every=1) as rec:
+        for x, y in _batches(3):
+            opt.zero_grad()
+            rec.step()  # too early: the first recorded step has no gradient in any layer
+            F.cross_entropy(model(x), y).backward()
+            opt.step()
+    found = [f for f in diagnose(rec) if f.code == "NO_GRADIENT"]
+    assert found and {f.evidence["cause"] for f in found} == {"cleared"}
+    assert found[0].alternatives[0]["cause"].startswith("gradients cleared before rec.step()")
 
 
 def test_a_failing_statistic_never_breaks_training(monkeypatch):

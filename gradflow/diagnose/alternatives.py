@@ -13,19 +13,21 @@ causes in the order they are usually met (the prior), and each candidate is scor
 
 Candidates sort by score, ties in prior order. Every line cites the number it rests on. The checks
 on the training loop's wiring (missing calls, NLLLoss's input, a schedule stepped per batch) live in
-``loop_causes``, those on the learning rate and the initial weight scale in ``scale_causes``; the
+``loop_causes``, those on the learning rate, the weight decay and the initial weight scale in
+``scale_causes``, those on the data (input scale, target range, batch order) in ``data_causes``; the
 scores and verdicts in ``scores``.
 """
 from __future__ import annotations
 
 from .. import quantities as Q
+from .data_causes import input_cause, targets_in_range, tiny_inputs, unnormalized, unnormalized_fast, unshuffled
 from .evidence import Evidence
 from .facts import Facts
 from .finding import Finding, num
-from .loop_causes import eval_after_start, lr_decayed, nll_cause, one_layer_fixed, whole_model, zero_lr
+from .loop_causes import eval_after_start, gradient_gap, lr_decayed, nll_cause, one_layer_fixed, whole_model, zero_lr
 from .nonfinite import SKIPPED_WARN_SHARE
-from .scale_causes import high_lr, large_init, low_lr, rate_for_layer, small_init
-from .scores import AGAINST, FOR, RULED_OUT, SELDOM, STRONG, UNKNOWN, verdict
+from .scale_causes import high_lr, large_init, low_lr, rate_for_layer, small_init, strong_weight_decay
+from .scores import AGAINST, FOR, RULED_OUT, STRONG, UNKNOWN, verdict
 
 # --------------------------------------------------------------------------- candidate causes
 # Each returns (score, one line of evidence). They read Facts and the finding itself.
@@ -49,22 +51,6 @@ def found(code: str, what: str):
         return (FOR, f"{code} is also found") if code in F.codes else (AGAINST, f"no {code} finding ({what})")
     check.__name__ = f"found_{code.lower()}"
     return check
-
-
-def unnormalized(F: Facts, f):
-    if "UNNORMALIZED_INPUT" in F.codes:
-        return STRONG, "UNNORMALIZED_INPUT is also found"
-    if F.inputs is None:
-        return UNKNOWN, "the input range was not recorded"
-    mean, std = F.inputs
-    return AGAINST, f"inputs look normalised (|mean| {num(mean)}, std {num(std)})"
-
-
-def unnormalized_fast(F: Facts, f):
-    """UPDATE_RATIO: raw inputs make activations, gradients and so updates large at any rate."""
-    if f.evidence.get("cause") != "large":
-        return AGAINST, "the layer moves too little, not too much"
-    return unnormalized(F, f)
 
 
 def no_normalisation(F: Facts, f):
@@ -133,17 +119,6 @@ def dropout_scaling(F: Facts, f):
                                               if p < 1 else f"dropout p={p:g} drops every unit")
 
 
-def unshuffled(F: Facts, f):
-    """NOT_LEARNING: a loader feeding one class at a time leaves a model that answers the last class seen."""
-    if "UNSHUFFLED_DATA" in F.codes:
-        return STRONG, "UNSHUFFLED_DATA: the recorded batches hold one or two classes each"
-    if F.ev.run_config.get("lr"):  # gradflow's own trainer
-        return RULED_OUT, "gradflow's trainer draws each seed's own random order every epoch"
-    told = ((F.ev.summary or {}).get("targets") or {}).get("batch_classes")
-    return (RULED_OUT, "the recorded batches mix classes") if told else \
-        (SELDOM, "no class labels passed to rec.step(targets=...)")
-
-
 def keep_prob_as_p(F: Facts, f):
     p = float(f.evidence.get("p", F.dropout_p or 0))
     keep_values = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)  # keep_prob values TF1 code used
@@ -173,16 +148,6 @@ def softmax_before_ce(F: Facts, f):
     if "softmax" in op.lower():
         return STRONG, f"{op} before a loss that applies log-softmax itself"
     return AGAINST, (f"the output op is {op}, not a softmax" if op else "no softmax on the output")
-
-
-def targets_in_range(F: Facts, f):
-    kind = f.evidence.get("loss") or ((F.ev.summary or {}).get("loss") or {}).get("kind")
-    if f.evidence.get("cause") == "fits_targets":
-        lo, hi = f.evidence.get("target_min"), f.evidence.get("target_max")
-        return STRONG, f"the targets lie in [{lo:.3g}, {hi:.3g}], inside the output's range (loss {kind})"
-    ce = kind and "cross_entropy" in str(kind)
-    return (AGAINST if ce else FOR), (f"the loss is {kind}: it wants raw logits" if ce else
-                                      f"loss {kind or 'unknown'}: fine if the targets lie in the output's range")
 
 
 def nonfinite_in_backward(F: Facts, f):
@@ -236,22 +201,6 @@ def skips_share(settling: bool):
     return check
 
 
-def missing_grad_everywhere(F: Facts, f):
-    missing = (F.ev.summary or {}).get("missing_grad") or {}
-    params = F.ev.layers("param")
-    if params and len(missing) >= len(params):
-        return STRONG, f"no layer had a gradient at rec.step() ({len(missing)} of {len(params)})"
-    return AGAINST, f"{len(missing)} of {len(params)} layers without a gradient: the others had one"
-
-
-def one_layer_missing(F: Facts, f):
-    missing = (F.ev.summary or {}).get("missing_grad") or {}
-    params = F.ev.layers("param")
-    if missing and len(missing) < len(params):
-        return FOR, f"only {len(missing)} of {len(params)} layers lack a gradient"
-    return UNKNOWN, "every layer lacks one" if missing else "no layer lacks one"
-
-
 CAUSES = {
     "NO_DATA": [("rec.step() was never called inside the Recorder block", stated("no step recorded", FOR)),
                 ("training ran outside the `with Recorder(...)` block", stated("no step recorded"))],
@@ -262,14 +211,14 @@ CAUSES = {
                   ("a log or division of zero in the loss", first_place("loss"))],
     "SKIPPED_STEPS": [("a gradient scaler calibrating its float16 scale", skips_share(settling=True)),
                       ("a layer or the loss overflows float16 (or makes NaN) on most batches", skips_share(settling=False))],
-    "UNNORMALIZED_INPUT": [("raw 0-255 pixels (no /255 or standardisation)",
-                            lambda F, f: ((STRONG if (f.evidence.get("max") or 0) > 100 else FOR),
-                                          f"largest input {num(f.evidence.get('max'))}")),
-                           ("a feature on its own large scale (not standardised)",
-                            lambda F, f: (UNKNOWN, f"input std {num(f.evidence.get('std'))}"))],
-    "VANISHING_GRADIENT": [("a bounded activation with a small derivative", bounded_activation),
+    "UNNORMALIZED_INPUT": [("raw 0-255 pixels (no /255 or standardisation)", input_cause("large", 100)),
+                           ("pixels divided by 255 twice (ToTensor() had already scaled them)", input_cause("tiny", 1 / 255)),
+                           ("features on their own scale, not standardised", input_cause(None, None))],
+    "VANISHING_GRADIENT": [("inputs scaled down to almost nothing (divided by 255 twice)", tiny_inputs),
+                           ("a bounded activation with a small derivative", bounded_activation),
                            ("saturated units pass no gradient", found("SATURATION", "units are not saturated")),
                            ("too-small initialisation", small_init),
+                           ("weight decay so strong it pulls the weights to zero", strong_weight_decay),
                            ("dead ReLU units cut the path", found("DEAD_UNITS", "no layer with many dead units"))],
     "EXPLODING_GRADIENT": [SYMMETRIC_CAUSE,
                            ("too high a learning rate", high_lr),
@@ -280,6 +229,7 @@ CAUSES = {
                             "whose std is no scale", constant_init)],
     "UPDATE_RATIO": [SYMMETRIC_CAUSE,
                      ("a learning-rate schedule that decayed to almost nothing (stepped per batch?)", lr_decayed),
+                     ("inputs scaled down to almost nothing (divided by 255 twice)", tiny_inputs),
                      ("the learning rate is off for this layer", rate_for_layer),
                      ("unnormalised inputs make every update large", unnormalized_fast),
                      ("its gradient vanishes", found("VANISHING_GRADIENT", "the gradient reaches the input end")),
@@ -297,8 +247,10 @@ CAUSES = {
                     ("rec.step() is called before optimizer.step()", whole_model("recorded_before_step",
                                                                                  "the weights change between records, never before rec.step()")),
                     ("its param group has lr=0 or it is frozen on purpose", zero_lr)],
-    "NO_GRADIENT": [("gradients cleared before rec.step() (zero_grad before the step)", missing_grad_everywhere),
-                    ("the layer is not used in forward, or its output is detached", one_layer_missing)],
+    "NO_GRADIENT": [("gradients cleared before rec.step() (zero_grad before the step)", gradient_gap("cleared")),
+                    ("the layer is not used in forward", gradient_gap("unused")),
+                    ("the graph is cut after the layer (.detach(), .data, a NumPy round trip)", gradient_gap("detached")),
+                    ("the layer runs under torch.no_grad() in forward", gradient_gap("no_grad"))],
     "ONLY_NORM_TRAINABLE": [("the backbone was frozen by mistake (requires_grad_(False) on everything)",
                              stated("only normalisation scales and shifts train", FOR)),
                             ("fine-tuning only the norms on purpose", stated("fine if intended"))],
@@ -308,6 +260,8 @@ CAUSES = {
                    ("too high a learning rate", high_lr),
                    ("no normalisation before the bounded activation", no_normalisation)],
     "DEAD_UNITS": [SYMMETRIC_CAUSE,
+                   ("inputs scaled down to almost nothing (divided by 255 twice)", tiny_inputs),
+                   ("weight decay so strong it pulls the weights to zero", strong_weight_decay),
                    ("ReLU units pushed negative stay there", relu_family),
                    ("heavy dropout (see HIGH_DROPOUT) makes each unit's updates large and rare", dropout_scaling),
                    ("too high a learning rate knocked units out", high_lr),
@@ -340,6 +294,8 @@ CAUSES = {
     "NOT_LEARNING": [SYMMETRIC_CAUSE,
                      # first when UNSHUFFLED_DATA is found (it wins the tie with a high rate's STRONG), else last
                      ("training batches ordered by class (no shuffling)", unshuffled),
+                     ("inputs scaled down to almost nothing (divided by 255 twice)", tiny_inputs),
+                     ("weight decay so strong it pulls the weights to zero", strong_weight_decay),
                      ("vanishing gradients", found("VANISHING_GRADIENT", "the gradient reaches the input end")),
                      ("a bounded function on the logits", output_bounded),
                      ("too low a learning rate", low_lr),

@@ -31,7 +31,12 @@ from __future__ import annotations
 #    "the activation at Linear 3" where it said "activation Linear 3". LOSS_BROADCAST also for a hand-written
 #    mean((out - y) ** 2) whose (N, 1) - (N,) difference became (N, N) (no PyTorch warning there).
 #    UNSHUFFLED_DATA (class labels that arrive one class at a time: a loader that never shuffles).
-DIAGNOSIS_VERSION = 9
+# 10: NO_GRADIENT says where the gradient was lost: a layer never called in forward(), one run inside
+#    torch.no_grad(), or a graph cut (.detach(), a NumPy round trip) between two named layers.
+#    UNNORMALIZED_INPUT also for tiny inputs (pixels divided by 255 twice); NOT_LEARNING also for an accuracy
+#    that left chance and fell back for the last 3+ epochs; weight decay that pulls the weights to zero is a
+#    cause (the optimizer watch now keeps weight_decay and momentum).
+DIAGNOSIS_VERSION = 10
 
 CODES = {
     # whole-run and data problems
@@ -39,7 +44,8 @@ CODES = {
     "NONFINITE": "a NaN or inf appeared in an activation, a gradient or the loss; names the first place",
     "SKIPPED_STEPS": "the optimizer skipped the steps with NaN/inf gradients and took the others (a gradient "
                      "scaler in mixed precision); info, a warning when over a quarter of the steps are skipped",
-    "UNNORMALIZED_INPUT": "the inputs' mean or std is far outside a normalised range (raw 0-255 pixels)",
+    "UNNORMALIZED_INPUT": "the inputs are far outside a normalised range: a mean or std far above it (raw 0-255 "
+                          "pixels), or every value tiny (pixels divided by 255 twice)",
     # gradient flow
     "VANISHING_GRADIENT": "the first layer's weight gradient is 100x smaller than the last layer's",
     "EXPLODING_GRADIENT": "gradients 100x larger at the input end, a gradient far larger than its weights, "
@@ -50,7 +56,8 @@ CODES = {
                              "(optimizer.zero_grad() is missing)",
     "NOT_UPDATED": "a layer receives gradients but its weights never change (left out of the optimizer); or no "
                    "layer moves at all (optimizer.step() missing, or rec.step() called before it)",
-    "NO_GRADIENT": "a trainable layer received no gradient (unused, detached, or cleared before rec.step())",
+    "NO_GRADIENT": "a trainable layer received no gradient: never called in forward(), run under torch.no_grad(), "
+                   "its output detached before the loss, or rec.step() called before backward()",
     "ONLY_NORM_TRAINABLE": "the only trainable parameters are normalisation layers' scales and shifts",
     # units
     "SATURATION": "many units of a bounded activation (tanh, sigmoid) sit where its derivative is ~0",
@@ -72,7 +79,8 @@ CODES = {
     "UNSHUFFLED_DATA": "the training batches hold one or two classes each: the data arrives ordered by class, "
                        "not shuffled (DataLoader(shuffle=False) on a class-sorted dataset)",
     # how training went
-    "NOT_LEARNING": "validation accuracy never left chance, or the loss stayed at ln(classes) and was not falling",
+    "NOT_LEARNING": "validation accuracy never left chance, or left it and fell back for the last epochs, or the loss "
+                    "stayed at ln(classes) and was not falling",
     "DIVERGING": "the loss rose far above where it started (the learning rate is too high)",
     "PLATEAU_STOP": "early stopping ended a run on its initial plateau while it was still moving",
     # the tool itself

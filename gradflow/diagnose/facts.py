@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import quantities as Q
 from .evidence import Evidence
+from .structure import input_scale
 
 
 class Facts:
@@ -93,6 +94,11 @@ class Facts:
         if std.empty:
             return None
         return float(mean["value"].abs().max()) if len(mean) else 0.0, float(std["value"].max())
+
+    @cached_property
+    def input_scale(self) -> dict | None:
+        """The input range and its verdict ('large', 'tiny' or None), as UNNORMALIZED_INPUT judges it."""
+        return input_scale(self.ev)
 
     @cached_property
     def loss_trend(self) -> tuple[float, float] | None:

@@ -113,3 +113,20 @@ def eval_after_start(after: float, from_start: float):
         return after, f"training mode at first, eval mode from step {steps[0]}" if steps else "eval mode later on"
     check.__name__ = "eval_after_start"
     return check
+
+
+GAP_EVIDENCE = {"cleared": "no trainable layer had a gradient at rec.step()",
+                "unused": "the layer never ran in a training forward pass",
+                "no_grad": "the layer ran with gradients turned off inside forward()",
+                "detached": "the layer ran with gradients on, and later layers got gradients"}
+
+
+def gradient_gap(cause: str):
+    """NO_GRADIENT's causes: where the layer ran tells them apart (structure._gradient_gap)."""
+    def check(F: Facts, f):
+        found = f.evidence.get("cause")
+        if found is None:  # a finding from before the cause was recorded
+            return UNKNOWN, "not recorded"
+        return (STRONG, GAP_EVIDENCE[cause]) if found == cause else (AGAINST, GAP_EVIDENCE[found])
+    check.__name__ = f"gap_{cause}"
+    return check

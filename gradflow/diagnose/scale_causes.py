@@ -1,5 +1,6 @@
-"""Candidate causes about the two numbers a user sets that move every layer at once, for the ranked
-alternatives (gradflow.diagnose.alternatives): the learning rate and the initial weight scale.
+"""Candidate causes about the numbers a user sets that move every layer at once, for the ranked
+alternatives (gradflow.diagnose.alternatives): the learning rate, the weight decay and the initial
+weight scale.
 
 They reason as a person would. One learning rate moves every layer, so a layer moving at a healthy
 pace says the rate is not too low (the slow layers' own gradients are small). The initial scale is
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+from .. import quantities as Q
 from .facts import Facts
 from .finding import num
 from .scores import AGAINST, FOR, STRONG, UNKNOWN
@@ -17,6 +19,8 @@ from .scores import AGAINST, FOR, STRONG, UNKNOWN
 HEALTHY_UPDATE = (1e-4, 1e-2)  # update:data around 1e-3 (Karpathy); a decade either way is still fine
 SMALL_INIT = 0.3  # first-layer weight std below 0.3 / sqrt(fan_in): too small to carry the signal
 LARGE_INIT = 3.0  # ... above 3 / sqrt(fan_in): too large
+DECAYED = 0.3  # weights whose std fell below 0.3 x their first while weight decay is on: decay won
+DECAY_PULL = 0.1  # ... or shrinking (below 0.8x), with a decay whose pull alone leaves under 10 % of a weight by the end
 
 
 def _first_weight_scale(F: Facts):
@@ -92,9 +96,58 @@ def high_lr(F: Facts, f):
         # as a high rate does, so the rate comes after the initialisation
         score = FOR
         parts.append(f"but {scale[1]}: oversized before any step")
+    elif score == STRONG and (decay := weight_decay_shrink(F)) and decay[1] < DECAYED:
+        # weights pulled towards zero make every update large next to them: the decay, not the rate
+        score = FOR
+        parts.append(f"but weight_decay={decay[0]:g} shrinks the weights, which alone makes that ratio large")
     elif score == STRONG and "UNNORMALIZED_INPUT" in F.codes:
         # raw inputs make the first layer's gradient, its updates and the logits large at any rate:
         # normalise first, then judge the rate (case study 002: SGD lr=0.01 on raw pixels)
         score = FOR
         parts.append("but the inputs are unnormalised, which alone makes updates and losses this large")
     return score, "; ".join(parts)
+
+
+def _decay_pull(o: dict, wd: float) -> float | None:
+    """What weight decay alone leaves of a weight after the run's steps: SGD shrinks it by
+    lr x wd / (1 - momentum) per step, AdamW by lr x wd (None: Adam's L2 is rescaled per weight)."""
+    lr, steps = o.get("lr_first"), o.get("steps")
+    if not lr or not steps or o.get("name") not in ("SGD", "AdamW"):
+        return None
+    per_step = lr * wd / (1 - (o.get("momentum") or 0.0)) if o["name"] == "SGD" else lr * wd
+    return 0.0 if per_step >= 1 else math.exp(steps * math.log1p(-per_step))
+
+
+def weight_decay_shrink(F: Facts) -> tuple[float, float, str] | None:
+    """(weight decay, median last/first weight std over the weight layers, the sentence), or None
+    when the decay or the weights were not recorded. Decay shrinks every weight by lr x wd per step
+    (x 1/(1 - momentum) with SGD momentum); when that outpaces the gradient the weights go to zero."""
+    o, run = F.optimizer or {}, F.ev.run_config
+    wd = run.get("weight_decay") if run.get("lr") else o.get("weight_decay")
+    q = F.ev.quantity(Q.WEIGHT_STD)
+    q = q[q["layer"].isin([e["name"] for e in F.ev.weight_layers()])]
+    if wd is None or q.empty:
+        return None
+    by_layer = q.sort_values("step").groupby("layer")["value"]
+    first, last = by_layer.first().astype(float), by_layer.last().astype(float)
+    keep = first > 0
+    if not keep.any():
+        return None
+    shrink = float((last[keep] / first[keep]).median())
+    line = f"weight_decay={float(wd):g} ({F.lr}): the weights' std went to {num(shrink)} x its first"
+    pull = _decay_pull(o, float(wd)) if wd else None
+    if pull is not None and pull < DECAY_PULL and shrink < 0.8:
+        # the last recorded step can come long before the end; the decay's own pull says where it leads
+        line += f" by step {int(q['step'].max())}, and the decay alone leaves {num(pull)} of it after {o['steps']} steps"
+        shrink = min(shrink, pull)
+    return float(wd), shrink, line
+
+
+def strong_weight_decay(F: Facts, f):
+    decay = weight_decay_shrink(F)
+    if decay is None:
+        return UNKNOWN, "weight decay not recorded"
+    wd, shrink, line = decay
+    if wd == 0:
+        return AGAINST, "no weight decay"
+    return (STRONG if shrink < DECAYED else AGAINST), line

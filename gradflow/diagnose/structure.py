@@ -72,15 +72,54 @@ def _mask_finding(ev: Evidence, d: dict) -> Finding:
         "(it follows model.train()/eval() by itself).", d.get("member"), ev.seed_of(d.get("member")))
 
 
+def _gradient_gap(ev: Evidence, layer: str, missing: dict) -> tuple[str, str]:
+    """Why ``layer`` got no gradient, from where it ran: (cause, the sentence that says so)."""
+    s = ev.summary or {}
+    entries = s.get("layers") or []
+    params = [e for e in entries if e.get("kind") == "param"]
+    title = ev.layer_title(layer)
+    if params and all(e["name"] in missing for e in params):
+        return "cleared", (f"No trainable layer had a gradient at rec.step() (recorded steps {missing[layer][:5]}): "
+                           "the gradients were cleared before it, or rec.step() runs before loss.backward().")
+    entry = next((e for e in entries if e["name"] == layer), {})
+    if entry.get("order") is None:
+        return "unused", (f"{title} has trainable parameters but never ran in a training forward pass: it is "
+                          "defined in __init__ and not called in forward() (or only in a branch that was not taken).")
+    if layer in (s.get("ran_without_grad") or []):
+        return "no_grad", (f"{title} ran inside a torch.no_grad() block of forward(): no graph is kept for it, "
+                           "so backward() never reaches its parameters and they never train.")
+    # ran with gradients on but none came back: the graph is cut between it and the loss
+    ran = [e for e in params if e.get("order") is not None]
+    cut = max((e for e in ran if e["name"] in missing), key=lambda e: e["order"])
+    after = min((e for e in ran if e["name"] not in missing and e["order"] > cut["order"]),
+                key=lambda e: e["order"], default=None)
+    where = (f"between {ev.layer_title(cut['name'])} and {ev.layer_title(after['name'])}" if after
+             else f"after {ev.layer_title(cut['name'])}")
+    return "detached", (f"{title} ran in the training forward pass but no gradient came back to it: the graph is cut "
+                        f"{where}, by a .detach(), .data, an .item()/.numpy() round trip or torch.tensor(...) on an "
+                        "intermediate result; every layer before the cut keeps its random initial weights.")
+
+
+NO_GRADIENT_FIX = {
+    "cleared": "Call rec.step() after optimizer.step() and before optimizer.zero_grad().",
+    "unused": "Call the layer in forward(), or delete it; to keep it untrained on purpose, requires_grad_(False).",
+    "no_grad": "Move the layer out of the torch.no_grad() block; to freeze it on purpose, requires_grad_(False) "
+               "says so (and this warning goes).",
+    "detached": "Keep the forward pass in torch operations from input to loss: no .detach(), .data, .numpy() or "
+                "torch.tensor(...) on tensors that need a gradient.",
+}
+
+
 def no_gradient(ev: Evidence) -> list[Finding]:
-    """NO_GRADIENT: a trainable layer that received no gradient at recorded steps."""
-    return [Finding(
-        "NO_GRADIENT", "warning", layer, int(steps[0]) if steps else None,
-        f"{ev.layer_title(layer)} has trainable parameters but received no gradient at recorded steps {steps[:5]}: it is not used in "
-        "the forward pass, its output is detached, or the gradients were cleared before rec.step().",
-        {"steps": list(steps)}, "Check the forward pass uses this layer, or freeze it (requires_grad_(False)); "
-        "call rec.step() after optimizer.step() and before optimizer.zero_grad().")
-        for layer, steps in ((ev.summary or {}).get("missing_grad") or {}).items()]
+    """NO_GRADIENT: a trainable layer that received no gradient at recorded steps; the cause (never
+    called, run under no_grad, graph cut after it, gradients cleared) from where it ran."""
+    missing = (ev.summary or {}).get("missing_grad") or {}
+    out = []
+    for layer, steps in missing.items():
+        cause, message = _gradient_gap(ev, layer, missing)
+        out.append(Finding("NO_GRADIENT", "warning", layer, int(steps[0]) if steps else None, message,
+                           {"steps": list(steps), "cause": cause}, NO_GRADIENT_FIX[cause]))
+    return out
 
 
 def recorder_error(ev: Evidence) -> list[Finding]:
@@ -94,23 +133,48 @@ def recorder_error(ev: Evidence) -> list[Finding]:
 INPUT_STD_MAX = 5.0
 INPUT_MEAN_MAX = 5.0
 EXP_OVERFLOW = 88.7  # float32 exp() is inf above this
+# ... and pixels divided by 255 twice (ToTensor() already scales to [0, 1]) never exceed 1/255 = 0.0039.
+# The largest |x|, not the std: one-hot and other sparse inputs have a small std but reach 1.
+INPUT_TINY_MAX = 0.02
+
+
+def input_scale(ev: Evidence) -> dict | None:
+    """The model's input range over recorded steps and its verdict: scale 'large', 'tiny' or None."""
+    q = {k: ev.quantity(v) for k, v in Q.INPUT_RANGE.items()}
+    if q["std"].empty:
+        return None
+    r = {"std": float(q["std"]["value"].max()), "mean": float(q["mean"]["value"].abs().max()),
+         "min": float(q["min"]["value"].min()), "max": float(q["max"]["value"].max())}
+    largest = max(abs(r["min"]), abs(r["max"]))
+    r["scale"] = ("large" if r["std"] > INPUT_STD_MAX or r["mean"] > INPUT_MEAN_MAX
+                  else "tiny" if 0 < largest < INPUT_TINY_MAX else None)
+    return r
 
 
 def unnormalized_input(ev: Evidence) -> list[Finding]:
-    """UNNORMALIZED_INPUT: inputs with a mean or std far from a normalised range."""
-    q = {k: ev.quantity(v) for k, v in Q.INPUT_RANGE.items()}
-    if q["std"].empty:
+    """UNNORMALIZED_INPUT: inputs with a mean or std far above a normalised range, or all tiny."""
+    r = input_scale(ev)
+    if r is None or r["scale"] is None:
         return []
-    std, mean = float(q["std"]["value"].max()), float(q["mean"]["value"].abs().max())
-    if not (std > INPUT_STD_MAX or mean > INPUT_MEAN_MAX):
-        return []
-    lo, hi = float(q["min"]["value"].min()), float(q["max"]["value"].max())
+    lo, hi, mean, std = r["min"], r["max"], r["mean"], r["std"]
+    step = int(ev.quantity(Q.INPUT_STD)["step"].min())
+    evidence = {"min": lo, "max": hi, "mean": mean, "std": std, "cause": r["scale"]}
+    if r["scale"] == "tiny":
+        return [Finding(
+            "UNNORMALIZED_INPUT", "warning", Q.INPUT_LAYER, step,
+            f"The model's inputs are tiny: every value lies in [{num(lo)}, {num(hi)}] (std {num(std)}; normalised "
+            f"data have std ~1 and reach about ±2). Pixels divided by 255 twice look like this: ToTensor() already "
+            f"scales them to [0, 1]. The first layer then sees almost the same input for every example, and its "
+            f"weight gradient, proportional to the input, is about {num(1 / max(abs(lo), abs(hi)))} times smaller than "
+            f"with inputs of order 1.",
+            evidence, "Scale the inputs once: after ToTensor(), Normalize((0.5,), (0.5,)) or (x - mean) / std with "
+            "the training set's numbers; no extra / 255.")]
     return [Finding(
-        "UNNORMALIZED_INPUT", "warning", Q.INPUT_LAYER, int(q["std"]["step"].min()),
+        "UNNORMALIZED_INPUT", "warning", Q.INPUT_LAYER, step,
         f"The model's inputs are far outside a normalised range: values in [{num(lo)}, {num(hi)}], mean {num(mean)}, "
         f"std {num(std)} (normalised data have mean ~0 and std ~1; limits {INPUT_MEAN_MAX:g}/{INPUT_STD_MAX:g}). "
         "Raw 0-255 pixels make pre-activations huge" + (" and exp() overflows above 88.7" if hi > EXP_OVERFLOW else "")
-        + ".", {"min": lo, "max": hi, "mean": mean, "std": std}, "Scale the inputs, e.g. x / 255 or "
+        + ".", evidence, "Scale the inputs, e.g. x / 255 or "
         "(x / 255 - 0.5) / 0.5, or standardise with the training set's mean and std.")]
 
 

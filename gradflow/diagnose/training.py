@@ -16,9 +16,10 @@ from .finding import Finding, num, who
 CHANCE_MARGIN = trend.CHANCE_MARGIN
 
 
-def seeds_at_chance(ev: Evidence) -> list[tuple[int | None, pd.DataFrame, float]]:
-    """(seed, its epochs before early stopping, best validation accuracy) of each seed whose
-    validation accuracy never left chance. Empty without per-epoch metrics."""
+def seeds_at_chance(ev: Evidence, reason: str = "accuracy_at_chance") -> list[tuple[int | None, pd.DataFrame, dict]]:
+    """(seed, its epochs before early stopping, the accuracy verdict's evidence) of each seed whose
+    validation accuracy never left chance (``reason`` "accuracy_back_at_chance": that left it, then
+    fell back for the last epochs). Empty without per-epoch metrics."""
     m = ev.metrics
     if m is None or not isinstance(m, pd.DataFrame) or m.empty or "val_acc" not in m:
         return []
@@ -29,8 +30,8 @@ def seeds_at_chance(ev: Evidence) -> list[tuple[int | None, pd.DataFrame, float]
         if rows is None:
             continue
         verdict = trend.accuracy_outcome(rows["val_acc"], ev.num_classes)
-        if verdict.reason == "accuracy_at_chance":
-            out.append((seed, rows, verdict.evidence["best_val_acc"]))
+        if verdict.reason == reason:
+            out.append((seed, rows, verdict.evidence))
     return out
 
 
@@ -42,9 +43,10 @@ def _diverged_seeds(ev: Evidence) -> set:
 def accuracy_not_learning(ev: Evidence) -> list[Finding]:
     """NOT_LEARNING: validation accuracy never left chance over the finished run (not when it diverged)."""
     chance, diverged, out = 1.0 / ev.num_classes, _diverged_seeds(ev), []
-    for seed, rows, best in seeds_at_chance(ev):
+    for seed, rows, acc in seeds_at_chance(ev):
         if seed in diverged:
             continue
+        best = acc["best_val_acc"]
         # a run that early stopping cut while it was leaving its plateau is not stuck: say so here too,
         # so NOT_LEARNING and PLATEAU_STOP tell one story (a warning, not an error)
         stopped_moving = bool(_plateau_signs(ev, rows, seed)[0])
@@ -58,6 +60,20 @@ def accuracy_not_learning(ev: Evidence) -> list[Finding]:
             "Give early stopping more patience, or help the net off its plateau (see PLATEAU_STOP)." if stopped_moving
             else "Look at the gradient findings; try a ReLU-family activation, another initialisation or optimizer.",
             None, seed))
+    for seed, rows, acc in seeds_at_chance(ev, "accuracy_back_at_chance"):
+        if seed in diverged:
+            continue
+        first = int(rows["epoch"].iloc[acc["best_epoch"]])
+        out.append(Finding(
+            "NOT_LEARNING", "error", Q.MODEL_LAYER, None,
+            f"Validation accuracy{who(0, seed)} rose to {100 * acc['best_val_acc']:.1f} % in epoch {first}, then fell back "
+            f"to chance and stayed there for the last {acc['epochs_at_chance']} epochs ({100 * acc['last_val_acc']:.2f} % "
+            f"at the end; chance {100 * chance:.1f} %): training undid what the first steps learned.",
+            {"best_val_acc": acc["best_val_acc"], "chance": chance, "epochs": len(rows), "cause": "fell_back",
+             "epochs_at_chance": acc["epochs_at_chance"], "last_val_acc": acc["last_val_acc"],
+             "last_epoch": int(rows["epoch"].iloc[-1])},
+            "Look at what pulls the weights after the first epochs: the likely causes below (weight decay, the "
+            "learning rate, dead units).", None, seed))
     return out
 
 

@@ -27,6 +27,9 @@ LOSS_CHANCE_FRACTION = 0.05
 FLAT_MIN_POINTS = 30
 # Accuracy: "at chance" within 5 points of 1/classes.
 CHANCE_MARGIN = 0.05
+# ... and a run that rose above chance early, then sat at chance for its last 3 epochs or more, fell back
+# (a weight decay or a rate that undid what the first epochs learned): as stuck as one that never rose.
+BACK_AT_CHANCE_EPOCHS = 3
 
 # Verdicts
 FINE, SLOW, HURT, UNKNOWN = "fine", "slow", "hurt", "unknown"
@@ -157,8 +160,14 @@ def accuracy_outcome(val_acc, num_classes: int, train_loss=None) -> Outcome:
         return Outcome(HURT, "nonfinite")
     if acc.size == 0:
         return Outcome(UNKNOWN, "no_accuracy")
-    best = float((acc / 100.0 if acc.max() > 1.0 else acc).max())  # percent or fraction
-    ev = {"best_val_acc": best, "chance": 1.0 / num_classes, "epochs": int(acc.size)}
-    if best <= 1.0 / num_classes + CHANCE_MARGIN:
+    frac = acc / 100.0 if acc.max() > 1.0 else acc  # percent or fraction
+    best, chance = float(frac.max()), 1.0 / num_classes
+    ev = {"best_val_acc": best, "chance": chance, "epochs": int(acc.size)}
+    if best <= chance + CHANCE_MARGIN:
         return Outcome(HURT, "accuracy_at_chance", ev)
+    above = np.flatnonzero(frac > chance + CHANCE_MARGIN)
+    tail = int(acc.size - 1 - above[-1])  # the last epochs at chance, after the last one above it
+    if tail >= BACK_AT_CHANCE_EPOCHS:
+        return Outcome(HURT, "accuracy_back_at_chance",
+                       ev | {"best_epoch": int(frac.argmax()), "epochs_at_chance": tail, "last_val_acc": float(frac[-1])})
     return Outcome(FINE, "accuracy_above_chance", ev)

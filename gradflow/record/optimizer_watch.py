@@ -48,6 +48,8 @@ class _Seen:
         self.steps = 0
         self._hold(optimizer, model_ids)
         self.lr_first = self.lr()
+        # the main group's weight decay and SGD momentum: with lr they set how fast decay shrinks the weights
+        self.weight_decay, self.momentum = (self._setting(optimizer, k) for k in ("weight_decay", "momentum"))
         self.lr_last = None  # read when the watch is disarmed (the Recorder closes)
         self.low_steps = 0  # steps whose learning rate was below LOW_LR x the first step's
 
@@ -70,6 +72,10 @@ class _Seen:
         lr = self.lr(every_step=True)
         if lr is not None and self.lr_first and lr < LOW_LR * self.lr_first:
             self.low_steps += 1
+
+    def _setting(self, optimizer, key: str) -> float | None:
+        value = optimizer.param_groups[self.group].get(key) if self.group is not None else None
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
     def lr(self, every_step: bool = False) -> float | None:
         opt = self.ref()
@@ -123,7 +129,8 @@ class OptimizerWatch:
 
     def summary(self) -> dict | None:
         """JSON-able: ``optimizers`` that stepped this model's parameters (class, steps, lr at the
-        first step and at close, steps whose lr was below 1/1000 of the first, parameters held,
+        first step and at close, steps whose lr was below 1/1000 of the first, the main group's
+        weight_decay and momentum, parameters held,
         parameters with lr 0), ``other_steps`` of optimizers that hold none of them, and the
         trainable parameters ``not_in_optimizer`` (only when some optimizer stepped this model).
         None when the watch was never armed."""
@@ -135,6 +142,7 @@ class OptimizerWatch:
         return {
             "optimizers": [{"name": s.name, "steps": s.steps, "lr_first": s.lr_first,
                             "lr_last": s.lr() if s.lr_last is None else s.lr_last, "low_lr_steps": s.low_steps,
+                            "weight_decay": s.weight_decay, "momentum": s.momentum,
                             "params": len(s.params), "zero_lr": s.zero_lr[:MAX_NAMES]} for s in mine],
             "other_steps": sum(s.steps for s in self._seen.values() if not s.params),
             "not_in_optimizer": missing[:MAX_NAMES], "not_in_optimizer_count": len(missing),

@@ -1,0 +1,77 @@
+"""Candidate causes about the data fed to the model, for the ranked alternatives
+(gradflow.diagnose.alternatives): the inputs' scale (0-255 pixels, pixels divided by 255 twice),
+the targets' range against a bounded output, the batches' order (one class at a time).
+Each returns (score, one line of evidence).
+"""
+from __future__ import annotations
+
+from .facts import Facts
+from .finding import num
+from .scores import AGAINST, FOR, RULED_OUT, SELDOM, STRONG, UNKNOWN
+
+
+def unnormalized(F: Facts, f):
+    scale = (F.input_scale or {}).get("scale")
+    if scale == "tiny":
+        return AGAINST, f"the inputs are tiny, not large (largest {num(F.input_scale['max'])})"
+    if "UNNORMALIZED_INPUT" in F.codes:
+        return STRONG, "UNNORMALIZED_INPUT is also found"
+    if F.inputs is None:
+        return UNKNOWN, "the input range was not recorded"
+    mean, std = F.inputs
+    return AGAINST, f"inputs look normalised (|mean| {num(mean)}, std {num(std)})"
+
+
+def tiny_inputs(F: Facts, f):
+    """Inputs scaled down to almost nothing: every example looks alike to the first layer, whose weight
+    gradient (proportional to the input) is tiny, and a unit is on or off for all examples at once."""
+    r = F.input_scale
+    if r is None:
+        return UNKNOWN, "the input range was not recorded"
+    if r["scale"] == "tiny":
+        return STRONG, f"inputs in [{num(r['min'])}, {num(r['max'])}]: divided by 255 twice?"
+    return AGAINST, f"inputs reach {num(max(abs(r['min']), abs(r['max'])))}"
+
+
+def input_cause(scale: str | None, bound: float | None):
+    """UNNORMALIZED_INPUT's causes: 0-255 pixels (largest input above ``bound``), pixels scaled twice
+    (largest at most ``bound``), or any feature scale (scale None: possible either way)."""
+    def check(F: Facts, f):
+        found, top = f.evidence.get("cause", "large"), f.evidence.get("max") or 0
+        line = f"inputs in [{num(f.evidence.get('min'))}, {num(top)}], std {num(f.evidence.get('std'))}"
+        if scale is None:
+            return UNKNOWN, line
+        if found != scale:
+            return AGAINST, line
+        fits = top > bound if scale == "large" else top <= bound * 1.001
+        return (STRONG if fits else FOR), line
+    check.__name__ = f"input_{scale}"
+    return check
+
+
+def unnormalized_fast(F: Facts, f):
+    """UPDATE_RATIO: raw inputs make activations, gradients and so updates large at any rate."""
+    if f.evidence.get("cause") != "large":
+        return AGAINST, "the layer moves too little, not too much"
+    return unnormalized(F, f)
+
+
+def unshuffled(F: Facts, f):
+    """NOT_LEARNING: a loader feeding one class at a time leaves a model that answers the last class seen."""
+    if "UNSHUFFLED_DATA" in F.codes:
+        return STRONG, "UNSHUFFLED_DATA: the recorded batches hold one or two classes each"
+    if F.ev.run_config.get("lr"):  # gradflow's own trainer
+        return RULED_OUT, "gradflow's trainer draws each seed's own random order every epoch"
+    told = ((F.ev.summary or {}).get("targets") or {}).get("batch_classes")
+    return (RULED_OUT, "the recorded batches mix classes") if told else \
+        (SELDOM, "no class labels passed to rec.step(targets=...)")
+
+
+def targets_in_range(F: Facts, f):
+    kind = f.evidence.get("loss") or ((F.ev.summary or {}).get("loss") or {}).get("kind")
+    if f.evidence.get("cause") == "fits_targets":
+        lo, hi = f.evidence.get("target_min"), f.evidence.get("target_max")
+        return STRONG, f"the targets lie in [{lo:.3g}, {hi:.3g}], inside the output's range (loss {kind})"
+    ce = kind and "cross_entropy" in str(kind)
+    return (AGAINST if ce else FOR), (f"the loss is {kind}: it wants raw logits" if ce else
+                                      f"loss {kind or 'unknown'}: fine if the targets lie in the output's range")

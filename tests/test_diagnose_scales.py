@@ -1,0 +1,81 @@
+"""Bugs in the scale of what goes in and what holds the weights: pixels divided by 255 twice, a
+weight decay that pulls the weights to zero, and a run that learned a little and fell back to
+chance. Each is named, its healthy twin is not, and the causes rank the planted bug first."""
+import pandas as pd
+import pytest
+import torch
+from test_diagnose_bugs import _alarms, _by_code, _mlp, _train
+
+from gradflow.diagnose import Evidence, Finding, diagnose
+from gradflow.diagnose.alternatives import rank_causes
+from gradflow.diagnose.trend import accuracy_outcome
+
+STUCK = Finding("NOT_LEARNING", "error", None, None, "validation accuracy at chance", {})
+
+
+def test_pixels_divided_by_255_twice_are_named_and_ranked_first(fmnist):
+    unit_pixels = (fmnist.x + 1) / 2  # what ToTensor() gives: [0, 1]
+    rec = _train(_mlp(), unit_pixels / 255, fmnist.y, steps=20)
+    found = _by_code(diagnose(rec), "UNNORMALIZED_INPUT")
+    assert len(found) == 1 and found[0].evidence["cause"] == "tiny"
+    assert "inputs are tiny: every value lies in [0, 0.00392]" in found[0].message
+    assert "ToTensor() already" in found[0].message and "no extra / 255" in found[0].suggestion
+    assert found[0].alternatives[0]["cause"].startswith("pixels divided by 255 twice")
+    assert rank_causes(STUCK, Evidence.of(rec), {"NOT_LEARNING"})[0]["cause"].startswith("inputs scaled down")
+    # ToTensor()'s [0, 1] pixels alone are fine, and so are sparse one-hot rows (small std, but they reach 1)
+    assert not _by_code(diagnose(_train(_mlp(), unit_pixels, fmnist.y, steps=20)), "UNNORMALIZED_INPUT")
+    one_hot = torch.nn.functional.one_hot(fmnist.y.repeat_interleave(1) * 78 + torch.arange(len(fmnist.y)) % 78,
+                                          784).float()
+    assert float(one_hot.std()) < 0.05
+    assert not _by_code(diagnose(_train(_mlp(), one_hot, fmnist.y, steps=20)), "UNNORMALIZED_INPUT")
+
+
+def test_raw_pixels_are_not_blamed_on_tiny_inputs(fmnist):
+    rec = _train(_mlp(), (fmnist.x + 1) * 127.5, fmnist.y, steps=8, lr=1e-4)
+    found = _by_code(diagnose(rec), "UNNORMALIZED_INPUT")
+    assert found and found[0].evidence["cause"] == "large"
+    assert found[0].alternatives[0]["cause"].startswith("raw 0-255 pixels")
+
+
+def _decayed(fmnist, weight_decay):
+    net = _mlp()
+    opt = torch.optim.SGD(net.parameters(), lr=1e-2, momentum=0.9, weight_decay=weight_decay)
+    from gradflow.record import Recorder
+    with Recorder(net) as rec:
+        for step in range(60):
+            i = (step * 128) % (len(fmnist.y) - 127)
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(net(fmnist.x[i:i + 128]), fmnist.y[i:i + 128])
+            loss.backward()
+            opt.step()
+            rec.step(loss=loss)
+    return rec
+
+
+def test_a_weight_decay_that_pulls_the_weights_to_zero_is_the_first_cause(fmnist):
+    strong = rank_causes(STUCK, Evidence.of(_decayed(fmnist, 0.5)), {"NOT_LEARNING"})
+    assert strong[0]["cause"] == "weight decay so strong it pulls the weights to zero"
+    assert strong[0]["verdict"] == "supported" and "weight_decay=0.5 (SGD lr=0.01)" in strong[0]["evidence"]
+    usual = rank_causes(STUCK, Evidence.of(_decayed(fmnist, 5e-4)), {"NOT_LEARNING"})
+    wd = next(a for a in usual if a["cause"].startswith("weight decay"))
+    assert wd["verdict"] == "unlikely" and usual[0] is not wd
+
+
+@pytest.mark.parametrize("val_acc, reason", [
+    ([0.18, 0.09, 0.09, 0.09, 0.09], "accuracy_back_at_chance"),  # learned a little, then fell back
+    ([0.05, 0.09, 0.11, 0.12, 0.13], "accuracy_at_chance"),
+    ([0.30, 0.09, 0.09, 0.40, 0.45], "accuracy_above_chance"),  # a dip it climbed out of
+    ([0.60, 0.70, 0.75, 0.09, 0.09], "accuracy_above_chance"),  # two epochs at chance: too few to tell
+])
+def test_an_accuracy_that_falls_back_to_chance_is_not_learning(val_acc, reason):
+    assert accuracy_outcome(val_acc, 10).reason == reason
+
+
+def test_the_fell_back_finding_says_when_and_for_how_long(fmnist):
+    rec = _train(_mlp(), fmnist.x, fmnist.y, steps=8)
+    metrics = pd.DataFrame({"seed": 0, "epoch": range(6), "train_loss": 2.3,
+                            "val_acc": [0.179, 0.093, 0.093, 0.093, 0.093, 0.093]})
+    stuck = [f for f in _alarms(diagnose(rec, metrics=metrics)) if f.code == "NOT_LEARNING"]
+    assert len(stuck) == 1 and stuck[0].evidence["cause"] == "fell_back"
+    assert "rose to 17.9 % in epoch 0, then fell back to chance and stayed there for the last 5 epochs" \
+        in stuck[0].message
