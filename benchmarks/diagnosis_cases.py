@@ -75,6 +75,7 @@ class Case:
     optimizer_step: bool = True  # False: the loop never calls optimizer.step()
     scheduler_per_batch: bool = False  # StepLR(step_size=5, gamma=0.1), written for epochs, stepped every batch
     accumulate: int = 1  # micro-batches per optimizer step
+    clip_norm: float | None = None  # clip_grad_norm_(model.parameters(), clip_norm) before each optimizer step
     patience: int | None = None  # early stopping on validation accuracy, in epochs
     pretrain: int = 0  # Adam steps on the whole net before recording (a "pretrained" trunk)
     train_only: str | None = None  # after pretraining, freeze every module not under this prefix
@@ -133,6 +134,8 @@ MUTANTS = [
     Case("mlp_sgd_weight_decay_0.1", "weight decay too strong", ("NOT_LEARNING", "DEAD_UNITS"), mlp(),
          lambda p: torch.optim.SGD(p, lr=TUTORIAL_LR, momentum=TUTORIAL_MOMENTUM, weight_decay=0.1),
          what="weight_decay=0.1 (AdamW's usual value) in SGD with momentum 0.9", quick=False),
+    Case("mlp_clip_grad_1e-3", "gradients clipped to nothing", ("UPDATE_RATIO", "NOT_LEARNING"), mlp(),
+         clip_norm=1e-3, what="clip_grad_norm_(max_norm=1e-3) every step (a value copied from another model)"),
     Case("mlp_steplr_per_batch", "learning rate decayed to nothing", ("UPDATE_RATIO",), mlp(),
          scheduler_per_batch=True, what="StepLR(step_size=5, gamma=0.1) for epochs, stepped every batch", quick=False),
     Case("mlp_dropout_0.8", "high dropout", ("HIGH_DROPOUT",), mlp(dropout=0.8), what="nn.Dropout(p=0.8) (keep-prob as p)"),
@@ -189,6 +192,7 @@ PLANTED_CAUSE = {
     "mlp_raw_pixels": ("raw 0-255 pixels", "unnormalised inputs"),
     "mlp_pixels_divided_twice": ("divided by 255 twice",),
     "mlp_sgd_weight_decay_0.1": ("weight decay so strong",),
+    "mlp_clip_grad_1e-3": ("clipped to a tiny norm",),
     "cnn_raw_pixels": ("raw 0-255 pixels", "unnormalised inputs"),
     "mlp_tanh_logits": ("output activation left on the logits", "bounded function on the logits"),
     "mlp_sigmoid_logits": ("output activation left on the logits", "bounded function on the logits"),
@@ -338,6 +342,8 @@ def train_case(case: Case, seed: int, data: Data, steps: int, batch: int = 128):
                     out = model(x)
                     loss, t = _loss_and_targets(case, out, data.train_x[part], y)
                 (loss / case.accumulate if scaler is None else scaler.scale(loss / case.accumulate)).backward()
+            if case.clip_norm is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), case.clip_norm)
             if case.optimizer_step and scaler is not None:
                 scaler.step(opt)
                 scaler.update()

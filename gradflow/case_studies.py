@@ -4,7 +4,8 @@ Each :class:`CaseStudy` names its source (site, title, language, a short faithfu
 symptom the person saw, the broken setup and the fix(es). :func:`train_case_studies` trains every
 run of every case and stores it in the run store like any other run (``config.json`` with
 ``origin: "case study <id>"``, metrics, results, recordings, findings), so the case-study page
-only reads. Asking again loads what is stored.
+only reads. Asking again loads what is stored. The page's text about a case itself (its source, fix,
+and the callout on how long its runs trained) is written here too; what the runs show is case_narrate's.
 
 Case 001 (a dropout probability) is a BaseNetwork setting, so its runs go through
 ``train.train_runs`` (batched, several seeds). The others need something the project's trainer
@@ -133,7 +134,9 @@ CASES = (
         Source("Habr (a Russian-language tech blog)", "Основы deep learning на примере дебага автоэнкодера, "
                "часть №1 (Deep-learning basics by debugging an autoencoder, part 1)", "blog post", "Russian",
                (("Если посмотреть на метрики — все в огне. Accuracy == 0.993.",
-                 "Look at the metrics and everything is on fire. Accuracy == 0.993."),
+                 # "всё в огне" is slang for "superb"; word for word it would read as a disaster in English
+                 "Look at the metrics and everything is superb [literally ‘everything is on fire’, slang for "
+                 "excellent]. Accuracy == 0.993."),
                 ("Вот и выходит accuracy стопроцентная для нашей identity модели, хотя на самом деле числа там "
                  "совсем не такие же.",
                  "So our identity model gets 100 % accuracy, although the numbers are not the same at all."))),
@@ -156,6 +159,51 @@ def case(case_id: str) -> CaseStudy:
         if c.id == str(case_id):
             return c
     raise ValueError(f"unknown case study {case_id!r}; the case studies are {', '.join(CASE_IDS)}")
+
+
+# --------------------------------------------------------------------------- the page's text on each case
+
+
+def case_intro(case_id: str) -> str:
+    """The case's source (credited by site and title, quoted in English with the original beside it),
+    symptom and broken setup, as Markdown."""
+    c = case(case_id)
+    s = c.source
+    quotes = "\n>\n".join(f"> “{english}”  \n> <small>{s.language} original: {original}</small>"
+                           for original, english in s.quotes)
+    return (f"**Source.** A {s.kind} on {s.site}: *{s.title}* (written in {s.language}; quotes translated "
+            f"to English).\n\n{quotes}\n\n**Symptom.** {c.symptom}\n\n**What is going on.** {c.setup}")
+
+
+def case_fix(case_id: str) -> str:
+    fixes = case(case_id).fixes
+    if len(fixes) == 1:
+        return f"**Fix.** {fixes[0]}"
+    return "**Fixes.**\n\n" + "\n".join(f"{i}. {f}" for i, f in enumerate(fixes, 1))
+
+
+def case_callout(preset: str) -> str:
+    """The page-top box of the case studies: how long each case's runs trained, on how many seeds.
+
+    Case runs have their own lengths (CASE_PRESETS), not the activation recipe's, so the comparison
+    pages' callout would misstate them; and a case compares a broken run with its fix, never activations.
+    """
+    from .narrate import callout_html, is_preview, seeds_phrase
+    p = CASE_PRESETS[preset]
+    data = "a synthetic stand-in data set" if p["dataset"] == "synthetic" else "FashionMNIST"
+    seeds = (f"on {seeds_phrase(p['seeds'])}" + ("" if tuple(p["dropout_seeds"]) == tuple(p["seeds"]) else
+             f"; case 001, whose runs share one batched trainer, on {seeds_phrase(p['dropout_seeds'])}"))
+    images = "all 50,000" if p["train"] >= 50_000 else f"the first {p['train']:,}"
+    body = f"Each case's runs trained for {p['epochs']} epochs on {images} training images of {data}, {seeds}."
+    if not is_preview(preset):
+        return callout_html(f"Results: the “{preset}” preset", body, preview=False)
+    full = CASE_PRESETS["tutorial"]
+    body += (f" The gap between a broken run and its fix is already plain at this length; "
+             f"<code>make report PRESET=tutorial</code> trains {full['epochs']} epochs on all {full['train']:,} "
+             f"images, on {seeds_phrase(full['seeds'])}.")
+    if len(p["seeds"]) == 1:
+        body += " With one seed a case shows one run per set-up, not a spread."
+    return callout_html(f"Preview: the “{preset}” preset", body, preview=True)
 
 
 # --------------------------------------------------------------------------- run specs

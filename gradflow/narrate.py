@@ -118,7 +118,8 @@ def heading(text, what: str = "this run") -> str:
     """The 'What this run shows' paragraph's Markdown, from a list of sentences or one string."""
     if not isinstance(text, str):
         text = sentences(text)
-    return f"**What {what} shows.** {text}"
+    verb = "show" if what.startswith(("these ", "both ")) else "shows"  # "what these runs show"
+    return f"**What {what} {verb}.** {text}"
 
 
 def sentences(items) -> str:
@@ -175,10 +176,30 @@ def loss_sentences(metrics: pd.DataFrame, tolerance: float = 0.05) -> list[str]:
     return out
 
 
-def slow_start_sentences(metrics: pd.DataFrame, gap: float = 0.10) -> list[str]:
+def _weakest_start(flow: pd.DataFrame | None, learners) -> dict | None:
+    """Per learning activation, how far below the output layer's its first layer's typical gradient
+    sits at the first recorded step (flow: activation, layer, step, median log10 |dL/dW|); None if unknown."""
+    if flow is None or flow.empty:
+        return None
+    first = flow[flow["step"] == flow["step"].min()]
+    gaps = {}
+    for act, d in first[first["activation"].isin(list(learners))].groupby("activation"):
+        d = d.sort_values("layer", key=lambda c: c.map(_layer_position))
+        gaps[act] = 10 ** (float(d["median"].iloc[0]) - float(d["median"].iloc[-1]))
+    return gaps if len(gaps) == len(learners) else None
+
+
+def _layer_position(key) -> int:
+    from .style import layer_order  # style imports matplotlib: only when a page asks
+    return layer_order(key)
+
+
+def slow_start_sentences(metrics: pd.DataFrame, gap: float = 0.10, flow: pd.DataFrame | None = None) -> list[str]:
     """Among the activations that learn, the one that starts clearly slowest (its first-epoch validation
     accuracy ``gap`` or more below every other's), and where it stands at the end: a slow start is
-    something the curves show but early epochs must not be read as a ranking.
+    something the curves show but early epochs must not be read as a ranking. With ``flow`` (the
+    gradient lines, flow_plots.gradient_lines), why: its first layer gets the smallest share of the
+    output layer's gradient at the start.
 
     metrics -- columns activation, seed, epoch, val_acc (, past_stop)
     """
@@ -195,7 +216,16 @@ def slow_start_sentences(metrics: pd.DataFrame, gap: float = 0.10) -> list[str]:
             f"its validation accuracy is {fmt_pct(learners.iloc[0])} (mean over seeds), against "
             f"{fmt_pct_span(others.min(), others.max())} for the others. At the last counted epoch it is at "
             f"{fmt_pct(end[slowest])}, the others at {fmt_pct_span(others_end.min(), others_end.max())}: "
-            "a slow start is not where a network ends."]
+            "a slow start is not where a network ends."] + _why_slow(slowest, _weakest_start(flow, learners.index))
+
+
+def _why_slow(slowest: str, gaps: dict | None) -> list[str]:
+    rest = [v for a, v in (gaps or {}).items() if a != slowest]
+    if not rest or gaps[slowest] >= min(rest):  # only when its first layer clearly gets the least
+        return []
+    return [f"Why: at the first recorded step its first layer's typical gradient is {fmt_sci(gaps[slowest])} of its "
+            f"output layer's, the smallest share of these activations (the others: {fmt_sci(min(rest))} to "
+            f"{fmt_sci(max(rest))}), so its first layers start moving slowest, as page 2's gradient sizes suggest."]
 
 
 # --------------------------------------------------------------------------- test accuracy
@@ -259,22 +289,24 @@ def _join(names) -> str:
 
 
 def conclusion_compare(preset: str, loss_text: list[str], ratio_text: list[str], dead_text: list[str],
-                       plateau: str = "", accuracy_text: list[str] = (), flow_text: list[str] = ()) -> str:
+                       plateau: str = "", accuracy_text: list[str] = (), flow_text: list[str] = (),
+                       why_stuck: str = "") -> str:
     """The page's conclusion: the lead sentence per topic, and what the preset allows one to say.
 
-    plateau -- one sentence (narrate_pages.plateau_lesson), not the section's whole story
+    plateau   -- one sentence (narrate_pages.plateau_lesson), not the section's whole story
+    why_stuck -- narrate_layers.stuck_story: the sections' numbers joined into a cause; when given it
+                 replaces the loss and ratio sentences it would repeat word for word
     """
     parts = []
     chance = [s for s in loss_text if "ln 10" in s and "disagree" not in s]
-    if chance:
-        parts.append(chance[0])
     late = [s for s in flow_text if "started learning late" in s]
     low = [s for s in ratio_text if "below the" in s]
-    if late or low:
-        parts.append((late or low)[0])
-    grew = [s for s in dead_text if "grew" in s]
-    if grew:
-        parts.append(grew[0])
+    if why_stuck:
+        parts.append(why_stuck)
+    else:
+        parts += chance[:1] + (late or low)[:1]
+        grew = [s for s in dead_text if "grew" in s]
+        parts += grew[:1]
     if plateau:
         parts.append(plateau)
     if is_preview(preset):

@@ -7,6 +7,8 @@ and returns sentences, tested on planted numbers; layers are named by the ``labe
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -37,7 +39,8 @@ def update_ratio_sentences(ratios: pd.DataFrame, labels: dict, guide: float = UP
     if len(healthy):
         lo, hi = healthy["value"].min(), healthy["value"].max()
         out.append(f"For {_join(healthy['activation'])} the first layer's median ratio is {fmt_sci(lo)}"
-                   f"{'' if lo == hi else '–' + fmt_sci(hi)}, within a factor of 10 of the guide.")
+                   f"{'' if lo == hi else '–' + fmt_sci(hi)}, within a factor of 10 of the healthy {fmt_sci(guide)} "
+                   "(the dashed guide).")
     high = med[med["value"] > guide * 10]
     for row in high.itertuples():
         out.append(f"{row.activation}: {labels.get(row.layer, row.layer)} changes by {fmt_sci(row.value)} of its size "
@@ -73,6 +76,10 @@ def dead_unit_sentences(dead: pd.DataFrame, min_change_pp: float = 0.5) -> list[
                         f"{'all of them' if after == 0 else 'some'})")
         elif after >= 1:
             said.append(f"{layer} has {after:.1f} % dead units, about as many as at initialisation")
+    seeds = int(dead["seeds"].max()) if "seeds" in dead and len(dead) else 1
+    if seeds > 1 and any(changes.values()):  # page 2 shows one seed's network, so say why numbers differ
+        out.append(f"These shares are means over the {seeds} seeds (page 2 counts one seed's network, so its numbers "
+                   "differ).")
     out += [f"**{act}**: {'; '.join(said)}." for act, said in changes.items() if said]
     clean = [a for a in dict.fromkeys(dead["activation"]) if float(dead[dead["activation"] == a]["percent"].max()) == 0]
     if clean:
@@ -137,11 +144,38 @@ def _closing_gap(d: pd.DataFrame, first_layer, last_layer) -> tuple[int, float, 
     return (int(gaps.index[0]), float(gaps.iloc[0]), int(closed.index[0])) if len(closed) else None
 
 
-def init_gradient_sentences(grad_std: pd.DataFrame, zeros: pd.DataFrame | None = None) -> list[str]:
+def _weights_factor(sizes: list[int]) -> tuple[float, float, float]:
+    """(product, smallest, largest) of what each Linear between the output and the first layer
+    multiplies the gradient by at PyTorch's default initialisation: weights uniform in
+    ±1/sqrt(fan_in) have variance 1/(3 fan_in), so W^T delta has sqrt(fan_out / (3 fan_in)) x delta's std."""
+    factors = [math.sqrt(sizes[k] / (3 * sizes[k - 1])) for k in range(2, len(sizes))]
+    return math.prod(factors), min(factors), max(factors)
+
+
+def _slope_and_weights(ratio: float, slope: float | None, sizes: list[int] | None) -> str:
+    """Why a bounded activation's first layer gets even less than its slope alone allows (page 1's
+    slope^layers): the weights of each layer on the way back shrink the gradient too."""
+    if slope is None or not sizes or len(sizes) < 3 or not 0 < slope < 1:
+        return ""
+    bound = slope ** (len(sizes) - 2)
+    if ratio >= bound / 3:
+        return ""
+    weights, lo, hi = _weights_factor(sizes)
+    return (f" That is {fmt_times(bound / ratio)}× below the {fmt_sci(bound)} its slope alone allows (at most "
+            f"{slope:.2f} per layer, page 1): on the way back each Linear layer also multiplies the gradient by its "
+            f"weights, about sqrt(fan_out / (3·fan_in)) at PyTorch's default initialisation ({lo:.2f} to {hi:.2f} "
+            f"here). Slopes {fmt_sci(bound)} × weights {fmt_sci(weights)} ≈ {fmt_sci(bound * weights)}, the same order "
+            f"as the {fmt_sci(ratio)} measured. Larger initial weights (Kaiming, page 7) shrink it less at every layer.")
+
+
+def init_gradient_sentences(grad_std: pd.DataFrame, zeros: pd.DataFrame | None = None, sizes: list[int] | None = None,
+                            slopes: dict | None = None) -> list[str]:
     """At initialisation: the first layer's gradient std relative to the output layer's, and exact zeros.
 
     grad_std -- columns activation, layer (display name, forward order), grad_std
     zeros    -- columns activation, layer, zeros (count), weights (count)
+    sizes    -- the network's widths, input to output (default initialisation), and slopes, activation ->
+                largest slope: with both, a vanishing gradient is compared with what the slopes alone allow
     """
     out, fine = [], []
     for act, d in grad_std.groupby("activation", sort=False):
@@ -149,7 +183,8 @@ def init_gradient_sentences(grad_std: pd.DataFrame, zeros: pd.DataFrame | None =
         ratio = first / last if last > 0 else float("nan")
         if ratio < 1e-2:
             out.append(f"**{act}**: the first layer's gradients are {fmt_sci(ratio)} of the output layer's "
-                       f"(std {fmt_sci(first)} against {fmt_sci(last)}): vanishing before any training.")
+                       f"(std {fmt_sci(first)} against {fmt_sci(last)}): vanishing before any training."
+                       + _slope_and_weights(ratio, (slopes or {}).get(act), sizes))
         else:
             fine.append((act, ratio))
     if fine:
@@ -159,9 +194,19 @@ def init_gradient_sentences(grad_std: pd.DataFrame, zeros: pd.DataFrame | None =
     if zeros is not None and len(zeros):
         for act, z in zeros[zeros["zeros"] > 0].groupby("activation", sort=False):
             parts = [f"{r.zeros:,} of {r.weights:,} in {r.layer}" for r in z.itertuples()]
-            out.append(f"{act}: some weights get a gradient of exactly 0 ({_join(parts)}): the unit they feed was "
-                       "off for every image of the batch.")
+            output_zeros = bool(z["layer"].astype(str).str.contains("output").any())
+            out.append(f"{act}: some weights get a gradient of exactly 0 ({_join(parts)}). A weight's gradient is the "
+                       "gradient at the unit it feeds times its input, so it is 0 when the unit it feeds was off for "
+                       "every image of the batch, or when the unit feeding it was"
+                       + (" (the output layer's zeros are all of the second kind: its own units have no activation)."
+                          if output_zeros else "."))
     return out
+
+
+# ReLU does not fade for large inputs as tanh does: its zero slope is the negative side, where a unit
+# is off. The recorder's saturation counts both; the sentences say which it is. (The tutorial's leaky
+# ReLU has slope 0.1 there, above the saturation limit, so it never counts.)
+SWITCH_OFF = {"relu": "slope 0"}
 
 
 def saturation_change_sentences(sat: pd.DataFrame, labels: dict, threshold_pct: float = 10.0) -> list[str]:
@@ -175,10 +220,12 @@ def saturation_change_sentences(sat: pd.DataFrame, labels: dict, threshold_pct: 
         top = last.loc[last["value"].idxmax()]
         start = first[first["layer"] == top["layer"]]["value"]
         start = float(start.iloc[0]) if len(start) else float("nan")
-        if act == "relu":  # its zero side counts as saturated (slope 0): say what the number is
-            out.append(f"relu: {100 * top['value']:.0f} % of {labels.get(top['layer'], top['layer'])}'s values fall on "
-                       "its flat negative side (slope 0, so the recorder counts them as saturated) at step "
-                       f"{int(top['step'])} (step 0: {100 * start:.0f} %).")
+        if act in SWITCH_OFF and 100 * top["value"] < threshold_pct:
+            calm.append(act)
+        elif act in SWITCH_OFF:  # its flat negative side counts as saturated (slope ~0): say what the number is
+            out.append(f"{act}: {100 * top['value']:.0f} % of {labels.get(top['layer'], top['layer'])}'s values fall on "
+                       f"its flat negative side, where the unit is off ({SWITCH_OFF[act]}; the recorder counts these "
+                       f"with the saturated values) at step {int(top['step'])} (step 0: {100 * start:.0f} %).")
         elif 100 * top["value"] >= threshold_pct:
             out.append(f"**{act}**: at step {int(top['step'])}, {100 * top['value']:.0f} % of "
                        f"{labels.get(top['layer'], top['layer'])}'s values are saturated (step 0: {100 * start:.0f} %).")
@@ -248,3 +295,58 @@ def distance_trend_sentences(over: pd.DataFrame, labels: dict, min_change: float
         out.append(f"{labels.get(steady[0], steady[0])} stays between {steady[3]:.2f} and {steady[4]:.2f} "
                    f"throughout: {how}.")
     return out
+
+
+# where a bounded activation's slope is largest (its output there), and that slope
+STEEPEST = {"sigmoid": (0.5, 0.25), "tanh": (0.0, 1.0)}
+
+
+def output_centre_sentences(acts: pd.DataFrame) -> list[str]:
+    """Where the bounded activations' outputs sit at initialisation, against where their slope is
+    largest: sigmoid's cluster at 0.5, so its gradients shrink because its largest slope is small
+    (0.25), not because its units saturate.
+
+    acts -- columns activation, lo, hi, count: the hidden layers' output histograms (layers pooled)
+    """
+    out = []
+    for act, (centre, slope) in STEEPEST.items():
+        h = acts[acts["activation"] == act].groupby(["lo", "hi"], as_index=False)["count"].sum().sort_values("lo")
+        counts = h["count"].to_numpy(float)
+        if not counts.sum():
+            continue
+        cum = np.cumsum(counts) / counts.sum()
+        i = int(np.searchsorted(cum, 0.5))
+        lo, hi = float(h["lo"].iloc[i]), float(h["hi"].iloc[i])
+        if lo - 0.05 <= centre <= hi + 0.05:
+            out.append(f"**{act}**'s typical output lies between {lo:.1f} and {hi:.1f} (the median over its hidden "
+                       f"layers), where its slope is largest ({slope:g}): at initialisation nothing piles up at the ends"
+                       + (", so its gradients shrink because that largest slope is small, not because units saturate."
+                          if slope < 0.5 else "."))
+    return out
+
+
+def stuck_story(stuck: list[str], flow: pd.DataFrame, ratios: pd.DataFrame, guide: float = UPDATE_RATIO_GUIDE) -> str:
+    """The conclusion's one sentence per activation that never left chance, joining what the page's
+    sections measured into a cause: the gradient fades on its way to the first layer, so that layer's
+    weights barely move. Empty when the recordings do not show a fade (then the sections speak alone).
+
+    flow   -- flow_plots.gradient_lines (activation, layer key, step, median log10 |dL/dW|)
+    ratios -- activation, layer key, step, value (update:data ratio, mean over seeds)
+    """
+    out = []
+    for act in stuck:
+        f = flow[flow["activation"] == act] if len(flow) else flow
+        if f.empty:
+            continue
+        last = f[f["step"] == f["step"].max()].sort_values("layer", key=lambda c: c.map(_order))
+        fade = 10 ** (float(last["median"].iloc[-1]) - float(last["median"].iloc[0]))
+        if not np.isfinite(fade) or fade < 10:
+            continue
+        r = ratios[(ratios["activation"] == act) & (ratios["step"] > 0) & ratios["value"].gt(0)] if len(ratios) else ratios
+        r = r[r["layer"] == min(r["layer"], key=_order)]["value"].median() if len(r) else float("nan")
+        moves = (f", so each step changes that layer's weights by {fmt_sci(r)} of their size, {fmt_times(guide / r)}× "
+                 f"below the healthy {fmt_sci(guide)}" if np.isfinite(r) and r < guide / 10 else "")
+        out.append(f"**{act}** never left chance, and the recordings say why: at the last recorded step its first "
+                   f"layer's gradients are about {fmt_times(fade)}× smaller than its output layer's{moves}. The layers "
+                   "near the input never learn features; page 2 showed the same fade before any training.")
+    return " ".join(out)

@@ -22,6 +22,7 @@ from .narrate import (
     layer_text,
     seeds_split,
 )
+from .narrate_layers import SWITCH_OFF
 from .stats import SATURATION_DERIV_FRACTION
 
 TUTORIAL_URL = ("https://uvadlc-notebooks.readthedocs.io/en/latest/tutorial_notebooks/tutorial3/"
@@ -34,10 +35,13 @@ GLOSSARY = {
                          "std(weight after − weight before) / std(weight). About 1e-3 is the usual healthy size "
                          "(Karpathy); far below, the layer barely learns.",
     "dead unit": "a hidden unit that passes no gradient (its slope is below 1e-4 of the activation's largest slope) "
-                 "or carries no signal (|output| < 1e-6) for every training image: its incoming weights stop "
-                 "learning. Counted by the recorder on a full pass over the training images.",
+                 "or carries no signal (|output| < 1e-6) for every training image checked: its incoming weights get "
+                 "no gradient and stop changing, unless earlier layers move its inputs back (training can revive "
+                 "it). Counted by the recorder on a pass over the training images (how many: the page says).",
     "saturated": "a value where the activation's slope is below 6 % of its largest slope (for tanh that is "
-                 "|tanh(x)| > 0.97): almost no gradient passes back through it.",
+                 "|tanh(x)| > 0.97): almost no gradient passes back through it. For ReLU the recorder counts "
+                 "its flat negative side the same way; there the unit is off, which is not saturation in the tanh "
+                 "sense (ReLU never fades for large inputs).",
     "TV distance": "total-variation distance between two histograms on the same bins: half the summed absolute "
                    "difference of their fractions. 0 = identical, 1 = no overlap.",
     "nats": "the unit of cross-entropy loss with the natural logarithm; guessing uniformly among 10 classes "
@@ -45,7 +49,14 @@ GLOSSARY = {
     "seed": "the number that fixes a run's random initialisation, data order and dropout masks. Several seeds "
             "show how much of a difference is luck.",
     "95 % CI": "the 95 % confidence interval of the mean over seeds (Student t). Two activations whose intervals "
-               "overlap cannot be ranked from these seeds.",
+               "do not overlap differ by more than seed-to-seed luck; overlapping intervals can still differ, these "
+               "seeds just cannot show it.",
+    "logits": "the network's raw output scores, one per class, before a softmax turns them into probabilities. "
+              "PyTorch's cross-entropy takes the logits and applies the (log-)softmax itself.",
+    "initialisation": "how the weights are drawn before training. *default*: PyTorch's nn.Linear, uniform in "
+                      "±1/sqrt(fan_in) (fan_in: the layer's inputs). *kaiming* (He et al., 2015): uniform in "
+                      "±sqrt(6/fan_in), about 2.4× larger, chosen so ReLU layers keep the signal's size from layer "
+                      "to layer.",
     "told apart": "two cells of a sweep whose 95 % confidence intervals do not overlap: the setting moved accuracy "
                   "by more than seed-to-seed luck. A conservative reading: overlapping intervals can still differ, "
                   "these seeds just cannot show it.",
@@ -99,10 +110,13 @@ def saturation_sentences(units: pd.DataFrame) -> list[str]:
     out = []
     for act, d in units.groupby("activation", sort=False):
         worst = d.loc[d["saturated_pct"].idxmax()]
-        if worst["saturated_pct"] >= 5:
-            why = " (for relu that is the negative inputs, where its slope is 0)" if act == "relu" else ""
+        if worst["saturated_pct"] >= 5 and act in SWITCH_OFF:
+            out.append(f"{act}: {worst['saturated_pct']:.0f} % of {worst['layer']}'s values fall on its flat negative "
+                       f"side at initialisation, where the unit is off ({SWITCH_OFF[act]}): about half, as expected for "
+                       "an activation that switches off for negative inputs. That is not saturation in the tanh sense.")
+        elif worst["saturated_pct"] >= 5:
             out.append(f"{act}: {worst['saturated_pct']:.0f} % of {worst['layer']}'s values are saturated at "
-                       f"initialisation{why}.")
+                       "initialisation.")
         dead = d[d["dead_pct"] > 0]
         if len(dead):
             parts = [f"{r.dead_pct:.1f} % in {r.layer}" for r in dead.itertuples()]
@@ -219,8 +233,9 @@ def _which_way(top) -> list[str]:
     small, big = ("run A", "run B") if a < b else ("run B", "run A")
     lo, hi = sorted((a, b))
     return [f"There, {small}'s gradients are typically about {fmt_times(10 ** (hi - lo))}× smaller than {big}'s (median "
-            f"|dL/dW| {fmt_sci(10 ** lo)} against {fmt_sci(10 ** hi)}); with plain SGD, where a step is the "
-            "learning rate times the gradient, that is how much less its weights move per step."]
+            f"|dL/dW| {fmt_sci(10 ** lo)} against {fmt_sci(10 ** hi)}). At the same learning rate a smaller "
+            "gradient takes a smaller step; how far each layer's step moves its weights is the update:data ratio "
+            "(page 4)."]
 
 
 def _upper_first(text: str) -> str:
@@ -285,6 +300,15 @@ def _labelled(text: str, labels: dict) -> str:
     return layer_text(text, labels)
 
 
+CAUSES_COLUMN = "possible causes, ranked"
+# Under every findings table: the words it uses, for a reader who has not met the diagnosis
+FINDINGS_KEY = ("*How to read the table.* **severity**: *error*, the run is hurt by it; *warning*, worth a look; "
+                "*info*, a note. **finding**: the diagnosis's name for the symptom (the README lists them all). "
+                f"**{CAUSES_COLUMN}**: what can produce this symptom, the likeliest first, each marked by what this "
+                "run's own numbers say: *supported* (the run shows it), *possible* (nothing recorded speaks for or "
+                "against it), *unlikely* (the run shows the opposite).")
+
+
 def grouped_findings(findings_by_run: dict, seeds_by_run: dict, labels: dict) -> pd.DataFrame:
     """Findings as a reader's table: one row per (run, cause), the layers it was seen in named,
     how many seeds show it, and the likeliest causes.
@@ -307,9 +331,9 @@ def grouped_findings(findings_by_run: dict, seeds_by_run: dict, labels: dict) ->
                          "seeds": f"{min(f.seen_in, n)} of {n} seed{'s' if n != 1 else ''}",
                          "what it says (worst seed)": _labelled(core_message(f), labels),
                          "suggestion": _labelled(f.suggestion, labels),
-                         "likely causes": _labelled(likely_causes(f, 3, evidence=False), labels)})
+                         CAUSES_COLUMN: _labelled(likely_causes(f, 3, evidence=False), labels)})
     columns = ["run", "severity", "finding", "layers", "seeds", "what it says (worst seed)", "suggestion",
-               "likely causes"]
+               CAUSES_COLUMN]
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -342,10 +342,13 @@ def histogram_median(h: pd.DataFrame) -> float:
 
 
 def plot_overlay(hist_a: pd.DataFrame, hist_b: pd.DataFrame, labels: tuple[str, str], title: str, xlabel: str,
-                 ncols: int = 5, roles: tuple[str, str] = ("run A", "run B"), layer_names: dict | None = None):
+                 ncols: int = 5, roles: tuple[str, str] = ("run A", "run B"), layer_names: dict | None = None,
+                 distances: dict | None = None):
     """Per layer, the two runs' histograms overlaid on the same bins, with their distance in the title.
 
     roles -- the role colours of A and B (``gradflow.style.ROLE_STYLES``): ('broken', 'fixed') on a case study
+    distances -- layer -> the TV distance to print, when it is measured on more than is drawn (bins with no
+                 place on a log axis, such as exact zeros); default: the distance of the drawn bins
     """
     colours = [ROLE_STYLES[r]["color"] for r in roles]
     layer_names = layer_names or {}
@@ -358,7 +361,8 @@ def plot_overlay(hist_a: pd.DataFrame, hist_b: pd.DataFrame, labels: tuple[str, 
             if len(d):
                 ax.stairs(_fractions(d), np.append(d["lo"].to_numpy(), d["hi"].to_numpy()[-1]), fill=True,
                           alpha=0.45, color=c, label=lab)
-        ax.set_title(f"{layer_names.get(layer, layer)}\nTV distance {histogram_distance(da, db):.2f}", fontsize=8)
+        tv = (distances or {}).get(layer, histogram_distance(da, db))
+        ax.set_title(f"{layer_names.get(layer, layer)}\nTV distance {tv:.2f}", fontsize=8)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     fig.supxlabel(xlabel)

@@ -45,6 +45,8 @@ INPUT_MIN, INPUT_MAX, INPUT_MEAN, INPUT_STD = "input_min", "input_max", "input_m
 OUTPUT_MIN, OUTPUT_MAX, OUTPUT_MEAN, OUTPUT_STD = "output_min", "output_max", "output_mean", "output_std"
 # the loss (layer MODEL_LAYER), every step it is passed to rec.step()
 LOSS = "loss"
+# every parameter's gradient together (layer MODEL_LAYER), on recorded steps of a one-member model
+GRAD_NORM_TOTAL = "grad_norm_total"
 
 QUANTITIES = {
     GRAD_NORM: "L2 norm of the layer's weight gradient",
@@ -74,6 +76,8 @@ QUANTITIES = {
     OUTPUT_MEAN: "mean of the model's output",
     OUTPUT_STD: "std of the model's output",
     LOSS: "the loss passed to rec.step() (member -1: one loss shared by all members)",
+    GRAD_NORM_TOTAL: "L2 norm of all the model's gradients together at rec.step(), after any clipping "
+                     "(clip_grad_norm_ leaves it at max_norm)",
 }
 # statistic -> quantity, for the input and output range rows
 INPUT_RANGE = {"min": INPUT_MIN, "max": INPUT_MAX, "mean": INPUT_MEAN, "std": INPUT_STD}

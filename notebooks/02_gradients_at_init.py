@@ -106,7 +106,10 @@ fig.axes[0].tick_params(axis="x", labelsize=7)
 # %%
 zeros = pd.DataFrame([{"activation": n, "layer": labels[k], "zeros": int((g == 0).sum()), "weights": g.numel()}
                       for n, gs in raw.items() for k, g in gs.items()])
-nh.show_markdown(narrate.heading(narrate_layers.init_gradient_sentences(grad_std, zeros)))
+slopes = {n: max(max(e["max_derivative"]) for e in summary["layers"] if e.get("max_derivative"))
+          for n, (_, summary) in records.items()}  # largest slope the recorder probed, per activation
+sizes = [data.input_size, *hidden, data.num_classes]
+nh.show_markdown(narrate.heading(narrate_layers.init_gradient_sentences(grad_std, zeros, sizes, slopes)))
 
 # %% [markdown]
 # ## The whole distribution, two views
@@ -167,8 +170,8 @@ if nh.live_kernel(interactive):
 # ## What the hidden layers output
 #
 # The values each hidden layer passes on, for the same batch (the recorder's histogram, shared bins).
-# Piles at ±1 for tanh, at 0 and 1 for sigmoid, are saturated units; ReLU's spike at 0 is units that
-# are off for that image.
+# Values piled up at ±1 for tanh, or at 0 and 1 for sigmoid, would be saturated units; ReLU's spike at
+# 0 is units that are off for that image.
 
 # %%
 act_edges = np.asarray(records[names[0]][1]["histogram_edges"]["act_linear"])
@@ -176,6 +179,10 @@ acts = pd.concat([plots.recorded_histograms(t["histograms"], act_edges, "act", "
                   for n, (t, _) in records.items()], ignore_index=True)
 fig = flow_plots.plot_layer_distributions(acts, labels, "Hidden-layer outputs at initialisation",
                                           "activation output value (values beyond ±5 in the end bins)", log_y=True)
+plt.show()
+centres = narrate_layers.output_centre_sentences(acts)
+if centres:
+    nh.show_markdown(narrate.heading(centres))
 
 # %% [markdown]
 # ## Dead and saturated units
@@ -195,15 +202,15 @@ for n, (t, _) in records.items():
                           "dead_pct": 100 * float(d.loc[k, "dead_fraction"]), "saturated_pct": 100 * float(sat.get(k, 0))})
 units = pd.DataFrame(unit_rows)
 nh.show_table(units.pivot_table(index="layer", columns="activation", values="saturated_pct", sort=False)
-              .reset_index().rename(columns={"layer": "saturated values (%) per layer"}), digits=3)
+              .reset_index().rename(columns={"layer": "values with slope near 0 (%): saturated, or off for relu"}), digits=3)
 nh.show_markdown(narrate.heading(narrate_pages.saturation_sentences(units)))
 
 # %% [markdown]
 # ## A deeper network: where ReLU units die
 #
 # The tutorial's second experiment: ten hidden layers (`deep_hidden`), still at initialisation, dead
-# units counted over the same images. In the shallow network almost no unit is dead at the start; with
-# depth, the inputs of later layers drift, and whole layers of ReLU units can be off for every image.
+# units counted over the same images. Compare with the shallow network's dead units above: with depth,
+# the inputs of later layers drift, and whole layers of ReLU units can be off for every image.
 
 # %%
 deep_rows = []
@@ -228,10 +235,11 @@ nh.show_markdown(narrate.heading(narrate_pages.deep_dead_sentences(deep)))
 #
 # At initialisation, before any learning, the activation already decides how much gradient reaches each
 # layer. With sigmoid the first layer receives a tiny fraction of the output layer's gradient, because
-# each sigmoid layer passes back at most a quarter; tanh and the ReLU family keep the layers within a
-# small factor of each other. ReLU's exact zeros are units that were off for the whole batch; in a
-# shallow network there are few, in a deep one whole layers can start dead. The next pages train these
-# networks and show what the difference does.
+# each sigmoid layer passes back at most a quarter and each layer's initial weights shrink it further;
+# tanh and the ReLU family keep the layers within a small factor of each other. ReLU's exact zeros
+# come from units that were off for the whole batch; in the shallow network they are a minority of a
+# layer's units, in a deep one whole layers can start dead. The next pages train these networks and
+# show what the difference does.
 
 # %% [markdown]
 # ## Try it yourself

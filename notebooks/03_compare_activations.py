@@ -64,6 +64,9 @@ labels = layer_labels(model_config, [f"layers.{i}" for i in range(2 * len(model_
 have = [r for r in runs if r.recordings is not None]
 tables = {r.activation: r.recordings.tables() for r in have}
 edges = {r.activation: r.recordings.edges for r in have}
+flow = pd.concat([flow_plots.gradient_lines(plots.recorded_histograms(t["histograms"], edges[a]["grad_log10"],
+                                                                       "grad", "log10").assign(activation=a))
+                  for a, t in tables.items()], ignore_index=True) if tables else pd.DataFrame()
 
 # %% [markdown]
 # ## Learning curves
@@ -84,7 +87,7 @@ axes[0].axhline(0.1, color="0.5", lw=0.8, ls=":")
 axes[1].axhline(narrate.CHANCE_LOSS_10, color="0.5", lw=0.8, ls=":")
 axes[1].text(1, narrate.CHANCE_LOSS_10, " chance: ln 10 = 2.30 nats", va="bottom", fontsize=7, color="0.4")
 plt.show()
-loss_text = narrate.loss_sentences(metrics) + narrate.slow_start_sentences(metrics)
+loss_text = narrate.loss_sentences(metrics) + narrate.slow_start_sentences(metrics, flow=flow)
 plateau = narrate_pages.plateau_story(metrics[metrics["activation"] == "sigmoid"], results[results["activation"] == "sigmoid"]) \
     if "sigmoid" in names and not narrate.is_preview(preset) else ""
 nh.show_markdown(narrate.heading(loss_text + ([plateau] if plateau else [])))
@@ -112,9 +115,6 @@ nh.show_markdown(narrate.heading(acc_text))
 
 # %%
 flow_text = []
-flow = pd.concat([flow_plots.gradient_lines(plots.recorded_histograms(t["histograms"], edges[a]["grad_log10"],
-                                                                       "grad", "log10").assign(activation=a))
-                  for a, t in tables.items()], ignore_index=True) if tables else pd.DataFrame()
 if flow.empty:
     nh.show_markdown("These runs hold no recordings (trained with `--record off`), so there is no gradient flow "
                      "over training to show. Retrain with recording on.")
@@ -184,8 +184,8 @@ for a, t in tables.items():
         s = d[d["step"] == step]
         for layer, g in s.groupby("layer", sort=False):
             dead_rows.append({"activation": a, "key": layer, "layer": labels.get(layer, layer), "stage": stage,
-                              "percent": 100 * float(g["dead_fraction"].mean())})
-dead = pd.DataFrame(dead_rows, columns=["activation", "key", "layer", "stage", "percent"])
+                              "percent": 100 * float(g["dead_fraction"].mean()), "seeds": len(g)})  # a row per seed
+dead = pd.DataFrame(dead_rows, columns=["activation", "key", "layer", "stage", "percent", "seeds"])
 dead = dead.sort_values("key", key=lambda c: c.map(layer_order), kind="stable")
 dead = dead.sort_values("activation", key=lambda c: c.map(names.index), kind="stable")
 fig = flow_plots.plot_dead_units(dead, "Dead units per layer (% of the layer's units, mean over seeds)")
@@ -205,6 +205,7 @@ found = narrate_pages.grouped_findings({r.activation: r.findings for r in runs},
                                  labels)
 if len(found):
     nh.show_table(found)
+    nh.show_markdown(narrate_pages.FINDINGS_KEY)
 else:
     nh.show_markdown("The diagnosis raises no finding for any of these runs.")
 
@@ -214,10 +215,14 @@ else:
 # %%
 lesson = narrate_pages.plateau_lesson(metrics[metrics["activation"] == "sigmoid"],
                                      results[results["activation"] == "sigmoid"]) if plateau else ""
-nh.show_markdown(narrate.conclusion_compare(preset, loss_text, ratio_text, dead_text, lesson, acc_text, flow_text))
+stuck = [r.activation for r in summary.itertuples() if r.max_pct < 100 * narrate.CHANCE_ACC]
+why_stuck = narrate_layers.stuck_story(stuck, flow, mean_ratios) if len(ratios) else ""
+nh.show_markdown(narrate.conclusion_compare(preset, loss_text, ratio_text, dead_text, lesson, acc_text, flow_text,
+                                            why_stuck))
 
 # %% [markdown]
 # ## Glossary
 
 # %%
-nh.show_markdown(narrate_pages.glossary(["nats", "seed", "95 % CI", "update:data ratio", "dead unit", "saturated"]))
+nh.show_markdown(narrate_pages.glossary(["nats", "seed", "95 % CI", "update:data ratio", "dead unit", "saturated",
+                                        "logits"]))

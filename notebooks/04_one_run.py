@@ -100,6 +100,12 @@ nh.show_table(pd.DataFrame({
 
 # %% [markdown]
 # ## Inside the layers while it trained
+#
+# Two views of the recordings, all seeds pooled. First, each layer's weight-gradient size
+# (`log10 |dL/dW|`, median, with a band over the middle half) at every recorded step: light lines are
+# the layers near the input, dark the output layer. Second, the update:data ratio: how much each
+# optimizer step changes a layer's weights relative to their size, against the healthy 1e-3 (the
+# dashed guide).
 
 # %%
 rec = the_run.recordings
@@ -178,6 +184,7 @@ else:
 found = narrate_pages.grouped_findings({act: the_run.findings}, {act: the_run.seeds}, labels)
 if len(found):
     nh.show_table(found.drop(columns=["run"]))
+    nh.show_markdown(narrate_pages.FINDINGS_KEY)
 else:
     nh.show_markdown("The diagnosis raises no finding for this run (see the conclusion for what changed anyway).")
 
@@ -200,4 +207,4 @@ nh.show_markdown(exercises.one_run(preset))
 # ## Glossary
 
 # %%
-nh.show_markdown(narrate_pages.glossary(["nats", "update:data ratio", "dead unit", "saturated"]))
+nh.show_markdown(narrate_pages.glossary(["nats", "update:data ratio", "dead unit", "saturated", "logits"]))

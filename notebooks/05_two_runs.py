@@ -106,7 +106,8 @@ nh.show_table(table)
 # Each layer's weight-gradient magnitudes (`log10 |dL/dW|`, all seeds pooled, the recorder's shared
 # bins) for A and B overlaid, at the first and the last recorded step both runs share. The panel title
 # gives the total-variation (TV) distance: 0 = identical distributions, 1 = no overlap. Gradients of
-# exactly 0 have no logarithm; the table below counts them.
+# exactly 0 have no logarithm, so they are not drawn; the distance counts them, and so does the table
+# below (its last two columns).
 
 # %%
 distances, over = [], []
@@ -119,25 +120,27 @@ else:
     shared = sorted(set(ha["step"]) & set(hb["step"]))
     for stage, step in (("first recorded step", shared[0]), ("last recorded step", shared[-1])):
         da, db = ha[ha["step"] == step], hb[hb["step"] == step]
-        inside = {"a": (da["lo"] >= edges[0]) & (da["hi"] <= edges[-1]), "b": (db["lo"] >= edges[0]) & (db["hi"] <= edges[-1])}
-        plots.plot_overlay(da[inside["a"]], db[inside["b"]], (names["run A"], names["run B"]), f"Weight gradients per layer, step {int(step)} "
-                           f"({stage})", "log10 |dL/dW| (per weight)", ncols=5, layer_names=labels)
-        plt.show()
+        at_step = {}  # layer -> TV distance over every gradient, the exact zeros (not drawn) included
         for layer in sorted(dict.fromkeys(da["layer"]), key=layer_order):
             la, lb = da[da["layer"] == layer], db[db["layer"] == layer]
             ia, ib = la[la["lo"] >= edges[0]], lb[lb["lo"] >= edges[0]]  # the exact zeros have no logarithm
+            at_step[layer] = plots.histogram_distance(la, lb)
             distances.append({"stage": f"step {int(step)}", "quantity": "grad", "layer": labels.get(layer, layer),
-                              "distance": plots.histogram_distance(la, lb),
+                              "distance": at_step[layer],
                               "median_a": plots.histogram_median(ia), "median_b": plots.histogram_median(ib),
                               "zero_a": 100 * la[la["lo"] < edges[0]]["count"].sum() / max(1, la["count"].sum()),
                               "zero_b": 100 * lb[lb["lo"] < edges[0]]["count"].sum() / max(1, lb["count"].sum())})
+        inside = {"a": (da["lo"] >= edges[0]) & (da["hi"] <= edges[-1]), "b": (db["lo"] >= edges[0]) & (db["hi"] <= edges[-1])}
+        plots.plot_overlay(da[inside["a"]], db[inside["b"]], (names["run A"], names["run B"]), f"Weight gradients per layer, step {int(step)} "
+                           f"({stage})", "log10 |dL/dW| (per weight)", ncols=5, layer_names=labels, distances=at_step)
+        plt.show()
     for (layer, step), da in ha[ha["step"].isin(shared)].groupby(["layer", "step"]):
         db = hb[(hb["layer"] == layer) & (hb["step"] == step)]
         over.append({"layer": layer, "step": step, "distance": plots.histogram_distance(da, db)})
 dist = pd.DataFrame(distances, columns=["stage", "quantity", "layer", "distance", "median_a", "median_b", "zero_a",
                                        "zero_b"])
 if len(dist):
-    nh.show_table(pd.DataFrame({"layer": dist["layer"], "step": dist["stage"],
+    nh.show_table(pd.DataFrame({"layer": dist["layer"], "step": dist["stage"].str.removeprefix("step "),
                                 "TV distance (0 same, 1 disjoint)": dist["distance"].round(2),
                                 "typical |dL/dW|, run A": [narrate.fmt_sci(10 ** v) for v in dist["median_a"]],
                                 "typical |dL/dW|, run B": [narrate.fmt_sci(10 ** v) for v in dist["median_b"]],
@@ -148,9 +151,12 @@ if len(dist) and nh.live_kernel(interactive):  # live Jupyter: the same overlay 
 
     @widgets.interact(step=widgets.SelectionSlider(options=[int(s) for s in shared], description="step"))
     def overlay_at(step):
-        da, db = ha[(ha["step"] == step) & (ha["lo"] >= edges[0])], hb[(hb["step"] == step) & (hb["lo"] >= edges[0])]
-        plots.plot_overlay(da, db, (names["run A"], names["run B"]), f"Weight gradients per layer, step {step}",
-                           "log10 |dL/dW| (per weight)", ncols=5, layer_names=labels)
+        da, db = ha[ha["step"] == step], hb[hb["step"] == step]
+        every = {layer: plots.histogram_distance(da[da["layer"] == layer], db[db["layer"] == layer])
+                 for layer in dict.fromkeys(da["layer"])}
+        plots.plot_overlay(da[da["lo"] >= edges[0]], db[db["lo"] >= edges[0]], (names["run A"], names["run B"]),
+                           f"Weight gradients per layer, step {step}", "log10 |dL/dW| (per weight)", ncols=5,
+                           layer_names=labels, distances=every)
         plt.show()
 
 # %% [markdown]
@@ -188,7 +194,8 @@ if len(found):
     shown = found.assign(run=[f"{r.removeprefix('run ')}\u00a0{'only' if i.endswith('only') else '(both)'}"
                               for r, i in zip(found["run"], found["in"])])
     nh.show_table(shown[["run", "severity", "finding", "layers", "seeds", "what it says (worst seed)",
-                         "likely causes"]])
+                         narrate_pages.CAUSES_COLUMN]])
+    nh.show_markdown(narrate_pages.FINDINGS_KEY)
 else:
     nh.show_markdown("The diagnosis raises no finding for either run.")
 
@@ -211,4 +218,4 @@ nh.show_markdown(exercises.two_runs(preset))
 # ## Glossary
 
 # %%
-nh.show_markdown(narrate_pages.glossary(["TV distance", "95 % CI", "seed"]))
+nh.show_markdown(narrate_pages.glossary(["TV distance", "95 % CI", "seed", "initialisation", "logits"]))

@@ -21,8 +21,9 @@
 # and the fixed run drawn side by side.
 #
 # The runs were trained beforehand by `gradflow train --case-studies` and stored like every other run;
-# this page only reads them. The sigmoid network that "does not learn" (the activation tutorial's own story)
-# is told on the *Compare activations* and *Two runs* pages, with the comparison's runs.
+# this page only reads them. The case numbers are fixed (the runs are stored under them), so one is skipped:
+# case 003, the sigmoid network that "does not learn" (the blog post this tutorial itself is built on), is
+# told on the *Compare activations* and *Two runs* pages, with the comparison's runs.
 #
 # **Predict, then look.** Before each figure, guess: which run will sit at 10 % (chance), and which
 # number would have warned you?
@@ -50,19 +51,20 @@ from IPython.display import HTML, Markdown, display
 from matplotlib.colors import to_hex
 
 from gradflow import case_narrate as cn
-from gradflow.case_studies import case, load_case_studies
+from gradflow.case_studies import case, case_callout, case_fix, case_intro, load_case_studies
 from gradflow.style import GUIDE_COLOR, ROLE_STYLES
 
 # %matplotlib inline
 plt.rcParams["figure.dpi"] = 90
 cases = load_case_studies(preset, runs_dir or None)
-display(HTML(cn.case_callout(preset)))
+display(HTML(case_callout(preset)))
 hexes = {role: to_hex(ROLE_STYLES[role]["color"]) for role in ("broken", "fixed", "run B")}
 display(Markdown(
     f"**Colours keep their meaning on this page:** the broken run is always <span style=\"color:{hexes['broken']}\">"
     f"**vermillion, dashed, ×**</span>; a fixed run always <span style=\"color:{hexes['fixed']}\">**blue, solid, "
     f"●**</span> (a second fix: blue, dash-dot, ■); in case 000 the question's own PyTorch model is "
-    f"<span style=\"color:{hexes['run B']}\">**brown**</span>."))
+    f"<span style=\"color:{hexes['run B']}\">**brown**</span>. In case 004 the vermillion line is the copy-net, whose "
+    "100 % is the number that misled: there the metric is broken, not the model."))
 display(Markdown(
     "**What was trained.** Each case's runs train for a fixed number of epochs, without early stopping (the "
     "last epoch's weights are tested). The question's own setups are kept where they matter (network shape, "
@@ -85,12 +87,13 @@ def label_of(case_id, key):
 
 
 def curves(case_id, column, ax, title, ylabel, chance=None, ylim=None):
-    """One line per run: the mean over seeds of ``column`` per epoch (epoch 0 = before training)."""
-    notes = []
+    """One line per run: the mean over seeds of ``column`` per epoch (epoch 0 = before training, where stored)."""
+    notes, drawn = [], set()
     for key, run in cases[case_id].items():
         m = run.metrics.groupby("epoch")[column].mean()
         ok = np.isfinite(m.to_numpy(dtype=float))
         st = style_of(case_id, key)
+        drawn |= set(m.index[ok])
         ax.plot(m.index[ok], m[ok], color=st["color"], linestyle=st["linestyle"], marker=st["marker"],
                 label=label_of(case_id, key), lw=2)
         nan_epochs = m.index[~ok & (m.index > 0)]  # epoch 0 has no training loss: not measured, not NaN
@@ -102,7 +105,7 @@ def curves(case_id, column, ax, title, ylabel, chance=None, ylim=None):
         ax.axhline(chance, color=GUIDE_COLOR, ls=":", lw=1)
         ax.annotate("chance (10 %)", (ax.get_xlim()[0], chance), color=GUIDE_COLOR, fontsize=8,
                     xytext=(4, 3), textcoords="offset points")
-    ax.set(title=title, xlabel="epoch (0 = before training)", ylabel=ylabel)
+    ax.set(title=title, xlabel=cn.epoch_axis(drawn), ylabel=ylabel)  # "0 = before training" only where drawn
     if ylim is not None:
         ax.set_ylim(*ylim)
     ax.xaxis.get_major_locator().set_params(integer=True)
@@ -130,14 +133,14 @@ def conclude(case_id, note=None):
     if note:
         display(Markdown(note))
     display(Markdown(cn.what_this_shows(case_id, cases[case_id])))
-    display(Markdown(cn.case_fix(case_id)))
+    display(Markdown(case_fix(case_id)))
 
 
 # %% [markdown]
 # ## 000 — tanh at the output: one network, two losses
 
 # %%
-display(Markdown(cn.case_intro("000")))
+display(Markdown(case_intro("000")))
 
 # %% [markdown]
 # To reproduce it, one network — the question's PyTorch model, 784 → 128 → 64 → 10 with tanh after every
@@ -174,7 +177,7 @@ conclude("000")
 # ## 001 — dropout: the probability of dropping, or of keeping?
 
 # %%
-display(Markdown(cn.case_intro("001")))
+display(Markdown(case_intro("001")))
 
 # %% [markdown]
 # The question's network (four ReLU layers of 256 units, each followed by dropout, Adam 1e-3, batch 100)
@@ -201,13 +204,14 @@ conclude("001")
 # ## 002 — a hand-written ELU, raw 0–255 pixels, and NaN
 
 # %%
-display(Markdown(cn.case_intro("002")))
+display(Markdown(case_intro("002")))
 
 # %% [markdown]
 # The question's network: 8 fully connected layers of 128 units with the hand-written ELU, Keras' default
 # initialisation (Glorot uniform), SGD with learning rate 0.01, batch 64. (Its last layer also had a sigmoid
 # feeding `categorical_crossentropy`, a separate problem; it is left out so that one thing changes at a time.)
-# Three runs: the broken one, and **both** fixes from the answer, each on the same raw 0–255 pixels.
+# Three runs: the broken one on raw 0–255 pixels, and **both** fixes from the answer: fix 1 divides the
+# pixels by 255, fix 2 keeps the raw 0–255 pixels and clamps the argument of `exp`.
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(13, 4), layout="constrained")
@@ -219,6 +223,8 @@ plt.show()
 
 # %% [markdown]
 # **Evidence.** Where the first NaN appeared, and the input range each run saw, from the stored recordings.
+# "First" reads the layers in forward order, input to output; the text below the findings says where the
+# NaN was created.
 
 # %%
 rows = []
@@ -228,7 +234,7 @@ for key, run in cases["002"].items():
     inp = sc[(sc["layer"] == "<input>") & (sc["step"] == 0)].groupby("quantity")["value"]  # over every seed
     rows.append({"run": label_of("002", key),
                  "input range at step 0": f"{inp.min()['input_min']:.0f} to {inp.max()['input_max']:.0f}",
-                 "first NaN/inf": "none" if nf is None else
+                 "first NaN/inf (forward order)": "none" if nf is None else
                  f"step {nf['step']}, {cn.layer_label(run.config, nf['layer'])}"})
 show_table(pd.DataFrame(rows))
 conclude("002")
@@ -237,7 +243,7 @@ conclude("002")
 # ## 004 — an autoencoder that scores 100 % and reconstructs nothing
 
 # %%
-display(Markdown(cn.case_intro("004")))
+display(Markdown(case_intro("004")))
 
 # %% [markdown]
 # The blog's images were black-and-white line drawings, so here the FashionMNIST images are made
@@ -292,13 +298,13 @@ conclude("004", "The diagnosis raises no warning here, and rightly: a sigmoid ou
 # %% [markdown]
 # ## Conclusion
 #
-# None of these bugs crashes. Each one shows up as a number that looks plausible — 10 %, 2 % worse, a flat
-# loss, 100 % accuracy — and the cause sits one layer below: what a loss takes its inputs to mean, what a
+# None of these bugs crashes. Each one showed up, to the person who hit it, as a number that looks plausible
+# — 10 %, 2 % worse, a loss that is gone, 100 % accuracy — and the cause sits one layer below: what a loss takes its inputs to mean, what a
 # framework's parameter means, what `exp` does to a large number, what a metric actually counts.
 
 # %%
-show_table(cn.summary_table(cases), "**The four cases at a glance** (test set; 004 in binary accuracy, "
-           "which is exactly the number that misled):")
+show_table(cn.summary_table(cases), "**The four cases at a glance** (test accuracy; 004 on the validation "
+           "images, first in the binary accuracy that misled, then in the error that does not):")
 
 # %% [markdown]
 # ## Glossary

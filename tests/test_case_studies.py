@@ -2,6 +2,7 @@
 sentences say the runs' own numbers, and the executed page shows the expected findings per case."""
 import json
 import re
+from types import SimpleNamespace
 
 import jupytext
 import nbformat
@@ -180,7 +181,7 @@ def test_case_pages_name_the_case_activations_in_words():
 
 
 def test_case_callout_states_the_case_lengths_not_the_recipe():
-    quick, full = cn.case_callout("quick"), cn.case_callout("tutorial")
+    quick, full = cs.case_callout("quick"), cs.case_callout("tutorial")
     q, t = cs.CASE_PRESETS["quick"], cs.CASE_PRESETS["tutorial"]
     assert f"trained for {q['epochs']} epochs on the first {q['train']:,} training images" in quick
     assert "Preview" in quick and "make report PRESET=tutorial" in quick
@@ -209,3 +210,87 @@ def test_a_plain_loop_case_diagnoses_every_seed(tmp_path, monkeypatch):
                    {**first.summary(), "members": 1, "member_seeds": [42]})
     again = train_case_run(spec, data, runs_dir=tmp_path)
     assert again.recordings.summary()["member_seeds"] == [42, 43]
+
+
+def like(run, **changes):
+    """A stored run with some of its parts replaced, to take the other branch of a narrative rule."""
+    keys = ("config", "results", "metrics", "findings", "seeds", "recordings", "path", "name")
+    return SimpleNamespace(**({k: getattr(run, k) for k in keys} | changes))
+
+
+def test_000_says_how_far_the_keras_run_is_from_chance(cases):
+    assert cn._against_chance(0.12, 0.83).startswith("at chance (10.0 %)")
+    above = cn._against_chance(0.20, 0.83)
+    assert above.startswith("above chance") and "63 points below the fix" in above
+    assert "close to the fix" in cn._against_chance(0.78, 0.83)
+    keras = cases["000"]["keras"]
+    said = " ".join(cn.findings_table(keras)["what it says"])
+    assert "learns slowly, if at all" not in said  # the rule's general claim, replaced by what this run did
+    acc = cn.test_mean(keras)
+    assert f"{cn.pct(acc)} on the test set" in said
+    high = like(keras, results=keras.results.assign(test_acc=0.225))
+    assert "learns a little all the same: 22.5 %" in " ".join(cn.findings_table(high)["what it says"])
+    low = like(keras, results=keras.results.assign(test_acc=0.10))
+    assert "stays at chance: 10.0 %" in " ".join(cn.findings_table(low)["what it says"])
+
+
+def test_001_explains_a_gap_bigger_than_the_question_s(cases):
+    broken = cases["001"]["drop70"]
+    assert "just a little worse" in cn._gap_001(broken, 0.02)
+    big = cn._gap_001(broken, 0.22)
+    assert "just a little worse" not in big and "far more than the question's ~2 points" in big
+    assert f"for only {cn._setup(broken)}" in big  # the reason names what this run trained on
+    s1 = cn.shows_001(cases["001"])
+    gap = cn.test_mean(cases["001"]["drop30"]) - cn.test_mean(broken)
+    assert ("just a little worse" in s1) == (gap <= 0.05)
+
+
+def test_002_names_the_layers_its_findings_name(cases):
+    raw, clamped = cases["002"]["raw"], cases["002"]["clamped"]
+    s2 = cn.shows_002(cases["002"])
+    boom = [f for f in clamped.findings if f["code"] == "EXPLODING_GRADIENT"][0]
+    assert f"exploding gradients at {cn._where(clamped, boom['layers'][0])}" in s2 and "first layer" not in s2
+    moved = like(clamped, findings=[f | {"layers": ["layers.0"]} if f is boom else f for f in clamped.findings])
+    assert "exploding gradients at Linear 1 (784→128):" in cn.shows_002(cases["002"] | {"clamped": moved})
+    # fix 1 divides the pixels by 255: only fix 2 is said to see the raw pixels, and exp cannot overflow there
+    assert "On the same raw pixels" not in s2 and "fix 2 (exp of clamp(x, max=0), on the same raw 0–255" in s2
+    assert "exp can no longer overflow" in s2
+    nb = (ROOT / "notebooks" / "06_case_studies.py").read_text()
+    assert "each on the same raw 0–255 pixels" not in nb
+    # the first NaN seen (forward order) vs where the backward pass created it, as the finding's evidence says
+    made = [f for f in raw.findings if f["code"] == "NONFINITE"][0]["evidence"]["created_by"]
+    assert made and f"*created* in the backward pass of the hand-written ELU after {cn._layers(raw, made)}" in s2
+    bare = [f | {"evidence": {**f["evidence"], "created_by": []}} if f["code"] == "NONFINITE" else f
+            for f in raw.findings]
+    assert "*created*" not in cn.shows_002(cases["002"] | {"raw": like(raw, findings=bare)})
+
+
+def test_004_says_the_metric_fell_while_the_model_improved(cases):
+    s4 = cn.shows_004(cases["004"])
+    n = cn._numbers_004(cases["004"])
+    assert (n["acc_c"] < n["acc_c0"] and n["mse_c"] < n["mse_c0"]) == ("The metric, not the model" in s4)
+    copy = cases["004"]["copy"]
+    m = copy.metrics.copy()
+    m.loc[m.epoch > 0, "val_binary_acc"] = 1.0  # a copy-net whose binary accuracy did not fall
+    assert "The metric, not the model" not in cn.shows_004(cases["004"] | {"copy": like(copy, metrics=m)})
+    row = cn.summary_table(cases).set_index("case").loc["004"]
+    assert "copy-net, untrained" in row["with the bug"] and f"{cn.pct(n['acc_c0'])}" in row["with the bug"]
+    assert "copy-net, trained" in row["with the fix"]  # a trained model is never labelled the broken run
+    assert "broken run" not in cn.summary_table(cases).columns
+
+
+def test_translations_say_what_the_slang_means():
+    english = " ".join(e for c in cs.CASES for _, e in c.source.quotes)
+    assert "on fire" not in re.sub(r"\[literally[^\]]*\]", "", english)  # only in a literal-translation note
+
+
+def test_epoch_axis_explains_epoch_0_only_where_it_is_drawn():
+    assert cn.epoch_axis([1, 2, 3]) == "epoch"
+    assert cn.epoch_axis(np.array([0, 1, 2])) == "epoch (0 = before training)"
+
+
+def test_the_page_says_why_a_case_number_is_missing():
+    nb = (ROOT / "notebooks" / "06_case_studies.py").read_text()
+    missing = [f"{i:03d}" for i in range(int(max(cs.CASE_IDS))) if f"{i:03d}" not in cs.CASE_IDS]
+    for cid in missing:
+        assert f"case {cid}" in nb.split("## 000")[0], cid  # said once, at the top

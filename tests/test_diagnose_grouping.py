@@ -235,7 +235,7 @@ def test_consumers_read_the_grouped_findings(dropout_run):
     row = table[table["finding"] == "HIGH_DROPOUT"].iloc[0]
     assert len(table[table["finding"] == "HIGH_DROPOUT"]) == 1
     assert row["seeds"] == "3 of 3 seeds" and row["layers"].startswith("Dropout 1; ")
-    assert "Seen in" not in row["what it says (worst seed)"] and row["likely causes"].startswith("1. a keep-probability")
+    assert "Seen in" not in row["what it says (worst seed)"] and row["possible causes, ranked"].startswith("1. a keep-probability")
     t = plots.findings_table(run.findings)
     assert list(t["code"]).count("HIGH_DROPOUT") == 1 and (t["seen in"] == "3 of 3 seeds").all()
     assert "HIGH_DROPOUT" in _finding_codes(run.findings, 6) and _finding_codes(run.findings, 99) == []

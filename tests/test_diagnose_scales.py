@@ -79,3 +79,37 @@ def test_the_fell_back_finding_says_when_and_for_how_long(fmnist):
     assert len(stuck) == 1 and stuck[0].evidence["cause"] == "fell_back"
     assert "rose to 17.9 % in epoch 0, then fell back to chance and stayed there for the last 5 epochs" \
         in stuck[0].message
+
+
+def _clipped(fmnist, max_norm, steps=40):
+    net = _mlp()
+    opt = torch.optim.SGD(net.parameters(), lr=1e-2, momentum=0.9)
+    from gradflow.record import Recorder
+    with Recorder(net) as rec:
+        for step in range(steps):
+            i = (step * 128) % (len(fmnist.y) - 127)
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(net(fmnist.x[i:i + 128]), fmnist.y[i:i + 128])
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), max_norm)
+            opt.step()
+            rec.step(loss=loss)
+    return rec
+
+
+def test_gradients_clipped_to_a_tiny_norm_are_named_before_the_learning_rate(fmnist):
+    rec = _clipped(fmnist, 1e-3)
+    scalars = rec.tables()["scalars"]
+    norms = scalars[scalars["quantity"] == "grad_norm_total"]["value"]
+    assert len(norms) == 4 and norms.to_numpy() == pytest.approx(1e-3, rel=1e-4)  # steps 0, 1, 4, 16
+    found = {f.code: f for f in _alarms(diagnose(rec))}
+    assert "UPDATE_RATIO" in found
+    assert found["UPDATE_RATIO"].alternatives[0]["cause"].startswith("gradients clipped to a tiny norm")
+    ranked = rank_causes(STUCK, Evidence.of(rec), {"NOT_LEARNING"})
+    assert ranked[0]["cause"].startswith("gradients clipped") and "max_norm=0.001" in ranked[0]["evidence"]
+    low = next(a for a in ranked if a["cause"] == "too low a learning rate")
+    assert "clipped to norm 0.001, which alone makes the steps small" in low["evidence"]
+    # clipping at a usual max_norm leaves a norm that wanders below it: no clipping seen
+    usual = rank_causes(STUCK, Evidence.of(_clipped(fmnist, 1.0)), {"NOT_LEARNING"})
+    clip = next(a for a in usual if a["cause"].startswith("gradients clipped"))
+    assert clip["verdict"] == "unlikely" and "no clipping seen" in clip["evidence"]

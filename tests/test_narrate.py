@@ -291,3 +291,64 @@ def test_one_run_says_how_much_its_hidden_outputs_spread_out():
     assert narrate_layers.output_spread_sentences(narrow, labels) == [
         "From step 0 to step 600 the outputs of Linear 1 (784→512) narrowed 3× (std 0.9 → 0.3)."]
     assert narrate_layers.output_spread_sentences(std[std["step"] == 0], labels) == []
+
+
+def test_a_vanishing_gradient_at_init_is_set_against_what_the_slopes_alone_allow():
+    grads = pd.DataFrame({"activation": "sigmoid", "layer": ["Linear 1", "Linear 5 (output)"],
+                          "grad_std": [2.4e-6, 2.3e-2]})
+    zeros = pd.DataFrame({"activation": "relu", "layer": ["Linear 5 (128→10, output)"], "zeros": [260],
+                          "weights": [1280]})
+    text = " ".join(narrate_layers.init_gradient_sentences(grads, zeros, [784, 512, 256, 256, 128, 10],
+                                                           {"sigmoid": 0.25}))
+    assert "below the 3.9e-3 its slope alone allows" in text and "the same order as the 1.0e-4 measured" in text
+    assert "(0.16 to 0.58 here)" in text  # sqrt(10 / (3·128)) and sqrt(256 / (3·256))
+    assert "or when the unit feeding it was (the output layer's zeros are all of the second kind" in text
+    # no slope known, or a fade the slopes explain: no comparison
+    assert "slope alone" not in " ".join(narrate_layers.init_gradient_sentences(grads))
+    assert narrate_layers._slope_and_weights(3.9e-3, 0.25, [784, 512, 256, 256, 128, 10]) == ""
+
+
+def test_sigmoid_outputs_at_the_steepest_point_are_not_called_saturated():
+    acts = pd.DataFrame({"activation": "sigmoid", "lo": [0.4, 0.5, 0.9], "hi": [0.5, 0.6, 1.0], "count": [40, 50, 1]})
+    text = " ".join(narrate_layers.output_centre_sentences(acts))
+    assert "sigmoid**'s typical output lies between 0.5 and 0.6" in text and "not because units saturate" in text
+    far = acts.assign(lo=[0.9, 0.95, 0.0], hi=[0.95, 1.0, 0.1])
+    assert narrate_layers.output_centre_sentences(far) == []
+
+
+def test_relus_zero_side_is_called_off_not_saturated():
+    units = pd.DataFrame({"activation": ["relu", "tanh"], "layer": "Linear 3", "dead_pct": 0.0,
+                          "saturated_pct": [53.0, 12.0]})
+    text = " ".join(narrate_pages.saturation_sentences(units))
+    assert "relu: 53 % of Linear 3's values fall on its flat negative side" in text
+    assert "not saturation in the tanh sense" in text and "tanh: 12 % of Linear 3's values are saturated" in text
+
+
+def test_the_conclusion_joins_the_sections_into_a_cause_instead_of_repeating_them():
+    flow = pd.DataFrame({"activation": "sigmoid", "layer": ["layers.0", "layers.8"], "step": 600,
+                         "median": [-6.0, -2.0]})
+    ratios = pd.DataFrame({"activation": "sigmoid", "layer": "layers.0", "step": [1, 600], "value": [1e-5, 1e-5]})
+    story = narrate_layers.stuck_story(["sigmoid"], flow, ratios)
+    assert "about 10,000× smaller than its output layer's" in story and "1.0e-5 of their size, 100× below" in story
+    loss = ["**sigmoid**'s training loss ends at 2.30 nats, next to ln 10 = 2.30"]
+    text = narrate.conclusion_compare("quick", loss, ["... about 100× below the guide"], [], why_stuck=story)
+    assert story in text and "2.30 nats" not in text and "100× below the guide" not in text
+    healthy = flow.assign(median=[-2.5, -2.0])
+    assert narrate_layers.stuck_story(["sigmoid"], healthy, ratios) == ""
+
+
+def test_a_slow_start_says_why_when_its_first_layer_gets_the_least_gradient():
+    rows = [{"activation": a, "seed": 1, "epoch": e, "val_acc": v}
+            for a, accs in {"swish": (0.35, 0.83), "relu": (0.75, 0.85), "tanh": (0.78, 0.85)}.items()
+            for e, v in enumerate(accs, 1)]
+    flow = pd.DataFrame([{"activation": a, "layer": k, "step": 0, "median": m}
+                         for a, first in {"swish": -3.1, "relu": -2.8, "tanh": -2.7}.items()
+                         for k, m in (("layers.0", first), ("layers.8", -2.0))])
+    text = " ".join(narrate.slow_start_sentences(pd.DataFrame(rows), flow=flow))
+    assert "swish** starts slowest" in text and "Why: at the first recorded step its first layer's typical gradient" in text
+    assert "Why:" not in " ".join(narrate.slow_start_sentences(pd.DataFrame(rows), flow=flow.assign(median=-2.0)))
+
+
+def test_what_these_runs_show_agrees_in_number():
+    assert narrate.heading(["x"], "these runs").startswith("**What these runs show.**")
+    assert narrate.heading(["x"]).startswith("**What this run shows.**")

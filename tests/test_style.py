@@ -106,3 +106,22 @@ def test_past_early_stop_continuations_cannot_be_read_as_an_activation_line():
     assert tails[0].get_linestyle() == "-" and tails[0].get_linewidth() < 2
     swish = next(ln for ln in lines if ln.get_label() == "swish")
     assert swish.get_linestyle() == ":" and swish.get_alpha() is None  # the activation's own line is full strength
+
+
+def test_overlay_titles_give_the_distance_of_every_value_not_only_the_drawn_bins():
+    """Page 5 draws log10 |dL/dW| and so leaves out the exact zeros; the titles must give the distance its
+    table gives (zeros included), else a figure and the table under it disagree."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import pandas as pd
+
+    from gradflow import plots
+    zero = {"lo": -np.inf, "hi": -12.0}
+    a = pd.DataFrame([{"layer": "L", **zero, "count": 50}, {"layer": "L", "lo": -3.0, "hi": -2.0, "count": 50}])
+    b = pd.DataFrame([{"layer": "L", **zero, "count": 0}, {"layer": "L", "lo": -3.0, "hi": -2.0, "count": 100}])
+    full = plots.histogram_distance(a, b)
+    assert full == pytest.approx(0.5)
+    drawn_a, drawn_b = a[a["lo"] > -np.inf], b[b["lo"] > -np.inf]
+    assert plots.histogram_distance(drawn_a, drawn_b) == 0.0  # what the panel would say from its own bins
+    fig = plots.plot_overlay(drawn_a, drawn_b, ("A", "B"), "t", "x", distances={"L": full})
+    assert fig.axes[0].get_title().endswith("TV distance 0.50")

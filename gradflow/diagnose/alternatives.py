@@ -26,7 +26,15 @@ from .facts import Facts
 from .finding import Finding, num
 from .loop_causes import eval_after_start, gradient_gap, lr_decayed, nll_cause, one_layer_fixed, whole_model, zero_lr
 from .nonfinite import SKIPPED_WARN_SHARE
-from .scale_causes import high_lr, large_init, low_lr, rate_for_layer, small_init, strong_weight_decay
+from .scale_causes import (
+    high_lr,
+    large_init,
+    low_lr,
+    rate_for_layer,
+    small_init,
+    strong_weight_decay,
+    tiny_clipping,
+)
 from .scores import AGAINST, FOR, RULED_OUT, STRONG, UNKNOWN, verdict
 
 # --------------------------------------------------------------------------- candidate causes
@@ -230,6 +238,7 @@ CAUSES = {
     "UPDATE_RATIO": [SYMMETRIC_CAUSE,
                      ("a learning-rate schedule that decayed to almost nothing (stepped per batch?)", lr_decayed),
                      ("inputs scaled down to almost nothing (divided by 255 twice)", tiny_inputs),
+                     ("gradients clipped to a tiny norm every step (clip_grad_norm_)", tiny_clipping),
                      ("the learning rate is off for this layer", rate_for_layer),
                      ("unnormalised inputs make every update large", unnormalized_fast),
                      ("its gradient vanishes", found("VANISHING_GRADIENT", "the gradient reaches the input end")),
@@ -298,6 +307,7 @@ CAUSES = {
                      ("weight decay so strong it pulls the weights to zero", strong_weight_decay),
                      ("vanishing gradients", found("VANISHING_GRADIENT", "the gradient reaches the input end")),
                      ("a bounded function on the logits", output_bounded),
+                     ("gradients clipped to a tiny norm every step (clip_grad_norm_)", tiny_clipping),
                      ("too low a learning rate", low_lr),
                      ("too high a learning rate", high_lr),
                      ("too-large initialisation", large_init),

@@ -35,7 +35,9 @@ from __future__ import annotations
 #    torch.no_grad(), or a graph cut (.detach(), a NumPy round trip) between two named layers.
 #    UNNORMALIZED_INPUT also for tiny inputs (pixels divided by 255 twice); NOT_LEARNING also for an accuracy
 #    that left chance and fell back for the last 3+ epochs; weight decay that pulls the weights to zero is a
-#    cause (the optimizer watch now keeps weight_decay and momentum).
+#    cause (the optimizer watch now keeps weight_decay and momentum), and so is clip_grad_norm_ to a tiny
+#    max_norm (the recorder keeps the joint gradient norm of recorded steps; clipped, it never varies).
+#    UPDATE_RATIO is a warning, not a note, when every weight layer of a run barely moves.
 DIAGNOSIS_VERSION = 10
 
 CODES = {

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from .facts import Facts
 from .finding import num
-from .scores import AGAINST, FOR, RULED_OUT, SELDOM, STRONG, UNKNOWN
+from .scores import AGAINST, FOR, NOT_SEEN, RULED_OUT, SELDOM, STRONG, UNKNOWN
 
 
 def unnormalized(F: Facts, f):
@@ -30,7 +30,8 @@ def tiny_inputs(F: Facts, f):
         return UNKNOWN, "the input range was not recorded"
     if r["scale"] == "tiny":
         return STRONG, f"inputs in [{num(r['min'])}, {num(r['max'])}]: divided by 255 twice?"
-    return AGAINST, f"inputs reach {num(max(abs(r['min']), abs(r['max'])))}"
+    # a seldom bug, measured directly: listed below the unlikely causes that share its symptom
+    return NOT_SEEN, f"inputs reach {num(max(abs(r['min']), abs(r['max'])))}"
 
 
 def input_cause(scale: str | None, bound: float | None):
@@ -42,7 +43,7 @@ def input_cause(scale: str | None, bound: float | None):
         if scale is None:
             return UNKNOWN, line
         if found != scale:
-            return AGAINST, line
+            return NOT_SEEN, line
         fits = top > bound if scale == "large" else top <= bound * 1.001
         return (STRONG if fits else FOR), line
     check.__name__ = f"input_{scale}"

@@ -226,6 +226,13 @@ def update_ratio(ev: Evidence) -> list[Finding]:
     moved = u.assign(nonzero=u["value"] != 0).groupby(["member", "step"])["nonzero"].transform("any")
     u = u[moved]
     fastest = _fastest_weight_layer(u)
+    # members whose every weight layer barely moves: not a borderline layer but a stalled net, worth a
+    # warning even when its accuracy crawls a little above chance
+    stalled = set()
+    if len(u) and "scale" in u:  # an empty table (no recording) has no columns
+        weights = u[(u["scale"] != "rms") & (u["value"] > 0)]
+        medians = weights.groupby(["member", "layer"])["value"].median()
+        stalled = {int(m) for m, g in medians.groupby(level=0) if len(g) >= 2 and g.max() < UPDATE_RATIO_LOW}
     out = []
     for (member, layer), rows in u.groupby(["member", "layer"], sort=False):
         if (rows["value"] == 0).all():
@@ -238,7 +245,7 @@ def update_ratio(ev: Evidence) -> list[Finding]:
         member = int(member)
         small = med < UPDATE_RATIO_LOW
         outcome = ev.outcome(member, seed)
-        strong = med < UPDATE_RATIO_LOW / STRONG if small else med > UPDATE_RATIO_HIGH * STRONG
+        strong = (med < UPDATE_RATIO_LOW / STRONG or member in stalled) if small else med > UPDATE_RATIO_HIGH * STRONG
         what = "the std of its weights" if not own_scale else "the size (RMS) of its values"
         out.append(Finding(
             "UPDATE_RATIO", ev.severity(member, seed, unambiguous=strong), layer, int(rows["step"].min()),

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from .facts import Facts
 from .finding import num
-from .scores import AGAINST, FOR, STRONG, UNKNOWN
+from .scores import AGAINST, FOR, NOT_SEEN, STRONG, UNKNOWN
 
 WHOLE_MODEL = ("no_optimizer_step", "recorded_before_step")  # NOT_UPDATED's causes when no layer moves
 
@@ -127,6 +127,7 @@ def gradient_gap(cause: str):
         found = f.evidence.get("cause")
         if found is None:  # a finding from before the cause was recorded
             return UNKNOWN, "not recorded"
-        return (STRONG, GAP_EVIDENCE[cause]) if found == cause else (AGAINST, GAP_EVIDENCE[found])
+        # the four are exclusive: where the layer ran tells which one it is
+        return (STRONG, GAP_EVIDENCE[cause]) if found == cause else (NOT_SEEN, GAP_EVIDENCE[found])
     check.__name__ = f"gap_{cause}"
     return check

@@ -177,7 +177,7 @@ def _log_of_bounded(ev: Evidence, loss: dict) -> list[Finding]:
         f"-(t * log(p)), which is how Keras' categorical_crossentropy reads its input), but the outputs come from "
         f"{_where(ev, op, layer)}, which ranges over [{num(interval[0])}, {num(interval[1])}]{rng}. Negative values "
         "are not probabilities: their log is NaN, and once clipped to [1e-7, 1] (as Keras does) their gradient is "
-        "zero, so most examples teach nothing (a tanh-output MLP trained this way stays near chance, ~10 %).",
+        "zero, so most examples teach nothing (such a model learns slowly, if at all).",
         {"cause": "log_of_bounded", "op": op, "loss": LOG_PROBABILITY, "output_min": lo, "output_max": hi,
          "interval": list(interval)},
         "Output raw logits and use F.cross_entropy / nn.CrossEntropyLoss; or put a softmax on the output if the loss "

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from .. import quantities as Q
 from .facts import Facts
 from .finding import num
-from .scores import AGAINST, FOR, STRONG, UNKNOWN
+from .scores import AGAINST, FOR, NOT_SEEN, STRONG, UNKNOWN
 
 HEALTHY_UPDATE = (1e-4, 1e-2)  # update:data around 1e-3 (Karpathy); a decade either way is still fine
 SMALL_INIT = 0.3  # first-layer weight std below 0.3 / sqrt(fan_in): too small to carry the signal
@@ -55,7 +57,10 @@ def low_lr(F: Facts, f):
     if u < 1e-3 and fast is not None and fast[1] >= 1e-3:  # the same rate moves one layer healthily
         return AGAINST, (f"{line}, but the same rate moves {F.ev.layer_title(fast[0])} by {num(fast[1])} per step: "
                          "the slow layers' gradients are small, not the rate")
-    return (STRONG if u < HEALTHY_UPDATE[0] else (UNKNOWN if u < 1e-3 else AGAINST)), line
+    score = STRONG if u < HEALTHY_UPDATE[0] else (UNKNOWN if u < 1e-3 else AGAINST)
+    if score == STRONG and (clip := clipped_norm(F)):
+        return FOR, f"{line}; but every gradient was clipped to norm {num(clip[0])}, which alone makes the steps small"
+    return score, line
 
 
 def rate_for_layer(F: Facts, f):
@@ -149,5 +154,38 @@ def strong_weight_decay(F: Facts, f):
         return UNKNOWN, "weight decay not recorded"
     wd, shrink, line = decay
     if wd == 0:
-        return AGAINST, "no weight decay"
+        return NOT_SEEN, "no weight decay"
     return (STRONG if shrink < DECAYED else AGAINST), line
+
+
+CLIP_SPREAD = 1e-3  # a joint gradient norm that varies less than this (relative) over the steps is clipped
+
+
+def clipped_norm(F: Facts) -> tuple[float, int] | None:
+    """(max_norm, recorded steps) when the model's joint gradient norm is the same at every recorded
+    step from 3 on (clip_grad_norm_ leaves it exactly at max_norm; a free gradient's norm wanders);
+    None when it varies or was not recorded (stacked members, recordings from before diagnosis 10)."""
+    q = F.ev.quantity(Q.GRAD_NORM_TOTAL)
+    v = q["value"].astype(float).to_numpy() if len(q) else []
+    if len(v) < 3 or not (v > 0).all():
+        return None
+    median = float(np.median(v))
+    return (median, len(v)) if (v.max() - v.min()) <= CLIP_SPREAD * median else None
+
+
+def tiny_clipping(F: Facts, f):
+    """Gradients clipped every step to a norm so small that the steps are tiny whatever the rate."""
+    clip = clipped_norm(F)
+    q = F.ev.quantity(Q.GRAD_NORM_TOTAL)
+    if clip is None:
+        if q.empty:
+            return UNKNOWN, "the joint gradient norm was not recorded"
+        lo, hi = float(q["value"].min()), float(q["value"].max())
+        return NOT_SEEN, f"the joint gradient norm varies ({num(lo)} to {num(hi)}): no clipping seen"
+    norm, steps = clip
+    u = F.update_ratio
+    line = (f"the joint gradient norm is {num(norm)} at every recorded step ({steps} of {steps}): "
+            f"clip_grad_norm_(max_norm={num(norm)})")
+    if u is not None and u < HEALTHY_UPDATE[0]:
+        return STRONG, f"{line} with {F.lr} moves the weights by {num(u)} of their size per step"
+    return AGAINST, f"{line}, and the weights still move at a healthy pace" if u is not None else line

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from functools import partial
 
+import torch
+
 from .. import quantities as Q
 from .. import stats
 
@@ -18,6 +20,14 @@ class LayerStatistics:
 
     def __init__(self, buffer, workspace: stats.Workspace, histograms: bool, guard):
         self.buffer, self.workspace, self.histograms, self.guard = buffer, workspace, histograms, guard
+
+    def total_grad_norm(self, model, step: int, epoch: int) -> None:
+        """All gradients' joint norm, as clip_grad_norm_ measures it: a norm that is the same at every
+        recorded step is a clipped one (max_norm), which the diagnosis weighs against a slow layer."""
+        grads = [p.grad.detach() for p in model.parameters() if p.grad is not None]
+        if grads:
+            total = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g).float() for g in grads]))
+            self.buffer.scalar(step, epoch, Q.MODEL_LAYER, Q.GRAD_NORM_TOTAL, total)
 
     def parameters(self, layers, grads: dict, before: dict, missing: dict, step: int, epoch: int) -> None:
         """Each trainable layer's gradient and weight statistics; ``before``: the weights before the

@@ -288,6 +288,8 @@ class Recorder:
         if self._active:
             self._stats.parameters(self._param_layers, self._grads, self._before, self._missing_grad, self._step,
                                    self.epoch)
+            if self.members == 1:  # a stacked model's members would need one norm each
+                self._stats.total_grad_norm(self._inner, self._step, self.epoch)
             self._recorded_steps.append(self._step)
             self._stale_grad.arm(self._step, self._before)
             if self._boundary.probe_pending():
