@@ -198,7 +198,8 @@ def case_callout(preset: str) -> str:
     if not is_preview(preset):
         return callout_html(f"Results: the “{preset}” preset", body, preview=False)
     full = CASE_PRESETS["tutorial"]
-    body += (f" The gap between a broken run and its fix is already plain at this length; "
+    body += (f" The gap between a broken run and its fix already shows at this length, and can be wider than after "
+             f"full training (a net that learns slowly is furthest behind early); "
              f"<code>make report PRESET=tutorial</code> trains {full['epochs']} epochs on all {full['train']:,} "
              f"images, on {seeds_phrase(full['seeds'])}.")
     if len(p["seeds"]) == 1:
