@@ -88,7 +88,9 @@ class NonfiniteLog:
         bad = chunk[chunk["quantity"].isin(list(LOCATION_OF_COUNT)) & (chunk["value"] > 0)]
         for r in bad.itertuples(index=False):
             self.note(r.member, r.layer, LOCATION_OF_COUNT[r.quantity], r.step, r.epoch, int(r.value))
-        whole = chunk[chunk["layer"].isin(WHOLE_MODEL_LAYERS) & ~np.isfinite(chunk["value"])]
+        # the loss and the input/output ranges; a non-finite joint gradient norm is told by the layers' own counts
+        whole = chunk[chunk["layer"].isin(WHOLE_MODEL_LAYERS) & chunk["quantity"].isin(list(LOCATION_OF_VALUE))
+                      & ~np.isfinite(chunk["value"])]
         for r in whole.itertuples(index=False):
             self.note(r.member, r.layer, LOCATION_OF_VALUE.get(r.quantity, r.quantity), r.step, r.epoch,
                       UNKNOWN_COUNT)
