@@ -88,6 +88,15 @@ def dead_unit_sentences(dead: pd.DataFrame, min_change_pp: float = 0.5) -> list[
     return out
 
 
+def _step_epoch(d: pd.DataFrame) -> str:
+    """The last recorded step with its epoch, when known: "600 (in epoch 4)" reads where "600" does not."""
+    last = d[d["step"] == d["step"].max()]
+    step = int(last["step"].iloc[0])
+    if "epoch" not in last or pd.isna(last["epoch"].iloc[0]):
+        return str(step)
+    return f"{step} (epoch {int(last['epoch'].iloc[0])}, the last recorded step)"
+
+
 def gradient_flow_sentences(lines: pd.DataFrame, labels: dict) -> list[str]:
     """How much smaller the first layer's gradients are than the last layer's, at the last recorded step.
 
@@ -109,7 +118,7 @@ def gradient_flow_sentences(lines: pd.DataFrame, labels: dict) -> list[str]:
                        f"about {fmt_times(10 ** gap0)}× smaller than that of {labels.get(layers[-1], layers[-1])}; "
                        f"the gap closes to within 10× only by step {closed}: its first layer started learning late.")
         if gap >= 1.5:
-            out.append(f"**{act}**: at step {int(d['step'].max())} the median gradient of "
+            out.append(f"**{act}**: at step {_step_epoch(d)} the median gradient of "
                        f"{labels.get(layers[0], layers[0])} is {fmt_sci(10 ** first)}, about {fmt_times(10 ** gap)}× smaller than "
                        f"that of {labels.get(layers[-1], layers[-1])} ({fmt_sci(10 ** final)}): the signal fades on its "
                        "way back to the input.")
@@ -121,7 +130,7 @@ def gradient_flow_sentences(lines: pd.DataFrame, labels: dict) -> list[str]:
         rows = rows.sort_values("layer", key=lambda c: c.map(_order))
         shares = _join([f"{100 * r.zero_share:.0f} % of {labels.get(r.layer, r.layer)}'s" for r in rows.itertuples()])
         several = len(rows) > 1
-        out.append(f"{act}: at step {int(rows['step'].iloc[0])}, {shares} weight gradients are exactly 0 (or below "
+        out.append(f"{act}: at step {_step_epoch(rows)}, {shares} weight gradients are exactly 0 (or below "
                    f"1e-10), so {'their bands reach' if several else 'its band reaches'} the bottom: they belong to "
                    "units that were off for the whole batch.")
     if even:

@@ -99,11 +99,8 @@ class Recorder:
         self._handles: list = []
         self._step = 0
         self._active = False  # this step is recorded
-        self._order: dict[str, int] = {}  # layer -> position in the training forward
-        # inside a model forward that began with gradients on: a layer that then runs with them off sits
-        # in a torch.no_grad() block of forward() (and never gets a gradient: NO_GRADIENT says why)
-        self._in_training_forward = False
-        self._ran_without_grad: set[str] = set()
+        self._forward = structure.ForwardOrder()
+        self._order = self._forward.position  # layer -> position in the training forward
         nonfinite = NonfiniteLog()
         # CPU scratch memory reused by every recorded step: histograms, pre-step weights, updates
         self._workspace = stats.Workspace()
@@ -211,29 +208,19 @@ class Recorder:
         """Note the layer's place in the first training forward, then remove the hook: a module
         without forward hooks takes torch's fast call path on every later step."""
         def hook(module, args, out):
-            if lay.name not in self._order:
-                self._note_order(lay)
+            self._forward.note(lay.name, self._training_forward())
             if lay.name in self._order:
                 handle.remove()
         handle = lay.module.register_forward_hook(self._guard(hook))
         return handle
 
-    def _note_order(self, lay):
-        """The layer's place in the training forward, also when it runs inside a torch.no_grad()
-        block of that forward (noted: it can never get a gradient)."""
-        if self._training_forward():
-            self._order[lay.name] = len(self._order)
-        elif self._in_training_forward and self._state == "open":
-            self._order[lay.name] = len(self._order)
-            self._ran_without_grad.add(lay.name)
-
     def _on_model_input(self, module, args):
-        self._in_training_forward = self._training_forward()
+        self._forward.in_training_forward = self._training_forward()
         if self._active and self._training_forward():
             self._boundary.on_input(self._step, module.training, args)
 
     def _on_model_output(self, module, args, out):
-        self._in_training_forward = False
+        self._forward.in_training_forward = False
         if self._active and self._training_forward():
             self._boundary.on_output(first_tensor(out), self._last_act)
 
@@ -251,8 +238,8 @@ class Recorder:
         def hook(module, args, out):
             if not isinstance(out, torch.Tensor) or lay.name in self._seen:
                 return
-            if lay.name not in self._order:
-                self._note_order(lay)
+            if lay.name not in self._order:  # once per layer: every later step skips the call
+                self._forward.note(lay.name, self._training_forward())
             if not self._training_forward():
                 return
             self._seen.add(lay.name)
@@ -381,7 +368,7 @@ class Recorder:
             "train_mode": structure.train_mode(self._boundary.mode, self._inner),
             "output": dict(self._boundary.output), "loss": self._loss_info, "num_classes": structure.num_classes(self._inner),
             "missing_grad": {k: v[:20] for k, v in self._missing_grad.items()},
-            "ran_without_grad": sorted(self._ran_without_grad),
+            "ran_without_grad": sorted(self._forward.without_grad),
             "dropout_masks": self._boundary.dropout_masks, "stale_grad": self._stale_grad.summary(),
             "targets": self._boundary.targets_summary(), "optimizer_watch": self._optimizers.summary(),
             "skipped_steps": self._sentinel.settle(self._optimizers.model_steps, self._order),

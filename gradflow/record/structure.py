@@ -11,6 +11,24 @@ from ..quantities import ROOT_LAYER
 from .layers import PARAM, Layer, activation_name, member_activation_names
 
 
+class ForwardOrder:
+    """Where each hooked layer first ran in a training forward: its position (the order of the layer
+    tables) and whether it ran inside a torch.no_grad() block of that forward, where it can never get
+    a gradient (NO_GRADIENT says so)."""
+
+    def __init__(self):
+        self.position: dict[str, int] = {}
+        self.without_grad: set[str] = set()
+        self.in_training_forward = False  # inside a model forward that began with gradients on
+
+    def note(self, name: str, grad_on: bool) -> None:
+        if name in self.position or not (grad_on or self.in_training_forward):
+            return  # placed already, or a forward outside training (validation, a dead-unit pass)
+        self.position[name] = len(self.position)
+        if not grad_on:
+            self.without_grad.add(name)
+
+
 def describe_layers(layers: list[Layer], order: dict[str, int]) -> list[dict]:
     """The hooked layers, sorted by first use in a training forward (never used: last)."""
     out = []
