@@ -101,9 +101,9 @@ def shows_001(runs: dict) -> str:
         f" (seeds from {pct(r.results['test_acc'].min())} to {pct(r.results['test_acc'].max())})")
     return (f"Same MLP, same data, {_setup(b)}, {_seeds_note(b)}. Dropping 70 % of the units: test accuracy "
             f"**{pct(acc_b)}**{spread(b)}; dropping 30 %: **{pct(acc_f)}**{spread(f)}, "
-            f"{100 * (acc_f - acc_b):.1f} points apart. During training (dropout on) the p = 0.7 network gets "
-            f"{pct(tr_b)} of its training batches right against {pct(tr_f)}: it learns with 30 % of its units "
-            f"at a time. {_gap_001(b, acc_f - acc_b)}")
+            f"{100 * (acc_f - acc_b):.1f} points apart. During training (dropout on) the p = 0.7 network "
+            f"classifies {pct(tr_b)} of its training images correctly against {pct(tr_f)}: it learns with 30 % of "
+            f"its units at a time. {_gap_001(b, acc_f - acc_b)}")
 
 
 def _gap_001(broken, gap: float) -> str:
@@ -201,9 +201,11 @@ def _fix2_002(clamped, acc_scaled: float) -> str:
     if boom is not None:
         layer = _where(clamped, (boom.get("layers") or [boom["layer"]])[0])
         ev = boom.get("evidence") or {}
+        lr = float((clamped.config.get("run") or {}).get("lr") or 0.01)  # the question's SGD(lr=0.01)
         size = ("" if ev.get("grad_data_ratio") is None else f": at step {boom.get('step') or 0} its weight "
-                f"gradient is {ev['grad_data_ratio']:.0f} times the spread (std) of its weights, so one SGD "
-                "step can rewrite that layer")
+                f"gradient is {ev['grad_data_ratio']:.0f} times the spread (std) of its weights, so one SGD step "
+                f"at this case's learning rate of {lr:g} changes them by {100 * ev['grad_data_ratio'] * lr:.0f} % of that "
+                f"spread, {ev['grad_data_ratio'] * lr / 1e-3:.0f}× the healthy 1e-3")
         seeds = "This seed learns" if len(clamped.seeds) == 1 else "These seeds learn"
         text += (f", with exploding gradients at {layer}{size}. {seeds} all the same; with another seed, steps "
                  "that large can still blow the weights up until a layer's output overflows, NaN in the forward "

@@ -192,7 +192,7 @@ def case_callout(preset: str) -> str:
     p = CASE_PRESETS[preset]
     data = "a synthetic stand-in data set" if p["dataset"] == "synthetic" else "FashionMNIST"
     seeds = (f"on {seeds_phrase(p['seeds'])}" + ("" if tuple(p["dropout_seeds"]) == tuple(p["seeds"]) else
-             f"; case 001, whose runs share one batched trainer, on {seeds_phrase(p['dropout_seeds'])}"))
+             f"; case 001, whose runs train together as one stacked model, on {seeds_phrase(p['dropout_seeds'])}"))
     images = "all 50,000" if p["train"] >= 50_000 else f"the first {p['train']:,}"
     body = f"Each case's runs trained for {p['epochs']} epochs on {images} training images of {data}, {seeds}."
     if not is_preview(preset):

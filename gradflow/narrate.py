@@ -177,29 +177,23 @@ def loss_sentences(metrics: pd.DataFrame, tolerance: float = 0.05) -> list[str]:
 
 
 def _weakest_start(flow: pd.DataFrame | None, learners) -> dict | None:
-    """Per learning activation, how far below the output layer's its first layer's typical gradient
-    sits at the first recorded step (flow: activation, layer, step, median log10 |dL/dW|); None if unknown."""
+    """Per learning activation, the typical size of its weight gradients at the first recorded step:
+    the median over its layers of each layer's median |dL/dW| (flow: activation, layer, step, median
+    log10 |dL/dW|); None if unknown. With SGD the step is the rate times the gradient, so the smallest
+    gradients take the smallest steps."""
     if flow is None or flow.empty:
         return None
     first = flow[flow["step"] == flow["step"].min()]
-    gaps = {}
-    for act, d in first[first["activation"].isin(list(learners))].groupby("activation"):
-        d = d.sort_values("layer", key=lambda c: c.map(_layer_position))
-        gaps[act] = 10 ** (float(d["median"].iloc[0]) - float(d["median"].iloc[-1]))
-    return gaps if len(gaps) == len(learners) else None
-
-
-def _layer_position(key) -> int:
-    from .style import layer_order  # style imports matplotlib: only when a page asks
-    return layer_order(key)
+    sizes = {act: 10 ** float(d["median"].median())
+             for act, d in first[first["activation"].isin(list(learners))].groupby("activation")}
+    return sizes if len(sizes) == len(learners) else None
 
 
 def slow_start_sentences(metrics: pd.DataFrame, gap: float = 0.10, flow: pd.DataFrame | None = None) -> list[str]:
     """Among the activations that learn, the one that starts clearly slowest (its first-epoch validation
     accuracy ``gap`` or more below every other's), and where it stands at the end: a slow start is
     something the curves show but early epochs must not be read as a ranking. With ``flow`` (the
-    gradient lines, flow_plots.gradient_lines), why: its first layer gets the smallest share of the
-    output layer's gradient at the start.
+    gradient lines, flow_plots.gradient_lines), why: its weight gradients are the smallest at the start.
 
     metrics -- columns activation, seed, epoch, val_acc (, past_stop)
     """
@@ -219,13 +213,14 @@ def slow_start_sentences(metrics: pd.DataFrame, gap: float = 0.10, flow: pd.Data
             "a slow start is not where a network ends."] + _why_slow(slowest, _weakest_start(flow, learners.index))
 
 
-def _why_slow(slowest: str, gaps: dict | None) -> list[str]:
-    rest = [v for a, v in (gaps or {}).items() if a != slowest]
-    if not rest or gaps[slowest] >= min(rest):  # only when its first layer clearly gets the least
+def _why_slow(slowest: str, sizes: dict | None) -> list[str]:
+    rest = [v for a, v in (sizes or {}).items() if a != slowest]
+    if not rest or sizes[slowest] >= min(rest) / 1.5:  # only when its gradients are clearly the smallest
         return []
-    return [f"Why: at the first recorded step its first layer's typical gradient is {fmt_sci(gaps[slowest])} of its "
-            f"output layer's, the smallest share of these activations (the others: {fmt_sci(min(rest))} to "
-            f"{fmt_sci(max(rest))}), so its first layers start moving slowest, as page 2's gradient sizes suggest."]
+    return [f"Why: at the first recorded step its weight gradients are the smallest of these activations (typical "
+            f"size {fmt_sci(sizes[slowest])}, the median over its layers, against {fmt_sci(min(rest))} to "
+            f"{fmt_sci(max(rest))} for the others), and with SGD a smaller gradient takes a smaller step; page 2 "
+            "shows the same order before any training."]
 
 
 # --------------------------------------------------------------------------- test accuracy

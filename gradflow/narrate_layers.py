@@ -130,9 +130,13 @@ def gradient_flow_sentences(lines: pd.DataFrame, labels: dict) -> list[str]:
         rows = rows.sort_values("layer", key=lambda c: c.map(_order))
         shares = _join([f"{100 * r.zero_share:.0f} % of {labels.get(r.layer, r.layer)}'s" for r in rows.itertuples()])
         several = len(rows) > 1
+        # the band is the middle half (25th-75th percentile): zeros pull it to the bottom only from 25 % on
+        reach = rows["zero_share"].min() >= 0.25
+        where = (f"so {'their bands reach' if several else 'its band reaches'} the bottom" if reach else
+                 f"below {'their bands' if several else 'its band'} (the middle half of the values), which "
+                 f"{'they do' if several else 'it does'} not pull down")
         out.append(f"{act}: at step {_step_epoch(rows)}, {shares} weight gradients are exactly 0 (or below "
-                   f"1e-10), so {'their bands reach' if several else 'its band reaches'} the bottom: they belong to "
-                   "units that were off for the whole batch.")
+                   f"1e-10), {where}: they belong to units that were off for the whole batch.")
     if even:
         worst = max(f for _, f in even)
         out.append(f"For {_join([a for a, _ in even])} the first and the last layer's median gradients are within "
@@ -174,7 +178,10 @@ def _slope_and_weights(ratio: float, slope: float | None, sizes: list[int] | Non
             f"{slope:.2f} per layer, page 1): on the way back each Linear layer also multiplies the gradient by its "
             f"weights, about sqrt(fan_out / (3·fan_in)) at PyTorch's default initialisation ({lo:.2f} to {hi:.2f} "
             f"here). Slopes {fmt_sci(bound)} × weights {fmt_sci(weights)} ≈ {fmt_sci(bound * weights)}, the same order "
-            f"as the {fmt_sci(ratio)} measured. Larger initial weights (Kaiming, page 7) shrink it less at every layer.")
+            f"as the {fmt_sci(ratio)} measured. (A weight's gradient is also multiplied by its layer's input: "
+            "sigmoid's outputs sit near 0.5 in every layer, so that factor changes little here; tanh's and ReLU's "
+            "outputs shrink from layer to layer, so the output layer's inputs are small and their first layer keeps "
+            "a larger share.) Larger initial weights (Kaiming, page 7) shrink the gradient less at every layer.")
 
 
 def init_gradient_sentences(grad_std: pd.DataFrame, zeros: pd.DataFrame | None = None, sizes: list[int] | None = None,

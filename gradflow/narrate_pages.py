@@ -34,10 +34,11 @@ GLOSSARY = {
     "update:data ratio": "how much one optimizer step changes a layer's weights, relative to their size: "
                          "std(weight after − weight before) / std(weight). About 1e-3 is the usual healthy size "
                          "(Karpathy); far below, the layer barely learns.",
-    "dead unit": "a hidden unit that passes no gradient (its slope is below 1e-4 of the activation's largest slope) "
-                 "or carries no signal (|output| < 1e-6) for every training image checked: its incoming weights get "
-                 "no gradient and stop changing, unless earlier layers move its inputs back (training can revive "
-                 "it). Counted by the recorder on a pass over the training images (how many: the page says).",
+    "dead unit": "a hidden unit that, for every training image checked, either passes no gradient back (its slope "
+                 "is below 1e-4 of the activation's largest slope: the weights into it stop learning) or outputs "
+                 "nothing (|output| < 1e-6: it tells the next layer nothing, and the weights out of it get no "
+                 "gradient). Training can revive it when earlier layers move its inputs. Counted by the recorder on "
+                 "a pass over the training images (how many: the page says).",
     "saturated": "a value where the activation's slope is below 6 % of its largest slope (for tanh that is "
                  "|tanh(x)| > 0.97): almost no gradient passes back through it. For ReLU the recorder counts "
                  "its flat negative side the same way; there the unit is off, which is not saturation in the tanh "
@@ -46,8 +47,8 @@ GLOSSARY = {
                    "difference of their fractions. 0 = identical, 1 = no overlap.",
     "nats": "the unit of cross-entropy loss with the natural logarithm; guessing uniformly among 10 classes "
             f"costs ln 10 = {CHANCE_LOSS_10:.2f} nats.",
-    "seed": "the number that fixes a run's random initialisation, data order and dropout masks. Several seeds "
-            "show how much of a difference is luck.",
+    "seed": "the number that fixes a run's random initialisation, data order and (where a network has dropout) "
+            "dropout masks. Several seeds show how much of a difference is luck.",
     "95 % CI": "the 95 % confidence interval of the mean over seeds (Student t). Two activations whose intervals "
                "do not overlap differ by more than seed-to-seed luck; overlapping intervals can still differ, these "
                "seeds just cannot show it.",
@@ -164,7 +165,8 @@ def run_sentences(metrics: pd.DataFrame, results: pd.DataFrame, dead: pd.DataFra
         if changes:
             from .diagnose.units import DEAD_WARNING  # the diagnosis owns its threshold
             out.append("The diagnosis raises no finding: these changes stay below its thresholds (a DEAD_UNITS "
-                       f"warning starts at {100 * DEAD_WARNING:.0f} % of a layer), but they are real and worth watching.")
+                       f"warning starts at {100 * DEAD_WARNING:.0f} % of a layer, and is only a note when the run learns "
+                       "all the same), but they are real and worth watching.")
         else:
             out.append("The diagnosis raises no finding, and dead units did not change.")
     if is_preview(preset):

@@ -246,9 +246,10 @@ def conclusion(pairs: pd.DataFrame, counts: pd.DataFrame, n_seeds: int, preview:
     told = clean[clean["told apart"]] if len(clean) and n_seeds >= 2 else clean.iloc[0:0]
     if len(told):
         big = told.loc[told["change (pp)"].abs().idxmax()]
-        out.append(f"Among cells whose seeds agree, the largest change the seeds can vouch for is {big['axis']} "
-                   f"from {big['from']} to {big['to']} ({big['where']}): {big['change (pp)']:+.1f} points of test "
-                   "accuracy.")
+        out.append(f"{'Measured in test accuracy instead' if rescued else 'Measured in test accuracy'}, between cells "
+                   "whose seeds agree (no cell with some seeds at chance and others learning), the largest change the "
+                   f"seeds can vouch for is {big['axis']} from {big['from']} to {big['to']} ({big['where']}): "
+                   f"{big['change (pp)']:+.1f} points.")
         quiet = clean[~clean["told apart"]]
         if len(quiet):
             out.append(f"{len(quiet)} of {len(clean)} such one-setting changes stay within the seeds' spread: for "

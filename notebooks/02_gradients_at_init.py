@@ -209,8 +209,11 @@ nh.show_markdown(narrate.heading(narrate_pages.saturation_sentences(units)))
 # ## A deeper network: where ReLU units die
 #
 # The tutorial's second experiment: ten hidden layers (`deep_hidden`), still at initialisation, dead
-# units counted over the same images. Compare with the shallow network's dead units above: with depth,
-# the inputs of later layers drift, and whole layers of ReLU units can be off for every image.
+# units counted over the same images. Why depth kills ReLU units before any training: with PyTorch's
+# default weights each ReLU layer shrinks its signal (the mean square of its outputs falls about 6× per
+# layer: the weights scale it by 1/3, ReLU keeps half), while every unit's bias keeps its random size
+# (up to ±1/sqrt(fan_in)). After a few layers the bias outweighs the signal, and a unit whose bias is
+# negative is off for every image.
 
 # %%
 deep_rows = []
@@ -253,4 +256,4 @@ nh.show_markdown(exercises.gradients_at_init(preset))
 # ## Glossary
 
 # %%
-nh.show_markdown(narrate_pages.glossary(["dead unit", "saturated"]))
+nh.show_markdown(narrate_pages.glossary(["dead unit", "saturated", "initialisation"]))

@@ -72,12 +72,13 @@ flow = pd.concat([flow_plots.gradient_lines(plots.recorded_histograms(t["histogr
 # ## Learning curves
 #
 # Mean over the seeds with a 95 % confidence band. Thin faded continuations: epochs after a seed's
-# early stop. All models train in one batched step, so a stopped model keeps training with the batch;
-# those epochs never count for its test score, but they show where it was heading.
+# early stop. All the models on this page (every activation × seed) train together as one stacked
+# model, one optimizer step for all of them, so a model that stopped early keeps training with the
+# others; those epochs never count for its test score, but they show where it was heading.
 
 # %%
 nh.show_markdown(narrate_pages.questions([
-    "From pages 1 and 2: which activation do you expect to start slowest, and why?",
+    "From pages 1 and 2: which activation do you expect not to learn at all, and why?",
     "What loss does a network have that guesses uniformly among 10 classes?"]))
 fig, axes = plt.subplots(1, 2, figsize=(13, 4.2), layout="constrained")
 plots.plot_learning_curves(metrics, "val_acc", ax=axes[0], title="Validation accuracy")
@@ -85,7 +86,8 @@ plots.plot_learning_curves(metrics, "train_loss", ax=axes[1], title="Training lo
 axes[0].set_ylim(0, 1)
 axes[0].axhline(0.1, color="0.5", lw=0.8, ls=":")
 axes[1].axhline(narrate.CHANCE_LOSS_10, color="0.5", lw=0.8, ls=":")
-axes[1].text(1, narrate.CHANCE_LOSS_10, " chance: ln 10 = 2.30 nats", va="bottom", fontsize=7, color="0.4")
+# under the line: a run stuck at chance (sigmoid) draws its curve right on it
+axes[1].text(1, narrate.CHANCE_LOSS_10 - 0.03, " chance: ln 10 = 2.30 nats", va="top", fontsize=7, color="0.4")
 plt.show()
 loss_text = narrate.loss_sentences(metrics) + narrate.slow_start_sentences(metrics, flow=flow)
 plateau = narrate_pages.plateau_story(metrics[metrics["activation"] == "sigmoid"], results[results["activation"] == "sigmoid"]) \

@@ -60,11 +60,11 @@ nh.show_table(pd.DataFrame([
     ("batch size (images)", str(rc["batch_size"])),
     ("epochs", f"{nh.span_text(results['epochs_trained'])} per seed, of at most {rc['max_epochs']} (early "
                f"stopping, patience {rc['patience']})"
-               + (f"; the batch trained on to epoch {int(metrics['epoch'].max())}"
+               + (f"; the group it trained with went on to epoch {int(metrics['epoch'].max())}"
                   if int(metrics['epoch'].max()) > int(results['epochs_trained'].max()) else "")),
     ("seeds", ", ".join(str(s) for s in the_run.seeds)),
-    ("trained on", f"{cfg.get('device', '?')}, {cfg.get('seconds_per_epoch') or 0:.1f} s per epoch for the whole "
-                   f"batch of {cfg.get('batch', {}).get('members', 1)} models trained together"),
+    ("trained on", f"{cfg.get('device', '?')}, {cfg.get('seconds_per_epoch') or 0:.1f} s per epoch for the group of "
+                   f"{cfg.get('batch', {}).get('members', 1)} models trained together as one stacked model"),
 ], columns=["setting", "value"]))
 
 # %% [markdown]

@@ -113,3 +113,16 @@ def test_gradients_clipped_to_a_tiny_norm_are_named_before_the_learning_rate(fmn
     usual = rank_causes(STUCK, Evidence.of(_clipped(fmnist, 1.0)), {"NOT_LEARNING"})
     clip = next(a for a in usual if a["cause"].startswith("gradients clipped"))
     assert clip["verdict"] == "unlikely" and "no clipping seen" in clip["evidence"]
+
+
+def test_pytorchs_default_scale_behind_sigmoid_is_a_possible_cause_not_an_unlikely_one(fmnist):
+    """Kaiming's 2.4x larger start rescues a sigmoid net (page 7), so the default scale is no 'opposite'."""
+    sigmoid = torch.nn.Sequential(torch.nn.Linear(784, 128), torch.nn.Sigmoid(), torch.nn.Linear(128, 64),
+                                  torch.nn.Sigmoid(), torch.nn.Linear(64, 10))
+    ev = Evidence.of(_train(sigmoid, fmnist.x, fmnist.y, steps=8))
+    vanish = Finding("VANISHING_GRADIENT", "error", "0", 0, "vanishing", {})
+    small = next(a for a in rank_causes(vanish, ev, {"VANISHING_GRADIENT"}) if a["cause"] == "too-small initialisation")
+    assert small["verdict"] == "possible" and "about 2.4x below Kaiming's" in small["evidence"]
+    relu = Evidence.of(_train(_mlp(), fmnist.x, fmnist.y, steps=8))  # no bounded activation: the scale is no cause
+    small = next(a for a in rank_causes(vanish, relu, {"VANISHING_GRADIENT"}) if a["cause"] == "too-small initialisation")
+    assert small["verdict"] == "unlikely"

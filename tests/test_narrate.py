@@ -186,8 +186,13 @@ def test_zero_gradient_layers_of_one_activation_read_as_one_sentence():
     labels = {"layers.4": "Linear 3", "layers.6": "Linear 4"}
     said = [t for t in narrate_layers.gradient_flow_sentences(lines, labels) if "exactly 0" in t]
     assert said == ["relu: at step 600, 15 % of Linear 3's and 20 % of Linear 4's weight gradients are exactly 0 "
-                    "(or below 1e-10), so their bands reach the bottom: they belong to units that were off for the "
-                    "whole batch."]
+                    "(or below 1e-10), below their bands (the middle half of the values), which they do not pull "
+                    "down: they belong to units that were off for the whole batch."]
+    # from a quarter on, the zeros are the band's lower edge: the band reaches the bottom
+    lines.loc[lines["layer"] == "layers.4", "zero_share"] = 0.3
+    lines.loc[lines["layer"] == "layers.6", "zero_share"] = 0.4
+    said = [t for t in narrate_layers.gradient_flow_sentences(lines, labels) if "exactly 0" in t]
+    assert "so their bands reach the bottom" in said[0]
 
 
 def test_ratios_read_with_two_significant_digits():
@@ -337,16 +342,18 @@ def test_the_conclusion_joins_the_sections_into_a_cause_instead_of_repeating_the
     assert narrate_layers.stuck_story(["sigmoid"], healthy, ratios) == ""
 
 
-def test_a_slow_start_says_why_when_its_first_layer_gets_the_least_gradient():
+def test_a_slow_start_says_why_when_its_gradients_are_the_smallest():
     rows = [{"activation": a, "seed": 1, "epoch": e, "val_acc": v}
             for a, accs in {"swish": (0.35, 0.83), "relu": (0.75, 0.85), "tanh": (0.78, 0.85)}.items()
             for e, v in enumerate(accs, 1)]
-    flow = pd.DataFrame([{"activation": a, "layer": k, "step": 0, "median": m}
-                         for a, first in {"swish": -3.1, "relu": -2.8, "tanh": -2.7}.items()
-                         for k, m in (("layers.0", first), ("layers.8", -2.0))])
+    flow = pd.DataFrame([{"activation": a, "layer": k, "step": 0, "median": m + shift}
+                         for a, shift in {"swish": -1.0, "relu": 0.0, "tanh": 0.2}.items()
+                         for k, m in (("layers.0", -4.0), ("layers.8", -3.0))])
     text = " ".join(narrate.slow_start_sentences(pd.DataFrame(rows), flow=flow))
-    assert "swish** starts slowest" in text and "Why: at the first recorded step its first layer's typical gradient" in text
-    assert "Why:" not in " ".join(narrate.slow_start_sentences(pd.DataFrame(rows), flow=flow.assign(median=-2.0)))
+    assert "swish** starts slowest" in text and "Why: at the first recorded step its weight gradients are the smallest" in text
+    assert "typical size 3.2e-5" in text and "against 3.2e-4 to 5.0e-4" in text
+    alike = flow.assign(median=-3.5)
+    assert "Why:" not in " ".join(narrate.slow_start_sentences(pd.DataFrame(rows), flow=alike))
 
 
 def test_what_these_runs_show_agrees_in_number():

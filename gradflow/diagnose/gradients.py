@@ -193,8 +193,9 @@ def exploding_scale(ev: Evidence) -> list[Finding]:
                                ev.severity(member, seed, unambiguous=value > EXPLODING_GRAD_DATA * STRONG),
                                layer, step,
                                f"The weight gradient of {ev.layer_title(layer)} is {round_number(value)} times {scale} at "
-                               f"step {step}{who(member, seed)} (limit {EXPLODING_GRAD_DATA:g}): one optimizer step "
-                               f"can rewrite the layer{_run_note(outcome)}.",
+                               f"step {step}{who(member, seed)} (limit {EXPLODING_GRAD_DATA:g}): a plain SGD step at "
+                               f"a learning rate of {num(1 / value)} would already change its weights by their whole "
+                               f"spread{_run_note(outcome)}.",
                                {Q.GRAD_DATA_RATIO: value, "threshold": EXPLODING_GRAD_DATA, "scale": r["scale"],
                                 "run": outcome.verdict, "run_reason": outcome.reason, "cause": "grad_vs_weights"},
                                "Lower the learning rate, clip gradients (torch.nn.utils.clip_grad_norm_), normalise "

@@ -38,6 +38,12 @@ def small_init(F: Facts, f):
     scale = _first_weight_scale(F)
     if scale is None:
         return UNKNOWN, "weight std not recorded"
+    if scale[0] >= SMALL_INIT and scale[0] < 1 and F.bounded:
+        # PyTorch's default (0.58 x 1/sqrt(fan_in)) is no bug, but behind an activation whose slope is
+        # below 1 every layer's weights shrink the gradient further; Kaiming's 2.4x larger start helps
+        a = F.bounded[0]
+        return UNKNOWN, (f"{scale[1]}: PyTorch's default scale, about 2.4x below Kaiming's; behind {F.act_name(a)}, "
+                         "whose slope is below 1, larger initial weights would shrink the gradient less per layer")
     return (STRONG if scale[0] < SMALL_INIT else AGAINST), scale[1]
 
 
