@@ -7,13 +7,10 @@ and returns sentences, tested on planted numbers; layers are named by the ``labe
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 
 from .narrate import _join, fmt_sci, fmt_times
-from .quantities import GRAD_STD
 
 UPDATE_RATIO_GUIDE = 1e-3  # Karpathy's rule of thumb for std(lr·grad)/std(weight)
 
@@ -157,68 +154,6 @@ def _closing_gap(d: pd.DataFrame, first_layer, last_layer) -> tuple[int, float, 
     return (int(gaps.index[0]), float(gaps.iloc[0]), int(closed.index[0])) if len(closed) else None
 
 
-def _weights_factor(sizes: list[int]) -> tuple[float, float, float]:
-    """(product, smallest, largest) of what each Linear between the output and the first layer
-    multiplies the gradient by at PyTorch's default initialisation: weights uniform in
-    ±1/sqrt(fan_in) have variance 1/(3 fan_in), so W^T delta has sqrt(fan_out / (3 fan_in)) x delta's std."""
-    factors = [math.sqrt(sizes[k] / (3 * sizes[k - 1])) for k in range(2, len(sizes))]
-    return math.prod(factors), min(factors), max(factors)
-
-
-def _slope_and_weights(ratio: float, slope: float | None, sizes: list[int] | None) -> str:
-    """Why a bounded activation's first layer gets even less than its slope alone allows (page 1's
-    slope^layers): the weights of each layer on the way back shrink the gradient too."""
-    if slope is None or not sizes or len(sizes) < 3 or not 0 < slope < 1:
-        return ""
-    bound = slope ** (len(sizes) - 2)
-    if ratio >= bound / 3:
-        return ""
-    weights, lo, hi = _weights_factor(sizes)
-    return (f" That is {fmt_times(bound / ratio)}× below the {fmt_sci(bound)} its slope alone allows (at most "
-            f"{slope:.2f} per layer, page 1): on the way back each Linear layer also multiplies the gradient by its "
-            f"weights, about sqrt(fan_out / (3·fan_in)) at PyTorch's default initialisation ({lo:.2f} to {hi:.2f} "
-            f"here). Slopes {fmt_sci(bound)} × weights {fmt_sci(weights)} ≈ {fmt_sci(bound * weights)}, the same order "
-            f"as the {fmt_sci(ratio)} measured. (A weight's gradient is also multiplied by its layer's input: "
-            "sigmoid's outputs sit near 0.5 in every layer, so that factor changes little here; tanh's and ReLU's "
-            "outputs shrink from layer to layer, so the output layer's inputs are small and their first layer keeps "
-            "a larger share.) Larger initial weights (Kaiming, page 7) shrink the gradient less at every layer.")
-
-
-def init_gradient_sentences(grad_std: pd.DataFrame, zeros: pd.DataFrame | None = None, sizes: list[int] | None = None,
-                            slopes: dict | None = None) -> list[str]:
-    """At initialisation: the first layer's gradient std relative to the output layer's, and exact zeros.
-
-    grad_std -- columns activation, layer (display name, forward order), grad_std
-    zeros    -- columns activation, layer, zeros (count), weights (count)
-    sizes    -- the network's widths, input to output (default initialisation), and slopes, activation ->
-                largest slope: with both, a vanishing gradient is compared with what the slopes alone allow
-    """
-    out, fine = [], []
-    for act, d in grad_std.groupby("activation", sort=False):
-        first, last = float(d[GRAD_STD].iloc[0]), float(d[GRAD_STD].iloc[-1])
-        ratio = first / last if last > 0 else float("nan")
-        if ratio < 1e-2:
-            out.append(f"**{act}**: the first layer's gradients are {fmt_sci(ratio)} of the output layer's "
-                       f"(std {fmt_sci(first)} against {fmt_sci(last)}): vanishing before any training."
-                       + _slope_and_weights(ratio, (slopes or {}).get(act), sizes))
-        else:
-            fine.append((act, ratio))
-    if fine:
-        lo, hi = min(r for _, r in fine), max(r for _, r in fine)
-        out.append(f"For {_join([a for a, _ in fine])} the first layer's gradient std is {lo:.2g}"
-                   f"{'' if lo == hi else f' to {hi:.2g}'} of the output layer's: the signal reaches the input layer.")
-    if zeros is not None and len(zeros):
-        for act, z in zeros[zeros["zeros"] > 0].groupby("activation", sort=False):
-            parts = [f"{r.zeros:,} of {r.weights:,} in {r.layer}" for r in z.itertuples()]
-            output_zeros = bool(z["layer"].astype(str).str.contains("output").any())
-            out.append(f"{act}: some weights get a gradient of exactly 0 ({_join(parts)}). A weight's gradient is the "
-                       "gradient at the unit it feeds times its input, so it is 0 when the unit it feeds was off for "
-                       "every image of the batch, or when the unit feeding it was"
-                       + (" (the output layer's zeros are all of the second kind: its own units have no activation)."
-                          if output_zeros else "."))
-    return out
-
-
 # ReLU does not fade for large inputs as tanh does: its zero slope is the negative side, where a unit
 # is off. The recorder's saturation counts both; the sentences say which it is. (The tutorial's leaky
 # ReLU has slope 0.1 there, above the saturation limit, so it never counts.)
@@ -310,34 +245,6 @@ def distance_trend_sentences(over: pd.DataFrame, labels: dict, min_change: float
         how = "the runs differ there from the first step on" if steady[3] >= 0.5 else "the runs stay alike there"
         out.append(f"{labels.get(steady[0], steady[0])} stays between {steady[3]:.2f} and {steady[4]:.2f} "
                    f"throughout: {how}.")
-    return out
-
-
-# where a bounded activation's slope is largest (its output there), and that slope
-STEEPEST = {"sigmoid": (0.5, 0.25), "tanh": (0.0, 1.0)}
-
-
-def output_centre_sentences(acts: pd.DataFrame) -> list[str]:
-    """Where the bounded activations' outputs sit at initialisation, against where their slope is
-    largest: sigmoid's cluster at 0.5, so its gradients shrink because its largest slope is small
-    (0.25), not because its units saturate.
-
-    acts -- columns activation, lo, hi, count: the hidden layers' output histograms (layers pooled)
-    """
-    out = []
-    for act, (centre, slope) in STEEPEST.items():
-        h = acts[acts["activation"] == act].groupby(["lo", "hi"], as_index=False)["count"].sum().sort_values("lo")
-        counts = h["count"].to_numpy(float)
-        if not counts.sum():
-            continue
-        cum = np.cumsum(counts) / counts.sum()
-        i = int(np.searchsorted(cum, 0.5))
-        lo, hi = float(h["lo"].iloc[i]), float(h["hi"].iloc[i])
-        if lo - 0.05 <= centre <= hi + 0.05:
-            out.append(f"**{act}**'s typical output lies between {lo:.1f} and {hi:.1f} (the median over its hidden "
-                       f"layers), where its slope is largest ({slope:g}): at initialisation nothing piles up at the ends"
-                       + (", so its gradients shrink because that largest slope is small, not because units saturate."
-                          if slope < 0.5 else "."))
     return out
 
 

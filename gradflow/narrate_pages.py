@@ -22,7 +22,6 @@ from .narrate import (
     layer_text,
     seeds_split,
 )
-from .narrate_layers import SWITCH_OFF
 from .stats import SATURATION_DERIV_FRACTION
 
 TUTORIAL_URL = ("https://uvadlc-notebooks.readthedocs.io/en/latest/tutorial_notebooks/tutorial3/"
@@ -103,43 +102,7 @@ def activation_sentences(props: pd.DataFrame) -> list[str]:
     return out
 
 
-# --------------------------------------------------------------------------- 02: gradients at initialisation
-
-
-def saturation_sentences(units: pd.DataFrame) -> list[str]:
-    """units -- activation, layer (display), dead_pct, saturated_pct (recorder definitions)."""
-    out = []
-    for act, d in units.groupby("activation", sort=False):
-        worst = d.loc[d["saturated_pct"].idxmax()]
-        if worst["saturated_pct"] >= 5 and act in SWITCH_OFF:
-            out.append(f"{act}: {worst['saturated_pct']:.0f} % of {worst['layer']}'s values fall on its flat negative "
-                       f"side at initialisation, where the unit is off ({SWITCH_OFF[act]}): about half, as expected for "
-                       "an activation that switches off for negative inputs. That is not saturation in the tanh sense.")
-        elif worst["saturated_pct"] >= 5:
-            out.append(f"{act}: {worst['saturated_pct']:.0f} % of {worst['layer']}'s values are saturated at "
-                       "initialisation.")
-        dead = d[d["dead_pct"] > 0]
-        if len(dead):
-            parts = [f"{r.dead_pct:.1f} % in {r.layer}" for r in dead.itertuples()]
-            out.append(f"{act} starts with dead units: {_join(parts)}.")
-    if not out:
-        out.append("No layer starts with dead units, and none is more than 5 % saturated.")
-    return out
-
-
-def deep_dead_sentences(deep: pd.DataFrame) -> list[str]:
-    """deep -- activation, layer (display, forward order), dead_pct: the deeper network at initialisation."""
-    out, clean = [], []
-    for act, d in deep.groupby("activation", sort=False):
-        worst = d.loc[d["dead_pct"].idxmax()]
-        if worst["dead_pct"] > 0:
-            out.append(f"**{act}**: in the deeper network up to {worst['dead_pct']:.0f} % of a layer's units are dead "
-                       f"before training ({worst['layer']}); the first layer has {d['dead_pct'].iloc[0]:.0f} %.")
-        else:
-            clean.append(act)
-    if clean:
-        out.append(f"{_join(clean)}: no dead unit in any layer of the deeper network.")
-    return out
+# (02, gradients at initialisation: gradflow.narrate_init)
 
 
 # --------------------------------------------------------------------------- 04: one run

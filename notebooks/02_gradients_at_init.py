@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from gradflow import exercises, flow_plots, narrate, narrate_layers, narrate_pages, plots
+from gradflow import exercises, flow_plots, narrate, narrate_init, narrate_pages, plots
 from gradflow.data import FASHION_CLASSES, load
 from gradflow.models import BaseNetwork
 from gradflow.style import layer_labels, layer_order
@@ -109,7 +109,7 @@ zeros = pd.DataFrame([{"activation": n, "layer": labels[k], "zeros": int((g == 0
 slopes = {n: max(max(e["max_derivative"]) for e in summary["layers"] if e.get("max_derivative"))
           for n, (_, summary) in records.items()}  # largest slope the recorder probed, per activation
 sizes = [data.input_size, *hidden, data.num_classes]
-nh.show_markdown(narrate.heading(narrate_layers.init_gradient_sentences(grad_std, zeros, sizes, slopes)))
+nh.show_markdown(narrate.heading(narrate_init.init_gradient_sentences(grad_std, zeros, sizes, slopes)))
 
 # %% [markdown]
 # ## The whole distribution, two views
@@ -180,7 +180,7 @@ acts = pd.concat([plots.recorded_histograms(t["histograms"], act_edges, "act", "
 fig = flow_plots.plot_layer_distributions(acts, labels, "Hidden-layer outputs at initialisation",
                                           "activation output value (values beyond ±5 in the end bins)", log_y=True)
 plt.show()
-centres = narrate_layers.output_centre_sentences(acts)
+centres = narrate_init.output_centre_sentences(acts)
 if centres:
     nh.show_markdown(narrate.heading(centres))
 
@@ -203,7 +203,7 @@ for n, (t, _) in records.items():
 units = pd.DataFrame(unit_rows)
 nh.show_table(units.pivot_table(index="layer", columns="activation", values="saturated_pct", sort=False)
               .reset_index().rename(columns={"layer": "values with slope near 0 (%): saturated, or off for relu"}), digits=3)
-nh.show_markdown(narrate.heading(narrate_pages.saturation_sentences(units)))
+nh.show_markdown(narrate.heading(narrate_init.saturation_sentences(units)))
 
 # %% [markdown]
 # ## A deeper network: where ReLU units die
@@ -231,7 +231,7 @@ deep = deep.sort_values("activation", key=lambda c: c.map(names.index), kind="st
 fig = flow_plots.plot_dead_units(deep, f"Dead units per layer of the {len(deep_hidden)}-layer network, at initialisation",
                                  ncols=2)
 plt.show()
-nh.show_markdown(narrate.heading(narrate_pages.deep_dead_sentences(deep)))
+nh.show_markdown(narrate.heading(narrate_init.deep_dead_sentences(deep)))
 
 # %% [markdown]
 # ## Conclusion

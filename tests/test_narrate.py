@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gradflow import narrate, narrate_layers, narrate_pages, plots
+from gradflow import narrate, narrate_init, narrate_layers, narrate_pages, plots
 
 
 def _metrics(act, losses, seeds=(42, 43, 44), past_from=None):
@@ -303,28 +303,28 @@ def test_a_vanishing_gradient_at_init_is_set_against_what_the_slopes_alone_allow
                           "grad_std": [2.4e-6, 2.3e-2]})
     zeros = pd.DataFrame({"activation": "relu", "layer": ["Linear 5 (128→10, output)"], "zeros": [260],
                           "weights": [1280]})
-    text = " ".join(narrate_layers.init_gradient_sentences(grads, zeros, [784, 512, 256, 256, 128, 10],
+    text = " ".join(narrate_init.init_gradient_sentences(grads, zeros, [784, 512, 256, 256, 128, 10],
                                                            {"sigmoid": 0.25}))
     assert "below the 3.9e-3 its slope alone allows" in text and "the same order as the 1.0e-4 measured" in text
     assert "(0.16 to 0.58 here)" in text  # sqrt(10 / (3·128)) and sqrt(256 / (3·256))
     assert "or when the unit feeding it was (the output layer's zeros are all of the second kind" in text
     # no slope known, or a fade the slopes explain: no comparison
-    assert "slope alone" not in " ".join(narrate_layers.init_gradient_sentences(grads))
-    assert narrate_layers._slope_and_weights(3.9e-3, 0.25, [784, 512, 256, 256, 128, 10]) == ""
+    assert "slope alone" not in " ".join(narrate_init.init_gradient_sentences(grads))
+    assert narrate_init._slope_and_weights(3.9e-3, 0.25, [784, 512, 256, 256, 128, 10]) == ""
 
 
 def test_sigmoid_outputs_at_the_steepest_point_are_not_called_saturated():
     acts = pd.DataFrame({"activation": "sigmoid", "lo": [0.4, 0.5, 0.9], "hi": [0.5, 0.6, 1.0], "count": [40, 50, 1]})
-    text = " ".join(narrate_layers.output_centre_sentences(acts))
+    text = " ".join(narrate_init.output_centre_sentences(acts))
     assert "sigmoid**'s typical output lies between 0.5 and 0.6" in text and "not because units saturate" in text
     far = acts.assign(lo=[0.9, 0.95, 0.0], hi=[0.95, 1.0, 0.1])
-    assert narrate_layers.output_centre_sentences(far) == []
+    assert narrate_init.output_centre_sentences(far) == []
 
 
 def test_relus_zero_side_is_called_off_not_saturated():
     units = pd.DataFrame({"activation": ["relu", "tanh"], "layer": "Linear 3", "dead_pct": 0.0,
                           "saturated_pct": [53.0, 12.0]})
-    text = " ".join(narrate_pages.saturation_sentences(units))
+    text = " ".join(narrate_init.saturation_sentences(units))
     assert "relu: 53 % of Linear 3's values fall on its flat negative side" in text
     assert "not saturation in the tanh sense" in text and "tanh: 12 % of Linear 3's values are saturated" in text
 
