@@ -143,7 +143,8 @@ CASES = (
         "An autoencoder for black-and-white images reports accuracy 0.99–1.0 and its reconstructions look "
         "right, yet the outputs are far from the inputs.",
         "Two things mislead. Keras' \"accuracy\" on this output is binary accuracy: a pixel counts as right "
-        "when prediction and target fall on the same side of 0.5, however far apart they are. And imshow "
+        "when prediction and target fall on the same side of 0.5 (Keras counts an output of exactly 0.5 as 0), "
+        "however far apart they are. And imshow "
         "stretches every image to full black-to-white, so an output of 0.5 and 0.73 looks like 0 and 1.",
         ("Judge reconstructions by their error (mean squared error per pixel), and draw images with a fixed "
          "scale: imshow(..., vmin=0, vmax=1). The sigmoid output itself is right for targets in [0, 1].",),
