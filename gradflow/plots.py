@@ -105,7 +105,7 @@ def plot_activations(curves: pd.DataFrame, ncols: int = 3, ylim=(-1.5, 3.0)):
         if dead.any():  # exact zeros of the derivative: no gradient passes there
             ax.fill_between(d["x"], ylim[0], ylim[1], where=dead, color="0.85", alpha=0.7, lw=0, label="f'(x) = 0")
         if name in FORMULAS:
-            ax.text(0.03, 0.97, FORMULAS[name], transform=ax.transAxes, va="top", fontsize=9,
+            ax.text(0.03, 0.97, FORMULAS[name], transform=ax.transAxes, va="top", fontsize=10.5,  # fractions shrink
                     bbox={"facecolor": "white", "edgecolor": "0.8", "alpha": 0.9})
         ax.set_title(name, color=text_colour(st["color"]), fontweight="bold")
         ax.set_ylim(*ylim)
@@ -362,7 +362,7 @@ def plot_overlay(hist_a: pd.DataFrame, hist_b: pd.DataFrame, labels: tuple[str, 
                 ax.stairs(_fractions(d), np.append(d["lo"].to_numpy(), d["hi"].to_numpy()[-1]), fill=True,
                           alpha=0.45, color=c, label=lab)
         tv = (distances or {}).get(layer, histogram_distance(da, db))
-        ax.set_title(f"{layer_names.get(layer, layer)}\nTV distance {tv:.2f}", fontsize=8)
+        ax.set_title(f"{layer_names.get(layer, layer)}\nTV distance {tv:.2f}", fontsize=9)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     fig.supxlabel(xlabel)

@@ -148,3 +148,33 @@ def test_screenshot_script_writes_every_page(browser, html_dir, tmp_path):
     for path, _ in written:
         with Image.open(path) as im:
             assert im.width == 800 and im.height > 600 and im.mode == "P", (path.name, im.size, im.mode)
+
+
+def test_screenshots_keep_every_activation_colour(browser, html_dir, tmp_path):
+    """The 256-colour screenshots must keep the activations' colours: on page 1's true-colour shot, the
+    pixels drawn in each activation's colour keep it after to_palette (median cut had merged sigmoid's
+    vermillion with tanh's orange, 59 and 45 apart, and turned elu's pink grey)."""
+    import importlib.util
+    import shutil
+
+    import numpy as np
+    from PIL import Image
+
+    from gradflow.style import TUTORIAL_ACTIVATIONS, activation_style
+    spec = importlib.util.spec_from_file_location("screenshots", report.REPO_ROOT / "scripts" / "screenshots.py")
+    screenshots = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(screenshots)
+    written = dict((p.name, p) for p, _ in screenshots.shoot(html_dir, tmp_path / "true", width=1200, palette=False,
+                                                              browser=browser))
+    page = tmp_path / "page1.png"
+    shutil.copy(written["01_activation_functions.png"], page)
+    with Image.open(page) as im:
+        before = np.asarray(im.convert("RGB")).astype(int)
+    screenshots.to_palette(page)
+    with Image.open(page) as im:
+        after = np.asarray(im.convert("RGB")).astype(int)
+    for name in TUTORIAL_ACTIVATIONS:
+        colour = np.array([round(255 * c) for c in activation_style(name)["color"]])
+        drawn = np.abs(before - colour).max(axis=2) <= 8
+        assert drawn.sum() > 50, name  # the curve is on the page
+        assert np.abs(after[drawn].mean(axis=0) - colour).max() <= 12, name
