@@ -11,15 +11,14 @@ from .scores import AGAINST, FOR, NOT_SEEN, RULED_OUT, SELDOM, STRONG, UNKNOWN
 
 
 def unnormalized(F: Facts, f):
-    scale = (F.input_scale or {}).get("scale")
-    if scale == "tiny":
-        return AGAINST, f"the inputs are tiny, not large (largest {num(F.input_scale['max'])})"
+    r = F.input_scale
+    if r is not None and r["scale"] == "tiny":
+        return AGAINST, f"the inputs are tiny, not large (largest {num(r['max'])})"
     if "UNNORMALIZED_INPUT" in F.codes:
         return STRONG, "UNNORMALIZED_INPUT is also found"
-    if F.inputs is None:
+    if r is None:
         return UNKNOWN, "the input range was not recorded"
-    mean, std = F.inputs
-    return AGAINST, f"inputs look normalised (|mean| {num(mean)}, std {num(std)})"
+    return AGAINST, f"inputs look normalised (|mean| {num(r['mean'])}, std {num(r['std'])})"
 
 
 def tiny_inputs(F: Facts, f):

@@ -88,14 +88,6 @@ class Facts:
         return p["name"], float(w["value"].iloc[0]), 1.0 / math.sqrt(max(fan_in, 1))
 
     @cached_property
-    def inputs(self) -> tuple[float, float] | None:
-        """(largest |mean|, largest std) of the model's input."""
-        mean, std = self.ev.quantity(Q.INPUT_MEAN), self.ev.quantity(Q.INPUT_STD)
-        if std.empty:
-            return None
-        return float(mean["value"].abs().max()) if len(mean) else 0.0, float(std["value"].max())
-
-    @cached_property
     def input_scale(self) -> dict | None:
         """The input range and its verdict ('large', 'tiny' or None), as UNNORMALIZED_INPUT judges it."""
         return input_scale(self.ev)

@@ -229,11 +229,7 @@ def update_ratio(ev: Evidence) -> list[Finding]:
     fastest = _fastest_weight_layer(u)
     # members whose every weight layer barely moves: not a borderline layer but a stalled net, worth a
     # warning even when its accuracy crawls a little above chance
-    stalled = set()
-    if len(u) and "scale" in u:  # an empty table (no recording) has no columns
-        weights = u[(u["scale"] != "rms") & (u["value"] > 0)]
-        medians = weights.groupby(["member", "layer"])["value"].median()
-        stalled = {int(m) for m, g in medians.groupby(level=0) if len(g) >= 2 and g.max() < UPDATE_RATIO_LOW}
+    stalled = {int(m) for m, g in _weight_medians(u).groupby(level=0) if len(g) >= 2 and g.max() < UPDATE_RATIO_LOW}
     out = []
     for (member, layer), rows in u.groupby(["member", "layer"], sort=False):
         if (rows["value"] == 0).all():
@@ -288,12 +284,21 @@ def _slow_layer_fix(ev: Evidence, fastest) -> str:
 WHOLE_NET_LOW = 1e-4
 
 
+def _weight_medians(u: pd.DataFrame) -> pd.Series:
+    """Each member's weight layers' median update:data ratio (index member, layer), the moving steps
+    only; norm scales and constant-initialised parameters (judged on their RMS) left out."""
+    if u.empty or "value" not in u:  # an empty table (no recording) has no columns
+        return pd.Series(dtype=float, index=pd.MultiIndex.from_arrays([[], []], names=["member", "layer"]))
+    weights = u[u["scale"] != "rms"] if "scale" in u else u
+    return weights[weights["value"] > 0].groupby(["member", "layer"])["value"].median()
+
+
 def _whole_net_slow(ev: Evidence, u: pd.DataFrame, flagged: set) -> list[Finding]:
     """UPDATE_RATIO (cause all_small): every weight layer of a member moves slowly, none flagged alone."""
     out = []
-    weights = u[u["scale"] != "rms"] if "scale" in u else u
-    for member, rows in weights.groupby("member", sort=False):
-        medians = rows[rows["value"] > 0].groupby("layer")["value"].median()
+    by_member = _weight_medians(u)
+    for member, rows in u.groupby("member", sort=False):
+        medians = by_member.loc[member] if member in by_member.index.get_level_values(0) else by_member.iloc[0:0]
         if len(medians) < 2 or medians.max() >= WHOLE_NET_LOW or any((member, lay) in flagged for lay in medians.index):
             continue
         member = int(member)

@@ -171,8 +171,7 @@ def clipped_norm(F: Facts) -> tuple[float, int] | None:
     """(max_norm, recorded steps) when the model's joint gradient norm is the same at every recorded
     step from 3 on (clip_grad_norm_ leaves it exactly at max_norm; a free gradient's norm wanders);
     None when it varies or was not recorded (stacked members, recordings from before diagnosis 10)."""
-    q = F.ev.quantity(Q.GRAD_NORM_TOTAL)
-    v = q["value"].astype(float).to_numpy() if len(q) else []
+    v = F.ev.quantity(Q.GRAD_NORM_TOTAL)["value"].astype(float).to_numpy()
     if len(v) < 3 or not (v > 0).all():
         return None
     median = float(np.median(v))
@@ -182,12 +181,11 @@ def clipped_norm(F: Facts) -> tuple[float, int] | None:
 def tiny_clipping(F: Facts, f):
     """Gradients clipped every step to a norm so small that the steps are tiny whatever the rate."""
     clip = clipped_norm(F)
-    q = F.ev.quantity(Q.GRAD_NORM_TOTAL)
     if clip is None:
-        if q.empty:
+        v = F.ev.quantity(Q.GRAD_NORM_TOTAL)["value"]
+        if v.empty:
             return UNKNOWN, "the joint gradient norm was not recorded"
-        lo, hi = float(q["value"].min()), float(q["value"].max())
-        return NOT_SEEN, f"the joint gradient norm varies ({num(lo)} to {num(hi)}): no clipping seen"
+        return NOT_SEEN, f"the joint gradient norm varies ({num(float(v.min()))} to {num(float(v.max()))}): no clipping seen"
     norm, steps = clip
     u = F.update_ratio
     line = (f"the joint gradient norm is {num(norm)} at every recorded step ({steps} of {steps}): "

@@ -215,8 +215,8 @@ class Recorder:
         return handle
 
     def _on_model_input(self, module, args):
-        self._forward.in_training_forward = self._training_forward()
-        if self._active and self._training_forward():
+        training = self._forward.in_training_forward = self._training_forward()
+        if self._active and training:
             self._boundary.on_input(self._step, module.training, args)
 
     def _on_model_output(self, module, args, out):
