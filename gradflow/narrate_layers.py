@@ -86,12 +86,23 @@ def dead_unit_sentences(dead: pd.DataFrame, min_change_pp: float = 0.5) -> list[
 
 
 def _step_epoch(d: pd.DataFrame) -> str:
-    """The last recorded step with its epoch, when known: "600 (in epoch 4)" reads where "600" does not."""
+    """The last recorded step with its epoch, when known: "600 (epoch 4, ...)" reads where "600" does not."""
     last = d[d["step"] == d["step"].max()]
     step = int(last["step"].iloc[0])
     if "epoch" not in last or pd.isna(last["epoch"].iloc[0]):
         return str(step)
     return f"{step} (epoch {int(last['epoch'].iloc[0])}, the last recorded step)"
+
+
+def _first_and_last_layer(d: pd.DataFrame) -> tuple[list, float, float] | None:
+    """At one activation's last recorded step: (its layers in forward order, the first layer's and the
+    output layer's median log10 |dL/dW|); None with fewer than two layers."""
+    last = d[d["step"] == d["step"].max()]
+    layers = sorted(last["layer"], key=_order)
+    if len(layers) < 2:
+        return None
+    median = last.set_index("layer")["median"]
+    return layers, float(median[layers[0]]), float(median[layers[-1]])
 
 
 def gradient_flow_sentences(lines: pd.DataFrame, labels: dict) -> list[str]:
@@ -101,12 +112,10 @@ def gradient_flow_sentences(lines: pd.DataFrame, labels: dict) -> list[str]:
     """
     out, even = [], []
     for act, d in lines.groupby("activation", sort=False):
-        last = d[d["step"] == d["step"].max()]
-        layers = sorted(last["layer"], key=_order)
-        if len(layers) < 2:
+        ends = _first_and_last_layer(d)
+        if ends is None:
             continue
-        first = float(last[last["layer"] == layers[0]]["median"].iloc[0])
-        final = float(last[last["layer"] == layers[-1]]["median"].iloc[0])
+        layers, first, final = ends
         gap = final - first
         early = _closing_gap(d, layers[0], layers[-1])
         if gap < 1.5 and early:  # faded at the start, caught up later: the story of a late start
@@ -258,11 +267,10 @@ def stuck_story(stuck: list[str], flow: pd.DataFrame, ratios: pd.DataFrame, guid
     """
     out = []
     for act in stuck:
-        f = flow[flow["activation"] == act] if len(flow) else flow
-        if f.empty:
+        ends = _first_and_last_layer(flow[flow["activation"] == act]) if len(flow) else None
+        if ends is None:
             continue
-        last = f[f["step"] == f["step"].max()].sort_values("layer", key=lambda c: c.map(_order))
-        fade = 10 ** (float(last["median"].iloc[-1]) - float(last["median"].iloc[0]))
+        fade = 10 ** (ends[2] - ends[1])
         if not np.isfinite(fade) or fade < 10:
             continue
         r = ratios[(ratios["activation"] == act) & (ratios["step"] > 0) & ratios["value"].gt(0)] if len(ratios) else ratios
