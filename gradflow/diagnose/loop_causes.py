@@ -128,6 +128,7 @@ def gradient_gap(cause: str):
         if found is None:  # a finding from before the cause was recorded
             return UNKNOWN, "not recorded"
         # the four are exclusive: where the layer ran tells which one it is
-        return (STRONG, GAP_EVIDENCE[cause]) if found == cause else (NOT_SEEN, GAP_EVIDENCE[found])
+        # (the evidence is said once, by the cause it supports; the others point at it)
+        return (STRONG, GAP_EVIDENCE[cause]) if found == cause else (NOT_SEEN, "where the layer ran rules it out")
     check.__name__ = f"gap_{cause}"
     return check
