@@ -48,7 +48,7 @@ def _quantile(edges_lo: np.ndarray, edges_hi: np.ndarray, counts: np.ndarray, q:
 def gradient_lines(hist: pd.DataFrame, group: str = "activation") -> pd.DataFrame:
     """Per (group, layer, step): 25th/50th/75th percentile of log10 |gradient| and the share below 1e-10.
 
-    hist -- long bin table from ``plots.recorded_histograms`` (log10 scale), with a ``group`` column;
+    hist -- long bin table from ``histogram_tables.recorded_histograms`` (log10 scale), with a ``group`` column;
     its first bin per (layer, step) is the underflow bin (exact zeros included)
     """
     rows = []

@@ -229,7 +229,7 @@ def _why_slow(slowest: str, sizes: dict | None) -> list[str]:
 def accuracy_sentences(table: pd.DataFrame, preset: str, apart: list, reference: dict | None = None) -> list[str]:
     """What the test accuracies say, honestly for the preset and the number of seeds.
 
-    table -- columns activation, seeds, mean (%), half-width (pp), as built by plots.accuracy_summary
+    table -- columns activation, seeds, mean (%), half-width (pp), as built by seed_intervals.accuracy_summary
     apart -- pairs (better, worse) whose 95 % intervals do not overlap
     """
     n = int(table["seeds"].min()) if len(table) else 0

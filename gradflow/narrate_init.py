@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 
+from .histogram_tables import median_bin
 from .narrate import _join, fmt_sci, fmt_times
 from .narrate_layers import SWITCH_OFF
 from .quantities import GRAD_STD
@@ -89,13 +89,10 @@ def output_centre_sentences(acts: pd.DataFrame) -> list[str]:
     """
     out = []
     for act, (centre, slope) in STEEPEST.items():
-        h = acts[acts["activation"] == act].groupby(["lo", "hi"], as_index=False)["count"].sum().sort_values("lo")
-        counts = h["count"].to_numpy(float)
-        if not counts.sum():
+        found = median_bin(acts[acts["activation"] == act].groupby(["lo", "hi"], as_index=False)["count"].sum())
+        if found is None:
             continue
-        cum = np.cumsum(counts) / counts.sum()
-        i = int(np.searchsorted(cum, 0.5))
-        lo, hi = float(h["lo"].iloc[i]), float(h["hi"].iloc[i])
+        lo, hi = found
         if lo - 0.05 <= centre <= hi + 0.05:
             out.append(f"**{act}**'s typical output lies between {lo:.1f} and {hi:.1f} (the median over its hidden "
                        f"layers), where its slope is largest ({slope:g}): at initialisation nothing piles up at the ends"

@@ -12,6 +12,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from .histogram_tables import fractions, histogram_distance
+from .seed_intervals import mean_ci  # also gradflow.plots.mean_ci, as the README shows
 from .style import PAST_STOP_LINE, ROLE_STYLES, STAGE_STYLES, activation_style, text_colour
 
 
@@ -42,30 +44,6 @@ def _grid(n: int, ncols: int, panel=(3.2, 2.6), sharex=False, sharey=False):
     for ax in flat[n:]:
         ax.set_visible(False)
     return fig, flat[:n]
-
-
-def t_quantile_95(n: int) -> float:
-    """Two-sided 95 % Student-t quantile for n samples (n - 1 degrees of freedom); no scipy needed."""
-    table = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262,
-             10: 2.228, 12: 2.179, 15: 2.131, 20: 2.086, 30: 2.042}
-    dof = n - 1
-    if dof < 1:
-        return float("nan")
-    if dof in table:
-        return table[dof]
-    below = max(k for k in table if k <= dof) if dof <= 30 else None
-    return table[below] if below else 1.96
-
-
-def mean_ci(values) -> tuple[float, float, int]:
-    """Mean and half-width of the 95 % confidence interval of the mean (t distribution)."""
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    if len(v) == 0:
-        return float("nan"), float("nan"), 0
-    if len(v) == 1:
-        return float(v[0]), float("nan"), 1
-    return float(v.mean()), float(t_quantile_95(len(v)) * v.std(ddof=1) / math.sqrt(len(v))), len(v)
 
 
 # --------------------------------------------------------------------------- activations
@@ -135,44 +113,8 @@ def plot_sample_grid(images, labels, class_names, ncols: int = 8, title: str = "
 
 
 # --------------------------------------------------------------------------- histograms per layer
-# A histogram table is long format: one row per bin, columns ``layer``, ``lo``, ``hi``, ``count``
-# (plus ``time`` for histograms over training, plus any grouping column). Bin edges are shared by
-# every layer and step, so rows line up and counts can be compared directly.
-
-
-def _fractions(d: pd.DataFrame) -> np.ndarray:
-    c = d["count"].to_numpy(dtype=float)
-    total = c.sum()
-    return c / total if total > 0 else c
-
-
-def recorded_histograms(histograms: pd.DataFrame, edges, kind: str = "grad", scale: str = "log10",
-                        layers=None, step=None, seeds=None) -> pd.DataFrame:
-    """Recorder histogram rows (``counts`` arrays, layout of ``gradflow.stats``) -> long bin table.
-
-    Counts are summed over members/seeds (they share edges, so sums are exact). The underflow and
-    overflow counts become one extra bin below and above the edges (for log10 histograms the
-    underflow bin holds exact zeros, e.g. the gradients of dead units); NaN/inf counts are dropped
-    here and shown by the diagnosis instead. Returns columns layer, step, epoch, lo, hi, count.
-    """
-    edges = np.asarray(edges, dtype=float)
-    h = histograms[(histograms["kind"] == kind) & (histograms["scale"] == scale)]
-    if layers is not None:
-        h = h[h["layer"].isin(list(layers))]
-    if step is not None:
-        h = h[h["step"] == step]
-    if seeds is not None:
-        h = h[h["seed"].isin(list(seeds))]
-    width = edges[1] - edges[0]
-    lo = np.concatenate([[edges[0] - width], edges])  # underflow, interior bins, overflow
-    hi = np.concatenate([edges, [edges[-1] + width]])
-    frames = []
-    for (layer, st, ep), d in h.groupby(["layer", "step", "epoch"], sort=False):
-        counts = np.sum(np.stack(list(d["counts"])), axis=0)[: len(edges) + 1]
-        frames.append(pd.DataFrame({"layer": layer, "step": st, "epoch": ep, "lo": lo, "hi": hi, "count": counts}))
-    if not frames:
-        return pd.DataFrame(columns=["layer", "step", "epoch", "lo", "hi", "count"])
-    return pd.concat(frames, ignore_index=True)
+# The tables these draw (one row per bin, edges shared by every layer and step) are built and read
+# in ``gradflow.histogram_tables``.
 
 
 def plot_layer_histograms(hist: pd.DataFrame, title: str, xlabel: str, ncols: int = 5, log_y: bool = False,
@@ -182,7 +124,7 @@ def plot_layer_histograms(hist: pd.DataFrame, title: str, xlabel: str, ncols: in
     fig, axes = _grid(len(layers), ncols, panel=(2.8, 2.2), sharex=True, sharey=True)
     for ax, layer in zip(axes, layers):
         d = hist[hist["layer"] == layer].sort_values("lo")
-        ax.stairs(_fractions(d), np.append(d["lo"].to_numpy(), d["hi"].to_numpy()[-1]), fill=True,
+        ax.stairs(fractions(d), np.append(d["lo"].to_numpy(), d["hi"].to_numpy()[-1]), fill=True,
                   color=color or "0.3", alpha=0.8)
         ax.set_title(str(layer), fontsize=9)
         ax.grid(alpha=0.3)
@@ -255,47 +197,6 @@ def plot_learning_curves(metrics: pd.DataFrame, metric: str = "val_acc", group: 
     return fig
 
 
-def accuracy_summary(results: pd.DataFrame, group: str = "activation") -> pd.DataFrame:
-    """Test accuracy per group over seeds: columns group, seeds, mean_pct, half_pp (95 % CI), min_pct, max_pct."""
-    rows = []
-    for name, d in results.groupby(group, sort=False):
-        m, h, n = mean_ci(d["test_acc"])
-        rows.append({group: name, "seeds": n, "mean_pct": 100 * m, "half_pp": 100 * h if math.isfinite(h) else float("nan"),
-                     "min_pct": 100 * d["test_acc"].min(), "max_pct": 100 * d["test_acc"].max()})
-    return pd.DataFrame(rows)
-
-
-def accuracy_display(summary: pd.DataFrame, group: str = "activation", reference: dict | None = None,
-                     with_ci: bool = True) -> pd.DataFrame:
-    """The summary as a reader's table: units in every header; the tutorial's column only when asked."""
-    out = pd.DataFrame({group: summary[group], "seeds": summary["seeds"],
-                        "mean test accuracy (%)": summary["mean_pct"].round(2)})
-    if with_ci:
-        out["± 95 % CI (percentage points)"] = summary["half_pp"].round(2)
-    out["lowest seed (%)"] = summary["min_pct"].round(2)
-    out["highest seed (%)"] = summary["max_pct"].round(2)
-    if reference is not None:
-        out["tutorial, seed 42 only (%)"] = [round(100 * reference[a], 2) if a in reference else float("nan")
-                                             for a in summary[group]]
-    return out
-
-
-def distinguishable(summary: pd.DataFrame, group: str = "activation") -> tuple[list, list]:
-    """Pairs whose 95 % intervals do / do not overlap (a conservative reading of the seeds)."""
-    rows = list(summary.itertuples(index=False))
-    apart, overlap = [], []
-    for i, a in enumerate(rows):
-        for b in rows[i + 1:]:
-            na, nb = getattr(a, group), getattr(b, group)
-            if not (math.isfinite(a.half_pp) and math.isfinite(b.half_pp)):
-                overlap.append((na, nb))
-            elif a.mean_pct - a.half_pp > b.mean_pct + b.half_pp or b.mean_pct - b.half_pp > a.mean_pct + a.half_pp:
-                apart.append((na, nb) if a.mean_pct > b.mean_pct else (nb, na))
-            else:
-                overlap.append((na, nb))
-    return apart, overlap
-
-
 def plot_dead_units(frame: pd.DataFrame, title: str, stage: str = "stage", value: str = "percent", ax=None):
     """Dead units per layer (percent of the layer's units), bars per stage (e.g. before / after training)."""
     fig, ax = _figure(ax, (7, 3.5))
@@ -319,28 +220,6 @@ def plot_dead_units(frame: pd.DataFrame, title: str, stage: str = "stage", value
 # --------------------------------------------------------------------------- two runs
 
 
-def histogram_distance(a: pd.DataFrame, b: pd.DataFrame) -> float:
-    """Total-variation distance (0 = identical, 1 = disjoint) between two histograms on shared bins."""
-    merged = a[["lo", "count"]].merge(b[["lo", "count"]], on="lo", how="outer", suffixes=("_a", "_b")).fillna(0)
-    pa, pb = merged["count_a"].to_numpy(float), merged["count_b"].to_numpy(float)
-    if pa.sum() == 0 or pb.sum() == 0:
-        return float("nan")
-    return float(0.5 * np.abs(pa / pa.sum() - pb / pb.sum()).sum())
-
-
-def histogram_median(h: pd.DataFrame) -> float:
-    """The median of a histogram (lo, hi, count), interpolated inside the bin that holds it; nan if empty."""
-    h = h.sort_values("lo")
-    counts = h["count"].to_numpy(float)
-    if counts.sum() == 0:
-        return float("nan")
-    cum = np.cumsum(counts) / counts.sum()
-    i = int(np.searchsorted(cum, 0.5))
-    below = cum[i - 1] if i else 0.0
-    lo, hi = float(h["lo"].iloc[i]), float(h["hi"].iloc[i])
-    return lo + (hi - lo) * (0.5 - below) / max(cum[i] - below, 1e-12)
-
-
 def plot_overlay(hist_a: pd.DataFrame, hist_b: pd.DataFrame, labels: tuple[str, str], title: str, xlabel: str,
                  ncols: int = 5, roles: tuple[str, str] = ("run A", "run B"), layer_names: dict | None = None,
                  distances: dict | None = None):
@@ -359,7 +238,7 @@ def plot_overlay(hist_a: pd.DataFrame, hist_b: pd.DataFrame, labels: tuple[str, 
         db = hist_b[hist_b["layer"] == layer].sort_values("lo")
         for d, lab, c in ((da, labels[0], colours[0]), (db, labels[1], colours[1])):
             if len(d):
-                ax.stairs(_fractions(d), np.append(d["lo"].to_numpy(), d["hi"].to_numpy()[-1]), fill=True,
+                ax.stairs(fractions(d), np.append(d["lo"].to_numpy(), d["hi"].to_numpy()[-1]), fill=True,
                           alpha=0.45, color=c, label=lab)
         tv = (distances or {}).get(layer, histogram_distance(da, db))
         ax.set_title(f"{layer_names.get(layer, layer)}\nTV distance {tv:.2f}", fontsize=9)

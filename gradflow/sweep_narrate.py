@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .narrate import CHANCE_ACC, _join, callout_html, is_preview, seeds_phrase
-from .plots import mean_ci
+from .seed_intervals import mean_ci
 
 METRIC_NAMES = {"val_acc": "validation accuracy", "train_acc": "training accuracy",
                 "val_loss": "validation loss (nats)", "train_loss": "training loss (nats)"}

@@ -146,7 +146,7 @@ def load_plan(name_or_path, sweeps_dir=None) -> dict:
 
 def format_summary(table: pd.DataFrame) -> str:
     """Accuracy mean ± 95 % CI per run (one line each), then what failed and why."""
-    from .plots import mean_ci
+    from .seed_intervals import mean_ci
     axes = [c for c in ("act", "init", "norm", "dropout", "optimizer", "lr", "weight_decay", "hidden",
                         "batch_size", "preset") if c in table and table[c].nunique() > 1] or ["act"]
     lines = []

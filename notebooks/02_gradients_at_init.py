@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from gradflow import exercises, flow_plots, narrate, narrate_init, narrate_pages, plots
+from gradflow import exercises, flow_plots, histogram_tables, narrate, narrate_init, narrate_pages, plots
 from gradflow.data import FASHION_CLASSES, load
 from gradflow.models import BaseNetwork
 from gradflow.style import layer_labels, layer_order
@@ -175,7 +175,7 @@ if nh.live_kernel(interactive):
 
 # %%
 act_edges = np.asarray(records[names[0]][1]["histogram_edges"]["act_linear"])
-acts = pd.concat([plots.recorded_histograms(t["histograms"], act_edges, "act", "linear").assign(activation=n)
+acts = pd.concat([histogram_tables.recorded_histograms(t["histograms"], act_edges, "act", "linear").assign(activation=n)
                   for n, (t, _) in records.items()], ignore_index=True)
 fig = flow_plots.plot_layer_distributions(acts, labels, "Hidden-layer outputs at initialisation",
                                           "activation output value (values beyond ±5 in the end bins)", log_y=True)

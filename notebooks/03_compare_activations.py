@@ -47,7 +47,7 @@ runs = nh.stored_comparison(names, preset, seeds, runs_dir or None, max_epochs=m
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from gradflow import flow_plots, narrate, narrate_layers, narrate_pages, plots
+from gradflow import flow_plots, histogram_tables, narrate, narrate_layers, narrate_pages, plots, seed_intervals
 from gradflow.style import layer_labels, layer_order
 
 nh.setup_display()
@@ -64,7 +64,7 @@ labels = layer_labels(model_config, [f"layers.{i}" for i in range(2 * len(model_
 have = [r for r in runs if r.recordings is not None]
 tables = {r.activation: r.recordings.tables() for r in have}
 edges = {r.activation: r.recordings.edges for r in have}
-flow = pd.concat([flow_plots.gradient_lines(plots.recorded_histograms(t["histograms"], edges[a]["grad_log10"],
+flow = pd.concat([flow_plots.gradient_lines(histogram_tables.recorded_histograms(t["histograms"], edges[a]["grad_log10"],
                                                                        "grad", "log10").assign(activation=a))
                   for a, t in tables.items()], ignore_index=True) if tables else pd.DataFrame()
 
@@ -100,11 +100,11 @@ nh.show_markdown(narrate.heading(loss_text + ([plateau] if plateau else [])))
 # Each seed's best-validation checkpoint, tested on the 10,000 test images.
 
 # %%
-summary = plots.accuracy_summary(results)
+summary = seed_intervals.accuracy_summary(results)
 preview = narrate.is_preview(preset)
-nh.show_table(plots.accuracy_display(summary, reference=None if preview else TUTORIAL_TEST_ACCURACY,
+nh.show_table(seed_intervals.accuracy_display(summary, reference=None if preview else TUTORIAL_TEST_ACCURACY,
                                      with_ci=len(run_seeds) > 1))
-apart, _ = plots.distinguishable(summary)
+apart, _ = seed_intervals.distinguishable(summary)
 acc_text = narrate.accuracy_sentences(summary, preset, apart, None if preview else TUTORIAL_TEST_ACCURACY)
 nh.show_markdown(narrate.heading(acc_text))
 
@@ -158,7 +158,7 @@ if tables:
     for a, t in tables.items():
         h = t["histograms"]
         last = h[(h["kind"] == "act")]["step"].max()
-        trained.append(plots.recorded_histograms(h, edges[a]["act_linear"], "act", "linear", step=last)
+        trained.append(histogram_tables.recorded_histograms(h, edges[a]["act_linear"], "act", "linear", step=last)
                        .assign(activation=a))
     fig = flow_plots.plot_layer_distributions(pd.concat(trained, ignore_index=True), labels,
                                               "Hidden-layer outputs at the last recorded step",

@@ -39,7 +39,7 @@ the_run = store.load_run(run, runs_dir or None) if run else nh.stored_comparison
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from gradflow import flow_plots, narrate, narrate_layers, narrate_pages, plots
+from gradflow import flow_plots, histogram_tables, narrate, narrate_layers, narrate_pages
 from gradflow.style import PAST_STOP_LINE, activation_style, layer_labels, layer_order
 
 nh.setup_display()
@@ -114,7 +114,7 @@ if tables is None:
     nh.show_markdown("This run holds **no recording** (trained with `--record off`), so there is nothing to show "
                      "about its layers during training.")
 else:
-    flow = flow_plots.gradient_lines(plots.recorded_histograms(tables["histograms"], rec.edges["grad_log10"],
+    flow = flow_plots.gradient_lines(histogram_tables.recorded_histograms(tables["histograms"], rec.edges["grad_log10"],
                                                                "grad", "log10").assign(activation=act))
     fig = flow_plots.plot_gradient_lines(flow, labels, "Weight-gradient size per layer (all seeds pooled)")
     plt.show()
@@ -135,7 +135,7 @@ else:
 if tables is not None:
     h = tables["histograms"]
     steps = sorted(h[h["kind"] == "act"]["step"].unique())
-    both = pd.concat([plots.recorded_histograms(h, rec.edges["act_linear"], "act", "linear", step=s)
+    both = pd.concat([histogram_tables.recorded_histograms(h, rec.edges["act_linear"], "act", "linear", step=s)
                       .assign(when=f"step {int(s)}") for s in (steps[0], steps[-1])], ignore_index=True)
     fig = flow_plots.plot_layer_distributions(both, labels, f"{act}: hidden-layer outputs (all seeds pooled)",
                                               "activation output value (values beyond ±5 in the end bins)",

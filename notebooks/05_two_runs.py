@@ -46,7 +46,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from gradflow import flow_plots, narrate, narrate_layers, narrate_pages, plots
+from gradflow import flow_plots, histogram_tables, narrate, narrate_layers, narrate_pages, plots, seed_intervals
 from gradflow.style import layer_labels, layer_order
 
 nh.setup_display()
@@ -95,8 +95,8 @@ axes[0].set_ylim(0, 1)
 axes[1].axhline(narrate.CHANCE_LOSS_10, color="0.5", lw=0.8, ls=":")
 plt.show()
 res = pd.concat([A.results.assign(run="run A"), B.results.assign(run="run B")], ignore_index=True)
-summary = plots.accuracy_summary(res, group="run")
-table = plots.accuracy_display(summary, group="run", with_ci=min(len(A.seeds), len(B.seeds)) > 1)
+summary = seed_intervals.accuracy_summary(res, group="run")
+table = seed_intervals.accuracy_display(summary, group="run", with_ci=min(len(A.seeds), len(B.seeds)) > 1)
 table.insert(1, "activation", [A.activation, B.activation])
 nh.show_table(table)
 
@@ -115,8 +115,8 @@ if A.recordings is None or B.recordings is None:
     nh.show_markdown("At least one of the runs holds no recording, so their layers cannot be compared.")
 else:
     edges = A.recordings.edges["grad_log10"]
-    ha = plots.recorded_histograms(A.recordings.tables()["histograms"], edges)
-    hb = plots.recorded_histograms(B.recordings.tables()["histograms"], edges)
+    ha = histogram_tables.recorded_histograms(A.recordings.tables()["histograms"], edges)
+    hb = histogram_tables.recorded_histograms(B.recordings.tables()["histograms"], edges)
     shared = sorted(set(ha["step"]) & set(hb["step"]))
     for stage, step in (("first recorded step", shared[0]), ("last recorded step", shared[-1])):
         da, db = ha[ha["step"] == step], hb[hb["step"] == step]
@@ -124,10 +124,10 @@ else:
         for layer in sorted(dict.fromkeys(da["layer"]), key=layer_order):
             la, lb = da[da["layer"] == layer], db[db["layer"] == layer]
             ia, ib = la[la["lo"] >= edges[0]], lb[lb["lo"] >= edges[0]]  # the exact zeros have no logarithm
-            at_step[layer] = plots.histogram_distance(la, lb)
+            at_step[layer] = histogram_tables.histogram_distance(la, lb)
             distances.append({"stage": f"step {int(step)}", "quantity": "grad", "layer": labels.get(layer, layer),
                               "distance": at_step[layer],
-                              "median_a": plots.histogram_median(ia), "median_b": plots.histogram_median(ib),
+                              "median_a": histogram_tables.histogram_median(ia), "median_b": histogram_tables.histogram_median(ib),
                               "zero_a": 100 * la[la["lo"] < edges[0]]["count"].sum() / max(1, la["count"].sum()),
                               "zero_b": 100 * lb[lb["lo"] < edges[0]]["count"].sum() / max(1, lb["count"].sum())})
         inside = {"a": (da["lo"] >= edges[0]) & (da["hi"] <= edges[-1]), "b": (db["lo"] >= edges[0]) & (db["hi"] <= edges[-1])}
@@ -136,7 +136,7 @@ else:
         plt.show()
     for (layer, step), da in ha[ha["step"].isin(shared)].groupby(["layer", "step"]):
         db = hb[(hb["layer"] == layer) & (hb["step"] == step)]
-        over.append({"layer": layer, "step": step, "distance": plots.histogram_distance(da, db)})
+        over.append({"layer": layer, "step": step, "distance": histogram_tables.histogram_distance(da, db)})
 dist = pd.DataFrame(distances, columns=["stage", "quantity", "layer", "distance", "median_a", "median_b", "zero_a",
                                        "zero_b"])
 if len(dist):
@@ -152,7 +152,7 @@ if len(dist) and nh.live_kernel(interactive):  # live Jupyter: the same overlay 
     @widgets.interact(step=widgets.SelectionSlider(options=[int(s) for s in shared], description="step"))
     def overlay_at(step):
         da, db = ha[ha["step"] == step], hb[hb["step"] == step]
-        every = {layer: plots.histogram_distance(da[da["layer"] == layer], db[db["layer"] == layer])
+        every = {layer: histogram_tables.histogram_distance(da[da["layer"] == layer], db[db["layer"] == layer])
                  for layer in dict.fromkeys(da["layer"])}
         plots.plot_overlay(da[da["lo"] >= edges[0]], db[db["lo"] >= edges[0]], (names["run A"], names["run B"]),
                            f"Weight gradients per layer, step {step}", "log10 |dL/dW| (per weight)", ncols=5,

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gradflow import narrate, narrate_init, narrate_layers, narrate_pages, plots
+from gradflow import histogram_tables, narrate, narrate_init, narrate_layers, narrate_pages, seed_intervals
 
 
 def _metrics(act, losses, seeds=(42, 43, 44), past_from=None):
@@ -48,7 +48,7 @@ def test_seeds_that_disagree_are_told_apart_not_averaged():
 
 def test_split_seeds_are_explained_and_left_out_of_the_ranking():
     summary = _summary({"sigmoid": [0.1, 0.1, 0.79], "tanh": [0.879, 0.875, 0.883], "relu": [0.883, 0.886, 0.884]})
-    apart, _ = plots.distinguishable(summary)
+    apart, _ = seed_intervals.distinguishable(summary)
     text = " ".join(narrate.accuracy_sentences(summary, "tutorial", apart, {"sigmoid": 0.10, "relu": 0.8862}))
     assert "**sigmoid**'s seeds split: the lowest ends at 10.0 % (chance), the highest at 79.0 %" in text
     assert "tanh and relu end within" in text and "sigmoid, " not in text.split("seeds split")[1]
@@ -62,7 +62,7 @@ def test_learning_activation_is_not_called_chance():
 
 def _summary(values: dict) -> pd.DataFrame:
     res = pd.DataFrame([{"activation": a, "seed": i, "test_acc": v} for a, vs in values.items() for i, v in enumerate(vs)])
-    return plots.accuracy_summary(res)
+    return seed_intervals.accuracy_summary(res)
 
 
 ACC = {"sigmoid": [0.1, 0.1, 0.1], "tanh": [0.87, 0.871, 0.872], "swish": [0.80, 0.801, 0.802]}
@@ -70,7 +70,7 @@ ACC = {"sigmoid": [0.1, 0.1, 0.1], "tanh": [0.87, 0.871, 0.872], "swish": [0.80,
 
 def test_preview_never_ranks_nor_cites_the_tutorial():
     s = _summary(ACC)
-    apart, _ = plots.distinguishable(s)
+    apart, _ = seed_intervals.distinguishable(s)
     assert apart  # the intervals do separate: a ranking would be possible
     text = " ".join(narrate.accuracy_sentences(s, "quick", apart, reference={"tanh": 0.8759}))
     assert ">" not in text and "tutorial's single-seed" not in text
@@ -79,7 +79,7 @@ def test_preview_never_ranks_nor_cites_the_tutorial():
 
 def test_tutorial_preset_ranks_with_intervals():
     s = _summary(ACC)
-    apart, _ = plots.distinguishable(s)
+    apart, _ = seed_intervals.distinguishable(s)
     text = " ".join(narrate.accuracy_sentences(s, "tutorial", apart))
     assert "tanh > swish" in text and "95 %" in text
 
@@ -232,8 +232,8 @@ def test_conclusion_keeps_the_lead_sentences_and_the_preset_caveat():
 
 def test_tutorial_table_only_when_asked():
     s = _summary(ACC)
-    assert "tutorial, seed 42 only (%)" not in plots.accuracy_display(s).columns
-    table = plots.accuracy_display(s, reference={"tanh": 0.8759})
+    assert "tutorial, seed 42 only (%)" not in seed_intervals.accuracy_display(s).columns
+    table = seed_intervals.accuracy_display(s, reference={"tanh": 0.8759})
     assert table.loc[table["activation"] == "tanh", "tutorial, seed 42 only (%)"].item() == 87.59
     assert all("(%)" in c or "(percentage points)" in c or c in ("activation", "seeds") for c in table.columns)
 
@@ -253,9 +253,9 @@ def test_two_runs_say_which_way_the_gradients_differ():
 
 def test_histogram_median_interpolates_inside_its_bin():
     h = pd.DataFrame({"lo": [0.0, 1.0, 2.0], "hi": [1.0, 2.0, 3.0], "count": [1, 2, 1]})
-    assert plots.histogram_median(h) == pytest.approx(1.5)
-    assert plots.histogram_median(h.assign(count=[3, 0, 1])) == pytest.approx(2 / 3)
-    assert math.isnan(plots.histogram_median(h.assign(count=0)))
+    assert histogram_tables.histogram_median(h) == pytest.approx(1.5)
+    assert histogram_tables.histogram_median(h.assign(count=[3, 0, 1])) == pytest.approx(2 / 3)
+    assert math.isnan(histogram_tables.histogram_median(h.assign(count=0)))
 
 
 def test_a_run_whose_seeds_split_is_compared_by_its_seeds_not_its_interval():

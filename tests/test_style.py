@@ -5,7 +5,7 @@ import colorspacious
 import numpy as np
 import pytest
 
-from gradflow import style
+from gradflow import histogram_tables, style
 from gradflow.models import BaseNetwork
 
 VISION = [None, "deuteranomaly", "protanomaly"]  # severity 100 = full deuteranopia / protanopia
@@ -119,9 +119,9 @@ def test_overlay_titles_give_the_distance_of_every_value_not_only_the_drawn_bins
     zero = {"lo": -np.inf, "hi": -12.0}
     a = pd.DataFrame([{"layer": "L", **zero, "count": 50}, {"layer": "L", "lo": -3.0, "hi": -2.0, "count": 50}])
     b = pd.DataFrame([{"layer": "L", **zero, "count": 0}, {"layer": "L", "lo": -3.0, "hi": -2.0, "count": 100}])
-    full = plots.histogram_distance(a, b)
+    full = histogram_tables.histogram_distance(a, b)
     assert full == pytest.approx(0.5)
     drawn_a, drawn_b = a[a["lo"] > -np.inf], b[b["lo"] > -np.inf]
-    assert plots.histogram_distance(drawn_a, drawn_b) == 0.0  # what the panel would say from its own bins
+    assert histogram_tables.histogram_distance(drawn_a, drawn_b) == 0.0  # what the panel would say from its own bins
     fig = plots.plot_overlay(drawn_a, drawn_b, ("A", "B"), "t", "x", distances={"L": full})
     assert fig.axes[0].get_title().endswith("TV distance 0.50")

@@ -143,7 +143,7 @@ def _print_table(rows: list[dict]) -> None:
 def _print_accuracy(rows: list[dict]) -> None:
     """Mean test accuracy ± 95 % CI per run; the tutorial's single seed only beside runs of its recipe."""
     from ..config import TUTORIAL_TEST_ACCURACY
-    from ..plots import mean_ci
+    from ..seed_intervals import mean_ci
     print("| run | origin | activation | seeds | test accuracy, mean ± 95 % CI | per seed | epochs trained "
           "| tutorial, seed 42 |")
     print("|---|---|---|---|---|---|---|---|")
