@@ -288,7 +288,7 @@ def conclusion_compare(preset: str, loss_text: list[str], ratio_text: list[str],
                        why_stuck: str = "") -> str:
     """The page's conclusion: the lead sentence per topic, and what the preset allows one to say.
 
-    plateau   -- one sentence (narrate_pages.plateau_lesson), not the section's whole story
+    plateau   -- one sentence (narrate_findings.plateau_lesson), not the section's whole story
     why_stuck -- narrate_layers.stuck_story: the sections' numbers joined into a cause; when given it
                  replaces the loss and ratio sentences it would repeat word for word
     """

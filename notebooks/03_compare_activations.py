@@ -47,7 +47,16 @@ runs = nh.stored_comparison(names, preset, seeds, runs_dir or None, max_epochs=m
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from gradflow import flow_plots, histogram_tables, narrate, narrate_layers, narrate_pages, plots, seed_intervals
+from gradflow import (
+    flow_plots,
+    histogram_tables,
+    narrate,
+    narrate_findings,
+    narrate_layers,
+    narrate_pages,
+    plots,
+    seed_intervals,
+)
 from gradflow.style import layer_labels, layer_order
 
 nh.setup_display()
@@ -90,7 +99,7 @@ axes[1].axhline(narrate.CHANCE_LOSS_10, color="0.5", lw=0.8, ls=":")
 axes[1].text(1, narrate.CHANCE_LOSS_10 - 0.03, " chance: ln 10 = 2.30 nats", va="top", fontsize=7, color="0.4")
 plt.show()
 loss_text = narrate.loss_sentences(metrics) + narrate.slow_start_sentences(metrics, flow=flow)
-plateau = narrate_pages.plateau_story(metrics[metrics["activation"] == "sigmoid"], results[results["activation"] == "sigmoid"]) \
+plateau = narrate_findings.plateau_story(metrics[metrics["activation"] == "sigmoid"], results[results["activation"] == "sigmoid"]) \
     if "sigmoid" in names and not narrate.is_preview(preset) else ""
 nh.show_markdown(narrate.heading(loss_text + ([plateau] if plateau else [])))
 
@@ -203,11 +212,11 @@ nh.show_markdown(narrate.heading(dead_text))
 # with how many seeds show it and its likeliest causes.
 
 # %%
-found = narrate_pages.grouped_findings({r.activation: r.findings for r in runs}, {r.activation: r.seeds for r in runs},
+found = narrate_findings.grouped_findings({r.activation: r.findings for r in runs}, {r.activation: r.seeds for r in runs},
                                  labels)
 if len(found):
     nh.show_table(found)
-    nh.show_markdown(narrate_pages.FINDINGS_KEY)
+    nh.show_markdown(narrate_findings.FINDINGS_KEY)
 else:
     nh.show_markdown("The diagnosis raises no finding for any of these runs.")
 
@@ -215,7 +224,7 @@ else:
 # ## Conclusion
 
 # %%
-lesson = narrate_pages.plateau_lesson(metrics[metrics["activation"] == "sigmoid"],
+lesson = narrate_findings.plateau_lesson(metrics[metrics["activation"] == "sigmoid"],
                                      results[results["activation"] == "sigmoid"]) if plateau else ""
 stuck = [r.activation for r in summary.itertuples() if r.max_pct < 100 * narrate.CHANCE_ACC]
 why_stuck = narrate_layers.stuck_story(stuck, flow, mean_ratios) if len(ratios) else ""

@@ -39,7 +39,7 @@ the_run = store.load_run(run, runs_dir or None) if run else nh.stored_comparison
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from gradflow import flow_plots, histogram_tables, narrate, narrate_layers, narrate_pages
+from gradflow import flow_plots, histogram_tables, narrate, narrate_findings, narrate_layers, narrate_pages
 from gradflow.style import PAST_STOP_LINE, activation_style, layer_labels, layer_order
 
 nh.setup_display()
@@ -181,10 +181,10 @@ else:
 # with its likeliest causes.
 
 # %%
-found = narrate_pages.grouped_findings({act: the_run.findings}, {act: the_run.seeds}, labels)
+found = narrate_findings.grouped_findings({act: the_run.findings}, {act: the_run.seeds}, labels)
 if len(found):
     nh.show_table(found.drop(columns=["run"]))
-    nh.show_markdown(narrate_pages.FINDINGS_KEY)
+    nh.show_markdown(narrate_findings.FINDINGS_KEY)
 else:
     nh.show_markdown("The diagnosis raises no finding for this run (see the conclusion for what changed anyway).")
 

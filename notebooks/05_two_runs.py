@@ -46,7 +46,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from gradflow import flow_plots, histogram_tables, narrate, narrate_layers, narrate_pages, plots, seed_intervals
+from gradflow import (
+    flow_plots,
+    histogram_tables,
+    narrate,
+    narrate_findings,
+    narrate_layers,
+    narrate_pages,
+    plots,
+    seed_intervals,
+)
 from gradflow.style import layer_labels, layer_order
 
 nh.setup_display()
@@ -184,7 +193,7 @@ nh.show_markdown(narrate.heading(narrate_pages.two_run_sentences(summary, dist, 
 # ## Findings: what differs
 
 # %%
-found = narrate_pages.grouped_findings({"run A": A.findings, "run B": B.findings}, {"run A": A.seeds, "run B": B.seeds},
+found = narrate_findings.grouped_findings({"run A": A.findings, "run B": B.findings}, {"run A": A.seeds, "run B": B.seeds},
                                  labels)
 if len(found):
     keys = {r: set(found[found["run"] == r]["finding"]) for r in role}  # one row per cause: compare by code
@@ -194,8 +203,8 @@ if len(found):
     shown = found.assign(run=[f"{r.removeprefix('run ')}\u00a0{'only' if i.endswith('only') else '(both)'}"
                               for r, i in zip(found["run"], found["in"])])
     nh.show_table(shown[["run", "severity", "finding", "layers", "seeds", "what it says (worst seed)",
-                         narrate_pages.CAUSES_COLUMN]])
-    nh.show_markdown(narrate_pages.FINDINGS_KEY)
+                         narrate_findings.CAUSES_COLUMN]])
+    nh.show_markdown(narrate_findings.FINDINGS_KEY)
 else:
     nh.show_markdown("The diagnosis raises no finding for either run.")
 

@@ -19,7 +19,7 @@ from gradflow.diagnose import Evidence, Finding, diagnose, format_findings
 from gradflow.diagnose.alternatives import CAUSES, likely_causes, rank_causes
 from gradflow.diagnose.codes import CODES
 from gradflow.diagnose.grouping import as_grouped, core_message, group
-from gradflow.narrate_pages import grouped_findings
+from gradflow.narrate_findings import grouped_findings
 from gradflow.record import Recorder
 from gradflow.sweep_results import _finding_codes
 

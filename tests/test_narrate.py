@@ -5,7 +5,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gradflow import histogram_tables, narrate, narrate_init, narrate_layers, narrate_pages, seed_intervals
+from gradflow import (
+    histogram_tables,
+    narrate,
+    narrate_findings,
+    narrate_init,
+    narrate_layers,
+    narrate_pages,
+    seed_intervals,
+)
 
 
 def _metrics(act, losses, seeds=(42, 43, 44), past_from=None):
@@ -137,7 +145,7 @@ def test_one_run_with_rising_dead_units_is_not_called_healthy():
 def test_findings_grouped_across_seeds_with_layer_names():
     f = [{"code": "VANISHING_GRADIENT", "severity": "warning", "layer": "layers.0", "seed": s,
           "message": "layers.0 gradient is small", "suggestion": ""} for s in (42, 43, 44)]
-    table = narrate_pages.grouped_findings({"sigmoid": f}, {"sigmoid": [42, 43, 44]}, {"layers.0": "Linear 1 (784→512)"})
+    table = narrate_findings.grouped_findings({"sigmoid": f}, {"sigmoid": [42, 43, 44]}, {"layers.0": "Linear 1 (784→512)"})
     assert len(table) == 1
     row = table.iloc[0]
     assert row["seeds"] == "3 of 3 seeds" and row["layers"] == "Linear 1 (784→512)"
@@ -149,11 +157,11 @@ def test_plateau_story_from_past_stop_epochs():
     for e in range(1, 31):
         past = e > 14
         rows.append({"seed": 42, "epoch": e, "val_acc": 0.1 if e < 20 else 0.8, "past_stop": past})
-    story = narrate_pages.plateau_story(pd.DataFrame(rows), pd.DataFrame({"seed": [42], "test_acc": [0.1]}))
+    story = narrate_findings.plateau_story(pd.DataFrame(rows), pd.DataFrame({"seed": [42], "test_acc": [0.1]}))
     assert "seed 42 stopped after epoch 14 at 10.0 %" in story
     assert "left the plateau at epoch 20" in story and "PLATEAU_STOP" in story
-    assert narrate_pages.plateau_story(pd.DataFrame(rows), pd.DataFrame({"seed": [42], "test_acc": [0.8]})) == ""
-    lesson = narrate_pages.plateau_lesson(pd.DataFrame(rows), pd.DataFrame({"seed": [42], "test_acc": [0.1]}))
+    assert narrate_findings.plateau_story(pd.DataFrame(rows), pd.DataFrame({"seed": [42], "test_acc": [0.8]})) == ""
+    lesson = narrate_findings.plateau_lesson(pd.DataFrame(rows), pd.DataFrame({"seed": [42], "test_acc": [0.1]}))
     assert lesson.startswith("1 of 1 sigmoid seeds stopped early at chance, yet trained on they left the plateau "
                              "by epoch 20") and "PLATEAU_STOP" in lesson
     full = narrate.conclusion_compare("tutorial", [], [], [], lesson,
