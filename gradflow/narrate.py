@@ -69,10 +69,28 @@ def seeds_phrase(seeds) -> str:
     return f"{len(seeds)} seeds ({', '.join(str(s) for s in seeds)})"
 
 
+def recipe_phrase(config: dict) -> str:
+    """The optimizer and the batches of a stored run, with its steps per epoch, so a reader can turn the
+    pages' step numbers into epochs: "SGD (learning rate 0.01, momentum 0.9), batches of 256 of the
+    50,000 training images: 195 steps per epoch". Empty when the config does not say."""
+    run, sizes = config.get("run") or {}, (config.get("data") or {}).get("sizes") or {}
+    n, batch = run.get("train_subset") or sizes.get("train"), run.get("batch_size")
+    if not (n and batch and run.get("optimizer")):
+        return ""
+    name = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}.get(run["optimizer"], run["optimizer"])
+    settings = [f"learning rate {run['lr']:g}"] if run.get("lr") else []
+    if run.get("momentum") and run["optimizer"] == "sgd":
+        settings.append(f"momentum {run['momentum']:g}")
+    steps = int(n) // int(batch)  # the last partial batch is dropped, as in the tutorial
+    return (f"{name} ({', '.join(settings)}), batches of {batch} of the {int(n):,} training images: {steps} steps per "
+            f"epoch, so step 1,000 falls in epoch {1000 // steps + 1}")
+
+
 def preset_callout(preset: str, seeds, epochs_run: int | None = None, max_epochs: int | None = None,
-                   dataset: str = "fashion_mnist") -> str:
+                   dataset: str = "fashion_mnist", recipe: str = "") -> str:
     """The box at the top of every page: what preset this is, and for a preview what it cannot tell.
 
+    recipe -- recipe_phrase(config): the optimizer and steps per epoch, said at the end
     Returns an HTML block (it renders in Jupyter and in the exported HTML alike).
     """
     seeds = list(seeds)
@@ -93,6 +111,8 @@ def preset_callout(preset: str, seeds, epochs_run: int | None = None, max_epochs
         body = (f"Trained with the tutorial's recipe ({run}, early stopping with patience 7, best-validation "
                 f"checkpoint tested) on {seeds_phrase(seeds)}. Differences are judged with 95 % confidence "
                 "intervals over the seeds.")
+    if recipe:
+        body += f" Training: {html.escape(recipe)}."
     return callout_html(title, body, preview=is_preview(preset))
 
 
@@ -143,6 +163,28 @@ def final_epochs(metrics: pd.DataFrame) -> pd.DataFrame:
     return live.sort_values("epoch").groupby(keys, sort=False).tail(1)
 
 
+def past_stop_note(metrics: pd.DataFrame, step: int, epoch: int, group: str = "activation") -> str:
+    """A figure at a late step shows models that early stopping had already ended, if any: the batch
+    trained them on, so the figure is where training was heading, not the checkpoints tested. ""
+    when every model was still counting at ``epoch``.
+
+    metrics -- columns seed, epoch, past_stop (and ``group`` when several runs share the page)
+    """
+    if "past_stop" not in metrics or pd.isna(epoch):
+        return ""
+    keys = [k for k in (group, "seed") if k in metrics]
+    last = final_epochs(metrics.rename(columns={group: "activation"}) if group in metrics else metrics)
+    models = metrics.groupby(keys, sort=False).ngroups
+    stopped = last[last["epoch"] < int(epoch)]
+    if stopped.empty:
+        return ""
+    lo, hi = int(stopped["epoch"].min()), int(stopped["epoch"].max())
+    which = f"all {models} of these models" if len(stopped) == models else f"{len(stopped)} of these {models} models"
+    return (f"Step {int(step):,} is in epoch {int(epoch)}, after early stopping had ended {which} ({f'at epoch {lo}' if lo == hi else f'between epochs {lo} and {hi}'}). The batch trained them on, so at this "
+            "step the figure shows where training was heading, not the checkpoints that were tested (each model's "
+            "best validation epoch).")
+
+
 def loss_sentences(metrics: pd.DataFrame, tolerance: float = 0.05) -> list[str]:
     """Which activations end at chance loss (ln 10 for 10 classes) and what the others reach, in nats.
 
@@ -161,7 +203,7 @@ def loss_sentences(metrics: pd.DataFrame, tolerance: float = 0.05) -> list[str]:
                        "started to learn.")
         elif len(at_chance):  # the seeds disagree: a mean would describe none of them
             others = d[~chance_mask]
-            out.append(f"**{name}**'s seeds disagree: {len(at_chance)} of {n} end at chance loss (ln 10 = "
+            out.append(f"**{name}**'s seeds end apart: {len(at_chance)} of {n} end at chance loss (ln 10 = "
                        f"{CHANCE_LOSS_10:.2f} nats) when they stop, while "
                        + _join([f"seed {int(r.seed)} gets down to {r.train_loss:.2f}" for r in others.itertuples()])
                        + ".")
@@ -206,7 +248,7 @@ def slow_start_sentences(metrics: pd.DataFrame, gap: float = 0.10, flow: pd.Data
         return []
     slowest, others = learners.index[0], learners.iloc[1:]
     others_end = end[others.index]
-    return [f"Of the activations that learn, **{slowest}** starts slowest: after epoch {int(first_epoch['epoch'].min())} "
+    return [f"Among the activations that end above chance, **{slowest}** starts slowest: after epoch {int(first_epoch['epoch'].min())} "
             f"its validation accuracy is {fmt_pct(learners.iloc[0])} (mean over seeds), against "
             f"{fmt_pct_span(others.min(), others.max())} for the others. At the last counted epoch it is at "
             f"{fmt_pct(end[slowest])}, the others at {fmt_pct_span(others_end.min(), others_end.max())}: "
@@ -263,14 +305,20 @@ def accuracy_sentences(table: pd.DataFrame, preset: str, apart: list, reference:
     overlapping = [a for a in rest["activation"] if not any(a in pair for pair in apart_here)]
     if len(overlapping) > 1:
         span = rest[rest["activation"].isin(overlapping)]["mean_pct"]
-        out.append(f"{_join(overlapping)} end within {span.max() - span.min():.1f} points of each other "
-                   f"({span.min():.1f}–{span.max():.1f} %) and their intervals overlap: {n} seeds cannot rank them, "
+        out.append(f"{_join(overlapping)} end within {span.max() - span.min():.2f} points of each other "
+                   f"({span.min():.2f}–{span.max():.2f} %) and their intervals overlap: {n} seeds cannot rank them, "
                    "as the tutorial warned about its single seed.")
     if reference:
         inside = [a.activation for a in rest.itertuples() if a.activation in reference
-                  and abs(100 * reference[a.activation] - a.mean_pct) <= max(a.half_pp, 0.5)]
+                  and abs(100 * reference[a.activation] - a.mean_pct) <= a.half_pp]
         if inside:
             out.append(f"The tutorial's single-seed accuracy lies within our interval for {_join(inside)}.")
+        for a in rest.itertuples():  # say where it does not, rather than leave it out
+            if a.activation in reference and a.activation not in inside and math.isfinite(a.half_pp):
+                ref, lo, hi = 100 * reference[a.activation], a.mean_pct - a.half_pp, a.mean_pct + a.half_pp
+                out.append(f"For {a.activation} it lies {'above' if ref > hi else 'below'} our interval ({ref:.2f} % "
+                           f"against {lo:.2f}–{hi:.2f} %): one seed's draw can fall outside what {n} seeds' mean "
+                           "allows for.")
         for r in split:
             if reference.get(r.activation, 1.0) < CHANCE_ACC:
                 out.append(f"The tutorial's {100 * reference[r.activation]:.1f} % for {r.activation} is one seed's "

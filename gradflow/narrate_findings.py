@@ -23,10 +23,20 @@ def _labelled(text: str, labels: dict) -> str:
 CAUSES_COLUMN = "possible causes, ranked"
 # Under every findings table: the words it uses, for a reader who has not met the diagnosis
 FINDINGS_KEY = ("*How to read the table.* **severity**: *error*, the run is hurt by it; *warning*, worth a look; "
-                "*info*, a note. **finding**: the diagnosis's name for the symptom (the README lists them all). "
+                "*info*, a note. **finding**: the diagnosis's name for the symptom. "
                 f"**{CAUSES_COLUMN}**: what can produce this symptom, the likeliest first, each marked by what this "
                 "run's own numbers say: *supported* (the run shows it), *possible* (nothing recorded speaks for or "
-                "against it), *unlikely* (the run shows the opposite).")
+                "against it), *unlikely* (the run shows the opposite, or its recipe rules it out).")
+
+
+def findings_key(codes) -> str:
+    """The key under a findings table, with what each finding in it means (the diagnosis's own one-line
+    definitions), so a student can read the table without the README."""
+    from .diagnose.codes import CODES
+    shown = [c for c in dict.fromkeys(codes) if c in CODES]
+    if not shown:
+        return FINDINGS_KEY
+    return FINDINGS_KEY + " *The findings here:* " + "; ".join(f"**{c}**: {CODES[c]}" for c in shown) + "."
 
 
 def grouped_findings(findings_by_run: dict, seeds_by_run: dict, labels: dict) -> pd.DataFrame:
@@ -81,13 +91,26 @@ def plateau_story(metrics: pd.DataFrame, results: pd.DataFrame, activation: str 
     facts = _plateau_facts(metrics, results, learned_acc)
     if not facts:
         return ""
-    parts = [f"seed {seed} stopped after epoch {stop} at {100 * acc:.1f} %" for seed, stop, acc, *_ in facts]
-    left = [f"seed {seed} left the plateau at epoch {rose} and reached {100 * best:.1f} % validation accuracy by "
-            f"epoch {end}" for seed, _, _, rose, best, end in facts if rose is not None]
-    text = (f"**The {activation} story.** Early stopping (patience 7 on validation accuracy) ended {_join(parts)}: "
-            "its validation accuracy wandered around 10 % with no new record for 7 epochs.")
-    if left:
-        text += (" The batch kept training the stopped models (the thin faded curves), and " + _join(left) + ". So a "
+    seeds = _join([str(seed) for seed, *_ in facts])
+    stops = {stop for _, stop, *_ in facts}
+    accs = {f"{100 * acc:.1f} %" for _, _, acc, *_ in facts}
+    if len(facts) == 1:
+        ended = f"seed {seeds} after epoch {facts[0][1]} (test accuracy {accs.pop()})"
+    elif len(stops) == 1 and len(accs) == 1:  # the usual case: the same noise bump, the same stop
+        ended = f"seeds {seeds} after epoch {stops.pop()}, each at a test accuracy of {accs.pop()}"
+    else:
+        ended = "seeds " + _join([f"{seed} after epoch {stop} ({100 * acc:.1f} %)" for seed, stop, acc, *_ in facts])
+    risen = [(seed, rose, best, end) for seed, _, _, rose, best, end in facts if rose is not None]
+    text = (f"**The {activation} story.** Early stopping (patience 7 on validation accuracy) ended {ended}: "
+            "validation accuracy wandered around 10 % with no new record for 7 epochs.")
+    if risen:
+        left = _join([f"seed {seed}{' left the plateau' if i == 0 else ''} at epoch {rose}"
+                      for i, (seed, rose, _, _) in enumerate(risen)])
+        reached = _join([f"{100 * best:.1f} %" for _, _, best, _ in risen])
+        ends = {end for *_, end in risen}
+        by = f"epoch {ends.pop()}" if len(ends) == 1 else "the last epoch"
+        text += (" The batch kept training the stopped models (the thin faded curves): " + left + ", "
+                 f"and by {by} {'they' if len(risen) > 1 else 'it'} reached {reached} validation accuracy. So a "
                  f"{activation} network with this recipe does learn, slowly: its \"10 %\" is early stopping cutting "
                  "a slow plateau short (the diagnosis calls it PLATEAU_STOP: stopped, not unable).")
     else:
@@ -105,7 +128,8 @@ def plateau_lesson(metrics: pd.DataFrame, results: pd.DataFrame, activation: str
     rose = [r for *_, r, _, _ in facts if r is not None]
     text = f"{n} of {total} {activation} seeds stopped early at chance"
     if not rose:
-        return text + ", and none left its plateau within the epochs trained."
-    return (text + f", yet trained on they left the plateau by epoch {max(rose)}: {activation}'s \"10 %\" in "
+        return text + f", and {'none' if n > 1 else 'it did not'} left {'its' if n > 1 else 'the'} plateau within the epochs trained."
+    they = "they" if len(rose) > 1 else "it"
+    return (text + f", yet trained on {they} left the plateau by epoch {max(rose)}: {activation}'s \"10 %\" in "
             "the tutorial's table is early stopping cutting a slow start short (PLATEAU_STOP), not a network "
             "that cannot learn.")

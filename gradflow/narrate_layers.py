@@ -33,6 +33,11 @@ def update_ratio_sentences(ratios: pd.DataFrame, labels: dict, guide: float = UP
                    f"{fmt_sci(row.value)}, about {fmt_times(guide / row.value)}× below the {fmt_sci(guide)} guide, so each "
                    "step changes its weights by a tiny fraction: the first layer hardly learns.")
     healthy = first[first["value"] >= guide / 10]
+    for row in healthy.itertuples():  # a median over a whole run can hide a long slow start
+        slow = _slow_start(r[(r["activation"] == row.activation) & (r["layer"] == row.layer)], guide)
+        if slow:
+            out.append(f"**{row.activation}**: {labels.get(row.layer, row.layer)} {slow}; its median over the whole run, "
+                       f"{fmt_sci(row.value)}, hides that slow start.")
     if len(healthy):
         lo, hi = healthy["value"].min(), healthy["value"].max()
         out.append(f"For {_join(healthy['activation'])} the first layer's median ratio is {fmt_sci(lo)}"
@@ -43,6 +48,31 @@ def update_ratio_sentences(ratios: pd.DataFrame, labels: dict, guide: float = UP
         out.append(f"{row.activation}: {labels.get(row.layer, row.layer)} changes by {fmt_sci(row.value)} of its size "
                    "per step, more than 10× the guide: its weights are being rewritten quickly.")
     return out
+
+
+def _slow_start(d: pd.DataFrame, guide: float) -> str:
+    """"started at 2.0e-6 ... until step 2,600 (epoch 14)" when a layer's ratio stayed under a tenth of
+    the guide for its first two or more recorded steps and rose above it later; "" otherwise."""
+    found = _slow_stretch(d, guide)
+    if found is None:
+        return ""
+    value, step, when = found
+    return (f"started far below the guide ({fmt_sci(value)} at step {step}) and stayed under a tenth of it "
+            f"({fmt_sci(guide / 10)}) until {when}: for that stretch the layer hardly learned")
+
+
+def _slow_stretch(d: pd.DataFrame, guide: float):
+    """(first ratio, its step, "step 2,600 (epoch 14)" where it first reached a tenth of the guide), or None."""
+    d = d.sort_values("step")
+    up = d[d["value"] >= guide / 10]
+    if up.empty:
+        return None
+    before = d[d["step"] < up["step"].iloc[0]]
+    epoch = up["epoch"].iloc[0] if "epoch" in up else float("nan")
+    if len(before) < 2 or epoch == 1:  # a few slow steps inside the first epoch are no stretch worth a sentence
+        return None
+    when = f"step {int(up['step'].iloc[0]):,}" + ("" if pd.isna(epoch) else f" (epoch {int(epoch)})")
+    return float(before["value"].iloc[0]), int(before["step"].iloc[0]), when
 
 
 def _order(key) -> int:
@@ -94,6 +124,12 @@ def _step_epoch(d: pd.DataFrame) -> str:
     return f"{step} (epoch {int(last['epoch'].iloc[0])}, the last recorded step)"
 
 
+def _with_epoch(d: pd.DataFrame, step: int) -> str:
+    """"6800 (epoch 35)" when the table knows the step's epoch, else "6800"."""
+    epoch = d[d["step"] == step]["epoch"].max() if "epoch" in d else float("nan")
+    return f"{int(step)}" if pd.isna(epoch) else f"{int(step)} (epoch {int(epoch)})"
+
+
 def _first_and_last_layer(d: pd.DataFrame) -> tuple[list, float, float] | None:
     """At one activation's last recorded step: (its layers in forward order, the first layer's and the
     output layer's median log10 |dL/dW|); None with fewer than two layers."""
@@ -122,7 +158,8 @@ def gradient_flow_sentences(lines: pd.DataFrame, labels: dict) -> list[str]:
             step0, gap0, closed = early
             out.append(f"**{act}**: at step {step0} the median gradient of {labels.get(layers[0], layers[0])} is "
                        f"about {fmt_times(10 ** gap0)}× smaller than that of {labels.get(layers[-1], layers[-1])}; "
-                       f"the gap closes to within 10× only by step {closed}: its first layer started learning late.")
+                       f"the gap closes to within 10× only by step {_with_epoch(d, closed)}: its first layer started "
+                       "learning late.")
         if gap >= 1.5:
             out.append(f"**{act}**: at step {_step_epoch(d)} the median gradient of "
                        f"{labels.get(layers[0], layers[0])} is {fmt_sci(10 ** first)}, about {fmt_times(10 ** gap)}× smaller than "
@@ -183,9 +220,10 @@ def saturation_change_sentences(sat: pd.DataFrame, labels: dict, threshold_pct: 
         if act in SWITCH_OFF and 100 * top["value"] < threshold_pct:
             calm.append(act)
         elif act in SWITCH_OFF:  # its flat negative side counts as saturated (slope ~0): say what the number is
-            out.append(f"{act}: {100 * top['value']:.0f} % of {labels.get(top['layer'], top['layer'])}'s values fall on "
-                       f"its flat negative side, where the unit is off ({SWITCH_OFF[act]}; the recorder counts these "
-                       f"with the saturated values) at step {int(top['step'])} (step 0: {100 * start:.0f} %).")
+            out.append(f"{act}: at step {int(top['step'])}, {100 * top['value']:.0f} % of the outputs after "
+                       f"{labels.get(top['layer'], top['layer'])} are exactly 0 (step 0: {100 * start:.0f} %): their input "
+                       f"was negative, where the unit is off ({SWITCH_OFF[act]}; the recorder counts these with the "
+                       "saturated values). A unit off for some images is not dead: a dead unit is off for every image.")
         elif 100 * top["value"] >= threshold_pct:
             out.append(f"**{act}**: at step {int(top['step'])}, {100 * top['value']:.0f} % of "
                        f"{labels.get(top['layer'], top['layer'])}'s values are saturated (step 0: {100 * start:.0f} %).")
@@ -281,3 +319,30 @@ def stuck_story(stuck: list[str], flow: pd.DataFrame, ratios: pd.DataFrame, guid
                    f"layer's gradients are about {fmt_times(fade)}× smaller than its output layer's{moves}. The layers "
                    "near the input never learn features; page 2 showed the same fade before any training.")
     return " ".join(out)
+
+
+def slow_start_story(act: str, flow: pd.DataFrame, ratios: pd.DataFrame, stopped: int = 0,
+                     guide: float = UPDATE_RATIO_GUIDE) -> str:
+    """The conclusion's sentence for an activation that learned late: its first layer's gradient started
+    far below the output layer's, and that layer's weights barely moved until a step the page names.
+    Empty unless both sections show it (then they speak alone).
+
+    flow    -- flow_plots.gradient_lines (activation, layer key, step, median log10 |dL/dW|)
+    ratios  -- activation, layer key, step, epoch, value (update:data ratio, mean over seeds)
+    stopped -- how many of its seeds early stopping ended at chance (the plateau story tells when)
+    """
+    d = flow[flow["activation"] == act] if len(flow) else flow
+    ends = _first_and_last_layer(d) if len(d) else None
+    early = _closing_gap(d, ends[0][0], ends[0][-1]) if ends else None
+    r = ratios[(ratios["activation"] == act) & (ratios["step"] > 0) & ratios["value"].gt(0)] if len(ratios) else ratios
+    slow = _slow_stretch(r[r["layer"] == min(r["layer"], key=_order)], guide) if len(r) else None
+    if early is None or slow is None:
+        return ""
+    step0, gap0, _ = early
+    text = (f"**{act}** learned late, and the recordings say why: at step {step0} its first layer's gradients were "
+            f"about {fmt_times(10 ** gap0)}× smaller than its output layer's, and until {slow[2]} each step changed "
+            f"that layer's weights by less than a tenth of the healthy {fmt_sci(guide)}")
+    if stopped:
+        text += (f". Early stopping judged {'those seeds' if stopped > 1 else 'that seed'} on validation accuracy "
+                 "while the layers near the input had hardly started")
+    return text + "."

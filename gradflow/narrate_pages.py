@@ -78,9 +78,10 @@ def activation_sentences(props: pd.DataFrame) -> list[str]:
     out = []
     small = props[props["max_slope"] < 0.5]
     for r in small.itertuples():
-        out.append(f"**{r.activation}**'s slope is at most {r.max_slope:.2f}: every {r.activation} layer passes back "
-                   f"at most {r.max_slope:.2f} of the gradient it receives, so four such layers shrink it to "
-                   f"{fmt_sci(r.max_slope ** 4)} or less before it reaches the first layer.")
+        out.append(f"**{r.activation}**'s slope is at most {r.max_slope:.2f}: on its way back through a "
+                   f"{r.activation} layer the gradient is multiplied by that slope, {r.max_slope:.2f} or less, so four "
+                   f"such layers alone shrink it to {fmt_sci(r.max_slope ** 4)} or less. Each layer's weights multiply "
+                   "in a factor of their own, which can be larger or smaller than 1 (page 2 measures both).")
     # the recorder's definition of saturated (stats.SATURATION_DERIV_FRACTION), so one word keeps one number
     limit = SATURATION_DERIV_FRACTION * props["max_slope"]
     flat = props[(props["left_slope"].abs() < limit) & (props["right_slope"].abs() < limit)]
@@ -112,7 +113,9 @@ def run_sentences(metrics: pd.DataFrame, results: pd.DataFrame, dead: pd.DataFra
     last = final_epochs(metrics)
     loss = float(last["train_loss"].mean())
     acc = results["test_acc"]
-    epochs = f"{int(last['epoch'].max())} epoch{'s' if int(last['epoch'].max()) != 1 else ''}"
+    lo, hi = int(last["epoch"].min()), int(last["epoch"].max())
+    epochs = (f"{hi} epoch{'s' if hi != 1 else ''}" if lo == hi else
+              f"{lo}–{hi} epochs (each seed's early stop), mean over seeds:")
     if abs(loss - CHANCE_LOSS_10) < 0.05:
         out.append(f"After {epochs} the training loss is {loss:.2f} nats, ln 10: the network still guesses.")
     else:
@@ -126,7 +129,7 @@ def run_sentences(metrics: pd.DataFrame, results: pd.DataFrame, dead: pd.DataFra
             from .diagnose.units import DEAD_WARNING  # the diagnosis owns its threshold
             out.append("The diagnosis raises no finding: these changes stay below its thresholds (a DEAD_UNITS "
                        f"warning starts at {100 * DEAD_WARNING:.0f} % of a layer, and is only a note when the run learns "
-                       "all the same), but they are real and worth watching.")
+                       "all the same).")
         else:
             out.append("The diagnosis raises no finding, and dead units did not change.")
     if is_preview(preset):

@@ -162,8 +162,8 @@ def plot_learning_curves(metrics: pd.DataFrame, metric: str = "val_acc", group: 
     """Mean over seeds with a 95 % confidence band, one line per group.
 
     metrics -- columns group, seed, epoch, metric, past_stop. Epochs a seed trained on only because
-    the batch kept going (``past_stop``) are drawn thin and faded (``PAST_STOP_LINE``): the curve
-    continued past early stopping.
+    the batch kept going (``past_stop``) never count for its test score: from the first such epoch of
+    any seed, the mean is drawn thin and faded (``PAST_STOP_LINE``), since it then includes them.
     """
     fig, ax = _figure(ax, (7.5, 4))
     for name, d in metrics.groupby(group, sort=False):
@@ -174,7 +174,8 @@ def plot_learning_curves(metrics: pd.DataFrame, metric: str = "val_acc", group: 
             rows.append((epoch, m, h, bool(e["past_stop"].any()) if "past_stop" in e else False,
                          bool(e["past_stop"].all()) if "past_stop" in e else False))
         s = pd.DataFrame(rows, columns=["epoch", "mean", "half", "any_past", "all_past"])
-        before = s[~s["all_past"]]
+        # a mean is full strength only while every seed's epochs still count
+        before = s[~s["any_past"]] if show_past_stop else s[~s["all_past"]]
         ax.plot(before["epoch"], before["mean"], color=c, ls=ls, lw=2, label=str(name))
         low, high = s["mean"] - s["half"].fillna(0), s["mean"] + s["half"].fillna(0)
         if metric.endswith("acc"):  # an interval for a few seeds can overshoot what accuracy can be
@@ -191,7 +192,7 @@ def plot_learning_curves(metrics: pd.DataFrame, metric: str = "val_acc", group: 
     label = {"val_acc": "validation accuracy", "train_acc": "training accuracy", "val_loss": "validation loss (nats)",
              "train_loss": "training loss (nats)"}.get(metric, metric)
     ax.set_ylabel(label)
-    ax.set_title(title or f"{label}: mean over seeds, 95 % CI band; faded = past early stopping")
+    ax.set_title(title or f"{label}: mean over seeds, 95 % CI band; faded = some seed past its early stop")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, ncol=2)
     return fig

@@ -57,7 +57,7 @@ NOTEBOOKS = (
                  "Reading one run's recording like a practitioner: curves, gradient flow over training, "
                  "dead units before and after, and what the diagnosis says.", needs=("relu",), run_params=("run",)),
     NotebookSpec("05_two_runs", "Two runs side by side",
-                 "Where a network that learns and one that does not differ, layer by layer, and which "
+                 "Where a network that learns fast and one that stalls differ, layer by layer, and which "
                  "findings tell them apart.", needs=("sigmoid", "relu"), run_params=("run_a", "run_b")),
     NotebookSpec("06_case_studies", "Case studies",
                  "Real bugs from forum questions, each as symptom, evidence, finding and fix, with the broken "

@@ -56,7 +56,7 @@ def accuracy_display(summary: pd.DataFrame, group: str = "activation", reference
     out["lowest seed (%)"] = summary["min_pct"].round(2)
     out["highest seed (%)"] = summary["max_pct"].round(2)
     if reference is not None:
-        out["tutorial, seed 42 only (%)"] = [round(100 * reference[a], 2) if a in reference else float("nan")
+        out["tutorial's published result, one seed (%)"] = [round(100 * reference[a], 2) if a in reference else float("nan")
                                              for a in summary[group]]
     return out
 

@@ -103,7 +103,8 @@ nh.show_markdown(narrate.heading(narrate_pages.activation_sentences(props), "thi
 # %% [markdown]
 # ## Conclusion
 #
-# A gradient reaching the first layer of a deep network has been multiplied by one slope per layer.
+# A gradient reaching the first layer of a deep network has been multiplied by one slope per layer
+# (and by each layer's weights, a factor the next page measures).
 # Slopes well below 1 (sigmoid's are at most 0.25) shrink it geometrically with depth; slopes of
 # exactly 0 (ReLU's negative half) stop it entirely for that unit. The next page measures both
 # effects in a real network before any training; the pages after it show what they do to learning.

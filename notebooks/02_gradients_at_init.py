@@ -238,10 +238,10 @@ nh.show_markdown(narrate.heading(narrate_init.deep_dead_sentences(deep)))
 #
 # At initialisation, before any learning, the activation already decides how much gradient reaches each
 # layer. With sigmoid the first layer receives a tiny fraction of the output layer's gradient, because
-# each sigmoid layer passes back at most a quarter and each layer's initial weights shrink it further;
+# each sigmoid slope passes back at most a quarter and each layer's initial weights shrink it further;
 # tanh and the ReLU family keep the layers within a small factor of each other. ReLU's exact zeros
 # come from units that were off for the whole batch; in the shallow network they are a minority of a
-# layer's units, in a deep one whole layers can start dead. The next pages train these networks and
+# layer's units; in a deep one, up to about half of a layer's units can start dead. The next pages train these networks and
 # show what the difference does.
 
 # %% [markdown]

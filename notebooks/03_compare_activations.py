@@ -66,7 +66,8 @@ results = pd.concat([r.results.assign(activation=r.activation) for r in runs], i
 epochs_run = int(metrics["epoch"].max())
 nh.show_html(narrate.preset_callout(preset, run_seeds, epochs_run=epochs_run,
                                     max_epochs=runs[0].config["run"]["max_epochs"],
-                                    dataset=runs[0].config["run"]["dataset"]))
+                                    dataset=runs[0].config["run"]["dataset"],
+                                    recipe=narrate.recipe_phrase(runs[0].config)))
 nh.show_markdown(narrate_pages.CREDIT)
 model_config = runs[0].config["model"]
 labels = layer_labels(model_config, [f"layers.{i}" for i in range(2 * len(model_config["hidden_sizes"]) + 1)])
@@ -150,7 +151,7 @@ ratio_text = []
 if len(ratios):
     fig = flow_plots.plot_update_ratios(ratios, labels, "Update:data ratio per layer during training")
     plt.show()
-    mean_ratios = ratios.groupby(["activation", "layer", "step"], sort=False)["value"].mean().reset_index()
+    mean_ratios = ratios.groupby(["activation", "layer", "step", "epoch"], sort=False)["value"].mean().reset_index()
     ratio_text = narrate_layers.update_ratio_sentences(mean_ratios, labels)
     nh.show_markdown(narrate.heading(ratio_text))
 
@@ -163,10 +164,11 @@ if len(ratios):
 
 # %%
 if tables:
-    trained = []
+    trained, last_seen = [], (0, float("nan"))
     for a, t in tables.items():
         h = t["histograms"]
         last = h[(h["kind"] == "act")]["step"].max()
+        last_seen = max(last_seen, (last, h[(h["kind"] == "act") & (h["step"] == last)]["epoch"].max()))
         trained.append(histogram_tables.recorded_histograms(h, edges[a]["act_linear"], "act", "linear", step=last)
                        .assign(activation=a))
     fig = flow_plots.plot_layer_distributions(pd.concat(trained, ignore_index=True), labels,
@@ -176,7 +178,8 @@ if tables:
     sat = pd.concat([t["scalars"][t["scalars"]["quantity"] == "saturation"].assign(activation=a)
                      for a, t in tables.items()], ignore_index=True)
     sat = sat.groupby(["activation", "layer", "step"], sort=False)["value"].mean().reset_index()
-    nh.show_markdown(narrate.heading(narrate_layers.saturation_change_sentences(sat, labels)))
+    late = narrate.past_stop_note(metrics, *last_seen)
+    nh.show_markdown(narrate.heading(([late] if late else []) + narrate_layers.saturation_change_sentences(sat, labels)))
 
 # %% [markdown]
 # ## Dead units at initialisation and after training
@@ -216,7 +219,7 @@ found = narrate_findings.grouped_findings({r.activation: r.findings for r in run
                                  labels)
 if len(found):
     nh.show_table(found)
-    nh.show_markdown(narrate_findings.FINDINGS_KEY)
+    nh.show_markdown(narrate_findings.findings_key(found["finding"]))
 else:
     nh.show_markdown("The diagnosis raises no finding for any of these runs.")
 
@@ -228,6 +231,9 @@ lesson = narrate_findings.plateau_lesson(metrics[metrics["activation"] == "sigmo
                                      results[results["activation"] == "sigmoid"]) if plateau else ""
 stuck = [r.activation for r in summary.itertuples() if r.max_pct < 100 * narrate.CHANCE_ACC]
 why_stuck = narrate_layers.stuck_story(stuck, flow, mean_ratios) if len(ratios) else ""
+if not why_stuck and plateau and len(ratios):  # learned, late: the same sections, joined into why it was late
+    stopped = int((results[results["activation"] == "sigmoid"]["test_acc"] < narrate.CHANCE_ACC).sum())
+    why_stuck = narrate_layers.slow_start_story("sigmoid", flow, mean_ratios, stopped)
 nh.show_markdown(narrate.conclusion_compare(preset, loss_text, ratio_text, dead_text, lesson, acc_text, flow_text,
                                             why_stuck))
 

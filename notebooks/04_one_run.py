@@ -47,7 +47,8 @@ cfg, rc = the_run.config, the_run.config["run"]
 act = the_run.activation
 metrics, results = the_run.metrics, the_run.results
 nh.show_html(narrate.preset_callout(rc["preset"], the_run.seeds, epochs_run=int(metrics["epoch"].max()),
-                                    max_epochs=rc["max_epochs"], dataset=rc["dataset"]))
+                                    max_epochs=rc["max_epochs"], dataset=rc["dataset"],
+                                    recipe=narrate.recipe_phrase(cfg)))
 labels = layer_labels(cfg["model"], [f"layers.{i}" for i in range(4 * len(cfg["model"]["hidden_sizes"]) + 2)])
 linears = [labels[f"layers.{i}"] for i in range(4 * len(cfg["model"]["hidden_sizes"]) + 2)
            if f"layers.{i}" in labels and labels[f"layers.{i}"].startswith("Linear")]
@@ -89,6 +90,8 @@ for i, (seed, d) in enumerate(metrics.groupby("seed")):
 axes[0].set(title=f"Validation accuracy ({act})", xlabel="epoch", ylabel="validation accuracy", ylim=(0, 1))
 axes[1].set(title=f"Training loss ({act})", xlabel="epoch", ylabel="training loss (nats)")
 axes[1].axhline(narrate.CHANCE_LOSS_10, color="0.5", lw=0.8, ls=":")
+axes[1].text(metrics["epoch"].min(), narrate.CHANCE_LOSS_10 - 0.03, " chance: ln 10 = 2.30 nats", va="top", fontsize=7,
+             color="0.4")
 for ax in axes:
     ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
     ax.legend(fontsize=8)
@@ -144,7 +147,8 @@ if tables is not None:
     scalars = tables["scalars"]
     std = scalars[scalars["quantity"] == "act_std"].groupby(["layer", "step"], sort=False)["value"].mean().reset_index()
     sat = scalars[scalars["quantity"] == "saturation"].groupby(["layer", "step"], sort=False)["value"].mean()
-    nh.show_markdown(narrate.heading(narrate_layers.output_spread_sentences(std, labels)
+    late = narrate.past_stop_note(metrics, steps[-1], h[h["step"] == steps[-1]]["epoch"].max())
+    nh.show_markdown(narrate.heading(([late] if late else []) + narrate_layers.output_spread_sentences(std, labels)
                                      + narrate_layers.saturation_change_sentences(
                                          sat.reset_index().assign(activation=act), labels)))
 
@@ -184,7 +188,7 @@ else:
 found = narrate_findings.grouped_findings({act: the_run.findings}, {act: the_run.seeds}, labels)
 if len(found):
     nh.show_table(found.drop(columns=["run"]))
-    nh.show_markdown(narrate_findings.FINDINGS_KEY)
+    nh.show_markdown(narrate_findings.findings_key(found["finding"]))
 else:
     nh.show_markdown("The diagnosis raises no finding for this run (see the conclusion for what changed anyway).")
 

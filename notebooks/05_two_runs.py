@@ -62,7 +62,8 @@ nh.setup_display()
 for run in {A.config["run"]["preset"]: A, B.config["run"]["preset"]: B}.values():
     rc = run.config["run"]
     nh.show_html(narrate.preset_callout(rc["preset"], run.seeds, epochs_run=int(run.metrics["epoch"].max()),
-                                        max_epochs=rc["max_epochs"], dataset=rc["dataset"]))
+                                        max_epochs=rc["max_epochs"], dataset=rc["dataset"],
+                                        recipe=narrate.recipe_phrase(run.config)))
 page_preset = A.config["run"]["preset"] if narrate.is_preview(A.config["run"]["preset"]) else B.config["run"]["preset"]
 role = {"run A": A, "run B": B}
 names = {k: f"{k}: {r.activation}" for k, r in role.items()}
@@ -146,6 +147,11 @@ else:
     for (layer, step), da in ha[ha["step"].isin(shared)].groupby(["layer", "step"]):
         db = hb[(hb["layer"] == layer) & (hb["step"] == step)]
         over.append({"layer": layer, "step": step, "distance": histogram_tables.histogram_distance(da, db)})
+if distances:  # the last shared step can come after early stopping ended some of the seeds
+    m_both = pd.concat([A.metrics.assign(run="run A"), B.metrics.assign(run="run B")], ignore_index=True)
+    late = narrate.past_stop_note(m_both, shared[-1], ha[ha["step"] == shared[-1]]["epoch"].max(), group="run")
+    if late:
+        nh.show_markdown(late)
 dist = pd.DataFrame(distances, columns=["stage", "quantity", "layer", "distance", "median_a", "median_b", "zero_a",
                                        "zero_b"])
 if len(dist):
@@ -204,7 +210,7 @@ if len(found):
                               for r, i in zip(found["run"], found["in"])])
     nh.show_table(shown[["run", "severity", "finding", "layers", "seeds", "what it says (worst seed)",
                          narrate_findings.CAUSES_COLUMN]])
-    nh.show_markdown(narrate_findings.FINDINGS_KEY)
+    nh.show_markdown(narrate_findings.findings_key(found["finding"]))
 else:
     nh.show_markdown("The diagnosis raises no finding for either run.")
 
@@ -212,8 +218,12 @@ else:
 # ## Conclusion
 
 # %%
+# a run whose seeds early stopping ended on their plateau: what they did when trained on (page 3 tells it whole)
+stalled = [] if narrate.is_preview(page_preset) else [narrate_findings.plateau_lesson(r.metrics, r.results, r.activation)
+                                                      for r in (A, B)]
 nh.show_markdown(narrate.sentences(narrate_pages.two_run_conclusion(summary, dist, found, page_preset,
-                                                                    (tags["run A"], tags["run B"]))))
+                                                                    (tags["run A"], tags["run B"]))
+                                   + [s for s in stalled if s]))
 
 # %% [markdown]
 # ## Try it yourself

@@ -115,6 +115,18 @@ def test_gradients_clipped_to_a_tiny_norm_are_named_before_the_learning_rate(fmn
     assert clip["verdict"] == "unlikely" and "no clipping seen" in clip["evidence"]
 
 
+def test_a_run_of_gradflows_own_trainer_is_never_suspected_of_clipping(fmnist):
+    """Stacked runs keep no joint gradient norm; their trainer has no clipping, so the finding must not
+    send a student looking for a clip_grad_norm_ call that does not exist."""
+    ev = Evidence.of(_clipped(fmnist, 1.0, steps=8))
+    ev.tables["scalars"] = ev.scalars[ev.scalars["quantity"] != "grad_norm_total"]  # as a stacked run records
+    def clip_cause():
+        return next(a for a in rank_causes(STUCK, ev, {"NOT_LEARNING"}) if a["cause"].startswith("gradients clipped"))
+    assert clip_cause()["verdict"] == "possible"  # a loop of the user's own: nothing says either way
+    ev.config = {"training_step": "eager"}
+    assert clip_cause()["verdict"] == "unlikely" and "never clips" in clip_cause()["evidence"]
+
+
 def test_pytorchs_default_scale_behind_sigmoid_is_a_possible_cause_not_an_unlikely_one(fmnist):
     """Kaiming's 2.4x larger start rescues a sigmoid net (page 7), so the default scale is no 'opposite'."""
     sigmoid = torch.nn.Sequential(torch.nn.Linear(784, 128), torch.nn.Sigmoid(), torch.nn.Linear(128, 64),

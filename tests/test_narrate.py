@@ -33,7 +33,7 @@ def test_the_slowest_starter_among_learners_is_named_with_where_it_ends():
     m = pd.concat([curve("sigmoid", [0.1, 0.1, 0.1]), curve("relu", [0.74, 0.81, 0.85]),
                    curve("tanh", [0.78, 0.83, 0.85]), curve("swish", [0.35, 0.76, 0.83])])
     said = narrate.slow_start_sentences(m)
-    assert said == ["Of the activations that learn, **swish** starts slowest: after epoch 1 its validation accuracy "
+    assert said == ["Among the activations that end above chance, **swish** starts slowest: after epoch 1 its validation accuracy "
                     "is 35.0 % (mean over seeds), against 74.0 %–78.0 % for the others. At the last counted epoch it "
                     "is at 83.0 %, the others at 85.0 %: a slow start is not where a network ends."]
     close = pd.concat([curve("relu", [0.74, 0.8]), curve("tanh", [0.78, 0.8]), curve("swish", [0.70, 0.8])])
@@ -50,7 +50,7 @@ def test_sigmoid_at_chance_is_called_chance_with_its_loss():
 def test_seeds_that_disagree_are_told_apart_not_averaged():
     m = pd.concat([_metrics("sigmoid", [2.31, 2.302], seeds=(42,)), _metrics("sigmoid", [2.31, 0.52], seeds=(44,))])
     text = " ".join(narrate.loss_sentences(m))
-    assert "**sigmoid**'s seeds disagree: 1 of 2 end at chance loss" in text and "seed 44 gets down to 0.52" in text
+    assert "**sigmoid**'s seeds end apart: 1 of 2 end at chance loss" in text and "seed 44 gets down to 0.52" in text
     assert "bring" not in text
 
 
@@ -61,6 +61,11 @@ def test_split_seeds_are_explained_and_left_out_of_the_ranking():
     assert "**sigmoid**'s seeds split: the lowest ends at 10.0 % (chance), the highest at 79.0 %" in text
     assert "tanh and relu end within" in text and "sigmoid, " not in text.split("seeds split")[1]
     assert "The tutorial's 10.0 % for sigmoid is one seed's draw of this split" in text
+    assert "The tutorial's single-seed accuracy lies within our interval for relu." in text
+    # a published value outside the interval is said, not silently left out (leakyrelu's 88.92 % in the tutorial)
+    text = " ".join(narrate.accuracy_sentences(summary, "tutorial", apart, {"relu": 0.8892}))
+    assert "within our interval" not in text
+    assert "For relu it lies above our interval (88.92 % against 88.05–88.81 %)" in text
 
 
 def test_learning_activation_is_not_called_chance():
@@ -106,6 +111,16 @@ def test_callout_says_preview_epochs_and_seeds():
     assert "Preview" not in narrate.preset_callout("tutorial", [42, 43, 44], epochs_run=50)
 
 
+def test_callout_gives_the_steps_per_epoch_the_pages_count_in():
+    config = {"run": {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "batch_size": 256, "train_subset": None},
+              "data": {"sizes": {"train": 50000}}}
+    recipe = narrate.recipe_phrase(config)
+    assert recipe == ("SGD (learning rate 0.01, momentum 0.9), batches of 256 of the 50,000 training images: 195 steps "
+                      "per epoch, so step 1,000 falls in epoch 6")
+    assert "195 steps per epoch" in narrate.preset_callout("tutorial", [42], epochs_run=50, recipe=recipe)
+    assert narrate.recipe_phrase({"run": {"optimizer": "sgd"}}) == ""  # a config that does not say: nothing
+
+
 def test_update_ratio_names_the_layer_and_the_gap_to_the_guide():
     rows = [{"activation": "sigmoid", "layer": "layers.0", "step": s, "value": 1e-5} for s in (1, 4, 16)]
     rows += [{"activation": "sigmoid", "layer": "layers.8", "step": s, "value": 2e-3} for s in (1, 4, 16)]
@@ -113,6 +128,21 @@ def test_update_ratio_names_the_layer_and_the_gap_to_the_guide():
     text = " ".join(narrate_layers.update_ratio_sentences(pd.DataFrame(rows), {"layers.0": "Linear 1 (784→512)"}))
     assert "sigmoid" in text and "Linear 1 (784→512)" in text and "1.0e-5" in text and "100× below" in text
     assert "For relu the first layer's median ratio is 1.0e-3" in text
+    assert "slow start" not in text
+
+
+def test_update_ratio_tells_a_slow_start_that_the_median_hides():
+    steps = [1, 4, 16, 64, 256, 600, 1200, 1800, 2400, 3000, 3600, 4200]
+    values = [2e-6, 1e-5, 1e-5, 1e-5, 2e-5] + [1e-3] * 7  # median 1e-3: the first layer looks healthy
+    rows = [{"activation": "sigmoid", "layer": "layers.0", "step": s, "epoch": 1 + s // 200, "value": v}
+            for s, v in zip(steps, values)]
+    text = " ".join(narrate_layers.update_ratio_sentences(pd.DataFrame(rows), {"layers.0": "Linear 1 (784→512)"}))
+    assert ("**sigmoid**: Linear 1 (784→512) started far below the guide (2.0e-6 at step 1) and stayed under a tenth "
+            "of it (1.0e-4) until step 600 (epoch 4)") in text
+    assert "its median over the whole run, 1.0e-3, hides that slow start" in text
+    # one low first value is noise, not a stretch
+    rows[1]["value"] = rows[2]["value"] = rows[3]["value"] = rows[4]["value"] = 1e-3
+    assert "slow start" not in " ".join(narrate_layers.update_ratio_sentences(pd.DataFrame(rows), {}))
 
 
 def test_dead_units_growth_is_said_with_both_numbers():
@@ -158,12 +188,19 @@ def test_plateau_story_from_past_stop_epochs():
         past = e > 14
         rows.append({"seed": 42, "epoch": e, "val_acc": 0.1 if e < 20 else 0.8, "past_stop": past})
     story = narrate_findings.plateau_story(pd.DataFrame(rows), pd.DataFrame({"seed": [42], "test_acc": [0.1]}))
-    assert "seed 42 stopped after epoch 14 at 10.0 %" in story
-    assert "left the plateau at epoch 20" in story and "PLATEAU_STOP" in story
+    assert "ended seed 42 after epoch 14 (test accuracy 10.0 %)" in story
+    assert "seed 42 left the plateau at epoch 20, and by epoch 30 it reached 80.0 %" in story and "PLATEAU_STOP" in story
     assert narrate_findings.plateau_story(pd.DataFrame(rows), pd.DataFrame({"seed": [42], "test_acc": [0.8]})) == ""
     lesson = narrate_findings.plateau_lesson(pd.DataFrame(rows), pd.DataFrame({"seed": [42], "test_acc": [0.1]}))
-    assert lesson.startswith("1 of 1 sigmoid seeds stopped early at chance, yet trained on they left the plateau "
+    assert lesson.startswith("1 of 1 sigmoid seeds stopped early at chance, yet trained on it left the plateau "
                              "by epoch 20") and "PLATEAU_STOP" in lesson
+    # two seeds stopped by the same noise bump are told once, each one's rise by its own epoch
+    two = pd.concat([pd.DataFrame(rows), pd.DataFrame(rows).assign(seed=43, val_acc=lambda d: d["val_acc"].where(
+        d["epoch"] != 20, 0.1))])
+    story = narrate_findings.plateau_story(two, pd.DataFrame({"seed": [42, 43], "test_acc": [0.1, 0.1]}))
+    assert "ended seeds 42 and 43 after epoch 14, each at a test accuracy of 10.0 %" in story
+    assert "seed 42 left the plateau at epoch 20 and seed 43 at epoch 21, and by epoch 30 they reached 80.0 % and " \
+           "80.0 %" in story
     full = narrate.conclusion_compare("tutorial", [], [], [], lesson,
                                       ["tanh and relu end within 0.3 points of each other (88.1–88.4 %) and their "
                                        "intervals overlap: 3 seeds cannot rank them"],
@@ -185,6 +222,17 @@ def test_a_fade_that_closes_later_is_told_as_a_late_start():
     text = " ".join(narrate_layers.gradient_flow_sentences(lines, {"layers.0": "Linear 1"}))
     assert "at step 0 the median gradient of Linear 1 is about 10,000× smaller" in text
     assert "closes to within 10× only by step 3000: its first layer started learning late" in text
+    with_epochs = narrate_layers.gradient_flow_sentences(lines.assign(epoch=1 + lines["step"] // 195), {})
+    assert "only by step 3000 (epoch 16): its first layer" in " ".join(with_epochs)
+    # the conclusion joins the fade with the update:data ratio's slow stretch into why it was late
+    ratios = pd.DataFrame([{"activation": "sigmoid", "layer": "layers.0", "step": st, "epoch": 1 + st // 200, "value": v}
+                           for st, v in ((1, 2e-6), (100, 1e-5), (2600, 5e-4), (9000, 1e-3))])
+    story = narrate_layers.slow_start_story("sigmoid", lines, ratios, stopped=2)
+    assert story.startswith("**sigmoid** learned late, and the recordings say why: at step 0 its first layer's gradients "
+                            "were about 10,000× smaller than its output layer's, and until step 2,600 (epoch 14) each "
+                            "step changed that layer's weights by less than a tenth of the healthy 1.0e-3")
+    assert "judged those seeds on validation accuracy while the layers near the input had hardly started" in story
+    assert narrate_layers.slow_start_story("sigmoid", lines, ratios.assign(value=1e-3)) == ""  # no slow stretch
 
 
 def test_zero_gradient_layers_of_one_activation_read_as_one_sentence():
@@ -240,9 +288,9 @@ def test_conclusion_keeps_the_lead_sentences_and_the_preset_caveat():
 
 def test_tutorial_table_only_when_asked():
     s = _summary(ACC)
-    assert "tutorial, seed 42 only (%)" not in seed_intervals.accuracy_display(s).columns
+    assert "tutorial's published result, one seed (%)" not in seed_intervals.accuracy_display(s).columns
     table = seed_intervals.accuracy_display(s, reference={"tanh": 0.8759})
-    assert table.loc[table["activation"] == "tanh", "tutorial, seed 42 only (%)"].item() == 87.59
+    assert table.loc[table["activation"] == "tanh", "tutorial's published result, one seed (%)"].item() == 87.59
     assert all("(%)" in c or "(percentage points)" in c or c in ("activation", "seeds") for c in table.columns)
 
 
@@ -367,3 +415,41 @@ def test_a_slow_start_says_why_when_its_gradients_are_the_smallest():
 def test_what_these_runs_show_agrees_in_number():
     assert narrate.heading(["x"], "these runs").startswith("**What these runs show.**")
     assert narrate.heading(["x"]).startswith("**What this run shows.**")
+
+
+def test_relus_zeros_after_training_are_outputs_of_exactly_0_not_a_negative_side_on_the_figure():
+    """The figure shows the outputs after the ReLU: what it draws is a spike at 0, and "off" is not "dead"."""
+    sat = pd.DataFrame([{"activation": "relu", "layer": "layers.0", "step": s, "value": v} for s, v in ((0, 0.49), (9600, 0.68))])
+    text = " ".join(narrate_layers.saturation_change_sentences(sat, {"layers.0": "Linear 1 (784→512)"}))
+    assert "relu: at step 9600, 68 % of the outputs after Linear 1 (784→512) are exactly 0 (step 0: 49 %)" in text
+    assert "not dead: a dead unit is off for every image" in text and "negative side" not in text
+
+
+def test_a_late_figure_says_which_models_early_stopping_had_already_ended():
+    rows = [{"activation": a, "seed": s, "epoch": e, "past_stop": e > stop}
+            for a, s, stop in (("sigmoid", 42, 14), ("sigmoid", 43, 14), ("relu", 42, 50)) for e in range(1, 51)]
+    m = pd.DataFrame(rows)
+    note = narrate.past_stop_note(m, 9600, 50)
+    assert note.startswith("Step 9,600 is in epoch 50, after early stopping had ended 2 of these 3 models (at epoch 14).")
+    assert "not the checkpoints that were tested" in note
+    assert narrate.past_stop_note(m, 2000, 11) == ""  # every model still counted
+    assert "had ended all 2 of these models (at epoch 14)" in narrate.past_stop_note(m[m["activation"] == "sigmoid"], 9600, 50)
+    assert "ended 3 of these 3" not in narrate.past_stop_note(m, 9750, 51)
+    assert "ended all 3 of these models (between epochs 14 and 50)" in narrate.past_stop_note(m, 9750, 51)
+    runs = m.rename(columns={"activation": "run"})
+    assert "ended 2 of these 3 models" in narrate.past_stop_note(runs, 9600, 50, group="run")
+
+
+def test_the_findings_key_defines_the_findings_in_its_table():
+    key = narrate_findings.findings_key(["PLATEAU_STOP", "NOT_LEARNING", "PLATEAU_STOP"])
+    assert key.count("**PLATEAU_STOP**:") == 1 and "early stopping ended a run on its initial plateau" in key
+    assert "**NOT_LEARNING**: validation accuracy never left chance" in key and "README" not in key
+    assert narrate_findings.findings_key([]) == narrate_findings.FINDINGS_KEY
+
+
+def test_a_slow_first_epoch_is_no_slow_start():
+    rows = [{"activation": "swish", "layer": "layers.0", "step": s, "epoch": 1, "value": v}
+            for s, v in ((1, 3e-5), (4, 5e-5), (16, 2e-4))] + \
+           [{"activation": "swish", "layer": "layers.0", "step": s, "epoch": 2 + s // 195, "value": 1e-3}
+            for s in (200, 400, 600, 800)]
+    assert "slow start" not in " ".join(narrate_layers.update_ratio_sentences(pd.DataFrame(rows), {}))

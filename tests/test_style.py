@@ -106,6 +106,13 @@ def test_past_early_stop_continuations_cannot_be_read_as_an_activation_line():
     assert tails[0].get_linestyle() == "-" and tails[0].get_linewidth() < 2
     swish = next(ln for ln in lines if ln.get_label() == "swish")
     assert swish.get_linestyle() == ":" and swish.get_alpha() is None  # the activation's own line is full strength
+    # one of two seeds stopped: from there the mean mixes in epochs that never count, so it fades there
+    rows = [{"activation": "sigmoid", "seed": s, "epoch": e, "val_acc": 0.1, "past_stop": s == 0 and e > 2}
+            for s in (0, 1) for e in (1, 2, 3, 4)]
+    lines = plots.plot_learning_curves(pd.DataFrame(rows), "val_acc").axes[0].lines
+    solid = next(ln for ln in lines if ln.get_label() == "sigmoid")
+    faded = [ln for ln in lines if ln.get_alpha() == style.PAST_STOP_LINE["alpha"]]
+    assert list(solid.get_xdata()) == [1, 2] and list(faded[0].get_xdata()) == [2, 3, 4]
 
 
 def test_overlay_titles_give_the_distance_of_every_value_not_only_the_drawn_bins():

@@ -40,8 +40,8 @@ def _cause_of_vanishing(ev: Evidence) -> str:
     if peak is None or not math.isfinite(peak):
         return f"; {name} is flat at both ends, so the units that saturate pass almost no gradient back"
     if peak < SMALL_MAX_DERIVATIVE:
-        return (f"; {name}'s derivative is at most {num(peak)}, so each {name} layer multiplies the gradient by "
-                f"{num(peak)} or less on its way back")
+        return (f"; {name}'s derivative is at most {num(peak)}, so at each {name} layer the gradient is multiplied "
+                f"by {num(peak)} or less on its way back (the weights multiply in a factor of their own)")
     return (f"; {name}'s derivative is at most {num(peak)} (at 0) and falls fast away from 0: wherever units sit "
             f"away from 0 or saturate it is well below 1, so each {name} layer shrinks the gradient")
 

@@ -180,6 +180,8 @@ def clipped_norm(F: Facts) -> tuple[float, int] | None:
 
 def tiny_clipping(F: Facts, f):
     """Gradients clipped every step to a norm so small that the steps are tiny whatever the rate."""
+    if F.ev.config.get("training_step"):  # gradflow's own step (eager or graph): it has no clipping to set
+        return NOT_SEEN, "gradflow's own training step never clips gradients"
     clip = clipped_norm(F)
     if clip is None:
         v = F.ev.quantity(Q.GRAD_NORM_TOTAL)["value"]

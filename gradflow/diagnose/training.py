@@ -52,8 +52,10 @@ def accuracy_not_learning(ev: Evidence) -> list[Finding]:
         stopped_moving = bool(_plateau_signs(ev, rows, seed)[0])
         out.append(Finding(
             "NOT_LEARNING", "warning" if stopped_moving else "error", Q.MODEL_LAYER, None,
-            f"Validation accuracy never left chance{who(0, seed)}: best {100 * best:.2f} % over {len(rows)} epochs "
-            f"(chance {100 * chance:.1f} % with {ev.num_classes} classes)."
+            (f"Validation accuracy stayed at chance in the {len(rows)} epochs it was judged on{who(0, seed)}: best "
+             f"{100 * best:.2f} % " if stopped_moving else
+             f"Validation accuracy never left chance{who(0, seed)}: best {100 * best:.2f} % over {len(rows)} epochs ")
+            + f"(chance {100 * chance:.1f} % with {ev.num_classes} classes)."
             + (" Early stopping ended it while it was still moving (PLATEAU_STOP)." if stopped_moving else ""),
             {"best_val_acc": best, "chance": chance, "epochs": len(rows), "last_epoch": int(rows["epoch"].iloc[-1]),
              "cause": "accuracy", "plateau_stop": stopped_moving},
