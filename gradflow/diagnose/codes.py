@@ -38,7 +38,10 @@ from __future__ import annotations
 #    cause (the optimizer watch now keeps weight_decay and momentum), and so is clip_grad_norm_ to a tiny
 #    max_norm (the recorder keeps the joint gradient norm of recorded steps; clipped, it never varies).
 #    UPDATE_RATIO is a warning, not a note, when every weight layer of a run barely moves.
-DIAGNOSIS_VERSION = 10
+# 11: a run of gradflow's own training step is never suspected of gradient clipping (it has none);
+#    NOT_LEARNING on a seed early stopping ended mid-plateau says "stayed at chance in the N epochs it was
+#    judged on"; VANISHING_GRADIENT's slope factor says the weights multiply in a factor of their own.
+DIAGNOSIS_VERSION = 11
 
 CODES = {
     # whole-run and data problems
