@@ -204,6 +204,10 @@ def _closing_gap(d: pd.DataFrame, first_layer, last_layer) -> tuple[int, float, 
 # is off. The recorder's saturation counts both; the sentences say which it is. (The tutorial's leaky
 # ReLU has slope 0.1 there, above the saturation limit, so it never counts.)
 SWITCH_OFF = {"relu": "slope 0"}
+# Swish's slope also passes through 0 inside its range (at its dip), so the recorder's "saturated" (slope
+# below 6 % of the largest) counts the values there too, not only those far out on its flat side.
+FLAT_NOT_AT_THE_ENDS = {"swish": "for swish that means a slope near 0, around its dip at x ≈ −1.3 or far out on the "
+                                 "negative side"}
 
 
 def saturation_change_sentences(sat: pd.DataFrame, labels: dict, threshold_pct: float = 10.0) -> list[str]:
@@ -226,7 +230,8 @@ def saturation_change_sentences(sat: pd.DataFrame, labels: dict, threshold_pct: 
                        "saturated values). A unit off for some images is not dead: a dead unit is off for every image.")
         elif 100 * top["value"] >= threshold_pct:
             out.append(f"**{act}**: at step {int(top['step'])}, {100 * top['value']:.0f} % of "
-                       f"{labels.get(top['layer'], top['layer'])}'s values are saturated (step 0: {100 * start:.0f} %).")
+                       f"{labels.get(top['layer'], top['layer'])}'s values are saturated (step 0: {100 * start:.0f} %)"
+                       + (f": {FLAT_NOT_AT_THE_ENDS[act]}." if act in FLAT_NOT_AT_THE_ENDS else "."))
         else:
             calm.append(act)
     if calm:

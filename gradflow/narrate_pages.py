@@ -197,8 +197,8 @@ def _which_way(top) -> list[str]:
         return []
     small, big = ("run A", "run B") if a < b else ("run B", "run A")
     lo, hi = sorted((a, b))
-    return [f"There, {small}'s gradients are typically about {fmt_times(10 ** (hi - lo))}× smaller than {big}'s (median "
-            f"|dL/dW| {fmt_sci(10 ** lo)} against {fmt_sci(10 ** hi)}). At the same learning rate a smaller "
+    return [f"There, {small}'s gradients are typically about {fmt_times(10 ** (hi - lo))}× smaller than {big}'s (median of "
+            f"the nonzero |dL/dW|, {fmt_sci(10 ** lo)} against {fmt_sci(10 ** hi)}). At the same learning rate a smaller "
             "gradient takes a smaller step; how far each layer's step moves its weights is the update:data ratio "
             "(page 4)."]
 

@@ -241,5 +241,5 @@ nh.show_markdown(narrate.conclusion_compare(preset, loss_text, ratio_text, dead_
 # ## Glossary
 
 # %%
-nh.show_markdown(narrate_pages.glossary(["nats", "seed", "95 % CI", "update:data ratio", "dead unit", "saturated",
-                                        "logits"]))
+nh.show_markdown(narrate_pages.glossary(["nats", "seed", "95 % CI", "update:data ratio", "dead unit", "saturated"]
+                                       + (["logits"] if "logit" in found.to_csv() else [])))

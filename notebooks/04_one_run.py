@@ -211,4 +211,5 @@ nh.show_markdown(exercises.one_run(preset))
 # ## Glossary
 
 # %%
-nh.show_markdown(narrate_pages.glossary(["nats", "update:data ratio", "dead unit", "saturated", "logits"]))
+nh.show_markdown(narrate_pages.glossary(["nats", "update:data ratio", "dead unit", "saturated"]
+                                       + (["logits"] if "logit" in found.to_csv() else [])))

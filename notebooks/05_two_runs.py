@@ -157,8 +157,8 @@ dist = pd.DataFrame(distances, columns=["stage", "quantity", "layer", "distance"
 if len(dist):
     nh.show_table(pd.DataFrame({"layer": dist["layer"], "step": dist["stage"].str.removeprefix("step "),
                                 "TV distance (0 same, 1 disjoint)": dist["distance"].round(2),
-                                "typical |dL/dW|, run A": [narrate.fmt_sci(10 ** v) for v in dist["median_a"]],
-                                "typical |dL/dW|, run B": [narrate.fmt_sci(10 ** v) for v in dist["median_b"]],
+                                "median nonzero |dL/dW|, run A": [narrate.fmt_sci(10 ** v) for v in dist["median_a"]],
+                                "median nonzero |dL/dW|, run B": [narrate.fmt_sci(10 ** v) for v in dist["median_b"]],
                                 "run A gradients exactly 0 (%)": dist["zero_a"].round(1),
                                 "run B gradients exactly 0 (%)": dist["zero_b"].round(1)}))
 if len(dist) and nh.live_kernel(interactive):  # live Jupyter: the same overlay at any recorded step
@@ -237,4 +237,5 @@ nh.show_markdown(exercises.two_runs(preset))
 # ## Glossary
 
 # %%
-nh.show_markdown(narrate_pages.glossary(["TV distance", "95 % CI", "seed", "initialisation", "logits"]))
+nh.show_markdown(narrate_pages.glossary(["TV distance", "95 % CI", "seed", "initialisation"]
+                                       + (["logits"] if "logit" in found.to_csv() else [])))

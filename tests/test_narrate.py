@@ -453,3 +453,9 @@ def test_a_slow_first_epoch_is_no_slow_start():
            [{"activation": "swish", "layer": "layers.0", "step": s, "epoch": 2 + s // 195, "value": 1e-3}
             for s in (200, 400, 600, 800)]
     assert "slow start" not in " ".join(narrate_layers.update_ratio_sentences(pd.DataFrame(rows), {}))
+
+
+def test_swishs_saturated_values_include_its_dip():
+    sat = pd.DataFrame([{"activation": "swish", "layer": "layers.0", "step": s, "value": v} for s, v in ((0, 0.02), (9600, 0.15))])
+    text = " ".join(narrate_layers.saturation_change_sentences(sat, {"layers.0": "Linear 1"}))
+    assert "15 % of Linear 1's values are saturated (step 0: 2 %): for swish that means a slope near 0, around its dip" in text
