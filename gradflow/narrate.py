@@ -134,10 +134,11 @@ def untrained_callout(preset: str, dataset: str, hidden_sizes, seed: int, batch:
             f'padding:0.6em 1em;margin:0.5em 0 1em 0"><b>Before training.</b> {body}</div>')
 
 
-def heading(text, what: str = "this run") -> str:
-    """The 'What this run shows' paragraph's Markdown, from a list of sentences or one string."""
+def heading(text, what: str = "this run", paragraphs: bool = False) -> str:
+    """The 'What this run shows' paragraph's Markdown, from a list of sentences or one string
+    (``paragraphs``: each item of the list a paragraph of its own, for items that are long stories)."""
     if not isinstance(text, str):
-        text = sentences(text)
+        text = "\n\n".join(s for s in text if s) if paragraphs else sentences(text)
     verb = "show" if what.startswith(("these ", "both ")) else "shows"  # "what these runs show"
     return f"**What {what} {verb}.** {text}"
 

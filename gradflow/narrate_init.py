@@ -72,7 +72,9 @@ def init_gradient_sentences(grad_std: pd.DataFrame, zeros: pd.DataFrame | None =
                        "gradient at the unit it feeds times its input, so it is 0 when the unit it feeds was off for "
                        "every image of the batch, or when the unit feeding it was"
                        + (" (the output layer's zeros are all of the second kind: its own units have no activation)."
-                          if output_zeros else "."))
+                          if output_zeros else ".")
+                       + " Off for every image of one batch is not yet dead: the dead-unit count below checks many more "
+                         "images, and a unit that any of them switches on is not dead.")
     return out
 
 

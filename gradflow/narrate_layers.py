@@ -105,8 +105,8 @@ def dead_unit_sentences(dead: pd.DataFrame, min_change_pp: float = 0.5) -> list[
             said.append(f"{layer} has {after:.1f} % dead units, about as many as at initialisation")
     seeds = int(dead["seeds"].max()) if "seeds" in dead and len(dead) else 1
     if seeds > 1 and any(changes.values()):  # page 2 shows one seed's network, so say why numbers differ
-        out.append(f"These shares are means over the {seeds} seeds (page 2 counts one seed's network, so its numbers "
-                   "differ).")
+        out.append(f"These shares are means over the {seeds} seeds (page 2 counts one seed's network on fewer images, so its "
+                   "numbers differ).")
     out += [f"**{act}**: {'; '.join(said)}." for act, said in changes.items() if said]
     clean = [a for a in dict.fromkeys(dead["activation"]) if float(dead[dead["activation"] == a]["percent"].max()) == 0]
     if clean:

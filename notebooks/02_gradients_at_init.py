@@ -109,7 +109,7 @@ zeros = pd.DataFrame([{"activation": n, "layer": labels[k], "zeros": int((g == 0
 slopes = {n: max(max(e["max_derivative"]) for e in summary["layers"] if e.get("max_derivative"))
           for n, (_, summary) in records.items()}  # largest slope the recorder probed, per activation
 sizes = [data.input_size, *hidden, data.num_classes]
-nh.show_markdown(narrate.heading(narrate_init.init_gradient_sentences(grad_std, zeros, sizes, slopes)))
+nh.show_markdown(narrate.heading(narrate_init.init_gradient_sentences(grad_std, zeros, sizes, slopes), paragraphs=True))
 
 # %% [markdown]
 # ## The whole distribution, two views
@@ -239,7 +239,7 @@ nh.show_markdown(narrate.heading(narrate_init.deep_dead_sentences(deep)))
 # At initialisation, before any learning, the activation already decides how much gradient reaches each
 # layer. With sigmoid the first layer receives a tiny fraction of the output layer's gradient, because
 # each sigmoid slope passes back at most a quarter and each layer's initial weights shrink it further;
-# tanh and the ReLU family keep the layers within a small factor of each other. ReLU's exact zeros
+# tanh and the ReLU family keep the layers within about 10× of each other. ReLU's exact zeros
 # come from units that were off for the whole batch; in the shallow network they are a minority of a
 # layer's units; in a deep one, up to about half of a layer's units can start dead. The next pages train these networks and
 # show what the difference does.
