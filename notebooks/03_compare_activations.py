@@ -81,8 +81,9 @@ flow = pd.concat([flow_plots.gradient_lines(histogram_tables.recorded_histograms
 # %% [markdown]
 # ## Learning curves
 #
-# Mean over the seeds with a 95 % confidence band. Thin faded continuations: epochs after a seed's
-# early stop. All the models on this page (every activation × seed) train together as one stacked
+# Mean over the seeds with a 95 % confidence band. A line turns thin and faded from the first epoch
+# one of its seeds had already stopped early: from there the mean includes epochs that never count
+# for that seed's test score. All the models on this page (every activation × seed) train together as one stacked
 # model, one optimizer step for all of them, so a model that stopped early keeps training with the
 # others; those epochs never count for its test score, but they show where it was heading.
 

@@ -92,8 +92,9 @@ names = {k: f"{k}: {tags[k]}" for k in role}
 # %% [markdown]
 # ## Learning curves
 #
-# Mean over each run's seeds with a 95 % confidence band; thin faded continuations are epochs past a
-# seed's early stop.
+# Mean over each run's seeds with a 95 % confidence band. A line turns thin and faded from the first
+# epoch one of its seeds had already stopped early: from there the mean includes epochs that never
+# count for that seed's test score.
 
 # %%
 m = pd.concat([A.metrics.assign(run="run A"), B.metrics.assign(run="run B")], ignore_index=True)
