@@ -190,7 +190,8 @@ if len(found):
     nh.show_table(found.drop(columns=["run"]))
     nh.show_markdown(narrate_findings.findings_key(found["finding"]))
 else:
-    nh.show_markdown("The diagnosis raises no finding for this run (see the conclusion for what changed anyway).")
+    nh.show_markdown("The diagnosis raises no finding for this run: every quantity it checks stayed inside its healthy "
+                     "range. The conclusion below still says what changed during training.")
 
 # %% [markdown]
 # ## Conclusion
