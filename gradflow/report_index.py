@@ -21,7 +21,7 @@ def run_facts(run_dirs: list[Path]) -> dict:
     Unreadable or missing runs are skipped (the reports that need them say so). Training time
     counts each batched training once: runs trained together share their epochs' wall time.
     """
-    facts = {"runs": 0, "max_epochs": set(), "epochs_trained": [], "seeds": set(), "datasets": set(),
+    facts = {"runs": 0, "models": 0, "max_epochs": set(), "epochs_trained": [], "seeds": set(), "datasets": set(),
              "devices": set(), "versions": {}, "train_seconds": 0.0, "created": []}
     batches = set()
     for path in run_dirs:
@@ -31,6 +31,7 @@ def run_facts(run_dirs: list[Path]) -> dict:
         except (OSError, ValueError, KeyError):
             continue
         facts["runs"] += 1
+        facts["models"] += len(results)  # one model per seed
         run = config.get("run", {})
         facts["max_epochs"].add(run.get("max_epochs"))
         facts["seeds"].update(run.get("seeds", []))
@@ -108,7 +109,8 @@ def facts_table(facts: dict, preset: str) -> str:
             ("dataset", "<br>".join(_esc(d) for d in sorted(facts["datasets"]))),
             ("device", _esc(", ".join(sorted(facts["devices"])))),
             ("training time", f"{_esc(_duration(facts['train_seconds']))} for {facts['runs']} stored runs "
-                              f"(trained from {_esc(when)})"),
+                              f"({facts['models']} models: every seed of a run is a model of its own; trained from "
+                              f"{_esc(when)})"),
             ("library versions", _esc(versions) or "?")]
     cases = facts.get("case_studies") or {}
     if cases.get("runs"):
@@ -201,7 +203,8 @@ ol.reading .error { margin-left: 2.45rem; color: #b71c1c; font-size: .9em; }
 table.facts { border-collapse: collapse; width: 100%; }
 table.facts th { text-align: left; width: 11em; color: #445; font-weight: 600; vertical-align: top; }
 table.facts th, table.facts td { border-bottom: 1px solid #e3e8ef; padding: .4em .5em; }
-pre { background: #f4f7fa; padding: .8em 1em; border-radius: 6px; overflow-x: auto; font-size: .9em; }
+pre { background: #f4f7fa; padding: .8em 1em; border-radius: 6px; font-size: .9em;
+      white-space: pre-wrap; overflow-wrap: anywhere; }  /* long commands wrap: printed, nothing is cut */
 footer { color: #667; font-size: .85em; border-top: 1px solid #e3e8ef; margin-top: 2.5em; padding-top: .8em; }
 """
 

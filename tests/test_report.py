@@ -268,7 +268,7 @@ def test_index_tells_what_the_runs_are(tmp_path):
     assert "Preview, not results." in page and "4 epochs instead of the recipe's 50" in page
     assert "at most 4 of the tutorial recipe's 50 (early stopping: 3 to 4 trained per model)" in page
     assert "2 per activation (42, 43)" in page and "FashionMNIST (50,000 train" in page
-    assert "torch 2.9" in page and "40 s for 2 stored runs" in page
+    assert "torch 2.9" in page and "40 s for 2 stored runs (4 models: every seed of a run is a model" in page
     assert "make report PRESET=quick" in page and "gradflow train --case-studies --preset quick" in page
     assert "Activation_Functions.html" in page and "Phillip Lippe" in page
     assert page.index("Activation functions") < page.index("Comparing activations") < page.index("Case studies")
