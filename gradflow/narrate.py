@@ -283,8 +283,8 @@ def accuracy_sentences(table: pd.DataFrame, preset: str, apart: list, reference:
         out.append(f"{_join(chance)} {'is' if len(chance) == 1 else 'are'} at about 10 %, chance for 10 classes.")
     for r in split:
         out.append(f"**{r.activation}**'s seeds split: the lowest ends at {r.min_pct:.1f} % (chance), the highest at "
-                   f"{r.max_pct:.1f} %, so its mean of {r.mean_pct:.1f} % describes no single run and its interval "
-                   "says nothing; read the learning curves for its story.")
+                   f"{r.max_pct:.1f} %, so its mean of {r.mean_pct:.1f} % describes no single run, and the table gives "
+                   "it no interval; read the learning curves for its story.")
     odd = set(chance) | {r.activation for r in split}
     if is_preview(preset):
         rest = table[~table["activation"].isin(odd)]

@@ -48,11 +48,16 @@ def accuracy_summary(results: pd.DataFrame, group: str = "activation") -> pd.Dat
 
 def accuracy_display(summary: pd.DataFrame, group: str = "activation", reference: dict | None = None,
                      with_ci: bool = True) -> pd.DataFrame:
-    """The summary as a reader's table: units in every header; the tutorial's column only when asked."""
+    """The summary as a reader's table: units in every header; the tutorial's column only when asked.
+    A group whose seeds split between chance and learning shows no interval: ±99 points around a mean
+    that describes none of its seeds would only mislead (the pages tell the split in words)."""
+    from .narrate import seeds_split
     out = pd.DataFrame({group: summary[group], "seeds": summary["seeds"],
                         "mean test accuracy (%)": summary["mean_pct"].round(2)})
     if with_ci:
-        out["± 95 % CI (percentage points)"] = summary["half_pp"].round(2)
+        out["± 95 % CI (percentage points)"] = [
+            "seeds split" if seeds_split(r.min_pct / 100, r.max_pct / 100) else round(r.half_pp, 2)
+            for r in summary.itertuples()]
     out["lowest seed (%)"] = summary["min_pct"].round(2)
     out["highest seed (%)"] = summary["max_pct"].round(2)
     if reference is not None:

@@ -294,6 +294,12 @@ def test_tutorial_table_only_when_asked():
     assert all("(%)" in c or "(percentage points)" in c or c in ("activation", "seeds") for c in table.columns)
 
 
+def test_a_split_activation_shows_no_interval():
+    table = seed_intervals.accuracy_display(_summary({"sigmoid": [0.1, 0.1, 0.79], "tanh": [0.879, 0.875, 0.883]}))
+    ci = table.set_index("activation")["± 95 % CI (percentage points)"]
+    assert ci["sigmoid"] == "seeds split" and ci["tanh"] == pytest.approx(0.99, abs=0.01)
+
+
 def test_two_runs_say_which_way_the_gradients_differ():
     from gradflow.narrate_pages import two_run_sentences
     summary = pd.DataFrame({"run": ["run A", "run B"], "mean_pct": [10.0, 84.0], "half_pp": [0.0, 1.2], "seeds": [3, 3]})
