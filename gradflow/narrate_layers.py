@@ -33,11 +33,14 @@ def update_ratio_sentences(ratios: pd.DataFrame, labels: dict, guide: float = UP
                    f"{fmt_sci(row.value)}, about {fmt_times(guide / row.value)}× below the {fmt_sci(guide)} guide, so each "
                    "step changes its weights by a tiny fraction: the first layer hardly learns.")
     healthy = first[first["value"] >= guide / 10]
+    slow_starters = []
     for row in healthy.itertuples():  # a median over a whole run can hide a long slow start
         slow = _slow_start(r[(r["activation"] == row.activation) & (r["layer"] == row.layer)], guide)
         if slow:
+            slow_starters.append(row.activation)
             out.append(f"**{row.activation}**: {labels.get(row.layer, row.layer)} {slow}; its median over the whole run, "
                        f"{fmt_sci(row.value)}, hides that slow start.")
+    healthy = healthy[~healthy["activation"].isin(slow_starters)]  # not "healthy" in the same breath
     if len(healthy):
         lo, hi = healthy["value"].min(), healthy["value"].max()
         out.append(f"For {_join(healthy['activation'])} the first layer's median ratio is {fmt_sci(lo)}"

@@ -140,6 +140,7 @@ def test_update_ratio_tells_a_slow_start_that_the_median_hides():
     assert ("**sigmoid**: Linear 1 (784→512) started far below the guide (2.0e-6 at step 1) and stayed under a tenth "
             "of it (1.0e-4) until step 600 (epoch 4)") in text
     assert "its median over the whole run, 1.0e-3, hides that slow start" in text
+    assert "For sigmoid the first layer's median ratio" not in text  # not also called healthy
     # one low first value is noise, not a stretch
     rows[1]["value"] = rows[2]["value"] = rows[3]["value"] = rows[4]["value"] = 1e-3
     assert "slow start" not in " ".join(narrate_layers.update_ratio_sentences(pd.DataFrame(rows), {}))

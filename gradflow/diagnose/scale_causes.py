@@ -111,6 +111,11 @@ def high_lr(F: Facts, f):
         # weights pulled towards zero make every update large next to them: the decay, not the rate
         score = FOR
         parts.append(f"but weight_decay={decay[0]:g} shrinks the weights, which alone makes that ratio large")
+    elif score >= FOR and {"BOUNDED_OUTPUT", "NOT_LOG_PROBABILITIES"} & set(F.codes) and (u is None or u <= HEALTHY_UPDATE[1]):
+        # a loss that misreads the outputs rises, and its gradients blow up, at any rate (case study 000:
+        # Keras' log of tanh outputs under Adam lr=1e-3); with updates no larger than healthy, the rate is not shown
+        score = UNKNOWN
+        parts.append("but the loss misreads the model's outputs, which alone makes it rise, at a healthy update size")
     elif score == STRONG and "UNNORMALIZED_INPUT" in F.codes:
         # raw inputs make the first layer's gradient, its updates and the logits large at any rate:
         # normalise first, then judge the rate (case study 002: SGD lr=0.01 on raw pixels)
@@ -134,7 +139,8 @@ def weight_decay_shrink(F: Facts) -> tuple[float, float, str] | None:
     when the decay or the weights were not recorded. Decay shrinks every weight by lr x wd per step
     (x 1/(1 - momentum) with SGD momentum); when that outpaces the gradient the weights go to zero."""
     o, run = F.optimizer or {}, F.ev.run_config
-    wd = run.get("weight_decay") if run.get("lr") else o.get("weight_decay")
+    # a stored recipe's own weight_decay first; a plain loop's run config (case studies) may not say, the watch does
+    wd = run["weight_decay"] if run.get("lr") and run.get("weight_decay") is not None else o.get("weight_decay")
     q = F.ev.quantity(Q.WEIGHT_STD)
     q = q[q["layer"].isin([e["name"] for e in F.ev.weight_layers()])]
     if wd is None or q.empty:

@@ -69,7 +69,7 @@ def accuracy_not_learning(ev: Evidence) -> list[Finding]:
         out.append(Finding(
             "NOT_LEARNING", "error", Q.MODEL_LAYER, None,
             f"Validation accuracy{who(0, seed)} rose to {100 * acc['best_val_acc']:.1f} % in epoch {first}, then fell back "
-            f"to chance and stayed there for the last {acc['epochs_at_chance']} epochs ({100 * acc['last_val_acc']:.2f} % "
+            f"to within {100 * trend.CHANCE_MARGIN:.0f} points of chance and stayed there for the last {acc['epochs_at_chance']} epochs ({100 * acc['last_val_acc']:.2f} % "
             f"at the end; chance {100 * chance:.1f} %): training undid what the first steps learned.",
             {"best_val_acc": acc["best_val_acc"], "chance": chance, "epochs": len(rows), "cause": "fell_back",
              "epochs_at_chance": acc["epochs_at_chance"], "last_val_acc": acc["last_val_acc"],
