@@ -229,10 +229,28 @@ def curve_sentences(metrics: pd.DataFrame, metric: str, group: str = "act") -> l
     if "past_stop" in metrics:
         past = metrics[(metrics["epoch"] == last) & metrics["past_stop"].astype(bool)]
         if len(past):
-            who = _join(list(dict.fromkeys(past[group].astype(str))))
-            out.append(f"For {who} that mean includes seeds that early stopping had already ended: the batch kept "
-                       "training them, so the curve shows where they were heading, not the weights that were tested.")
+            who = list(dict.fromkeys(past[group].astype(str)))
+            out.append(f"For {_join(who)} that mean includes seeds that early stopping had already ended: the batch kept "
+                       "training them, so the curve (faded from the first seed's stop) shows where they were heading, not "
+                       "the weights that were tested.")
+            live = metrics[~metrics["past_stop"].astype(bool)]  # each seed up to its own early stop
+            own = live.sort_values("epoch").groupby([group, "seed"], sort=False).tail(1)
+            own = own[own[group].astype(str).isin(who)].groupby(group, sort=False)[metric].mean()
+            if len(own):
+                said = [f"{v:.2f} nats for {g}" if loss else f"{100 * v:.1f} % for {g}" for g, v in own.items()]
+                out.append(f"Counting each seed only up to its own early stop, the mean is {_join(said)}.")
     return out
+
+
+def _plateau_stops(counts: pd.DataFrame, label: str) -> int:
+    """Seeds of the cell named ``label`` that the diagnosis calls PLATEAU_STOP (0 when none or unknown)."""
+    if "PLATEAU_STOP" not in counts:
+        return 0
+    for key, n in counts["PLATEAU_STOP"].items():
+        key = key if isinstance(key, tuple) else (key,)
+        if cell_label(dict(zip(counts.index.names, key))) == label:
+            return int(n)
+    return 0
 
 
 def conclusion(pairs: pd.DataFrame, counts: pd.DataFrame, n_seeds: int, preview: bool) -> list[str]:
@@ -242,6 +260,10 @@ def conclusion(pairs: pd.DataFrame, counts: pd.DataFrame, n_seeds: int, preview:
     if rescued:
         lead = _rescue_sentence(rescued[0])
         out.append("The change that matters most here: " + lead[0].lower() + lead[1:])
+        if _plateau_stops(counts, rescued[0]["_cells"][0]):  # stopped, not unable: say what the change rescues
+            out.append("Those seeds were ended by early stopping on their initial plateau (PLATEAU_STOP): trained on, "
+                       "they leave it too (page 3). The change shortens the plateau, so early stopping no longer ends "
+                       "them at chance.")
     clean = pairs[~pairs["split"]] if len(pairs) else pairs
     told = clean[clean["told apart"]] if len(clean) and n_seeds >= 2 else clean.iloc[0:0]
     if len(told):

@@ -95,8 +95,10 @@ else:
 # ## Accuracy across the grid
 #
 # Test accuracy of each cell of the grid: the mean over seeds with its 95 % confidence interval
-# (Student t over the seeds), and each seed as a small grey dot beside it. One panel per value of
-# one axis; within a panel, one colour per value of the remaining axes.
+# (Student t over the seeds), and each seed as a small grey dot beside it. A cell whose seeds split
+# between chance and learning gets no interval (it would span the axis); its dots show the split.
+# One panel per value of one axis; within a panel, one colour per value of the remaining axes (one
+# colour when the grid has only the two axes drawn).
 
 # %%
 if len(ok):
@@ -120,12 +122,15 @@ if len(ok):
         for j, s in enumerate(settings):
             d = part[part["setting"] == s].set_index("act").reindex(acts)
             x = np.arange(len(acts)) + (j - (len(settings) - 1) / 2) * width
-            ax.errorbar(x, 100 * d["mean"], yerr=100 * d["half"].fillna(0), fmt="o", capsize=3, ms=4,
-                        color=plt.cm.tab10(j % 10), label=s)
+            # a cell whose seeds split between chance and learning gets no interval: it would span the axis
+            split = [bool(sn.is_split(c)) for _, c in d.iterrows()]  # NaN rows (no such cell) compare False
+            ax.errorbar(x, 100 * d["mean"], yerr=np.where(split, np.nan, 100 * d["half"].fillna(0)), fmt="o", capsize=3,
+                        ms=4, color=plt.cm.tab10(j % 10), label=s)
             for xi, act in zip(x, acts):  # every seed as a small grey dot: a split cell shows as two groups
                 seeds_here = ok[(ok["act"] == act) & (ok["setting"] == s)
                                 & (ok[panel].astype(str) == str(pv) if panel else True)]["test_acc"]
-                ax.plot(np.full(len(seeds_here), xi + 0.08), 100 * seeds_here, ".", color="0.55", ms=4, zorder=1)
+                spread = xi + 0.08 + 0.05 * np.arange(len(seeds_here))  # side by side: equal seeds stay countable
+                ax.plot(spread, 100 * seeds_here, ".", color="0.55", ms=4, zorder=1)
         ax.set_ylim(0, 100)  # accuracy is a percentage: an interval past 0 or 100 is cut at the frame
         ax.axhline(10, color="0.5", lw=0.8, ls=":")  # chance for 10 classes: where a cell that learned nothing sits
         ax.text(len(acts) - 0.5, 11, "chance", fontsize=7, color="0.4", ha="right", va="bottom")

@@ -97,6 +97,23 @@ def test_curve_sentence_says_when_stopped_seeds_are_in_the_mean():
                       for s in (42, 43) for e in (1, 2, 3)])
     text = " ".join(sn.curve_sentences(m, "val_acc"))
     assert "For sigmoid that mean includes seeds that early stopping had already ended" in text
+    m.loc[(m["seed"] == 42) & (m["epoch"] > 2), "val_acc"] = 0.9  # the stopped seed rose after its stop
+    text = " ".join(sn.curve_sentences(m, "val_acc"))
+    assert "is 70.0 % for sigmoid" in text and "only up to its own early stop, the mean is 50.0 % for sigmoid" in text
+
+
+def test_the_conclusion_says_when_the_rescued_seeds_were_plateau_stops():
+    """Page 3 shows sigmoid's stopped seeds learning when trained on; page 7 must not say Kaiming made a
+    network learn that could not."""
+    plateau = _table({("relu", "default"): [0.84, 0.85, 0.86], ("relu", "kaiming"): [0.845, 0.855, 0.85],
+                      ("sigmoid", "default"): [0.10, 0.10, 0.79], ("sigmoid", "kaiming"): [0.86, 0.862, 0.861]},
+                     {("sigmoid", "default"): "NOT_LEARNING,PLATEAU_STOP"})
+    pairs = sn.one_setting_pairs(sn.cell_table(plateau, AXES), AXES)
+    text = " ".join(sn.conclusion(pairs, sn.finding_counts(plateau, AXES), 3, preview=False))
+    assert "takes the seeds that end at chance from 3 of 3 to 0 of 3" not in text
+    assert "from 2 of 3 to 0 of 3" in text and "ended by early stopping on their initial plateau" in text
+    plain = sn.conclusion(sn.one_setting_pairs(CELLS, AXES), sn.finding_counts(PLANTED, AXES), 3, preview=False)
+    assert "plateau" not in " ".join(plain)  # stuck for good (no PLATEAU_STOP): nothing to add
 
 
 def test_one_cell_at_chance_is_one_sentence_and_pairs_follow_the_grid_order():
