@@ -119,7 +119,7 @@ CASES = (
                  "The reason is that K.exp(x) becomes inf around x > 88 (and MNIST contains values from 0 to "
                  "255)."))),
         "With the built-in ELU the network learns; with a hand-written ELU, where(x > 0, x, exp(x) − 1), the "
-        "loss is gone at once and the accuracy never improves.",
+        "loss turns NaN at once (the question says it goes to nothing) and the accuracy never improves.",
         "The inputs are raw pixel values 0–255. Pre-activations above about 88 make exp(x) overflow to inf in "
         "float32. `where` hides the inf in the forward pass, but the backward pass multiplies the unused "
         "branch's zero gradient by it: 0 · inf = NaN, and the NaN spreads to every weight.",

@@ -299,7 +299,7 @@ conclude("004", "The diagnosis raises no warning here, and rightly: a sigmoid ou
 # ## Conclusion
 #
 # None of these bugs crashes. Each one showed up, to the person who hit it, as a number that looks plausible
-# — 10 %, 2 % worse, a loss that is gone, 100 % accuracy — and the cause sits one layer below: what a loss takes its inputs to mean, what a
+# — 10 %, 2 % worse, a loss that turns NaN, 100 % accuracy — and the cause sits one layer below: what a loss takes its inputs to mean, what a
 # framework's parameter means, what `exp` does to a large number, what a metric actually counts.
 
 # %%

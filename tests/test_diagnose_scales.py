@@ -157,3 +157,16 @@ def test_weight_decay_read_from_the_optimizer_when_the_stored_recipe_does_not_sa
     ev.config = {"run": {"lr": 0.01}}  # a plain-loop run's config: a rate, no weight_decay key
     decay = next(a for a in rank_causes(STUCK, ev, {"NOT_LEARNING"}) if a["cause"].startswith("weight decay"))
     assert decay["verdict"] == "unlikely" and "no weight decay" in decay["evidence"]
+
+
+def test_an_output_saturated_by_targets_at_the_ends_of_its_range_is_a_note(fmnist):
+    """Case study 004: an autoencoder's sigmoid output pushed to 0 and 1 by black-and-white pixels is the
+    fit, not stuck units; targets outside its range are a different bug (TARGET_OUT_OF_RANGE)."""
+    from gradflow.diagnose.outputs import output_fits_targets
+    net = torch.nn.Sequential(torch.nn.Linear(784, 64), torch.nn.ReLU(), torch.nn.Linear(64, 784), torch.nn.Sigmoid())
+    pixels01 = (fmnist.x + 1) / 2  # the fixture's images in [-1, 1]: [0, 1] targets
+    mse = lambda out, target: torch.nn.functional.mse_loss(out, target)  # noqa: E731
+    ok = _train(net, fmnist.x, pixels01, steps=5, loss_fn=mse, targets=lambda xb, yb: yb)
+    assert output_fits_targets(Evidence.of(ok)) == "3"
+    off = _train(net, fmnist.x, fmnist.x, steps=5, loss_fn=mse, targets=lambda xb, yb: yb)  # [-1, 1] targets
+    assert output_fits_targets(Evidence.of(off)) is None

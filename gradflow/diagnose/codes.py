@@ -41,6 +41,10 @@ from __future__ import annotations
 # 11: a run of gradflow's own training step is never suspected of gradient clipping (it has none);
 #    NOT_LEARNING on a seed early stopping ended mid-plateau says "stayed at chance in the N epochs it was
 #    judged on"; VANISHING_GRADIENT's slope factor says the weights multiply in a factor of their own.
+#    A loss that misreads the outputs (BOUNDED_OUTPUT) is not blamed on the learning rate when the updates
+#    are no larger than healthy; weight decay is read from the optimizer watch when a plain loop's stored
+#    config does not say; an output activation saturated by targets at the ends of its range (an
+#    autoencoder's sigmoid on [0, 1] pixels) is a note, not a warning.
 DIAGNOSIS_VERSION = 11
 
 CODES = {

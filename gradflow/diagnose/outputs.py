@@ -197,6 +197,21 @@ def _loss_unknown(ev: Evidence, op: str, layer, kind) -> Finding:
         "If these are class logits, remove the activation.")
 
 
+def output_fits_targets(ev: Evidence) -> str | None:
+    """The output activation's layer when a regression loss trains it on targets inside its interval (an
+    autoencoder's sigmoid on [0, 1] pixels, mostly 0): its units at the ends are the fit, not a fault."""
+    if ((ev.summary or {}).get("loss") or {}).get("kind") == LOG_PROBABILITY:
+        return None
+    op, layer, kind = _bounded_op(ev)
+    if not op or not layer or kind in CROSS_ENTROPY_KINDS or kind in (None, "unknown", "nll", "bce_with_logits"):
+        return None
+    t, interval = (ev.summary or {}).get("targets") or {}, bounded_interval(op)
+    if not t.get("float") or t.get("min") is None or not interval:
+        return None
+    low, top = interval
+    return layer if low - RANGE_TOLERANCE <= float(t["min"]) and float(t["max"]) <= top + RANGE_TOLERANCE else None
+
+
 def _against_targets(ev: Evidence, op: str, layer, kind) -> list[Finding]:
     """A regression/reconstruction loss on a bounded output: do the targets fit its interval?"""
     t = (ev.summary or {}).get("targets") or {}

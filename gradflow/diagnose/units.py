@@ -56,8 +56,10 @@ def _learns(outcome) -> str:
 
 def saturation(ev: Evidence) -> list[Finding]:
     """SATURATION: the median saturated fraction over the second half of training, above its limit."""
+    from .outputs import output_fits_targets
     sat = ev.quantity(Q.SATURATION)
     info = {a["name"]: a for a in ev.layers("activation")}
+    fitting = output_fits_targets(ev)  # an output pushed to the ends of its range by targets that lie there
     out = []
     for (member, layer), rows in sat.groupby(["member", "layer"]):
         rows = rows.sort_values("step")
@@ -72,13 +74,15 @@ def saturation(ev: Evidence) -> list[Finding]:
         step, member = int(tail["step"].iloc[-1]), int(member)
         outcome = ev.outcome(member, seed)
         # one-sided activations (ReLU family) silent on one side: a note at most; bounded ones by the run
-        sev = ev.severity(member, seed, unambiguous=med > SATURATION_STRONG) if bounded else "info"
+        sev = ev.severity(member, seed, unambiguous=med > SATURATION_STRONG) if bounded and layer != fitting else "info"
         out.append(Finding(
             "SATURATION", sev, layer, step,
             f"{100 * med:.1f} % of the units of {ev.layer_title(layer)} ({a.get('activation', '?')}) sit in the flat "
             f"region of the activation{who(member, seed)} (derivative below 6 % of its maximum; median over recorded "
             f"steps {int(tail['step'].iloc[0])}-{step}; limit {100 * limit:.0f} %): little gradient passes them"
-            f"{_learns(outcome)}.",
+            + ("; this is the output, and its targets lie in its range, so outputs at its ends are fitting targets "
+               "there (the dark pixels of an image, say), not units stuck; a note" if layer == fitting else
+               _learns(outcome)) + ".",
             {"saturation_median": med, "limit": limit, "bounded": bounded, "steps": [int(tail["step"].iloc[0]), step],
              "run": outcome.verdict, "run_reason": outcome.reason},
             "Normalise the layer's input (BatchNorm/LayerNorm), use a smaller initialisation or learning rate, "
