@@ -75,12 +75,14 @@ def recipe_phrase(config: dict) -> str:
     50,000 training images: 195 steps per epoch". Empty when the config does not say."""
     run, sizes = config.get("run") or {}, (config.get("data") or {}).get("sizes") or {}
     n, batch = run.get("train_subset") or sizes.get("train"), run.get("batch_size")
-    if not (n and batch and run.get("optimizer")):
+    if not (batch and run.get("optimizer")):
         return ""
     name = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}.get(run["optimizer"], run["optimizer"])
     settings = [f"learning rate {run['lr']:g}"] if run.get("lr") else []
     if run.get("momentum") and run["optimizer"] == "sgd":
         settings.append(f"momentum {run['momentum']:g}")
+    if not n:  # a plan's config: no data sizes
+        return f"{name} ({', '.join(settings)}), batches of {batch}"
     steps = int(n) // int(batch)  # the last partial batch is dropped, as in the tutorial
     return (f"{name} ({', '.join(settings)}), batches of {batch} of the {int(n):,} training images: {steps} steps per "
             f"epoch, so step 1,000 falls in epoch {1000 // steps + 1}")

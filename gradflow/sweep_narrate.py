@@ -8,10 +8,12 @@ epochs before it says which settings separate, and never calls a cell the best.
 """
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pandas as pd
 
-from .narrate import CHANCE_ACC, _join, callout_html, is_preview, seeds_phrase
+from .narrate import CHANCE_ACC, _join, callout_html, is_preview, recipe_phrase, seeds_phrase
 from .seed_intervals import mean_ci
 
 METRIC_NAMES = {"val_acc": "validation accuracy", "train_acc": "training accuracy",
@@ -35,6 +37,9 @@ def sweep_callout(plan: dict) -> str:
     preview = any(is_preview(p) for p in presets)
     body = (f"Every cell of this sweep trained for {run} (preset {', '.join(presets) or '?'}), "
             f"on {seeds_phrase(seeds)}.")
+    shared = {tuple(c.get(k) for k in ("optimizer", "lr", "momentum", "batch_size")) for c in plan.get("configs", [])}
+    if len(shared) == 1 and (recipe := recipe_phrase({"run": plan["configs"][0]})):  # one recipe: say it
+        body += f" Training: {html.escape(recipe)}."
     if preview:
         body += (" Early epochs favour whatever starts fastest, so read 'told apart' below as 'separated after "
                  "these epochs', not as which setting ends best; a sweep with <code>--preset tutorial</code> "

@@ -164,7 +164,8 @@ if len(ok):
         columns = ["axis", "from", "to", "where", "change (pp)", "told apart"]
         if cells["at_chance"].any():  # seeds at chance somewhere: show where they are
             columns += ["at chance, from", "at chance, to"]
-        nh.show_table(shown.assign(**{"told apart": verdict, "change (pp)": shown["change (pp)"].round(1) + 0.0})[columns])
+        nh.show_table(shown.assign(**{"told apart": verdict, "change (pp)": shown["change (pp)"].round(1) + 0.0})[columns]
+                      .rename(columns={"change (pp)": "change in test accuracy (percentage points)"}))
 
 # %% [markdown]
 # ## Findings per cell

@@ -69,6 +69,12 @@ def test_clean_grid_and_callouts():
     assert "Preview sweep" in sn.sweep_callout(plan) and "up to 4 epochs" in sn.sweep_callout(plan)
     plan["grid"]["axes"]["preset"] = ["tutorial"]
     assert "Results" in sn.sweep_callout(plan) and "Preview" not in sn.sweep_callout(plan)
+    assert "Training:" not in sn.sweep_callout(plan)  # the configs do not say
+    recipe = {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "batch_size": 256, "max_epochs": 50}
+    plan["configs"] = [dict(recipe), dict(recipe)]
+    assert "Training: SGD (learning rate 0.01, momentum 0.9), batches of 256." in sn.sweep_callout(plan)
+    plan["configs"][1]["lr"] = 0.1  # the rate is an axis: no one recipe to state
+    assert "Training:" not in sn.sweep_callout(plan)
 
 
 def test_curve_sentence_quotes_the_last_common_epoch():
