@@ -170,3 +170,17 @@ def test_an_output_saturated_by_targets_at_the_ends_of_its_range_is_a_note(fmnis
     assert output_fits_targets(Evidence.of(ok)) == "3"
     off = _train(net, fmnist.x, fmnist.x, steps=5, loss_fn=mse, targets=lambda xb, yb: yb)  # [-1, 1] targets
     assert output_fits_targets(Evidence.of(off)) is None
+
+
+def test_saturation_is_not_read_from_steps_after_a_nan():
+    """Case study 002: once the activations are NaN/inf every unit reads as flat; that is NONFINITE's story."""
+    from gradflow.diagnose.units import saturation
+    rows = [{"step": s, "epoch": 1, "member": 0, "seed": 42, "layer": "act", "quantity": "saturation",
+             "value": 1.0 if s >= 6 else 0.05} for s in range(0, 40, 2)]
+    summary = {"layers": [{"name": "act", "kind": "activation", "order": 1, "bounded": True, "activation": "tanh"}]}
+    ev = Evidence(tables={"scalars": pd.DataFrame(rows)}, summary=summary)
+    assert [f.code for f in saturation(ev)] == ["SATURATION"]  # without the sentinel's word: 100 % flat
+    ev = Evidence(tables={"scalars": pd.DataFrame(rows), "nonfinite": pd.DataFrame(
+        [{"step": 6, "epoch": 1, "member": 0, "seed": 42, "layer": "act", "where": "activation", "phase": "forward",
+          "count": -1, "order": 1}])}, summary=summary)
+    assert saturation(ev) == []

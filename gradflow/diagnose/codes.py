@@ -44,7 +44,8 @@ from __future__ import annotations
 #    A loss that misreads the outputs (BOUNDED_OUTPUT) is not blamed on the learning rate when the updates
 #    are no larger than healthy; weight decay is read from the optimizer watch when a plain loop's stored
 #    config does not say; an output activation saturated by targets at the ends of its range (an
-#    autoencoder's sigmoid on [0, 1] pixels) is a note, not a warning.
+#    autoencoder's sigmoid on [0, 1] pixels) is a note, not a warning; SATURATION reads no step after a
+#    model's first NaN/inf (every unit reads as flat there: NONFINITE tells that story).
 DIAGNOSIS_VERSION = 11
 
 CODES = {

@@ -54,15 +54,39 @@ def _learns(outcome) -> str:
     return "; the run learns all the same, so this is a note" if outcome.verdict == "fine" else ""
 
 
+def _seed_key(rows: pd.DataFrame):
+    seed = rows["seed"].iloc[0] if "seed" in rows else None
+    return None if seed is None or pd.isna(seed) else int(seed)
+
+
+def _first_nonfinite_step(ev: Evidence) -> dict:
+    """(member, seed) -> the first step at which the sentinel saw a NaN/inf in that model."""
+    t = (ev.tables or {}).get("nonfinite")
+    if t is None or t.empty or "member" not in t:
+        return {}
+    t = t[t["member"] >= 0]  # -1: a loss shared by every member, told by the members' own sightings
+    seeds = t["seed"] if "seed" in t else pd.Series([None] * len(t), index=t.index)
+    keys = [(int(m), None if s is None or pd.isna(s) else int(s)) for m, s in zip(t["member"], seeds)]
+    first: dict = {}
+    for key, step in zip(keys, t["step"]):
+        first[key] = min(first.get(key, step), step)
+    return first
+
+
 def saturation(ev: Evidence) -> list[Finding]:
     """SATURATION: the median saturated fraction over the second half of training, above its limit."""
     from .outputs import output_fits_targets
     sat = ev.quantity(Q.SATURATION)
     info = {a["name"]: a for a in ev.layers("activation")}
     fitting = output_fits_targets(ev)  # an output pushed to the ends of its range by targets that lie there
+    broken = _first_nonfinite_step(ev)
     out = []
     for (member, layer), rows in sat.groupby(["member", "layer"]):
         rows = rows.sort_values("step")
+        # after a NaN/inf every unit reads as flat: that is NONFINITE's story, not saturation
+        rows = rows[rows["step"] < broken.get((int(member), _seed_key(rows)), float("inf"))]
+        if rows.empty:
+            continue
         tail = rows.iloc[len(rows) // 2:]  # the second half of training: where the net has settled
         med = float(tail["value"].median())
         a = info.get(layer, {})
