@@ -119,6 +119,9 @@ def saturation(ev: Evidence) -> list[Finding]:
 # stay equal to the last bit (float rounding is the same for each), so the limit only has to sit far
 # above 0 and far below any real spread.
 SYMMETRIC_SPREAD = 1e-6
+# The std of weights set to one constant is 0 up to float rounding (1e-10 for 0.01 with one torch thread,
+# exactly 0 with two: the summation order differs); any real initialisation's is above 1e-4.
+CONSTANT_STD = 1e-8
 
 
 def copied_layers(spread) -> set:
@@ -146,7 +149,7 @@ def symmetric_units(ev: Evidence) -> list[Finding]:
             continue  # one recorded step says nothing about training; distinct units
         seed = None if pd.isna(rows["seed"].iloc[0]) else int(rows["seed"].iloc[0])
         first_std = w_std[(w_std["member"] == member) & (w_std["layer"] == layer)].sort_values("step")["value"]
-        started_constant = len(first_std) > 0 and float(first_std.iloc[0]) == 0.0
+        started_constant = len(first_std) > 0 and float(first_std.iloc[0]) <= CONSTANT_STD
         units = units_of.get(layer)
         title = ev.layer_title(layer)
         out.append(Finding(
