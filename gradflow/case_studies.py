@@ -130,7 +130,7 @@ CASES = (
          Variant("clamped", "fixed", "fix 2: exp(clamp(x, max=0)), raw pixels", {"elu": "clamped", "inputs": "raw"})),
         ("NONFINITE", "UNNORMALIZED_INPUT")),
     CaseStudy(
-        "004", "an autoencoder that scores 100 % and reconstructs nothing",
+        "004", "a copy-net that scores 100 % while its outputs are far from its inputs",
         Source("Habr (a Russian-language tech blog)", "Основы deep learning на примере дебага автоэнкодера, "
                "часть №1 (Deep-learning basics by debugging an autoencoder, part 1)", "blog post", "Russian",
                (("Если посмотреть на метрики — все в огне. Accuracy == 0.993.",

@@ -240,7 +240,7 @@ show_table(pd.DataFrame(rows))
 conclude("002")
 
 # %% [markdown]
-# ## 004 — an autoencoder that scores 100 % and reconstructs nothing
+# ## 004 — a copy-net that scores 100 % while its outputs are far from its inputs
 
 # %%
 display(Markdown(case_intro("004")))
