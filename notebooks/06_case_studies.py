@@ -99,6 +99,12 @@ def curves(case_id, column, ax, title, ylabel, chance=None, ylim=None):
         nan_epochs = m.index[~ok & (m.index > 0)]  # epoch 0 has no training loss: not measured, not NaN
         if len(nan_epochs):
             notes.append((st["color"], f"{label_of(case_id, key)}: NaN from epoch {nan_epochs[0]}, not drawn"))
+        else:  # a mean over the seeds that are still finite: say which are not in it
+            trained = run.metrics[run.metrics["epoch"] > 0]
+            lost = sorted(int(s) for s, d in trained.groupby("seed") if not np.isfinite(d[column].to_numpy(float)).all())
+            if lost:
+                notes.append((st["color"], f"{label_of(case_id, key)}: seed{'s' if len(lost) > 1 else ''} "
+                                           f"{', '.join(map(str, lost))} NaN, left out of its mean"))
     for i, (colour, text) in enumerate(notes):  # inside the panel, top right, where the curves have fallen
         ax.text(0.98, 0.95 - 0.08 * i, text, transform=ax.transAxes, ha="right", va="top", color=colour, fontsize=8)
     if chance is not None:
