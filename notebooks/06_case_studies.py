@@ -25,8 +25,8 @@
 # case 003, the sigmoid network that "does not learn" (the blog post this tutorial itself is built on), is
 # told on the *Compare activations* and *Two runs* pages, with the comparison's runs.
 #
-# **Predict, then look.** Before each figure, guess: which run will sit at 10 % (chance), and which
-# number would have warned you?
+# **Predict, then look.** Before each figure, guess which run's headline number misleads (a run at
+# chance, one a few points worse, a NaN loss, a perfect score), and which number would have warned you.
 
 # %% tags=["parameters"]
 preset: str = "quick"  # which stored case-study runs to show: tutorial, quick (FashionMNIST subsets) or smoke
