@@ -159,10 +159,10 @@ def layer_text(text: str, labels: dict) -> str:
 # --------------------------------------------------------------------------- training curves
 
 
-def final_epochs(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Per (activation, seed): the last epoch the seed trained for itself (not past its early stop)."""
+def final_epochs(metrics: pd.DataFrame, group: str = "activation") -> pd.DataFrame:
+    """Per (group, seed): the last epoch the seed trained for itself (not past its early stop)."""
     live = metrics[~metrics["past_stop"].astype(bool)] if "past_stop" in metrics else metrics
-    keys = [k for k in ("activation", "seed") if k in live]
+    keys = [k for k in (group, "seed") if k in live]
     return live.sort_values("epoch").groupby(keys, sort=False).tail(1)
 
 
@@ -176,7 +176,7 @@ def past_stop_note(metrics: pd.DataFrame, step: int, epoch: int, group: str = "a
     if "past_stop" not in metrics or pd.isna(epoch):
         return ""
     keys = [k for k in (group, "seed") if k in metrics]
-    last = final_epochs(metrics.rename(columns={group: "activation"}) if group in metrics else metrics)
+    last = final_epochs(metrics, group)
     models = metrics.groupby(keys, sort=False).ngroups
     stopped = last[last["epoch"] < int(epoch)]
     if stopped.empty:

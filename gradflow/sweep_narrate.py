@@ -13,7 +13,7 @@ import html
 import numpy as np
 import pandas as pd
 
-from .narrate import CHANCE_ACC, _join, callout_html, is_preview, recipe_phrase, seeds_phrase
+from .narrate import CHANCE_ACC, _join, callout_html, final_epochs, is_preview, recipe_phrase, seeds_phrase
 from .seed_intervals import mean_ci
 
 METRIC_NAMES = {"val_acc": "validation accuracy", "train_acc": "training accuracy",
@@ -238,8 +238,7 @@ def curve_sentences(metrics: pd.DataFrame, metric: str, group: str = "act") -> l
             out.append(f"For {_join(who)} that mean includes seeds that early stopping had already ended: the batch kept "
                        "training them, so the curve (faded from the first seed's stop) shows where they were heading, not "
                        "the weights that were tested.")
-            live = metrics[~metrics["past_stop"].astype(bool)]  # each seed up to its own early stop
-            own = live.sort_values("epoch").groupby([group, "seed"], sort=False).tail(1)
+            own = final_epochs(metrics, group)  # each seed up to its own early stop
             own = own[own[group].astype(str).isin(who)].groupby(group, sort=False)[metric].mean()
             if len(own):
                 said = [f"{v:.2f} nats for {g}" if loss else f"{100 * v:.1f} % for {g}" for g, v in own.items()]

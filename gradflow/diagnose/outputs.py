@@ -205,23 +205,32 @@ def output_fits_targets(ev: Evidence) -> str | None:
     op, layer, kind = _bounded_op(ev)
     if not op or not layer or kind in CROSS_ENTROPY_KINDS or kind in (None, "unknown", "nll", "bce_with_logits"):
         return None
+    ranges = _target_range(ev, op)
+    return layer if ranges and _inside(*ranges) else None
+
+
+def _target_range(ev: Evidence, op: str):
+    """(target min, target max, the output's interval low, high), or None: class indices, no targets
+    passed, or an interval not known."""
     t, interval = (ev.summary or {}).get("targets") or {}, bounded_interval(op)
     if not t.get("float") or t.get("min") is None or not interval:
         return None
-    low, top = interval
-    return layer if low - RANGE_TOLERANCE <= float(t["min"]) and float(t["max"]) <= top + RANGE_TOLERANCE else None
+    return float(t["min"]), float(t["max"]), *interval
+
+
+def _inside(tmin: float, tmax: float, low: float, top: float) -> bool:
+    return low - RANGE_TOLERANCE <= tmin and tmax <= top + RANGE_TOLERANCE
 
 
 def _against_targets(ev: Evidence, op: str, layer, kind) -> list[Finding]:
     """A regression/reconstruction loss on a bounded output: do the targets fit its interval?"""
-    t = (ev.summary or {}).get("targets") or {}
-    interval = bounded_interval(op)
-    if not t.get("float") or t.get("min") is None or not interval:
-        return []  # class indices, no targets passed, or an interval not known
-    tmin, tmax, (low, top) = float(t["min"]), float(t["max"]), interval
+    ranges = _target_range(ev, op)
+    if ranges is None:
+        return []
+    tmin, tmax, low, top = ranges
     evidence = {"op": op, "loss": kind, "target_min": tmin, "target_max": tmax, "interval": [low, top]}
     where = _where(ev, op, layer)
-    if tmin < low - RANGE_TOLERANCE or tmax > top + RANGE_TOLERANCE:
+    if not _inside(*ranges):
         return [Finding(
             "TARGET_OUT_OF_RANGE", "warning", layer or Q.OUTPUT_LAYER, None,
             f"The targets lie in [{num(tmin)}, {num(tmax)}] but the output goes through {where}, which can only "

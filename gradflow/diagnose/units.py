@@ -54,23 +54,14 @@ def _learns(outcome) -> str:
     return "; the run learns all the same, so this is a note" if outcome.verdict == "fine" else ""
 
 
-def _seed_key(rows: pd.DataFrame):
-    seed = rows["seed"].iloc[0] if "seed" in rows else None
-    return None if seed is None or pd.isna(seed) else int(seed)
-
-
 def _first_nonfinite_step(ev: Evidence) -> dict:
     """(member, seed) -> the first step at which the sentinel saw a NaN/inf in that model."""
     t = (ev.tables or {}).get("nonfinite")
     if t is None or t.empty or "member" not in t:
         return {}
     t = t[t["member"] >= 0]  # -1: a loss shared by every member, told by the members' own sightings
-    seeds = t["seed"] if "seed" in t else pd.Series([None] * len(t), index=t.index)
-    keys = [(int(m), None if s is None or pd.isna(s) else int(s)) for m, s in zip(t["member"], seeds)]
-    first: dict = {}
-    for key, step in zip(keys, t["step"]):
-        first[key] = min(first.get(key, step), step)
-    return first
+    first = t.groupby(["member", "seed"], dropna=False)["step"].min()  # the recording's nonfinite table has both
+    return {(int(m), None if pd.isna(s) else int(s)): int(step) for (m, s), step in first.items()}
 
 
 def saturation(ev: Evidence) -> list[Finding]:
@@ -83,8 +74,9 @@ def saturation(ev: Evidence) -> list[Finding]:
     out = []
     for (member, layer), rows in sat.groupby(["member", "layer"]):
         rows = rows.sort_values("step")
+        seed = None if pd.isna(rows["seed"].iloc[0]) else int(rows["seed"].iloc[0])
         # after a NaN/inf every unit reads as flat: that is NONFINITE's story, not saturation
-        rows = rows[rows["step"] < broken.get((int(member), _seed_key(rows)), float("inf"))]
+        rows = rows[rows["step"] < broken.get((int(member), seed), float("inf"))]
         if rows.empty:
             continue
         tail = rows.iloc[len(rows) // 2:]  # the second half of training: where the net has settled
@@ -94,7 +86,6 @@ def saturation(ev: Evidence) -> list[Finding]:
         limit = SATURATION_BOUNDED if bounded else SATURATION_ONE_SIDED
         if not med > limit:
             continue
-        seed = None if pd.isna(rows["seed"].iloc[0]) else int(rows["seed"].iloc[0])
         step, member = int(tail["step"].iloc[-1]), int(member)
         outcome = ev.outcome(member, seed)
         # one-sided activations (ReLU family) silent on one side: a note at most; bounded ones by the run
