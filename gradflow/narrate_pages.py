@@ -67,7 +67,23 @@ def glossary(terms) -> str:
 
 def questions(items) -> str:
     """'Predict, then look' questions, answered by the figure that follows."""
+    if len(items) == 1:
+        return f"**Predict, then look.** {items[0]}"
     return "**Predict, then look.** " + " ".join(f"({i}) {q}" for i, q in enumerate(items, 1))
+
+
+def answers(items) -> str:
+    """The answers to a section's questions, in the same order, folded away so a reader predicts first.
+
+    An HTML ``<details>`` block that stays closed until clicked, in the rendered page and in Jupyter. Its
+    Markdown is turned into HTML here (mistune, which nbconvert uses too): a Markdown renderer closes an
+    HTML block at its first blank line, so Markdown left inside ``<details>`` would end up outside it.
+    """
+    import mistune
+
+    listed = items[0] if len(items) == 1 else "\n".join(f"{i}. {a}" for i, a in enumerate(items, 1))
+    body = mistune.html(listed).strip().replace("\n\n", "\n")
+    return f"<details class=\"answers\"><summary>Check your predictions</summary>\n{body}\n</details>"
 
 
 # --------------------------------------------------------------------------- 01: activation functions

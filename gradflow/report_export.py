@@ -35,7 +35,9 @@ _OFFLINE_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
 {%- block extra_css -%}<style>main { max-width: 1100px; margin: 0 auto; }
 .gf-banner { font: 14px/1.5 system-ui, sans-serif; color: #445; margin: .5em 0; }
-.gf-banner .gf-state-failed { color: #b71c1c; font-weight: 600; }</style>{%- endblock extra_css -%}
+.gf-banner .gf-state-failed { color: #b71c1c; font-weight: 600; }
+details.answers { border-left: 3px solid #8da0cb; background: #f6f7fb; padding: .3em .9em; margin: .6em 0; }
+details.answers summary { cursor: pointer; font-weight: 600; color: #334; }</style>{%- endblock extra_css -%}
 """
 
 

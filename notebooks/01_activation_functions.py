@@ -23,6 +23,12 @@
 #
 # This page draws the six activations of the tutorial with their slopes (computed by autograd, the
 # same numbers backpropagation uses) and reads off what each does to a gradient.
+#
+# > **After this page you can**
+# >
+# > - read an activation's slope off its graph and say what it does to a gradient passing back through a layer;
+# > - work out why four sigmoid layers shrink a gradient at least 256-fold from their slopes alone;
+# > - tell a saturated unit (slope near 0) from a dead one (slope exactly 0 for every input it gets).
 
 # %% tags=["parameters"]
 activations: list = []  # activation names to draw, e.g. relu,tanh; empty means the six of the tutorial, all means every registered one
@@ -48,7 +54,7 @@ if not x_min < x_max:
 import pandas as pd
 import torch
 
-from gradflow import narrate, narrate_pages, plots
+from gradflow import answer_keys, narrate, narrate_pages, plots
 
 nh.setup_display()
 nh.show_markdown(narrate_pages.CREDIT)
@@ -67,10 +73,7 @@ table = pd.concat([curves(n) for n in names], ignore_index=True)
 # ## The functions and their slopes
 #
 # %%
-nh.show_markdown(narrate_pages.questions([
-    "Which activation has the smallest largest slope, and what happens to a gradient that passes through "
-    "four layers of it?",
-    "Which activations have a slope of exactly 0 somewhere?"]))
+nh.show_markdown(narrate_pages.questions(answer_keys.QUESTIONS["slopes"]))
 fig = plots.plot_activations(table)
 
 # %% [markdown]
@@ -99,6 +102,7 @@ nh.show_table(pd.DataFrame({
 
 # %%
 nh.show_markdown(narrate.heading(narrate_pages.activation_sentences(props), "this page"))
+nh.show_markdown(narrate_pages.answers(answer_keys.slope_answers(props)))
 
 # %% [markdown]
 # ## Conclusion

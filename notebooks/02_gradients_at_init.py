@@ -21,6 +21,12 @@
 # layer's *before training starts*, the first layers will barely move: the vanishing-gradient problem,
 # visible at step 0. Every number here comes from `gradflow.Recorder`, the same code that records
 # the training runs on the next pages, so "dead" and "saturated" mean the same thing everywhere.
+#
+# > **After this page you can**
+# >
+# > - spot a vanishing gradient before any training, from one batch's backward pass;
+# > - explain why sigmoid's first layer gets a far smaller gradient than its output layer: slopes times weights;
+# > - tell a unit that is off for one batch from a dead unit.
 
 # %% tags=["parameters"]
 activations: list = []  # activation names, e.g. relu,tanh; empty means the six of the tutorial
@@ -52,7 +58,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from gradflow import exercises, flow_plots, histogram_tables, narrate, narrate_init, narrate_pages, plots
+from gradflow import answer_keys, exercises, flow_plots, histogram_tables, narrate, narrate_init, narrate_pages, plots
 from gradflow.data import FASHION_CLASSES, load
 from gradflow.models import BaseNetwork
 from gradflow.style import layer_labels, layer_order
@@ -95,10 +101,9 @@ grad_std = grad_std.assign(layer=grad_std["layer"].map(labels), grad_std=grad_st
 # ## How big are the gradients, layer by layer?
 
 # %%
-nh.show_markdown(narrate_pages.questions([
-    "Sigmoid's slope is at most 0.25. How much smaller do you expect its first layer's gradients to be than "
-    "its last layer's, with four sigmoid layers in between?",
-    "Will ReLU's gradients shrink towards the input too?"]))
+asked = answer_keys.init_questions(names, len(hidden))
+if asked:
+    nh.show_markdown(narrate_pages.questions(asked))
 fig = plots.plot_layer_profile(grad_std, "grad_std", "std of the weight gradient dL/dW (log scale)",
                                f"Weight-gradient size per layer at initialisation (one batch of {batch_size})")
 fig.axes[0].tick_params(axis="x", labelsize=7)
@@ -110,6 +115,8 @@ slopes = {n: max(max(e["max_derivative"]) for e in summary["layers"] if e.get("m
           for n, (_, summary) in records.items()}  # largest slope the recorder probed, per activation
 sizes = [data.input_size, *hidden, data.num_classes]
 nh.show_markdown(narrate.heading(narrate_init.init_gradient_sentences(grad_std, zeros, sizes, slopes), paragraphs=True))
+if asked:
+    nh.show_markdown(narrate_pages.answers(answer_keys.init_answers(grad_std, hidden_layers=len(hidden))))
 
 # %% [markdown]
 # ## The whole distribution, two views
@@ -178,7 +185,8 @@ act_edges = np.asarray(records[names[0]][1]["histogram_edges"]["act_linear"])
 acts = pd.concat([histogram_tables.recorded_histograms(t["histograms"], act_edges, "act", "linear").assign(activation=n)
                   for n, (t, _) in records.items()], ignore_index=True)
 fig = flow_plots.plot_layer_distributions(acts, labels, "Hidden-layer outputs at initialisation",
-                                          "activation output value (values beyond ±5 in the end bins)", log_y=True)
+                                          "activation output value (values beyond ±5 in the end bins)", log_y=True,
+                                          own_x=True)
 plt.show()
 centres = narrate_init.output_centre_sentences(acts)
 if centres:

@@ -19,6 +19,13 @@
 # orders) by `gradflow train`; this page reads the stored runs and trains nothing. It follows the
 # tutorial's comparison and adds what the tutorial could not show with one seed and no recorder:
 # confidence intervals, and what happens inside each layer while the networks train.
+#
+# > **After this page you can**
+# >
+# > - compare activations over several seeds and say which differences are more than luck (95 % intervals);
+# > - recognise a network stuck at chance from its loss (ln 10 nats) and its accuracy (10 %), and ask whether it
+# >   cannot learn or was stopped too early;
+# > - connect a learning curve to what happens inside the layers: gradient flow, update:data ratio, dead units.
 
 # %% tags=["parameters"]
 activations: list = []  # activation names, e.g. relu,tanh; empty means the six of the tutorial
@@ -48,6 +55,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from gradflow import (
+    answer_keys,
     flow_plots,
     histogram_tables,
     narrate,
@@ -88,9 +96,7 @@ flow = pd.concat([flow_plots.gradient_lines(histogram_tables.recorded_histograms
 # others; those epochs never count for its test score, but they show where it was heading.
 
 # %%
-nh.show_markdown(narrate_pages.questions([
-    "From pages 1 and 2: which activation do you expect not to learn at all, and why?",
-    "What loss does a network have that guesses uniformly among 10 classes?"]))
+nh.show_markdown(narrate_pages.questions(answer_keys.QUESTIONS["curves"]))
 fig, axes = plt.subplots(1, 2, figsize=(13, 4.2), layout="constrained")
 plots.plot_learning_curves(metrics, "val_acc", ax=axes[0], title="Validation accuracy")
 plots.plot_learning_curves(metrics, "train_loss", ax=axes[1], title="Training loss")
@@ -104,6 +110,7 @@ loss_text = narrate.loss_sentences(metrics) + narrate.slow_start_sentences(metri
 plateau = narrate_findings.plateau_story(metrics[metrics["activation"] == "sigmoid"], results[results["activation"] == "sigmoid"]) \
     if "sigmoid" in names and not narrate.is_preview(preset) else ""
 nh.show_markdown(narrate.heading(loss_text + ([plateau] if plateau else [])))
+nh.show_markdown(narrate_pages.answers(answer_keys.curve_answers(results, metrics, plateau_told=bool(plateau))))
 
 # %% [markdown]
 # ## Test accuracy
@@ -174,7 +181,8 @@ if tables:
                        .assign(activation=a))
     fig = flow_plots.plot_layer_distributions(pd.concat(trained, ignore_index=True), labels,
                                               "Hidden-layer outputs at the last recorded step",
-                                              "activation output value (values beyond ±5 in the end bins)", log_y=True)
+                                              "activation output value (values beyond ±5 in the end bins)", log_y=True,
+                                              own_x=True)
     plt.show()
     sat = pd.concat([t["scalars"][t["scalars"]["quantity"] == "saturation"].assign(activation=a)
                      for a, t in tables.items()], ignore_index=True)

@@ -19,6 +19,12 @@
 # while it trained, which units died, and what the diagnosis says. Any stored run works (`run`
 # parameter; `gradflow runs` lists them); by default the ReLU run of the preset's comparison. This
 # page reads the store and trains nothing.
+#
+# > **After this page you can**
+# >
+# > - read one run's gradient flow and update:data ratio layer by layer over training;
+# > - tell what a model did while it trained from what the batch did after its early stop;
+# > - read the diagnosis's findings and what each code means.
 
 # %% tags=["parameters"]
 run: str = ""  # run name in the store (see gradflow runs); empty means the relu run of the preset comparison
@@ -39,7 +45,7 @@ the_run = store.load_run(run, runs_dir or None) if run else nh.stored_comparison
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from gradflow import flow_plots, histogram_tables, narrate, narrate_findings, narrate_layers, narrate_pages
+from gradflow import answer_keys, flow_plots, histogram_tables, narrate, narrate_findings, narrate_layers, narrate_pages
 from gradflow.style import PAST_STOP_LINE, activation_style, layer_labels, layer_order
 
 nh.setup_display()
@@ -119,6 +125,7 @@ if tables is None:
 else:
     flow = flow_plots.gradient_lines(histogram_tables.recorded_histograms(tables["histograms"], rec.edges["grad_log10"],
                                                                "grad", "log10").assign(activation=act))
+    nh.show_markdown(narrate_pages.questions(answer_keys.QUESTIONS["layers"]))
     fig = flow_plots.plot_gradient_lines(flow, labels, "Weight-gradient size per layer (all seeds pooled)")
     plt.show()
     nh.show_markdown(narrate.heading(narrate_layers.gradient_flow_sentences(flow, labels)))
@@ -128,6 +135,8 @@ else:
     plt.show()
     mean_ratios = ratios.groupby(["activation", "layer", "step"], sort=False)["value"].mean().reset_index()
     nh.show_markdown(narrate.heading(narrate_layers.update_ratio_sentences(mean_ratios, labels)))
+    every_seed_trained = int(narrate.final_epochs(metrics)["epoch"].min())  # up to the first early stop
+    nh.show_markdown(narrate_pages.answers(answer_keys.layer_answers(flow, mean_ratios, labels, every_seed_trained)))
     if nh.live_kernel(interactive):
         flow_plots.explore_gradient_lines(flow, labels)
 

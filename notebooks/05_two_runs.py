@@ -20,6 +20,11 @@
 # their gradients are distributed. Run A is always drawn in sky blue, run B in brown, whatever their
 # activations. By default A is the sigmoid run and B the ReLU run of the preset's comparison. This page
 # reads the run store and trains nothing.
+#
+# > **After this page you can**
+# >
+# > - compare two runs layer by layer with the total-variation distance between their gradient distributions;
+# > - say where inside the network two set-ups differ, and whether the difference grows or fades as they train.
 
 # %% tags=["parameters"]
 run_a: str = ""  # first run name (see gradflow runs); empty means the sigmoid run of the preset comparison
@@ -47,6 +52,7 @@ import numpy as np
 import pandas as pd
 
 from gradflow import (
+    answer_keys,
     flow_plots,
     histogram_tables,
     narrate,
@@ -122,6 +128,8 @@ nh.show_table(table)
 
 # %%
 distances, over = [], []
+if A.recordings is not None and B.recordings is not None:
+    nh.show_markdown(narrate_pages.questions(answer_keys.QUESTIONS["two_runs"]))
 if A.recordings is None or B.recordings is None:
     nh.show_markdown("At least one of the runs holds no recording, so their layers cannot be compared.")
 else:
@@ -143,7 +151,7 @@ else:
                               "zero_b": 100 * lb[lb["lo"] < edges[0]]["count"].sum() / max(1, lb["count"].sum())})
         inside = {"a": (da["lo"] >= edges[0]) & (da["hi"] <= edges[-1]), "b": (db["lo"] >= edges[0]) & (db["hi"] <= edges[-1])}
         plots.plot_overlay(da[inside["a"]], db[inside["b"]], (names["run A"], names["run B"]), f"Weight gradients per layer, step {int(step)} "
-                           f"({stage})", "log10 |dL/dW| (per weight)", ncols=5, layer_names=labels, distances=at_step)
+                           f"({stage})", "log10 |dL/dW| (per weight)", layer_names=labels, distances=at_step)
         plt.show()
     for (layer, step), da in ha[ha["step"].isin(shared)].groupby(["layer", "step"]):
         db = hb[(hb["layer"] == layer) & (hb["step"] == step)]
@@ -171,7 +179,7 @@ if len(dist) and nh.live_kernel(interactive):  # live Jupyter: the same overlay 
         every = {layer: histogram_tables.histogram_distance(da[da["layer"] == layer], db[db["layer"] == layer])
                  for layer in dict.fromkeys(da["layer"])}
         plots.plot_overlay(da[da["lo"] >= edges[0]], db[db["lo"] >= edges[0]], (names["run A"], names["run B"]),
-                           f"Weight gradients per layer, step {step}", "log10 |dL/dW| (per weight)", ncols=5,
+                           f"Weight gradients per layer, step {step}", "log10 |dL/dW| (per weight)",
                            layer_names=labels, distances=every)
         plt.show()
 
@@ -191,10 +199,12 @@ if over:
                 label=labels.get(layer, layer))
     ax.set(xscale="log", ylim=(0, 1), xlabel="training step + 1 (log scale; recorded steps only)",
            ylabel="TV distance, A vs B", title="How different the two runs' weight gradients are, per layer")
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), title="layer (input → output)")
+    ax.legend(fontsize=plots.READABLE_PT, loc="center left", bbox_to_anchor=(1.01, 0.5), title="layer (input → output)")
     plt.show()
 trend = narrate_layers.distance_trend_sentences(over if len(over) else None, labels)
 nh.show_markdown(narrate.heading(narrate_pages.two_run_sentences(summary, dist, page_preset) + trend, "these runs"))
+if len(dist):
+    nh.show_markdown(narrate_pages.answers(answer_keys.two_run_answers(dist)))
 
 # %% [markdown]
 # ## Findings: what differs

@@ -19,6 +19,12 @@
 # each by `gradflow sweep`, read from the sweep's one table (`results.parquet`). Which settings
 # differ by more than the seeds do, which do not, what the diagnosis found in each cell of the grid,
 # and how a chosen slice of it learned.
+#
+# > **After this page you can**
+# >
+# > - read a sweep's grid and say which one-setting changes the seeds tell apart from luck;
+# > - explain why a cell whose seeds split between chance and learning gets no interval;
+# > - plan and render a sweep of your own (`gradflow sweep`, then this page).
 
 # %% tags=["parameters"]
 sweep: str = ""  # sweep name or directory; empty: the newest sweep of this preset in sweeps_dir (else the newest)
@@ -57,7 +63,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import HTML, Markdown, display
 
-from gradflow import exercises, narrate, narrate_pages, plots, store, sweep_results
+from gradflow import answer_keys, exercises, narrate, narrate_pages, plots, store, sweep_results
 from gradflow import notebook_helpers as nh
 from gradflow import sweep_narrate as sn
 
@@ -102,6 +108,7 @@ else:
 
 # %%
 if len(ok):
+    display(Markdown(narrate_pages.questions(answer_keys.QUESTIONS["sweep"])))
     others = grid_axes[1:]
     panel = panel_axis if panel_axis in others else (max(others, key=lambda a: ok[a].nunique()) if others else None)
     hue = [a for a in others if a != panel]
@@ -166,6 +173,7 @@ if len(ok):
             columns += ["at chance, from", "at chance, to"]
         nh.show_table(shown.assign(**{"told apart": verdict, "change (pp)": shown["change (pp)"].round(1) + 0.0})[columns]
                       .rename(columns={"change (pp)": "change in test accuracy (percentage points)"}))
+    display(Markdown(narrate_pages.answers(answer_keys.sweep_answers(pairs))))
 
 # %% [markdown]
 # ## Findings per cell

@@ -178,3 +178,21 @@ def test_screenshots_keep_every_activation_colour(browser, html_dir, tmp_path):
         drawn = np.abs(before - colour).max(axis=2) <= 8
         assert drawn.sum() > 50, name  # the curve is on the page
         assert np.abs(after[drawn].mean(axis=0) - colour).max() <= 12, name
+
+
+@pytest.mark.parametrize("name", ["01_activation_functions", "03_compare_activations", "05_two_runs"])
+def test_answers_stay_folded_until_opened(browser, html_dir, name):
+    """Every page that asks "Predict, then look" folds its answers into one <details> per question block:
+    closed when the page opens, the answers inside it (not spilled after it) once clicked."""
+    page, problems = open_page(browser, html_dir / f"{name}.html")
+    asked = page.locator("text=Predict, then look.").count()
+    folds = page.locator("details.answers")
+    assert asked >= 1 and folds.count() == asked
+    closed = folds.first.bounding_box()["height"]
+    assert folds.first.locator("li, p").first.is_visible() is False
+    folds.first.locator("summary").click()
+    answer = folds.first.locator("li, p").first
+    assert answer.is_visible() and len(answer.inner_text()) > 40
+    assert folds.first.bounding_box()["height"] > closed + 20
+    page.close()
+    assert problems == []

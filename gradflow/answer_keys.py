@@ -1,0 +1,220 @@
+"""Answer keys: each page's "Predict, then look" questions answered from the page's own numbers.
+
+A page asks before a figure (:func:`gradflow.narrate_pages.questions`) and folds the answers away
+after it (:func:`gradflow.narrate_pages.answers`), so a student predicts first and an instructor has
+the key. Every answer is computed from the tables the page draws, never written in advance: a
+different preset or seed changes the answer with the figure. Each function returns the Markdown
+answers in the order of its questions, and :data:`QUESTIONS` holds the questions themselves, so a
+page and its key cannot drift apart.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from .narrate import CHANCE_ACC, CHANCE_LOSS_10, _join, final_epochs, fmt_pct, fmt_sci, fmt_times
+from .style import layer_order
+
+QUESTIONS = {
+    "slopes": ["Which activation has the smallest largest slope, and what happens to a gradient that passes "
+               "through four layers of it?",
+               "Which activations have a slope of exactly 0 somewhere?"],
+    "init_sigmoid": ["Sigmoid's slope is at most 0.25. How much smaller do you expect its first layer's gradients "
+                     "to be than its last layer's, with {layers} sigmoid layers in between?"],
+    "init_relu": ["Will ReLU's gradients shrink towards the input too?"],
+    "curves": ["From pages 1 and 2: which activation do you expect not to learn at all, and why?",
+               "What loss does a network have that guesses uniformly among 10 classes?"],
+    "layers": ["Which layer will get the smallest weight gradients, and will the first layer's gap to the output "
+               "layer grow or shrink as the network trains?",
+               "Will the first layer's update:data ratio sit near the healthy 1e-3, or far below it?"],
+    "two_runs": ["In which layer will the two runs' weight gradients differ most, at the start and at the end? "
+                 "Will the runs grow more alike as they train?"],
+    "sweep": ["Which activation will each setting the sweep varies change most, and will the seeds be able to "
+              "tell that change apart from luck?"],
+}
+
+
+# --------------------------------------------------------------------------- 01: the functions
+
+
+def slope_answers(props: pd.DataFrame) -> list[str]:
+    """Page 1, from its properties table (activation, max_slope, dead_share)."""
+    low = props.loc[props["max_slope"].idxmin()]
+    first = (f"**{low['activation']}**, whose slope is at most {low['max_slope']:.2f}. Through four such layers the "
+             f"slopes alone multiply a gradient by {fmt_sci(low['max_slope'] ** 4)} or less; the weights add a "
+             "factor of their own (page 2).")
+    dead = props[props["dead_share"] > 0]
+    second = ("; ".join(f"**{r.activation}**, on {100 * r.dead_share:.0f} % of the drawn range" for r in dead.itertuples())
+              + ". The others have a small slope for very negative or very large inputs, but never exactly 0."
+              if len(dead) else "None of those drawn: every one keeps some slope everywhere.")
+    return [first, second]
+
+
+# --------------------------------------------------------------------------- 02: gradients at initialisation
+
+
+def _first_over_last(grad_std: pd.DataFrame, activation: str) -> float:
+    d = grad_std[grad_std["activation"] == activation]["grad_std"]
+    return float(d.iloc[0] / d.iloc[-1])
+
+
+def init_answers(grad_std: pd.DataFrame, hidden_layers: int) -> list[str]:
+    """Page 2: the first layer's gradient std over the output layer's, for sigmoid and ReLU where drawn.
+    grad_std -- activation, layer (forward order), grad_std; hidden_layers -- activation layers passed."""
+    out = []
+    acts = set(grad_std["activation"])
+    if "sigmoid" in acts:
+        ratio, bound = _first_over_last(grad_std, "sigmoid"), 0.25 ** hidden_layers
+        out.append(f"The slopes alone allow at most 0.25^{hidden_layers} = {fmt_sci(bound)}, a first layer "
+                   f"{fmt_times(1 / bound)}× smaller. Measured: {fmt_sci(ratio)}, {fmt_times(1 / ratio)}× smaller"
+                   + (", because each layer's weights shrink the gradient as well (the paragraph under the figure "
+                      "works it out)." if ratio < bound / 3 else ", close to what the slopes predict."))
+    if "relu" in acts:
+        ratio = _first_over_last(grad_std, "relu")
+        out.append(f"Far less than sigmoid's: ReLU's first layer gets {ratio:.2g} of the output layer's gradient std "
+                   f"({fmt_times(1 / ratio)}× smaller). Its slope is 1 on every unit that is on, so the slopes take "
+                   "nothing away there; the shrinking comes from the weights' factor and from units that are off."
+                   if ratio < 1 else
+                   f"No: ReLU's first layer gets {fmt_times(ratio)}× the output layer's gradient std.")
+    return out
+
+
+def init_questions(activations, hidden_layers: int) -> list[str]:
+    """Page 2's questions for the activations it draws (each answer needs its activation)."""
+    layers = {4: "four"}.get(hidden_layers, str(hidden_layers))
+    return ([q.format(layers=layers) for q in QUESTIONS["init_sigmoid"]] if "sigmoid" in activations else []) + \
+        (QUESTIONS["init_relu"] if "relu" in activations else [])
+
+
+# --------------------------------------------------------------------------- 03: training curves
+
+
+def curve_answers(results: pd.DataFrame, metrics: pd.DataFrame, plateau_told: bool = False) -> list[str]:
+    """Page 3: which activation stayed at chance (per seed), and the loss of a uniform guess.
+    results -- activation, seed, test_acc; metrics -- activation, seed, epoch, train_loss, past_stop;
+    plateau_told -- the page tells the plateau story under the figure (the tutorial recipe only)."""
+    stuck = results[results["test_acc"] < CHANCE_ACC].groupby("activation", sort=False)
+    parts = []
+    for act, d in stuck:
+        all_seeds = results[results["activation"] == act]
+        learned = all_seeds[all_seeds["test_acc"] >= CHANCE_ACC]["test_acc"]
+        parts.append(f"**{act}**: {len(d)} of {len(all_seeds)} seeds ended at chance (test accuracy "
+                     f"{fmt_pct(d['test_acc'].max())} or less)"
+                     + (f"; the other{'s' if len(learned) > 1 else ''} reached {_join([fmt_pct(a) for a in learned])}"
+                        if len(learned) else ""))
+    if parts:
+        first = ("; ".join(parts) + ". Pages 1 and 2 predict it for sigmoid: a slope of at most 0.25 per layer and "
+                 "small weights leave its first layer with a tiny gradient, so the layers near the input hardly move "
+                 "at first." + (" Whether a seed escapes before early stopping ends it is the story under the figure."
+                                if plateau_told else ""))
+    else:
+        first = ("None stayed at chance here: every seed of every activation left 10 %. Pages 1 and 2 point at "
+                 "sigmoid as the slow one, and its curve is the one that rises last.")
+    last = final_epochs(metrics)
+    near = last[(last["train_loss"] - CHANCE_LOSS_10).abs() < 0.05].groupby("activation", sort=False).size()
+    seeds = last.groupby("activation", sort=False).size()
+    on_line = [f"{n} of {seeds[a]} {a} seeds" for a, n in near.items()]
+    second = (f"ln 10 = {CHANCE_LOSS_10:.2f} nats: a uniform guess gives the right class probability 1/10, and the "
+              "cross-entropy is −ln(1/10). It is the dotted line in the loss panel"
+              + (f"; {_join(on_line)} ended their own training on it." if on_line else
+                 "; every seed's training loss ended below it."))
+    return [first, second]
+
+
+# --------------------------------------------------------------------------- 04: one run's layers
+
+
+def _layer_name(labels: dict, layer) -> str:
+    return labels.get(layer, layer)
+
+
+def _against_output(gap: float) -> str:
+    """gap -- the output layer's median gradient over the first layer's."""
+    if 1 / 1.5 <= gap <= 1.5:
+        return f"about the size of the output layer's ({fmt_times(max(gap, 1 / gap))}× apart)"
+    return (f"{fmt_times(gap)}× smaller than the output layer's" if gap > 1 else
+            f"{fmt_times(1 / gap)}× larger than the output layer's")
+
+
+def _before_any_stop(d: pd.DataFrame, last_epoch: int) -> int:
+    """The last recorded step in an epoch every seed still trained for (the whole run when none stopped)."""
+    inside = d[d["epoch"] <= last_epoch]
+    return int((inside if len(inside) else d)["step"].max())
+
+
+def layer_answers(flow: pd.DataFrame, mean_ratios: pd.DataFrame, labels: dict, last_epoch: int) -> list[str]:
+    """Page 4: which layer gets the smallest gradients, at the start and before the first early stop, and
+    whether the first layer's update:data ratio sits near 1e-3.
+
+    flow -- layer, step, epoch, median (log10 |dL/dW|); mean_ratios -- layer, step, value (mean over seeds);
+    last_epoch -- the last epoch every seed trained for itself (the earliest early stop)."""
+    start, late = int(flow["step"].min()), _before_any_stop(flow, last_epoch)
+    order = sorted(dict.fromkeys(flow["layer"]), key=layer_order)
+    said = []
+    for step in (start, late):
+        at = flow[flow["step"] == step].set_index("layer")["median"]
+        said.append((step, _layer_name(labels, at.idxmin()), 10 ** (at[order[-1]] - at[order[0]])))
+    (s0, low0, gap0), (s1, low1, gap1) = said
+    epoch = int(flow[flow["step"] == s1]["epoch"].iloc[0])
+    when = ("the last recorded step before any seed stopped early" if flow["epoch"].max() > last_epoch else
+            "the last recorded step")
+    trend = ("The gap shrank." if gap1 < gap0 / 1.5 else "The gap grew." if gap1 > gap0 * 1.5 else
+             "The gap stayed about the same.")
+    first = (f"At step {s0} the layer with the smallest median gradient is {low0}, and the first layer's gradient "
+             f"is {_against_output(gap0)}. At step {s1} (epoch {epoch}, {when}) the smallest is in {low1}, and "
+             f"the first layer's is {_against_output(gap1)}. {trend}")
+    ratio = mean_ratios[(mean_ratios["layer"] == order[0]) & (mean_ratios["step"] <= s1)]["value"]
+    if ratio.empty:
+        return [first]
+    typical = float(ratio.median())
+    where = ("within 10× of the healthy 1e-3" if 1e-4 <= typical <= 1e-2 else
+             f"{fmt_times(1e-3 / typical)}× below the healthy 1e-3: the layer barely learns" if typical < 1e-4 else
+             f"{fmt_times(typical / 1e-3)}× above the healthy 1e-3: each step rewrites much of the layer")
+    second = (f"The first layer's median ratio over the steps up to {s1} is {fmt_sci(typical)}, {where}. It started at "
+              f"{fmt_sci(float(ratio.iloc[0]))}.")
+    return [first, second]
+
+
+# --------------------------------------------------------------------------- 05: two runs
+
+
+def two_run_answers(dist: pd.DataFrame) -> list[str]:
+    """Page 5: in which layer the two runs' gradients differ most, at the first and the last shared step.
+    dist -- stage ("step N"), layer (display name), distance (TV)."""
+    out = []
+    stages = list(dict.fromkeys(dist["stage"]))
+    for stage in stages:
+        d = dist[dist["stage"] == stage]
+        top, bottom = d.loc[d["distance"].idxmax()], d.loc[d["distance"].idxmin()]
+        out.append(f"At {stage}: **{top['layer']}** (TV distance {top['distance']:.2f}); the closest is "
+                   f"{bottom['layer']} ({bottom['distance']:.2f}).")
+    if len(stages) == 2:
+        first, last = (dist[dist["stage"] == s]["distance"].mean() for s in stages)
+        trend = ("more different" if last > first + 0.05 else "more alike" if last < first - 0.05 else
+                 "about as different as they started")
+        out[-1] += (f" Averaged over the layers the distance goes from {first:.2f} to {last:.2f}: the runs grew "
+                    f"{trend}.")
+    return [" ".join(out)]
+
+
+# --------------------------------------------------------------------------- 07: a sweep
+
+
+def sweep_answers(pairs: pd.DataFrame) -> list[str]:
+    """Page 7: for each setting besides the activation (or the activation, when it is the only one), the
+    change that moved test accuracy most, and whether the seeds tell it apart.
+    pairs -- sweep_narrate.one_setting_pairs."""
+    if pairs.empty:
+        return ["This grid has no two cells that differ in one setting only, so there is nothing to compare."]
+    axes = [a for a in dict.fromkeys(pairs["axis"]) if a != "act"] or ["act"]
+    out = []
+    for axis in axes:
+        d = pairs[pairs["axis"] == axis]
+        top = d.loc[d["change (pp)"].abs().idxmax()]
+        verdict = ("and the seeds tell it apart" if top["told apart"] else
+                   "but a cell's seeds split between chance and learning, so no interval can judge it (the grey "
+                   "dots show the split)" if top["split"] else "yet the seeds cannot tell it apart from luck")
+        where = "" if top["where"] == "–" else f", where {top['where']}"
+        out.append(f"{axis} from {top['from']} to {top['to']}{where}: {top['change (pp)']:+.1f} percentage points, "
+                   f"{verdict}.")
+    told = int(pairs["told apart"].sum())
+    return [" ".join(out) + f" Of all {len(pairs)} one-setting changes in the table, the seeds tell {told} apart."]

@@ -1,0 +1,109 @@
+"""The answer keys: each page's "Predict, then look" answers come from the numbers planted in its tables."""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from gradflow import answer_keys, narrate_pages
+
+
+def test_folded_answers_hold_their_html_inside_the_details():
+    html = narrate_pages.answers(["**sigmoid**: slow", "ln 10"])
+    assert html.startswith('<details class="answers"><summary>Check your predictions</summary>')
+    assert html.rstrip().endswith("</details>")
+    assert "\n\n" not in html  # a blank line would end the HTML block and spill the answers out of it
+    body = html[html.index("</summary>"):html.index("</details>")]
+    assert "<li><strong>sigmoid</strong>: slow</li>" in body and "<li>ln 10</li>" in body
+    single = narrate_pages.answers(["only one"])
+    assert "<ol>" not in single and "only one" in single
+    assert narrate_pages.questions(["one?"]) == "**Predict, then look.** one?"
+
+
+def test_slope_answers_name_the_flattest_and_the_dead_range():
+    props = pd.DataFrame({"activation": ["sigmoid", "relu", "tanh"], "max_slope": [0.25, 1.0, 1.0],
+                          "dead_share": [0.0, 0.5, 0.0]})
+    first, second = answer_keys.slope_answers(props)
+    assert "**sigmoid**" in first and "0.25" in first and "3.9e-3" in first
+    assert "**relu**, on 50 %" in second and "tanh" not in second
+    _, none = answer_keys.slope_answers(props.assign(dead_share=0.0))
+    assert none.startswith("None")
+
+
+def _grad_std(act, first, last):
+    return pd.DataFrame({"activation": act, "layer": ["L1", "L2", "L3"], "grad_std": [first, 1e-3, last]})
+
+
+def test_init_answers_compare_the_measured_ratio_with_the_slopes_bound():
+    table = pd.concat([_grad_std("sigmoid", 2e-6, 2e-2), _grad_std("relu", 1e-3, 1e-2)])
+    sig, relu = answer_keys.init_answers(table, hidden_layers=4)
+    assert "3.9e-3" in sig and "1.0e-4" in sig and "10,000× smaller" in sig and "weights" in sig
+    assert "0.1 of the output layer's" in relu and "10× smaller" in relu
+    close = answer_keys.init_answers(_grad_std("sigmoid", 4e-5, 1e-2), hidden_layers=4)[0]
+    assert "close to what the slopes predict" in close
+    assert answer_keys.init_questions(["tanh"], 4) == []
+    asked = answer_keys.init_questions(["relu", "sigmoid"], 3)
+    assert len(asked) == 2 and "3 sigmoid layers" in asked[0]
+
+
+def _curves(act, seed, losses, stop=None):
+    epochs = range(1, len(losses) + 1)
+    return pd.DataFrame({"activation": act, "seed": seed, "epoch": list(epochs), "train_loss": losses,
+                         "past_stop": [stop is not None and e > stop for e in epochs]})
+
+
+def test_curve_answers_count_the_seeds_at_chance_and_on_the_chance_line():
+    chance = math.log(10)
+    results = pd.DataFrame({"activation": ["sigmoid"] * 3 + ["relu"] * 3, "seed": [1, 2, 3] * 2,
+                            "test_acc": [0.10, 0.10, 0.79, 0.88, 0.88, 0.89]})
+    metrics = pd.concat([_curves("sigmoid", 1, [chance, chance, 0.5], stop=2), _curves("sigmoid", 2, [chance] * 3),
+                         _curves("sigmoid", 3, [chance, 1.0, 0.6]), _curves("relu", 1, [1.0, 0.4, 0.3]),
+                         _curves("relu", 2, [1.0, 0.4, 0.3]), _curves("relu", 3, [1.0, 0.4, 0.3])])
+    stuck, loss = answer_keys.curve_answers(results, metrics, plateau_told=True)
+    assert "the story under the figure" in stuck
+    assert "the story under the figure" not in answer_keys.curve_answers(results, metrics)[0]
+    assert "**sigmoid**: 2 of 3 seeds ended at chance" in stuck and "79.0 %" in stuck and "relu" not in stuck
+    # seed 1 reached 0.5 only after its own stop: it ended its own training on the line
+    assert "2.30 nats" in loss and "2 of 3 sigmoid seeds" in loss
+    learned, below = answer_keys.curve_answers(results.assign(test_acc=0.85), metrics[metrics["activation"] == "relu"])
+    assert learned.startswith("None stayed at chance") and "every seed's training loss ended below it" in below
+
+
+def _flow(step, epoch, medians):
+    return pd.DataFrame({"layer": ["layers.0", "layers.2", "layers.4"], "step": step, "epoch": epoch,
+                         "median": medians})
+
+
+def test_layer_answers_read_up_to_the_first_early_stop():
+    labels = {"layers.0": "Linear 1", "layers.2": "Linear 2", "layers.4": "Linear 3 (output)"}
+    # the first layer starts 100× below the output layer and catches up by epoch 3; epoch 5 is past a stop
+    flow = pd.concat([_flow(0, 1, [-6, -5, -4]), _flow(400, 3, [-4.1, -4.5, -4]), _flow(800, 5, [-7, -5, -4])])
+    ratios = pd.DataFrame({"layer": "layers.0", "step": [0, 400, 800], "value": [1e-6, 1e-5, 1e-3]})
+    gaps, ratio = answer_keys.layer_answers(flow, ratios, labels, last_epoch=3)
+    assert "At step 0 the layer with the smallest median gradient is Linear 1" in gaps
+    assert "100× smaller" in gaps and "At step 400 (epoch 3" in gaps and "in Linear 2" in gaps
+    assert "about the size of the output layer's" in gaps and "The gap shrank." in gaps
+    assert "up to 400" in ratio and "below the healthy 1e-3: the layer barely learns" in ratio
+    grew, _ = answer_keys.layer_answers(flow, ratios, labels, last_epoch=5)
+    assert "At step 800 (epoch 5, the last recorded step)" in grew and "The gap grew." in grew
+
+
+def test_two_run_answers_name_the_most_different_layer_per_stage():
+    dist = pd.DataFrame({"stage": ["step 0"] * 3 + ["step 90"] * 3, "layer": ["A", "B", "C"] * 2,
+                         "distance": [0.9, 0.4, 0.7, 0.2, 0.3, 0.1]})
+    (text,) = answer_keys.two_run_answers(dist)
+    assert "At step 0: **A** (TV distance 0.90); the closest is B (0.40)" in text
+    assert "At step 90: **B**" in text and "from 0.67 to 0.20" in text and "more alike" in text
+
+
+def test_sweep_answers_pick_each_settings_largest_change():
+    pairs = pd.DataFrame({"axis": ["act", "init", "init"], "from": ["relu", "default", "default"],
+                          "to": ["sigmoid", "kaiming", "kaiming"], "where": ["init=default", "act=sigmoid", "act=relu"],
+                          "change (pp)": [-55.0, 40.0, 0.3], "told apart": [False, False, False],
+                          "split": [True, True, False]})
+    (text,) = answer_keys.sweep_answers(pairs)
+    assert text.startswith("init from default to kaiming, where act=sigmoid: +40.0 percentage points")
+    assert "seeds split" in text and "relu to sigmoid" not in text and "tell 0 apart" in text
+    (only_act,) = answer_keys.sweep_answers(pairs[pairs["axis"] == "act"].assign(split=False, **{"told apart": True}))
+    assert "act from relu to sigmoid" in only_act and "and the seeds tell it apart" in only_act
+    assert answer_keys.sweep_answers(pairs.iloc[0:0])[0].startswith("This grid has no two cells")
