@@ -223,6 +223,9 @@ def render_index(results, specs, preset: str, total_seconds: float, facts: dict,
 <header class="hero"><div><h1>{_esc(SET_TITLE)}</h1>
 <p>Why some networks stop learning: activation functions, the gradients they let through, and how to
 diagnose a network that does not train. {_number_word(len(specs))} reports, meant to be read in order.</p>
+<p>For a class: each page opens with what a reader can do after it, asks <i>Predict, then look</i> before
+its key figures, and keeps the answers, worked out from these very runs, folded under
+<i>Check your predictions</i>.</p>
 <p class="after">After Phillip Lippe's UvA Deep Learning Tutorial 3, <a href="{ORIGINAL_TUTORIAL}">Activation Functions</a>.</p>
 </div></header>
 <main>
