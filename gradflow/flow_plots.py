@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .style import GUIDE_COLOR, STAGE_STYLES, activation_style, layer_order, text_colour
+from .style import GUIDE_COLOR, STAGE_STYLES, activation_style, layer_order, layer_shades, text_colour
 
 
 def title_colour(name) -> str | tuple:
@@ -24,10 +24,10 @@ def title_colour(name) -> str | tuple:
 
 
 def layer_colours(keys) -> dict:
-    """One shade per layer, light (input side) to dark (output side), the same in every panel."""
+    """One shade per layer, light (input side) to dark (output side), the same in every panel
+    (``gradflow.style.layer_shades``)."""
     keys = sorted(dict.fromkeys(keys), key=layer_order)
-    cmap = plt.get_cmap("viridis_r")
-    return {k: cmap(0.15 + 0.8 * i / max(1, len(keys) - 1)) for i, k in enumerate(keys)}
+    return dict(zip(keys, layer_shades(len(keys))))
 
 
 def _quantile(edges_lo: np.ndarray, edges_hi: np.ndarray, counts: np.ndarray, q: float) -> float:
@@ -199,18 +199,22 @@ def explore_gradient_lines(lines: pd.DataFrame, labels: dict, group: str = "acti
 
 
 def plot_layer_distributions(hist: pd.DataFrame, labels: dict, title: str, xlabel: str, group: str = "activation",
-                             ncols: int = 3, notes: dict | None = None, log_y: bool = False, xlim=None):
+                             ncols: int = 3, notes: dict | None = None, log_y: bool = False, xlim=None,
+                             own_x: bool = False):
     """Per activation one panel, the layers' histograms overlaid as outlines (light = input side).
 
     hist  -- long bin table (group, layer, lo, hi, count) on shared bins; the y axis is the fraction of
              the layer's values per bin
     notes -- {group: text} written in the panel (e.g. how many gradients are exactly 0)
+    own_x -- each panel's x axis spans only the bins where its own histograms have values (the bins stay
+             the shared ones); the x label says so. For activations of different ranges side by side:
+             on one shared ±5 axis sigmoid's [0, 1] and tanh's [-1, 1] are slivers nobody can read.
     """
     groups = list(dict.fromkeys(hist[group]))
     ncols = max(1, min(ncols, len(groups)))
     nrows = math.ceil(len(groups) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.3 * ncols, 2.8 * nrows + 0.7), sharex=True, sharey=True,
-                             squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.3 * ncols, 2.8 * nrows + 0.7), sharex=not own_x,
+                             sharey=True, squeeze=False, layout="constrained")
     shades = layer_colours(hist["layer"])
     for ax in axes.ravel()[len(groups):]:
         ax.set_visible(False)
@@ -228,15 +232,30 @@ def plot_layer_distributions(hist: pd.DataFrame, labels: dict, title: str, xlabe
         ax.set_title(str(name), color=title_colour(name), fontweight="bold")
         if log_y:
             ax.set_yscale("log")
-        if xlim:
+        if own_x:
+            ax.set_xlim(*_occupied_range(d))
+        elif xlim:
             ax.set_xlim(*xlim)
     handles, names = axes.ravel()[0].get_legend_handles_labels()
     fig.legend(handles, names, loc="outside right center", fontsize=8,
                title="layer (input → output)")
-    fig.supxlabel(xlabel)
+    # panels that look alike but span different ranges must say so, or [0, 1] reads as wide as [-1, 5]
+    fig.supxlabel(f"{xlabel}; each panel's x axis spans its own values" if own_x else xlabel)
     fig.supylabel("fraction of the layer's values")
     fig.suptitle(title)
     return fig
+
+
+def _occupied_range(bins: pd.DataFrame, pad: float = 0.04) -> tuple[float, float]:
+    """x limits around the bins that hold any value (every layer of one panel), padded by ``pad`` of the
+    span so an outline at the edge does not vanish into the frame; a log y axis shows even tiny bins,
+    so any nonzero count counts."""
+    held = bins[(bins["count"] > 0) & np.isfinite(bins["lo"]) & np.isfinite(bins["hi"])]
+    if held.empty:
+        held = bins[np.isfinite(bins["lo"]) & np.isfinite(bins["hi"])]
+    lo, hi = float(held["lo"].min()), float(held["hi"].max())
+    margin = pad * (hi - lo)
+    return lo - margin, hi + margin
 
 
 def long_histogram(values, edges, **columns) -> pd.DataFrame:

@@ -35,6 +35,14 @@ def _figure(ax, figsize):
     return fig, ax
 
 
+# The reports' text column: 1100 px less its padding, at the figure.dpi 90 of notebook_helpers.setup_display.
+# A wider figure is scaled down to fit, and its text with it.
+PAGE_WIDTH_IN = 11.5
+# The smallest text size (points) that reads at that size next to the page's own text; 7-8 pt, shrunk to fit,
+# was too small for course reviewers on page 5.
+READABLE_PT = 9
+
+
 def _grid(n: int, ncols: int, panel=(3.2, 2.6), sharex=False, sharey=False):
     ncols = max(1, min(ncols, n))
     nrows = math.ceil(n / ncols)
@@ -222,7 +230,7 @@ def plot_dead_units(frame: pd.DataFrame, title: str, stage: str = "stage", value
 
 
 def plot_overlay(hist_a: pd.DataFrame, hist_b: pd.DataFrame, labels: tuple[str, str], title: str, xlabel: str,
-                 ncols: int = 5, roles: tuple[str, str] = ("run A", "run B"), layer_names: dict | None = None,
+                 ncols: int = 3, roles: tuple[str, str] = ("run A", "run B"), layer_names: dict | None = None,
                  distances: dict | None = None):
     """Per layer, the two runs' histograms overlaid on the same bins, with their distance in the title.
 
@@ -233,7 +241,10 @@ def plot_overlay(hist_a: pd.DataFrame, hist_b: pd.DataFrame, labels: tuple[str, 
     colours = [ROLE_STYLES[r]["color"] for r in roles]
     layer_names = layer_names or {}
     layers = list(dict.fromkeys(list(hist_a["layer"]) + list(hist_b["layer"])))
-    fig, axes = _grid(len(layers), ncols, panel=(2.9, 2.3), sharex=True, sharey=True)
+    # five layers in one row made a figure wider than the page, which the browser shrank, text and all;
+    # three columns of this width fit PAGE_WIDTH_IN, so the text shows at the size it is set in
+    ncols = max(1, min(ncols, len(layers)))
+    fig, axes = _grid(len(layers), ncols, panel=(min(3.6, PAGE_WIDTH_IN / ncols), 2.6), sharex=True, sharey=True)
     for ax, layer in zip(axes, layers):
         da = hist_a[hist_a["layer"] == layer].sort_values("lo")
         db = hist_b[hist_b["layer"] == layer].sort_values("lo")
@@ -242,12 +253,25 @@ def plot_overlay(hist_a: pd.DataFrame, hist_b: pd.DataFrame, labels: tuple[str, 
                 ax.stairs(fractions(d), np.append(d["lo"].to_numpy(), d["hi"].to_numpy()[-1]), fill=True,
                           alpha=0.45, color=c, label=lab)
         tv = (distances or {}).get(layer, histogram_distance(da, db))
-        ax.set_title(f"{layer_names.get(layer, layer)}\nTV distance {tv:.2f}", fontsize=9)
+        ax.set_title(f"{layer_names.get(layer, layer)}\nTV distance {tv:.2f}", fontsize=READABLE_PT + 1)
+        ax.tick_params(labelsize=READABLE_PT)
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
-    fig.supxlabel(xlabel)
-    fig.supylabel("fraction of values")
-    fig.suptitle(title)
+    for i, ax in enumerate(axes):
+        if i + ncols >= len(layers):  # no panel below this one: it shows its own x tick labels
+            ax.tick_params(labelbottom=True)
+    # the legend goes into the grid's first empty cell (five layers in three columns leave one), where it
+    # covers no data; a full grid keeps it in the first panel
+    handles, names = axes[0].get_legend_handles_labels()
+    spare = [a for a in fig.axes if not a.get_visible()]
+    if spare:
+        spare[0].set_visible(True)
+        spare[0].axis("off")
+        spare[0].legend(handles, names, loc="center", fontsize=READABLE_PT)
+    else:
+        axes[0].legend(fontsize=READABLE_PT)
+    fig.supxlabel(xlabel, fontsize=READABLE_PT + 2)
+    fig.supylabel("fraction of values", fontsize=READABLE_PT + 2)
+    fig.suptitle(title, fontsize=READABLE_PT + 3)
     return fig
 
 

@@ -64,6 +64,27 @@ STAGE_STYLES = {  # before / after training, for bars that compare stages of one
     "after training": {"color": "0.25", "hatch": ""},
 }
 
+# Layers get one sequential scale, light (input side) to dark (output side), as the page texts say.
+# Neighbouring layers are drawn as thin lines that cross and overlap, so they need to sit much further
+# apart than MIN_DISTANCE_CAM02UCS: the earlier viridis_r range (0.15-0.95) kept only ΔE' 24 between
+# neighbours of the tutorial's five Linear layers (15 under deuteranopia), and course reviewers could not
+# tell Linear 2, 3 and 4 apart (green, teal, blue). seaborn's "inferno" runs yellow, orange, red, purple,
+# black: lightness and hue both change at every step, and lightness survives colour-vision deficiency.
+# The range starts at 0.15, not 0, so the input layer stays a visible orange-yellow on white, not pale.
+LAYER_PALETTE, LAYER_RANGE = "inferno_r", (0.15, 1.0)
+# The smallest CAM02-UCS distance between neighbouring layers for networks of up to five layers (the
+# tutorial's five Linears and four hidden outputs): normal vision, then simulated deuteranopia/protanopia.
+# inferno_r over LAYER_RANGE keeps 28.8 and 20.0 there; the old viridis_r range failed both for five layers.
+# Deeper networks get smaller steps; one scale can hold only so many clearly different shades.
+MIN_LAYER_STEP_CAM02UCS = {"normal": 27.0, "colour-blind": 18.0}
+
+
+def layer_shades(n: int) -> list[tuple]:
+    """``n`` colours (RGBA), light (first layer, input side) to dark (last layer, output side)."""
+    cmap = sns.color_palette(LAYER_PALETTE, as_cmap=True)
+    lo, hi = LAYER_RANGE
+    return [tuple(float(v) for v in cmap(lo + (hi - lo) * i / max(1, n - 1))) for i in range(n)]
+
 
 def _base_name(name) -> str:
     """'relu-quick-1a2b' or 'ReLU' -> 'relu' (the activation a run or label is named after)."""

@@ -132,3 +132,48 @@ def test_overlay_titles_give_the_distance_of_every_value_not_only_the_drawn_bins
     assert histogram_tables.histogram_distance(drawn_a, drawn_b) == 0.0  # what the panel would say from its own bins
     fig = plots.plot_overlay(drawn_a, drawn_b, ("A", "B"), "t", "x", distances={"L": full})
     assert fig.axes[0].get_title().endswith("TV distance 0.50")
+
+
+def _neighbour_steps(colors, cvd):
+    """CAM02-UCS distance between each colour and the next, as a reader with ``cvd`` sees them."""
+    seen = [_seen(c, cvd) for c in colors]
+    return [colorspacious.deltaE(a, b, input_space="CAM02-UCS") for a, b in zip(seen, seen[1:])]
+
+
+def _layers_apart(colors) -> bool:
+    floor = style.MIN_LAYER_STEP_CAM02UCS
+    return (min(_neighbour_steps(colors, None)) >= floor["normal"]
+            and all(min(_neighbour_steps(colors, cvd)) >= floor["colour-blind"] for cvd in VISION[1:]))
+
+
+@pytest.mark.parametrize("keys", [
+    [f"layers.{i}" for i in (0, 2, 4, 6, 8)],  # the tutorial's five Linears (gradient figures)
+    [f"layers.{i}" for i in (1, 3, 5, 7)],  # its four hidden outputs (activation histograms)
+    ["layers.0", "layers.2", "layers.4"], ["layers.0", "layers.2"]])
+def test_neighbouring_layers_are_told_apart_also_under_colour_blindness(keys):
+    from gradflow.flow_plots import layer_colours
+    colors = list(layer_colours(reversed(keys)).values())  # sorted input -> output whatever the key order
+    assert list(layer_colours(keys)) == keys
+    assert _layers_apart(colors)
+    # light near the input, dark at the output, as the page texts say (lightness J' also survives CVD)
+    for cvd in VISION:
+        lightness = [_seen(c, cvd)[0] for c in colors]
+        assert lightness == sorted(lightness, reverse=True), cvd
+
+
+def test_the_layer_test_fails_on_the_palette_reviewers_could_not_read():
+    import matplotlib.pyplot as plt
+    cmap = plt.get_cmap("viridis_r")  # the former layer scale: Linear 2, 3, 4 green, teal, blue
+    old = [cmap(0.15 + 0.8 * i / 4) for i in range(5)]
+    assert not _layers_apart(old)
+    middle = _neighbour_steps(old[1:4], None)  # Linear 2-3 and 3-4, normal vision
+    assert max(middle) < style.MIN_LAYER_STEP_CAM02UCS["normal"]
+
+
+def test_the_input_layer_line_stays_visible_on_white():
+    """Spreading the scale by starting it at white would pass the distance test and lose the first layer."""
+    def contrast_on_white(c):
+        lin = [v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4 for v in c[:3]]
+        return 1.05 / (0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2] + 0.05)
+
+    assert contrast_on_white(style.layer_shades(5)[0]) >= 1.5
