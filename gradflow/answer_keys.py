@@ -15,37 +15,55 @@ from .narrate import CHANCE_ACC, CHANCE_LOSS_10, _join, final_epochs, fmt_pct, f
 from .style import layer_order
 
 QUESTIONS = {
-    "slopes": ["Which activation has the smallest largest slope, and what happens to a gradient that passes "
+    "slopes": ["Which activation's largest slope is the smallest, and what happens to a gradient that passes "
                "through four layers of it?",
                "Which activations have a slope of exactly 0 somewhere?"],
     "init_sigmoid": ["Sigmoid's slope is at most 0.25. How much smaller do you expect its first layer's gradients "
                      "to be than its last layer's, with {layers} sigmoid layers in between?"],
     "init_relu": ["Will ReLU's gradients shrink towards the input too?"],
-    "curves": ["From pages 1 and 2: which activation do you expect not to learn at all, and why?",
+    "curves": ["From pages 1 and 2: which activation do you expect to learn slowest, and why?",
                "What loss does a network have that guesses uniformly among 10 classes?"],
     "layers": ["Which layer will get the smallest weight gradients, and will the first layer's gap to the output "
                "layer grow or shrink as the network trains?",
                "Will the first layer's update:data ratio sit near the healthy 1e-3, or far below it?"],
     "two_runs": ["In which layer will the two runs' weight gradients differ most, at the start and at the end? "
                  "Will the runs grow more alike as they train?"],
-    "sweep": ["Which activation will each setting the sweep varies change most, and will the seeds be able to "
-              "tell that change apart from luck?"],
+    "sweep": ["Which one-setting change (for example default → kaiming initialisation for one activation) will "
+              "move test accuracy most, and can the seeds tell it apart from luck?"],
 }
 
 
 # --------------------------------------------------------------------------- 01: the functions
 
 
-def slope_answers(props: pd.DataFrame) -> list[str]:
-    """Page 1, from its properties table (activation, max_slope, dead_share)."""
+def _slope_zeros(curves: pd.DataFrame) -> dict:
+    """activation -> the x where its slope changes sign (swish's dip), for those whose slope does."""
+    out = {}
+    for act, d in curves.groupby("activation", sort=False):
+        dy, x = d["dy"].to_numpy(), d["x"].to_numpy()
+        flips = [i for i in range(len(dy) - 1) if dy[i] * dy[i + 1] < 0]
+        if flips:
+            out[act] = float(x[flips[0]])
+    return out
+
+
+def slope_answers(props: pd.DataFrame, curves: pd.DataFrame) -> list[str]:
+    """Page 1, from its properties table (activation, max_slope, dead_share) and the drawn curves
+    (activation, x, dy)."""
     low = props.loc[props["max_slope"].idxmin()]
     first = (f"**{low['activation']}**, whose slope is at most {low['max_slope']:.2f}. Through four such layers the "
              f"slopes alone multiply a gradient by {fmt_sci(low['max_slope'] ** 4)} or less; the weights add a "
              "factor of their own (page 2).")
     dead = props[props["dead_share"] > 0]
-    second = ("; ".join(f"**{r.activation}**, on {100 * r.dead_share:.0f} % of the drawn range" for r in dead.itertuples())
-              + ". The others have a small slope for very negative or very large inputs, but never exactly 0."
-              if len(dead) else "None of those drawn: every one keeps some slope everywhere.")
+    parts = [f"**{r.activation}** is 0 on a whole range ({100 * r.dead_share:.0f} % of the drawn inputs)"
+             for r in dead.itertuples()]
+    crossing = {a: x for a, x in _slope_zeros(curves).items() if a not in set(dead["activation"])}
+    parts += [f"**{a}**'s slope is exactly 0 at one point, x ≈ {x:.1f}, where it turns negative: one point cannot "
+              "kill a unit" for a, x in crossing.items()]
+    rest = len(props) - len(dead) - len(crossing)
+    second = ("; ".join(parts) + "." + (" The others never reach 0, though their slopes get small for very large or "
+                                        "very negative inputs." if rest else "")
+              if parts else "None of those drawn: every one keeps some slope everywhere.")
     return [first, second]
 
 
@@ -64,15 +82,17 @@ def init_answers(grad_std: pd.DataFrame, hidden_layers: int) -> list[str]:
     acts = set(grad_std["activation"])
     if "sigmoid" in acts:
         ratio, bound = _first_over_last(grad_std, "sigmoid"), 0.25 ** hidden_layers
-        out.append(f"The slopes alone allow at most 0.25^{hidden_layers} = {fmt_sci(bound)}, a first layer "
-                   f"{fmt_times(1 / bound)}× smaller. Measured: {fmt_sci(ratio)}, {fmt_times(1 / ratio)}× smaller"
+        out.append(f"The slopes alone shrink it at least {1 / bound:,.0f}-fold (0.25^{hidden_layers} = {fmt_sci(bound)}). "
+                   f"Measured: {fmt_sci(ratio)}, {fmt_times(1 / ratio)}× smaller"
                    + (", because each layer's weights shrink the gradient as well (the paragraph under the figure "
                       "works it out)." if ratio < bound / 3 else ", close to what the slopes predict."))
     if "relu" in acts:
         ratio = _first_over_last(grad_std, "relu")
-        out.append(f"Far less than sigmoid's: ReLU's first layer gets {ratio:.2g} of the output layer's gradient std "
-                   f"({fmt_times(1 / ratio)}× smaller). Its slope is 1 on every unit that is on, so the slopes take "
-                   "nothing away there; the shrinking comes from the weights' factor and from units that are off."
+        out.append(f"Yes, but far less: ReLU's first layer gets {ratio:.2g} of the output layer's gradient std "
+                   f"({fmt_times(1 / ratio)}× smaller). The slopes take nothing from units that are on (slope 1); the "
+                   "weights and the units that are off shrink the signal passing back. This ratio even hides part of "
+                   "that: a weight's gradient is the signal times the layer's input, and ReLU's last hidden layer "
+                   "outputs small values at initialisation, so the output layer's own gradient is small too."
                    if ratio < 1 else
                    f"No: ReLU's first layer gets {fmt_times(ratio)}× the output layer's gradient std.")
     return out
@@ -88,27 +108,34 @@ def init_questions(activations, hidden_layers: int) -> list[str]:
 # --------------------------------------------------------------------------- 03: training curves
 
 
-def curve_answers(results: pd.DataFrame, metrics: pd.DataFrame, plateau_told: bool = False) -> list[str]:
-    """Page 3: which activation stayed at chance (per seed), and the loss of a uniform guess.
-    results -- activation, seed, test_acc; metrics -- activation, seed, epoch, train_loss, past_stop;
-    plateau_told -- the page tells the plateau story under the figure (the tutorial recipe only)."""
-    stuck = results[results["test_acc"] < CHANCE_ACC].groupby("activation", sort=False)
+def curve_answers(results: pd.DataFrame, metrics: pd.DataFrame, plateau_told: bool = False,
+                  preview: bool = False) -> list[str]:
+    """Page 3: which activation starts slowest, which seeds ended at chance, and the loss of a uniform guess.
+    results -- activation, seed, test_acc; metrics -- activation, seed, epoch, val_acc, train_loss, past_stop;
+    plateau_told -- the page tells the plateau story under the figure (the tutorial recipe only);
+    preview -- a few epochs of the recipe's 50."""
+    epoch1 = metrics[metrics["epoch"] == metrics["epoch"].min()]
+    start = epoch1.groupby("activation", sort=False)["val_acc"].mean().sort_values()
+    first = ("Pages 1 and 2 point at **sigmoid**: a slope of at most 0.25 per layer and small weights leave its first "
+             "layer with a tiny gradient, so the layers near the input hardly move at first.")
+    if len(start) > 1:
+        others = start.iloc[1:]
+        first += (f" Here **{start.index[0]}** starts slowest: after epoch {int(epoch1['epoch'].min())} its validation "
+                  f"accuracy is {fmt_pct(start.iloc[0])} (mean over seeds), the others' "
+                  f"{fmt_pct(others.min())}–{fmt_pct(others.max())}.")
     parts = []
-    for act, d in stuck:
+    for act, d in results[results["test_acc"] < CHANCE_ACC].groupby("activation", sort=False):
         all_seeds = results[results["activation"] == act]
         learned = all_seeds[all_seeds["test_acc"] >= CHANCE_ACC]["test_acc"]
-        parts.append(f"**{act}**: {len(d)} of {len(all_seeds)} seeds ended at chance (test accuracy "
+        parts.append(f"{len(d)} of {len(all_seeds)} {act} seeds ended at chance (test accuracy "
                      f"{fmt_pct(d['test_acc'].max())} or less)"
-                     + (f"; the other{'s' if len(learned) > 1 else ''} reached {_join([fmt_pct(a) for a in learned])}"
+                     + (f", the other{'s' if len(learned) > 1 else ''} reached {_join([fmt_pct(a) for a in learned])}"
                         if len(learned) else ""))
     if parts:
-        first = ("; ".join(parts) + ". Pages 1 and 2 predict it for sigmoid: a slope of at most 0.25 per layer and "
-                 "small weights leave its first layer with a tiny gradient, so the layers near the input hardly move "
-                 "at first." + (" Whether a seed escapes before early stopping ends it is the story under the figure."
-                                if plateau_told else ""))
-    else:
-        first = ("None stayed at chance here: every seed of every activation left 10 %. Pages 1 and 2 point at "
-                 "sigmoid as the slow one, and its curve is the one that rises last.")
+        first += (" " + "; ".join(parts)[0].upper() + "; ".join(parts)[1:] + ". "
+                  + ("Ended at chance is not unable to learn: the story below the figure follows those seeds past "
+                     "their early stop." if plateau_told else
+                     "A preview's few epochs cannot tell whether they would have left it." if preview else ""))
     last = final_epochs(metrics)
     near = last[(last["train_loss"] - CHANCE_LOSS_10).abs() < 0.05].groupby("activation", sort=False).size()
     seeds = last.groupby("activation", sort=False).size()
@@ -159,18 +186,20 @@ def layer_answers(flow: pd.DataFrame, mean_ratios: pd.DataFrame, labels: dict, l
             "the last recorded step")
     trend = ("The gap shrank." if gap1 < gap0 / 1.5 else "The gap grew." if gap1 > gap0 * 1.5 else
              "The gap stayed about the same.")
-    first = (f"At step {s0} the layer with the smallest median gradient is {low0}, and the first layer's gradient "
+    first = (f"At step {s0} the layer with the smallest median gradient (exact zeros included) is {low0}, and the first layer's gradient "
              f"is {_against_output(gap0)}. At step {s1} (epoch {epoch}, {when}) the smallest is in {low1}, and "
              f"the first layer's is {_against_output(gap1)}. {trend}")
-    ratio = mean_ratios[(mean_ratios["layer"] == order[0]) & (mean_ratios["step"] <= s1)]["value"]
+    # the figure draws steps from 1 on (a log axis): step 0's ratio, before momentum builds up, is not drawn
+    ratio = mean_ratios[(mean_ratios["layer"] == order[0]) & (mean_ratios["step"] > 0)
+                        & (mean_ratios["step"] <= s1)]["value"]
     if ratio.empty:
         return [first]
     typical = float(ratio.median())
     where = ("within 10× of the healthy 1e-3" if 1e-4 <= typical <= 1e-2 else
              f"{fmt_times(1e-3 / typical)}× below the healthy 1e-3: the layer barely learns" if typical < 1e-4 else
              f"{fmt_times(typical / 1e-3)}× above the healthy 1e-3: each step rewrites much of the layer")
-    second = (f"The first layer's median ratio over the steps up to {s1} is {fmt_sci(typical)}, {where}. It started at "
-              f"{fmt_sci(float(ratio.iloc[0]))}.")
+    second = (f"The first layer's median ratio over the recorded steps up to {s1} is {fmt_sci(typical)}, {where}. "
+              f"Its first drawn point (step 1) is at {fmt_sci(float(ratio.iloc[0]))}.")
     return [first, second]
 
 
@@ -184,9 +213,15 @@ def two_run_answers(dist: pd.DataFrame) -> list[str]:
     stages = list(dict.fromkeys(dist["stage"]))
     for stage in stages:
         d = dist[dist["stage"] == stage]
-        top, bottom = d.loc[d["distance"].idxmax()], d.loc[d["distance"].idxmin()]
-        out.append(f"At {stage}: **{top['layer']}** (TV distance {top['distance']:.2f}); the closest is "
-                   f"{bottom['layer']} ({bottom['distance']:.2f}).")
+        ranked = d.sort_values("distance", ascending=False)
+        top, bottom = ranked.iloc[0], ranked.iloc[-1]
+        if len(ranked) > 1 and top["distance"] - ranked.iloc[1]["distance"] < 0.05:  # a near tie: noise picks it
+            out.append(f"At {stage} the layers lie between {bottom['distance']:.2f} and {top['distance']:.2f}; the "
+                       f"two most different, {top['layer']} and {ranked.iloc[1]['layer']}, are within 0.05 of each "
+                       "other: too close to name one.")
+        else:
+            out.append(f"At {stage}: **{top['layer']}** (TV distance {top['distance']:.2f}); the closest is "
+                       f"{bottom['layer']} ({bottom['distance']:.2f}).")
     if len(stages) == 2:
         first, last = (dist[dist["stage"] == s]["distance"].mean() for s in stages)
         trend = ("more different" if last > first + 0.05 else "more alike" if last < first - 0.05 else
@@ -210,9 +245,13 @@ def sweep_answers(pairs: pd.DataFrame) -> list[str]:
     for axis in axes:
         d = pairs[pairs["axis"] == axis]
         top = d.loc[d["change (pp)"].abs().idxmax()]
+        at_chance = top["_chance"] if "_chance" in top and top["_chance"][0] != top["_chance"][1] else None
         verdict = ("and the seeds tell it apart" if top["told apart"] else
                    "but a cell's seeds split between chance and learning, so no interval can judge it (the grey "
                    "dots show the split)" if top["split"] else "yet the seeds cannot tell it apart from luck")
+        if at_chance:
+            verdict += (f"; counted as seeds at chance, it goes from {top['at chance, from']} to "
+                        f"{top['at chance, to']}")
         where = "" if top["where"] == "–" else f", where {top['where']}"
         out.append(f"{axis} from {top['from']} to {top['to']}{where}: {top['change (pp)']:+.1f} percentage points, "
                    f"{verdict}.")

@@ -42,7 +42,7 @@ def gradients_at_init(preset: str) -> str:
 
 def one_run(preset: str) -> str:
     return _block(
-        "Read a run that does not learn the way you read this one: the sigmoid network, then the same network "
+        "Read a run that learns late the way you read this one: the sigmoid network, then the same network "
         "with Kaiming's initialisation (the sweep of page 7 trained it).",
         [f"gradflow report --preset {preset} --page 4 -p run {_run('sigmoid', preset)} --reports reports/sigmoid",
          f"gradflow report --preset {preset} --page 4 -p run {_run('sigmoid', preset, init='kaiming')} "

@@ -109,7 +109,7 @@ def plateau_story(metrics: pd.DataFrame, results: pd.DataFrame, activation: str 
         reached = _join([f"{100 * best:.1f} %" for _, _, best, _ in risen])
         ends = {end for *_, end in risen}
         by = f"epoch {ends.pop()}" if len(ends) == 1 else "the last epoch"
-        text += (" The batch kept training the stopped models (the thin faded curves): " + left + ", "
+        text += (" Every model trains in one stacked group, so the stopped models kept training with the others (the thin faded curves): " + left + ", "
                  f"and by {by} {'they' if len(risen) > 1 else 'it'} reached {reached} validation accuracy. So a "
                  f"{activation} network with this recipe does learn, slowly: its \"10 %\" is early stopping cutting "
                  "a slow plateau short (the diagnosis calls it PLATEAU_STOP: stopped, not unable).")

@@ -36,6 +36,13 @@ def mean_ci(values) -> tuple[float, float, int]:
     return float(v.mean()), float(t_quantile_95(len(v)) * v.std(ddof=1) / math.sqrt(len(v))), len(v)
 
 
+def single_run_half(half: float, n: int) -> float:
+    """Half-width of the 95 % prediction interval for ONE more run, from the half-width of the interval of
+    the mean over n runs. A single published result is one draw, so it is judged against where one draw
+    lands: mean ± t·s·sqrt(1 + 1/n), which is the mean's t·s/sqrt(n) times sqrt(n + 1)."""
+    return half * math.sqrt(n + 1)
+
+
 def accuracy_summary(results: pd.DataFrame, group: str = "activation") -> pd.DataFrame:
     """Test accuracy per group over seeds: columns group, seeds, mean_pct, half_pp (95 % CI), min_pct, max_pct."""
     rows = []

@@ -156,7 +156,9 @@ def pair_sentences(pairs: pd.DataFrame, cells: pd.DataFrame, axes: list[str], n_
     when = f"after {epochs} epochs, " if preview and epochs else ""
     for axis, d in pairs[~pairs["split"]].groupby("axis", sort=False):
         told = d[d["told apart"]]
-        line = f"**{axis}**: {when}{len(told)} of {len(d)} one-setting changes are told apart by {n_seeds} seeds"
+        skipped = int((pairs["split"] & (pairs["axis"] == axis)).sum())  # judged by seeds at chance above
+        line = (f"**{axis}**: {when}{len(told)} of {len(d)} one-setting changes are told apart by {n_seeds} seeds"
+                + (f" (leaving out the {skipped} with a split cell, counted by seeds at chance above)" if skipped else ""))
         if len(told):
             big = told.loc[told["change (pp)"].abs().idxmax()]
             line += (f"; the largest, {big['from']} → {big['to']} ({big['where']}), moves test accuracy by "
@@ -235,8 +237,8 @@ def curve_sentences(metrics: pd.DataFrame, metric: str, group: str = "act") -> l
         past = metrics[(metrics["epoch"] == last) & metrics["past_stop"].astype(bool)]
         if len(past):
             who = list(dict.fromkeys(past[group].astype(str)))
-            out.append(f"For {_join(who)} that mean includes seeds that early stopping had already ended: the batch kept "
-                       "training them, so the curve (faded from the first seed's stop) shows where they were heading, not "
+            out.append(f"For {_join(who)} that mean includes seeds that early stopping had already ended: their stacked "
+                       "group kept training them, so the curve (faded from the first seed's stop) shows where they were heading, not "
                        "the weights that were tested.")
             own = final_epochs(metrics, group)  # each seed up to its own early stop
             own = own[own[group].astype(str).isin(who)].groupby(group, sort=False)[metric].mean()
@@ -267,7 +269,7 @@ def conclusion(pairs: pd.DataFrame, counts: pd.DataFrame, n_seeds: int, preview:
         if _plateau_stops(counts, rescued[0]["_cells"][0]):  # stopped, not unable: say what the change rescues
             out.append("Those seeds were ended by early stopping on their initial plateau (PLATEAU_STOP): trained on, "
                        "they leave it too (page 3). The change shortens the plateau, so early stopping no longer ends "
-                       "them at chance.")
+                       "them at chance (render this page with `-p curve_slice init=kaiming` to see the curves).")
     clean = pairs[~pairs["split"]] if len(pairs) else pairs
     told = clean[clean["told apart"]] if len(clean) and n_seeds >= 2 else clean.iloc[0:0]
     if len(told):

@@ -28,7 +28,8 @@
 # >
 # > - read an activation's slope off its graph and say what it does to a gradient passing back through a layer;
 # > - work out why four sigmoid layers shrink a gradient at least 256-fold from their slopes alone;
-# > - tell a saturated unit (slope near 0) from a dead one (slope exactly 0 for every input it gets).
+# > - tell a saturated value (slope below 6 % of the activation's largest) from a dead unit (no gradient or no
+# >   output for every image checked).
 
 # %% tags=["parameters"]
 activations: list = []  # activation names to draw, e.g. relu,tanh; empty means the six of the tutorial, all means every registered one
@@ -101,8 +102,8 @@ nh.show_table(pd.DataFrame({
 }))
 
 # %%
+nh.show_markdown(narrate_pages.answers(answer_keys.slope_answers(props, table)))
 nh.show_markdown(narrate.heading(narrate_pages.activation_sentences(props), "this page"))
-nh.show_markdown(narrate_pages.answers(answer_keys.slope_answers(props)))
 
 # %% [markdown]
 # ## Conclusion

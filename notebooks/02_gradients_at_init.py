@@ -114,9 +114,9 @@ zeros = pd.DataFrame([{"activation": n, "layer": labels[k], "zeros": int((g == 0
 slopes = {n: max(max(e["max_derivative"]) for e in summary["layers"] if e.get("max_derivative"))
           for n, (_, summary) in records.items()}  # largest slope the recorder probed, per activation
 sizes = [data.input_size, *hidden, data.num_classes]
-nh.show_markdown(narrate.heading(narrate_init.init_gradient_sentences(grad_std, zeros, sizes, slopes), paragraphs=True))
 if asked:
     nh.show_markdown(narrate_pages.answers(answer_keys.init_answers(grad_std, hidden_layers=len(hidden))))
+nh.show_markdown(narrate.heading(narrate_init.init_gradient_sentences(grad_std, zeros, sizes, slopes), paragraphs=True))
 
 # %% [markdown]
 # ## The whole distribution, two views
@@ -177,7 +177,7 @@ if nh.live_kernel(interactive):
 # ## What the hidden layers output
 #
 # The values each hidden layer passes on, for the same batch (the recorder's histogram, shared bins).
-# Values piled up at ±1 for tanh, or at 0 and 1 for sigmoid, would be saturated units; ReLU's spike at
+# Values piled up at ±1 for tanh, or at 0 and 1 for sigmoid, would be saturated values; ReLU's spike at
 # 0 is units that are off for that image.
 
 # %%

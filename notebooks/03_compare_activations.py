@@ -90,7 +90,7 @@ flow = pd.concat([flow_plots.gradient_lines(histogram_tables.recorded_histograms
 # ## Learning curves
 #
 # Mean over the seeds with a 95 % confidence band. A line turns thin and faded from the first epoch
-# one of its seeds had already stopped early: from there the mean includes epochs that never count
+# at which one of its seeds had stopped early: from there the mean includes epochs that never count
 # for that seed's test score. All the models on this page (every activation × seed) train together as one stacked
 # model, one optimizer step for all of them, so a model that stopped early keeps training with the
 # others; those epochs never count for its test score, but they show where it was heading.
@@ -109,8 +109,9 @@ plt.show()
 loss_text = narrate.loss_sentences(metrics) + narrate.slow_start_sentences(metrics, flow=flow)
 plateau = narrate_findings.plateau_story(metrics[metrics["activation"] == "sigmoid"], results[results["activation"] == "sigmoid"]) \
     if "sigmoid" in names and not narrate.is_preview(preset) else ""
+nh.show_markdown(narrate_pages.answers(answer_keys.curve_answers(results, metrics, plateau_told=bool(plateau),
+                                                                preview=narrate.is_preview(preset))))
 nh.show_markdown(narrate.heading(loss_text + ([plateau] if plateau else [])))
-nh.show_markdown(narrate_pages.answers(answer_keys.curve_answers(results, metrics, plateau_told=bool(plateau))))
 
 # %% [markdown]
 # ## Test accuracy
@@ -168,7 +169,7 @@ if len(ratios):
 #
 # The tutorial's last look: each hidden layer's outputs at the last recorded step (all seeds pooled),
 # layers overlaid on the recorder's shared bins. Piles at the ends of sigmoid's and tanh's ranges are
-# saturated units.
+# saturated values.
 
 # %%
 if tables:

@@ -23,7 +23,8 @@
 # > **After this page you can**
 # >
 # > - read one run's gradient flow and update:data ratio layer by layer over training;
-# > - tell what a model did while it trained from what the batch did after its early stop;
+# > - tell what a model did while it trained from what it did after its early stop, when the stacked group it
+# >   trains in kept going;
 # > - read the diagnosis's findings and what each code means.
 
 # %% tags=["parameters"]
@@ -134,9 +135,9 @@ else:
     fig = flow_plots.plot_update_ratios(ratios, labels, "Update:data ratio per layer (mean over seeds)")
     plt.show()
     mean_ratios = ratios.groupby(["activation", "layer", "step"], sort=False)["value"].mean().reset_index()
-    nh.show_markdown(narrate.heading(narrate_layers.update_ratio_sentences(mean_ratios, labels)))
     every_seed_trained = int(narrate.final_epochs(metrics)["epoch"].min())  # up to the first early stop
     nh.show_markdown(narrate_pages.answers(answer_keys.layer_answers(flow, mean_ratios, labels, every_seed_trained)))
+    nh.show_markdown(narrate.heading(narrate_layers.update_ratio_sentences(mean_ratios, labels)))
     if nh.live_kernel(interactive):
         flow_plots.explore_gradient_lines(flow, labels)
 

@@ -99,7 +99,7 @@ names = {k: f"{k}: {tags[k]}" for k in role}
 # ## Learning curves
 #
 # Mean over each run's seeds with a 95 % confidence band. A line turns thin and faded from the first
-# epoch one of its seeds had already stopped early: from there the mean includes epochs that never
+# epoch at which one of its seeds had stopped early: from there the mean includes epochs that never
 # count for that seed's test score.
 
 # %%
@@ -202,9 +202,9 @@ if over:
     ax.legend(fontsize=plots.READABLE_PT, loc="center left", bbox_to_anchor=(1.01, 0.5), title="layer (input → output)")
     plt.show()
 trend = narrate_layers.distance_trend_sentences(over if len(over) else None, labels)
-nh.show_markdown(narrate.heading(narrate_pages.two_run_sentences(summary, dist, page_preset) + trend, "these runs"))
 if len(dist):
     nh.show_markdown(narrate_pages.answers(answer_keys.two_run_answers(dist)))
+nh.show_markdown(narrate.heading(narrate_pages.two_run_sentences(summary, dist, page_preset) + trend, "these runs"))
 
 # %% [markdown]
 # ## Findings: what differs

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 from gradflow import answer_keys, narrate_pages
@@ -20,13 +21,19 @@ def test_folded_answers_hold_their_html_inside_the_details():
     assert narrate_pages.questions(["one?"]) == "**Predict, then look.** one?"
 
 
-def test_slope_answers_name_the_flattest_and_the_dead_range():
-    props = pd.DataFrame({"activation": ["sigmoid", "relu", "tanh"], "max_slope": [0.25, 1.0, 1.0],
-                          "dead_share": [0.0, 0.5, 0.0]})
-    first, second = answer_keys.slope_answers(props)
+def test_slope_answers_name_the_flattest_the_dead_range_and_a_sign_change():
+    props = pd.DataFrame({"activation": ["sigmoid", "relu", "tanh", "swish"], "max_slope": [0.25, 1.0, 1.0, 1.1],
+                          "dead_share": [0.0, 0.5, 0.0, 0.0]})
+    x = np.linspace(-5, 5, 101)
+    curves = pd.concat([pd.DataFrame({"activation": "sigmoid", "x": x, "dy": 0.2}),
+                        pd.DataFrame({"activation": "relu", "x": x, "dy": (x > 0).astype(float)}),
+                        pd.DataFrame({"activation": "tanh", "x": x, "dy": 0.5}),
+                        pd.DataFrame({"activation": "swish", "x": x, "dy": np.where(x < -1.3, -0.02, 0.5)})])
+    first, second = answer_keys.slope_answers(props, curves)
     assert "**sigmoid**" in first and "0.25" in first and "3.9e-3" in first
-    assert "**relu**, on 50 %" in second and "tanh" not in second
-    _, none = answer_keys.slope_answers(props.assign(dead_share=0.0))
+    assert "**relu** is 0 on a whole range (50 %" in second and "tanh" not in second
+    assert "**swish**'s slope is exactly 0 at one point, x ≈ -1.4" in second and "The others never reach 0" in second
+    _, none = answer_keys.slope_answers(props.assign(dead_share=0.0), curves[curves["activation"] != "swish"])
     assert none.startswith("None")
 
 
@@ -37,8 +44,8 @@ def _grad_std(act, first, last):
 def test_init_answers_compare_the_measured_ratio_with_the_slopes_bound():
     table = pd.concat([_grad_std("sigmoid", 2e-6, 2e-2), _grad_std("relu", 1e-3, 1e-2)])
     sig, relu = answer_keys.init_answers(table, hidden_layers=4)
-    assert "3.9e-3" in sig and "1.0e-4" in sig and "10,000× smaller" in sig and "weights" in sig
-    assert "0.1 of the output layer's" in relu and "10× smaller" in relu
+    assert "at least 256-fold" in sig and "1.0e-4" in sig and "10,000× smaller" in sig and "weights" in sig
+    assert relu.startswith("Yes, but far less") and "0.1 of the output layer's" in relu and "10× smaller" in relu
     close = answer_keys.init_answers(_grad_std("sigmoid", 4e-5, 1e-2), hidden_layers=4)[0]
     assert "close to what the slopes predict" in close
     assert answer_keys.init_questions(["tanh"], 4) == []
@@ -49,6 +56,7 @@ def test_init_answers_compare_the_measured_ratio_with_the_slopes_bound():
 def _curves(act, seed, losses, stop=None):
     epochs = range(1, len(losses) + 1)
     return pd.DataFrame({"activation": act, "seed": seed, "epoch": list(epochs), "train_loss": losses,
+                         "val_acc": [0.1 if act == "sigmoid" else 0.8] * len(losses),
                          "past_stop": [stop is not None and e > stop for e in epochs]})
 
 
@@ -60,13 +68,15 @@ def test_curve_answers_count_the_seeds_at_chance_and_on_the_chance_line():
                          _curves("sigmoid", 3, [chance, 1.0, 0.6]), _curves("relu", 1, [1.0, 0.4, 0.3]),
                          _curves("relu", 2, [1.0, 0.4, 0.3]), _curves("relu", 3, [1.0, 0.4, 0.3])])
     stuck, loss = answer_keys.curve_answers(results, metrics, plateau_told=True)
-    assert "the story under the figure" in stuck
-    assert "the story under the figure" not in answer_keys.curve_answers(results, metrics)[0]
-    assert "**sigmoid**: 2 of 3 seeds ended at chance" in stuck and "79.0 %" in stuck and "relu" not in stuck
+    assert "Here **sigmoid** starts slowest: after epoch 1 its validation accuracy is 10.0 %" in stuck
+    assert "the story below the figure" in stuck
+    assert "A preview's few epochs" in answer_keys.curve_answers(results, metrics, preview=True)[0]
+    assert "story" not in answer_keys.curve_answers(results, metrics)[0]
+    assert "2 of 3 sigmoid seeds ended at chance" in stuck and "79.0 %" in stuck and "relu seeds" not in stuck
     # seed 1 reached 0.5 only after its own stop: it ended its own training on the line
     assert "2.30 nats" in loss and "2 of 3 sigmoid seeds" in loss
     learned, below = answer_keys.curve_answers(results.assign(test_acc=0.85), metrics[metrics["activation"] == "relu"])
-    assert learned.startswith("None stayed at chance") and "every seed's training loss ended below it" in below
+    assert "ended at chance" not in learned and "every seed's training loss ended below it" in below
 
 
 def _flow(step, epoch, medians):
@@ -80,10 +90,11 @@ def test_layer_answers_read_up_to_the_first_early_stop():
     flow = pd.concat([_flow(0, 1, [-6, -5, -4]), _flow(400, 3, [-4.1, -4.5, -4]), _flow(800, 5, [-7, -5, -4])])
     ratios = pd.DataFrame({"layer": "layers.0", "step": [0, 400, 800], "value": [1e-6, 1e-5, 1e-3]})
     gaps, ratio = answer_keys.layer_answers(flow, ratios, labels, last_epoch=3)
-    assert "At step 0 the layer with the smallest median gradient is Linear 1" in gaps
+    assert "At step 0 the layer with the smallest median gradient (exact zeros included) is Linear 1" in gaps
     assert "100× smaller" in gaps and "At step 400 (epoch 3" in gaps and "in Linear 2" in gaps
     assert "about the size of the output layer's" in gaps and "The gap shrank." in gaps
-    assert "up to 400" in ratio and "below the healthy 1e-3: the layer barely learns" in ratio
+    assert "up to 400 is 1.0e-5" in ratio and "below the healthy 1e-3: the layer barely learns" in ratio
+    assert "(step 1) is at 1.0e-5" in ratio  # step 0 is not drawn on the log axis
     grew, _ = answer_keys.layer_answers(flow, ratios, labels, last_epoch=5)
     assert "At step 800 (epoch 5, the last recorded step)" in grew and "The gap grew." in grew
 
@@ -94,16 +105,21 @@ def test_two_run_answers_name_the_most_different_layer_per_stage():
     (text,) = answer_keys.two_run_answers(dist)
     assert "At step 0: **A** (TV distance 0.90); the closest is B (0.40)" in text
     assert "At step 90: **B**" in text and "from 0.67 to 0.20" in text and "more alike" in text
+    tie = dist.assign(distance=[0.9, 0.4, 0.7, 0.36, 0.39, 0.21])
+    (close,) = answer_keys.two_run_answers(tie)
+    assert "At step 90 the layers lie between 0.21 and 0.39" in close and "too close to name one" in close
 
 
 def test_sweep_answers_pick_each_settings_largest_change():
     pairs = pd.DataFrame({"axis": ["act", "init", "init"], "from": ["relu", "default", "default"],
                           "to": ["sigmoid", "kaiming", "kaiming"], "where": ["init=default", "act=sigmoid", "act=relu"],
                           "change (pp)": [-55.0, 40.0, 0.3], "told apart": [False, False, False],
-                          "split": [True, True, False]})
+                          "split": [True, True, False], "_chance": [(0, 2), (2, 0), (0, 0)],
+                          "at chance, from": ["0 of 3", "2 of 3", "0 of 3"], "at chance, to": ["2 of 3", "0 of 3", "0 of 3"]})
     (text,) = answer_keys.sweep_answers(pairs)
     assert text.startswith("init from default to kaiming, where act=sigmoid: +40.0 percentage points")
     assert "seeds split" in text and "relu to sigmoid" not in text and "tell 0 apart" in text
+    assert "counted as seeds at chance, it goes from 2 of 3 to 0 of 3" in text
     (only_act,) = answer_keys.sweep_answers(pairs[pairs["axis"] == "act"].assign(split=False, **{"told apart": True}))
     assert "act from relu to sigmoid" in only_act and "and the seeds tell it apart" in only_act
     assert answer_keys.sweep_answers(pairs.iloc[0:0])[0].startswith("This grid has no two cells")

@@ -41,6 +41,18 @@ def test_pair_sentences_say_the_largest_change_and_what_is_within_the_seeds():
     assert "after 4 epochs" not in " ".join(sn.pair_sentences(pairs, CELLS, AXES, 3, preview=False))
 
 
+def test_the_tally_says_which_changes_it_leaves_out():
+    """A pair with a split cell is counted by seeds at chance, so the per-axis tally says it left it out
+    (a reader counting the table's rows would otherwise find one more than the sentence)."""
+    split = PLANTED.copy()
+    split.loc[(split["run"] == "sigmoid-default") & (split["seed"] == 44), "test_acc"] = 0.79
+    cells = sn.cell_table(split, AXES)
+    text = " ".join(sn.pair_sentences(sn.one_setting_pairs(cells, AXES), cells, AXES, 3, preview=False))
+    assert "**init**: 0 of 1 one-setting changes are told apart by 3 seeds (leaving out the 1 with a split cell" in text
+    assert "leaving out" not in " ".join(sn.pair_sentences(sn.one_setting_pairs(CELLS, AXES), CELLS, AXES, 3,
+                                                          preview=False))
+
+
 def test_one_seed_says_nothing_can_be_told_apart():
     one = _table({("relu", "default"): [0.8], ("sigmoid", "default"): [0.1]}, seeds=(42,))
     pairs = sn.one_setting_pairs(sn.cell_table(one, AXES), AXES)
