@@ -26,6 +26,7 @@ from .case_bugs import (  # noqa: F401 (importing the case studies registers cas
     clamped_elu,
     naive_elu,
 )
+from .case_credits import Source, source_line
 from .case_training import _data, train_case_run
 from .config import make_config
 
@@ -41,15 +42,6 @@ CASE_PRESETS = {
     "smoke": {"dataset": "fashion_mnist", "train": 1280, "eval": 500, "epochs": 2, "seeds": (42, 43),
               "dropout_net": (32, 32), "dropout_seeds": (0, 1)},
 }
-
-
-@dataclass(frozen=True)
-class Source:
-    site: str  # where it was published, e.g. "Habr (Russian-language tech blog)"
-    title: str  # the post's title, or the question's title in English when it had none of its own
-    kind: str  # "question with an answer", "blog post", ...
-    language: str  # the language it was written in
-    quotes: tuple = ()  # (original, English) pairs, short
 
 
 @dataclass(frozen=True)
@@ -75,12 +67,14 @@ class CaseStudy:
 CASES = (
     CaseStudy(
         "000", "tanh at the output: one network, two losses",
-        Source("a Russian-language programming Q&A site", "Why does tanh work better in PyTorch than in Keras?",
-               "question with an answer", "Russian",
+        Source("a Russian-language Q&A post", "Why does tanh work better in PyTorch than in Keras?",
+               "a question and an answer", "Russian",
                (("Когда Keras дает около +/- 10%, Pytorch значительно выше — до 90%.",
                  "Keras gives about 10 %, PyTorch much more — up to 90 %."),
                 ("В чем может быть причина? Я сделал что-то не так или это должно работать именно так?",
-                 "What could be the reason? Did I do something wrong, or is it supposed to work like this?"))),
+                 "What could be the reason? Did I do something wrong, or is it supposed to work like this?")),
+               credit="The explanation on this page is the course's: the post's answer looks elsewhere "
+                      "(framework internals, BatchNorm, learning rates)."),
         "The same tanh network reaches about 90 % in PyTorch but stays near 10 % (chance) in Keras.",
         "Both models end in tanh. PyTorch's CrossEntropyLoss treats the tanh outputs as logits; Keras' "
         "categorical_crossentropy (from_logits=False) treats them as probabilities: it divides them by their "
@@ -96,10 +90,11 @@ CASES = (
         ("BOUNDED_OUTPUT", "NOT_LEARNING")),
     CaseStudy(
         "001", "dropout: the probability of dropping, or of keeping?",
-        Source("a Russian translation of a Stack Overflow question", "Keras model performs worse than the same "
-               "TensorFlow model", "question", "Russian",
+        Source("a Russian-language Q&A post", "Keras model performs worse than the same TensorFlow model",
+               "a question", "Russian",
                (("модель Keras всегда работает примерно на 2% хуже",
-                 "the Keras model always does about 2 % worse"),)),
+                 "the Keras model always does about 2 % worse"),),
+               credit="The course's copy holds only the question: the explanation on this page is the course's."),
         "The same MLP written in TensorFlow and in Keras, identical in every setting, yet Keras is always about "
         "2 % worse.",
         "Both use dropout_prob = 0.7. TensorFlow 1's tf.nn.dropout(x, keep_prob) keeps 70 % of the units; "
@@ -110,16 +105,21 @@ CASES = (
         ("HIGH_DROPOUT",)),
     CaseStudy(
         "002", "a hand-written ELU, raw 0–255 pixels, and NaN",
-        Source("a Chinese translation of a Stack Overflow question", "Custom ELU activation in Keras does not "
-               "train like the built-in one", "question with an answer", "Chinese",
+        Source("a Chinese-language Q&A post", "Custom ELU activation in Keras does not train like the built-in one",
+               "a question and an answer", "Chinese",
                (("使用自定义的Keras或Tensorflow函数,损耗立即接近零,并且精度完全没有提高。",
-                 "with the custom Keras or TensorFlow function the loss immediately goes to nothing and the "
+                 "with the custom Keras or TensorFlow function the loss immediately approaches zero, and the "
                  "accuracy does not improve at all."),
-                ("原因是K.exp(x)在x > 88左右变为inf(而MNIST数据集包含从0到255的值)。",
+                # the post's inline code is out of order (a translation's slip); the English follows the sense
+                ("原因是K.exp(x)在inf左右变为x > 88(而MNIST数据集包含从0到255的值)。",
                  "The reason is that K.exp(x) becomes inf around x > 88 (and MNIST contains values from 0 to "
-                 "255)."))),
-        "With the built-in ELU the network learns; with a hand-written ELU, where(x > 0, x, exp(x) − 1), the "
-        "loss turns NaN at once (the question says it goes to nothing) and the accuracy never improves.",
+                 "255). [The post's code is out of order here: word for word it reads ‘K.exp(x) becomes x > 88 "
+                 "around inf’.]")),
+               credit="The explanation (exp overflowing above about 88, 0 · inf = NaN in the backward pass, the "
+                      "built-in ELU's own gradient) and both fixes are the answer's."),
+        "With the built-in ELU the network learns a little (the question's words); with a hand-written ELU, "
+        "where(x > 0, x, exp(x) − 1), the loss at once \"approaches zero\", the question says, and the accuracy "
+        "never improves. The answer finds every weight NaN; so do the runs below, and their loss is NaN too.",
         "The inputs are raw pixel values 0–255. Pre-activations above about 88 make exp(x) overflow to inf in "
         "float32. `where` hides the inf in the forward pass, but the backward pass multiplies the unused "
         "branch's zero gradient by it: 0 · inf = NaN, and the NaN spreads to every weight.",
@@ -131,15 +131,18 @@ CASES = (
         ("NONFINITE", "UNNORMALIZED_INPUT")),
     CaseStudy(
         "004", "a copy-net that scores 100 % while its outputs are far from its inputs",
-        Source("Habr (a Russian-language tech blog)", "Основы deep learning на примере дебага автоэнкодера, "
-               "часть №1 (Deep-learning basics by debugging an autoencoder, part 1)", "blog post", "Russian",
+        Source("a Russian-language blog post", "Deep-learning basics by debugging an autoencoder, part 1", "",
+               "Russian",
                (("Если посмотреть на метрики — все в огне. Accuracy == 0.993.",
                  # "всё в огне" is slang for "superb"; word for word it would read as a disaster in English
                  "Look at the metrics and everything is superb [literally ‘everything is on fire’, slang for "
                  "excellent]. Accuracy == 0.993."),
                 ("Вот и выходит accuracy стопроцентная для нашей identity модели, хотя на самом деле числа там "
                  "совсем не такие же.",
-                 "So our identity model gets 100 % accuracy, although the numbers are not the same at all."))),
+                 "So our identity model gets 100 % accuracy, although the numbers are not the same at all.")),
+               original_title="Основы deep learning на примере дебага автоэнкодера, часть №1",
+               credit="The diagnosis is the author's own: the post finds both traps (binary accuracy, imshow's "
+                      "stretching) itself."),
         "An autoencoder for black-and-white images reports accuracy 0.99–1.0 and its reconstructions look "
         "right, yet the outputs are far from the inputs.",
         "Two things mislead. Keras' \"accuracy\" on this output is binary accuracy: a pixel counts as right "
@@ -166,14 +169,14 @@ def case(case_id: str) -> CaseStudy:
 
 
 def case_intro(case_id: str) -> str:
-    """The case's source (credited by site and title, quoted in English with the original beside it),
-    symptom and broken setup, as Markdown."""
+    """The case's source (credited by what it is and its title, quoted in English with the original beside
+    it), symptom and broken setup, as Markdown."""
     c = case(case_id)
     s = c.source
     quotes = "\n>\n".join(f"> “{english}”  \n> <small>{s.language} original: {original}</small>"
                            for original, english in s.quotes)
-    return (f"**Source.** A {s.kind} on {s.site}: *{s.title}* (written in {s.language}; quotes translated "
-            f"to English).\n\n{quotes}\n\n**Symptom.** {c.symptom}\n\n**What is going on.** {c.setup}")
+    return (f"**Source.** {source_line(s)} Written in {s.language}; quotes translated to English. {s.credit}"
+            f"\n\n{quotes}\n\n**Symptom.** {c.symptom}\n\n**What is going on.** {c.setup}")
 
 
 def case_fix(case_id: str) -> str:

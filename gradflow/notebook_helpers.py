@@ -122,9 +122,57 @@ def repo_root_cwd() -> None:
         os.chdir(Path.cwd().parent)
 
 
+def figure_description(fig) -> str:
+    """A figure's alt text for readers who cannot see it, from what the figure says about itself: its
+    title, its panels' titles and its axis labels."""
+    def text(artist) -> str:
+        return artist.get_text().strip() if artist is not None else ""
+
+    title = text(getattr(fig, "_suptitle", None))
+    panels = list(dict.fromkeys(t for ax in fig.axes if (t := ax.get_title().strip())))
+    x = text(getattr(fig, "_supxlabel", None)) or next((ax.get_xlabel() for ax in fig.axes if ax.get_xlabel()), "")
+    y = text(getattr(fig, "_supylabel", None)) or next((ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()), "")
+    legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes)]
+    keys = next(([t.get_text() for t in leg.get_texts()] for leg in legends if leg is not None), [])
+    if title or len(panels) == 1:
+        parts = [f"Figure: {title or panels[0]}."]
+        if len(panels) > 1:
+            parts.append("Panels: " + ", ".join(panels[:12]) + (", …" if len(panels) > 12 else "") + ".")
+    else:
+        parts = ["Figure" + (" with panels: " + ", ".join(panels) if panels else "") + "."]
+    parts += [f"Horizontal axis: {x}." if x else "", f"Vertical axis: {y}." if y else "",
+              "Legend: " + ", ".join(keys[:12]) + "." if keys else ""]
+    return " ".join(p for p in parts if p)
+
+
+def describe_figures() -> None:
+    """Give every figure the page shows an alt text (:func:`figure_description`); the rendered HTML writes it
+    into the image's alt attribute (gradflow.report_export). The inline backend asks one function for a
+    figure's display metadata; it is wrapped to add "alt". Without that function (another backend) nothing
+    changes and the figures keep nbconvert's generic alt text."""
+    try:
+        from matplotlib_inline import backend_inline
+    except ImportError:
+        return
+    original = getattr(backend_inline, "_fetch_figure_metadata", None)
+    if original is None or getattr(original, "adds_alt", False):
+        return
+
+    def with_alt(fig):
+        meta = dict(original(fig) or {})
+        meta["alt"] = figure_description(fig)
+        return meta
+
+    with_alt.adds_alt = True
+    backend_inline._fetch_figure_metadata = with_alt
+
+
 def setup_display() -> None:
-    """Figure size and resolution shared by every page, tables without truncated sentences."""
+    """Figure size and resolution shared by every page, tables without truncated sentences, figures
+    described for screen readers."""
     import matplotlib.pyplot as plt
+
+    describe_figures()
 
     plt.rcParams.update({"figure.dpi": 90, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8,
                          "xtick.labelsize": 8, "ytick.labelsize": 8, "axes.grid": True, "grid.alpha": 0.3})

@@ -33,6 +33,12 @@ _OFFLINE_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
 {%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
 {%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block data_png scoped -%}
+{%- set alt = output | get_metadata('alt', 'image/png') -%}
+{%- if alt -%}
+<div class="jp-RenderedImage jp-OutputArea-output {{ extra_class }}"><img src="data:image/png;base64,{{ output.data['image/png'] | escape_html }}" alt="{{ alt | escape_html }}"></div>
+{%- else -%}{{ super() }}{%- endif -%}
+{%- endblock data_png -%}
 {%- block extra_css -%}<style>main { max-width: 1100px; margin: 0 auto; }
 .gf-banner { font: 14px/1.5 system-ui, sans-serif; color: #445; margin: .5em 0; }
 .gf-banner .gf-state-failed { color: #b71c1c; font-weight: 600; }

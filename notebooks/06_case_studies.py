@@ -16,7 +16,8 @@
 # # Case studies: real bugs, reproduced and diagnosed
 #
 # Each case starts from a question someone asked online (or a blog post about a debugging session),
-# credited by its site and title. For each one you get the **symptom** the person saw, the **evidence**
+# credited by what it is and its title (the sources are listed at the end). For each one you get the
+# **symptom** the person saw, the **evidence**
 # the stored runs hold, the **finding** gradflow's diagnosis reports, and the **fix** — with the broken run
 # and the fixed run drawn side by side.
 #
@@ -27,6 +28,17 @@
 #
 # **Predict, then look.** Before each figure, guess which run's headline number misleads (a run at
 # chance, one a few points worse, a NaN loss, a perfect score), and which number would have warned you.
+# Each case's answers are folded away under its figure.
+#
+# > **After this page you can**
+# >
+# > - tell a network that cannot learn from a number that was misread: a loss that takes tanh outputs for
+# >   probabilities (000), a metric that counts pixels on the right side of 0.5 (004);
+# > - translate a dropout probability between frameworks: PyTorch's and Keras' p drops, TensorFlow 1's
+# >   keep_prob keeps;
+# > - explain why a hand-written function can give the same values as a built-in one and still turn its
+# >   gradients NaN (0 · inf in the backward pass), and why raw 0–255 pixels can blow up even the built-in ELU;
+# > - read a diagnosis table (finding, layers, seeds) and check each finding against the curves.
 
 # %% tags=["parameters"]
 preset: str = "quick"  # which stored case-study runs to show: tutorial, quick (FashionMNIST subsets) or smoke
@@ -50,12 +62,19 @@ import pandas as pd
 from IPython.display import HTML, Markdown, display
 from matplotlib.colors import to_hex
 
+from gradflow import case_elu as ce
 from gradflow import case_narrate as cn
+from gradflow import notebook_helpers as nh
+from gradflow.case_answers import case_answers
+from gradflow.case_credits import sources_markdown
+from gradflow.case_glossary import case_glossary
 from gradflow.case_studies import case, case_callout, case_fix, case_intro, load_case_studies
+from gradflow.narrate_pages import answers
 from gradflow.style import GUIDE_COLOR, ROLE_STYLES
 
 # %matplotlib inline
 plt.rcParams["figure.dpi"] = 90
+nh.describe_figures()  # alt text for every figure
 cases = load_case_studies(preset, runs_dir or None)
 display(HTML(case_callout(preset)))
 hexes = {role: to_hex(ROLE_STYLES[role]["color"]) for role in ("broken", "fixed", "run B")}
@@ -133,13 +152,20 @@ def show_findings(case_id):
         show_table(t, f"**Findings, {label_of(case_id, key)}:**" + ("" if len(t) else " none."))
 
 
-def conclude(case_id, note=None):
-    """A case's ending: its findings, (a note on them,) what the runs show, and the fix."""
+def conclude(case_id, note=None, then=None):
+    """A case's ending: its findings, (a note on them,) what the runs show, (more, from ``then()``,) the fix."""
     show_findings(case_id)
     if note:
         display(Markdown(note))
     display(Markdown(cn.what_this_shows(case_id, cases[case_id])))
+    if then is not None:
+        then()
     display(Markdown(case_fix(case_id)))
+
+
+def check_predictions(case_id):
+    """The page's prompt answered for one case, from its runs, folded away until clicked."""
+    display(Markdown(answers(case_answers(case_id, cases[case_id]))))
 
 
 # %% [markdown]
@@ -172,6 +198,7 @@ axes[2].axvline(0, color=GUIDE_COLOR, ls=":")
 axes[2].set(title="…and their sum per image (what Keras divides by)", xlabel="sum of the 10 outputs",
             ylabel="images")
 plt.show()
+check_predictions("000")
 
 # %% [markdown]
 # **Evidence and finding.** The diagnosis reads the recorded loss graph and output range of each run.
@@ -199,6 +226,7 @@ curves("001", "train_acc", axes[1], "Training accuracy (dropout on)", "share of 
        ylim=(0, 1))
 axes[0].legend(fontsize=8, loc="lower right")
 plt.show()
+check_predictions("001")
 
 # %% [markdown]
 # **Evidence and finding.** The recorder sees every dropout module's `p`; the diagnosis flags any above 0.5.
@@ -215,9 +243,19 @@ display(Markdown(case_intro("002")))
 # %% [markdown]
 # The question's network: 8 fully connected layers of 128 units with the hand-written ELU, Keras' default
 # initialisation (Glorot uniform), SGD with learning rate 0.01, batch 64. (Its last layer also had a sigmoid
-# feeding `categorical_crossentropy`, a separate problem; it is left out so that one thing changes at a time.)
+# feeding `categorical_crossentropy`, a separate problem; it is left out so that one thing changes at a time.
+# It matters all the same: see *Why did the question's built-in ELU learn* at the end of this case.)
 # Three runs: the broken one on raw 0–255 pixels, and **both** fixes from the answer: fix 1 divides the
 # pixels by 255, fix 2 keeps the raw 0–255 pixels and clamps the argument of `exp`.
+#
+# **Three ELUs, side by side.** The hand-written ELU, fix 2 and PyTorch's built-in `F.elu`, evaluated here
+# (not read from the runs) at a few inputs x: each one's value, and its slope dy/dx as autograd computes it
+# in the backward pass.
+
+# %%
+elus = ce.elu_values()
+show_table(ce.elu_table(elus))
+display(Markdown(ce.elu_reading(elus) + " " + ce.raw_sizes(cases["002"]["raw"])))
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(13, 4), layout="constrained")
@@ -226,6 +264,7 @@ curves("002", "train_loss", axes[1], "Training loss (mean over each epoch)", "cr
 axes[1].set_ylim(bottom=0)
 axes[0].legend(fontsize=8, loc="center right")
 plt.show()
+check_predictions("002")
 
 # %% [markdown]
 # **Evidence.** Where the first NaN appeared, and the input range each run saw, from the stored recordings.
@@ -243,7 +282,18 @@ for key, run in cases["002"].items():
                  "first NaN/inf (forward order)": "none" if nf is None else
                  f"step {nf['step']}, {cn.layer_label(run.config, nf['layer'])}"})
 show_table(pd.DataFrame(rows))
-conclude("002")
+
+
+def builtin_elu():
+    """Fix 2 is the built-in ELU: why it can still end in NaN here, and why the question's built-in ELU learned."""
+    display(Markdown(ce.builtin_story(cases["002"])))
+    show_table(ce.growth_table(cases["002"]), "**The first steps, fix 2 against fix 1:** the weight gradient of "
+               "Linear 1 in multiples of the spread (std) of its weights, per seed, at the first recorded steps "
+               "(NaN: from that seed's first NaN on).")
+    display(Markdown(ce.QUESTION_NOTE))
+
+
+conclude("002", then=builtin_elu)
 
 # %% [markdown]
 # ## 004 — a copy-net that scores 100 % while its outputs are far from its inputs
@@ -293,6 +343,7 @@ for i, (title, imgs, kw) in enumerate(panels):
             axes[i, j].set_ylabel(title, fontsize=8)
     fig.colorbar(im, ax=axes[i, :], shrink=0.8, label="pixel value")
 plt.show()
+check_predictions("004")
 
 # %%
 conclude("004", "The diagnosis raises no warning here, and rightly: a sigmoid output with mean squared error "
@@ -314,9 +365,12 @@ show_table(cn.summary_table(cases), "**The four cases at a glance** (test accura
 
 # %% [markdown]
 # ## Glossary
-#
-# - *Logits*: the raw scores of the last Linear layer, any real number; cross-entropy applies the softmax
-#   itself.
-# - *Binary accuracy*: the share of outputs on the same side of 0.5 as their target.
-# - *NaN*: "not a number", the result of 0 · ∞ or ∞ − ∞; once in a weight it spreads to every later result.
-# - *Dropout p* (PyTorch, Keras): the probability of **dropping** a unit; TensorFlow 1's `keep_prob` is 1 − p.
+
+# %%
+display(Markdown(case_glossary()))
+
+# %% [markdown]
+# ## Sources
+
+# %%
+display(Markdown(sources_markdown()))

@@ -69,6 +69,7 @@ from gradflow import sweep_narrate as sn
 
 # %matplotlib inline
 plt.rcParams["figure.dpi"] = 90
+nh.describe_figures()  # alt text for every figure
 if not sweeps_dir:  # $GRADFLOW_SWEEPS, else beside the run store, where `gradflow sweep` puts them
     sweeps_dir = str(sweep_results.default_sweeps_dir(runs_dir or None))
 path = sweep_results.find_sweep(sweep, sweeps_dir) if sweep else sweep_results.latest_sweep(sweeps_dir, preset)

@@ -196,3 +196,12 @@ def test_answers_stay_folded_until_opened(browser, html_dir, name):
     assert folds.first.bounding_box()["height"] > closed + 20
     page.close()
     assert problems == []
+
+
+def test_every_figure_has_a_description(html_dir):
+    """Screen readers get each figure's title, panels and axes, not nbconvert's generic alt text."""
+    for path in sorted(html_dir.glob("0*.html")):
+        alts = re.findall(r'<img [^>]*alt="([^"]*)"', path.read_text())
+        assert alts, path.name
+        for alt in alts:
+            assert alt.startswith("Figure") and "No description" not in alt, (path.name, alt)

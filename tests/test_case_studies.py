@@ -163,6 +163,13 @@ def test_the_executed_page_shows_each_case_and_its_findings(runs_dir, tmp_path):
     assert "NONFINITE" not in page["004"] and "binary accuracy" in page["004"]  # the diagnosis's note on the metric
     assert "image/png" in page["004"]  # the reconstructions are drawn
     assert "seeds/" not in "\n".join(page.values())  # credited by source, no folder named
+    for cid in cs.CASE_IDS:  # the prompt answered, folded away, in every case
+        assert "Check your predictions" in page[cid], cid
+    assert "value: built-in F.elu" in page["002"] and "Fix 2 and the built-in ELU" in page["002"]
+    used = "\n".join(v for k, v in page.items() if k not in ("Glossary", "Sources")).lower()
+    from gradflow.case_glossary import TERMS
+    assert not [t for t, _, seen in TERMS if seen not in used]  # every term defined is one the page uses
+    assert "**Case 003**" in page["Sources"]
     # the fixed runs' own findings tables: none of their bug's finding
     for heading, code in (("001", "HIGH_DROPOUT"), ("002", "NONFINITE")):
         fixed = page[heading].split("Findings, fix")[1:]

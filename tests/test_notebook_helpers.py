@@ -46,3 +46,23 @@ def test_missing_runs_name_the_training_command(tmp_path):
 def test_no_widgets_outside_a_live_kernel():
     assert nh.live_kernel(True) is False  # pytest is not a Jupyter front end
     assert nh.live_kernel(False) is False
+
+
+def test_figures_are_described_for_screen_readers():
+    """The alt text says what the figure says about itself: title, panels, axes, legend."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2)
+    axes[0].plot([0, 1], label="relu")
+    axes[0].plot([1, 0], label="sigmoid")
+    axes[0].legend()
+    axes[0].set(title="Validation accuracy", xlabel="epoch", ylabel="accuracy")
+    axes[1].set(title="Training loss")
+    text = nh.figure_description(fig)
+    assert text == ("Figure with panels: Validation accuracy, Training loss. Horizontal axis: epoch. "
+                    "Vertical axis: accuracy. Legend: relu, sigmoid.")
+    fig.suptitle("Learning curves")
+    assert nh.figure_description(fig).startswith("Figure: Learning curves. Panels: Validation accuracy, Training loss.")
+    plt.close(fig)

@@ -1,0 +1,129 @@
+"""The case-study page's answer key: its "Predict, then look" prompt answered per case from the runs.
+
+The page asks once, at the top, for every figure: which run's headline number misleads, and which
+number would have warned you. Each case's figure is followed by :func:`case_answers` for it, two
+Markdown answers in that order, folded away by :func:`gradflow.narrate_pages.answers`. Every number
+is read from the stored runs, so another preset or seed changes the answer with the figure.
+"""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from .case_narrate import CHANCE, NEAR_CHANCE, _numbers_004, epoch_mean, pct, samples, test_mean
+from .narrate import _join
+from .style import layer_label
+
+PROMPT = ("Before each figure, guess which run's headline number misleads (a run at chance, one a few points "
+          "worse, a NaN loss, a perfect score), and which number would have warned you.")
+
+
+SMALL_GAP = 0.05  # up to 5 points behind its fix, a run looks "slightly" weaker
+
+
+def _codes(run) -> set:
+    return {f["code"] for f in run.findings}
+
+
+def _flagged(run, codes) -> str:
+    """" The diagnosis reports A and B." for those of ``codes`` the run's findings hold, in that order."""
+    found = [c for c in codes if c in _codes(run)]
+    return f" The diagnosis reports {_join(found)}." if found else ""
+
+
+def answers_000(runs: dict) -> list[str]:
+    k, p = runs["keras"], runs["pytorch"]
+    acc_k, acc_p = test_mean(k), test_mean(p)
+    verdict = ("chance, as if the network could not learn at all" if acc_k - CHANCE < NEAR_CHANCE else
+               "a network that learns poorly")
+    first = (f"**The Keras-loss run's {pct(acc_k)}.** It reads as {verdict}, yet the very same network, from the same "
+             f"initial weights, reaches {pct(acc_p)} with PyTorch's loss: the network is fine, the loss misreads it.")
+    out = samples(k)
+    seed = k.seeds[0]
+    values, sums = out.get(f"output_values_seed{seed}"), out.get(f"row_sums_seed{seed}")
+    if values is None or sums is None:
+        second = "**Its outputs.** Tanh outputs can be negative, and Keras' loss takes them for probabilities."
+    else:
+        second = (f"**Its outputs** (middle and right panels, seed {seed}): {pct(float((values < 0).mean()))} of them "
+                  f"are negative and {pct(float((sums <= 0).mean()))} of the rows sum to zero or less. They cannot be "
+                  "the probabilities Keras' loss takes them for.")
+    return [first, second + _flagged(k, ("BOUNDED_OUTPUT",))]
+
+
+def answers_001(runs: dict) -> list[str]:
+    from .case_studies import case
+    b, f = runs["drop70"], runs["drop30"]
+    acc_b, acc_f, tr_b = test_mean(b), test_mean(f), epoch_mean(b, "train_acc")
+    p = next(v.settings["dropout"] for v in case("001").variants if v.key == "drop70")
+    gap = acc_f - acc_b
+    first = (f"**The p = {p:g} run's {pct(acc_b)}.** A plausible number, {100 * gap:.1f} points below the fix, and "
+             f"nothing crashes: it looks like a {'slightly ' if gap <= SMALL_GAP else ''}weaker model, not a bug.")
+    if tr_b < acc_b:
+        second = (f"**Its training accuracy, {pct(tr_b)}** in the last epoch, with dropout on (right panel), is below "
+                  f"its test accuracy, {pct(acc_b)}, with dropout off: a network that does worse on the images it "
+                  "trains on than on images it has never seen is being held back while it trains. ")
+    else:
+        second = (f"**Its training accuracy, {pct(tr_b)}** in the last epoch, with dropout on (right panel), against "
+                  f"the fix's {pct(epoch_mean(f, 'train_acc'))}: each training image sees only part of the network. ")
+    second += f"And the setting itself: p = {p:g} drops more than half of the units."
+    return [first, second + _flagged(b, ("HIGH_DROPOUT",))]
+
+
+def _first_layer(run) -> str:
+    from .case_elu import _first_linear
+    key = _first_linear(run)
+    return "the first layer" if key is None else layer_label(run.config, key)
+
+
+def _step0_ratios(run) -> list[float]:
+    from .case_elu import _first_linear, _step0
+    return _step0(run, _first_linear(run))
+
+
+def answers_002(runs: dict) -> list[str]:
+    from .case_elu import _span
+    scaled, clamped = runs["scaled"], runs["clamped"]
+    acc = pd.to_numeric(clamped.results["test_acc"], errors="coerce")
+    mean = float(acc.mean())
+    nan_seeds = sorted(int(s) for s, d in clamped.metrics[clamped.metrics["epoch"] > 0].groupby("seed")
+                       if not d["train_loss"].map(math.isfinite).all())
+    if nan_seeds and len(nan_seeds) < len(acc):
+        learned = [pct(v) for s, v in zip(clamped.results["seed"], acc) if int(s) not in nan_seeds]
+        first = (f"**Fix 2's mean, {pct(mean)}.** {len(nan_seeds)} of {len(acc)} seeds end in NaN, at chance, and the "
+                 f"other{'s reach' if len(learned) > 1 else ' reaches'} {_join(learned)}: the mean describes none of "
+                 "them. (The broken run's NaN loss does not mislead: it is an alarm.)")
+    elif nan_seeds:
+        first = (f"**Fix 2's {pct(mean)}.** The clamp removed the NaN of exp, yet this run ends in NaN too: a fix "
+                 "that looks applied, on inputs that still break training.")
+    else:
+        first = (f"**Fix 2's {pct(mean)}** suggests the clamp fixed everything; it fixed the NaN of exp, not the raw "
+                 f"pixels, and it ends {100 * (test_mean(scaled) - mean):.1f} points below fix 1 (pixels / 255). "
+                 "(The broken run's NaN loss does not mislead: it is an alarm.)")
+    second = "**The input range, 0 to 255** (the evidence table below; fix 1 sees 0 to 1)"
+    ratios = _step0_ratios(clamped)
+    if ratios:
+        every = "" if len(ratios) == 1 else (", in every seed" + (", the one that learned included" if nan_seeds
+                                                                   and len(nan_seeds) < len(acc) else ""))
+        second += (f", and the weight gradient of {_first_layer(clamped)} at step 0: {_span(ratios)} times the spread of its "
+                   f"weights{every}, against {_span(_step0_ratios(scaled))} with pixels / 255")
+    return [first, second + "." + _flagged(clamped, ("UNNORMALIZED_INPUT", "EXPLODING_GRADIENT"))]
+
+
+def answers_004(runs: dict) -> list[str]:
+    n = _numbers_004(runs)
+    first = (f"**The untrained copy-net's binary accuracy, {pct(n['acc_c0'])}.** A perfect-looking score for outputs "
+             "of 0.5 and 0.73 where the targets are 0 and 1.")
+    second = (f"**Its mean squared error, {n['mse_c0']:.3f}**: a typical pixel is off by about "
+              f"{math.sqrt(n['mse_c0']):.2f} on the 0-to-1 scale (the square root of that error), where a faithful "
+              "copy is off by 0. The pictures say the same once drawn on a fixed 0–1 scale (third row): grey, not "
+              "black and white.")
+    return [first, second]
+
+
+ANSWERS = {"000": answers_000, "001": answers_001, "002": answers_002, "004": answers_004}
+
+
+def case_answers(case_id: str, runs: dict) -> list[str]:
+    """The two answers for one case: which headline number misleads, which number would have warned you."""
+    return ANSWERS[str(case_id)](runs)
