@@ -12,6 +12,7 @@ import math
 import pandas as pd
 
 from .case_narrate import CHANCE, NEAR_CHANCE, _numbers_004, epoch_mean, pct, samples, test_mean
+from .diagnose.gradients import EXPLODING_GRAD_DATA
 from .narrate import _join
 from .style import layer_label
 
@@ -26,6 +27,12 @@ def _codes(run) -> set:
     return {f["code"] for f in run.findings}
 
 
+def _points(higher: float, lower: float) -> str:
+    """The gap in percentage points between two accuracies as printed (one decimal each), so a reader who
+    subtracts the page's two numbers gets the page's gap."""
+    return f"{round(100 * higher, 1) - round(100 * lower, 1):.1f}"
+
+
 def _flagged(run, codes) -> str:
     """" The diagnosis reports A and B." for those of ``codes`` the run's findings hold, in that order."""
     found = [c for c in codes if c in _codes(run)]
@@ -38,7 +45,8 @@ def answers_000(runs: dict) -> list[str]:
     verdict = ("chance, as if the network could not learn at all" if acc_k - CHANCE < NEAR_CHANCE else
                "a network that learns poorly")
     first = (f"**The Keras-loss run's {pct(acc_k)}.** It reads as {verdict}, yet the very same network, from the same "
-             f"initial weights, reaches {pct(acc_p)} with PyTorch's loss: the network is fine, the loss misreads it.")
+             f"initial weights, reaches {pct(acc_p)} with PyTorch's loss: the architecture is fine; the loss trains it "
+             "wrongly.")
     out = samples(k)
     seed = k.seeds[0]
     values, sums = out.get(f"output_values_seed{seed}"), out.get(f"row_sums_seed{seed}")
@@ -57,7 +65,7 @@ def answers_001(runs: dict) -> list[str]:
     acc_b, acc_f, tr_b = test_mean(b), test_mean(f), epoch_mean(b, "train_acc")
     p = next(v.settings["dropout"] for v in case("001").variants if v.key == "drop70")
     gap = acc_f - acc_b
-    first = (f"**The p = {p:g} run's {pct(acc_b)}.** A plausible number, {100 * gap:.1f} points below the fix, and "
+    first = (f"**The p = {p:g} run's {pct(acc_b)}.** A plausible number, {_points(acc_f, acc_b)} points below the fix, and "
              f"nothing crashes: it looks like a {'slightly ' if gap <= SMALL_GAP else ''}weaker model, not a bug.")
     if tr_b < acc_b:
         second = (f"**Its training accuracy, {pct(tr_b)}** in the last epoch, with dropout on (right panel), is below "
@@ -98,7 +106,7 @@ def answers_002(runs: dict) -> list[str]:
                  "that looks applied, on inputs that still break training.")
     else:
         first = (f"**Fix 2's {pct(mean)}** suggests the clamp fixed everything; it fixed the NaN of exp, not the raw "
-                 f"pixels, and it ends {100 * (test_mean(scaled) - mean):.1f} points below fix 1 (pixels / 255). "
+                 f"pixels, and it ends {_points(test_mean(scaled), mean)} points below fix 1 (pixels / 255). "
                  "(The broken run's NaN loss does not mislead: it is an alarm.)")
     second = "**The input range, 0 to 255** (the evidence table below; fix 1 sees 0 to 1)"
     ratios = _step0_ratios(clamped)
@@ -106,7 +114,10 @@ def answers_002(runs: dict) -> list[str]:
         every = "" if len(ratios) == 1 else (", in every seed" + (", the one that learned included" if nan_seeds
                                                                    and len(nan_seeds) < len(acc) else ""))
         second += (f", and the weight gradient of {_first_layer(clamped)} at step 0: {_span(ratios)} times the spread of its "
-                   f"weights{every}, against {_span(_step0_ratios(scaled))} with pixels / 255")
+                   f"weights{every}, against {_span(_step0_ratios(scaled))} with pixels / 255"
+                   + (f" (below the {EXPLODING_GRAD_DATA:g}× at which the diagnosis calls a gradient exploding"
+                      + ("; in the seeds that ended in NaN the steps that followed grew past it)" if nan_seeds else ")")
+                      if max(ratios) < EXPLODING_GRAD_DATA else ""))
     return [first, second + "." + _flagged(clamped, ("UNNORMALIZED_INPUT", "EXPLODING_GRADIENT"))]
 
 

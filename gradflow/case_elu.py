@@ -157,7 +157,7 @@ def builtin_story(runs: dict) -> str:
     failed = sorted(s for s in _nan_steps(clamped) if s in acc.index)
     text = ("**Fix 2 and the built-in ELU.** Fix 2 has the built-in ELU's values and slopes (the table above), so "
             "what fix 2 did on raw pixels is what the built-in ELU does there too (up to that last-digit rounding, "
-            "which over many steps can move a final accuracy by a point or two). ")
+            "whose effect over many steps these runs do not measure). ")
     text += ("ELU passes positive values through unchanged, so nothing between the raw 0–255 pixels and the scores "
              "makes them smaller. ")
     ratios, lr = _step0(clamped, layer), float((clamped.config.get("run") or {}).get("lr") or 0.01)
@@ -215,8 +215,8 @@ QUESTION_NOTE = (
     "**Why did the question's built-in ELU learn, then?** Not because of its values or its slopes: fix 2 has "
     "both. The likeliest difference is the question's last layer, left out here: a sigmoid, read by Keras' "
     "categorical_crossentropy. A sigmoid flattens for large inputs, so when raw pixels make the scores huge it "
-    "passes back almost no gradient, and the steps shrink instead of growing. A check with that last layer put "
-    "back (the tutorial preset's three seeds; not among this page's stored runs) bears this out: the built-in "
-    "ELU then learned on raw pixels with every seed, while the hand-written ELU still turned NaN at step 0. So "
-    "the question's NaN comes from the hand-written ELU's backward pass alone; the raw pixels are a second "
-    "problem, which only normalising the inputs removes.")
+    "passes back almost no gradient, and the steps shrink instead of growing. That is a reading, not a "
+    "measurement: this page's runs leave that layer out. What the runs do show is that the question's NaN needs "
+    "both causes: raw pixels push the ELU's inputs past 88.7, and the hand-written backward pass turns the "
+    "overflow into 0 · inf. Normalising the inputs (fix 1) removes the first and with it the NaN; the clamp "
+    "(fix 2) removes only the second.")

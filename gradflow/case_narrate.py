@@ -102,7 +102,7 @@ def shows_001(runs: dict) -> str:
         f" (seeds from {pct(r.results['test_acc'].min())} to {pct(r.results['test_acc'].max())})")
     return (f"Same MLP, same data, {_setup(b)}, {_seeds_note(b)}. Dropping 70 % of the units: test accuracy "
             f"**{pct(acc_b)}**{spread(b)}; dropping 30 %: **{pct(acc_f)}**{spread(f)}, "
-            f"{100 * (acc_f - acc_b):.1f} points apart. During training (dropout on) the p = 0.7 network "
+            f"{round(100 * acc_f, 1) - round(100 * acc_b, 1):.1f} points apart. During training (dropout on) the p = 0.7 network "
             f"classifies {pct(tr_b)} of its training images correctly against {pct(tr_f)}: each training image "
             f"passes through only 30 % of its units (a new random 30 % for every image). {_gap_001(b, acc_f - acc_b)}")
 
@@ -192,11 +192,11 @@ def _fix2_002(clamped, acc_scaled: float) -> str:
                                     f"of {layer_label(clamped.config, nf['layer'])}, at step {nf['step']}"
                                     + (": a layer's own output overflowed, not exp." if nf["where"] == "activation"
                                        else "."))
-        return ("Fix 2 still ends in NaN here: the clamp removes the 0 · inf of the unused branch, so exp can no "
-                f"longer overflow, but with 0–255 inputs the weight updates are so large that {who}.{at} ")
+        return ("Fix 2 still ends in NaN here: the clamp stops exp overflowing, so the unused branch's 0 · inf is "
+                f"gone, but with 0–255 inputs the weight updates are so large that {who}.{at} ")
     if "UNNORMALIZED_INPUT" not in codes:
         return ""
-    text = ("The clamp removes the NaN: exp can no longer overflow. The inputs are still 0–255, and the "
+    text = ("The clamp removes the NaN: exp can no longer overflow, so no 0 · inf. The inputs are still 0–255, and the "
             "diagnosis still (rightly) says so")
     boom = _finding(clamped, "EXPLODING_GRADIENT")
     if boom is not None:

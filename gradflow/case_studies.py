@@ -75,7 +75,8 @@ CASES = (
                  "What could be the reason? Did I do something wrong, or is it supposed to work like this?")),
                credit="The explanation on this page is the course's: the post's answer looks elsewhere "
                       "(framework internals, BatchNorm, learning rates)."),
-        "The same tanh network reaches about 90 % in PyTorch but stays near 10 % (chance) in Keras.",
+        "A tanh classifier reaches about 90 % in PyTorch but stays near 10 % (chance) in Keras. (The question's "
+        "two models also differ in size; here one network is trained with each loss, so only the loss differs.)",
         "Both models end in tanh. PyTorch's CrossEntropyLoss treats the tanh outputs as logits; Keras' "
         "categorical_crossentropy (from_logits=False) treats them as probabilities: it divides them by their "
         "sum and takes the log, and tanh outputs can be negative.",
@@ -110,11 +111,11 @@ CASES = (
                (("使用自定义的Keras或Tensorflow函数,损耗立即接近零,并且精度完全没有提高。",
                  "with the custom Keras or TensorFlow function the loss immediately approaches zero, and the "
                  "accuracy does not improve at all."),
-                # the post's inline code is out of order (a translation's slip); the English follows the sense
+                # the copy's word order is garbled around the inline code; the English follows the sense
                 ("原因是K.exp(x)在inf左右变为x > 88(而MNIST数据集包含从0到255的值)。",
                  "The reason is that K.exp(x) becomes inf around x > 88 (and MNIST contains values from 0 to "
-                 "255). [The post's code is out of order here: word for word it reads ‘K.exp(x) becomes x > 88 "
-                 "around inf’.]")),
+                 "255). [The Chinese copy's word order is garbled here: word for word it reads ‘K.exp(x) becomes "
+                 "x > 88 around inf’.]")),
                credit="The explanation (exp overflowing above about 88, 0 · inf = NaN in the backward pass, the "
                       "built-in ELU's own gradient) and both fixes are the answer's."),
         "With the built-in ELU the network learns a little (the question's words); with a hand-written ELU, "
@@ -124,7 +125,9 @@ CASES = (
         "float32. `where` hides the inf in the forward pass, but the backward pass multiplies the unused "
         "branch's zero gradient by it: 0 · inf = NaN, and the NaN spreads to every weight.",
         ("Normalise the inputs (pixels / 255).",
-         "Or evaluate exp only where it is used: exp(clamp(x, max=0)) − 1."),
+         "Or evaluate exp only where it is used: exp(clamp(x, max=0)) − 1. This removes the backward pass's "
+         "0 · inf, not the large steps raw pixels cause: normalise as well (below, some seeds of this fix still "
+         "end in NaN)."),
         (Variant("raw", "broken", "hand-written ELU, raw 0–255 pixels", {"elu": "naive", "inputs": "raw"}),
          Variant("scaled", "fixed", "fix 1: inputs scaled to [0, 1]", {"elu": "naive", "inputs": "scaled"}),
          Variant("clamped", "fixed", "fix 2: exp(clamp(x, max=0)), raw pixels", {"elu": "clamped", "inputs": "raw"})),
@@ -143,9 +146,11 @@ CASES = (
                original_title="Основы deep learning на примере дебага автоэнкодера, часть №1",
                credit="The diagnosis is the author's own: the post finds both traps (binary accuracy, imshow's "
                       "stretching) itself."),
-        "An autoencoder for black-and-white images reports accuracy 0.99–1.0 and its reconstructions look "
-        "right, yet the outputs are far from the inputs.",
-        "Two things mislead. Keras' \"accuracy\" on this output is binary accuracy: a pixel counts as right "
+        "An autoencoder for black-and-white images reports accuracy 0.993 although its reconstructions come out "
+        "poor, and a copy-net (its output is the sigmoid of its input) scores 100 % and looks right on screen, "
+        "yet its outputs are far from its inputs.",
+        "Two things mislead. Keras picks what \"accuracy\" means from the output's shape: with a last dimension "
+        "of 1, as the blog's (64, 64, 1) images have, it is binary accuracy: a pixel counts as right "
         "when prediction and target fall on the same side of 0.5 (Keras counts an output of exactly 0.5 as 0), "
         "however far apart they are. And imshow "
         "stretches every image to full black-to-white, so an output of 0.5 and 0.73 looks like 0 and 1.",
@@ -198,7 +203,9 @@ def case_callout(preset: str) -> str:
     seeds = (f"on {seeds_phrase(p['seeds'])}" + ("" if tuple(p["dropout_seeds"]) == tuple(p["seeds"]) else
              f"; case 001, whose runs train together as one stacked model, on {seeds_phrase(p['dropout_seeds'])}"))
     images = "all 50,000" if p["train"] >= 50_000 else f"the first {p['train']:,}"
-    body = f"Each case's runs trained for {p['epochs']} epochs on {images} training images of {data}, {seeds}."
+    held = " (FashionMNIST has 60,000; the other 10,000 are held out for validation)" if "Fashion" in data else ""
+    body = (f"Each case's runs trained for {p['epochs']} epochs on {images} training images of {data}{held}, "
+            f"{seeds}.")
     if not is_preview(preset):
         return callout_html(f"Results: the “{preset}” preset", body, preview=False)
     full = CASE_PRESETS["tutorial"]

@@ -130,8 +130,11 @@ def figure_description(fig) -> str:
 
     title = text(getattr(fig, "_suptitle", None))
     panels = list(dict.fromkeys(t for ax in fig.axes if (t := ax.get_title().strip())))
-    x = text(getattr(fig, "_supxlabel", None)) or next((ax.get_xlabel() for ax in fig.axes if ax.get_xlabel()), "")
-    y = text(getattr(fig, "_supylabel", None)) or next((ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()), "")
+    def axis(sup, labels) -> tuple[str, bool]:  # the figure-wide label, else every panel's own (several: "axes")
+        said = list(dict.fromkeys(t for t in labels if t))
+        return (text(sup), False) if text(sup) else ("; ".join(said), len(said) > 1)
+    x, xs = axis(getattr(fig, "_supxlabel", None), [ax.get_xlabel() for ax in fig.axes])
+    y, ys = axis(getattr(fig, "_supylabel", None), [ax.get_ylabel() for ax in fig.axes])
     legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes)]
     keys = next(([t.get_text() for t in leg.get_texts()] for leg in legends if leg is not None), [])
     if title or len(panels) == 1:
@@ -140,7 +143,7 @@ def figure_description(fig) -> str:
             parts.append("Panels: " + ", ".join(panels[:12]) + (", …" if len(panels) > 12 else "") + ".")
     else:
         parts = ["Figure" + (" with panels: " + ", ".join(panels) if panels else "") + "."]
-    parts += [f"Horizontal axis: {x}." if x else "", f"Vertical axis: {y}." if y else "",
+    parts += [f"Horizontal ax{'es' if xs else 'is'}: {x}." if x else "", f"Vertical ax{'es' if ys else 'is'}: {y}." if y else "",
               "Legend: " + ", ".join(keys[:12]) + "." if keys else ""]
     return " ".join(p for p in parts if p)
 

@@ -19,6 +19,7 @@ RECIPE_EPOCHS = 50  # the tutorial's max_epochs (shared/reference/anchors.md)
 
 # Shared by the index and every report page (the notebooks add nbconvert's JupyterLab styles).
 FRAME_CSS = """
+h1, h2, h3, [id] { scroll-margin-top: 3em; }  /* a contents link lands below the sticky bar, not under it */
 body.jp-Notebook { padding-top: 0; margin-top: 0; }
 .gf-nav { position: sticky; top: 0; z-index: 10; display: flex; gap: 1em; align-items: center;
   justify-content: space-between; background: #1f3b57; color: #fff; padding: .55em 1.2em;

@@ -32,12 +32,12 @@
 #
 # > **After this page you can**
 # >
-# > - tell a network that cannot learn from a number that was misread: a loss that takes tanh outputs for
-# >   probabilities (000), a metric that counts pixels on the right side of 0.5 (004);
+# > - tell a broken model from a broken loss (000: it takes tanh outputs for probabilities) or a broken metric
+# >   (004: it counts pixels on the right side of 0.5);
 # > - translate a dropout probability between frameworks: PyTorch's and Keras' p drops, TensorFlow 1's
 # >   keep_prob keeps;
 # > - explain why a hand-written function can give the same values as a built-in one and still turn its
-# >   gradients NaN (0 · inf in the backward pass), and why raw 0–255 pixels can blow up even the built-in ELU;
+# >   gradients NaN (0 · inf in the backward pass), and why raw 0–255 pixels still blow up its fixed version;
 # > - read a diagnosis table (finding, layers, seeds) and check each finding against the curves.
 
 # %% tags=["parameters"]
@@ -107,7 +107,7 @@ def label_of(case_id, key):
 
 def curves(case_id, column, ax, title, ylabel, chance=None, ylim=None):
     """One line per run: the mean over seeds of ``column`` per epoch (epoch 0 = before training, where stored)."""
-    notes, drawn = [], set()
+    notes, drawn, partial = [], set(), []
     for key, run in cases[case_id].items():
         m = run.metrics.groupby("epoch")[column].mean()
         ok = np.isfinite(m.to_numpy(dtype=float))
@@ -124,13 +124,18 @@ def curves(case_id, column, ax, title, ylabel, chance=None, ylim=None):
             if lost:
                 notes.append((st["color"], f"{label_of(case_id, key)}: seed{'s' if len(lost) > 1 else ''} "
                                            f"{', '.join(map(str, lost))} NaN, left out of its mean"))
+                kept = sorted(int(s) for s in trained["seed"].unique() if int(s) not in lost)
+                partial.append(f"{label_of(case_id, key).split(':')[0]}'s line: seed{'s' if len(kept) > 1 else ''} "
+                               f"{', '.join(map(str, kept))} only")
     for i, (colour, text) in enumerate(notes):  # inside the panel, top right, where the curves have fallen
-        ax.text(0.98, 0.95 - 0.08 * i, text, transform=ax.transAxes, ha="right", va="top", color=colour, fontsize=8)
+        ax.text(0.98, 0.95 - 0.08 * i, text, transform=ax.transAxes, ha="right", va="top", color=colour, fontsize=9)
     if chance is not None:
         ax.axhline(chance, color=GUIDE_COLOR, ls=":", lw=1)
-        ax.annotate("chance (10 %)", (ax.get_xlim()[0], chance), color=GUIDE_COLOR, fontsize=8,
-                    xytext=(4, 3), textcoords="offset points")
-    ax.set(title=title, xlabel=cn.epoch_axis(drawn), ylabel=ylabel)  # "0 = before training" only where drawn
+        # at the right end: the curves' first-epoch markers sit at the left end of the line
+        ax.annotate("chance (10 %)", (ax.get_xlim()[1], chance), color=GUIDE_COLOR, fontsize=8, ha="right",
+                    xytext=(-4, 3), textcoords="offset points")
+    # a mean over fewer seeds than the other lines is said where nobody misses it, in the title
+    ax.set(title=title + "".join(f"\n({p})" for p in partial), xlabel=cn.epoch_axis(drawn), ylabel=ylabel)
     if ylim is not None:
         ax.set_ylim(*ylim)
     ax.xaxis.get_major_locator().set_params(integer=True)
@@ -215,8 +220,7 @@ display(Markdown(case_intro("001")))
 # %% [markdown]
 # The question's network (four ReLU layers of 256 units, each followed by dropout, Adam 1e-3, batch 100)
 # trained with `p = 0.7`, the keep-probability carried over unchanged, and with `p = 0.3`, what was meant.
-# Both train together in the project's batched trainer, where extra seeds are cheap (the callout at the top
-# says how many).
+# Both train together in the project's batched trainer.
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(13, 4), layout="constrained")
@@ -306,7 +310,9 @@ display(Markdown(case_intro("004")))
 # black-and-white (pixels above 0.5 become 1, the rest 0). Two models, both ending in a sigmoid — the
 # right choice for targets in [0, 1] — both trained with mean squared error and Adam: the blog's
 # "copy-net" (one layer with identity weights and no bias, then sigmoid: every black pixel comes out as
-# sigmoid(0) = 0.5, every white one as sigmoid(1) = 0.73), and the keras.io autoencoder the blog started from.
+# sigmoid(0) = 0.5, every white one as sigmoid(1) = 0.73), and an autoencoder in the shape of the keras.io
+# example the blog started from (one hidden ReLU layer), with a 128-unit bottleneck for these 784-pixel images
+# (keras.io: 32; the blog: a tenth of its 4,096 pixels).
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(13, 4), layout="constrained")
@@ -355,9 +361,10 @@ conclude("004", "The diagnosis raises no warning here, and rightly: a sigmoid ou
 # %% [markdown]
 # ## Conclusion
 #
-# None of these bugs crashes. Each one showed up, to the person who hit it, as a number that looks plausible
-# — 10 %, 2 % worse, a loss that turns NaN, 100 % accuracy — and the cause sits one layer below: what a loss takes its inputs to mean, what a
-# framework's parameter means, what `exp` does to a large number, what a metric actually counts.
+# None of these bugs crashes. Three showed up, to the person who hit them, as a number that looks plausible
+# (10 %, 2 % worse, 100 % accuracy); the fourth as a loss that "approaches zero", which the answer traced to
+# NaN weights. Each cause sits one layer below: what a loss takes its inputs to mean, what a framework's
+# parameter means, what `exp` does to a large number, what a metric actually counts.
 
 # %%
 show_table(cn.summary_table(cases), "**The four cases at a glance** (test accuracy; 004 on the validation "

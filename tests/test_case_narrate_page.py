@@ -136,6 +136,8 @@ def test_002_answers_say_what_the_mean_hides_and_what_warned():
     assert "the other reaches 84.5 %: the mean describes none of them" in first
     assert "4.6 to 7.8 times the spread of its weights, in every seed, the one that learned included" in second
     assert "The diagnosis reports UNNORMALIZED_INPUT and EXPLODING_GRADIENT." in second
+    # 4.6-7.8 is under the finding's own 10×: the answer says so, and where the finding came from
+    assert "(below the 10× at which the diagnosis calls a gradient exploding; in the seeds that ended in NaN" in second
     calm, _ = ca.answers_002(case002(nan_seeds=()))
     assert "suggests the clamp fixed everything" in calm and "describes none" not in calm
 
@@ -146,6 +148,9 @@ def test_001_answers_compare_training_and_test_accuracy():
         return run({0: test}, metrics=m, findings=[{"code": "HIGH_DROPOUT"}])
     first, second = ca.answers_001({"drop70": drop(0.777, 0.725), "drop30": drop(0.874, 0.876)})
     assert "**The p = 0.7 run's 77.7 %.**" in first and "9.7 points below the fix" in first
+    # the gap is the difference of the two numbers printed (87.4 − 77.7), not of the unrounded means
+    odd, _ = ca.answers_001({"drop70": drop(0.77651, 0.725), "drop30": drop(0.87449, 0.876)})
+    assert "9.7 points below the fix" in odd
     assert "a weaker model" in first and "slightly" not in first  # 9.7 points is not "slightly"
     assert "72.5 %** in the last epoch" in second and "is below its test accuracy, 77.7 %" in second
     assert second.endswith("The diagnosis reports HIGH_DROPOUT.")

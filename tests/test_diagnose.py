@@ -388,3 +388,17 @@ def test_accumulating_gradient_quotes_a_finite_ratio_when_a_new_gradient_was_zer
     assert len(f) == 1 and "(at step 5: 1.5x the size of the new gradient)" in f[0].message
     f = [f for f in diagnose(rec([0.0, 0.0, 0.0])) if f.code == "ACCUMULATING_GRADIENT"]
     assert "(at step 17: while the new gradient was zero)" in f[0].message and "inf" not in f[0].message
+
+
+def test_every_layer_slow_says_how_far_below_healthy_it_is():
+    """The whole-network UPDATE_RATIO says its own factor (3.3e-5 and 5.4e-5 are 19 to 30 times below 1e-3),
+    not a fixed "ten to a hundred"."""
+    rows = [(s, 0, 0, 42, layer, "update_data_ratio", v) for s in range(0, 100, 10)
+            for layer, v in (("layers.0", 3.32e-5), ("layers.8", 5.4e-5))]
+    layers = {"layers": [{"name": "layers.0", "kind": "param", "order": 0, "shape": [512, 784], "type": "Linear"},
+                         {"name": "layers.8", "kind": "param", "order": 8, "shape": [10, 128], "type": "Linear"}]}
+    ev = Evidence.from_stored(config={"run": {"optimizer": "sgd", "lr": 0.01}, "model": {"num_classes": 10}},
+                              recording=_planted(rows, layers))
+    slow = [f for f in diagnose(ev) if f.code == "UPDATE_RATIO" and f.evidence.get("cause") == "all_small"]
+    assert slow, [f.code for f in diagnose(ev)]
+    assert "19 to 30 times below the healthy 0.001" in slow[0].message and "ten to a hundred" not in slow[0].message

@@ -65,4 +65,6 @@ def test_figures_are_described_for_screen_readers():
                     "Vertical axis: accuracy. Legend: relu, sigmoid.")
     fig.suptitle("Learning curves")
     assert nh.figure_description(fig).startswith("Figure: Learning curves. Panels: Validation accuracy, Training loss.")
+    axes[1].set_ylabel("loss (nats)")  # panels with different axes: each is named
+    assert "Vertical axes: accuracy; loss (nats)." in nh.figure_description(fig)
     plt.close(fig)

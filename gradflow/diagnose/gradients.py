@@ -20,6 +20,12 @@ VANISHING_RATIO = 1e-2  # two orders of magnitude smaller at the input end
 EXPLODING_RATIO = 1e2  # two orders of magnitude larger at the input end
 
 
+
+def _below(ratio: float) -> str:
+    """How many times below the healthy 1e-3 an update:data ratio is, said plainly (19, 30, 1,200)."""
+    times = 1e-3 / ratio if ratio > 0 else float("inf")
+    return "infinitely many" if times == float("inf") else f"{times:,.0f}" if times >= 10 else f"{times:.1f}"
+
 def _first_last_ratio(g: pd.DataFrame, member: int, first: str, last: str) -> pd.DataFrame | None:
     """Per recorded step, the two layers' gradient std where both are finite and non-zero."""
     gm = g[g["member"] == member].pivot_table(index="step", columns="layer", values="value")
@@ -308,7 +314,7 @@ def _whole_net_slow(ev: Evidence, u: pd.DataFrame, flagged: set) -> list[Finding
             "UPDATE_RATIO", ev.severity(member, seed, unambiguous=True), first, int(rows["step"].min()),
             f"Every weight layer moves slowly{who(member, seed)}: each optimizer step changes them by "
             f"{num(medians.min())} to {num(medians.max())} times the std of their weights (medians over the "
-            f"recorded steps), ten to a hundred times below the healthy 0.001. One slow layer points at its "
+            f"recorded steps), {_below(medians.max())} to {_below(medians.min())} times below the healthy 0.001. One slow layer points at its "
             "gradient; all of them at once point at the learning rate.",
             {"cause": "all_small", "median_min": float(medians.min()), "median_max": float(medians.max()),
              "limit": WHOLE_NET_LOW, "layers": list(map(str, medians.index))},

@@ -246,8 +246,8 @@ def _against_targets(ev: Evidence, op: str, layer, kind) -> list[Finding]:
         "BOUNDED_OUTPUT", "info", layer or Q.OUTPUT_LAYER, None,
         f"The output goes through {where} ([{num(low)}, {num(top)}]) and the targets lie in [{num(tmin)}, "
         f"{num(tmax)}]: the output can reach every target, so this is sound (a reconstruction, e.g. an autoencoder). "
-        "Two things to read correctly: an 'accuracy' reported for such outputs (Keras' metrics=['accuracy'] with "
-        "binary cross-entropy) is binary accuracy, the share of outputs on the same side of 0.5 as their target, "
+        "Two things to read correctly: an 'accuracy' reported for such outputs (Keras' metrics=['accuracy'] "
+        "where the output's last dimension is 1 or the loss is binary cross-entropy) is binary accuracy, the share of outputs on the same side of 0.5 as their target, "
         "not reconstruction quality (an all-black output scores 98 % on images that are 2 % lit); and "
         "plt.imshow stretches each image to its own min..max unless vmin/vmax are given, so a faint "
         "reconstruction looks bright.", {**evidence, "cause": "fits_targets"},
