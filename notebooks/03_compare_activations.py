@@ -22,7 +22,8 @@
 #
 # > **After this page you can**
 # >
-# > - compare activations over several seeds and say which differences are more than luck (95 % intervals);
+# > - compare activations over several seeds and say which differences are more than luck (95 % intervals; page 7
+# >   shows changes the seeds do tell apart);
 # > - recognise a network stuck at chance from its loss (ln 10 nats) and its accuracy (10 %), and ask whether it
 # >   cannot learn or was stopped too early;
 # > - connect a learning curve to what happens inside the layers: gradient flow, update:data ratio, dead units.

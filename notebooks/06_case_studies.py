@@ -318,7 +318,7 @@ display(Markdown(case_intro("004")))
 fig, axes = plt.subplots(1, 2, figsize=(13, 4), layout="constrained")
 curves("004", "val_binary_acc", axes[0], "Binary accuracy (what Keras reported as \"accuracy\")",
        "share of pixels on the right side of 0.5", ylim=(0, 1.02))
-curves("004", "val_loss", axes[1], "Mean squared error (what matters)", "mean squared error (pixel units²)")
+curves("004", "val_loss", axes[1], "Mean squared error (what matters)", "mean squared error (pixels on a 0–1 scale)")
 axes[1].set_ylim(bottom=0)
 axes[0].legend(fontsize=8, loc="lower right")
 plt.show()

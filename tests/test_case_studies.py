@@ -153,8 +153,11 @@ def test_the_executed_page_shows_each_case_and_its_findings(runs_dir, tmp_path):
         if cell.cell_type == "markdown" and cell.source.startswith("## "):
             current = cell.source.split()[1]
             continue
+        # outputs: their text and their figures' descriptions (alt), never the base64 of an image, whose
+        # letters can spell any word by chance
         text = cell.source if cell.cell_type == "markdown" else "".join(
-            json.dumps(o.get("data", {})) + o.get("text", "") for o in cell.get("outputs", []))
+            json.dumps({k: ("<image>" if k.startswith("image/") else v) for k, v in o.get("data", {}).items()})
+            + json.dumps(o.get("metadata", {})) + o.get("text", "") for o in cell.get("outputs", []))
         sections.setdefault(current, []).append(text)
     page = {k: "\n".join(v) for k, v in sections.items()}
     assert "BOUNDED_OUTPUT" in page["000"] and "What these runs show" in page["000"]
