@@ -9,6 +9,7 @@ page and its key cannot drift apart.
 """
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from .narrate import CHANCE_ACC, CHANCE_LOSS_10, _join, final_epochs, fmt_pct, fmt_sci, fmt_times
@@ -41,8 +42,8 @@ def _slope_zeros(curves: pd.DataFrame) -> dict:
     out = {}
     for act, d in curves.groupby("activation", sort=False):
         dy, x = d["dy"].to_numpy(), d["x"].to_numpy()
-        flips = [i for i in range(len(dy) - 1) if dy[i] * dy[i + 1] < 0]
-        if flips:
+        flips = np.flatnonzero(dy[:-1] * dy[1:] < 0)
+        if len(flips):
             out[act] = float(x[flips[0]])
     return out
 
@@ -150,10 +151,6 @@ def curve_answers(results: pd.DataFrame, metrics: pd.DataFrame, plateau_told: bo
 # --------------------------------------------------------------------------- 04: one run's layers
 
 
-def _layer_name(labels: dict, layer) -> str:
-    return labels.get(layer, layer)
-
-
 def _against_output(gap: float) -> str:
     """gap -- the output layer's median gradient over the first layer's."""
     if 1 / 1.5 <= gap <= 1.5:
@@ -179,7 +176,7 @@ def layer_answers(flow: pd.DataFrame, mean_ratios: pd.DataFrame, labels: dict, l
     said = []
     for step in (start, late):
         at = flow[flow["step"] == step].set_index("layer")["median"]
-        said.append((step, _layer_name(labels, at.idxmin()), 10 ** (at[order[-1]] - at[order[0]])))
+        said.append((step, labels.get(at.idxmin(), at.idxmin()), 10 ** (at[order[-1]] - at[order[0]])))
     (s0, low0, gap0), (s1, low1, gap1) = said
     epoch = int(flow[flow["step"] == s1]["epoch"].iloc[0])
     when = ("the last recorded step before any seed stopped early" if flow["epoch"].max() > last_epoch else

@@ -11,7 +11,8 @@ import math
 
 import pandas as pd
 
-from .case_narrate import CHANCE, NEAR_CHANCE, _numbers_004, epoch_mean, pct, samples, test_mean
+from .case_elu import first_linear, span, step0_ratios
+from .case_narrate import CHANCE, NEAR_CHANCE, _numbers_004, epoch_mean, pct, points_gap, samples, test_mean
 from .diagnose.gradients import EXPLODING_GRAD_DATA
 from .narrate import _join
 from .style import layer_label
@@ -25,12 +26,6 @@ SMALL_GAP = 0.05  # up to 5 points behind its fix, a run looks "slightly" weaker
 
 def _codes(run) -> set:
     return {f["code"] for f in run.findings}
-
-
-def _points(higher: float, lower: float) -> str:
-    """The gap in percentage points between two accuracies as printed (one decimal each), so a reader who
-    subtracts the page's two numbers gets the page's gap."""
-    return f"{round(100 * higher, 1) - round(100 * lower, 1):.1f}"
 
 
 def _flagged(run, codes) -> str:
@@ -65,7 +60,7 @@ def answers_001(runs: dict) -> list[str]:
     acc_b, acc_f, tr_b = test_mean(b), test_mean(f), epoch_mean(b, "train_acc")
     p = next(v.settings["dropout"] for v in case("001").variants if v.key == "drop70")
     gap = acc_f - acc_b
-    first = (f"**The p = {p:g} run's {pct(acc_b)}.** A plausible number, {_points(acc_f, acc_b)} points below the fix, and "
+    first = (f"**The p = {p:g} run's {pct(acc_b)}.** A plausible number, {points_gap(acc_f, acc_b)} points below the fix, and "
              f"nothing crashes: it looks like a {'slightly ' if gap <= SMALL_GAP else ''}weaker model, not a bug.")
     if tr_b < acc_b:
         second = (f"**Its training accuracy, {pct(tr_b)}** in the last epoch, with dropout on (right panel), is below "
@@ -79,18 +74,15 @@ def answers_001(runs: dict) -> list[str]:
 
 
 def _first_layer(run) -> str:
-    from .case_elu import _first_linear
-    key = _first_linear(run)
+    key = first_linear(run)
     return "the first layer" if key is None else layer_label(run.config, key)
 
 
 def _step0_ratios(run) -> list[float]:
-    from .case_elu import _first_linear, _step0
-    return _step0(run, _first_linear(run))
+    return step0_ratios(run, first_linear(run))
 
 
 def answers_002(runs: dict) -> list[str]:
-    from .case_elu import _span
     scaled, clamped = runs["scaled"], runs["clamped"]
     acc = pd.to_numeric(clamped.results["test_acc"], errors="coerce")
     mean = float(acc.mean())
@@ -106,15 +98,15 @@ def answers_002(runs: dict) -> list[str]:
                  "that looks applied, on inputs that still break training.")
     else:
         first = (f"**Fix 2's {pct(mean)}** suggests the clamp fixed everything; it fixed the NaN of exp, not the raw "
-                 f"pixels, and it ends {_points(test_mean(scaled), mean)} points below fix 1 (pixels / 255). "
+                 f"pixels, and it ends {points_gap(test_mean(scaled), mean)} points below fix 1 (pixels / 255). "
                  "(The broken run's NaN loss does not mislead: it is an alarm.)")
     second = "**The input range, 0 to 255** (the evidence table below; fix 1 sees 0 to 1)"
     ratios = _step0_ratios(clamped)
     if ratios:
         every = "" if len(ratios) == 1 else (", in every seed" + (", the one that learned included" if nan_seeds
                                                                    and len(nan_seeds) < len(acc) else ""))
-        second += (f", and the weight gradient of {_first_layer(clamped)} at step 0: {_span(ratios)} times the spread of its "
-                   f"weights{every}, against {_span(_step0_ratios(scaled))} with pixels / 255"
+        second += (f", and the weight gradient of {_first_layer(clamped)} at step 0: {span(ratios)} times the spread of its "
+                   f"weights{every}, against {span(_step0_ratios(scaled))} with pixels / 255"
                    + (f" (below the {EXPLODING_GRAD_DATA:g}× at which the diagnosis calls a gradient exploding"
                       + ("; in the seeds that ended in NaN the steps that followed grew past it)" if nan_seeds else ")")
                       if max(ratios) < EXPLODING_GRAD_DATA else ""))

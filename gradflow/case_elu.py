@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from .case_bugs import clamped_elu, naive_elu
 from .case_narrate import pct
+from .diagnose.structure import EXP_OVERFLOW
 from .narrate import _join, fmt_sci, fmt_times
 from .style import layer_label, layer_order
 
@@ -101,18 +102,19 @@ def raw_sizes(raw) -> str:
         return ""
     first = min(act["layer"].unique(), key=layer_order)
     m = act[act["layer"] == first].groupby("quantity")["value"].mean()
-    if not {"act_mean", "act_std"} <= set(m.index) or m["act_mean"] + m["act_std"] < 88.7:
+    if not {"act_mean", "act_std"} <= set(m.index) or m["act_mean"] + m["act_std"] < EXP_OVERFLOW:
         return ""
     return (f"Raw pixels make inputs that large at once: at step 0 the ELU after "
             f"{layer_label(raw.config, first)} in the broken run puts out values averaging {m['act_mean']:.0f}, with a "
             f"spread (std) of {m['act_std']:.0f}{' (mean over its seeds)' if len(raw.seeds) > 1 else ''}. For "
-            "positive x the ELU's output is x itself, so inputs above 88.7 are common, and one is enough for a NaN.")
+            f"positive x the ELU's output is x itself, so inputs above {EXP_OVERFLOW:g} are common, and one is enough "
+            "for a NaN.")
 
 
 # --------------------------------------------------------------------------- fix 2 on raw pixels
 
 
-def _first_linear(run) -> str | None:
+def first_linear(run) -> str | None:
     sc = run.recordings.tables()["scalars"]
     keys = sc.loc[sc["quantity"] == "grad_data_ratio", "layer"].unique()
     return min(keys, key=layer_order) if len(keys) else None
@@ -130,7 +132,7 @@ def growth_table(runs: dict, steps: int = 5) -> pd.DataFrame:
     rows = []
     for key, label in (("clamped", "fix 2, raw pixels"), ("scaled", "fix 1, pixels / 255")):
         run = runs[key]
-        layer = _first_linear(run)
+        layer = first_linear(run)
         if layer is None:
             continue
         sc = run.recordings.tables()["scalars"]
@@ -151,7 +153,7 @@ def growth_table(runs: dict, steps: int = 5) -> pd.DataFrame:
 def builtin_story(runs: dict) -> str:
     """Fix 2 is the built-in ELU: why its runs on raw pixels could still end in NaN, from their recordings."""
     clamped, scaled = runs["clamped"], runs["scaled"]
-    layer = _first_linear(clamped)
+    layer = first_linear(clamped)
     name = "the first layer" if layer is None else layer_label(clamped.config, layer)
     acc = pd.to_numeric(clamped.results.set_index("seed")["test_acc"], errors="coerce")
     failed = sorted(s for s in _nan_steps(clamped) if s in acc.index)
@@ -160,13 +162,13 @@ def builtin_story(runs: dict) -> str:
             "whose effect over many steps these runs do not measure). ")
     text += ("ELU passes positive values through unchanged, so nothing between the raw 0–255 pixels and the scores "
              "makes them smaller. ")
-    ratios, lr = _step0(clamped, layer), float((clamped.config.get("run") or {}).get("lr") or 0.01)
+    ratios, lr = step0_ratios(clamped, layer), float((clamped.config.get("run") or {}).get("lr") or 0.01)
     if ratios:
         lo, hi = min(ratios) * lr, max(ratios) * lr
-        text += (f"At step 0 the weight gradient of {name} is already {_span(ratios)} times the spread (std) of its "
-                 f"weights (fix 1, pixels / 255: {_span(_step0(scaled, layer))} times); at this case's learning rate "
-                 f"of {lr:g}, one SGD step moves the weights by {_span([100 * lo, 100 * hi])} % of their spread, "
-                 f"{_span([lo / 1e-3, hi / 1e-3])} times the healthy 1e-3. ")
+        text += (f"At step 0 the weight gradient of {name} is already {span(ratios)} times the spread (std) of its "
+                 f"weights (fix 1, pixels / 255: {span(step0_ratios(scaled, layer))} times); at this case's learning rate "
+                 f"of {lr:g}, one SGD step moves the weights by {span([100 * lo, 100 * hi])} % of their spread, "
+                 f"{span([lo / 1e-3, hi / 1e-3])} times the healthy 1e-3. ")
     if failed:
         text += (f"Larger weights give larger outputs and larger gradients: in {_seeds(failed)} the steps fed on "
                  "themselves (table below) until a layer's outputs passed the largest 32-bit float, inf, then NaN. ")
@@ -193,7 +195,7 @@ def _later_peak(run, layer) -> float:
     return float(d.max()) if len(d) else math.nan
 
 
-def _step0(run, layer) -> list[float]:
+def step0_ratios(run, layer) -> list[float]:
     if layer is None:
         return []
     sc = run.recordings.tables()["scalars"]
@@ -206,7 +208,7 @@ def _times(x: float) -> str:
     return "n/a" if not math.isfinite(x) else (f"{x:.2g}" if x < 10 else fmt_times(x))
 
 
-def _span(values) -> str:
+def span(values) -> str:
     lo, hi = _times(min(values)), _times(max(values))
     return lo if lo == hi else f"{lo} to {hi}"
 

@@ -19,6 +19,12 @@ CHANCE = 0.10  # ten classes
 NEAR_CHANCE = 0.05  # within 5 points of chance, a run "stays at chance"
 
 
+
+def points_gap(higher: float, lower: float) -> str:
+    """The gap in percentage points between two accuracies as printed (one decimal each), so a reader who
+    subtracts the page's two numbers gets the page's gap."""
+    return f"{round(100 * higher, 1) - round(100 * lower, 1):.1f}"
+
 def pct(x: float) -> str:
     return "n/a" if x is None or not math.isfinite(float(x)) else f"{100 * float(x):.1f} %"
 
@@ -102,7 +108,7 @@ def shows_001(runs: dict) -> str:
         f" (seeds from {pct(r.results['test_acc'].min())} to {pct(r.results['test_acc'].max())})")
     return (f"Same MLP, same data, {_setup(b)}, {_seeds_note(b)}. Dropping 70 % of the units: test accuracy "
             f"**{pct(acc_b)}**{spread(b)}; dropping 30 %: **{pct(acc_f)}**{spread(f)}, "
-            f"{round(100 * acc_f, 1) - round(100 * acc_b, 1):.1f} points apart. During training (dropout on) the p = 0.7 network "
+            f"{points_gap(acc_f, acc_b)} points apart. During training (dropout on) the p = 0.7 network "
             f"classifies {pct(tr_b)} of its training images correctly against {pct(tr_f)}: each training image "
             f"passes through only 30 % of its units (a new random 30 % for every image). {_gap_001(b, acc_f - acc_b)}")
 
