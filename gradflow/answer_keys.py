@@ -231,26 +231,29 @@ def two_run_answers(dist: pd.DataFrame) -> list[str]:
 # --------------------------------------------------------------------------- 07: a sweep
 
 
+def _pair_sentence(top) -> str:
+    at_chance = top["_chance"] if "_chance" in top and top["_chance"][0] != top["_chance"][1] else None
+    verdict = ("and the seeds tell it apart" if top["told apart"] else
+               "but a cell's seeds split between chance and learning, so no interval can judge it (the grey "
+               "dots show the split)" if top["split"] else "yet the seeds cannot tell it apart from luck")
+    if at_chance:
+        verdict += f"; counted as seeds at chance, it goes from {top['at chance, from']} to {top['at chance, to']}"
+    where = "" if top["where"] == "–" else f", where {top['where']}"
+    return f"{top['axis']} from {top['from']} to {top['to']}{where}: {top['change (pp)']:+.1f} percentage points, {verdict}."
+
+
 def sweep_answers(pairs: pd.DataFrame) -> list[str]:
-    """Page 7: for each setting besides the activation (or the activation, when it is the only one), the
-    change that moved test accuracy most, and whether the seeds tell it apart.
+    """Page 7: the one-setting change that moved test accuracy most, then, for each other setting the grid
+    varies, that setting's largest change, and whether the seeds tell each apart.
     pairs -- sweep_narrate.one_setting_pairs."""
     if pairs.empty:
         return ["This grid has no two cells that differ in one setting only, so there is nothing to compare."]
-    axes = [a for a in dict.fromkeys(pairs["axis"]) if a != "act"] or ["act"]
-    out = []
-    for axis in axes:
-        d = pairs[pairs["axis"] == axis]
-        top = d.loc[d["change (pp)"].abs().idxmax()]
-        at_chance = top["_chance"] if "_chance" in top and top["_chance"][0] != top["_chance"][1] else None
-        verdict = ("and the seeds tell it apart" if top["told apart"] else
-                   "but a cell's seeds split between chance and learning, so no interval can judge it (the grey "
-                   "dots show the split)" if top["split"] else "yet the seeds cannot tell it apart from luck")
-        if at_chance:
-            verdict += (f"; counted as seeds at chance, it goes from {top['at chance, from']} to "
-                        f"{top['at chance, to']}")
-        where = "" if top["where"] == "–" else f", where {top['where']}"
-        out.append(f"{axis} from {top['from']} to {top['to']}{where}: {top['change (pp)']:+.1f} percentage points, "
-                   f"{verdict}.")
+    biggest = pairs["change (pp)"].abs()
+    top = pairs.loc[biggest.idxmax()]
+    out = [f"The largest: {_pair_sentence(top)}"]
+    for axis in dict.fromkeys(pairs["axis"]):
+        if axis != top["axis"]:
+            d = pairs[pairs["axis"] == axis]
+            out.append(f"The largest {axis} change: {_pair_sentence(d.loc[d['change (pp)'].abs().idxmax()])}")
     told = int(pairs["told apart"].sum())
     return [" ".join(out) + f" Of all {len(pairs)} one-setting changes in the table, the seeds tell {told} apart."]

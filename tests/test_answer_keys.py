@@ -117,9 +117,12 @@ def test_sweep_answers_pick_each_settings_largest_change():
                           "split": [True, True, False], "_chance": [(0, 2), (2, 0), (0, 0)],
                           "at chance, from": ["0 of 3", "2 of 3", "0 of 3"], "at chance, to": ["2 of 3", "0 of 3", "0 of 3"]})
     (text,) = answer_keys.sweep_answers(pairs)
-    assert text.startswith("init from default to kaiming, where act=sigmoid: +40.0 percentage points")
-    assert "seeds split" in text and "relu to sigmoid" not in text and "tell 0 apart" in text
+    # the largest change overall comes first, whatever its setting; then each other setting's largest
+    assert text.startswith("The largest: act from relu to sigmoid, where init=default: -55.0 percentage points")
+    assert "The largest init change: init from default to kaiming, where act=sigmoid: +40.0 percentage points" in text
+    assert "seeds split" in text and "act=relu" not in text and "tell 0 apart" in text
     assert "counted as seeds at chance, it goes from 2 of 3 to 0 of 3" in text
     (only_act,) = answer_keys.sweep_answers(pairs[pairs["axis"] == "act"].assign(split=False, **{"told apart": True}))
     assert "act from relu to sigmoid" in only_act and "and the seeds tell it apart" in only_act
+    assert "The largest init change" not in only_act
     assert answer_keys.sweep_answers(pairs.iloc[0:0])[0].startswith("This grid has no two cells")
