@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .style import GUIDE_COLOR, STAGE_STYLES, activation_style, layer_order, layer_shades, text_colour
+from .style import GUIDE_COLOR, READABLE_PT, STAGE_STYLES, activation_style, layer_order, layer_shades, text_colour
 
 
 def title_colour(name) -> str | tuple:
@@ -107,7 +107,7 @@ def _layer_panels(frame: pd.DataFrame, group: str, ncols: int):
 
 def _finish(fig, xlabel: str, ylabel: str, title: str):
     handles, names = fig.axes[0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="outside right center", fontsize=8, title="layer (input → output)")
+    fig.legend(handles, names, loc="outside right center", fontsize=READABLE_PT, title="layer (input → output)")
     fig.supxlabel(xlabel)
     fig.supylabel(ylabel)
     fig.suptitle(title)
@@ -158,13 +158,13 @@ def plot_dead_units(dead: pd.DataFrame, title: str, group: str = "activation", n
             s = d[d["stage"] == stage].set_index("layer").reindex(layers)
             bars = ax.bar(x + (i - (len(stages) - 1) / 2) * width, s["percent"].fillna(0), width,
                           color=STAGE_STYLES[stage]["color"], label=stage)
-            ax.bar_label(bars, fmt="%.1f", fontsize=7)
-        ax.set_xticks(x, [lay.replace(" (", "\n(") for lay in layers], fontsize=7)
+            ax.bar_label(bars, fmt="%.1f", fontsize=READABLE_PT)
+        ax.set_xticks(x, [lay.replace(" (", "\n(") for lay in layers], fontsize=READABLE_PT)
         ax.set_ylim(0, top)
         ax.set_title(str(name), color=title_colour(name), fontweight="bold")
         ax.grid(axis="x", visible=False)
     axes.ravel()[0].set_ylabel("dead units (% of the layer's units)")
-    axes.ravel()[0].legend(fontsize=8)
+    axes.ravel()[0].legend(fontsize=READABLE_PT)
     fig.suptitle(title)
     return fig
 
@@ -227,7 +227,7 @@ def plot_layer_distributions(hist: pd.DataFrame, labels: dict, title: str, xlabe
             ax.stairs(frac, np.append(e["lo"].to_numpy(), e["hi"].to_numpy()[-1]), color=shades[layer], lw=1.6,
                       label=labels.get(layer, layer))
         if notes and notes.get(name):
-            ax.text(0.02, 0.97, notes[name], transform=ax.transAxes, va="top", fontsize=7,
+            ax.text(0.02, 0.97, notes[name], transform=ax.transAxes, va="top", fontsize=READABLE_PT,
                     bbox={"facecolor": "white", "edgecolor": "0.85", "alpha": 0.9})
         ax.set_title(str(name), color=title_colour(name), fontweight="bold")
         if log_y:
@@ -237,7 +237,7 @@ def plot_layer_distributions(hist: pd.DataFrame, labels: dict, title: str, xlabe
         elif xlim:
             ax.set_xlim(*xlim)
     handles, names = axes.ravel()[0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="outside right center", fontsize=8,
+    fig.legend(handles, names, loc="outside right center", fontsize=READABLE_PT,
                title="layer (input → output)")
     # panels that look alike but span different ranges must say so, or [0, 1] reads as wide as [-1, 5]
     fig.supxlabel(f"{xlabel}; each panel's x axis spans its own values" if own_x else xlabel)

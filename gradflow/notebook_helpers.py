@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import store
+from . import store, style
 from .config import PRESETS, make_config
 
 
@@ -177,8 +177,11 @@ def setup_display() -> None:
 
     describe_figures()
 
-    plt.rcParams.update({"figure.dpi": 90, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8,
-                         "xtick.labelsize": 8, "ytick.labelsize": 8, "axes.grid": True, "grid.alpha": 0.3})
+    small = style.READABLE_PT  # no figure text below it: legends, ticks and notes read beside the page's text
+    plt.rcParams.update({"figure.dpi": 90, "axes.titlesize": small + 2, "axes.labelsize": small + 1,
+                         "legend.fontsize": small, "legend.title_fontsize": small, "xtick.labelsize": small,
+                         "ytick.labelsize": small, "figure.titlesize": small + 3, "axes.grid": True,
+                         "grid.alpha": 0.3})
     pd.set_option("display.max_colwidth", 300)
 
 

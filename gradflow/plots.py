@@ -14,7 +14,7 @@ import pandas as pd
 
 from .histogram_tables import fractions, histogram_distance
 from .seed_intervals import mean_ci  # also gradflow.plots.mean_ci, as the README shows
-from .style import PAST_STOP_LINE, ROLE_STYLES, STAGE_STYLES, activation_style, text_colour
+from .style import PAST_STOP_LINE, READABLE_PT, ROLE_STYLES, STAGE_STYLES, activation_style, text_colour
 
 
 def colour(name: str, index: int = 0):
@@ -38,9 +38,6 @@ def _figure(ax, figsize):
 # The reports' text column: 1100 px less its padding, at the figure.dpi 90 of notebook_helpers.setup_display.
 # A wider figure is scaled down to fit, and its text with it.
 PAGE_WIDTH_IN = 11.5
-# The smallest text size (points) that reads at that size next to the page's own text; 7-8 pt, shrunk to fit,
-# was too small for course reviewers on page 5.
-READABLE_PT = 9
 
 
 def _grid(n: int, ncols: int, panel=(3.2, 2.6), sharex=False, sharey=False):
@@ -96,7 +93,7 @@ def plot_activations(curves: pd.DataFrame, ncols: int = 3, ylim=(-1.5, 3.0)):
         ax.set_title(name, color=text_colour(st["color"]), fontweight="bold")
         ax.set_ylim(*ylim)
         ax.grid(alpha=0.3)
-    axes[-1].legend(loc="lower right", fontsize=8)
+    axes[-1].legend(loc="lower right", fontsize=READABLE_PT)
     fig.supxlabel("input x (the pre-activation: a unit's weighted sum)")
     fig.supylabel("output f(x) and slope f'(x)")
     fig.suptitle("Activation functions (solid) and their slopes (dashed), same axes in every panel")
@@ -114,7 +111,7 @@ def plot_sample_grid(images, labels, class_names, ncols: int = 8, title: str = "
         ax.axis("off")
     for ax, img, lab in zip(axes.ravel(), images, labels):
         ax.imshow(img.reshape(side, side), cmap="gray_r")
-        ax.set_title(class_names[int(lab)], fontsize=8)
+        ax.set_title(class_names[int(lab)], fontsize=READABLE_PT)
     if title:
         fig.suptitle(title)
     return fig
@@ -150,7 +147,8 @@ def plot_layer_profile(frame: pd.DataFrame, value: str, ylabel: str, title: str,
     fig, ax = _figure(ax, (7, 3.6))
     for name, d in frame.groupby(group, sort=False):
         st = ROLE_STYLES.get(name) or activation_style(name)
-        ax.plot(d["layer"].astype(str), d[value], marker=st["marker"], color=st["color"], ls=st["linestyle"],
+        # "Linear 5\n(128→10, output)": on one line the neighbouring layer names run into each other
+        ax.plot(d["layer"].astype(str).str.replace(" (", "\n(", n=1, regex=False), d[value], marker=st["marker"], color=st["color"], ls=st["linestyle"],
                 label=str(name))
     if log:
         ax.set_yscale("log")
@@ -158,7 +156,7 @@ def plot_layer_profile(frame: pd.DataFrame, value: str, ylabel: str, title: str,
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, ncol=2)
+    ax.legend(fontsize=READABLE_PT, ncol=2)
     return fig
 
 
@@ -202,7 +200,7 @@ def plot_learning_curves(metrics: pd.DataFrame, metric: str = "val_acc", group: 
     ax.set_ylabel(label)
     ax.set_title(title or f"{label}: mean over seeds, 95 % CI band; faded = some seed past its early stop")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, ncol=2)
+    ax.legend(fontsize=READABLE_PT, ncol=2)
     return fig
 
 
@@ -215,13 +213,13 @@ def plot_dead_units(frame: pd.DataFrame, title: str, stage: str = "stage", value
     for i, col in enumerate(pivot.columns):
         bars = ax.bar(x + i * width - 0.4 + width / 2, pivot[col].to_numpy(), width, label=str(col),
                       color=STAGE_STYLES.get(col, {}).get("color", ("0.65", "0.25")[i % 2]))
-        ax.bar_label(bars, fmt="%.1f", fontsize=7)
+        ax.bar_label(bars, fmt="%.1f", fontsize=READABLE_PT)
     ax.set_xticks(x, [str(v) for v in pivot.index])
     ax.set_ylim(0, max(5.0, float(np.nanmax(pivot.to_numpy())) * 1.25 if pivot.size else 5.0))
     ax.set_xlabel("layer")
     ax.set_ylabel("dead units (% of layer)")
     ax.set_title(title)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=READABLE_PT)
     ax.grid(alpha=0.3, axis="y")
     return fig
 

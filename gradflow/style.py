@@ -27,6 +27,10 @@ PALETTE = [tuple(float(v) for v in c) for c in sns.color_palette("colorblind", 1
 # marks), so 10 is the floor below which two curves can no longer be told apart by colour alone.
 MIN_DISTANCE_CAM02UCS = 10.0
 
+# The smallest text size (points) in any figure: at the pages' figure.dpi of 90 it is 11 px, next to
+# the page's 16 px text; the 7-8 pt labels and legends used before were too small for course reviewers.
+READABLE_PT = 9
+
 _ACTIVATION_STYLES = {
     # name: (palette index, linestyle, marker)
     "sigmoid": (3, "-", "o"),

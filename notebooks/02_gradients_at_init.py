@@ -106,7 +106,6 @@ if asked:
     nh.show_markdown(narrate_pages.questions(asked))
 fig = plots.plot_layer_profile(grad_std, "grad_std", "std of the weight gradient dL/dW (log scale)",
                                f"Weight-gradient size per layer at initialisation (one batch of {batch_size})")
-fig.axes[0].tick_params(axis="x", labelsize=7)
 
 # %%
 zeros = pd.DataFrame([{"activation": n, "layer": labels[k], "zeros": int((g == 0).sum()), "weights": g.numel()}

@@ -66,7 +66,7 @@ from gradflow import (
     plots,
     seed_intervals,
 )
-from gradflow.style import layer_labels, layer_order
+from gradflow.style import READABLE_PT, layer_labels, layer_order
 
 nh.setup_display()
 run_seeds = runs[0].seeds
@@ -105,7 +105,7 @@ axes[0].set_ylim(0, 1)
 axes[0].axhline(0.1, color="0.5", lw=0.8, ls=":")
 axes[1].axhline(narrate.CHANCE_LOSS_10, color="0.5", lw=0.8, ls=":")
 # under the line: a run stuck at chance (sigmoid) draws its curve right on it
-axes[1].text(1, narrate.CHANCE_LOSS_10 - 0.03, " chance: ln 10 = 2.30 nats", va="top", fontsize=7, color="0.4")
+axes[1].text(1, narrate.CHANCE_LOSS_10 - 0.03, " chance: ln 10 = 2.30 nats", va="top", fontsize=READABLE_PT, color="0.4")
 plt.show()
 loss_text = narrate.loss_sentences(metrics) + narrate.slow_start_sentences(metrics, flow=flow)
 plateau = narrate_findings.plateau_story(metrics[metrics["activation"] == "sigmoid"], results[results["activation"] == "sigmoid"]) \
@@ -133,7 +133,9 @@ nh.show_markdown(narrate.heading(acc_text))
 #
 # For each layer, the median size of its weight gradients (`log10 |dL/dW|`, all seeds pooled) at every
 # recorded step, with a band over the middle half of the values. Light lines are the layers near the
-# input, dark the output layer. All panels share their axes.
+# input, dark the output layer. All panels share their axes. Step 0 is each run's first shuffled
+# training batch, and the gap is read from medians, so it differs from page 2's, which used the
+# first 256 training images and the gradients' std: the same kind of gap, from another batch.
 
 # %%
 flow_text = []
@@ -170,7 +172,8 @@ if len(ratios):
 #
 # The tutorial's last look: each hidden layer's outputs at the last recorded step (all seeds pooled),
 # layers overlaid on the recorder's shared bins. Piles at the ends of sigmoid's and tanh's ranges are
-# saturated values.
+# saturated values. Each bin holds its left edge, so a unit whose output is exactly 1 (float32 rounds
+# tanh(x) to 1 from x ≈ 9) is drawn in the bin from 1.0 to 1.1, just past the end of tanh's range.
 
 # %%
 if tables:

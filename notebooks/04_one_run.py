@@ -47,7 +47,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from gradflow import answer_keys, flow_plots, histogram_tables, narrate, narrate_findings, narrate_layers, narrate_pages
-from gradflow.style import PAST_STOP_LINE, activation_style, layer_labels, layer_order
+from gradflow.style import PAST_STOP_LINE, READABLE_PT, activation_style, layer_labels, layer_order
 
 nh.setup_display()
 cfg, rc = the_run.config, the_run.config["run"]
@@ -97,11 +97,11 @@ for i, (seed, d) in enumerate(metrics.groupby("seed")):
 axes[0].set(title=f"Validation accuracy ({act})", xlabel="epoch", ylabel="validation accuracy", ylim=(0, 1))
 axes[1].set(title=f"Training loss ({act})", xlabel="epoch", ylabel="training loss (nats)")
 axes[1].axhline(narrate.CHANCE_LOSS_10, color="0.5", lw=0.8, ls=":")
-axes[1].text(metrics["epoch"].min(), narrate.CHANCE_LOSS_10 - 0.03, " chance: ln 10 = 2.30 nats", va="top", fontsize=7,
+axes[1].text(metrics["epoch"].min(), narrate.CHANCE_LOSS_10 - 0.03, " chance: ln 10 = 2.30 nats", va="top", fontsize=READABLE_PT,
              color="0.4")
 for ax in axes:
     ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=READABLE_PT)
 plt.show()
 nh.show_table(pd.DataFrame({
     "seed": results["seed"], "test accuracy (%)": (100 * results["test_acc"]).round(2),

@@ -70,7 +70,7 @@ from gradflow.case_credits import sources_markdown
 from gradflow.case_glossary import case_glossary
 from gradflow.case_studies import case, case_callout, case_fix, case_intro, load_case_studies
 from gradflow.narrate_pages import answers
-from gradflow.style import GUIDE_COLOR, ROLE_STYLES
+from gradflow.style import GUIDE_COLOR, READABLE_PT, ROLE_STYLES
 
 # %matplotlib inline
 plt.rcParams["figure.dpi"] = 90
@@ -132,7 +132,7 @@ def curves(case_id, column, ax, title, ylabel, chance=None, ylim=None):
     if chance is not None:
         ax.axhline(chance, color=GUIDE_COLOR, ls=":", lw=1)
         # at the right end: the curves' first-epoch markers sit at the left end of the line
-        ax.annotate("chance (10 %)", (ax.get_xlim()[1], chance), color=GUIDE_COLOR, fontsize=8, ha="right",
+        ax.annotate("chance (10 %)", (ax.get_xlim()[1], chance), color=GUIDE_COLOR, fontsize=READABLE_PT, ha="right",
                     xytext=(-4, 3), textcoords="offset points")
     # a mean over fewer seeds than the other lines is said where nobody misses it, in the title
     ax.set(title=title + "".join(f"\n({p})" for p in partial), xlabel=cn.epoch_axis(drawn), ylabel=ylabel)
@@ -188,7 +188,7 @@ display(Markdown(case_intro("000")))
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(15, 4), layout="constrained")
 curves("000", "val_acc", axes[0], "Validation accuracy", "share of images right", chance=0.1, ylim=(0, 1))
-axes[0].legend(fontsize=8, loc="center right")
+axes[0].legend(fontsize=READABLE_PT, loc="center right")
 keras = cases["000"]["keras"]
 arrays = cn.samples(keras)
 seed = keras.seeds[0]
@@ -197,7 +197,7 @@ axes[1].hist(values, bins=40, range=(-1, 1), color=ROLE_STYLES["broken"]["color"
 axes[1].axvspan(-1, 0, color="0.85", zorder=0)
 axes[1].set(title="Keras model: its tanh outputs after training", xlabel="output value (tanh, in [-1, 1])",
             ylabel="count (512 test images × 10 outputs)")
-axes[1].annotate("negative: not a probability", (-0.97, 0.9), xycoords=("data", "axes fraction"), fontsize=8)
+axes[1].annotate("negative: not a probability", (-0.97, 0.9), xycoords=("data", "axes fraction"), fontsize=READABLE_PT)
 axes[2].hist(sums, bins=40, color=ROLE_STYLES["broken"]["color"], alpha=0.8)
 axes[2].axvline(0, color=GUIDE_COLOR, ls=":")
 axes[2].set(title="…and their sum per image (what Keras divides by)", xlabel="sum of the 10 outputs",
@@ -228,7 +228,7 @@ curves("001", "val_acc", axes[0], "Validation accuracy (dropout off)", "share of
        ylim=(0, 1))
 curves("001", "train_acc", axes[1], "Training accuracy (dropout on)", "share of images right", chance=0.1,
        ylim=(0, 1))
-axes[0].legend(fontsize=8, loc="lower right")
+axes[0].legend(fontsize=READABLE_PT, loc="lower right")
 plt.show()
 check_predictions("001")
 
@@ -266,7 +266,7 @@ fig, axes = plt.subplots(1, 2, figsize=(13, 4), layout="constrained")
 curves("002", "val_acc", axes[0], "Validation accuracy", "share of images right", chance=0.1, ylim=(0, 1))
 curves("002", "train_loss", axes[1], "Training loss (mean over each epoch)", "cross-entropy (nats)")
 axes[1].set_ylim(bottom=0)
-axes[0].legend(fontsize=8, loc="center right")
+axes[0].legend(fontsize=READABLE_PT, loc="center right")
 plt.show()
 check_predictions("002")
 
@@ -320,7 +320,7 @@ curves("004", "val_binary_acc", axes[0], "Binary accuracy (what Keras reported a
        "share of pixels on the right side of 0.5", ylim=(0, 1.02))
 curves("004", "val_loss", axes[1], "Mean squared error (what matters)", "mean squared error (pixels on a 0–1 scale)")
 axes[1].set_ylim(bottom=0)
-axes[0].legend(fontsize=8, loc="lower right")
+axes[0].legend(fontsize=READABLE_PT, loc="lower right")
 plt.show()
 
 # %% [markdown]
@@ -346,7 +346,7 @@ for i, (title, imgs, kw) in enumerate(panels):
         axes[i, j].set_xticks([])
         axes[i, j].set_yticks([])
         if j == 0:
-            axes[i, j].set_ylabel(title, fontsize=8)
+            axes[i, j].set_ylabel(title, fontsize=READABLE_PT)
     fig.colorbar(im, ax=axes[i, :], shrink=0.8, label="pixel value")
 plt.show()
 check_predictions("004")

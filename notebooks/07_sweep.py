@@ -66,6 +66,7 @@ from IPython.display import HTML, Markdown, display
 from gradflow import answer_keys, exercises, narrate, narrate_pages, plots, store, sweep_results
 from gradflow import notebook_helpers as nh
 from gradflow import sweep_narrate as sn
+from gradflow.style import READABLE_PT
 
 # %matplotlib inline
 plt.rcParams["figure.dpi"] = 90
@@ -141,13 +142,13 @@ if len(ok):
                 ax.plot(spread, 100 * seeds_here, ".", color="0.55", ms=4, zorder=1)
         ax.set_ylim(0, 100)  # accuracy is a percentage: an interval past 0 or 100 is cut at the frame
         ax.axhline(10, color="0.5", lw=0.8, ls=":")  # chance for 10 classes: where a cell that learned nothing sits
-        ax.text(len(acts) - 0.5, 11, "chance", fontsize=7, color="0.4", ha="right", va="bottom")
+        ax.text(len(acts) - 0.5, 11, "chance", fontsize=READABLE_PT, color="0.4", ha="right", va="bottom")
         ax.set_xticks(range(len(acts)), acts, rotation=30)
         ax.set_title(f"{panel} = {pv}" if panel else "all runs", fontsize=10)
         ax.grid(alpha=0.3, axis="y")
     axs[0][0].set_ylabel("test accuracy (%), mean ± 95 % CI")
     if len(settings) > 1:
-        axs[0][-1].legend(fontsize=7, loc="best")
+        axs[0][-1].legend(fontsize=READABLE_PT, loc="best")
     fig.suptitle("Test accuracy per cell of the grid", fontsize=11)
     plt.show()
     nh.show_markdown("On a 0–100 % axis a difference of a few points is hard to see; the table below gives "
@@ -189,11 +190,11 @@ if len(ok):
         rows = [sn.cell_label(dict(zip(grid_axes, k if isinstance(k, tuple) else (k,)))) for k in counts.index]
         fig, ax = plt.subplots(figsize=(4.5 + 1.1 * counts.shape[1], 1.2 + 0.3 * len(counts)), layout="constrained")
         im = ax.imshow(counts.values, cmap="Oranges", vmin=0, vmax=len(seeds), aspect="auto")
-        ax.set_xticks(range(counts.shape[1]), counts.columns, rotation=30, ha="right", fontsize=8)
-        ax.set_yticks(range(len(counts)), rows, fontsize=8)
+        ax.set_xticks(range(counts.shape[1]), counts.columns, rotation=30, ha="right", fontsize=READABLE_PT)
+        ax.set_yticks(range(len(counts)), rows, fontsize=READABLE_PT)
         ax.grid(False)
         for (i, j), v in np.ndenumerate(counts.values):
-            ax.text(j, i, str(v), ha="center", va="center", fontsize=8, color="black" if v < len(seeds) else "white")
+            ax.text(j, i, str(v), ha="center", va="center", fontsize=READABLE_PT, color="black" if v < len(seeds) else "white")
         fig.colorbar(im, ax=ax, label=f"seeds flagged (of {len(seeds)})", shrink=0.8, pad=0.02,
                      ticks=range(len(seeds) + 1))
         ax.set_title("Findings per cell: seeds flagged per code", fontsize=10)

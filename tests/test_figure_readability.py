@@ -1,12 +1,15 @@
 """Figures read at the size the reports show them: activations of different ranges each get an x axis that
 fits them, and page 5's histograms fit the page's text column with text no smaller than READABLE_PT."""
+import re
+from pathlib import Path
+
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
 
-from gradflow import flow_plots, plots
+from gradflow import flow_plots, notebook_helpers, plots, style
 
 EDGES = np.linspace(-5, 5, 101)  # the recorder's activation bins: 0.1 wide over ±5
 
@@ -69,3 +72,21 @@ def test_two_run_histograms_fit_the_page_and_keep_their_text_readable():
     assert sum(ax.get_legend() is not None for ax in fig.axes) == 1
     # the panel above the empty cell shows its own x tick labels: nothing below it does
     assert any(label.get_visible() and label.get_text() for label in panels[2].get_xticklabels())
+
+
+ROOT = Path(__file__).resolve().parents[1]
+SIZE_LITERAL = re.compile(r"\b(?:fontsize|labelsize)\s*=\s*(\d+(?:\.\d+)?)")
+
+
+def test_no_figure_text_is_set_below_the_readable_size():
+    """Every size written into the pages' plotting code, and the defaults every page starts from, are at least
+    READABLE_PT: 7-8 pt legends, tick labels and notes read as specks beside the page's text."""
+    sources = [*ROOT.glob("gradflow/*.py"), *ROOT.glob("notebooks/*.py")]
+    too_small = [f"{p.name}: {m.group(0)}" for p in sources for m in SIZE_LITERAL.finditer(p.read_text())
+                 if float(m.group(1)) < style.READABLE_PT]
+    assert not too_small
+    with matplotlib.rc_context():
+        notebook_helpers.setup_display()
+        sizes = {k: matplotlib.rcParams[k] for k in ("axes.titlesize", "axes.labelsize", "legend.fontsize",
+                                                     "xtick.labelsize", "ytick.labelsize", "figure.titlesize")}
+    assert all(isinstance(v, (int, float)) and v >= style.READABLE_PT for v in sizes.values()), sizes
