@@ -185,7 +185,8 @@ def layer_answers(flow: pd.DataFrame, mean_ratios: pd.DataFrame, labels: dict, l
              "The gap stayed about the same.")
     first = (f"At step {s0} the layer with the smallest median gradient (exact zeros included) is {low0}, and the first layer's gradient "
              f"is {_against_output(gap0)}. At step {s1} (epoch {epoch}, {when}) the smallest is in {low1}, and "
-             f"the first layer's is {_against_output(gap1)}. {trend}")
+             f"the first layer's is {_against_output(gap1)}. {trend} (Medians of |gradient| over all seeds, as the "
+             "figure draws them; page 2's ratios are of the gradients' std on one seed's batch, so they differ.)")
     # the figure draws steps from 1 on (a log axis): step 0's ratio, before momentum builds up, is not drawn
     ratio = mean_ratios[(mean_ratios["layer"] == order[0]) & (mean_ratios["step"] > 0)
                         & (mean_ratios["step"] <= s1)]["value"]

@@ -12,9 +12,21 @@ import math
 import pandas as pd
 
 from .case_elu import first_linear, span, step0_ratios
-from .case_narrate import CHANCE, NEAR_CHANCE, _numbers_004, epoch_mean, pct, points_gap, samples, test_mean
+from .case_narrate import (
+    CHANCE,
+    NEAR_CHANCE,
+    _finding,
+    _numbers_004,
+    _where,
+    epoch_mean,
+    pct,
+    points_gap,
+    samples,
+    test_mean,
+)
 from .diagnose.gradients import EXPLODING_GRAD_DATA
 from .narrate import _join
+from .quantities import INPUT_LAYER, ROOT_LAYER
 from .style import layer_label
 
 PROMPT = ("Before each figure, guess which run's headline number misleads (a run at chance, one a few points "
@@ -29,9 +41,12 @@ def _codes(run) -> set:
 
 
 def _flagged(run, codes) -> str:
-    """" The diagnosis reports A and B." for those of ``codes`` the run's findings hold, in that order."""
-    found = [c for c in codes if c in _codes(run)]
-    return f" The diagnosis reports {_join(found)}." if found else ""
+    """" The diagnosis reports A and B (at Linear 9 (128→128))." for those of ``codes`` the run's findings hold, in
+    that order, each with the layer it names: a reader should not take a finding for the layer the answer discussed."""
+    found = [_finding(run, c) for c in codes if c in _codes(run)]
+    said = [f["code"] + ("" if f.get("layer") in (None, "", INPUT_LAYER, ROOT_LAYER) else f" (at {_where(run, f['layer'])})")
+            for f in found]
+    return f" The diagnosis reports {_join(said)}." if said else ""
 
 
 def answers_000(runs: dict) -> list[str]:
@@ -106,10 +121,11 @@ def answers_002(runs: dict) -> list[str]:
         every = "" if len(ratios) == 1 else (", in every seed" + (", the one that learned included" if nan_seeds
                                                                    and len(nan_seeds) < len(acc) else ""))
         second += (f", and the weight gradient of {_first_layer(clamped)} at step 0: {span(ratios)} times the spread of its "
-                   f"weights{every}, against {span(_step0_ratios(scaled))} with pixels / 255"
+                   f"weights{every}"
                    + (f" (below the {EXPLODING_GRAD_DATA:g}× at which the diagnosis calls a gradient exploding"
                       + ("; in the seeds that ended in NaN the steps that followed grew past it)" if nan_seeds else ")")
-                      if max(ratios) < EXPLODING_GRAD_DATA else ""))
+                      if max(ratios) < EXPLODING_GRAD_DATA else "")
+                   + f", against {span(_step0_ratios(scaled))} with pixels / 255")
     return [first, second + "." + _flagged(clamped, ("UNNORMALIZED_INPUT", "EXPLODING_GRADIENT"))]
 
 

@@ -25,7 +25,7 @@ class Source:
 def source_line(s: Source) -> str:
     """What the post is and what it is called, as one sentence ending in a full stop."""
     named = (f"headed *{s.original_title}* ({s.title})" if s.original_title else
-             f"untitled in the course's copy; in our words: *{s.title}*")
+             f"the copy we have carries no title; in our words: *{s.title}*")
     line = f"{s.site[0].upper()}{s.site[1:]}{f' ({s.kind})' if s.kind else ''}, {named}"
     return line if line.rstrip("*").endswith(("?", "!", ".")) else line + "."  # "*Why …?*" takes no full stop
 

@@ -47,8 +47,9 @@ TERMS = (
                               "within ±sqrt(6 / (inputs + outputs)) of the layer.", "glorot"),
     ("gradient", "how much the loss changes when one number (a weight, a layer's output) changes a little. Training "
                  "moves each weight a small step against its gradient.", "gradient"),
-    ("imshow, vmin, vmax", "Matplotlib's imshow draws the darkest value of each picture black and the brightest white "
-                           "unless vmin and vmax fix the scale; with vmin=0, vmax=1 an output of 0.5 is mid-grey.",
+    ("imshow, vmin, vmax", "Matplotlib's imshow stretches each picture over its whole colour scale (in grey: the "
+                           "darkest value black, the brightest white) unless vmin and vmax fix the scale; with "
+                           "vmin=0, vmax=1 an output of 0.5 is mid-grey.",
      "vmin"),
     ("logits", SHARED["logits"], "logits"),
     ("mean squared error (MSE)", "the average of (output − target)² over the pixels: 0 for a perfect copy. Its "
@@ -58,8 +59,9 @@ TERMS = (
             "single NaN in a gradient makes every weight it updates NaN, and the loss NaN from then on.", "nan"),
     ("nats", SHARED["nats"], "nats"),
     ("normalising the inputs", "rescaling the inputs to a small range before training: pixels / 255 gives [0, 1]. "
-                               "Raw 0–255 pixels make the first layer's outputs and weight gradients hundreds of "
-                               "times larger.", "normalis"),
+                               "Raw 0–255 pixels make the first layer's weighted sums 255 times larger (before "
+                               "its bias) and its weight gradients tens of times larger (case 002 measures how "
+                               "much).", "normalis"),
     ("pre-activation", "a Linear layer's output, the number the activation function is applied to (the x in "
                        "ELU(x)).", "pre-activation"),
     ("saturated, flat region", SHARED["saturated"], "flat region"),

@@ -126,11 +126,15 @@ CASES = (
         "branch's zero gradient by it: 0 · inf = NaN, and the NaN spreads to every weight.",
         ("Normalise the inputs (pixels / 255).",
          "Or evaluate exp only where it is used: exp(clamp(x, max=0)) − 1. This removes the backward pass's "
-         "0 · inf, not the large steps raw pixels cause: normalise as well (below, some seeds of this fix still "
-         "end in NaN)."),
+         "0 · inf, not the large steps raw pixels cause: normalise as well (on raw pixels those steps can still "
+         "grow until a layer's outputs overflow; the runs below show whether they did)."),
         (Variant("raw", "broken", "hand-written ELU, raw 0–255 pixels", {"elu": "naive", "inputs": "raw"}),
          Variant("scaled", "fixed", "fix 1: inputs scaled to [0, 1]", {"elu": "naive", "inputs": "scaled"}),
-         Variant("clamped", "fixed", "fix 2: exp(clamp(x, max=0)), raw pixels", {"elu": "clamped", "inputs": "raw"})),
+         Variant("clamped", "fixed", "fix 2: exp(clamp(x, max=0)), raw pixels", {"elu": "clamped", "inputs": "raw"}),
+         # the question's own working model: its sigmoid output and Keras' loss kept, the built-in ELU, raw pixels
+         Variant("asked", "asked", "the question's model: built-in ELU, sigmoid output, raw pixels",
+                 {"elu": "builtin", "inputs": "raw", "output_act": "sigmoid",
+                  "loss": "keras_categorical_crossentropy"})),
         ("NONFINITE", "UNNORMALIZED_INPUT")),
     CaseStudy(
         "004", "a copy-net that scores 100 % while its outputs are far from its inputs",
@@ -153,7 +157,8 @@ CASES = (
         "of 1, as the blog's (64, 64, 1) images have, it is binary accuracy: a pixel counts as right "
         "when prediction and target fall on the same side of 0.5 (Keras counts an output of exactly 0.5 as 0), "
         "however far apart they are. And imshow "
-        "stretches every image to full black-to-white, so an output of 0.5 and 0.73 looks like 0 and 1.",
+        "stretches every image over its whole colour scale (black to white in grey), so an output of 0.5 and 0.73 "
+        "looks like 0 and 1.",
         ("Judge reconstructions by their error (mean squared error per pixel), and draw images with a fixed "
          "scale: imshow(..., vmin=0, vmax=1). The sigmoid output itself is right for targets in [0, 1].",),
         (Variant("copy", "broken", "copy-net: identity weights, no bias, sigmoid", {"model": "copy"}),
@@ -203,14 +208,16 @@ def case_callout(preset: str) -> str:
     seeds = (f"on {seeds_phrase(p['seeds'])}" + ("" if tuple(p["dropout_seeds"]) == tuple(p["seeds"]) else
              f"; case 001, whose runs train together as one stacked model, on {seeds_phrase(p['dropout_seeds'])}"))
     images = "all 50,000" if p["train"] >= 50_000 else f"the first {p['train']:,}"
-    held = " (FashionMNIST has 60,000; the other 10,000 are held out for validation)" if "Fashion" in data else ""
+    held = (" (of the 50,000 it trains on: FashionMNIST's 60,000 training images are split into 50,000 for "
+            "training and 10,000 held out for validation)" if "Fashion" in data else "")
     body = (f"Each case's runs trained for {p['epochs']} epochs on {images} training images of {data}{held}, "
             f"{seeds}.")
     if not is_preview(preset):
         return callout_html(f"Results: the “{preset}” preset", body, preview=False)
     full = CASE_PRESETS["tutorial"]
-    body += (f" The gap between a broken run and its fix already shows at this length, and can be wider than after "
-             f"full training (a net that learns slowly is furthest behind early); "
+    body += (f" The gap between a broken run and its fix mostly shows at this length, but not always as it ends: a "
+             f"net that learns slowly is furthest behind early, and a run that breaks by chance (a NaN from one "
+             f"unlucky step) may not have broken yet; "
              f"<code>make report PRESET=tutorial</code> trains {full['epochs']} epochs on all {full['train']:,} "
              f"images, on {seeds_phrase(full['seeds'])}.")
     if len(p["seeds"]) == 1:
@@ -253,9 +260,11 @@ def _loop_settings(c: CaseStudy, v: Variant, preset: str) -> dict:
         return common | {"hidden_sizes": [128, 64], "activation": "tanh", "optimizer": "adam", "lr": 1e-3,
                          "batch_size": 128, "init": "default"} | v.settings
     if c.id == "002":  # "a simple 8-layer fully connected network, 128 nodes in each layer", SGD(lr=0.01), batch 64
-        return common | {"hidden_sizes": [128] * 8, "activation": f"case002_{v.settings['elu']}_elu",
+        elu = "elu" if v.settings["elu"] == "builtin" else f"case002_{v.settings['elu']}_elu"  # "elu" is F.elu
+        head = {k: v.settings[k] for k in ("output_act", "loss") if k in v.settings}
+        return common | {"hidden_sizes": [128] * 8, "activation": elu,
                          "optimizer": "sgd", "lr": 0.01, "batch_size": 64, "init": "xavier",  # Keras' glorot_uniform
-                         "inputs": v.settings["inputs"]}
+                         "inputs": v.settings["inputs"]} | head
     if c.id == "004":  # Adam and MSE as in the blog, on black-and-white images
         return common | {"model": v.settings["model"], "optimizer": "adam", "lr": 1e-3, "batch_size": 128,
                          "loss": "mse", "images": "binarised at 0.5"}

@@ -8,6 +8,7 @@ command with gradflow's own CLI and checks each ``--page``/``-p`` against the pa
 from __future__ import annotations
 
 from .config import make_config
+from .narrate import is_preview
 
 
 def _run(act: str, preset: str, **settings) -> str:
@@ -42,7 +43,8 @@ def gradients_at_init(preset: str) -> str:
 
 def one_run(preset: str) -> str:
     return _block(
-        "Read a run that learns late the way you read this one: the sigmoid network, then the same network "
+        ("Read a run that has not left chance after these few epochs, " if is_preview(preset) else
+         "Read a run that learns late ") + "the way you read this one: the sigmoid network, then the same network "
         "with Kaiming's initialisation (the sweep of page 7 trained it).",
         [f"gradflow report --preset {preset} --page 4 -p run {_run('sigmoid', preset)} --reports reports/sigmoid",
          f"gradflow report --preset {preset} --page 4 -p run {_run('sigmoid', preset, init='kaiming')} "

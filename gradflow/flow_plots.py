@@ -15,7 +15,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .style import GUIDE_COLOR, READABLE_PT, STAGE_STYLES, activation_style, layer_order, layer_shades, text_colour
+from .style import (
+    GUIDE_COLOR,
+    PAGE_WIDTH_IN,
+    READABLE_PT,
+    STAGE_STYLES,
+    activation_style,
+    layer_order,
+    layer_shades,
+    text_colour,
+)
 
 
 def title_colour(name) -> str | tuple:
@@ -92,7 +101,7 @@ def _layer_panels(frame: pd.DataFrame, group: str, ncols: int):
     groups = list(dict.fromkeys(frame[group]))
     ncols = max(1, min(ncols, len(groups)))
     nrows = math.ceil(len(groups) / ncols)
-    width = 4.3 if len(groups) > 1 else 7.5  # a lone panel gets the room a reader needs
+    width = min(4.3, PAGE_WIDTH_IN / ncols) if len(groups) > 1 else 7.5  # a lone panel gets the room a reader needs
     fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, 3.0 * nrows + 0.6), sharex=True, sharey=True,
                              squeeze=False, layout="constrained")
     for ax in axes.ravel()[len(groups):]:
@@ -143,7 +152,8 @@ def plot_dead_units(dead: pd.DataFrame, title: str, group: str = "activation", n
     nrows = math.ceil(len(keep) / ncols)
     most_layers = max(dead.groupby(group)["layer"].nunique())
     width = max(4.6, 0.85 * most_layers)  # room for each layer's two-line name under its bars
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, 3.2 * nrows), sharey=True, squeeze=False,
+    fig, axes = plt.subplots(nrows, ncols, figsize=(min(width * ncols, PAGE_WIDTH_IN), 3.2 * nrows), sharey=True,
+                             squeeze=False,
                              layout="constrained")
     for ax in axes.ravel()[len(keep):]:
         ax.set_visible(False)
@@ -213,7 +223,8 @@ def plot_layer_distributions(hist: pd.DataFrame, labels: dict, title: str, xlabe
     groups = list(dict.fromkeys(hist[group]))
     ncols = max(1, min(ncols, len(groups)))
     nrows = math.ceil(len(groups) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.3 * ncols, 2.8 * nrows + 0.7), sharex=not own_x,
+    fig, axes = plt.subplots(nrows, ncols, figsize=(min(4.3, PAGE_WIDTH_IN / ncols) * ncols, 2.8 * nrows + 0.7),
+                             sharex=not own_x,
                              sharey=True, squeeze=False, layout="constrained")
     shades = layer_colours(hist["layer"])
     for ax in axes.ravel()[len(groups):]:

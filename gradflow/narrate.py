@@ -85,8 +85,11 @@ def recipe_phrase(config: dict) -> str:
     if not n:  # a plan's config: no data sizes
         return f"{name} ({', '.join(settings)}), batches of {batch}"
     steps = int(n) // int(batch)  # the last partial batch is dropped, as in the tutorial
-    return (f"{name} ({', '.join(settings)}), batches of {batch} of the {int(n):,} training images: {steps} steps per "
-            f"epoch, so step 1,000 falls in epoch {1000 // steps + 1}")
+    text = f"{name} ({', '.join(settings)}), batches of {batch} of the {int(n):,} training images: {steps} steps per epoch"
+    epochs = run.get("max_epochs")
+    if epochs and steps * int(epochs) < 1000:  # a preview never reaches step 1,000: give its own last step
+        return text + f", so {int(epochs)} epochs are {steps * int(epochs):,} steps"
+    return text + f", so step 1,000 falls in epoch {1000 // steps + 1}"
 
 
 def preset_callout(preset: str, seeds, epochs_run: int | None = None, max_epochs: int | None = None,
@@ -105,8 +108,11 @@ def preset_callout(preset: str, seeds, epochs_run: int | None = None, max_epochs
                 f"with early stopping, on {seeds_phrase(seeds)}"
                 f"{' of a synthetic stand-in data set, not FashionMNIST' if dataset == 'synthetic' else ''}. "
                 "Early epochs favour whatever starts fastest, so this page does <b>not rank activations</b> and "
-                "does not set its accuracies beside the tutorial's table. Use it to see the shapes (which layer, "
-                "which direction); for results, render with <code>make report PRESET=tutorial</code>.")
+                "does not set its accuracies beside the tutorial's table. A short run hides most what starts "
+                "slowly: an activation still at chance after these epochs may leave it later (sigmoid does, in "
+                "some seeds, in the full recipe), and gaps of a few points between the others can close. Use it "
+                "to see the shapes (which layer, which direction); for results, render with "
+                "<code>make report PRESET=tutorial</code>.")
         if len(seeds) == 1:
             body += " With one seed nothing can be told apart: there is no spread to compare a difference with."
     else:
@@ -301,6 +307,11 @@ def accuracy_sentences(table: pd.DataFrame, preset: str, apart: list, reference:
                        f"{rest['mean_pct'].max():.1f} % after this "
                        "preview's epochs; that spread is not a ranking (early epochs favour whichever starts "
                        "fastest, and the full recipe trains up to 50 epochs).")
+            behind = [b for a, b in apart if a not in odd and b not in odd]
+            if behind:  # intervals apart on a preview: the seeds agree on where it is now, not on where it ends
+                out.append(f"Where two intervals do not overlap ({_join(sorted(set(behind)))} below another), the "
+                           "seeds agree that it is behind after these epochs; whether it ends behind is a question "
+                           "for the full recipe.")
         return out
     if n < 2:
         out.append("With one seed per activation nothing can be told apart: there is no spread to compare a "

@@ -69,9 +69,11 @@ def init_gradient_sentences(grad_std: pd.DataFrame, zeros: pd.DataFrame | None =
             parts = [f"{r.zeros:,} of {r.weights:,} in {r.layer}" for r in z.itertuples()]
             output_zeros = bool(z["layer"].astype(str).str.contains("output").any())
             out.append(f"{act}: some weights get a gradient of exactly 0 ({_join(parts)}). A weight's gradient is the "
-                       "gradient at the unit it feeds times its input, so it is 0 when the unit it feeds was off for "
-                       "every image of the batch, or when the unit feeding it was"
-                       + (" (the output layer's zeros are all of the second kind: its own units have no activation)."
+                       "sum, over the batch's images, of the gradient at the unit it feeds times its input, so it is "
+                       "exactly 0 when in every image one of the two was off: the unit it feeds was off for every "
+                       "image, or the unit feeding it was, or the two were never on for the same image"
+                       + (" (the output layer's zeros are all of the second kind: its own units have no activation, so only "
+                          "an input that was off for every image gives a 0)."
                           if output_zeros else ".")
                        + " Off for every image of one batch is not yet dead: the dead-unit count below checks many more "
                          "images, and a unit that any of them switches on is not dead.")

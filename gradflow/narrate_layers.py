@@ -182,7 +182,8 @@ def gradient_flow_sentences(lines: pd.DataFrame, labels: dict) -> list[str]:
                  f"below {'their bands' if several else 'its band'} (the middle half of the values), which "
                  f"{'they do' if several else 'it does'} not pull down")
         out.append(f"{act}: at step {_step_epoch(rows)}, {shares} weight gradients are exactly 0 (or below "
-                   f"1e-10), {where}: they belong to units that were off for the whole batch.")
+                   f"1e-10), {where}: they belong to weights whose unit and input were never on for the same image of "
+                   "the batch (one of the two off for the whole batch, or the two on for different images).")
     if even:
         worst = max(f for _, f in even)
         out.append(f"For {_join([a for a, _ in even])} the first and the last layer's median gradients are within "
@@ -303,13 +304,16 @@ def distance_trend_sentences(over: pd.DataFrame, labels: dict, min_change: float
     return out
 
 
-def stuck_story(stuck: list[str], flow: pd.DataFrame, ratios: pd.DataFrame, guide: float = UPDATE_RATIO_GUIDE) -> str:
+def stuck_story(stuck: list[str], flow: pd.DataFrame, ratios: pd.DataFrame, guide: float = UPDATE_RATIO_GUIDE,
+                preview_epochs: int | None = None) -> str:
     """The conclusion's one sentence per activation that never left chance, joining what the page's
     sections measured into a cause: the gradient fades on its way to the first layer, so that layer's
     weights barely move. Empty when the recordings do not show a fade (then the sections speak alone).
 
     flow   -- flow_plots.gradient_lines (activation, layer key, step, median log10 |dL/dW|)
     ratios -- activation, layer key, step, value (update:data ratio, mean over seeds)
+    preview_epochs -- a preview's epochs: a few epochs at chance say nothing of "never" (the full recipe's
+                      sigmoid leaves chance after about 20), so the sentence says how long it was watched
     """
     out = []
     for act in stuck:
@@ -323,9 +327,12 @@ def stuck_story(stuck: list[str], flow: pd.DataFrame, ratios: pd.DataFrame, guid
         r = r[r["layer"] == min(r["layer"], key=_order)]["value"].median() if len(r) else float("nan")
         moves = (f", so each step changes that layer's weights by {fmt_sci(r)} of their size, {fmt_times(guide / r)}× "
                  f"below the healthy {fmt_sci(guide)}" if np.isfinite(r) and r < guide / 10 else "")
-        out.append(f"**{act}** never left chance, and the recordings say why: at the last recorded step its first "
+        stayed = (f"did not leave chance in these {preview_epochs} epochs" if preview_epochs else "never left chance")
+        out.append(f"**{act}** {stayed}, and the recordings show a cause: at the last recorded step its first "
                    f"layer's gradients are about {fmt_times(fade)}× smaller than its output layer's{moves}. The layers "
-                   "near the input never learn features; page 2 showed the same fade before any training.")
+                   + ("near the input had hardly started to learn; whether and when they would is a question for the "
+                      "full recipe. " if preview_epochs else "near the input never learn features; ")
+                   + "Page 2 showed the same fade before any training.")
     return " ".join(out)
 
 

@@ -89,6 +89,16 @@ def answers(items) -> str:
 # --------------------------------------------------------------------------- 01: activation functions
 
 
+def stopping_note(metrics: pd.DataFrame) -> str:
+    """What the faded continuations mean when a seed stopped early; that there are none when no seed did
+    (a preview's few epochs end before early stopping's patience runs out), so a reader does not look for them."""
+    if "past_stop" not in metrics or metrics["past_stop"].any():
+        return ""
+    epochs = int(metrics["epoch"].max())
+    return (f"*In these runs no seed stopped early: every seed trained all {epochs} epochs, so no line turns thin "
+            "and every epoch counts.*")
+
+
 def activation_sentences(props: pd.DataFrame) -> list[str]:
     """From the properties table (activation, max_slope, left_slope, right_slope, dead_share, mean_out)."""
     out = []
@@ -104,6 +114,12 @@ def activation_sentences(props: pd.DataFrame) -> list[str]:
     if len(flat):
         out.append(f"{_join(flat['activation'])} flatten out on both sides: at x = ±5 their slope is below "
                    f"{100 * SATURATION_DERIV_FRACTION:.0f} % of its largest, so large inputs saturate them.")
+    # one-sided: flat for large negative inputs only (ELU, swish); ReLU's exact-zero side is told below
+    left = props[(props["left_slope"].abs() < limit) & (props["right_slope"].abs() >= limit) & (props["dead_share"] == 0)]
+    if len(left):
+        out.append(f"{_join(left['activation'])} flatten out on the negative side only: at x = −5 their slope is below "
+                   f"{100 * SATURATION_DERIV_FRACTION:.0f} % of its largest, so a unit whose input is far below 0 "
+                   "passes back almost nothing; positive inputs never saturate them.")
     dead = props[props["dead_share"] > 0]
     for r in dead.itertuples():
         out.append(f"{r.activation}'s slope is exactly 0 on {100 * r.dead_share:.0f} % of the range (all negative "
@@ -111,8 +127,11 @@ def activation_sentences(props: pd.DataFrame) -> list[str]:
     positive = props[props["mean_out"] > 0.3]
     if len(positive):
         parts = [f"{r.activation} ({r.mean_out:.2f})" for r in positive.itertuples()]
-        out.append(f"For standard-normal inputs the mean output is far from 0 for {_join(parts)}: the next layer's "
-                   "inputs are mostly positive, which pushes its weight gradients towards one sign.")
+        milder = [f"{r.activation} ({r.mean_out:.2f})" for r in props[props["mean_out"].between(0.05, 0.3)].itertuples()]
+        out.append(f"For standard-normal inputs the mean output is far from 0 for {_join(parts)}"
+                   + (f", and smaller but still positive for {_join(milder)}" if milder else "")
+                   + ": the next layer's inputs are mostly positive, which pushes its weight gradients towards "
+                   "one sign: all the weights into one unit get gradients of the same sign from each image.")
     return out
 
 

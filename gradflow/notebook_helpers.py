@@ -237,7 +237,8 @@ def span_text(values) -> str:
 def show_markdown(text: str) -> None:
     from IPython.display import Markdown, display
 
-    display(Markdown(text))
+    if text:  # an empty paragraph would still be an output cell
+        display(Markdown(text))
 
 
 def show_html(text: str) -> None:

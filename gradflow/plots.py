@@ -14,7 +14,7 @@ import pandas as pd
 
 from .histogram_tables import fractions, histogram_distance
 from .seed_intervals import mean_ci  # also gradflow.plots.mean_ci, as the README shows
-from .style import PAST_STOP_LINE, READABLE_PT, ROLE_STYLES, STAGE_STYLES, activation_style, text_colour
+from .style import PAGE_WIDTH_IN, PAST_STOP_LINE, READABLE_PT, ROLE_STYLES, STAGE_STYLES, activation_style, text_colour
 
 
 def colour(name: str, index: int = 0):
@@ -35,15 +35,13 @@ def _figure(ax, figsize):
     return fig, ax
 
 
-# The reports' text column: 1100 px less its padding, at the figure.dpi 90 of notebook_helpers.setup_display.
-# A wider figure is scaled down to fit, and its text with it.
-PAGE_WIDTH_IN = 11.5
 
 
 def _grid(n: int, ncols: int, panel=(3.2, 2.6), sharex=False, sharey=False):
     ncols = max(1, min(ncols, n))
     nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(panel[0] * ncols, panel[1] * nrows), squeeze=False,
+    width = min(panel[0], PAGE_WIDTH_IN / ncols)  # wider, the page would shrink the figure and its text
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, panel[1] * nrows), squeeze=False,
                              sharex=sharex, sharey=sharey, layout="constrained")
     flat = axes.ravel()
     for ax in flat[n:]:
@@ -56,8 +54,9 @@ def _grid(n: int, ncols: int, panel=(3.2, 2.6), sharex=False, sharey=False):
 
 # The formulas drawn beside each curve (mathtext). Registered activations without an entry show none.
 FORMULAS = {
-    "sigmoid": r"$\sigma(x)=\frac{1}{1+e^{-x}}$" "\n" r"$\sigma'(x)=\sigma(x)(1-\sigma(x))\leq\frac{1}{4}$",
-    "tanh": r"$\tanh(x)=\frac{e^{x}-e^{-x}}{e^{x}+e^{-x}}$" "\n" r"$\tanh'(x)=1-\tanh^2(x)$",
+    # inline, not \frac: a fraction's exponents shrink to a third of the text, unreadable at page size
+    "sigmoid": r"$\sigma(x)=1/(1+e^{-x})$" "\n" r"$\sigma'(x)=\sigma(x)(1-\sigma(x))\leq 1/4$",
+    "tanh": r"$\tanh(x)=(e^{x}-e^{-x})/(e^{x}+e^{-x})$" "\n" r"$\tanh'(x)=1-\tanh^2(x)$",
     "relu": r"$\mathrm{relu}(x)=\max(0,x)$" "\n" r"slope 0 for $x<0$, 1 for $x>0$",
     "leakyrelu": r"$x$ if $x>0$, else $0.1x$" "\n" r"slope 0.1 for $x<0$",
     "elu": r"$x$ if $x>0$, else $e^{x}-1$" "\n" r"slope $e^{x}$ for $x<0$",
@@ -88,7 +87,7 @@ def plot_activations(curves: pd.DataFrame, ncols: int = 3, ylim=(-1.5, 3.0)):
         if dead.any():  # exact zeros of the derivative: no gradient passes there
             ax.fill_between(d["x"], ylim[0], ylim[1], where=dead, color="0.85", alpha=0.7, lw=0, label="f'(x) = 0")
         if name in FORMULAS:
-            ax.text(0.03, 0.97, FORMULAS[name], transform=ax.transAxes, va="top", fontsize=10.5,  # fractions shrink
+            ax.text(0.03, 0.97, FORMULAS[name], transform=ax.transAxes, va="top", fontsize=10.5,
                     bbox={"facecolor": "white", "edgecolor": "0.8", "alpha": 0.9})
         ax.set_title(name, color=text_colour(st["color"]), fontweight="bold")
         ax.set_ylim(*ylim)
@@ -242,7 +241,7 @@ def plot_overlay(hist_a: pd.DataFrame, hist_b: pd.DataFrame, labels: tuple[str, 
     # five layers in one row made a figure wider than the page, which the browser shrank, text and all;
     # three columns of this width fit PAGE_WIDTH_IN, so the text shows at the size it is set in
     ncols = max(1, min(ncols, len(layers)))
-    fig, axes = _grid(len(layers), ncols, panel=(min(3.6, PAGE_WIDTH_IN / ncols), 2.6), sharex=True, sharey=True)
+    fig, axes = _grid(len(layers), ncols, panel=(3.6, 2.6), sharex=True, sharey=True)
     for ax, layer in zip(axes, layers):
         da = hist_a[hist_a["layer"] == layer].sort_values("lo")
         db = hist_b[hist_b["layer"] == layer].sort_values("lo")

@@ -87,7 +87,9 @@ def _versions_shown(stored: dict) -> dict:
     shown = dict(stored)
     trained_under = stored.get("diagnosis")
     shown["diagnosis"] = (f"{DIAGNOSIS_VERSION}" if trained_under in (None, DIAGNOSIS_VERSION) else
-                          f"{DIAGNOSIS_VERSION} (runs trained under {trained_under}, diagnosed again when read)")
+                          f"{DIAGNOSIS_VERSION} (the diagnosis's rules; the runs were trained under version "
+                          f"{trained_under}, and their findings are worked out again from the stored recordings "
+                          "with today's rules)")
     return shown
 
 

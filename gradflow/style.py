@@ -30,6 +30,11 @@ MIN_DISTANCE_CAM02UCS = 10.0
 # The smallest text size (points) in any figure: at the pages' figure.dpi of 90 it is 11 px, next to
 # the page's 16 px text; the 7-8 pt labels and legends used before were too small for course reviewers.
 READABLE_PT = 9
+# The width a page gives an output (1100 px less padding: 1090 px, measured in Chromium). A wider image is scaled
+# down to fit, and its text with it. At the pages' figure.dpi of 90, PAGE_WIDTH_IN leaves room for the few
+# pixels of padding the inline backend's tight bounding box adds.
+OUTPUT_WIDTH_PX = 1090
+PAGE_WIDTH_IN = 11.5
 
 _ACTIVATION_STYLES = {
     # name: (palette index, linestyle, marker)

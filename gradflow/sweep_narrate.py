@@ -42,8 +42,10 @@ def sweep_callout(plan: dict) -> str:
         body += f" Training: {html.escape(recipe)}."
     if preview:
         body += (" Early epochs favour whatever starts fastest, so read 'told apart' below as 'separated after "
-                 "these epochs', not as which setting ends best; a sweep with <code>--preset tutorial</code> "
-                 "answers that.")
+                 "these epochs', not as which setting ends best. A setting that mostly changes how fast a network "
+                 "starts (an initialisation, a learning rate) is told apart most easily early, and its effect can "
+                 "shrink to nothing by the end; a cell at chance now may still learn later. A sweep with "
+                 "<code>--preset tutorial</code> answers that.")
         if len(seeds) == 1:
             body += " With one seed nothing can be told apart: there is no spread to compare a difference with."
         return callout_html("Preview sweep", body, preview=True)
@@ -183,8 +185,11 @@ def finding_counts(ok: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
     return long.groupby([*axes, "code"]).size().unstack("code", fill_value=0).reindex(index, fill_value=0)
 
 
-def finding_sentences(counts: pd.DataFrame, n_seeds: int, axes: list[str]) -> list[str]:
-    """Which cells the diagnosis flags and with what, and which single-setting change clears a finding."""
+def finding_sentences(counts: pd.DataFrame, n_seeds: int, axes: list[str], cells: pd.DataFrame | None = None) -> list[str]:
+    """Which cells the diagnosis flags and with what, and which single-setting change clears a finding.
+
+    cells -- cell_table(...): when given, a flagged cell whose seeds all learned is said to learn despite its
+             findings (a finding is evidence about the inside of a run, not a verdict on its accuracy)"""
     if counts.shape[1] == 0:
         return ["The diagnosis flags no cell of the grid."]
     out, clean = [], []
@@ -219,6 +224,18 @@ def finding_sentences(counts: pd.DataFrame, n_seeds: int, axes: list[str]) -> li
                 f"{_join(cleared)}" + (f"; {_join(stays)} stays" if stays else "") + ".")
         changes.append((axes[i] == "act", text))  # a change of setting teaches more than a change of activation
     out.extend(text for _, text in sorted(changes, key=lambda c: c[0])[:3])
+    if cells is not None and len(cells):
+        learned = []
+        for key, found in codes.items():
+            row = cells[(cells[axes].astype(str) == [str(k) for k in key]).all(axis=1)]
+            if found and len(row) and int(row["at_chance"].iloc[0]) == 0 and "NOT_LEARNING" not in found:
+                learned.append(f"{cell_label(dict(zip(axes, key)))} ({100 * float(row['mean'].iloc[0]):.1f} %, "
+                               f"{_join(sorted(found))})")
+        if learned:
+            out.append(f"A finding is evidence about the inside of a run, not a verdict on it: {_join(learned)} "
+                       f"learn{'s' if len(learned) == 1 else ''} all the same. What is flagged there (a first "
+                       "layer whose gradient stays far below the output layer's, say) may slow a run down; here it "
+                       "did not stop it.")
     return out
 
 

@@ -247,8 +247,9 @@ nh.show_markdown(narrate.heading(narrate_init.deep_dead_sentences(deep)))
 # layer. With sigmoid the first layer receives a tiny fraction of the output layer's gradient, because
 # each sigmoid slope passes back at most a quarter and each layer's initial weights shrink it further;
 # tanh and the ReLU family keep the layers within about 10× of each other. ReLU's exact zeros
-# come from units that were off for the whole batch; in the shallow network they are a minority of a
-# layer's units; in a deep one, up to about half of a layer's units can start dead. The next pages train these networks and
+# come from weights whose two units were never on for the same image of the batch; units off for a
+# whole batch are a minority of a layer's units in the shallow network; in a deep one, up to about half
+# of a layer's units can start dead. The next pages train these networks and
 # show what the difference does.
 
 # %% [markdown]

@@ -66,7 +66,7 @@ from gradflow import (
     plots,
     seed_intervals,
 )
-from gradflow.style import READABLE_PT, layer_labels, layer_order
+from gradflow.style import PAGE_WIDTH_IN, READABLE_PT, layer_labels, layer_order
 
 nh.setup_display()
 run_seeds = runs[0].seeds
@@ -90,15 +90,17 @@ flow = pd.concat([flow_plots.gradient_lines(histogram_tables.recorded_histograms
 # %% [markdown]
 # ## Learning curves
 #
-# Mean over the seeds with a 95 % confidence band. A line turns thin and faded from the first epoch
-# at which one of its seeds had stopped early: from there the mean includes epochs that never count
-# for that seed's test score. All the models on this page (every activation × seed) train together as one stacked
-# model, one optimizer step for all of them, so a model that stopped early keeps training with the
-# others; those epochs never count for its test score, but they show where it was heading.
+# Mean over the seeds with a 95 % confidence band. All the models on this page (every activation ×
+# seed) train together as one stacked model: one optimizer step for all of them, on the sum of their
+# losses, so each model still gets exactly its own gradient (no model's loss reaches another's weights).
+# A model that stopped early therefore keeps training with the others. A line turns thin and faded from
+# the first epoch at which one of its seeds had stopped early: from there the mean includes epochs that
+# never count for that seed's test score, but they show where it was heading.
 
 # %%
+nh.show_markdown(narrate_pages.stopping_note(metrics))
 nh.show_markdown(narrate_pages.questions(answer_keys.QUESTIONS["curves"]))
-fig, axes = plt.subplots(1, 2, figsize=(13, 4.2), layout="constrained")
+fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH_IN, 4.2), layout="constrained")
 plots.plot_learning_curves(metrics, "val_acc", ax=axes[0], title="Validation accuracy")
 plots.plot_learning_curves(metrics, "train_loss", ax=axes[1], title="Training loss")
 axes[0].set_ylim(0, 1)
@@ -244,7 +246,8 @@ else:
 lesson = narrate_findings.plateau_lesson(metrics[metrics["activation"] == "sigmoid"],
                                      results[results["activation"] == "sigmoid"]) if plateau else ""
 stuck = [r.activation for r in summary.itertuples() if r.max_pct < 100 * narrate.CHANCE_ACC]
-why_stuck = narrate_layers.stuck_story(stuck, flow, mean_ratios) if len(ratios) else ""
+why_stuck = narrate_layers.stuck_story(stuck, flow, mean_ratios, preview_epochs=int(metrics["epoch"].max())
+                                       if preview else None) if len(ratios) else ""
 if not why_stuck and plateau and len(ratios):  # learned, late: the same sections, joined into why it was late
     stopped = int((results[results["activation"] == "sigmoid"]["test_acc"] < narrate.CHANCE_ACC).sum())
     why_stuck = narrate_layers.slow_start_story("sigmoid", flow, mean_ratios, stopped)

@@ -47,7 +47,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from gradflow import answer_keys, flow_plots, histogram_tables, narrate, narrate_findings, narrate_layers, narrate_pages
-from gradflow.style import PAST_STOP_LINE, READABLE_PT, activation_style, layer_labels, layer_order
+from gradflow.style import PAGE_WIDTH_IN, PAST_STOP_LINE, READABLE_PT, activation_style, layer_labels, layer_order
 
 nh.setup_display()
 cfg, rc = the_run.config, the_run.config["run"]
@@ -84,7 +84,7 @@ nh.show_table(pd.DataFrame([
 # %%
 style = activation_style(act)
 dashes = ["-", "--", ":", "-."]
-fig, axes = plt.subplots(1, 2, figsize=(13, 4), layout="constrained")
+fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH_IN, 4), layout="constrained")
 for i, (seed, d) in enumerate(metrics.groupby("seed")):
     for ax, col in zip(axes, ("val_acc", "train_loss")):
         live, past = d[~d["past_stop"]], d[d["past_stop"]]
@@ -107,6 +107,7 @@ nh.show_table(pd.DataFrame({
     "seed": results["seed"], "test accuracy (%)": (100 * results["test_acc"]).round(2),
     "best epoch": results["best_epoch"], "epochs trained": results["epochs_trained"],
     "stopped early at epoch": results["stopped_epoch"].map(lambda v: "–" if v is None or pd.isna(v) else int(v))}))
+nh.show_markdown(narrate_pages.stopping_note(metrics))
 
 # %% [markdown]
 # ## Inside the layers while it trained

@@ -18,7 +18,8 @@
 # "The same network behaves differently in two set-ups: where?" This page puts two stored runs next to
 # each other: which settings differ, how their learning differs, and, layer by layer, how differently
 # their gradients are distributed. Run A is always drawn in sky blue, run B in brown, whatever their
-# activations. By default A is the sigmoid run and B the ReLU run of the preset's comparison. This page
+# activations: on this page the colours name the run, not the activation (pages 1–4 drew ReLU in blue;
+# here the default run A is the sigmoid run, and B the ReLU run of the preset's comparison). This page
 # reads the run store and trains nothing.
 #
 # > **After this page you can**
@@ -62,7 +63,7 @@ from gradflow import (
     plots,
     seed_intervals,
 )
-from gradflow.style import layer_labels, layer_order
+from gradflow.style import PAGE_WIDTH_IN, layer_labels, layer_order
 
 nh.setup_display()
 for run in {A.config["run"]["preset"]: A, B.config["run"]["preset"]: B}.values():
@@ -104,7 +105,7 @@ names = {k: f"{k}: {tags[k]}" for k in role}
 
 # %%
 m = pd.concat([A.metrics.assign(run="run A"), B.metrics.assign(run="run B")], ignore_index=True)
-fig, axes = plt.subplots(1, 2, figsize=(13, 4), layout="constrained")
+fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH_IN, 4), layout="constrained")
 plots.plot_learning_curves(m, "val_acc", group="run", ax=axes[0],
                            title=f"Validation accuracy ({names['run A']}, {names['run B']})")
 plots.plot_learning_curves(m, "train_loss", group="run", ax=axes[1], title="Training loss")

@@ -70,7 +70,7 @@ from gradflow.case_credits import sources_markdown
 from gradflow.case_glossary import case_glossary
 from gradflow.case_studies import case, case_callout, case_fix, case_intro, load_case_studies
 from gradflow.narrate_pages import answers
-from gradflow.style import GUIDE_COLOR, READABLE_PT, ROLE_STYLES
+from gradflow.style import GUIDE_COLOR, PAGE_WIDTH_IN, READABLE_PT, ROLE_STYLES
 
 # %matplotlib inline
 plt.rcParams["figure.dpi"] = 90
@@ -186,7 +186,7 @@ display(Markdown(case_intro("000")))
 # [1e-7, 1 − 1e-7], then −Σ y·log p), PyTorch's `cross_entropy` on the same tanh outputs, and the fix.
 
 # %%
-fig, axes = plt.subplots(1, 3, figsize=(15, 4), layout="constrained")
+fig, axes = plt.subplots(1, 3, figsize=(PAGE_WIDTH_IN - 0.3, 4), layout="constrained")  # its labels reach past the frame
 curves("000", "val_acc", axes[0], "Validation accuracy", "share of images right", chance=0.1, ylim=(0, 1))
 axes[0].legend(fontsize=READABLE_PT, loc="center right")
 keras = cases["000"]["keras"]
@@ -223,12 +223,12 @@ display(Markdown(case_intro("001")))
 # Both train together in the project's batched trainer.
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(13, 4), layout="constrained")
+fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH_IN, 4), layout="constrained")
 curves("001", "val_acc", axes[0], "Validation accuracy (dropout off)", "share of images right", chance=0.1,
        ylim=(0, 1))
 curves("001", "train_acc", axes[1], "Training accuracy (dropout on)", "share of images right", chance=0.1,
        ylim=(0, 1))
-axes[0].legend(fontsize=READABLE_PT, loc="lower right")
+axes[0].legend(fontsize=READABLE_PT, loc="center right")  # above the chance line and its label, below the curves
 plt.show()
 check_predictions("001")
 
@@ -247,10 +247,11 @@ display(Markdown(case_intro("002")))
 # %% [markdown]
 # The question's network: 8 fully connected layers of 128 units with the hand-written ELU, Keras' default
 # initialisation (Glorot uniform), SGD with learning rate 0.01, batch 64. (Its last layer also had a sigmoid
-# feeding `categorical_crossentropy`, a separate problem; it is left out so that one thing changes at a time.
-# It matters all the same: see *Why did the question's built-in ELU learn* at the end of this case.)
-# Three runs: the broken one on raw 0–255 pixels, and **both** fixes from the answer: fix 1 divides the
-# pixels by 255, fix 2 keeps the raw 0–255 pixels and clamps the argument of `exp`.
+# feeding `categorical_crossentropy`, a separate problem; the first three runs leave it out so that one thing
+# changes at a time.) Four runs: the broken one on raw 0–255 pixels; **both** fixes from the answer (fix 1
+# divides the pixels by 255, fix 2 keeps the raw 0–255 pixels and clamps the argument of `exp`); and the
+# question's own working model, the built-in ELU with its sigmoid output and Keras' loss, on raw pixels,
+# which the question says "learns a little" (see *Why did the question's built-in ELU learn* at the end).
 #
 # **Three ELUs, side by side.** The hand-written ELU, fix 2 and PyTorch's built-in `F.elu`, evaluated here
 # (not read from the runs) at a few inputs x: each one's value, and its slope dy/dx as autograd computes it
@@ -262,7 +263,7 @@ show_table(ce.elu_table(elus))
 display(Markdown(ce.elu_reading(elus) + " " + ce.raw_sizes(cases["002"]["raw"])))
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(13, 4), layout="constrained")
+fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH_IN, 4), layout="constrained")
 curves("002", "val_acc", axes[0], "Validation accuracy", "share of images right", chance=0.1, ylim=(0, 1))
 curves("002", "train_loss", axes[1], "Training loss (mean over each epoch)", "cross-entropy (nats)")
 axes[1].set_ylim(bottom=0)
@@ -291,10 +292,11 @@ show_table(pd.DataFrame(rows))
 def builtin_elu():
     """Fix 2 is the built-in ELU: why it can still end in NaN here, and why the question's built-in ELU learned."""
     display(Markdown(ce.builtin_story(cases["002"])))
-    show_table(ce.growth_table(cases["002"]), "**The first steps, fix 2 against fix 1:** the weight gradient of "
+    show_table(ce.growth_table(cases["002"]), "**The first steps, fix 2 against fix 1 and the question's model:** "
+               "the weight gradient of "
                "Linear 1 in multiples of the spread (std) of its weights, per seed, at the first recorded steps "
                "(NaN: from that seed's first NaN on).")
-    display(Markdown(ce.QUESTION_NOTE))
+    display(Markdown(ce.question_note(cases["002"])))
 
 
 conclude("002", then=builtin_elu)
@@ -315,7 +317,7 @@ display(Markdown(case_intro("004")))
 # (keras.io: 32; the blog: a tenth of its 4,096 pixels).
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(13, 4), layout="constrained")
+fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH_IN, 4), layout="constrained")
 curves("004", "val_binary_acc", axes[0], "Binary accuracy (what Keras reported as \"accuracy\")",
        "share of pixels on the right side of 0.5", ylim=(0, 1.02))
 curves("004", "val_loss", axes[1], "Mean squared error (what matters)", "mean squared error (pixels on a 0–1 scale)")

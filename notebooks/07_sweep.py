@@ -66,7 +66,7 @@ from IPython.display import HTML, Markdown, display
 from gradflow import answer_keys, exercises, narrate, narrate_pages, plots, store, sweep_results
 from gradflow import notebook_helpers as nh
 from gradflow import sweep_narrate as sn
-from gradflow.style import READABLE_PT
+from gradflow.style import PAGE_WIDTH_IN, READABLE_PT
 
 # %matplotlib inline
 plt.rcParams["figure.dpi"] = 90
@@ -123,7 +123,7 @@ if len(ok):
     panels = list(cells[panel].unique()) if panel else [None]
     acts = list(dict.fromkeys(ok["act"]))
     settings = list(dict.fromkeys(cells["setting"]))
-    fig, axs = plt.subplots(1, len(panels), figsize=(min(4.2 * len(panels), 16), 3.6), sharey=True, squeeze=False,
+    fig, axs = plt.subplots(1, len(panels), figsize=(min(4.2 * len(panels), PAGE_WIDTH_IN), 3.6), sharey=True, squeeze=False,
                             layout="constrained")
     width = 0.8 / max(len(settings), 1)
     for ax, pv in zip(axs[0], panels):
@@ -151,8 +151,11 @@ if len(ok):
         axs[0][-1].legend(fontsize=READABLE_PT, loc="best")
     fig.suptitle("Test accuracy per cell of the grid", fontsize=11)
     plt.show()
+    split_cells = int(sum(bool(sn.is_split(c)) for _, c in cells.iterrows()))
     nh.show_markdown("On a 0–100 % axis a difference of a few points is hard to see; the table below gives "
-                     "each change in points and whether the seeds can tell it apart.")
+                     "each change in points and whether the seeds can tell it apart."
+                     + ("" if split_cells else " No cell's seeds split between chance and learning in this sweep, "
+                        "so every cell has its interval."))
 
 # %% [markdown]
 # ## What the seeds can and cannot tell apart
@@ -199,7 +202,7 @@ if len(ok):
                      ticks=range(len(seeds) + 1))
         ax.set_title("Findings per cell: seeds flagged per code", fontsize=10)
         plt.show()
-    nh.show_markdown(narrate.heading(sn.finding_sentences(counts, len(seeds), grid_axes), "this sweep"))
+    nh.show_markdown(narrate.heading(sn.finding_sentences(counts, len(seeds), grid_axes, cells), "this sweep"))
 
 # %% [markdown]
 # ## Learning curves of one slice

@@ -109,7 +109,27 @@ def test_fix_2_is_said_to_be_the_built_in_elu_and_its_nan_the_raw_pixels():
     assert "In seed 44 the first steps happened to shrink the gradient instead, and the run learned (84.5 %)" in story
     calm = ce.builtin_story(case002(nan_seeds=()))
     assert "fed on themselves" not in calm and "grew for a few steps, then shrank before anything overflowed" in calm
-    assert "The likeliest difference is the question's last layer" in ce.QUESTION_NOTE
+
+
+def test_the_question_s_own_model_says_whether_its_sigmoid_kept_the_steps_small():
+    runs = case002()
+    # the question's model: built-in ELU + sigmoid output on raw pixels; small first steps, every seed learns
+    asked = run({42: 0.861, 43: 0.861, 44: 0.865}, recording({s: {0: 1.3 + 0.2 * i, 1: 1.0, 4: 0.5}
+                                                               for i, s in enumerate((42, 43, 44))}))
+    note = ce.question_note(runs | {"asked": asked})
+    assert "keeps that layer, with the built-in ELU on the same raw 0–255 pixels" in note
+    assert "no seed ends in NaN, and it reaches a test accuracy of 86.1 %, 86.1 % and 86.5 %" in note
+    assert "1.3 to 1.7 times the spread of its weights, against 4.6 to 7.8 for fix 2" in note
+    assert "passes back less gradient" in note and "needs both causes" in note
+    # the same model with steps as large as fix 2's, one seed lost: the sigmoid is not called the reason
+    lost = run({42: 0.10, 43: 0.80, 44: 0.81}, recording({42: {0: 9.0, 1: 40.0}, 43: {0: 6.0}, 44: {0: 5.0}}, {42: 1}))
+    other = ce.question_note(runs | {"asked": lost})
+    assert "1 of 3 seeds end in NaN as well (the others reach 80.0 % and 81.0 %)" in other
+    assert "not smaller, so the sigmoid is not what kept these steps small" in other
+    # a store trained before the question's model was a run: the reading is called a reading
+    assert "That is a reading, not a measurement" in ce.question_note(runs)
+    assert "the question's model" not in ce.growth_table(runs)["run"].tolist()
+    assert "the question's model, raw pixels" in ce.growth_table(runs | {"asked": asked})["run"].tolist()
 
 
 def test_the_growth_table_marks_nan_from_each_seed_s_first_nan_on():

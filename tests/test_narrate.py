@@ -98,6 +98,9 @@ def test_preview_never_ranks_nor_cites_the_tutorial():
     text = " ".join(narrate.accuracy_sentences(s, "quick", apart, reference={"tanh": 0.8759}))
     assert ">" not in text and "tutorial's single-seed" not in text
     assert "not a ranking" in text and "sigmoid is at about 10 %" in text
+    # swish's interval lies below tanh's: said as behind after these epochs, not as a worse end
+    assert "(swish below another), the seeds agree that it is behind after these epochs" in text
+    assert "question for the full recipe" in text
 
 
 def test_tutorial_preset_ranks_with_intervals():
@@ -129,6 +132,9 @@ def test_callout_gives_the_steps_per_epoch_the_pages_count_in():
                       "per epoch, so step 1,000 falls in epoch 6")
     assert "195 steps per epoch" in narrate.preset_callout("tutorial", [42], epochs_run=50, recipe=recipe)
     assert narrate.recipe_phrase({"run": {"optimizer": "sgd"}}) == ""  # a config that does not say: nothing
+    # a preview of 4 epochs never reaches step 1,000: its own last step instead
+    quick = narrate.recipe_phrase({**config, "run": {**config["run"], "max_epochs": 4}})
+    assert quick.endswith("195 steps per epoch, so 4 epochs are 780 steps") and "1,000" not in quick
 
 
 def test_update_ratio_names_the_layer_and_the_gap_to_the_guide():
@@ -254,7 +260,8 @@ def test_zero_gradient_layers_of_one_activation_read_as_one_sentence():
     said = [t for t in narrate_layers.gradient_flow_sentences(lines, labels) if "exactly 0" in t]
     assert said == ["relu: at step 600, 15 % of Linear 3's and 20 % of Linear 4's weight gradients are exactly 0 "
                     "(or below 1e-10), below their bands (the middle half of the values), which they do not pull "
-                    "down: they belong to units that were off for the whole batch."]
+                    "down: they belong to weights whose unit and input were never on for the same image of the batch (one "
+                    "of the two off for the whole batch, or the two on for different images)."]
     # from a quarter on, the zeros are the band's lower edge: the band reaches the bottom
     lines.loc[lines["layer"] == "layers.4", "zero_share"] = 0.3
     lines.loc[lines["layer"] == "layers.6", "zero_share"] = 0.4
@@ -380,7 +387,8 @@ def test_a_vanishing_gradient_at_init_is_set_against_what_the_slopes_alone_allow
                                                            {"sigmoid": 0.25}))
     assert "below the 3.9e-3 its slope alone allows" in text and "the same order as the 1.0e-4 measured" in text
     assert "(0.16 to 0.58 here)" in text  # sqrt(10 / (3·128)) and sqrt(256 / (3·256))
-    assert "or when the unit feeding it was (the output layer's zeros are all of the second kind" in text
+    assert "or the unit feeding it was, or the two were never on for the same image (the output layer's zeros " \
+           "are all of the second kind" in text
     # no slope known, or a fade the slopes explain: no comparison
     assert "slope alone" not in " ".join(narrate_init.init_gradient_sentences(grads))
     assert narrate_init._slope_and_weights(3.9e-3, 0.25, [784, 512, 256, 256, 128, 10]) == ""
@@ -413,6 +421,11 @@ def test_the_conclusion_joins_the_sections_into_a_cause_instead_of_repeating_the
     assert story in text and "2.30 nats" not in text and "100× below the guide" not in text
     healthy = flow.assign(median=[-2.5, -2.0])
     assert narrate_layers.stuck_story(["sigmoid"], healthy, ratios) == ""
+    assert "never left chance" in story and "never learn features" in story
+    # a preview watched it for 4 epochs: "never" is not what 4 epochs can say (the full recipe's sigmoid learns late)
+    preview = narrate_layers.stuck_story(["sigmoid"], flow, ratios, preview_epochs=4)
+    assert "did not leave chance in these 4 epochs" in preview and "hardly started to learn" in preview
+    assert "never" not in preview
 
 
 def test_a_slow_start_says_why_when_its_gradients_are_the_smallest():

@@ -97,6 +97,21 @@ def test_smoke_runs_are_synthetic_and_reused(smoke):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_every_figure_fits_the_page_s_text_column(smoke, name):
+    """A figure wider than the column is scaled down by the browser, and its 9 pt text with it."""
+    import base64
+    import struct
+
+    from gradflow.style import OUTPUT_WIDTH_PX
+    root, _, _ = smoke
+    nb = nbformat.read(root / "html" / "notebooks" / f"{name}.ipynb", as_version=4)
+    pngs = [base64.b64decode(o["data"]["image/png"]) for c in nb.cells for o in c.get("outputs", [])
+            if "image/png" in o.get("data", {})]
+    widths = [struct.unpack(">I", png[16:20])[0] for png in pngs]  # the PNG header's width field
+    assert widths and max(widths) <= OUTPUT_WIDTH_PX, widths
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_parameters_cell_is_typed_and_documented(name, tmp_path):
     path = report.as_ipynb(name, tmp_path)
     params = pm.inspect_notebook(str(path))

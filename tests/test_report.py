@@ -286,7 +286,9 @@ def test_index_names_the_diagnosis_the_pages_show():
     from gradflow.report_index import _versions_shown
     assert _versions_shown({"torch": "2.9", "diagnosis": DIAGNOSIS_VERSION})["diagnosis"] == str(DIAGNOSIS_VERSION)
     older = _versions_shown({"diagnosis": DIAGNOSIS_VERSION - 1})["diagnosis"]
-    assert older == f"{DIAGNOSIS_VERSION} (runs trained under {DIAGNOSIS_VERSION - 1}, diagnosed again when read)"
+    assert older == (f"{DIAGNOSIS_VERSION} (the diagnosis's rules; the runs were trained under version "
+                     f"{DIAGNOSIS_VERSION - 1}, and their findings are worked out again from the stored recordings "
+                     "with today's rules)")
 
 
 def test_benign_kernel_logs_are_removed(tmp_path):
