@@ -91,6 +91,13 @@ def check_activations(names) -> list[str]:
     return names
 
 
+_ORIGINS: dict[str, tuple] = {}  # registered name -> (module, qualified name) of the function behind it
+
+
+def _origin(obj) -> tuple:
+    return (getattr(obj, "__module__", None), getattr(obj, "__qualname__", repr(obj)))
+
+
 def register_activation(name: str, fn: Callable | type | None = None, *, bounded: bool = False,
                         overwrite: bool = False, **defaults: Any):
     """Register a user activation, as a call or as a decorator.
@@ -109,7 +116,10 @@ def register_activation(name: str, fn: Callable | type | None = None, *, bounded
                          "(starting with a letter or digit), e.g. 'my_relu'")
 
     def add(obj):
-        if key in _REGISTRY and not overwrite:
+        # the same function defined again (a notebook cell run twice, a module reloaded) replaces itself;
+        # a different function under a taken name is a clash
+        same = _ORIGINS.get(key) == _origin(obj)
+        if key in _REGISTRY and not overwrite and not same:
             raise ValueError(f"activation {key!r} is already registered; pass overwrite=True to replace it")
         if not callable(obj):
             raise TypeError(f"register_activation({key!r}) needs a function or an nn.Module class, got {obj!r}")
@@ -119,6 +129,7 @@ def register_activation(name: str, fn: Callable | type | None = None, *, bounded
         else:
             build = _function_builder(key, obj)
         _REGISTRY[key] = _Entry(build, params, bounded)
+        _ORIGINS[key] = _origin(obj)
         return obj
 
     return add if fn is None else add(fn)

@@ -51,10 +51,12 @@ def _slope_zeros(curves: pd.DataFrame) -> dict:
 def slope_answers(props: pd.DataFrame, curves: pd.DataFrame) -> list[str]:
     """Page 1, from its properties table (activation, max_slope, dead_share) and the drawn curves
     (activation, x, dy)."""
-    low = props.loc[props["max_slope"].idxmin()]
-    first = (f"**{low['activation']}**, whose slope is at most {low['max_slope']:.2f}. Through four such layers the "
-             f"slopes alone multiply a gradient by {fmt_sci(low['max_slope'] ** 4)} or less; the weights add a "
-             "factor of their own (page 2).")
+    smallest = float(props["max_slope"].min())
+    tied = props[props["max_slope"] <= smallest + 1e-6]["activation"].tolist()  # relu and tanh both peak at 1
+    four = smallest ** 4
+    first = (f"{_join([f'**{a}**' for a in tied])}, whose slope is at most {smallest:.2f}. Through four such layers "
+             f"the slopes alone multiply a gradient by {fmt_sci(four) if four < 0.01 else f'{four:.2g}'} or less; the "
+             "weights add a factor of their own (page 2).")
     dead = props[props["dead_share"] > 0]
     parts = [f"**{r.activation}** is 0 on a whole range ({100 * r.dead_share:.0f} % of the drawn inputs)"
              for r in dead.itertuples()]

@@ -210,8 +210,12 @@ def case_callout(preset: str) -> str:
     images = "all 50,000" if p["train"] >= 50_000 else f"the first {p['train']:,}"
     held = (" (of the 50,000 it trains on: FashionMNIST's 60,000 training images are split into 50,000 for "
             "training and 10,000 held out for validation)" if "Fashion" in data else "")
+    # the plain loops evaluate on a slice; case 001 goes through the project's trainer, which uses whole sets
+    tested = ("" if p["eval"] >= 10_000 else f" Cases 000, 002 and 004 measure validation and test accuracy on the "
+              f"first {p['eval']:,} images of each set (one image is {100 / p['eval']:.2g} points); case 001 on all "
+              "of them.")
     body = (f"Each case's runs trained for {p['epochs']} epochs on {images} training images of {data}{held}, "
-            f"{seeds}.")
+            f"{seeds}.{tested}")
     if not is_preview(preset):
         return callout_html(f"Results: the “{preset}” preset", body, preview=False)
     full = CASE_PRESETS["tutorial"]

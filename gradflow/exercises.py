@@ -17,18 +17,49 @@ def _run(act: str, preset: str, **settings) -> str:
 
 def _block(question: str, commands: list[str], look_for: str) -> str:
     code = "\n".join(commands)
-    return f"{question}\n\n```bash\n{code}\n```\n\n{look_for}"
+    return f"{question}\n\n```bash\n{code}\n```\n\n{look_for}{_in_jupyter(commands)}"
 
 
-def commands(markdown: str) -> list[str]:
-    """The command lines of a block (for the tests): the lines inside its code fence."""
+def _in_jupyter(commands: list[str]) -> str:
+    """The same change made in Jupyter: a page's ``-p NAME VALUE`` are its parameters cell's variables."""
+    import shlex
+    report = next((shlex.split(c) for c in commands if c.startswith("gradflow report")), None)
+    if report is None:
+        return ""
+    pairs = [(report[i + 1], report[i + 2]) for i, word in enumerate(report) if word == "-p" and i + 2 < len(report)]
+    page = report[report.index("--page") + 1] if "--page" in report else ""
+    if not pairs:
+        return ""
+    values = ", ".join(f"`{name} = \"{value}\"`" for name, value in pairs)
+    return (f"\n\nIn Jupyter, the first command is an edit: open page {page}'s notebook, set {values} in its "
+            "parameters cell, and Run all.")
+
+
+def commands(markdown: str, language: str = "bash") -> list[str]:
+    """The lines of a block's code fences in ``language`` (for the tests)."""
     inside, out = False, []
     for line in markdown.splitlines():
         if line.startswith("```"):
-            inside = not inside
-        elif inside and line.strip():
-            out.append(line.split("  #")[0].strip())
+            inside = line.strip() == f"```{language}" if not inside else False
+        elif inside and line.strip():  # shell lines lose their comments; code keeps its indentation
+            out.append(line.split("  #")[0].strip() if language == "bash" else line.rstrip())
     return out
+
+
+def activation_functions(preset: str) -> str:
+    """Page 1: an activation of one's own, drawn beside the tutorial's (in Jupyter: no command can register one)."""
+    code = ("import torch\n"
+            "import gradflow\n\n"
+            "@gradflow.register_activation(\"clip2\")\n"
+            "def clip2(x):\n"
+            "    return torch.clamp(x, -2, 2)  # like tanh, bounded; unlike it, flat beyond ±2")
+    return ("Draw an activation of your own beside two of the tutorial's. In Jupyter, add a cell after the "
+            "parameters cell with\n\n```python\n" + code + "\n```\n\nset `activations = \"relu,tanh,clip2\"` in "
+            "the parameters cell, and Run all (running the cell again is fine: the same function replaces itself)."
+            "\n\nPredict first: where is its slope exactly 0, and is that a saturated value or a dead unit? Then "
+            "read the table and the answers. To train it as pages 3 and 4 train theirs, in the same kernel: "
+            f"`from gradflow.train import compare; runs = compare([\"clip2\"], preset=\"{preset}\")` (minutes on a "
+            "laptop), then open page 4 with `run` set to `runs[0].name`.")
 
 
 def gradients_at_init(preset: str) -> str:

@@ -112,18 +112,26 @@ def activation_sentences(props: pd.DataFrame) -> list[str]:
     limit = SATURATION_DERIV_FRACTION * props["max_slope"]
     flat = props[(props["left_slope"].abs() < limit) & (props["right_slope"].abs() < limit)]
     if len(flat):
-        out.append(f"{_join(flat['activation'])} flatten out on both sides: at x = ±5 their slope is below "
-                   f"{100 * SATURATION_DERIV_FRACTION:.0f} % of its largest, so large inputs saturate them.")
+        one = len(flat) == 1
+        out.append(f"{_join(flat['activation'])} flatten{'s' if one else ''} out on both sides: at x = ±5 "
+                   f"{'its' if one else 'their'} slope is below {100 * SATURATION_DERIV_FRACTION:.0f} % of its largest, "
+                   f"so large inputs saturate {'it' if one else 'them'}.")
     # one-sided: flat for large negative inputs only (ELU, swish); ReLU's exact-zero side is told below
     left = props[(props["left_slope"].abs() < limit) & (props["right_slope"].abs() >= limit) & (props["dead_share"] == 0)]
     if len(left):
-        out.append(f"{_join(left['activation'])} flatten out on the negative side only: at x = −5 their slope is below "
-                   f"{100 * SATURATION_DERIV_FRACTION:.0f} % of its largest, so a unit whose input is far below 0 "
-                   "passes back almost nothing; positive inputs never saturate them.")
+        one = len(left) == 1
+        out.append(f"{_join(left['activation'])} flatten{'s' if one else ''} out on the negative side only: at x = −5 "
+                   f"{'its' if one else 'their'} slope is below {100 * SATURATION_DERIV_FRACTION:.0f} % of its largest, "
+                   "so a unit whose input is far below 0 passes back almost nothing; positive inputs never saturate "
+                   f"{'it' if one else 'them'}.")
     dead = props[props["dead_share"] > 0]
     for r in dead.itertuples():
-        out.append(f"{r.activation}'s slope is exactly 0 on {100 * r.dead_share:.0f} % of the range (all negative "
-                   "inputs): a unit whose input stays negative gets no gradient at all, it can die.")
+        # ReLU's flat half is every negative input; a clamp's is both ends: say where, from the slopes at ±5
+        where = ("all negative inputs" if r.right_slope != 0 else "large inputs of either sign" if r.left_slope == 0
+                 else "large positive inputs")
+        stays = "negative" if where == "all negative inputs" else "there"
+        out.append(f"{r.activation}'s slope is exactly 0 on {100 * r.dead_share:.0f} % of the range ({where}): a "
+                   f"unit whose input stays {stays} gets no gradient at all, it can die.")
     positive = props[props["mean_out"] > 0.3]
     if len(positive):
         parts = [f"{r.activation} ({r.mean_out:.2f})" for r in positive.itertuples()]
@@ -131,7 +139,7 @@ def activation_sentences(props: pd.DataFrame) -> list[str]:
         out.append(f"For standard-normal inputs the mean output is far from 0 for {_join(parts)}"
                    + (f", and smaller but still positive for {_join(milder)}" if milder else "")
                    + ": the next layer's inputs are mostly positive, which pushes its weight gradients towards "
-                   "one sign: all the weights into one unit get gradients of the same sign from each image.")
+                   "one sign (from each image, all the weights into one unit get gradients of the same sign).")
     return out
 
 
@@ -189,8 +197,10 @@ def dead_change_sentences(dead: pd.DataFrame, min_change_pp: float = 0.5) -> lis
 # --------------------------------------------------------------------------- 05: two runs
 
 
-def two_run_sentences(summary: pd.DataFrame, distances: pd.DataFrame, preset: str) -> list[str]:
-    """summary -- run, mean_pct, half_pp, seeds; distances -- stage, quantity, layer (display), distance."""
+def two_run_sentences(summary: pd.DataFrame, distances: pd.DataFrame, preset: str,
+                      learning_rates: tuple | None = None) -> list[str]:
+    """summary -- run, mean_pct, half_pp, seeds; distances -- stage, quantity, layer (display), distance;
+    learning_rates -- (run A's, run B's), when known: a smaller gradient means a smaller step only at one rate."""
     out = []
     a, b = summary.iloc[0], summary.iloc[1]
     split = [r for r in (a, b) if "min_pct" in r and seeds_split(r.min_pct / 100, r.max_pct / 100)]
@@ -218,13 +228,13 @@ def two_run_sentences(summary: pd.DataFrame, distances: pd.DataFrame, preset: st
             top = d.loc[d["distance"].idxmax()]
             out.append(f"Their gradients differ most in {top['layer']} ({top['stage']}): TV distance "
                        f"{top['distance']:.2f}, where 0 is identical and 1 no overlap.")
-            out.extend(_which_way(top))
+            out.extend(_which_way(top, learning_rates))
             low = d[d["stage"] == top["stage"]]["distance"].min()
             out.append(f"The least different layer at that stage has a TV distance of {low:.2f}.")
     return out
 
 
-def _which_way(top) -> list[str]:
+def _which_way(top, learning_rates: tuple | None = None) -> list[str]:
     """Which run's gradients are larger in the most different layer, and by how much (from the
     histograms' medians of log10 |dL/dW|): the TV distance says *that* they differ, this says *how*."""
     a, b = top.get("median_a"), top.get("median_b")
@@ -232,10 +242,13 @@ def _which_way(top) -> list[str]:
         return []
     small, big = ("run A", "run B") if a < b else ("run B", "run A")
     lo, hi = sorted((a, b))
+    lr_a, lr_b = learning_rates or (None, None)
+    step = ("At the same learning rate a smaller gradient takes a smaller step" if lr_a is None or lr_a == lr_b else
+            f"The runs' learning rates differ ({lr_a:g} and {lr_b:g}), so a smaller gradient need not take a smaller "
+            "step")
     return [f"There, {small}'s gradients are typically about {fmt_times(10 ** (hi - lo))}× smaller than {big}'s (median of "
-            f"the nonzero |dL/dW|, {fmt_sci(10 ** lo)} against {fmt_sci(10 ** hi)}). At the same learning rate a smaller "
-            "gradient takes a smaller step; how far each layer's step moves its weights is the update:data ratio "
-            "(page 4)."]
+            f"the nonzero |dL/dW|, {fmt_sci(10 ** lo)} against {fmt_sci(10 ** hi)}). {step}; how far each layer's step "
+            "moves its weights is the update:data ratio (page 4)."]
 
 
 def _upper_first(text: str) -> str:

@@ -193,6 +193,12 @@ def _number(value, digits: int) -> str:
     return str(value)
 
 
+def _fixed(value: float, decimals: int) -> str:
+    """'-0.0000' for a tiny negative rounds to '0.0000': a sign on a shown zero reads as a real negative."""
+    text = f"{value:,.{decimals}f}"
+    return text[1:] if text.startswith("-") and not text.strip("-0.,") else text
+
+
 def _column_decimals(values: pd.Series, digits: int) -> int | None:
     """Decimals that show every value of a float column to ``digits`` significant digits, so the
     column lines up ('10.00' above '84.12', not '10' above '84.12'); None when a value needs
@@ -219,7 +225,7 @@ def show_table(frame: pd.DataFrame, digits: int = 4):
         if str(frame[column].dtype).startswith("float"):
             decimals = _column_decimals(frame[column], digits)
             if decimals is not None:
-                styled = styled.format(lambda v, d=decimals: "–" if v != v else f"{v:,.{d}f}", subset=[column])
+                styled = styled.format(lambda v, d=decimals: "–" if v != v else _fixed(v, d), subset=[column])
     if text:  # sentences and names read left-aligned; numbers stay right-aligned
         styled = styled.set_properties(subset=text, **{"text-align": "left"})
         styled = styled.set_table_styles({c: [{"selector": "th", "props": "text-align: left"}] for c in text},
@@ -288,15 +294,36 @@ def stored_comparison(activations, preset: str, seeds=None, runs_dir=None, **ove
     Raises FileNotFoundError naming the missing runs and the one command that trains them.
     """
     overrides = {k: v for k, v in overrides.items() if v}
-    configs = [make_config(a, preset, seeds=list(seeds) or None, **overrides) for a in activations]
-    missing = [c for c in configs if not store.exists(c.run_name(), runs_dir)]
+    where = Path(runs_dir or store.default_runs_dir())
+    if not where.is_dir():  # a notebook opened away from the repository: its runs are there, not missing
+        raise FileNotFoundError(
+            f"no run store at {where.resolve()} (this kernel runs in {Path.cwd()}); open the notebook from the "
+            "repository's notebooks/ folder or its root, or set the runs_dir parameter (or GRADFLOW_RUNS) to the "
+            "repository's checkpoints folder")
+    runs, missing = [], []
+    for a in activations:
+        config = make_config(a, preset, seeds=list(seeds or []) or None, **overrides)
+        run = _stored(config, runs_dir) or _stored_with_more_seeds(a, preset, seeds, runs_dir, **overrides)
+        (runs if run is not None else missing).append(run if run is not None else config)
     if missing:
-        where = runs_dir or store.default_runs_dir()
         names = ", ".join(c.activation["name"] for c in missing)
         raise FileNotFoundError(
             f"the run store {where} has no {preset}-preset run for {names}; reports read stored runs and train "
             f"nothing: train them with `{train_command(activations, preset, seeds, runs_dir, **overrides)}`")
-    return [store.load_run(c.run_name(), runs_dir) for c in configs]
+    return runs
+
+
+def _stored(config, runs_dir):
+    return store.load_run(config.run_name(), runs_dir) if store.exists(config.run_name(), runs_dir) else None
+
+
+def _stored_with_more_seeds(activation, preset: str, seeds, runs_dir, **overrides):
+    """The preset's stored run with its own seeds, read for ``seeds`` only when it holds all of them: a page
+    asked for seed 42 of a run trained on 42, 43 and 44 need not train anything."""
+    if not seeds:
+        return None
+    run = _stored(make_config(activation, preset, **overrides), runs_dir)
+    return run.with_seeds(seeds) if run is not None and set(map(int, seeds)) <= set(run.seeds) else None
 
 
 def data_for(run):

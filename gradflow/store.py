@@ -138,6 +138,28 @@ class Run:
         evidence = Evidence.from_stored(self.config, judged_metrics(self.metrics), self.results, self.recordings)
         return [f.to_dict() for f in diagnose(evidence)]
 
+    def with_seeds(self, seeds) -> Run:
+        """This run read for some of its seeds only (a page asked for fewer seeds than were trained): those
+        seeds' results, metrics and recording, and findings worked out again for them alone. Nothing on disk
+        changes."""
+        import copy
+
+        from .recording import member_subset
+        keep = [int(s) for s in seeds]
+        if not keep or any(s not in self.seeds for s in keep):
+            raise ValueError(f"run {self.name} has seeds {self.seeds}; asked for {keep}")
+        view = copy.copy(self)
+        view.config = json.loads(json.dumps(self.config))
+        view.config["run"]["seeds"] = keep
+        view.results = self.results[self.results["seed"].isin(keep)].reset_index(drop=True)
+        view._metrics = self.metrics[self.metrics["seed"].isin(keep)].reset_index(drop=True)
+        recording = self.recordings
+        if recording is not None:
+            recorded = [int(s) for s in (recording.summary().get("member_seeds") or self.seeds)]
+            view._recordings = member_subset(recording, [recorded.index(s) for s in keep if s in recorded])
+        view._findings = view._diagnose_again()  # the stored findings speak of every seed
+        return view
+
     def model(self, seed: int | None = None) -> BaseNetwork:
         """The best-validation BaseNetwork of ``seed`` (the first seed by default), on the CPU."""
         seed = self.seeds[0] if seed is None else int(seed)
@@ -178,8 +200,13 @@ def load_run(name_or_path, runs_dir=None) -> Run:
         root = path.parent
         names = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) \
             if root.is_dir() else []
-        listed = ", ".join(names[:20]) + (f", ... ({len(names)} in all)" if len(names) > 20 else "") or "none"
-        raise RunStoreError(f"no run named {name_or_path!r} in {root}; runs there: {listed} "
+        import difflib
+        # the names nearest the one typed first ("relu-quick-typo" -> the relu runs), not the alphabet's first
+        near = difflib.get_close_matches(str(name_or_path), names, n=5, cutoff=0.5)
+        listed = ", ".join(near) if near else (
+            ", ".join(names[:20]) + (f", ... ({len(names)} in all)" if len(names) > 20 else "") or "none")
+        raise RunStoreError(f"no run named {name_or_path!r} in {root}; "
+                            f"{'the closest names there' if near else 'runs there'}: {listed} "
                             "(`gradflow runs` describes them)")
     return Run(path)
 

@@ -55,7 +55,7 @@ if not x_min < x_max:
 import pandas as pd
 import torch
 
-from gradflow import answer_keys, narrate, narrate_pages, plots
+from gradflow import answer_keys, exercises, narrate, narrate_pages, plots
 
 nh.setup_display()
 nh.show_markdown(narrate_pages.CREDIT)
@@ -113,7 +113,14 @@ nh.show_markdown(narrate.heading(narrate_pages.activation_sentences(props), "thi
 # Slopes well below 1 (sigmoid's are at most 0.25) shrink it geometrically with depth; slopes of
 # exactly 0 (ReLU's negative half) stop it entirely for that unit. The next page measures both
 # effects in a real network before any training; the pages after it show what they do to learning.
-#
+
+# %% [markdown]
+# ## Try it yourself
+
+# %%
+nh.show_markdown(exercises.activation_functions("quick"))
+
+# %% [markdown]
 # ## Glossary
 
 # %%

@@ -67,7 +67,8 @@ nh.show_table(pd.DataFrame([
                                                                       if rc.get("momentum") else "")),
     ("batch size (images)", str(rc["batch_size"])),
     ("epochs", f"{nh.span_text(results['epochs_trained'])} per seed, of at most {rc['max_epochs']} (early "
-               f"stopping, patience {rc['patience']})"
+               f"stopping, patience {rc['patience']}"
+               + (": it cannot act within so few epochs)" if rc["patience"] >= rc["max_epochs"] else ")")
                + (f"; the group it trained with went on to epoch {int(metrics['epoch'].max())}"
                   if int(metrics['epoch'].max()) > int(results['epochs_trained'].max()) else "")),
     ("seeds", ", ".join(str(s) for s in the_run.seeds)),

@@ -205,7 +205,8 @@ if over:
 trend = narrate_layers.distance_trend_sentences(over if len(over) else None, labels)
 if len(dist):
     nh.show_markdown(narrate_pages.answers(answer_keys.two_run_answers(dist)))
-nh.show_markdown(narrate.heading(narrate_pages.two_run_sentences(summary, dist, page_preset) + trend, "these runs"))
+rates = tuple(r.config["run"].get("lr") for r in (A, B))
+nh.show_markdown(narrate.heading(narrate_pages.two_run_sentences(summary, dist, page_preset, rates) + trend, "these runs"))
 
 # %% [markdown]
 # ## Findings: what differs

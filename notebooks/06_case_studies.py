@@ -195,12 +195,12 @@ seed = keras.seeds[0]
 values, sums = arrays[f"output_values_seed{seed}"], arrays[f"row_sums_seed{seed}"]
 axes[1].hist(values, bins=40, range=(-1, 1), color=ROLE_STYLES["broken"]["color"], alpha=0.8)
 axes[1].axvspan(-1, 0, color="0.85", zorder=0)
-axes[1].set(title="Keras model: its tanh outputs after training", xlabel="output value (tanh, in [-1, 1])",
+axes[1].set(title="Keras model: its tanh outputs\nafter training", xlabel="output value (tanh, in [-1, 1])",
             ylabel="count (512 test images × 10 outputs)")
 axes[1].annotate("negative: not a probability", (-0.97, 0.9), xycoords=("data", "axes fraction"), fontsize=READABLE_PT)
 axes[2].hist(sums, bins=40, color=ROLE_STYLES["broken"]["color"], alpha=0.8)
 axes[2].axvline(0, color=GUIDE_COLOR, ls=":")
-axes[2].set(title="…and their sum per image (what Keras divides by)", xlabel="sum of the 10 outputs",
+axes[2].set(title="…and their sum per image\n(what Keras divides by)", xlabel="sum of the 10 outputs",
             ylabel="images")
 plt.show()
 check_predictions("000")
@@ -263,11 +263,12 @@ show_table(ce.elu_table(elus))
 display(Markdown(ce.elu_reading(elus) + " " + ce.raw_sizes(cases["002"]["raw"])))
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH_IN, 4), layout="constrained")
+fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH_IN, 4.6), layout="constrained")
 curves("002", "val_acc", axes[0], "Validation accuracy", "share of images right", chance=0.1, ylim=(0, 1))
 curves("002", "train_loss", axes[1], "Training loss (mean over each epoch)", "cross-entropy (nats)")
 axes[1].set_ylim(bottom=0)
-axes[0].legend(fontsize=READABLE_PT, loc="center right")
+# four runs: a legend inside a panel would cover the fixes' lines; below both panels it covers nothing
+fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=2, fontsize=READABLE_PT)
 plt.show()
 check_predictions("002")
 

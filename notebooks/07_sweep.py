@@ -32,7 +32,7 @@ sweeps_dir: str = ""  # sweeps directory; empty: $GRADFLOW_SWEEPS, else sweeps/ 
 runs_dir: str = ""  # run store directory; empty means $GRADFLOW_RUNS or checkpoints
 preset: str = "quick"  # report preset (the sweep itself names its own preset)
 panel_axis: str = ""  # axis with one panel per value; empty means the grid axis with most values besides act
-curve_slice: str = ""  # learning-curve slice: comma-joined pairs such as init:kaiming (written with an equals sign); empty: first value of each axis
+curve_slice: str = ""  # learning-curve slice: comma-joined axis:value pairs such as init:kaiming (or init=kaiming); empty: first value of each axis
 metric: str = "val_acc"  # learning-curve metric: val_acc, train_acc, val_loss or train_loss
 
 # %% tags=["validate-parameters"]
@@ -52,9 +52,10 @@ if panel_axis and panel_axis not in AXES:
     raise ValueError(f"unknown panel_axis {panel_axis!r}; accepted: {', '.join(AXES)}")
 slice_items = {}
 for part in filter(None, (p.strip() for p in curve_slice.split(","))):
-    key, sep, value = part.partition("=")
+    key, sep, value = part.replace(":", "=", 1).partition("=")  # init:kaiming and init=kaiming alike
     if not sep or key.strip() not in AXES:
-        raise ValueError(f"curve_slice takes axis=value pairs joined by commas (axes: {', '.join(AXES)}), got {part!r}")
+        raise ValueError(f"curve_slice takes axis:value pairs joined by commas, such as init:kaiming (axes: "
+                         f"{', '.join(AXES)}), got {part!r}")
     slice_items[key.strip()] = value.strip()
 
 # %%
@@ -133,14 +134,15 @@ if len(ok):
             x = np.arange(len(acts)) + (j - (len(settings) - 1) / 2) * width
             # a cell whose seeds split between chance and learning gets no interval: it would span the axis
             split = [bool(sn.is_split(c)) for _, c in d.iterrows()]  # NaN rows (no such cell) compare False
-            ax.errorbar(x, 100 * d["mean"], yerr=np.where(split, np.nan, 100 * d["half"].fillna(0)), fmt="o", capsize=3,
-                        ms=4, color=plt.cm.tab10(j % 10), label=s)
+            ax.errorbar(x, 100 * d["mean"], yerr=np.where(split, np.nan, 100 * d["half"].fillna(0)), fmt="o", capsize=4,
+                        ms=6, color=plt.cm.tab10(j % 10), label=s)
             for xi, act in zip(x, acts):  # every seed as a small grey dot: a split cell shows as two groups
                 seeds_here = ok[(ok["act"] == act) & (ok["setting"] == s)
                                 & (ok[panel].astype(str) == str(pv) if panel else True)]["test_acc"]
                 spread = xi + 0.08 + 0.05 * np.arange(len(seeds_here))  # side by side: equal seeds stay countable
-                ax.plot(spread, 100 * seeds_here, ".", color="0.55", ms=4, zorder=1)
+                ax.plot(spread, 100 * seeds_here, ".", color="0.55", ms=6, zorder=1)
         ax.set_ylim(0, 100)  # accuracy is a percentage: an interval past 0 or 100 is cut at the frame
+        ax.set_xlim(-0.5, len(acts) - 0.5)  # the chance label below ends at the frame, not past it
         ax.axhline(10, color="0.5", lw=0.8, ls=":")  # chance for 10 classes: where a cell that learned nothing sits
         ax.text(len(acts) - 0.5, 11, "chance", fontsize=READABLE_PT, color="0.4", ha="right", va="bottom")
         ax.set_xticks(range(len(acts)), acts, rotation=30)

@@ -67,6 +67,20 @@ def test_register_function_as_decorator_and_call():
         gradflow.register_activation("test_cube", lambda x: x)
 
 
+def test_a_notebook_cell_run_twice_registers_its_activation_again():
+    """Run all, twice, in one kernel: the cell defines the same function again; that is no clash."""
+    def cell():
+        def soft_clip(x):
+            return 2 * torch.tanh(x / 2)
+        return gradflow.register_activation("test_soft_clip", soft_clip)
+
+    cell()
+    cell()  # a new function object, same module and name: it replaces the first
+    assert gradflow.get_activation("test_soft_clip")(torch.tensor([0.0])).item() == 0.0
+    with pytest.raises(ValueError, match="already registered"):
+        gradflow.register_activation("test_soft_clip", torch.sigmoid)  # another function under a taken name
+
+
 def test_register_module_class():
     class Clip(nn.Module):
         def __init__(self, limit=1.0):

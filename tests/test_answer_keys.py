@@ -35,6 +35,24 @@ def test_slope_answers_name_the_flattest_the_dead_range_and_a_sign_change():
     assert "**swish**'s slope is exactly 0 at one point, x ≈ -1.4" in second and "The others never reach 0" in second
     _, none = answer_keys.slope_answers(props.assign(dead_share=0.0), curves[curves["activation"] != "swish"])
     assert none.startswith("None")
+    # a student's relu and tanh alone: both peak at slope 1, and 1 to the fourth is 1, not "1.0e0"
+    tie, _ = answer_keys.slope_answers(props[props["activation"].isin(["relu", "tanh"])], curves)
+    assert tie.startswith("**relu** and **tanh**, whose slope is at most 1.00") and "by 1 or less" in tie
+
+
+def test_activation_sentences_say_where_a_slope_is_zero_and_agree_in_number():
+    props = pd.DataFrame({"activation": ["relu", "clip2", "tanh", "elu"], "max_slope": [1.0, 1.0, 1.0, 1.0],
+                          "left_slope": [0.0, 0.0, 1.8e-4, 6.7e-3], "right_slope": [1.0, 0.0, 1.8e-4, 1.0],
+                          "dead_share": [0.5, 0.6, 0.0, 0.0], "mean_out": [0.4, 0.0, 0.0, 0.16]})
+    text = " ".join(narrate_pages.activation_sentences(props))
+    assert "relu's slope is exactly 0 on 50 % of the range (all negative inputs)" in text
+    assert "clip2's slope is exactly 0 on 60 % of the range (large inputs of either sign): a unit whose input " \
+           "stays there" in text
+    assert "clip2 and tanh flatten out on both sides: at x = ±5 their slope" in text
+    alone = " ".join(narrate_pages.activation_sentences(props[props["activation"] == "tanh"]))
+    assert "tanh flattens out on both sides: at x = ±5 its slope" in alone  # one activation: singular
+    assert "elu flattens out on the negative side only" in text
+    assert "far from 0 for relu (0.40), and smaller but still positive for elu (0.16)" in text
 
 
 def _grad_std(act, first, last):

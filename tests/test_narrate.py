@@ -326,7 +326,10 @@ def test_two_runs_say_which_way_the_gradients_differ():
                          "median_a": [-5.6, -2.0], "median_b": [-3.6, -2.1]})
     text = " ".join(two_run_sentences(summary, dist, "quick"))
     assert "run A's gradients are typically about 100× smaller than run B's" in text
-    assert "2.5e-6 against 2.5e-4" in text
+    assert "2.5e-6 against 2.5e-4" in text and "At the same learning rate a smaller gradient takes a smaller" in text
+    other_rates = " ".join(two_run_sentences(summary, dist, "quick", (0.01, 0.1)))
+    assert "learning rates differ (0.01 and 0.1), so a smaller gradient need not take a smaller step" in other_rates
+    assert "At the same learning rate" not in other_rates
     dist["median_b"] = [-5.5, -2.1]  # a tenth of a decade: no direction worth a sentence
     assert "smaller than" not in " ".join(two_run_sentences(summary, dist, "quick"))
 

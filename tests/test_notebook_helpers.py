@@ -68,3 +68,32 @@ def test_figures_are_described_for_screen_readers():
     axes[1].set_ylabel("loss (nats)")  # panels with different axes: each is named
     assert "Vertical axes: accuracy; loss (nats)." in nh.figure_description(fig)
     plt.close(fig)
+
+
+def test_a_page_asking_for_fewer_seeds_reads_them_from_the_stored_run(tmp_path):
+    """Seed 1 of a run trained on seeds 0 and 1 is there already: read, not trained again (a student's
+    `seeds=[42]` on page 3 asked for two minutes of training before)."""
+    from gradflow.cli import main
+    runs = tmp_path / "runs"
+    assert main(["train", "--act", "sigmoid,relu", "--preset", "smoke", "--out", str(runs), "--no-progress"]) == 0
+    before = sorted(p.name for p in runs.iterdir())
+    whole = nh.stored_comparison(["relu"], "smoke", [], str(runs))[0]
+    sigmoid, relu = nh.stored_comparison(["sigmoid", "relu"], "smoke", [1], str(runs))
+    assert sorted(p.name for p in runs.iterdir()) == before  # nothing trained, nothing written
+    assert whole.seeds == [0, 1] and relu.seeds == [1] and sigmoid.seeds == [1]
+    assert relu.results["seed"].tolist() == [1] and set(relu.metrics["seed"]) == {1}
+    assert relu.results["test_acc"].iloc[0] == whole.results.set_index("seed").loc[1, "test_acc"]
+    assert relu.recordings.summary()["member_seeds"] == [1]
+    assert set(relu.recordings.tables()["scalars"]["member"]) == {0}  # renumbered: one member
+    assert all(f.get("of_seeds") in (None, 1) for f in relu.findings)  # diagnosed for seed 1 alone
+    with pytest.raises(FileNotFoundError, match="no quick-preset run|has no smoke-preset run"):
+        nh.stored_comparison(["relu"], "smoke", [7], str(runs))  # a seed it was not trained on: train it
+
+
+def test_a_notebook_opened_away_from_the_repository_says_where_it_looked(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("GRADFLOW_RUNS", raising=False)
+    with pytest.raises(FileNotFoundError) as err:
+        nh.stored_comparison(["relu"], "quick", [])
+    msg = str(err.value)
+    assert f"no run store at {tmp_path / 'checkpoints'}" in msg and "runs_dir" in msg and "gradflow train" not in msg

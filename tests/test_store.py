@@ -169,6 +169,11 @@ def test_loading_never_unpickles(run_dir, tmp_path):
 def test_missing_run_and_seed_errors(run_dir, tmp_path):
     with pytest.raises(RunStoreError, match="no run named .nope. in .*; runs there: .*gradflow runs"):
         store.load_run("nope", tmp_path)
+    # a near miss lists the nearest names, not the first of the alphabet
+    for name in ("case000-keras-quick-0000000000", "elu-quick-0000000000", "relu-quick-1111111111"):
+        (tmp_path / name).mkdir()
+    with pytest.raises(RunStoreError, match="the closest names there: relu-quick-1111111111"):
+        store.load_run("relu-quick-typo", tmp_path)
     with pytest.raises(ValueError, match="has no seed 7; its seeds: \\[0, 1\\]"):
         store.load_run(run_dir).model(7)
 

@@ -113,7 +113,7 @@ def test_a_split_cell_is_compared_by_seeds_at_chance_not_by_its_interval():
     assert ("**sigmoid | init=default** ends at chance in 2 of 3 seeds; with one setting changed (init → kaiming "
             "or act → relu), 0 of 3 do.") in text
     lead = sn.conclusion(pairs, sn.finding_counts(split, AXES), 3, preview=False)[0]
-    assert lead.startswith("The change that matters most here: changing init from default to kaiming")
+    assert lead.startswith("Counted in seeds, the change that matters most here: changing init from default to kaiming")
 
 
 def test_curve_sentence_says_when_stopped_seeds_are_in_the_mean():
@@ -140,15 +140,17 @@ def test_the_conclusion_says_when_the_rescued_seeds_were_plateau_stops():
     assert "plateau" not in " ".join(plain)  # stuck for good (no PLATEAU_STOP): nothing to add
 
 
-def test_one_cell_at_chance_is_one_sentence_and_pairs_follow_the_grid_order():
+def test_one_cell_at_chance_is_one_sentence_and_pairs_read_upwards():
     """relu -> sigmoid and sigmoid -> tanh are one fact (sigmoid ends at chance): one sentence, with the
-    changes that help, settings first; the pairs run in the order the grid lists its values."""
+    changes that help, settings first; each pair reads from the lower cell to the higher, so a change is
+    said as what it gains ("sigmoid -> tanh: +74 points", not "tanh -> sigmoid: -74")."""
     grid = _table({("relu", "default"): [0.84, 0.85, 0.86], ("tanh", "default"): [0.84, 0.845, 0.85],
                    ("sigmoid", "default"): [0.10, 0.10, 0.10], ("sigmoid", "kaiming"): [0.60, 0.62, 0.61]})
     cells = sn.cell_table(grid, AXES)
     pairs = sn.one_setting_pairs(cells, AXES)
     assert [(r["from"], r["to"]) for r in pairs[pairs["axis"] == "act"].to_dict("records")] == [
-        ("relu", "tanh"), ("relu", "sigmoid"), ("tanh", "sigmoid")]
+        ("tanh", "relu"), ("sigmoid", "relu"), ("sigmoid", "tanh")]
+    assert (pairs["change (pp)"] >= 0).all()
     text = sn.pair_sentences(pairs, cells, AXES, 3, preview=False)
     chance = [t for t in text if "at chance" in t]
     assert chance == ["**sigmoid | init=default** ends at chance in 3 of 3 seeds; with one setting changed (init → "
