@@ -102,7 +102,8 @@ def _layer_panels(frame: pd.DataFrame, group: str, ncols: int):
     ncols = max(1, min(ncols, len(groups)))
     nrows = math.ceil(len(groups) / ncols)
     width = min(4.3, PAGE_WIDTH_IN / ncols) if len(groups) > 1 else 7.5  # a lone panel gets the room a reader needs
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, 3.0 * nrows + 0.6), sharex=True, sharey=True,
+    height = 3.0 if len(groups) > 1 else 3.8  # a lone panel: room for its y label's length
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows + 0.6), sharex=True, sharey=True,
                              squeeze=False, layout="constrained")
     for ax in axes.ravel()[len(groups):]:
         ax.set_visible(False)
@@ -244,7 +245,7 @@ def plot_layer_distributions(hist: pd.DataFrame, labels: dict, title: str, xlabe
         if log_y:
             ax.set_yscale("log")
         if own_x:
-            ax.set_xlim(*_occupied_range(d))
+            ax.set_xlim(*occupied_range(d))
         elif xlim:
             ax.set_xlim(*xlim)
     handles, names = axes.ravel()[0].get_legend_handles_labels()
@@ -257,7 +258,7 @@ def plot_layer_distributions(hist: pd.DataFrame, labels: dict, title: str, xlabe
     return fig
 
 
-def _occupied_range(bins: pd.DataFrame, pad: float = 0.04) -> tuple[float, float]:
+def occupied_range(bins: pd.DataFrame, pad: float = 0.04) -> tuple[float, float]:
     """x limits around the bins that hold any value (every layer of one panel), padded by ``pad`` of the
     span so an outline at the edge does not vanish into the frame; a log y axis shows even tiny bins,
     so any nonzero count counts."""

@@ -33,14 +33,16 @@ GLOSSARY = {
     "dead unit": "a hidden unit that, for every training image checked, either passes no gradient back (its slope "
                  "is below 1e-4 of the activation's largest slope: the weights into it stop learning) or outputs "
                  "nothing (|output| < 1e-6: it tells the next layer nothing, and the weights out of it get no "
-                 "gradient). Training can revive it when earlier layers move its inputs. Counted by the recorder on "
-                 "a pass over the training images (how many: the page says).",
+                 "gradient). Training can revive it when earlier layers move its inputs. Counted on a pass over "
+                 "training images (pages 2–4 say how many).",
     "saturated": "a value where the activation's slope is below 6 % of its largest slope (for tanh that is "
-                 "|tanh(x)| > 0.97): almost no gradient passes back through it. For ReLU the recorder counts "
+                 "|tanh(x)| > 0.97): almost no gradient passes back through it. For ReLU these pages count "
                  "its flat negative side the same way; there the unit is off, which is not saturation in the tanh "
                  "sense (ReLU never fades for large inputs).",
     "TV distance": "total-variation distance between two histograms on the same bins: half the summed absolute "
-                   "difference of their fractions. 0 = identical, 1 = no overlap.",
+                   "difference of their fractions. 0 = identical, 1 = no overlap. It stops at 1 however far apart "
+                   "two histograms that do not overlap lie, so the pages give the ratio of their medians for how "
+                   "far.",
     "nats": "the unit of cross-entropy loss with the natural logarithm; guessing uniformly among 10 classes "
             f"costs ln 10 = {CHANCE_LOSS_10:.2f} nats.",
     "seed": "the number that fixes a run's random initialisation, data order and (where a network has dropout) "

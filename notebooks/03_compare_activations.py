@@ -135,9 +135,11 @@ nh.show_markdown(narrate.heading(acc_text))
 #
 # For each layer, the median size of its weight gradients (`log10 |dL/dW|`, all seeds pooled) at every
 # recorded step, with a band over the middle half of the values. Light lines are the layers near the
-# input, dark the output layer. All panels share their axes. Step 0 is each run's first shuffled
-# training batch, and the gap is read from medians, so it differs from page 2's, which used the
-# first 256 training images and the gradients' std: the same kind of gap, from another batch.
+# input, dark the output layer. All panels share their axes. A band that drops to the bottom of the
+# axis means a quarter or more of that layer's gradients were exactly 0 at that step. Step 0 is each
+# run's first shuffled training batch, and the gap is read from medians, so it differs from page 2's,
+# which used the first 256 training images and the gradients' std: the same kind of gap, from
+# another batch.
 
 # %%
 flow_text = []

@@ -115,7 +115,9 @@ nh.show_markdown(narrate_pages.stopping_note(metrics))
 #
 # Two views of the recordings, all seeds pooled. First, each layer's weight-gradient size
 # (`log10 |dL/dW|`, median, with a band over the middle half) at every recorded step: light lines are
-# the layers near the input, dark the output layer. Second, the update:data ratio: how much each
+# the layers near the input, dark the output layer. A band that drops to the bottom of the axis means
+# a quarter or more of that layer's gradients were exactly 0 at that step (weights whose unit and input
+# were never on for the same image of the batch). Second, the update:data ratio: how much each
 # optimizer step changes a layer's weights relative to their size, against the healthy 1e-3 (the
 # dashed guide).
 
@@ -154,7 +156,8 @@ if tables is not None:
                       .assign(when=f"step {int(s)}") for s in (steps[0], steps[-1])], ignore_index=True)
     fig = flow_plots.plot_layer_distributions(both, labels, f"{act}: hidden-layer outputs (all seeds pooled)",
                                               "activation output value (values beyond ±5 in the end bins)",
-                                              group="when", ncols=2, log_y=True)
+                                              group="when", ncols=2, log_y=True,
+                                              xlim=flow_plots.occupied_range(both))  # both steps' values, one axis
     plt.show()
     scalars = tables["scalars"]
     std = scalars[scalars["quantity"] == "act_std"].groupby(["layer", "step"], sort=False)["value"].mean().reset_index()
