@@ -570,3 +570,32 @@ def test_a_compiled_model_is_not_recompiled_step_after_step():
     scalars = rec.tables()["scalars"]
     assert scalars.query("quantity == 'act_std'")["step"].nunique() == 12  # the hooks still ran every step
     torch._dynamo.reset()
+
+
+@pytest.mark.parametrize("call", ["dict", "keyword"])
+def test_the_input_range_is_read_from_a_dict_or_keyword_input(call):
+    """model({"image": x}) and model(ids, pixels=x): raw 0-255 pixels are seen there too (UNNORMALIZED_INPUT),
+    and an integer tensor beside them (token ids, a mask) is not taken for the input."""
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 3))
+
+        def forward(self, batch=None, ids=None, pixels=None):
+            return self.body(batch["image"] if batch is not None else pixels)
+
+    torch.manual_seed(0)
+    net, x, y = Net(), torch.randint(0, 256, (32, 16)).float(), torch.randint(0, 3, (32,))
+    ids = torch.arange(32)
+    opt = torch.optim.SGD(net.parameters(), lr=1e-4)
+    with Recorder(net) as rec:
+        for _ in range(3):
+            opt.zero_grad()
+            out = net({"ids": ids, "image": x}) if call == "dict" else net(ids=ids, pixels=x)
+            loss = F.cross_entropy(out, y)
+            loss.backward()
+            opt.step()
+            rec.step(loss=loss)
+    s = rec.tables()["scalars"]
+    assert s[(s.layer == "<input>") & (s.quantity == "input_max")]["value"].max() == pytest.approx(x.max().item())
+    assert "UNNORMALIZED_INPUT" in {f.code for f in diagnose(rec)}

@@ -16,7 +16,7 @@ from .. import quantities as Q
 from ..activations import is_bounded
 from ..loss_graph import node_name
 from .dropout_probe import probe_dropout, probe_slice
-from .layers import first_tensor
+from .layers import first_float_tensor, first_tensor
 
 MIN_CLASS_BATCH = 16  # class labels per batch below this say little about the order of the data
 
@@ -37,13 +37,15 @@ class ModelBoundary:
         self.dropout_masks: list | None = None  # the probe's result (None: not probed)
         self._probe_input = None  # a slice of the first recorded batch, for the dropout-mask probe
 
-    def on_input(self, step: int, training: bool, args) -> None:
+    def on_input(self, step: int, training: bool, args, kwargs=None) -> None:
         self.mode[step] = training  # model.eval() left on while training: EVAL_MODE
-        x = first_tensor(args)
-        if x is None or not x.is_floating_point() or not x.numel():
+        x = first_float_tensor((args, kwargs or {}))
+        if x is None or not x.numel():
             return
         self._record_range(Q.INPUT_LAYER, Q.INPUT_RANGE, x)
-        if self.dropout_masks is None and self._probe_input is None and len(args) == 1:
+        # the mask probe re-runs the model on a slice of one plain positional tensor: only that call shape
+        single = len(args) == 1 and not kwargs and isinstance(args[0], torch.Tensor)
+        if self.dropout_masks is None and self._probe_input is None and single:
             self._probe_input = probe_slice(x, self._root_stacked and x.dim() >= 3 and x.shape[0] == self.members)
 
     def on_output(self, y, last_activation) -> None:

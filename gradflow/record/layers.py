@@ -168,3 +168,14 @@ def first_tensor(obj):
         return obj
     values = obj.values() if isinstance(obj, dict) else obj if isinstance(obj, (tuple, list)) else ()
     return next((o for o in values if isinstance(o, torch.Tensor)), None)
+
+
+def first_float_tensor(obj, depth: int = 3):
+    """The first floating-point tensor anywhere in a model's inputs: model(x), model({"image": x}),
+    model(input_ids, pixels=x). Integer tensors (token ids, masks) are not what a range check reads."""
+    if isinstance(obj, torch.Tensor):
+        return obj if obj.is_floating_point() else None
+    if depth == 0:
+        return None
+    values = obj.values() if isinstance(obj, dict) else obj if isinstance(obj, (tuple, list)) else ()
+    return next((t for o in values if (t := first_float_tensor(o, depth - 1)) is not None), None)

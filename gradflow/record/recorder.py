@@ -157,7 +157,8 @@ class Recorder:
     def _register(self):
         h = self._handles
         self._optimizers.arm()
-        h.append(self.model.register_forward_pre_hook(self._guard(self._on_model_input)))
+        # with its keyword arguments: model(pixels=x) and model({"image": x}) have their input range read too
+        h.append(self.model.register_forward_pre_hook(self._guard(self._on_model_input), with_kwargs=True))
         h.append(self.model.register_forward_hook(self._guard(self._on_model_output)))
         for lay in self.layers:
             if lay.kind == PARAM:
@@ -214,10 +215,10 @@ class Recorder:
         handle = lay.module.register_forward_hook(self._guard(hook))
         return handle
 
-    def _on_model_input(self, module, args):
+    def _on_model_input(self, module, args, kwargs=None):
         training = self._forward.in_training_forward = self._training_forward()
         if self._active and training:
-            self._boundary.on_input(self._step, module.training, args)
+            self._boundary.on_input(self._step, module.training, args, kwargs or {})
 
     def _on_model_output(self, module, args, out):
         self._forward.in_training_forward = False
