@@ -129,7 +129,10 @@ def preview_callout(preset: str, facts: dict) -> str:
     return (f"<div class='gf-callout gf-preview'><b>Preview, not results.</b> These pages use the "
             f"<code>{_esc(preset)}</code> preset: {_esc(epochs)} epochs instead of the recipe's {RECIPE_EPOCHS}, "
             f"{_seeds_word(len(facts['seeds']))}. They show how each analysis reads, but they do not rank the "
-            f"activations or compare with the tutorial's accuracies: early epochs favour fast starters. "
+            f"activations or compare with the tutorial's accuracies: early epochs favour fast starters. What "
+            f"a short run can hide: an activation at chance after a few epochs may still leave it (sigmoid does, "
+            f"in some seeds, in the full recipe), and a setting that speeds up the start, such as an "
+            f"initialisation, can look decisive early and make no difference by the end. "
             f"For the real comparison run <code>make report PRESET=tutorial</code>.</div>")
 
 
