@@ -210,7 +210,8 @@ PLANTED_CAUSE = {
     "cnn_unused_layer": ("not used in forward",),
     "mlp_features_numpy_clip": ("graph is cut",),
     "mlp_features_under_no_grad": ("torch.no_grad()",),
-    "mlp_dead_bias": ("ReLU units pushed negative",),
+    # biases at -10 switch every unit off before the first step: diagnosis 12 names that set-up itself
+    "mlp_dead_bias": ("ReLU units pushed negative", "a bias initialised far negative"),
     "mlp_sigmoid_patience": ("too little patience",),
     "ae_sigmoid_pm1_targets": ("targets are not scaled",),
     "mlp_mse_broadcast": ("trailing dimension of 1",),

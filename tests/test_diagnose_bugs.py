@@ -94,6 +94,20 @@ def test_functional_dropout_healthy_twins_are_not_flagged(fmnist):
     assert len(found) == 2 and {f.evidence["cause"] for f in found} == {"module"}
 
 
+def test_a_dropout_of_one_half_is_not_flagged_from_its_masks(fmnist):
+    """p = 0.5 is the classic rate: its masks estimate 0.48-0.51, and an estimate a hair above one half is not a
+    keep-probability mistake, whether a Dropout(0.5) module or F.dropout(p=0.5) inside forward() makes them."""
+    for seed in range(4):
+        torch.manual_seed(seed)
+        module = _train(BaseNetwork("relu", hidden_sizes=[128, 64], dropout=0.5), fmnist.x, fmnist.y, steps=2,
+                        seed=seed)
+        assert [d for d in module.summary()["dropout_masks"] if d["p"] > 0.3]  # the probe saw the masks
+        assert not _by_code(diagnose(module), "HIGH_DROPOUT"), seed
+        torch.manual_seed(seed)
+        functional = _train(TF1Net(0.5, follow_mode=True), fmnist.x, fmnist.y, steps=2, seed=seed)
+        assert not _by_code(diagnose(functional), "HIGH_DROPOUT"), seed
+
+
 def test_the_probe_changes_nothing_in_training():
     """Same seed with and without the recorder: the same weights (the random state and batch-norm
     statistics are restored, the user's hooks do not see the probe's passes)."""

@@ -20,11 +20,28 @@ scores and verdicts in ``scores``.
 from __future__ import annotations
 
 from .. import quantities as Q
-from .data_causes import input_cause, targets_in_range, tiny_inputs, unnormalized, unnormalized_fast, unshuffled
+from .data_causes import (
+    input_cause,
+    labels_mismatch,
+    targets_in_range,
+    tiny_inputs,
+    unnormalized,
+    unnormalized_fast,
+    unshuffled,
+)
 from .evidence import Evidence
 from .facts import Facts
 from .finding import Finding, num
-from .loop_causes import eval_after_start, gradient_gap, lr_decayed, nll_cause, one_layer_fixed, whole_model, zero_lr
+from .loop_causes import (
+    accumulating,
+    eval_after_start,
+    gradient_gap,
+    lr_decayed,
+    nll_cause,
+    one_layer_fixed,
+    whole_model,
+    zero_lr,
+)
 from .nonfinite import SKIPPED_WARN_SHARE
 from .scale_causes import (
     high_lr,
@@ -36,6 +53,7 @@ from .scale_causes import (
     tiny_clipping,
 )
 from .scores import AGAINST, FOR, RULED_OUT, STRONG, UNKNOWN, verdict
+from .unit_causes import knocked_out, off_from_start
 
 # --------------------------------------------------------------------------- candidate causes
 # Each returns (score, one line of evidence). They read Facts and the finding itself.
@@ -76,6 +94,8 @@ def relu_family(F: Facts, f):
 
 def constant_init(F: Facts, f):
     """A weight that starts as a constant (norm scales at 1, zero embeddings) has std ~0: ratios against it mislead."""
+    if f.evidence.get("scale") == "rms":  # the rule already judged it against its starting size, not its std
+        return AGAINST, f"{F.ev.layer_title(f.layer)} is judged against the size (RMS) of its values, not their std"
     layers = f.layers or ([f.layer] if f.layer else [])
     norms = [n for n in layers if "Norm" in F.layer_type(n) or n == Q.ROOT_LAYER]
     if norms:
@@ -188,6 +208,9 @@ def symmetric(F: Facts, f):
     return RULED_OUT, "the units of every recorded layer differ"
 
 
+OFF_FROM_START = ("units switched off from the start (a bias initialised far negative, or weights that make every "
+                  "input negative)", off_from_start)
+
 # first in each list where it applies: when found it is the root cause (its std-based ratios and
 # growth read as a blow-up) and wins ties; when not found it is ruled out and sorts last
 SYMMETRIC_CAUSE = ("every unit of a layer the same (constant or zero initialisation)", symmetric)
@@ -233,7 +256,7 @@ CAUSES = {
                            ("too high a learning rate", high_lr),
                            ("unnormalised inputs", unnormalized),
                            ("too-large initialisation", large_init),
-                           ("gradients accumulate (no zero_grad)", found("ACCUMULATING_GRADIENT", "gradients are cleared")),
+                           ("gradients accumulate (no zero_grad)", accumulating),
                            ("a parameter initialised to a constant (norm scale, zero embedding), "
                             "whose std is no scale", constant_init)],
     "UPDATE_RATIO": [SYMMETRIC_CAUSE,
@@ -270,11 +293,13 @@ CAUSES = {
                    ("too high a learning rate", high_lr),
                    ("no normalisation before the bounded activation", no_normalisation)],
     "DEAD_UNITS": [SYMMETRIC_CAUSE,
+                   OFF_FROM_START,
                    ("inputs scaled down to almost nothing (divided by 255 twice)", tiny_inputs),
                    ("weight decay so strong it pulls the weights to zero", strong_weight_decay),
                    ("ReLU units pushed negative stay there", relu_family),
                    ("heavy dropout (see HIGH_DROPOUT) makes each unit's updates large and rare", dropout_scaling),
-                   ("too high a learning rate knocked units out", high_lr),
+                   ("too high a learning rate knocked units out", knocked_out),
+                   ("gradients accumulate (no zero_grad)", accumulating),
                    ("unnormalised inputs", unnormalized),
                    ("too-large initialisation", large_init)],
     "EVAL_MODE": [("model.eval() for validation, model.train() not called again", eval_after_start(FOR, AGAINST)),
@@ -302,6 +327,8 @@ CAUSES = {
                         ("units copied from one another (e.g. one tensor repeated to build the weight)",
                          stated("check how the weights were set", UNKNOWN))],
     "NOT_LEARNING": [SYMMETRIC_CAUSE,
+                     # a .grad never cleared blows the steps up at any rate: first when seen (review b01)
+                     ("gradients accumulate (no zero_grad)", accumulating),
                      # first when UNSHUFFLED_DATA is found (it wins the tie with a high rate's STRONG), else last
                      ("training batches ordered by class (no shuffling)", unshuffled),
                      ("inputs scaled down to almost nothing (divided by 255 twice)", tiny_inputs),
@@ -318,11 +345,13 @@ CAUSES = {
                      ("dropout drops most units", dropout_high),
                      ("early stopping ended it on its initial plateau", plateau_patience),
                      ("layers that never update", found("NOT_UPDATED", "every recorded layer moves")),
-                     ("a learning-rate schedule that decayed to almost nothing (stepped per batch?)", lr_decayed)],
+                     ("a learning-rate schedule that decayed to almost nothing (stepped per batch?)", lr_decayed),
+                     # possible only when nothing else is wrong: healthy gradients and updates, the loss at chance
+                     ("the labels do not match the inputs (a shuffled or misaligned label array)", labels_mismatch)],
     "DIVERGING": [("too high a learning rate", high_lr),
                   ("unnormalised inputs", unnormalized),
                   ("too-large initialisation", large_init),
-                  ("gradients accumulate (no zero_grad)", found("ACCUMULATING_GRADIENT", "gradients are cleared"))],
+                  ("gradients accumulate (no zero_grad)", accumulating)],
     "PLATEAU_STOP": [("too little patience for a slow start", plateau_patience),
                      ("a slow start from vanishing gradients", found("VANISHING_GRADIENT", "the gradient reaches the input end")),
                      ("a bounded activation with a small derivative", bounded_activation),
@@ -330,6 +359,24 @@ CAUSES = {
     "RECORDER_ERROR": [("a statistic the recorder cannot compute for this layer type",
                         stated("training itself was not affected", FOR))],
 }
+
+
+# A finding whose rule tells several kinds of one symptom apart (``evidence["cause"]``) can have its own
+# list. SATURATION of a ReLU-family layer is its units switched off (the negative half is the flat one):
+# no normalisation "before the bounded activation", but a far-negative bias or a rate that knocked them out.
+KIND_CAUSES = {
+    ("SATURATION", "one_sided"): [SYMMETRIC_CAUSE,
+                                  OFF_FROM_START,
+                                  ("too high a learning rate knocked the units out", knocked_out),
+                                  ("gradients accumulate (no zero_grad)", accumulating),
+                                  ("unnormalised inputs push pre-activations far out", unnormalized),
+                                  ("too-large initialisation", large_init)],
+}
+
+
+def causes_of(f) -> list:
+    """The candidate causes of ``f``'s symptom: its kind's own list, else its code's."""
+    return KIND_CAUSES.get((f.code, f.evidence.get("cause")), CAUSES.get(f.code, []))
 
 
 def likely_causes(f, n: int = 3, evidence: bool = True) -> str:
@@ -344,7 +391,7 @@ def rank_causes(f: Finding, ev: Evidence, codes: set, facts: Facts | None = None
     """The candidate causes of ``f``'s symptom, likeliest first: {cause, verdict, score, evidence}."""
     F = facts or Facts(ev, codes)
     ranked = []
-    for prior, (cause, check) in enumerate(CAUSES.get(f.code, [])):
+    for prior, (cause, check) in enumerate(causes_of(f)):
         try:
             score, line = check(F, f)
         except (KeyError, TypeError, ValueError, IndexError, ZeroDivisionError) as e:  # a damaged recording

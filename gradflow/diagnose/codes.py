@@ -46,7 +46,13 @@ from __future__ import annotations
 #    config does not say; an output activation saturated by targets at the ends of its range (an
 #    autoencoder's sigmoid on [0, 1] pixels) is a note, not a warning; SATURATION reads no step after a
 #    model's first NaN/inf (every unit reads as flat there: NONFINITE tells that story).
-DIAGNOSIS_VERSION = 11
+# 12: a finding's suggestion leads with the fix of its top-ranked cause when the run supports it (fixes.py),
+#    not the code's generic advice; a missing zero_grad() ranks first for DIVERGING/EXPLODING_GRADIENT;
+#    SATURATION of a ReLU-family layer (cause one_sided) has its own causes (units off from the start, a rate
+#    that knocked them out), and so has DEAD_UNITS; labels that do not match the inputs are a possible cause of
+#    NOT_LEARNING when nothing else is wrong; a layer whose rate decayed to nothing gets one UPDATE_RATIO, not
+#    two; a warning no longer calls itself "a note".
+DIAGNOSIS_VERSION = 12
 
 CODES = {
     # whole-run and data problems
@@ -70,7 +76,9 @@ CODES = {
                    "its output detached before the loss, or rec.step() called before backward()",
     "ONLY_NORM_TRAINABLE": "the only trainable parameters are normalisation layers' scales and shifts",
     # units
-    "SATURATION": "many units of a bounded activation (tanh, sigmoid) sit where its derivative is ~0",
+    "SATURATION": "many units of a bounded activation (tanh, sigmoid) sit where its derivative is ~0; or nearly "
+                  "every unit of a ReLU-family layer is switched off, with its own likely causes (off from the first "
+                  "step, as after a far-negative bias, or knocked out by the learning rate)",
     "DEAD_UNITS": "a quarter or more of a layer's units never pass a gradient over a whole input set",
     "SYMMETRIC_UNITS": "every unit of a weight layer is still a copy of the others after training steps "
                        "(constant or zero initialisation: identical units get identical gradients)",

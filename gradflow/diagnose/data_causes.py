@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from .facts import Facts
 from .finding import num
+from .scale_causes import HEALTHY_UPDATE
 from .scores import AGAINST, FOR, NOT_SEEN, RULED_OUT, SELDOM, STRONG, UNKNOWN
 
 
@@ -75,3 +76,27 @@ def targets_in_range(F: Facts, f):
     ce = kind and "cross_entropy" in str(kind)
     return (AGAINST if ce else FOR), (f"the loss is {kind}: it wants raw logits" if ce else
                                       f"loss {kind or 'unknown'}: fine if the targets lie in the output's range")
+
+
+# What a net with labels that do not belong to its inputs shows: nothing wrong in the gradients or
+# the updates, yet the loss stays at ln(classes), because what one batch teaches the next one undoes.
+GRADIENT_TROUBLE = {"VANISHING_GRADIENT", "EXPLODING_GRADIENT", "UPDATE_RATIO", "SATURATION", "DEAD_UNITS",
+                    "SYMMETRIC_UNITS", "NONFINITE", "NOT_UPDATED", "NO_GRADIENT", "ACCUMULATING_GRADIENT"}
+
+
+def labels_mismatch(F: Facts, f):
+    """NOT_LEARNING: labels shuffled apart from their inputs (or read from another file) leave the loss at
+    chance while gradients and updates are healthy. Nothing recorded can show it, so at most possible."""
+    if F.ev.run_config.get("lr"):  # gradflow's own trainer
+        return RULED_OUT, "gradflow's trainer keeps each example with its label"
+    trouble = sorted(GRADIENT_TROUBLE & set(F.codes))
+    if trouble:
+        return NOT_SEEN, f"{trouble[0]} is also found: the gradients explain it"
+    u = F.update_ratio
+    if u is None:
+        return NOT_SEEN, "the update:data ratio was not recorded"
+    line = f"{F.lr}: median update:data ratio {num(u)} (healthy ~1e-3)"
+    if not HEALTHY_UPDATE[0] <= u <= HEALTHY_UPDATE[1]:
+        return NOT_SEEN, line
+    return UNKNOWN, (f"{line} and no gradient finding, yet the loss stays at chance: the model moves, but what one "
+                     "batch teaches the next one undoes")

@@ -12,6 +12,7 @@ import pandas as pd
 from .. import quantities as Q
 from .evidence import Evidence
 from .finding import Finding, num, round_number, who, who_clause
+from .optimization import stalled_updates
 
 # Gradient flow: first vs last trainable layer's weight-gradient std (median over recorded steps).
 # Healthy ReLU/tanh MLPs stay within one order of magnitude of each other; the tutorial's sigmoid
@@ -101,11 +102,11 @@ def gradient_flow(ev: Evidence) -> list[Finding]:
             sev = ev.severity(member, seed, unambiguous=med < VANISHING_RATIO / STRONG)
             out.append(Finding("VANISHING_GRADIENT", sev, first, s0,
                                f"Gradients vanish towards the input{who(member, seed)}: {cite}"
-                               f"{_cause_of_vanishing(ev)}{_run_note(outcome)}.", ev_, _vanishing_fix(ev), member, seed))
+                               f"{_cause_of_vanishing(ev)}{_run_note(outcome, sev)}.", ev_, _vanishing_fix(ev), member, seed))
         elif med > EXPLODING_RATIO:
             sev = ev.severity(member, seed, unambiguous=med > EXPLODING_RATIO * STRONG)
             out.append(Finding("EXPLODING_GRADIENT", sev, first, s0,
-                               f"Gradients grow towards the input{who(member, seed)}: {cite}{_run_note(outcome)}.",
+                               f"Gradients grow towards the input{who(member, seed)}: {cite}{_run_note(outcome, sev)}.",
                                {**ev_, "cause": "flow"},
                                "Lower the learning rate, clip gradients (torch.nn.utils.clip_grad_norm_), use a smaller "
                                "initialisation or normalisation layers.", member, seed))
@@ -121,10 +122,13 @@ def _times(ratio: float) -> str:
     return f"{round_number(ratio)} times it"
 
 
-def _run_note(outcome) -> str:
-    """What the run's outcome adds: a symptom in a run that learns is a note, not an alarm."""
+def _run_note(outcome, severity: str) -> str:
+    """What the run's outcome adds: a borderline symptom in a run that learns is a note (info); a gross one
+    stays a warning (Evidence.severity), and its text must not call it a note."""
     if outcome.verdict == "fine":
-        return "; the run learns all the same (the loss falls / the accuracy is above chance), so this is a note"
+        learns = "; the run learns all the same (the loss falls / the accuracy is above chance)"
+        return learns + (", so this is a note" if severity == "info" else
+                         ", but this is far past the limit: it may learn less than it could")
     if outcome.verdict == "slow":
         return "; the loss is still near chance but falling slowly"
     return ""
@@ -195,22 +199,22 @@ def exploding_scale(ev: Evidence) -> list[Finding]:
             r = big.sort_values("step").iloc[0]
             layer, value, step = r["layer"], float(r["value"]), int(r["step"])
             scale = "the std of its weights" if r["scale"] == "std" else "the size (RMS) of its values"
-            out.append(Finding("EXPLODING_GRADIENT",
-                               ev.severity(member, seed, unambiguous=value > EXPLODING_GRAD_DATA * STRONG),
-                               layer, step,
+            sev = ev.severity(member, seed, unambiguous=value > EXPLODING_GRAD_DATA * STRONG)
+            out.append(Finding("EXPLODING_GRADIENT", sev, layer, step,
                                f"The weight gradient of {ev.layer_title(layer)} is {round_number(value)} times {scale} at "
                                f"step {step}{who(member, seed)} (limit {EXPLODING_GRAD_DATA:g}): a plain SGD step at "
                                f"a learning rate of {num(1 / value)} would already change its weights by their whole "
-                               f"spread{_run_note(outcome)}.",
+                               f"spread{_run_note(outcome, sev)}.",
                                {Q.GRAD_DATA_RATIO: value, "threshold": EXPLODING_GRAD_DATA, "scale": r["scale"],
                                 "run": outcome.verdict, "run_reason": outcome.reason, "cause": "grad_vs_weights"},
                                "Lower the learning rate, clip gradients (torch.nn.utils.clip_grad_norm_), normalise "
                                "the inputs.", member, seed))
         elif growth is not None:
             layer, gr, s0, s1 = growth
-            out.append(Finding("EXPLODING_GRADIENT", ev.severity(member, seed, unambiguous=False), layer, s1,
+            sev = ev.severity(member, seed, unambiguous=False)
+            out.append(Finding("EXPLODING_GRADIENT", sev, layer, s1,
                                f"The gradient norm of {ev.layer_title(layer)} grew {round_number(gr)} times between steps "
-                               f"{s0} and {s1}{who(member, seed)}{_run_note(outcome)}.",
+                               f"{s0} and {s1}{who(member, seed)}{_run_note(outcome, sev)}.",
                                {"growth": gr, "from_step": s0, "to_step": s1, "run": outcome.verdict,
                                 "run_reason": outcome.reason, "cause": "growth"},
                                "Lower the learning rate or clip gradients; look for a diverging loss.", member, seed))
@@ -236,6 +240,9 @@ def update_ratio(ev: Evidence) -> list[Finding]:
     # members whose every weight layer barely moves: not a borderline layer but a stalled net, worth a
     # warning even when its accuracy crawls a little above chance
     stalled = {int(m) for m, g in _weight_medians(u).groupby(level=0) if len(g) >= 2 and g.max() < UPDATE_RATIO_LOW}
+    # a layer whose learning rate decayed to nothing mid-run has a small median too: one cause, one finding,
+    # the one that says why (stalled_updates); a second saying "raise the learning rate" would contradict it
+    decayed = {(f.member, f.layer) for f in stalled_updates(ev)}
     out = []
     for (member, layer), rows in u.groupby(["member", "layer"], sort=False):
         if (rows["value"] == 0).all():
@@ -247,20 +254,23 @@ def update_ratio(ev: Evidence) -> list[Finding]:
         seed = None if pd.isna(rows["seed"].iloc[0]) else int(rows["seed"].iloc[0])
         member = int(member)
         small = med < UPDATE_RATIO_LOW
+        if small and (member, layer) in decayed:
+            continue
         outcome = ev.outcome(member, seed)
         strong = (med < UPDATE_RATIO_LOW / STRONG or member in stalled) if small else med > UPDATE_RATIO_HIGH * STRONG
         what = "the std of its weights" if not own_scale else "the size (RMS) of its values"
+        sev = ev.severity(member, seed, unambiguous=strong)
         out.append(Finding(
-            "UPDATE_RATIO", ev.severity(member, seed, unambiguous=strong), layer, int(rows["step"].min()),
+            "UPDATE_RATIO", sev, layer, int(rows["step"].min()),
             f"Each optimizer step changes {ev.layer_title(layer)} by {num(med)} times {what} (median over "
             f"{len(rows)} recorded steps{who_clause(member, seed)}); about 0.001 is healthy: the layer "
-            f"{'barely moves' if small else 'is rewritten too fast'}{_run_note(outcome)}.",
+            f"{'barely moves' if small else 'is rewritten too fast'}{_run_note(outcome, sev)}.",
             {"median": med, "low": UPDATE_RATIO_LOW, "high": UPDATE_RATIO_HIGH, "steps": len(rows),
              "scale": rows["scale"].iloc[0], "run": outcome.verdict, "run_reason": outcome.reason,
              "cause": "small" if small else "large"},
             (_slow_layer_fix(ev, fastest.get(member)) if small else
              "Lower the learning rate, or use warm-up / gradient clipping."), member, seed))
-    return out + _whole_net_slow(ev, u, {(f.member, f.layer) for f in out})
+    return out + _whole_net_slow(ev, u, {(f.member, f.layer) for f in out} | decayed)
 
 
 def _fastest_weight_layer(u: pd.DataFrame) -> dict:

@@ -118,6 +118,7 @@ def group(findings: list[Finding], ev: Evidence) -> list[Finding]:
     each with its ranked alternative causes."""
     from .alternatives import rank_causes
     from .facts import Facts
+    from .fixes import evidence_led
     seeds, of_seeds = run_seeds(ev)
     by_cause: dict = {}
     for f in findings:
@@ -126,6 +127,8 @@ def group(findings: list[Finding], ev: Evidence) -> list[Finding]:
     facts = Facts(ev, {g.code for g in grouped})  # read once, shared by every finding's ranking
     for g in grouped:
         g.alternatives = rank_causes(g, ev, facts.codes, facts)
+        # the printed advice follows this run's likeliest cause, not the code's generic one (fixes.py)
+        g.suggestion = evidence_led(g.suggestion, g.alternatives)
     return sorted(grouped, key=Finding.sort_key)
 
 

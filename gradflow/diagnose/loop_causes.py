@@ -132,3 +132,12 @@ def gradient_gap(cause: str):
         return (STRONG, GAP_EVIDENCE[cause]) if found == cause else (NOT_SEEN, "where the layer ran rules it out")
     check.__name__ = f"gap_{cause}"
     return check
+
+
+def accumulating(F: Facts, f):
+    """DIVERGING, EXPLODING_GRADIENT: a .grad never cleared adds every step's gradient to the earlier ones,
+    a step size that grows every step whatever the learning rate: when the Recorder saw it, it comes first
+    (a healthy SGD lr=0.01 diverges from it alone)."""
+    if "ACCUMULATING_GRADIENT" in F.codes:
+        return STRONG, "ACCUMULATING_GRADIENT is also found: .grad is never cleared, so the steps grow every step"
+    return AGAINST, "no ACCUMULATING_GRADIENT finding (gradients are cleared)"

@@ -176,7 +176,7 @@ def _log_of_bounded(ev: Evidence, loss: dict) -> list[Finding]:
         f"The loss takes the log of the model's outputs as class probabilities (a cross-entropy written as "
         f"-(t * log(p)), which is how Keras' categorical_crossentropy reads its input), but the outputs come from "
         f"{_where(ev, op, layer)}, which ranges over [{num(interval[0])}, {num(interval[1])}]{rng}. Negative values "
-        "are not probabilities: their log is NaN, and once clipped to [1e-7, 1] (as Keras does) their gradient is "
+        "are not probabilities: their log is NaN, and once clipped to [1e-7, 1 − 1e-7] (as Keras does) their gradient is "
         "zero, so most examples teach nothing (such a model learns slowly, if at all).",
         {"cause": "log_of_bounded", "op": op, "loss": LOG_PROBABILITY, "output_min": lo, "output_max": hi,
          "interval": list(interval)},

@@ -116,6 +116,11 @@ def high_lr(F: Facts, f):
         # Keras' log of tanh outputs under Adam lr=1e-3); with updates no larger than healthy, the rate is not shown
         score = UNKNOWN
         parts.append("but the loss misreads the model's outputs, which alone makes it rise, at a healthy update size")
+    elif score >= FOR and "ACCUMULATING_GRADIENT" in F.codes:
+        # a .grad never cleared sums every step's gradient: the step grows each step at any rate, and a
+        # healthy SGD lr=0.01 diverges from that alone (review b01): the missing zero_grad() comes first
+        score = FOR
+        parts.append("but .grad is never cleared (ACCUMULATING_GRADIENT), which alone makes the steps grow")
     elif score == STRONG and "UNNORMALIZED_INPUT" in F.codes:
         # raw inputs make the first layer's gradient, its updates and the logits large at any rate:
         # normalise first, then judge the rate (case study 002: SGD lr=0.01 on raw pixels)

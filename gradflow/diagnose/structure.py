@@ -44,19 +44,27 @@ def high_dropout(ev: Evidence) -> list[Finding]:
         f"Use nn.Dropout(p={1 - d['p']:.2g}) if {d['p']:g} was a keep-probability; rates above {HIGH_DROPOUT_P} "
         "are rarely useful.", d.get("member"), ev.seed_of(d.get("member")))
         for d in drops if d["p"] > HIGH_DROPOUT_P]
-    reported = [(f.member, f.evidence["p"]) for f in out]
+    # every module, reported or not: the masks of a healthy nn.Dropout(0.5) estimate p at 0.50 +- 0.01, and that
+    # module explains them as surely as a Dropout(0.7) explains its own
+    modules = [(d.get("member"), d["p"]) for d in drops]
     for d in (ev.summary or {}).get("dropout_masks") or []:
-        if "p" not in d or d["p"] <= HIGH_DROPOUT_P or d["agree"] < MASK_AGREE_MIN:
+        # the setting the estimate most likely was (0.51 is a p of 0.5 seen through a few thousand units)
+        if "p" not in d or _nominal(d["p"]) <= HIGH_DROPOUT_P or d["agree"] < MASK_AGREE_MIN:
             continue
-        if any(m in (d["member"], None) and abs(p - d["p"]) < MASK_MATCHES_MODULE for m, p in reported):
-            continue  # the module's finding already says it
+        if any(m in (d["member"], None) and abs(p - d["p"]) < MASK_MATCHES_MODULE for m, p in modules):
+            continue  # a Dropout module does it: its own finding (if its p is high) already says so
         out.append(_mask_finding(ev, d))
     return out
 
 
+def _nominal(p: float) -> float:
+    """A mask estimate rounded to the nearest 0.05: the p it most likely was set to."""
+    return round(p * 20) / 20
+
+
 def _mask_finding(ev: Evidence, d: dict) -> Finding:
     p, p_eval = d["p"], d.get("p_eval")
-    nominal = round(p * 20) / 20  # an estimate from a few thousand units: the setting it most likely was
+    nominal = _nominal(p)  # an estimate from a few thousand units: the setting it most likely was
     in_eval = p_eval is not None and p_eval > EVAL_DROP_MIN
     eval_note = (f" It drops in eval mode too ({100 * p_eval:.0f} %): F.dropout's training argument defaults to True, "
                  "so model.eval() does not turn it off." if in_eval else "")

@@ -33,7 +33,7 @@ def dead_units(ev: Evidence) -> list[Finding]:
         out.append(Finding("DEAD_UNITS", sev, r.layer, int(r.step),
                            f"{r.dead} of {r.units} units of {ev.layer_title(r.layer)} ({100 * r.dead_fraction:.1f} %) "
                            f"are dead{who(r.member, seed)}: over all {r.examples} examples they never pass a gradient "
-                           f"or carry a signal{_learns(outcome)}.",
+                           f"or carry a signal{_learns(outcome, sev)}.",
                            {"dead": int(r.dead), "units": int(r.units), Q.DEAD_FRACTION: float(r.dead_fraction),
                             "examples": int(r.examples), "run": outcome.verdict, "run_reason": outcome.reason},
                            "Use LeakyReLU/ELU/swish instead of ReLU, a lower learning rate, kaiming initialisation, "
@@ -50,8 +50,14 @@ SATURATION_ONE_SIDED = 0.95
 SATURATION_STRONG = 0.5  # half a bounded layer's units flat: unambiguous
 
 
-def _learns(outcome) -> str:
-    return "; the run learns all the same, so this is a note" if outcome.verdict == "fine" else ""
+def _learns(outcome, severity: str) -> str:
+    """What a run that learns adds to a unit finding, true to its severity: a note is a note, but a gross
+    symptom stays a warning (Evidence.severity) and must not call itself one."""
+    if outcome.verdict != "fine":
+        return ""
+    if severity == "info":
+        return "; the run learns all the same, so this is a note"
+    return "; the run learns all the same, but this many units is far past the limit: it may learn less than it could"
 
 
 def _first_nonfinite_step(ev: Evidence) -> dict:
@@ -90,18 +96,27 @@ def saturation(ev: Evidence) -> list[Finding]:
         outcome = ev.outcome(member, seed)
         # one-sided activations (ReLU family) silent on one side: a note at most; bounded ones by the run
         sev = ev.severity(member, seed, unambiguous=med > SATURATION_STRONG) if bounded and layer != fitting else "info"
+        act = a.get("activation", "?")
+        # a ReLU is flat on its negative side only: its "saturated" units are switched off, and the advice
+        # is about what pushed them negative, not "use a non-saturating activation such as relu"
+        where = (f"sit in the flat region of the activation{who(member, seed)}" if bounded else
+                 f"are switched off{who(member, seed)}: their input is negative, where {act} is flat")
         out.append(Finding(
             "SATURATION", sev, layer, step,
-            f"{100 * med:.1f} % of the units of {ev.layer_title(layer)} ({a.get('activation', '?')}) sit in the flat "
-            f"region of the activation{who(member, seed)} (derivative below 6 % of its maximum; median over recorded "
-            f"steps {int(tail['step'].iloc[0])}-{step}; limit {100 * limit:.0f} %): little gradient passes them"
+            f"{100 * med:.1f} % of the units of {ev.layer_title(layer)} ({act}) {where} (derivative below 6 % of its "
+            f"maximum; median over recorded steps {int(tail['step'].iloc[0])}-{step}; limit {100 * limit:.0f} %): "
+            "little gradient passes them"
             + ("; this is the output, and its targets lie in its range, so outputs at its ends are fitting targets "
                "there (the dark pixels of an image, say), not units stuck; a note" if layer == fitting else
-               _learns(outcome)) + ".",
+               _learns(outcome, sev)) + ".",
             {"saturation_median": med, "limit": limit, "bounded": bounded, "steps": [int(tail["step"].iloc[0]), step],
-             "run": outcome.verdict, "run_reason": outcome.reason},
-            "Normalise the layer's input (BatchNorm/LayerNorm), use a smaller initialisation or learning rate, "
-            "or a non-saturating activation (relu, leakyrelu, elu, swish).", member, seed))
+             "run": outcome.verdict, "run_reason": outcome.reason, **({} if bounded else {"cause": "one_sided"})},
+            ("Normalise the layer's input (BatchNorm/LayerNorm), use a smaller initialisation or learning rate, "
+             "or a non-saturating activation (relu, leakyrelu, elu, swish)." if bounded else
+             "Find what pushes the units negative (a bias initialised far negative, too high a learning rate, "
+             f"unnormalised inputs: see the likely causes); {'ELU' if 'leaky' in str(act).lower() else 'LeakyReLU or ELU'} "
+             f"instead of {act} keeps a gradient "
+             "for negative inputs."), member, seed))
     return out
 
 

@@ -16,7 +16,7 @@ from .. import quantities as Q
 from ..activations import is_bounded
 from ..loss_graph import node_name
 from .dropout_probe import probe_dropout, probe_slice
-from .layers import first_float_tensor, first_tensor
+from .layers import first_float_tensor
 
 MIN_CLASS_BATCH = 16  # class labels per batch below this say little about the order of the data
 
