@@ -239,6 +239,8 @@ CONTROLS = [
     *[Case(f"ctl_tutorial_{act}", "control", (), mlp(act), what=f"tutorial {act} net, SGD 1e-2 momentum 0.9",
            quick=act == "relu") for act in ("relu", "tanh", "leakyrelu", "elu", "swish")],
     Case("ctl_dropout_0.2", "control", (), mlp(dropout=0.2), what="nn.Dropout(p=0.2)"),
+    # the classic rate: its masks estimate p at 0.48-0.51, which diagnosis 11 took for a keep-probability
+    Case("ctl_dropout_0.5", "control", (), mlp(dropout=0.5), what="nn.Dropout(p=0.5)"),
     Case("ctl_grad_accumulation", "control", (), mlp(), accumulate=4,
          what="4 micro-batches per step, zero_grad once per step"),
     Case("ctl_frozen_trunk", "control", (), mlp(), pretrain=100, train_only="layers.8",
