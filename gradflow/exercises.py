@@ -31,8 +31,10 @@ def _in_jupyter(commands: list[str]) -> str:
     if not pairs:
         return ""
     values = ", ".join(f"`{name} = \"{value}\"`" for name, value in pairs)
-    return (f"\n\nIn Jupyter, the first command is an edit: open page {page}'s notebook, set {values} in its "
-            "parameters cell, and Run all.")
+    which = "the first `gradflow report` line" if sum(c.startswith("gradflow report") for c in commands) > 1 else \
+        "the `gradflow report` line"
+    return (f"\n\nIn Jupyter, {which} is an edit: open page {page}'s notebook, set {values} in its parameters "
+            "cell, and Run all.")
 
 
 def commands(markdown: str, language: str = "bash") -> list[str]:

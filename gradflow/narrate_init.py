@@ -41,6 +41,25 @@ def _slope_and_weights(ratio: float, slope: float | None, sizes: list[int] | Non
             "a larger share.) Larger initial weights (Kaiming, page 7) shrink the gradient less at every layer.")
 
 
+def _smaller_everywhere(grad_std: pd.DataFrame, acts: list[str], reference: str = "relu",
+                        at_least: float = 2.0) -> list[str]:
+    """An activation whose gradients are several times smaller than ReLU's in every layer (swish: its slope
+    near 0 is 0.5 and its output there about half its input): a smaller start, not a vanishing one."""
+    if reference not in acts:
+        return []
+    table = grad_std.pivot_table(index="layer", columns="activation", values=GRAD_STD, sort=False)
+    out = []
+    for act in acts:
+        if act == reference:
+            continue
+        factor = table[reference] / table[act]
+        if (factor >= at_least).all():
+            out.append(f"{act}'s gradients are {fmt_times(factor.min())}–{fmt_times(factor.max())}× smaller than "
+                       f"{reference}'s in every layer: the signal does reach its input layer, but each step starts "
+                       "smaller (page 3 shows whether that slows its first epoch).")
+    return out
+
+
 def init_gradient_sentences(grad_std: pd.DataFrame, zeros: pd.DataFrame | None = None, sizes: list[int] | None = None,
                             slopes: dict | None = None) -> list[str]:
     """At initialisation: the first layer's gradient std relative to the output layer's, and exact zeros.
@@ -64,6 +83,7 @@ def init_gradient_sentences(grad_std: pd.DataFrame, zeros: pd.DataFrame | None =
         lo, hi = min(r for _, r in fine), max(r for _, r in fine)
         out.append(f"For {_join([a for a, _ in fine])} the first layer's gradient std is {lo:.2g}"
                    f"{'' if lo == hi else f' to {hi:.2g}'} of the output layer's: the signal reaches the input layer.")
+        out.extend(_smaller_everywhere(grad_std, [a for a, _ in fine]))
     if zeros is not None and len(zeros):
         for act, z in zeros[zeros["zeros"] > 0].groupby("activation", sort=False):
             parts = [f"{r.zeros:,} of {r.weights:,} in {r.layer}" for r in z.itertuples()]

@@ -523,6 +523,20 @@ def test_a_learning_rate_that_decays_to_nothing(fmnist, schedule, flagged):
     assert found[0].alternatives[0]["cause"].startswith("a learning-rate schedule that decayed")
 
 
+def test_a_schedule_stepped_per_batch_in_a_short_run_is_caught_on_the_default_schedule(fmnist):
+    """250 steps, default recording (0, 1, 4, 16, 64, 200): one recorded step in the stalled tail. The
+    optimizer watch saw the rate itself below 1/1000 of its start on most steps, which is the second witness."""
+    torch.manual_seed(0)
+    net = _mlp()
+    opt = torch.optim.SGD(net.parameters(), lr=1e-2, momentum=0.9)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=10, gamma=0.5)
+    rec = _scheduled(net, opt, sched, fmnist, 250, Recorder(net))
+    found = [f for f in _by_code(diagnose(rec), "UPDATE_RATIO") if f.evidence.get("cause") == "stalled"]
+    assert len(found) == 1 and found[0].step == 200, format_findings(diagnose(rec))
+    assert found[0].evidence["share"] > 0.5 and "the optimizer's own learning rate was below" in found[0].message
+    assert "once per epoch, not once per batch" in found[0].suggestion
+
+
 def test_a_learning_rate_that_underflows_to_zero_updates(fmnist):
     """StepLR(step_size=1) stepped per batch: by step 50 the update is exactly 0 in float32. A tail of
     zero updates counts when the last step that moved was already far down (not after a healthy one,

@@ -52,4 +52,4 @@ def test_page_1_s_own_activation_cell_runs_as_written_twice():
 
 def test_a_report_exercise_says_the_same_change_in_jupyter():
     text = exercises.gradients_at_init("quick")
-    assert "open page 2's notebook, set `seed = \"7\"` in its parameters cell, and Run all" in text
+    assert "the first `gradflow report` line is an edit: open page 2's notebook, set `seed = \"7\"` in its parameters cell, and Run all" in text

@@ -71,6 +71,7 @@ def stalled_updates(ev: Evidence) -> list[Finding]:
     weights = {e["name"] for e in ev.weight_layers()}
     u = u[u["layer"].isin(weights) & np.isfinite(u["value"].astype(float))]
     both = u.merge(g[["member", "layer", "step", "value"]], on=["member", "layer", "step"], suffixes=("", "_grad"))
+    watched = _low_lr_share(ev)  # the optimizer's own rate, every step: a short run's tail needs no 2nd point
     out = []
     for (member, layer), rows in both.groupby(["member", "layer"], sort=False):
         rows = rows.sort_values("step")
@@ -85,8 +86,12 @@ def stalled_updates(ev: Evidence) -> list[Finding]:
         while first > 0 and stalled[first - 1]:
             first -= 1  # the stalled tail: every recorded step from `first` on
         steps = rows["step"].to_numpy()
-        if first >= len(stalled) or first <= best or len(stalled) - first < 2 \
-                or total - steps[first] < STALL_SHARE * total:
+        share = (total - steps[first]) / total if first < len(stalled) else 0.0
+        if watched is not None and watched >= STALL_SHARE:
+            share, enough = max(share, watched), 1  # the watch saw the rate itself low on that many steps
+        else:
+            enough = 2
+        if first >= len(stalled) or first <= best or len(stalled) - first < enough or share < STALL_SHARE:
             continue  # no tail, or too short
         # the last step that still moved: in the tail, or (a tail of zeros, the update underflowed) just
         # before it, already far down -- zeros after a healthy step are rec.step() per micro-batch
@@ -104,14 +109,25 @@ def stalled_updates(ev: Evidence) -> list[Finding]:
             f"times what it was then (grad:data). The step per unit of gradient fell "
             f"{num(per_grad[best] / per_grad[last])}-fold{'' if last >= first else f' by step {steps[last]}, then to 0'}"
             ": the learning rate decayed to almost nothing, for "
-            f"the last {round(100 * (total - steps[first]) / total)} % of the {total} steps.",
+            f"{round(100 * share)} % of the {total} steps"
+            + (" (the optimizer's own learning rate was below 1/1000 of its first on that many)."
+               if watched is not None and watched >= STALL_SHARE else "."),
             {"cause": "stalled", "from_step": int(steps[first]), "best_step": int(steps[best]),
              "best_ratio": float(upd[best]), "last_ratio": float(upd[last]),
-             "drop": float(per_grad[best] / per_grad[last]), "share": (total - steps[first]) / total},
+             "drop": float(per_grad[best] / per_grad[last]), "share": share},
             "Check the learning rate late in training (optimizer.param_groups[0]['lr']): step an epoch-based "
             "scheduler (StepLR, MultiStepLR, ExponentialLR) once per epoch, not once per batch, or give it a "
             "step size counted in batches.", int(member), seed))
     return out
+
+
+def _low_lr_share(ev: Evidence) -> float | None:
+    """The share of steps on which the one optimizer the Recorder watched ran below 1/1000 of its first
+    learning rate (None: not watched, or several optimizers)."""
+    seen = (((ev.summary or {}).get("optimizer_watch") or {}).get("optimizers")) or []
+    if len(seen) != 1 or not seen[0].get("lr_first") or not seen[0].get("steps"):
+        return None
+    return int(seen[0].get("low_lr_steps", 0)) / int(seen[0]["steps"])
 
 
 # No layer moves at all: a training loop (this many rec.step() calls, this many recorded steps) whose
