@@ -14,12 +14,12 @@ causes in the order they are usually met (the prior), and each candidate is scor
 Candidates sort by score, ties in prior order. Every line cites the number it rests on. The checks
 on the training loop's wiring (missing calls, NLLLoss's input, a schedule stepped per batch) live in
 ``loop_causes``, those on the learning rate, the weight decay and the initial weight scale in
-``scale_causes``, those on the data (input scale, target range, batch order) in ``data_causes``; the
-scores and verdicts in ``scores``.
+``scale_causes``, those on the data (input scale, target range, batch order) in ``data_causes``, those
+on the model itself (activations, dropout, output op, initial values) in ``model_causes``, those on
+switched-off ReLU units in ``unit_causes``; the scores and verdicts in ``scores``.
 """
 from __future__ import annotations
 
-from .. import quantities as Q
 from .data_causes import (
     input_cause,
     labels_mismatch,
@@ -31,7 +31,7 @@ from .data_causes import (
 )
 from .evidence import Evidence
 from .facts import Facts
-from .finding import Finding, num
+from .finding import Finding
 from .loop_causes import (
     accumulating,
     eval_after_start,
@@ -41,6 +41,20 @@ from .loop_causes import (
     one_layer_fixed,
     whole_model,
     zero_lr,
+)
+from .model_causes import (
+    SYMMETRIC_CAUSE,
+    bounded_activation,
+    constant_init,
+    dropout_high,
+    dropout_scaling,
+    keep_prob_as_p,
+    no_normalisation,
+    output_bounded,
+    relu_family,
+    softmax_before_ce,
+    started_constant,
+    strong_regularisation,
 )
 from .nonfinite import SKIPPED_WARN_SHARE
 from .scale_causes import (
@@ -52,24 +66,11 @@ from .scale_causes import (
     strong_weight_decay,
     tiny_clipping,
 )
-from .scores import AGAINST, FOR, RULED_OUT, STRONG, UNKNOWN, verdict
+from .scores import AGAINST, FOR, STRONG, UNKNOWN, verdict
 from .unit_causes import knocked_out, off_from_start
 
 # --------------------------------------------------------------------------- candidate causes
 # Each returns (score, one line of evidence). They read Facts and the finding itself.
-
-
-def bounded_activation(F: Facts, f):
-    if F.bounded:
-        a = F.bounded[0]
-        d = (a.get("max_derivative") or [None])[0]
-        small = d is not None and d < 0.5
-        return (STRONG if small else FOR), (f"{F.act_name(a)} in {F.ev.layer_title(a['name'])}"
-                                           + (f", maximum derivative {num(d)}: each layer scales the gradient by "
-                                              "at most that" if d is not None else ""))
-    if F.activations:
-        return AGAINST, f"no bounded activation ({', '.join(F.act_names)})"
-    return UNKNOWN, "the activations were not recorded"
 
 
 def found(code: str, what: str):
@@ -77,37 +78,6 @@ def found(code: str, what: str):
         return (FOR, f"{code} is also found") if code in F.codes else (AGAINST, f"no {code} finding ({what})")
     check.__name__ = f"found_{code.lower()}"
     return check
-
-
-def no_normalisation(F: Facts, f):
-    if F.norm_layers:
-        return AGAINST, f"normalisation layers present ({', '.join(F.norm_layers[:3])})"
-    return (FOR if F.activations else UNKNOWN), "no BatchNorm/LayerNorm in the model"
-
-
-def relu_family(F: Facts, f):
-    names = [n for n in F.act_names if n.lower() in ("relu", "relu6")]
-    if names:
-        return FOR, f"{', '.join(names)}: zero gradient for every negative input, so a unit pushed negative stays there"
-    return (AGAINST if F.act_names else UNKNOWN), f"activations: {', '.join(F.act_names) or 'not recorded'}"
-
-
-def constant_init(F: Facts, f):
-    """A weight that starts as a constant (norm scales at 1, zero embeddings) has std ~0: ratios against it mislead."""
-    if f.evidence.get("scale") == "rms":  # the rule already judged it against its starting size, not its std
-        return AGAINST, f"{F.ev.layer_title(f.layer)} is judged against the size (RMS) of its values, not their std"
-    layers = f.layers or ([f.layer] if f.layer else [])
-    norms = [n for n in layers if "Norm" in F.layer_type(n) or n == Q.ROOT_LAYER]
-    if norms:
-        return STRONG, f"{F.ev.layer_title(norms[0])} starts as a constant (scale 1, shift 0)"
-    w = F.ev.quantity(Q.WEIGHT_STD)
-    w = w[w["layer"].isin(layers)]
-    if w.empty:
-        return UNKNOWN, "weight std not recorded"
-    first = w[w["step"] == w["step"].min()]["value"].astype(float)
-    if (first < 1e-8).any():
-        return STRONG, f"weight std {num(float(first.min()))} at step {int(w['step'].min())}: a constant"
-    return AGAINST, f"weight std {num(float(first.min()))} at step {int(w['step'].min())}: not a constant"
 
 
 def plateau_patience(F: Facts, f):
@@ -126,56 +96,6 @@ def plateau_patience(F: Facts, f):
                          "a falling loss nor a growing first-layer gradient: stuck, not cut short")
     return (UNKNOWN if patience else AGAINST), (f"early stopping patience {patience} epoch{'s' if patience != 1 else ''}" if patience
                                                  else "no early stopping recorded")
-
-
-def dropout_high(F: Facts, f):
-    p = F.dropout_p
-    if p is None:
-        return AGAINST, "no dropout"
-    return (STRONG if p > 0.5 else AGAINST), f"dropout p={p:g} drops {100 * p:.0f} % of the units"
-
-
-def dropout_scaling(F: Facts, f):
-    """DEAD_UNITS: heavy dropout trains each unit on a few kept copies scaled by 1/(1 - p), so its
-    updates come large and rare, and a unit pushed negative for every input stays there (case 001:
-    p=0.7 kills a third of the first layer; p=0.3, same rate and data, kills none)."""
-    p = F.dropout_p
-    if not p:
-        return AGAINST, "no dropout"
-    return (STRONG if p > 0.5 else AGAINST), (f"dropout p={p:g}: in training a unit is kept in {100 * (1 - p):.0f} % "
-                                              f"of the steps and then scaled by 1/(1 - p) = {1 / (1 - p):.1f}×"
-                                              if p < 1 else f"dropout p={p:g} drops every unit")
-
-
-def keep_prob_as_p(F: Facts, f):
-    p = float(f.evidence.get("p", F.dropout_p or 0))
-    keep_values = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)  # keep_prob values TF1 code used
-    return (STRONG if any(abs(p - k) < 1e-6 for k in keep_values) and p > 0.5 else FOR), \
-        f"p={p:g} is a typical TensorFlow 1 keep_prob; as a drop probability it keeps only {100 * (1 - p):.0f} %"
-
-
-def strong_regularisation(F: Facts, f):
-    p = float(f.evidence.get("p", F.dropout_p or 0))
-    return (FOR if p <= 0.6 else AGAINST), f"p={p:g}" + (": strong but sometimes chosen on purpose" if p <= 0.6
-                                                         else ": far above what regularisation uses (0.1-0.5)")
-
-
-def output_bounded(F: Facts, f):
-    op = f.evidence.get("op")
-    out = ((F.ev.summary or {}).get("output") or {})
-    op = op or out.get("activation_layer") or (F.ev.model_config.get("output_act") or None)
-    if f.evidence.get("cause") == "fits_targets":  # the bounded output is meant: it matches the targets
-        return AGAINST, f"{op} on the output matches the targets' range; these are not class logits"
-    if "BOUNDED_OUTPUT" in F.codes or f.code == "BOUNDED_OUTPUT":
-        return STRONG, f"a bounded function ({op}) sits on the output"
-    return AGAINST, "the output is unbounded"
-
-
-def softmax_before_ce(F: Facts, f):
-    op = str(f.evidence.get("op") or "")
-    if "softmax" in op.lower():
-        return STRONG, f"{op} before a loss that applies log-softmax itself"
-    return AGAINST, (f"the output op is {op}, not a softmax" if op else "no softmax on the output")
 
 
 def nonfinite_in_backward(F: Facts, f):
@@ -200,26 +120,8 @@ def stated(line: str, score: float = UNKNOWN):
     return check
 
 
-def symmetric(F: Facts, f):
-    """Units that are copies of each other (constant or zero initialisation) explain a net that cannot
-    learn, or one layer's odd numbers: every unit computes and learns the same thing."""
-    if "SYMMETRIC_UNITS" in F.codes:
-        return STRONG, "SYMMETRIC_UNITS: every unit of a layer is a copy of the others"
-    return RULED_OUT, "the units of every recorded layer differ"
-
-
 OFF_FROM_START = ("units switched off from the start (a bias initialised far negative, or weights that make every "
                   "input negative)", off_from_start)
-
-# first in each list where it applies: when found it is the root cause (its std-based ratios and
-# growth read as a blow-up) and wins ties; when not found it is ruled out and sorts last
-SYMMETRIC_CAUSE = ("every unit of a layer the same (constant or zero initialisation)", symmetric)
-
-
-def started_constant(F: Facts, f):
-    if f.evidence.get("started_constant"):
-        return STRONG, "the weights' std was 0 at the first recorded step: one constant"
-    return FOR, "the units were already copies at the first recorded step"
 
 
 def skips_share(settling: bool):
