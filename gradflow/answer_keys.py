@@ -130,7 +130,8 @@ def curve_answers(results: pd.DataFrame, metrics: pd.DataFrame, plateau_told: bo
     for act, d in results[results["test_acc"] < CHANCE_ACC].groupby("activation", sort=False):
         all_seeds = results[results["activation"] == act]
         learned = all_seeds[all_seeds["test_acc"] >= CHANCE_ACC]["test_acc"]
-        parts.append(f"{len(d)} of {len(all_seeds)} {act} seeds ended at chance (test accuracy "
+        who = f"the one {act} seed" if len(all_seeds) == 1 else f"{len(d)} of {len(all_seeds)} {act} seeds"
+        parts.append(f"{who} ended at chance (test accuracy "
                      f"{fmt_pct(d['test_acc'].max())} or less)"
                      + (f", the other{'s' if len(learned) > 1 else ''} reached {_join([fmt_pct(a) for a in learned])}"
                         if len(learned) else ""))

@@ -97,7 +97,7 @@ def gradient_flow(ev: Evidence) -> list[Finding]:
                "recorded_steps": len(r), "run": outcome.verdict, "run_reason": outcome.reason}
         cite = (f"the weight gradient of {t_first} has std {num(ev_['first_grad_std'])} against "
                 f"{num(ev_['last_grad_std'])} in {t_last} at step {s0}, {_times(ev_['ratio_first_step'])} "
-                f"(median over {len(r)} recorded steps: {_times(med)})")
+                + (f"(median over {len(r)} recorded steps: {_times(med)})" if len(r) > 1 else "(one recorded step)"))
         if med < VANISHING_RATIO:
             sev = ev.severity(member, seed, unambiguous=med < VANISHING_RATIO / STRONG)
             out.append(Finding("VANISHING_GRADIENT", sev, first, s0,

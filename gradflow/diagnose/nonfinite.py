@@ -40,9 +40,10 @@ def nonfinite(ev: Evidence) -> list[Finding]:
             whose = "the first one's" if many else "its"
             # "the activation at Linear 3": gradflow's trainer records each activation under the layer it follows
             origin = (f" They are created inside the backward pass of the activation{'s' if many else ''} at {where}: "
-                      f"{whose} forward output is finite, yet {n_out} non-finite "
-                      f"gradient values leave it where {n_in} arrive (e.g. exp() overflowing to inf in the unused "
-                      "branch of torch.where, then 0 * inf = NaN).")
+                      f"{whose} forward output is finite, yet going backwards through it the gradient gains "
+                      f"non-finite values ({n_in} come in from the layer above, {n_out} go out), so the activation's "
+                      "own derivative made them (e.g. exp() overflowing to inf in the unused branch of torch.where, "
+                      "then 0 * inf = NaN).")
         what = Q.LOCATIONS.get(first["where"], first["where"])
         count = int(first["count"])
         counted = f" ({count} values)" if count > 0 else ""
