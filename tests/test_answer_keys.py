@@ -126,6 +126,9 @@ def test_two_run_answers_name_the_most_different_layer_per_stage():
     tie = dist.assign(distance=[0.9, 0.4, 0.7, 0.36, 0.39, 0.21])
     (close,) = answer_keys.two_run_answers(tie)
     assert "At step 90 the layers lie between 0.21 and 0.39" in close and "too close to name one" in close
+    # 0.67 -> 0.72: a change of a few hundredths in an average over layers is not called a trend outright
+    (small,) = answer_keys.two_run_answers(dist.assign(distance=[0.9, 0.4, 0.7, 0.8, 0.65, 0.71]))
+    assert "from 0.67 to 0.72: the runs grew a little more different (a change this small" in small
 
 
 def test_sweep_answers_pick_each_settings_largest_change():
