@@ -127,7 +127,7 @@ CASES = (
         ("Normalise the inputs (pixels / 255).",
          "Or evaluate exp only where it is used: exp(clamp(x, max=0)) − 1. This removes the backward pass's "
          "0 · inf, not the large steps raw pixels cause: normalise as well (on raw pixels those steps can still "
-         "grow until a layer's outputs overflow; the runs below show whether they did)."),
+         "grow until a layer's outputs overflow; this case's runs show whether they did)."),
         (Variant("raw", "broken", "hand-written ELU, raw 0–255 pixels", {"elu": "naive", "inputs": "raw"}),
          Variant("scaled", "fixed", "fix 1: inputs scaled to [0, 1]", {"elu": "naive", "inputs": "scaled"}),
          Variant("clamped", "fixed", "fix 2: exp(clamp(x, max=0)), raw pixels", {"elu": "clamped", "inputs": "raw"}),

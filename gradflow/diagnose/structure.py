@@ -181,8 +181,9 @@ def unnormalized_input(ev: Evidence) -> list[Finding]:
         "UNNORMALIZED_INPUT", "warning", Q.INPUT_LAYER, step,
         f"The model's inputs are far outside a normalised range: values in [{num(lo)}, {num(hi)}], mean {num(mean)}, "
         f"std {num(std)} (normalised data have mean ~0 and std ~1; limits {INPUT_MEAN_MAX:g}/{INPUT_STD_MAX:g}). "
-        "Raw 0-255 pixels make pre-activations huge" + (" and exp() overflows above 88.7" if hi > EXP_OVERFLOW else "")
-        + ".", evidence, "Scale the inputs, e.g. x / 255 or "
+        "Raw 0-255 pixels make pre-activations huge, and every weight update with them"
+        + (" (and any exp() in the model, such as a hand-written ELU's, overflows above 88.7)" if hi > EXP_OVERFLOW
+           else "") + ".", evidence, "Scale the inputs, e.g. x / 255 or "
         "(x / 255 - 0.5) / 0.5, or standardise with the training set's mean and std.")]
 
 
