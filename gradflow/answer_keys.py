@@ -216,10 +216,11 @@ def two_run_answers(dist: pd.DataFrame) -> list[str]:
         d = dist[dist["stage"] == stage]
         ranked = d.sort_values("distance", ascending=False)
         top, bottom = ranked.iloc[0], ranked.iloc[-1]
-        if len(ranked) > 1 and top["distance"] - ranked.iloc[1]["distance"] < 0.05:  # a near tie: noise picks it
+        near = ranked[ranked["distance"] > top["distance"] - 0.05]  # within 0.05 of the top: noise picks among them
+        if len(near) > 1:
             out.append(f"At {stage} the layers lie between {bottom['distance']:.2f} and {top['distance']:.2f}; the "
-                       f"two most different, {top['layer']} and {ranked.iloc[1]['layer']}, are within 0.05 of each "
-                       "other: too close to name one.")
+                       f"most different, {_join([f'{r.layer} ({r.distance:.2f})' for r in near.itertuples()])}, are "
+                       "within 0.05 of each other: too close to name one.")
         else:
             out.append(f"At {stage}: **{top['layer']}** (TV distance {top['distance']:.2f}); the closest is "
                        f"{bottom['layer']} ({bottom['distance']:.2f}).")

@@ -207,9 +207,9 @@ def case_callout(preset: str) -> str:
     data = "a synthetic stand-in data set" if p["dataset"] == "synthetic" else "FashionMNIST"
     seeds = (f"on {seeds_phrase(p['seeds'])}" + ("" if tuple(p["dropout_seeds"]) == tuple(p["seeds"]) else
              f"; case 001, whose runs train together as one stacked model, on {seeds_phrase(p['dropout_seeds'])}"))
-    images = "all 50,000" if p["train"] >= 50_000 else f"the first {p['train']:,}"
-    held = (" (of the 50,000 it trains on: FashionMNIST's 60,000 training images are split into 50,000 for "
-            "training and 10,000 held out for validation)" if "Fashion" in data else "")
+    images = "all 50,000" if p["train"] >= 50_000 else f"the first {p['train']:,} of the 50,000"
+    held = (" (FashionMNIST's 60,000 training images are split into 50,000 for training and 10,000 held out for "
+            "validation)" if "Fashion" in data else "")
     # the plain loops evaluate on a slice; case 001 goes through the project's trainer, which uses whole sets
     tested = ("" if p["eval"] >= 10_000 else f" Cases 000, 002 and 004 measure validation and test accuracy on the "
               f"first {p['eval']:,} images of each set (one image is {100 / p['eval']:.2g} points); case 001 on all "

@@ -48,6 +48,7 @@ def _smaller_everywhere(grad_std: pd.DataFrame, acts: list[str], reference: str 
     if reference not in acts:
         return []
     table = grad_std.pivot_table(index="layer", columns="activation", values=GRAD_STD, sort=False)
+    table = table.iloc[:-1] if len(table) > 2 else table  # the hidden layers: the output layer has no activation
     out = []
     for act in acts:
         if act == reference:
@@ -55,8 +56,8 @@ def _smaller_everywhere(grad_std: pd.DataFrame, acts: list[str], reference: str 
         factor = table[reference] / table[act]
         if (factor >= at_least).all():
             out.append(f"{act}'s gradients are {fmt_times(factor.min())}–{fmt_times(factor.max())}× smaller than "
-                       f"{reference}'s in every layer: the signal does reach its input layer, but each step starts "
-                       "smaller (page 3 shows whether that slows its first epoch).")
+                       f"{reference}'s in every hidden layer: the signal does reach its input layer, but each step "
+                       "starts smaller (page 3 shows whether that slows its first epoch).")
     return out
 
 
@@ -137,6 +138,9 @@ def saturation_sentences(units: pd.DataFrame) -> list[str]:
         elif worst["saturated_pct"] >= 5:
             out.append(f"{act}: {worst['saturated_pct']:.0f} % of {worst['layer']}'s values are saturated at "
                        "initialisation.")
+        if act == "swish" and worst["saturated_pct"] > 0:  # its slope is 0 at its dip, not at either end
+            out.append(f"swish: its {worst['saturated_pct']:.2g} % in {worst['layer']} are values near its dip at "
+                       "x ≈ −1.3, where its slope crosses 0 (page 1), not saturated ones.")
         dead = d[d["dead_pct"] > 0]
         if len(dead):
             parts = [f"{r.dead_pct:.1f} % in {r.layer}" for r in dead.itertuples()]

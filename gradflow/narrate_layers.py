@@ -325,8 +325,8 @@ def stuck_story(stuck: list[str], flow: pd.DataFrame, ratios: pd.DataFrame, guid
             continue
         r = ratios[(ratios["activation"] == act) & (ratios["step"] > 0) & ratios["value"].gt(0)] if len(ratios) else ratios
         r = r[r["layer"] == min(r["layer"], key=_order)]["value"].median() if len(r) else float("nan")
-        moves = (f", so each step changes that layer's weights by {fmt_sci(r)} of their size, {fmt_times(guide / r)}× "
-                 f"below the healthy {fmt_sci(guide)}" if np.isfinite(r) and r < guide / 10 else "")
+        moves = (f"; over the run, each step changed that layer's weights by a median {fmt_sci(r)} of their size, "
+                 f"{fmt_times(guide / r)}× below the healthy {fmt_sci(guide)}" if np.isfinite(r) and r < guide / 10 else "")
         stayed = (f"did not leave chance in these {preview_epochs} epochs" if preview_epochs else "never left chance")
         out.append(f"**{act}** {stayed}, and the recordings show a cause: at the last recorded step its first "
                    f"layer's gradients are about {fmt_times(fade)}× smaller than its output layer's{moves}. The layers "

@@ -141,7 +141,8 @@ def activation_sentences(props: pd.DataFrame) -> list[str]:
         out.append(f"For standard-normal inputs the mean output is far from 0 for {_join(parts)}"
                    + (f", and smaller but still positive for {_join(milder)}" if milder else "")
                    + ": the next layer's inputs are mostly positive, which pushes its weight gradients towards "
-                   "one sign (from each image, all the weights into one unit get gradients of the same sign).")
+                   "one sign (where no output is negative, as with sigmoid and relu, all the weights into one unit "
+                   "get gradients of the same sign from each image).")
     return out
 
 
@@ -228,8 +229,12 @@ def two_run_sentences(summary: pd.DataFrame, distances: pd.DataFrame, preset: st
         d = distances[distances["quantity"] == "grad"]
         if len(d):
             top = d.loc[d["distance"].idxmax()]
+            near = d[(d["stage"] == top["stage"]) & (d["distance"] > top["distance"] - 0.05)]
+            tied = "" if len(near) < 2 else (" (with " + _join([f"{r.layer} at {r.distance:.2f}" for r in
+                                                               near.itertuples() if r.layer != top["layer"]])
+                                             + " within 0.05 of it: too close to call one the most different)")
             out.append(f"Their gradients differ most in {top['layer']} ({top['stage']}): TV distance "
-                       f"{top['distance']:.2f}, where 0 is identical and 1 no overlap.")
+                       f"{top['distance']:.2f}, where 0 is identical and 1 no overlap{tied}.")
             out.extend(_which_way(top, learning_rates))
             low = d[d["stage"] == top["stage"]]["distance"].min()
             out.append(f"The least different layer at that stage has a TV distance of {low:.2f}.")

@@ -239,8 +239,8 @@ def finding_sentences(counts: pd.DataFrame, n_seeds: int, axes: list[str], cells
         if learned:
             out.append(f"A finding is evidence about the inside of a run, not a verdict on it: {_join(learned)} "
                        f"learn{'s' if len(learned) == 1 else ''} all the same. What is flagged there (a first "
-                       "layer whose gradient stays far below the output layer's, say) may slow a run down; here it "
-                       "did not stop it.")
+                       "layer whose gradient stays far below the output layer's, say) can slow a run down without "
+                       "stopping it.")
     return out
 
 
@@ -286,10 +286,17 @@ def conclusion(pairs: pd.DataFrame, counts: pd.DataFrame, n_seeds: int, preview:
     out = []
     rescued = _rescues(pairs) if len(pairs) else []
     if rescued:
-        lead = _rescue_sentence(rescued[0])
-        # counted in seeds at chance: the test-accuracy measure below can name another change as the largest
-        out.append("Counted in seeds, the change that matters most here: " + lead[0].lower()
-                   + lead[1:])
+        top = rescued[0]
+        # every change that rescues as many seeds of the same cell: a tie is said as one, not as a winner
+        tied = [r for r in rescued if r["_cells"][0] == top["_cells"][0] and r["_moved"] == top["_moved"]]
+        if len(tied) == 1:
+            lead = _rescue_sentence(top)
+            # counted in seeds at chance: the test-accuracy measure below can name another change as the largest
+            out.append("Counted in seeds, the change that matters most here: " + lead[0].lower() + lead[1:])
+        else:
+            changes = _or([f"{r['axis']} from {r['from']} to {r['to']} ({r['where']})" for r in tied])
+            out.append(f"Counted in seeds, {len(tied)} changes matter equally here: changing {changes} each take the "
+                       f"seeds that end at chance from {top['at chance, from']} to {top['at chance, to']}.")
         if _plateau_stops(counts, rescued[0]["_cells"][0]):  # stopped, not unable: say what the change rescues
             out.append("Those seeds were ended by early stopping on their initial plateau (PLATEAU_STOP): trained on, "
                        "they leave it too (page 3). The change shortens the plateau, so early stopping no longer ends "

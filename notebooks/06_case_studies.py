@@ -117,23 +117,35 @@ def curves(case_id, column, ax, title, ylabel, chance=None, ylim=None):
                 label=label_of(case_id, key), lw=2)
         nan_epochs = m.index[~ok & (m.index > 0)]  # epoch 0 has no training loss: not measured, not NaN
         if len(nan_epochs):
-            notes.append((st["color"], f"{label_of(case_id, key)}: NaN from epoch {nan_epochs[0]}, not drawn"))
+            notes.append((st["color"], f"{label_of(case_id, key)}:\nNaN from epoch {nan_epochs[0]}, not drawn"))
         else:  # a mean over the seeds that are still finite: say which are not in it
             trained = run.metrics[run.metrics["epoch"] > 0]
             lost = sorted(int(s) for s, d in trained.groupby("seed") if not np.isfinite(d[column].to_numpy(float)).all())
             if lost:
-                notes.append((st["color"], f"{label_of(case_id, key)}: seed{'s' if len(lost) > 1 else ''} "
+                notes.append((st["color"], f"{label_of(case_id, key)}:\nseed{'s' if len(lost) > 1 else ''} "
                                            f"{', '.join(map(str, lost))} NaN, left out of its mean"))
                 kept = sorted(int(s) for s in trained["seed"].unique() if int(s) not in lost)
                 partial.append(f"{label_of(case_id, key).split(':')[0]}'s line: seed{'s' if len(kept) > 1 else ''} "
                                f"{', '.join(map(str, kept))} only")
-    for i, (colour, text) in enumerate(notes):  # inside the panel, top right, where the curves have fallen
-        ax.text(0.98, 0.95 - 0.08 * i, text, transform=ax.transAxes, ha="right", va="top", color=colour, fontsize=9)
+            elif "train_loss" in trained and column != "train_loss":  # an accuracy stays finite on NaN weights
+                broke = sorted(int(s) for s, d in trained.groupby("seed")
+                               if not np.isfinite(d["train_loss"].to_numpy(float)).all())
+                if broke and len(broke) < trained["seed"].nunique():  # a mean of broken and learning seeds
+                    notes.append((st["color"], f"{label_of(case_id, key).split(':')[0]}: its mean includes seed"
+                                               f"{'s' if len(broke) > 1 else ''} {', '.join(map(str, broke))},\n"
+                                               "at chance with NaN weights"))
+    # two lines each, on the right: at the top of a loss panel, where the curves have fallen; in the middle of
+    # an accuracy panel, below the curves that learned and above those at chance
+    top = 0.72 if column.endswith("acc") else 0.95
+    for i, (colour, text) in enumerate(notes):
+        ax.text(0.98, top - 0.15 * i, text, transform=ax.transAxes, ha="right", va="top", color=colour,
+                fontsize=READABLE_PT)
     if chance is not None:
         ax.axhline(chance, color=GUIDE_COLOR, ls=":", lw=1)
         # at the right end: the curves' first-epoch markers sit at the left end of the line
+        # under the line: a broken run's curve lies on it, and nothing scores below chance
         ax.annotate("chance (10 %)", (ax.get_xlim()[1], chance), color=GUIDE_COLOR, fontsize=READABLE_PT, ha="right",
-                    xytext=(-4, 3), textcoords="offset points")
+                    va="top", xytext=(-4, -3), textcoords="offset points")
     # a mean over fewer seeds than the other lines is said where nobody misses it, in the title
     ax.set(title=title + "".join(f"\n({p})" for p in partial), xlabel=cn.epoch_axis(drawn), ylabel=ylabel)
     if ylim is not None:
@@ -197,7 +209,8 @@ axes[1].hist(values, bins=40, range=(-1, 1), color=ROLE_STYLES["broken"]["color"
 axes[1].axvspan(-1, 0, color="0.85", zorder=0)
 axes[1].set(title="Keras model: its tanh outputs\nafter training", xlabel="output value (tanh, in [-1, 1])",
             ylabel="count (512 test images × 10 outputs)")
-axes[1].annotate("negative: not a probability", (-0.97, 0.9), xycoords=("data", "axes fraction"), fontsize=READABLE_PT)
+axes[1].annotate("negative:\nnot a probability", (-0.5, 0.97), xycoords=("data", "axes fraction"), ha="center",
+                 va="top", fontsize=READABLE_PT)  # mid-band: the tall bars stand at its edges, -1 and 0
 axes[2].hist(sums, bins=40, color=ROLE_STYLES["broken"]["color"], alpha=0.8)
 axes[2].axvline(0, color=GUIDE_COLOR, ls=":")
 axes[2].set(title="…and their sum per image\n(what Keras divides by)", xlabel="sum of the 10 outputs",

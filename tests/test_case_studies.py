@@ -193,7 +193,7 @@ def test_case_pages_name_the_case_activations_in_words():
 def test_case_callout_states_the_case_lengths_not_the_recipe():
     quick, full = cs.case_callout("quick"), cs.case_callout("tutorial")
     q, t = cs.CASE_PRESETS["quick"], cs.CASE_PRESETS["tutorial"]
-    assert f"trained for {q['epochs']} epochs on the first {q['train']:,} training images" in quick
+    assert f"trained for {q['epochs']} epochs on the first {q['train']:,} of the 50,000 training images" in quick
     assert "Preview" in quick and "make report PRESET=tutorial" in quick
     assert f"trained for {t['epochs']} epochs on all 50,000 training images" in full and "Preview" not in full
     assert "early stopping with patience" not in quick + full  # case runs have no early stopping

@@ -66,11 +66,23 @@ from .scale_causes import (
     strong_weight_decay,
     tiny_clipping,
 )
-from .scores import AGAINST, FOR, STRONG, UNKNOWN, verdict
+from .scores import AGAINST, FOR, RULED_OUT, STRONG, UNKNOWN, verdict
 from .unit_causes import knocked_out, off_from_start
 
 # --------------------------------------------------------------------------- candidate causes
 # Each returns (score, one line of evidence). They read Facts and the finding itself.
+
+
+def nan_weights(F: Facts, f):
+    """A net whose weights turned NaN cannot learn, whatever made them NaN: that comes first, and NONFINITE
+    ranks what made it (raw pixels, a hand-written exp, a rate too high)."""
+    if "NONFINITE" in F.codes:
+        return STRONG, "NONFINITE is also found: from its first NaN/inf on, every output is NaN"
+    return RULED_OUT, "every recorded value is finite"
+
+
+# first in NOT_LEARNING where it applies; ruled out, it sorts last
+NAN_WEIGHTS = ("NaN or inf weights (see NONFINITE)", nan_weights)
 
 
 def found(code: str, what: str):
@@ -199,7 +211,7 @@ CAUSES = {
                    ("inputs scaled down to almost nothing (divided by 255 twice)", tiny_inputs),
                    ("weight decay so strong it pulls the weights to zero", strong_weight_decay),
                    ("ReLU units pushed negative stay there", relu_family),
-                   ("heavy dropout (see HIGH_DROPOUT) makes each unit's updates large and rare", dropout_scaling),
+                   ("heavy dropout (see HIGH_DROPOUT) makes each unit's updates large and noisy", dropout_scaling),
                    ("too high a learning rate knocked units out", knocked_out),
                    ("gradients accumulate (no zero_grad)", accumulating),
                    ("unnormalised inputs", unnormalized),
@@ -228,7 +240,7 @@ CAUSES = {
     "SYMMETRIC_UNITS": [("constant or zero initialisation (nn.init.constant_ / zeros_ on the weights)", started_constant),
                         ("units copied from one another (e.g. one tensor repeated to build the weight)",
                          stated("check how the weights were set", UNKNOWN))],
-    "NOT_LEARNING": [SYMMETRIC_CAUSE,
+    "NOT_LEARNING": [NAN_WEIGHTS, SYMMETRIC_CAUSE,
                      # a .grad never cleared blows the steps up at any rate: first when seen (review b01)
                      ("gradients accumulate (no zero_grad)", accumulating),
                      # first when UNSHUFFLED_DATA is found (it wins the tie with a high rate's STRONG), else last

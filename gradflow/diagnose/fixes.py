@@ -133,11 +133,12 @@ FIXES = {
     "dead ReLU units cut the path": see("DEAD_UNITS", "the dead units"),
     "dead units": see("DEAD_UNITS", "the dead units"),
     "vanishing gradients": see("VANISHING_GRADIENT", "the vanishing gradient"),
+    "NaN or inf weights (see NONFINITE)": see("NONFINITE", "the NaN"),
     "its gradient vanishes": OWN,  # the rule says so, naming the layer the same rate moves at a healthy pace
     "ReLU units pushed negative stay there": OWN,
     "units switched off from the start (a bias initialised far negative, or weights that make every input "
     "negative)": OFF_FROM_START,
-    "heavy dropout (see HIGH_DROPOUT) makes each unit's updates large and rare": "Lower the dropout rate to 0.1-0.5 "
+    "heavy dropout (see HIGH_DROPOUT) makes each unit's updates large and noisy": "Lower the dropout rate to 0.1-0.5 "
                                                                                  "(nn.Dropout(p) takes the probability "
                                                                                  "to drop, not to keep).",
     "dropout drops most units": "Lower the dropout rate to 0.1-0.5 (nn.Dropout(p) takes the probability to drop, not "

@@ -64,14 +64,15 @@ def dropout_high(F: Facts, f):
 
 
 def dropout_scaling(F: Facts, f):
-    """DEAD_UNITS: heavy dropout trains each unit on a few kept copies scaled by 1/(1 - p), so its
-    updates come large and rare, and a unit pushed negative for every input stays there (case 001:
-    p=0.7 kills a third of the first layer; p=0.3, same rate and data, kills none)."""
+    """DEAD_UNITS: heavy dropout trains each unit on the few images of a batch that keep it, its output scaled by
+    1/(1 - p), so its updates are large and noisy, and a unit pushed negative for every input stays there
+    (case 001: p=0.7 kills a third of the first layer; p=0.3, same rate and data, kills none)."""
     p = F.dropout_p
     if not p:
         return AGAINST, "no dropout"
-    return (STRONG if p > 0.5 else AGAINST), (f"dropout p={p:g}: in training a unit is kept in {100 * (1 - p):.0f} % "
-                                              f"of the steps and then scaled by 1/(1 - p) = {1 / (1 - p):.1f}×"
+    return (STRONG if p > 0.5 else AGAINST), (f"dropout p={p:g}: in training a unit is kept for {100 * (1 - p):.0f} % "
+                                              f"of the images of each batch, its output then scaled by 1/(1 - p) = "
+                                              f"{1 / (1 - p):.1f}×"
                                               if p < 1 else f"dropout p={p:g} drops every unit")
 
 

@@ -99,8 +99,10 @@ def saturation(ev: Evidence) -> list[Finding]:
         act = a.get("activation", "?")
         # a ReLU is flat on its negative side only: its "saturated" units are switched off, and the advice
         # is about what pushed them negative, not "use a non-saturating activation such as relu"
+        relu_like = "relu" in str(act).lower() and "leaky" not in str(act).lower()  # flat at exactly 0 for x < 0
         where = (f"sit in the flat region of the activation{who(member, seed)}" if bounded else
-                 f"are switched off{who(member, seed)}: their input is negative, where {act} is flat")
+                 f"are switched off{who(member, seed)}: their input is negative, where {act} is flat" if relu_like else
+                 f"sit far out on the negative side{who(member, seed)}, where {act} flattens")
         out.append(Finding(
             "SATURATION", sev, layer, step,
             f"{100 * med:.1f} % of the units of {ev.layer_title(layer)} ({act}) {where} (derivative below 6 % of its "
