@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .histogram_tables import NEAR_TIE_TV, near_top
 from .narrate import CHANCE_ACC, CHANCE_LOSS_10, _join, final_epochs, fmt_pct, fmt_sci, fmt_times
 from .style import layer_order
 
@@ -216,11 +217,11 @@ def two_run_answers(dist: pd.DataFrame) -> list[str]:
         d = dist[dist["stage"] == stage]
         ranked = d.sort_values("distance", ascending=False)
         top, bottom = ranked.iloc[0], ranked.iloc[-1]
-        near = ranked[ranked["distance"] > top["distance"] - 0.05]  # within 0.05 of the top: noise picks among them
+        near = near_top(ranked)
         if len(near) > 1:
             out.append(f"At {stage} the layers lie between {bottom['distance']:.2f} and {top['distance']:.2f}; the "
                        f"most different, {_join([f'{r.layer} ({r.distance:.2f})' for r in near.itertuples()])}, are "
-                       "within 0.05 of each other: too close to name one.")
+                       f"within {NEAR_TIE_TV:g} of each other: too close to name one.")
         else:
             out.append(f"At {stage}: **{top['layer']}** (TV distance {top['distance']:.2f}); the closest is "
                        f"{bottom['layer']} ({bottom['distance']:.2f}).")

@@ -7,6 +7,8 @@ command with gradflow's own CLI and checks each ``--page``/``-p`` against the pa
 """
 from __future__ import annotations
 
+import shlex
+
 from .config import make_config
 from .narrate import is_preview
 
@@ -22,7 +24,6 @@ def _block(question: str, commands: list[str], look_for: str) -> str:
 
 def _in_jupyter(commands: list[str]) -> str:
     """The same change made in Jupyter: a page's ``-p NAME VALUE`` are its parameters cell's variables."""
-    import shlex
     report = next((shlex.split(c) for c in commands if c.startswith("gradflow report")), None)
     if report is None:
         return ""

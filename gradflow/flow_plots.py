@@ -24,6 +24,7 @@ from .style import (
     layer_order,
     layer_shades,
     text_colour,
+    two_lines,
 )
 
 
@@ -170,7 +171,7 @@ def plot_dead_units(dead: pd.DataFrame, title: str, group: str = "activation", n
             bars = ax.bar(x + (i - (len(stages) - 1) / 2) * width, s["percent"].fillna(0), width,
                           color=STAGE_STYLES[stage]["color"], label=stage)
             ax.bar_label(bars, fmt="%.1f", fontsize=READABLE_PT)
-        ax.set_xticks(x, [lay.replace(" (", "\n(") for lay in layers], fontsize=READABLE_PT)
+        ax.set_xticks(x, [two_lines(lay) for lay in layers], fontsize=READABLE_PT)
         ax.set_ylim(0, top)
         ax.set_title(str(name), color=title_colour(name), fontweight="bold")
         ax.grid(axis="x", visible=False)

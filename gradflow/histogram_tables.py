@@ -57,6 +57,17 @@ def histogram_distance(a: pd.DataFrame, b: pd.DataFrame) -> float:
     return float(0.5 * np.abs(pa / pa.sum() - pb / pb.sum()).sum())
 
 
+# Two TV distances this close are a tie: which one is larger is the seeds' and the batches' noise.
+NEAR_TIE_TV = 0.05
+
+
+def near_top(distances: pd.DataFrame) -> pd.DataFrame:
+    """The rows (a ``distance`` column) within NEAR_TIE_TV of the largest, largest first: one row names a
+    clear "most different"; several are a tie, said as one."""
+    ranked = distances.sort_values("distance", ascending=False)
+    return ranked[ranked["distance"] > ranked["distance"].iloc[0] - NEAR_TIE_TV] if len(ranked) else ranked
+
+
 def histogram_median(h: pd.DataFrame) -> float:
     """The median of a histogram (lo, hi, count), interpolated inside the bin that holds it; nan if empty."""
     found = _median_bin(h)

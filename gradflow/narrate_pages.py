@@ -9,6 +9,7 @@ import math
 
 import pandas as pd
 
+from .histogram_tables import NEAR_TIE_TV, near_top
 from .narrate import (
     CHANCE_LOSS_10,
     _join,
@@ -229,10 +230,11 @@ def two_run_sentences(summary: pd.DataFrame, distances: pd.DataFrame, preset: st
         d = distances[distances["quantity"] == "grad"]
         if len(d):
             top = d.loc[d["distance"].idxmax()]
-            near = d[(d["stage"] == top["stage"]) & (d["distance"] > top["distance"] - 0.05)]
+            near = near_top(d[d["stage"] == top["stage"]])
             tied = "" if len(near) < 2 else (" (with " + _join([f"{r.layer} at {r.distance:.2f}" for r in
                                                                near.itertuples() if r.layer != top["layer"]])
-                                             + " within 0.05 of it: too close to call one the most different)")
+                                             + f" within {NEAR_TIE_TV:g} of it: too close to call one the most "
+                                             "different)")
             out.append(f"Their gradients differ most in {top['layer']} ({top['stage']}): TV distance "
                        f"{top['distance']:.2f}, where 0 is identical and 1 no overlap{tied}.")
             out.extend(_which_way(top, learning_rates))

@@ -14,7 +14,16 @@ import pandas as pd
 
 from .histogram_tables import fractions, histogram_distance
 from .seed_intervals import mean_ci  # also gradflow.plots.mean_ci, as the README shows
-from .style import PAGE_WIDTH_IN, PAST_STOP_LINE, READABLE_PT, ROLE_STYLES, STAGE_STYLES, activation_style, text_colour
+from .style import (
+    PAGE_WIDTH_IN,
+    PAST_STOP_LINE,
+    READABLE_PT,
+    ROLE_STYLES,
+    STAGE_STYLES,
+    activation_style,
+    text_colour,
+    two_lines,
+)
 
 
 def colour(name: str, index: int = 0):
@@ -147,7 +156,7 @@ def plot_layer_profile(frame: pd.DataFrame, value: str, ylabel: str, title: str,
     for name, d in frame.groupby(group, sort=False):
         st = ROLE_STYLES.get(name) or activation_style(name)
         # "Linear 5\n(128→10, output)": on one line the neighbouring layer names run into each other
-        ax.plot(d["layer"].astype(str).str.replace(" (", "\n(", n=1, regex=False), d[value], marker=st["marker"], color=st["color"], ls=st["linestyle"],
+        ax.plot(d["layer"].map(two_lines), d[value], marker=st["marker"], color=st["color"], ls=st["linestyle"],
                 label=str(name))
     if log:
         ax.set_yscale("log")

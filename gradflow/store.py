@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import copy
 import functools
 import inspect
 import json
@@ -142,9 +143,7 @@ class Run:
         """This run read for some of its seeds only (a page asked for fewer seeds than were trained): those
         seeds' results, metrics and recording, and findings worked out again for them alone. Nothing on disk
         changes."""
-        import copy
-
-        from .recording import member_subset
+        from .recording import member_subset  # loaded when first needed, as load_recording is
         keep = [int(s) for s in seeds]
         if not keep or any(s not in self.seeds for s in keep):
             raise ValueError(f"run {self.name} has seeds {self.seeds}; asked for {keep}")

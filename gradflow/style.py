@@ -225,6 +225,12 @@ def layer_label(model_or_config, layer_key) -> str:
     return name
 
 
+def two_lines(label: str) -> str:
+    """"Linear 5 (128→10, output)" as "Linear 5\n(128→10, output)": a figure's tick label that does not run
+    into its neighbour's."""
+    return str(label).replace(" (", "\n(", 1)
+
+
 def layer_labels(model_or_config, keys) -> dict:
     """{key: label} for many keys at once (to map a table's ``layer`` column)."""
     return {k: layer_label(model_or_config, k) for k in dict.fromkeys(keys)}

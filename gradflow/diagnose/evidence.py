@@ -68,6 +68,14 @@ class Evidence:
     config: dict = field(default_factory=dict)  # the nested run-store config
     num_classes: int = DEFAULT_NUM_CLASSES
     _outcomes: dict = field(default_factory=dict, repr=False, compare=False)  # (member, seed) -> Outcome
+    _once: dict = field(default_factory=dict, repr=False, compare=False)  # a rule's result another rule reads
+
+    def once(self, key: str, compute):
+        """``compute()`` the first time ``key`` is asked for on this evidence, its stored result after: a rule
+        that reads another rule's findings does not run it a second time."""
+        if key not in self._once:
+            self._once[key] = compute()
+        return self._once[key]
 
     # ----------------------------------------------------------------- constructors
 

@@ -65,7 +65,12 @@ STALL_FALLING = 1e-2  # a last moving step this far below the best, then only ze
 
 
 def stalled_updates(ev: Evidence) -> list[Finding]:
-    """UPDATE_RATIO (cause stalled): a layer whose steps shrank to nothing while its gradient did not."""
+    """UPDATE_RATIO (cause stalled): a layer whose steps shrank to nothing while its gradient did not.
+    Computed once per evidence: ``gradients.update_ratio`` reads it too, to leave those layers to it."""
+    return ev.once("stalled_updates", lambda: _stalled_updates(ev))
+
+
+def _stalled_updates(ev: Evidence) -> list[Finding]:
     u, g = ev.quantity(Q.UPDATE_DATA_RATIO), ev.quantity(Q.GRAD_DATA_RATIO)
     total = int((ev.summary or {}).get("steps") or 0)
     weights = {e["name"] for e in ev.weight_layers()}
