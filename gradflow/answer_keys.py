@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .histogram_tables import NEAR_TIE_TV, near_top
-from .narrate import CHANCE_ACC, CHANCE_LOSS_10, _join, final_epochs, fmt_pct, fmt_sci, fmt_times
+from .narrate import CHANCE_ACC, CHANCE_LOSS_10, final_epochs, fmt_pct, fmt_sci, fmt_times, join_names
 from .style import layer_order
 
 QUESTIONS = {
@@ -55,7 +55,7 @@ def slope_answers(props: pd.DataFrame, curves: pd.DataFrame) -> list[str]:
     smallest = float(props["max_slope"].min())
     tied = props[props["max_slope"] <= smallest + 1e-6]["activation"].tolist()  # relu and tanh both peak at 1
     four = smallest ** 4
-    first = (f"{_join([f'**{a}**' for a in tied])}, whose slope is at most {smallest:.2f}. Through four such layers "
+    first = (f"{join_names([f'**{a}**' for a in tied])}, whose slope is at most {smallest:.2f}. Through four such layers "
              f"the slopes alone multiply a gradient by {fmt_sci(four) if four < 0.01 else f'{four:.2g}'} or less; the "
              "weights add a factor of their own (page 2).")
     dead = props[props["dead_share"] > 0]
@@ -134,7 +134,7 @@ def curve_answers(results: pd.DataFrame, metrics: pd.DataFrame, plateau_told: bo
         who = f"the one {act} seed" if len(all_seeds) == 1 else f"{len(d)} of {len(all_seeds)} {act} seeds"
         parts.append(f"{who} ended at chance (test accuracy "
                      f"{fmt_pct(d['test_acc'].max())} or less)"
-                     + (f", the other{'s' if len(learned) > 1 else ''} reached {_join([fmt_pct(a) for a in learned])}"
+                     + (f", the other{'s' if len(learned) > 1 else ''} reached {join_names([fmt_pct(a) for a in learned])}"
                         if len(learned) else ""))
     if parts:
         first += (" " + "; ".join(parts)[0].upper() + "; ".join(parts)[1:] + ". "
@@ -147,7 +147,7 @@ def curve_answers(results: pd.DataFrame, metrics: pd.DataFrame, plateau_told: bo
     on_line = [f"{n} of {seeds[a]} {a} seeds" for a, n in near.items()]
     second = (f"ln 10 = {CHANCE_LOSS_10:.2f} nats: a uniform guess gives the right class probability 1/10, and the "
               "cross-entropy is −ln(1/10). It is the dotted line in the loss panel"
-              + (f"; {_join(on_line)} ended their own training on it." if on_line else
+              + (f"; {join_names(on_line)} ended their own training on it." if on_line else
                  "; every seed's training loss ended below it."))
     return [first, second]
 
@@ -220,7 +220,7 @@ def two_run_answers(dist: pd.DataFrame) -> list[str]:
         near = near_top(ranked)
         if len(near) > 1:
             out.append(f"At {stage} the layers lie between {bottom['distance']:.2f} and {top['distance']:.2f}; the "
-                       f"most different, {_join([f'{r.layer} ({r.distance:.2f})' for r in near.itertuples()])}, are "
+                       f"most different, {join_names([f'{r.layer} ({r.distance:.2f})' for r in near.itertuples()])}, are "
                        f"within {NEAR_TIE_TV:g} of each other: too close to name one.")
         else:
             out.append(f"At {stage}: **{top['layer']}** (TV distance {top['distance']:.2f}); the closest is "

@@ -16,16 +16,16 @@ from .case_narrate import (
     CHANCE,
     NEAR_CHANCE,
     _finding,
-    _numbers_004,
-    _where,
     epoch_mean,
+    layer_where,
+    numbers_004,
     pct,
     points_gap,
     samples,
     test_mean,
 )
 from .diagnose.gradients import EXPLODING_GRAD_DATA
-from .narrate import _join
+from .narrate import join_names
 from .quantities import INPUT_LAYER, ROOT_LAYER
 from .style import layer_label
 
@@ -44,9 +44,9 @@ def _flagged(run, codes) -> str:
     """" The diagnosis reports A and B (at Linear 9 (128→128))." for those of ``codes`` the run's findings hold, in
     that order, each with the layer it names: a reader should not take a finding for the layer the answer discussed."""
     found = [_finding(run, c) for c in codes if c in _codes(run)]
-    said = [f["code"] + ("" if f.get("layer") in (None, "", INPUT_LAYER, ROOT_LAYER) else f" (at {_where(run, f['layer'])})")
+    said = [f["code"] + ("" if f.get("layer") in (None, "", INPUT_LAYER, ROOT_LAYER) else f" (at {layer_where(run, f['layer'])})")
             for f in found]
-    return f" The diagnosis reports {_join(said)}." if said else ""
+    return f" The diagnosis reports {join_names(said)}." if said else ""
 
 
 def answers_000(runs: dict) -> list[str]:
@@ -112,7 +112,7 @@ def answers_002(runs: dict) -> list[str]:
     if nan_seeds and len(nan_seeds) < len(acc):
         learned = [pct(v) for s, v in zip(clamped.results["seed"], acc) if int(s) not in nan_seeds]
         first = (f"**Fix 2's mean, {pct(mean)}.** {len(nan_seeds)} of {len(acc)} seeds end in NaN, at chance, and the "
-                 f"other{'s reach' if len(learned) > 1 else ' reaches'} {_join(learned)}: the mean describes none of "
+                 f"other{'s reach' if len(learned) > 1 else ' reaches'} {join_names(learned)}: the mean describes none of "
                  "them. (The broken run's NaN loss does not mislead: it is an alarm.)")
     elif nan_seeds:
         first = (f"**Fix 2's {pct(mean)}.** The clamp removed the NaN of exp, yet this run ends in NaN too: a fix "
@@ -136,7 +136,7 @@ def answers_002(runs: dict) -> list[str]:
 
 
 def answers_004(runs: dict) -> list[str]:
-    n = _numbers_004(runs)
+    n = numbers_004(runs)
     first = (f"**The untrained copy-net's binary accuracy, {pct(n['acc_c0'])}.** A perfect-looking score for outputs "
              "of 0.5 and 0.73 where the targets are 0 and 1.")
     second = (f"**Its mean squared error, {n['mse_c0']:.3f}**: a typical pixel is off by about "

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from .case_bugs import clamped_elu, naive_elu
 from .case_narrate import pct, test_mean
 from .diagnose.structure import EXP_OVERFLOW
-from .narrate import _join, fmt_sci, fmt_times
+from .narrate import fmt_sci, fmt_times, join_names
 from .style import layer_label, layer_order
 
 ELUS = {"hand-written": naive_elu, "fix 2": clamped_elu, "built-in F.elu": F.elu}
@@ -78,7 +78,7 @@ def elu_reading(values: pd.DataFrame, facts: dict | None = None) -> str:
             "the ELU. The *slopes* are what differ, and the backward pass multiplies each incoming gradient by "
             "them. ")
     if len(nan_rows) and math.isfinite(f["nan_from"]):
-        xs = _join([f"{x:g}" for x in nan_rows["x"]])
+        xs = join_names([f"{x:g}" for x in nan_rows["x"]])
         text += (f"From x = {f['nan_from']:.1f} on, exp(x) is larger than the largest 32-bit float (about "
                  f"{fmt_sci(FLOAT32_MAX)}) and becomes inf, and the hand-written ELU's slope is NaN (x = {xs} above). "
                  "Its `where` picks x there, so its value is right, but the backward pass of `where` still sends a "
@@ -179,7 +179,7 @@ def builtin_story(runs: dict) -> str:
         won = [s for s in acc.index if s not in failed and acc[s] > 0.2]
         if won:
             text += (f"In {_seeds(won)} the first steps happened to shrink the gradient instead, and the run learned "
-                     f"({_join([pct(acc[s]) for s in won])}). ")
+                     f"({join_names([pct(acc[s]) for s in won])}). ")
     elif ratios:
         later = _later_peak(clamped, layer)
         text += ("Here the gradient grew for a few steps, then shrank before anything overflowed (table below). "
@@ -188,7 +188,7 @@ def builtin_story(runs: dict) -> str:
 
 
 def _seeds(seeds) -> str:
-    return ("seed " if len(seeds) == 1 else "seeds ") + _join([str(int(s)) for s in seeds])
+    return ("seed " if len(seeds) == 1 else "seeds ") + join_names([str(int(s)) for s in seeds])
 
 
 def _later_peak(run, layer) -> float:
@@ -256,11 +256,11 @@ def question_note(runs: dict) -> str:
                    f"below fix 1 with pixels / 255 ({pct(fix1)})"
                    + (f" and below fix 2 ({pct(test_mean(clamped))}): the sigmoid output slows it"
                       if not fix2_failed and mean < test_mean(clamped) - 0.01 else ""))
-        text += (f"no seed ends in NaN, and {after}it reaches a test accuracy of {_join(learned)}, {against}. "
+        text += (f"no seed ends in NaN, and {after}it reaches a test accuracy of {join_names(learned)}, {against}. "
                  "(The question, which says its model learns \"a little\", watched 5 epochs of MNIST.) ")
     else:
         text += (f"{len(failed)} of {len(acc)} seeds end in NaN as well"
-                 + (f" (the others reach {_join(learned)})" if learned else "")
+                 + (f" (the others reach {join_names(learned)})" if learned else "")
                  + ", so the sigmoid does not explain all of it here. ")
     ratios, fix2 = step0_ratios(asked, first_linear(asked)), step0_ratios(clamped, first_linear(clamped))
     if ratios and fix2:

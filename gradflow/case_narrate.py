@@ -12,7 +12,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from .narrate import CHANCE_ACC, _join
+from .narrate import CHANCE_ACC, join_names
 from .style import layer_label
 
 CHANCE = 0.10  # ten classes
@@ -128,12 +128,6 @@ def _gap_001(broken, gap: float) -> str:
             "nothing crashes, which is why the bug survives.")
 
 
-def epoch_axis(epochs) -> str:
-    """The x label of a per-epoch plot: it explains epoch 0 only where an epoch 0 is drawn (the batched
-    trainer records none, and epoch 0 has no training loss)."""
-    return "epoch (0 = before training)" if 0 in {int(e) for e in epochs} else "epoch"
-
-
 def first_nonfinite(run) -> dict | None:
     """Step, layer key and place of the run's first NaN/inf (forward order), from its recording."""
     rec = run.recordings
@@ -158,8 +152,8 @@ def _layers(run, keys) -> str:
     names = [layer_label(run.config, k) for k in keys]
     parts = [re.fullmatch(r"Linear (\d+) \((.+)\)", n) for n in names]
     if parts and all(parts) and len({m.group(2) for m in parts}) == 1:
-        return f"Linear {_join([m.group(1) for m in parts])} ({parts[0].group(2)})"
-    return _join(names)
+        return f"Linear {join_names([m.group(1) for m in parts])} ({parts[0].group(2)})"
+    return join_names(names)
 
 
 def shows_002(runs: dict) -> str:
@@ -191,7 +185,7 @@ def _fix2_002(clamped, acc_scaled: float) -> str:
         stuck, n = int((acc < CHANCE_ACC).sum()), len(acc)
         who = "this run ends in NaN too" if n == 1 or stuck == n else (
             f"{stuck} of {n} seeds end in NaN too (the " + ("other reaches " if n - stuck == 1 else "others reach ")
-            + f"{_join([pct(v) for v in acc[acc >= CHANCE_ACC]])}, so the mean of {pct(acc.mean())} describes "
+            + f"{join_names([pct(v) for v in acc[acc >= CHANCE_ACC]])}, so the mean of {pct(acc.mean())} describes "
             "none of them)")
         nf = first_nonfinite(clamped)
         at = "" if nf is None else (f" The first non-finite value is in the {_WHERE.get(nf['where'], nf['where'])} "
@@ -206,7 +200,7 @@ def _fix2_002(clamped, acc_scaled: float) -> str:
             "diagnosis still (rightly) says so")
     boom = _finding(clamped, "EXPLODING_GRADIENT")
     if boom is not None:
-        layer = _where(clamped, (boom.get("layers") or [boom["layer"]])[0])
+        layer = layer_where(clamped, (boom.get("layers") or [boom["layer"]])[0])
         ev = boom.get("evidence") or {}
         lr = float((clamped.config.get("run") or {}).get("lr") or 0.01)  # the question's SGD(lr=0.01)
         size = ("" if ev.get("grad_data_ratio") is None else f": at step {boom.get('step') or 0} its weight "
@@ -222,7 +216,7 @@ def _fix2_002(clamped, acc_scaled: float) -> str:
     return text + (f". Fix 2 ends {gap} points below fix 1. " if worse > 0.01 else ". ")
 
 
-def _numbers_004(runs: dict) -> dict:
+def numbers_004(runs: dict) -> dict:
     """Case 004 on the validation images: the copy-net before (epoch 0) and after training, the autoencoder."""
     c, a = runs["copy"], runs["autoencoder"]
     return {"acc_c0": epoch_mean(c, "val_binary_acc", 0), "acc_c": epoch_mean(c, "val_binary_acc"),
@@ -231,7 +225,7 @@ def _numbers_004(runs: dict) -> dict:
 
 
 def shows_004(runs: dict) -> str:
-    acc_c0, acc_c, acc_a, mse_c0, mse_c, mse_a = _numbers_004(runs).values()
+    acc_c0, acc_c, acc_a, mse_c0, mse_c, mse_a = numbers_004(runs).values()
     text = (f"On the validation images, as in the curves: before any training the copy-net's binary accuracy is "
             f"**{pct(acc_c0)}** while its mean squared error is {mse_c0:.3f} (pixels on a 0–1 scale, so 0.25 "
             "means a typical pixel off by 0.5). After "
@@ -261,39 +255,10 @@ def what_this_shows(case_id: str, runs: dict) -> str:
     return f"**What these runs show.** {SHOWS[str(case_id)](runs)}"
 
 
-# --------------------------------------------------------------------------- findings, grouped
+# --------------------------------------------------------------------------- layers named
 
 
-_LAYER_KEY = re.compile(r"(?:\b[A-Z]\w* )?`?(?<![\w.])(layers\.\d+)`?")  # "layers.0", "`layers.0`", "Linear `layers.0`"
-
-
-def _readable(message: str, config: dict) -> str:
-    from .case_bugs import READABLE_NAMES
-    message = re.sub(r" \((?:seed|member) \d+\)", "", message)  # the seeds column says which seeds
-    for registered, readable in READABLE_NAMES.items():
-        message = message.replace(registered, readable)
-    def label(m):
-        named = layer_label(config, m.group(1))
-        return m.group(0) if named == m.group(1) else named  # a model of its own (004): its names, as written
-    # a table cell shows text, not Markdown: a module's name in typographic quotes, not between backticks
-    return re.sub(r"`([^`]+)`", r"“\1”", _LAYER_KEY.sub(label, message))
-
-
-# a rule's general expectation, written for any run; the page states what this run measured instead
-_CHANCE_CLAIM = re.compile(r"\(such a model learns slowly, if at all\)")
-
-
-def _as_measured(message: str, run) -> str:
-    """The finding's message with its general "stays near chance" replaced by the run's own accuracy."""
-    acc = test_mean(run) if "test_acc" in run.results else float("nan")
-    if not _CHANCE_CLAIM.search(message) or not math.isfinite(acc):
-        return message
-    said = (f"this run stays at chance: {pct(acc)} on the test set" if acc - CHANCE < NEAR_CHANCE else
-            f"this run learns a little all the same: {pct(acc)} on the test set, chance being {pct(CHANCE)}")
-    return _CHANCE_CLAIM.sub(f"({said})", message)
-
-
-def _where(run, key: str) -> str:
+def layer_where(run, key: str) -> str:
     """A layer of the finding: the project's name for a BaseNetwork layer ("Linear 3 (64→10), output"),
     else its type and the name the case's own model gives it ("Sigmoid “act”"), as the message says it."""
     named = layer_label(run.config, key)
@@ -313,60 +278,3 @@ def _layer_types(run) -> dict:
     except (OSError, ValueError):
         return {}
     return {e["name"]: e.get("type") for e in summary.get("layers") or [] if e.get("name") and e.get("type")}
-
-
-def findings_table(run, codes: tuple | None = None) -> pd.DataFrame:
-    """The run's findings, one row per cause (grouped across seeds and layers), the layers named,
-    seeds counted, and the likeliest cause with its evidence.
-
-    codes -- keep only these (None: all). Columns: severity, finding, where, seeds, what it says, likely cause.
-    """
-    from .diagnose.alternatives import likely_causes
-    from .diagnose.grouping import as_grouped, core_message
-    seeds = run.seeds
-    out = []
-    for f in as_grouped(run.findings, seeds):
-        if codes is not None and f.code not in codes:
-            continue
-        where = "; ".join(dict.fromkeys(_where(run, k) for k in f.layers)) or "whole run"
-        n = f.of_seeds or len(seeds) or 1
-        out.append({"severity": f.severity, "finding": f.code, "where": where,
-                    "seeds": f"{min(f.seen_in, n)} of {n}", "what it says": _as_measured(_readable(core_message(f), run.config), run),
-                    "likely cause": _readable(likely_causes(f, 1).removeprefix("1. "), run.config)})
-    return pd.DataFrame(out, columns=["severity", "finding", "where", "seeds", "what it says", "likely cause"])
-
-
-def _notes_only(run) -> str:
-    """A broken run no rule warns about: what the diagnosis still noted (info), if anything."""
-    notes = [f for f in run.findings if f["severity"] == "info"]
-    if any((f.get("evidence") or {}).get("cause") == "fits_targets" for f in notes):
-        return "no warning (the bug is in the metric); a note on what binary accuracy measures"
-    if notes:
-        return "no warning; info: " + ", ".join(sorted({f["code"] for f in notes}))
-    return "nothing (the bug is in the metric)"
-
-
-def summary_table(cases: dict) -> pd.DataFrame:
-    """One row per case: the numbers with the bug and with its fix, and the finding that named it.
-
-    Case 004's bug is a metric, not a model: "with the bug" is the untrained copy-net as binary accuracy
-    judges it (100 %, yet far from its targets); "with the fix" is the error, by which both trained models
-    are judged. A trained copy-net that scores better on both counts is not called broken.
-    """
-    from .case_studies import case
-    rows = []
-    for cid, runs in cases.items():
-        c = case(cid)
-        broken = [v for v in c.variants if v.role == "broken"][0]
-        fixed = [v for v in c.variants if v.role == "fixed"]
-        named = [code for code in c.finding_codes if code in {f["code"] for f in runs[broken.key].findings}]
-        row = {"case": cid, "bug": c.title, "with the bug": pct(test_mean(runs[broken.key])),
-               "with the fix": ", ".join(pct(test_mean(runs[v.key])) for v in fixed), "measured as": "test accuracy"}
-        if cid == "004":
-            n = _numbers_004(runs)
-            row |= {"with the bug": f"binary accuracy {pct(n['acc_c0'])}, yet error {n['mse_c0']:.3f} "
-                                    "(copy-net, untrained)",
-                    "with the fix": f"error {n['mse_c']:.3f} (copy-net, trained), {n['mse_a']:.3f} (autoencoder)",
-                    "measured as": "binary accuracy, then mean squared error (validation)"}
-        rows.append(row | {"what the diagnosis said": ", ".join(named) or _notes_only(runs[broken.key])})
-    return pd.DataFrame(rows)

@@ -9,7 +9,7 @@ import re
 
 import pandas as pd
 
-from .narrate import CHANCE_ACC, _join, layer_text
+from .narrate import CHANCE_ACC, join_names, layer_text
 
 _TITLED_KEY = re.compile(r"\b(?:[A-Z]\w* )?`(layers\.\d+)`")  # "Linear `layers.0`" as a message names a layer
 
@@ -91,7 +91,7 @@ def plateau_story(metrics: pd.DataFrame, results: pd.DataFrame, activation: str 
     facts = _plateau_facts(metrics, results, learned_acc)
     if not facts:
         return ""
-    seeds = _join([str(seed) for seed, *_ in facts])
+    seeds = join_names([str(seed) for seed, *_ in facts])
     stops = {stop for _, stop, *_ in facts}
     accs = {f"{100 * acc:.1f} %" for _, _, acc, *_ in facts}
     if len(facts) == 1:
@@ -99,14 +99,14 @@ def plateau_story(metrics: pd.DataFrame, results: pd.DataFrame, activation: str 
     elif len(stops) == 1 and len(accs) == 1:  # the usual case: the same noise bump, the same stop
         ended = f"seeds {seeds} after epoch {stops.pop()}, each at a test accuracy of {accs.pop()}"
     else:
-        ended = "seeds " + _join([f"{seed} after epoch {stop} ({100 * acc:.1f} %)" for seed, stop, acc, *_ in facts])
+        ended = "seeds " + join_names([f"{seed} after epoch {stop} ({100 * acc:.1f} %)" for seed, stop, acc, *_ in facts])
     risen = [(seed, rose, best, end) for seed, _, _, rose, best, end in facts if rose is not None]
     text = (f"**The {activation} story.** Early stopping (patience 7 on validation accuracy) ended {ended}: "
             "validation accuracy wandered around 10 % with no new record for 7 epochs.")
     if risen:
-        left = _join([f"seed {seed}{' left the plateau' if i == 0 else ''} at epoch {rose}"
+        left = join_names([f"seed {seed}{' left the plateau' if i == 0 else ''} at epoch {rose}"
                       for i, (seed, rose, _, _) in enumerate(risen)])
-        reached = _join([f"{100 * best:.1f} %" for _, _, best, _ in risen])
+        reached = join_names([f"{100 * best:.1f} %" for _, _, best, _ in risen])
         ends = {end for *_, end in risen}
         by = f"epoch {ends.pop()}" if len(ends) == 1 else "the last epoch"
         text += (" Every model trains in one stacked group, so the stopped models kept training with the others (the thin faded curves): " + left + ", "

@@ -9,7 +9,7 @@ import math
 import pandas as pd
 
 from .histogram_tables import median_bin
-from .narrate import _join, fmt_sci, fmt_times
+from .narrate import fmt_sci, fmt_times, join_names
 from .narrate_layers import SWITCH_OFF
 from .quantities import GRAD_STD
 
@@ -82,14 +82,14 @@ def init_gradient_sentences(grad_std: pd.DataFrame, zeros: pd.DataFrame | None =
             fine.append((act, ratio))
     if fine:
         lo, hi = min(r for _, r in fine), max(r for _, r in fine)
-        out.append(f"For {_join([a for a, _ in fine])} the first layer's gradient std is {lo:.2g}"
+        out.append(f"For {join_names([a for a, _ in fine])} the first layer's gradient std is {lo:.2g}"
                    f"{'' if lo == hi else f' to {hi:.2g}'} of the output layer's: the signal reaches the input layer.")
         out.extend(_smaller_everywhere(grad_std, [a for a, _ in fine]))
     if zeros is not None and len(zeros):
         for act, z in zeros[zeros["zeros"] > 0].groupby("activation", sort=False):
             parts = [f"{r.zeros:,} of {r.weights:,} in {r.layer}" for r in z.itertuples()]
             output_zeros = bool(z["layer"].astype(str).str.contains("output").any())
-            out.append(f"{act}: some weights get a gradient of exactly 0 ({_join(parts)}). A weight's gradient is the "
+            out.append(f"{act}: some weights get a gradient of exactly 0 ({join_names(parts)}). A weight's gradient is the "
                        "sum, over the batch's images, of the gradient at the unit it feeds times its input, so it is "
                        "exactly 0 when in every image one of the two was off: the unit it feeds was off for every "
                        "image, or the unit feeding it was, or the two were never on for the same image"
@@ -144,7 +144,7 @@ def saturation_sentences(units: pd.DataFrame) -> list[str]:
         dead = d[d["dead_pct"] > 0]
         if len(dead):
             parts = [f"{r.dead_pct:.1f} % in {r.layer}" for r in dead.itertuples()]
-            out.append(f"{act} starts with dead units: {_join(parts)}.")
+            out.append(f"{act} starts with dead units: {join_names(parts)}.")
     if not out:
         out.append("No layer starts with dead units, and none is more than 5 % saturated.")
     return out
@@ -161,5 +161,5 @@ def deep_dead_sentences(deep: pd.DataFrame) -> list[str]:
         else:
             clean.append(act)
     if clean:
-        out.append(f"{_join(clean)}: no dead unit in any layer of the deeper network.")
+        out.append(f"{join_names(clean)}: no dead unit in any layer of the deeper network.")
     return out

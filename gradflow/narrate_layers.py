@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .narrate import _join, fmt_sci, fmt_times
+from .narrate import fmt_sci, fmt_times, join_names
 
 UPDATE_RATIO_GUIDE = 1e-3  # Karpathy's rule of thumb for std(lr·grad)/std(weight)
 
@@ -43,7 +43,7 @@ def update_ratio_sentences(ratios: pd.DataFrame, labels: dict, guide: float = UP
     healthy = healthy[~healthy["activation"].isin(slow_starters)]  # not "healthy" in the same breath
     if len(healthy):
         lo, hi = healthy["value"].min(), healthy["value"].max()
-        out.append(f"For {_join(healthy['activation'])} the first layer's median ratio is {fmt_sci(lo)}"
+        out.append(f"For {join_names(healthy['activation'])} the first layer's median ratio is {fmt_sci(lo)}"
                    f"{'' if lo == hi else '–' + fmt_sci(hi)}, within a factor of 10 of the healthy {fmt_sci(guide)} "
                    "(the dashed guide).")
     high = med[med["value"] > guide * 10]
@@ -113,7 +113,7 @@ def dead_unit_sentences(dead: pd.DataFrame, min_change_pp: float = 0.5) -> list[
     out += [f"**{act}**: {'; '.join(said)}." for act, said in changes.items() if said]
     clean = [a for a in dict.fromkeys(dead["activation"]) if float(dead[dead["activation"] == a]["percent"].max()) == 0]
     if clean:
-        out.append(f"{_join(clean)} {'has' if len(clean) == 1 else 'have'} no dead unit in any layer, before or after "
+        out.append(f"{join_names(clean)} {'has' if len(clean) == 1 else 'have'} no dead unit in any layer, before or after "
                    "training; their panels are left out.")
     return out
 
@@ -174,7 +174,7 @@ def gradient_flow_sentences(lines: pd.DataFrame, labels: dict) -> list[str]:
         if "zero_share" in lines else lines.iloc[0:0]
     for act, rows in zero.groupby("activation", sort=False):  # one sentence per activation, all its layers
         rows = rows.sort_values("layer", key=lambda c: c.map(_order))
-        shares = _join([f"{100 * r.zero_share:.0f} % of {labels.get(r.layer, r.layer)}'s" for r in rows.itertuples()])
+        shares = join_names([f"{100 * r.zero_share:.0f} % of {labels.get(r.layer, r.layer)}'s" for r in rows.itertuples()])
         several = len(rows) > 1
         # the band is the middle half (25th-75th percentile): zeros pull it to the bottom only from 25 % on
         reach = rows["zero_share"].min() >= 0.25
@@ -186,7 +186,7 @@ def gradient_flow_sentences(lines: pd.DataFrame, labels: dict) -> list[str]:
                    "the batch (one of the two off for the whole batch, or the two on for different images).")
     if even:
         worst = max(f for _, f in even)
-        out.append(f"For {_join([a for a, _ in even])} the first and the last layer's median gradients are within "
+        out.append(f"For {join_names([a for a, _ in even])} the first and the last layer's median gradients are within "
                    f"{fmt_times(max(worst, 1))}× of each other at the last recorded step: the signal reaches the input.")
     return out
 
@@ -239,7 +239,7 @@ def saturation_change_sentences(sat: pd.DataFrame, labels: dict, threshold_pct: 
         else:
             calm.append(act)
     if calm:
-        out.append(f"{_join(calm)}: no layer has {threshold_pct:.0f} % or more of its values saturated at the last "
+        out.append(f"{join_names(calm)}: no layer has {threshold_pct:.0f} % or more of its values saturated at the last "
                    "recorded step.")
     return out
 
@@ -271,7 +271,7 @@ def output_spread_sentences(std: pd.DataFrame, labels: dict, min_ratio: float = 
     text = (f"From step {first_step} to step {last_step} the outputs of {labels.get(top, top)} spread out "
             f"{fmt_times(ratio[top])}× (std {first[top]:.2g} → {last[top]:.2g})")
     others = [labels.get(k, k) for k in grew if k != top]
-    return [text + (f"; {_join(others)} widened by {min_ratio:g}× or more too." if others else ".")
+    return [text + (f"; {join_names(others)} widened by {min_ratio:g}× or more too." if others else ".")
             + " Learning made the layers' outputs larger and more varied than the initialisation set them."]
 
 

@@ -12,12 +12,12 @@ import pandas as pd
 from .histogram_tables import NEAR_TIE_TV, near_top
 from .narrate import (
     CHANCE_LOSS_10,
-    _join,
     final_epochs,
     fmt_pct,
     fmt_sci,
     fmt_times,
     is_preview,
+    join_names,
     seeds_split,
 )
 from .stats import SATURATION_DERIV_FRACTION
@@ -116,14 +116,14 @@ def activation_sentences(props: pd.DataFrame) -> list[str]:
     flat = props[(props["left_slope"].abs() < limit) & (props["right_slope"].abs() < limit)]
     if len(flat):
         one = len(flat) == 1
-        out.append(f"{_join(flat['activation'])} flatten{'s' if one else ''} out on both sides: at x = ±5 "
+        out.append(f"{join_names(flat['activation'])} flatten{'s' if one else ''} out on both sides: at x = ±5 "
                    f"{'its' if one else 'their'} slope is below {100 * SATURATION_DERIV_FRACTION:.0f} % of its largest, "
                    f"so large inputs saturate {'it' if one else 'them'}.")
     # one-sided: flat for large negative inputs only (ELU, swish); ReLU's exact-zero side is told below
     left = props[(props["left_slope"].abs() < limit) & (props["right_slope"].abs() >= limit) & (props["dead_share"] == 0)]
     if len(left):
         one = len(left) == 1
-        out.append(f"{_join(left['activation'])} flatten{'s' if one else ''} out on the negative side only: at x = −5 "
+        out.append(f"{join_names(left['activation'])} flatten{'s' if one else ''} out on the negative side only: at x = −5 "
                    f"{'its' if one else 'their'} slope is below {100 * SATURATION_DERIV_FRACTION:.0f} % of its largest, "
                    "so a unit whose input is far below 0 passes back almost nothing; positive inputs never saturate "
                    f"{'it' if one else 'them'}.")
@@ -139,8 +139,8 @@ def activation_sentences(props: pd.DataFrame) -> list[str]:
     if len(positive):
         parts = [f"{r.activation} ({r.mean_out:.2f})" for r in positive.itertuples()]
         milder = [f"{r.activation} ({r.mean_out:.2f})" for r in props[props["mean_out"].between(0.05, 0.3)].itertuples()]
-        out.append(f"For standard-normal inputs the mean output is far from 0 for {_join(parts)}"
-                   + (f", and smaller but still positive for {_join(milder)}" if milder else "")
+        out.append(f"For standard-normal inputs the mean output is far from 0 for {join_names(parts)}"
+                   + (f", and smaller but still positive for {join_names(milder)}" if milder else "")
                    + ": the next layer's inputs are mostly positive, which pushes its weight gradients towards "
                    "one sign (where no output is negative, as with sigmoid and relu, all the weights into one unit "
                    "get gradients of the same sign from each image).")
@@ -231,7 +231,7 @@ def two_run_sentences(summary: pd.DataFrame, distances: pd.DataFrame, preset: st
         if len(d):
             top = d.loc[d["distance"].idxmax()]
             near = near_top(d[d["stage"] == top["stage"]])
-            tied = "" if len(near) < 2 else (" (with " + _join([f"{r.layer} at {r.distance:.2f}" for r in
+            tied = "" if len(near) < 2 else (" (with " + join_names([f"{r.layer} at {r.distance:.2f}" for r in
                                                                near.itertuples() if r.layer != top["layer"]])
                                              + f" within {NEAR_TIE_TV:g} of it: too close to call one the most "
                                              "different)")
@@ -303,7 +303,7 @@ def two_run_conclusion(summary: pd.DataFrame, distances: pd.DataFrame, found: pd
         only = found[found["in"] != "both runs"]
         for run, d in only.groupby("run", sort=False):
             parts = [f"{r.finding} ({_few_layers(r.layers)}, {r.seeds})" for r in d.itertuples()]
-            out.append(f"Only {names[run]} gets {_join(parts)}.")
+            out.append(f"Only {names[run]} gets {join_names(parts)}.")
     if is_preview(preset):
         out.append("A preview shows where the runs differ, not which set-up is better in the end: compare the full "
                    "recipe's runs for that.")

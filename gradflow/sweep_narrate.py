@@ -13,7 +13,7 @@ import html
 import numpy as np
 import pandas as pd
 
-from .narrate import CHANCE_ACC, _join, callout_html, final_epochs, is_preview, recipe_phrase, seeds_phrase
+from .narrate import CHANCE_ACC, callout_html, final_epochs, is_preview, join_names, recipe_phrase, seeds_phrase
 from .seed_intervals import mean_ci
 
 METRIC_NAMES = {"val_acc": "validation accuracy", "train_acc": "training accuracy",
@@ -208,12 +208,12 @@ def finding_sentences(counts: pd.DataFrame, n_seeds: int, axes: list[str], cells
             clean.append(label)
             continue
         if found.nunique() > 1:
-            out.append(f"**{label}**: {_join([f'{c} ({n} of {n_seeds} seeds)' for c, n in found.items()])}.")
+            out.append(f"**{label}**: {join_names([f'{c} ({n} of {n_seeds} seeds)' for c, n in found.items()])}.")
         else:
             each = ", each" if len(found) > 1 else ""
-            out.append(f"**{label}**: {_join(found.index)}{each} in {int(found.iloc[0])} of {n_seeds} seeds.")
+            out.append(f"**{label}**: {join_names(found.index)}{each} in {int(found.iloc[0])} of {n_seeds} seeds.")
     if clean:
-        out.append(f"No finding in {_join(clean)}.")
+        out.append(f"No finding in {join_names(clean)}.")
     # one sentence per (cell, axis, what clears): "from sigmoid to relu or tanh", not a sentence per target
     merged: dict = {}
     for a, ca in codes.items():
@@ -226,7 +226,7 @@ def finding_sentences(counts: pd.DataFrame, n_seeds: int, axes: list[str], cells
     for (i, a, cleared, stays), targets in merged.items():
         where = ", ".join(f"{axes[j]}={a[j]}" for j in range(len(axes)) if j != i)
         text = (f"Changing {axes[i]} from {a[i]} to {_or(targets)}{f' ({where})' if where else ''} clears "
-                f"{_join(cleared)}" + (f"; {_join(stays)} stays" if stays else "") + ".")
+                f"{join_names(cleared)}" + (f"; {join_names(stays)} stays" if stays else "") + ".")
         changes.append((axes[i] == "act", text))  # a change of setting teaches more than a change of activation
     out.extend(text for _, text in sorted(changes, key=lambda c: c[0])[:3])
     if cells is not None and len(cells):
@@ -235,9 +235,9 @@ def finding_sentences(counts: pd.DataFrame, n_seeds: int, axes: list[str], cells
             row = cells[(cells[axes].astype(str) == [str(k) for k in key]).all(axis=1)]
             if found and len(row) and int(row["at_chance"].iloc[0]) == 0 and "NOT_LEARNING" not in found:
                 learned.append(f"{cell_label(dict(zip(axes, key)))} ({100 * float(row['mean'].iloc[0]):.1f} %, "
-                               f"{_join(sorted(found))})")
+                               f"{join_names(sorted(found))})")
         if learned:
-            out.append(f"A finding is evidence about the inside of a run, not a verdict on it: {_join(learned)} "
+            out.append(f"A finding is evidence about the inside of a run, not a verdict on it: {join_names(learned)} "
                        f"learn{'s' if len(learned) == 1 else ''} all the same. What is flagged there (a first "
                        "layer whose gradient stays far below the output layer's, say) can slow a run down without "
                        "stopping it.")
@@ -253,20 +253,20 @@ def curve_sentences(metrics: pd.DataFrame, metric: str, group: str = "act") -> l
     loss = metric.endswith("loss")
     values = [f"{v:.2f} nats for {g}" if loss else f"{100 * v:.1f} % for {g}" for g, v in at.items()]
     chance = " (chance: ln 10 = 2.30 nats)" if loss else " (chance: 10 %)"
-    out = [f"At epoch {last} the {METRIC_NAMES.get(metric, metric).split(' (')[0]} is {_join(values)}, mean over "
+    out = [f"At epoch {last} the {METRIC_NAMES.get(metric, metric).split(' (')[0]} is {join_names(values)}, mean over "
            f"seeds{chance}."]
     if "past_stop" in metrics:
         past = metrics[(metrics["epoch"] == last) & metrics["past_stop"].astype(bool)]
         if len(past):
             who = list(dict.fromkeys(past[group].astype(str)))
-            out.append(f"For {_join(who)} that mean includes seeds that early stopping had already ended: their stacked "
+            out.append(f"For {join_names(who)} that mean includes seeds that early stopping had already ended: their stacked "
                        "group kept training them, so the curve (faded from the first seed's stop) shows where they were heading, not "
                        "the weights that were tested.")
             own = final_epochs(metrics, group)  # each seed up to its own early stop
             own = own[own[group].astype(str).isin(who)].groupby(group, sort=False)[metric].mean()
             if len(own):
                 said = [f"{v:.2f} nats for {g}" if loss else f"{100 * v:.1f} % for {g}" for g, v in own.items()]
-                out.append(f"Counting each seed only up to its own early stop, the mean is {_join(said)}.")
+                out.append(f"Counting each seed only up to its own early stop, the mean is {join_names(said)}.")
     return out
 
 

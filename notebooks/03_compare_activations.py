@@ -60,6 +60,7 @@ from gradflow import (
     flow_plots,
     histogram_tables,
     narrate,
+    narrate_compare,
     narrate_findings,
     narrate_layers,
     narrate_pages,
@@ -109,7 +110,7 @@ axes[1].axhline(narrate.CHANCE_LOSS_10, color="0.5", lw=0.8, ls=":")
 # under the line: a run stuck at chance (sigmoid) draws its curve right on it
 axes[1].text(1, narrate.CHANCE_LOSS_10 - 0.03, " chance: ln 10 = 2.30 nats", va="top", fontsize=READABLE_PT, color="0.4")
 plt.show()
-loss_text = narrate.loss_sentences(metrics) + narrate.slow_start_sentences(metrics, flow=flow)
+loss_text = narrate_compare.loss_sentences(metrics) + narrate_compare.slow_start_sentences(metrics, flow=flow)
 plateau = narrate_findings.plateau_story(metrics[metrics["activation"] == "sigmoid"], results[results["activation"] == "sigmoid"]) \
     if "sigmoid" in names and not narrate.is_preview(preset) else ""
 nh.show_markdown(narrate_pages.answers(answer_keys.curve_answers(results, metrics, plateau_told=bool(plateau),
@@ -127,7 +128,7 @@ preview = narrate.is_preview(preset)
 nh.show_table(seed_intervals.accuracy_display(summary, reference=None if preview else TUTORIAL_TEST_ACCURACY,
                                      with_ci=len(run_seeds) > 1))
 apart, _ = seed_intervals.distinguishable(summary)
-acc_text = narrate.accuracy_sentences(summary, preset, apart, None if preview else TUTORIAL_TEST_ACCURACY)
+acc_text = narrate_compare.accuracy_sentences(summary, preset, apart, None if preview else TUTORIAL_TEST_ACCURACY)
 nh.show_markdown(narrate.heading(acc_text))
 
 # %% [markdown]
@@ -253,7 +254,7 @@ why_stuck = narrate_layers.stuck_story(stuck, flow, mean_ratios, preview_epochs=
 if not why_stuck and plateau and len(ratios):  # learned, late: the same sections, joined into why it was late
     stopped = int((results[results["activation"] == "sigmoid"]["test_acc"] < narrate.CHANCE_ACC).sum())
     why_stuck = narrate_layers.slow_start_story("sigmoid", flow, mean_ratios, stopped)
-nh.show_markdown(narrate.conclusion_compare(preset, loss_text, ratio_text, dead_text, lesson, acc_text, flow_text,
+nh.show_markdown(narrate_compare.conclusion_compare(preset, loss_text, ratio_text, dead_text, lesson, acc_text, flow_text,
                                             why_stuck))
 
 # %% [markdown]

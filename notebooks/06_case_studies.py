@@ -57,20 +57,21 @@ if preset not in CASE_PRESETS:
 
 # %%
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from IPython.display import HTML, Markdown, display
 from matplotlib.colors import to_hex
 
 from gradflow import case_elu as ce
+from gradflow import case_findings as cf
 from gradflow import case_narrate as cn
 from gradflow import notebook_helpers as nh
 from gradflow.case_answers import case_answers
 from gradflow.case_credits import sources_markdown
 from gradflow.case_glossary import case_glossary
-from gradflow.case_studies import case, case_callout, case_fix, case_intro, load_case_studies
+from gradflow.case_plots import copy_net_images, curves, keras_outputs, label_of
+from gradflow.case_studies import case_callout, case_fix, case_intro, load_case_studies
 from gradflow.narrate_pages import answers
-from gradflow.style import GUIDE_COLOR, PAGE_WIDTH_IN, READABLE_PT, ROLE_STYLES
+from gradflow.style import PAGE_WIDTH_IN, READABLE_PT, ROLE_STYLES
 
 # %matplotlib inline
 plt.rcParams["figure.dpi"] = 90
@@ -89,71 +90,6 @@ display(Markdown(
     "last epoch's weights are tested). The question's own setups are kept where they matter (network shape, "
     "optimizer, batch size); where a question used MNIST or its own images, FashionMNIST stands in."))
 
-STYLE = {"broken": ROLE_STYLES["broken"], "fixed": ROLE_STYLES["fixed"], "asked": ROLE_STYLES["run B"]}
-SECOND_FIX = {**ROLE_STYLES["fixed"], "linestyle": "-.", "marker": "s"}
-
-
-def style_of(case_id, key):
-    """Role colours: a case's second fixed run keeps the fixed colour with another dash and marker."""
-    variants = case(case_id).variants
-    v = next(v for v in variants if v.key == key)
-    fixed = [w.key for w in variants if w.role == "fixed"]
-    return SECOND_FIX if v.role == "fixed" and fixed.index(key) > 0 else STYLE[v.role]
-
-
-def label_of(case_id, key):
-    return next(v.label for v in case(case_id).variants if v.key == key)
-
-
-def curves(case_id, column, ax, title, ylabel, chance=None, ylim=None):
-    """One line per run: the mean over seeds of ``column`` per epoch (epoch 0 = before training, where stored)."""
-    notes, drawn, partial = [], set(), []
-    for key, run in cases[case_id].items():
-        m = run.metrics.groupby("epoch")[column].mean()
-        ok = np.isfinite(m.to_numpy(dtype=float))
-        st = style_of(case_id, key)
-        drawn |= set(m.index[ok])
-        ax.plot(m.index[ok], m[ok], color=st["color"], linestyle=st["linestyle"], marker=st["marker"],
-                label=label_of(case_id, key), lw=2)
-        nan_epochs = m.index[~ok & (m.index > 0)]  # epoch 0 has no training loss: not measured, not NaN
-        if len(nan_epochs):
-            notes.append((st["color"], f"{label_of(case_id, key)}:\nNaN from epoch {nan_epochs[0]}, not drawn"))
-        else:  # a mean over the seeds that are still finite: say which are not in it
-            trained = run.metrics[run.metrics["epoch"] > 0]
-            lost = sorted(int(s) for s, d in trained.groupby("seed") if not np.isfinite(d[column].to_numpy(float)).all())
-            if lost:
-                notes.append((st["color"], f"{label_of(case_id, key)}:\nseed{'s' if len(lost) > 1 else ''} "
-                                           f"{', '.join(map(str, lost))} NaN, left out of its mean"))
-                kept = sorted(int(s) for s in trained["seed"].unique() if int(s) not in lost)
-                partial.append(f"{label_of(case_id, key).split(':')[0]}'s line: seed{'s' if len(kept) > 1 else ''} "
-                               f"{', '.join(map(str, kept))} only")
-            elif "train_loss" in trained and column != "train_loss":  # an accuracy stays finite on NaN weights
-                broke = sorted(int(s) for s, d in trained.groupby("seed")
-                               if not np.isfinite(d["train_loss"].to_numpy(float)).all())
-                if broke and len(broke) < trained["seed"].nunique():  # a mean of broken and learning seeds
-                    notes.append((st["color"], f"{label_of(case_id, key).split(':')[0]}: its mean includes seed"
-                                               f"{'s' if len(broke) > 1 else ''} {', '.join(map(str, broke))},\n"
-                                               "at chance with NaN weights"))
-    # two lines each, on the right: at the top of a loss panel, where the curves have fallen; in the middle of
-    # an accuracy panel, below the curves that learned and above those at chance
-    top = 0.72 if column.endswith("acc") else 0.95
-    for i, (colour, text) in enumerate(notes):
-        ax.text(0.98, top - 0.15 * i, text, transform=ax.transAxes, ha="right", va="top", color=colour,
-                fontsize=READABLE_PT)
-    if chance is not None:
-        ax.axhline(chance, color=GUIDE_COLOR, ls=":", lw=1)
-        # at the right end: the curves' first-epoch markers sit at the left end of the line
-        # under the line: a broken run's curve lies on it, and nothing scores below chance
-        ax.annotate("chance (10 %)", (ax.get_xlim()[1], chance), color=GUIDE_COLOR, fontsize=READABLE_PT, ha="right",
-                    va="top", xytext=(-4, -3), textcoords="offset points")
-    # a mean over fewer seeds than the other lines is said where nobody misses it, in the title
-    ax.set(title=title + "".join(f"\n({p})" for p in partial), xlabel=cn.epoch_axis(drawn), ylabel=ylabel)
-    if ylim is not None:
-        ax.set_ylim(*ylim)
-    ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.grid(alpha=0.3)
-
-
 def show_table(df, caption=None):
     if caption:
         display(Markdown(caption))
@@ -165,7 +101,7 @@ def show_table(df, caption=None):
 def show_findings(case_id):
     """Each run's findings, grouped across seeds, with layers named as on every page."""
     for key, run in cases[case_id].items():
-        t = cn.findings_table(run)
+        t = cf.findings_table(run)
         show_table(t, f"**Findings, {label_of(case_id, key)}:**" + ("" if len(t) else " none."))
 
 
@@ -199,22 +135,9 @@ display(Markdown(case_intro("000")))
 
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(PAGE_WIDTH_IN - 0.3, 4), layout="constrained")  # its labels reach past the frame
-curves("000", "val_acc", axes[0], "Validation accuracy", "share of images right", chance=0.1, ylim=(0, 1))
+curves(cases["000"], "000", "val_acc", axes[0], "Validation accuracy", "share of images right", chance=0.1, ylim=(0, 1))
 axes[0].legend(fontsize=READABLE_PT, loc="center right")
-keras = cases["000"]["keras"]
-arrays = cn.samples(keras)
-seed = keras.seeds[0]
-values, sums = arrays[f"output_values_seed{seed}"], arrays[f"row_sums_seed{seed}"]
-axes[1].hist(values, bins=40, range=(-1, 1), color=ROLE_STYLES["broken"]["color"], alpha=0.8)
-axes[1].axvspan(-1, 0, color="0.85", zorder=0)
-axes[1].set(title="Keras model: its tanh outputs\nafter training", xlabel="output value (tanh, in [-1, 1])",
-            ylabel="count (512 test images × 10 outputs)")
-axes[1].annotate("negative:\nnot a probability", (-0.5, 0.97), xycoords=("data", "axes fraction"), ha="center",
-                 va="top", fontsize=READABLE_PT)  # mid-band: the tall bars stand at its edges, -1 and 0
-axes[2].hist(sums, bins=40, color=ROLE_STYLES["broken"]["color"], alpha=0.8)
-axes[2].axvline(0, color=GUIDE_COLOR, ls=":")
-axes[2].set(title="…and their sum per image\n(what Keras divides by)", xlabel="sum of the 10 outputs",
-            ylabel="images")
+keras_outputs(cases["000"]["keras"], axes[1], axes[2])
 plt.show()
 check_predictions("000")
 
@@ -237,9 +160,9 @@ display(Markdown(case_intro("001")))
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH_IN, 4), layout="constrained")
-curves("001", "val_acc", axes[0], "Validation accuracy (dropout off)", "share of images right", chance=0.1,
+curves(cases["001"], "001", "val_acc", axes[0], "Validation accuracy (dropout off)", "share of images right", chance=0.1,
        ylim=(0, 1))
-curves("001", "train_acc", axes[1], "Training accuracy (dropout on)", "share of images right", chance=0.1,
+curves(cases["001"], "001", "train_acc", axes[1], "Training accuracy (dropout on)", "share of images right", chance=0.1,
        ylim=(0, 1))
 axes[0].legend(fontsize=READABLE_PT, loc="center right")  # above the chance line and its label, below the curves
 plt.show()
@@ -277,8 +200,8 @@ display(Markdown(ce.elu_reading(elus) + " " + ce.raw_sizes(cases["002"]["raw"]))
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH_IN, 4.6), layout="constrained")
-curves("002", "val_acc", axes[0], "Validation accuracy", "share of images right", chance=0.1, ylim=(0, 1))
-curves("002", "train_loss", axes[1], "Training loss (mean over each epoch)", "cross-entropy (nats)")
+curves(cases["002"], "002", "val_acc", axes[0], "Validation accuracy", "share of images right", chance=0.1, ylim=(0, 1))
+curves(cases["002"], "002", "train_loss", axes[1], "Training loss (mean over each epoch)", "cross-entropy (nats)")
 axes[1].set_ylim(bottom=0)
 # four runs: a legend inside a panel would cover the fixes' lines; below both panels it covers nothing
 fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=2, fontsize=READABLE_PT)
@@ -332,9 +255,9 @@ display(Markdown(case_intro("004")))
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH_IN, 4), layout="constrained")
-curves("004", "val_binary_acc", axes[0], "Binary accuracy (what Keras reported as \"accuracy\")",
+curves(cases["004"], "004", "val_binary_acc", axes[0], "Binary accuracy (what Keras reported as \"accuracy\")",
        "share of pixels on the right side of 0.5", ylim=(0, 1.02))
-curves("004", "val_loss", axes[1], "Mean squared error (what matters)", "mean squared error (pixels on a 0–1 scale)")
+curves(cases["004"], "004", "val_loss", axes[1], "Mean squared error (what matters)", "mean squared error (pixels on a 0–1 scale)")
 axes[1].set_ylim(bottom=0)
 axes[0].legend(fontsize=READABLE_PT, loc="lower right")
 plt.show()
@@ -346,24 +269,7 @@ plt.show()
 # they are grey. Last, both models after training, on the fixed scale.
 
 # %%
-copy, auto = cases["004"]["copy"], cases["004"]["autoencoder"]
-a_copy, a_auto = cn.samples(copy), cn.samples(auto)
-side = int(round(np.sqrt(a_copy["targets"].shape[1])))
-before = a_copy[f"before_seed{copy.seeds[0]}"]
-panels = [("target", a_copy["targets"], {"vmin": 0, "vmax": 1}),
-          ("copy-net, untrained,\nimshow default", before, {}),
-          ("copy-net, untrained,\nvmin=0, vmax=1", before, {"vmin": 0, "vmax": 1}),
-          ("copy-net, trained,\nvmin=0, vmax=1", a_copy[f"outputs_seed{copy.seeds[0]}"], {"vmin": 0, "vmax": 1}),
-          ("autoencoder, trained,\nvmin=0, vmax=1", a_auto[f"outputs_seed{auto.seeds[0]}"], {"vmin": 0, "vmax": 1})]
-fig, axes = plt.subplots(len(panels), 4, figsize=(8, 10.5), layout="constrained")
-for i, (title, imgs, kw) in enumerate(panels):
-    for j in range(4):
-        im = axes[i, j].imshow(imgs[j].reshape(side, side), cmap="gray", **kw)
-        axes[i, j].set_xticks([])
-        axes[i, j].set_yticks([])
-        if j == 0:
-            axes[i, j].set_ylabel(title, fontsize=READABLE_PT)
-    fig.colorbar(im, ax=axes[i, :], shrink=0.8, label="pixel value")
+copy_net_images(cases["004"]["copy"], cases["004"]["autoencoder"])
 plt.show()
 check_predictions("004")
 
@@ -383,7 +289,7 @@ conclude("004", "The diagnosis raises no warning here, and rightly: a sigmoid ou
 # parameter means, what `exp` does to a large number, what a metric actually counts.
 
 # %%
-show_table(cn.summary_table(cases), "**The four cases at a glance** (test accuracy; 004 on the validation "
+show_table(cf.summary_table(cases), "**The four cases at a glance** (test accuracy; 004 on the validation "
            "images, first in the binary accuracy that misled, then in the error that does not):")
 
 # %% [markdown]

@@ -12,7 +12,8 @@ import papermill as pm
 import pytest
 import torch
 
-from gradflow import case_bugs, store
+from gradflow import case_bugs, case_plots, store
+from gradflow import case_findings as cf
 from gradflow import case_narrate as cn
 from gradflow import case_studies as cs
 from gradflow.cli import main
@@ -123,21 +124,21 @@ def test_sentences_say_the_runs_own_numbers(cases):
 
 
 def test_findings_read_as_sentences(cases):
-    t = cn.findings_table(cases["001"]["drop70"])
+    t = cf.findings_table(cases["001"]["drop70"])
     assert list(t.columns) == ["severity", "finding", "where", "seeds", "what it says", "likely cause"]
     row = t[t["finding"] == "HIGH_DROPOUT"].iloc[0]  # one row for all layers and seeds
     assert row["seeds"] == "2 of 2" and row["where"].startswith("Linear 1 (784→32)")
     for by_variant in cases.values():
         for run in by_variant.values():
-            text = cn.findings_table(run).to_string()
+            text = cf.findings_table(run).to_string()
             assert not re.search(r"step nan|\(seed \d|\('|<model>", text, re.I), (run.name, text)
             assert "`" not in text, (run.name, text)  # a table cell is text: Markdown backticks would show
             if run.config["model"].get("kind") not in ("CopyNet", "AutoEncoder"):  # BaseNetworks: "Linear 1 (…)"
                 assert not re.search(r"layers\.\d", text), (run.name, text)
     # a model of the case's own: the layer by its type and its own name, as the message says it
-    wheres = {w for run in cases["004"].values() for w in cn.findings_table(run)["where"]}
+    wheres = {w for run in cases["004"].values() for w in cf.findings_table(run)["where"]}
     assert wheres == {"Sigmoid “act”", "Sigmoid “layers.3”"}, wheres
-    assert "Sigmoid “act”" in " ".join(cn.findings_table(cases["004"]["copy"])["what it says"])
+    assert "Sigmoid “act”" in " ".join(cf.findings_table(cases["004"]["copy"])["what it says"])
 
 
 def test_the_executed_page_shows_each_case_and_its_findings(runs_dir, tmp_path):
@@ -180,12 +181,12 @@ def test_the_executed_page_shows_each_case_and_its_findings(runs_dir, tmp_path):
 
 
 def test_the_summary_says_what_the_diagnosis_noted_on_004(cases):
-    row = cn.summary_table(cases).set_index("case").loc["004"]
+    row = cf.summary_table(cases).set_index("case").loc["004"]
     assert row["what the diagnosis said"].startswith("no warning") and "binary accuracy" in row["what the diagnosis said"]
 
 
 def test_case_pages_name_the_case_activations_in_words():
-    said = cn._readable("96 % of the units of `layers.0` sit in the flat region of the activation "
+    said = cf.readable("96 % of the units of `layers.0` sit in the flat region of the activation "
                         "(case002_clamped_elu)", {})
     assert "(the clamped ELU)" in said and "case002" not in said
 
@@ -234,14 +235,14 @@ def test_000_says_how_far_the_keras_run_is_from_chance(cases):
     assert above.startswith("above chance") and "63 points below the fix" in above
     assert "close to the fix" in cn._against_chance(0.78, 0.83)
     keras = cases["000"]["keras"]
-    said = " ".join(cn.findings_table(keras)["what it says"])
+    said = " ".join(cf.findings_table(keras)["what it says"])
     assert "learns slowly, if at all" not in said  # the rule's general claim, replaced by what this run did
     acc = cn.test_mean(keras)
     assert f"{cn.pct(acc)} on the test set" in said
     high = like(keras, results=keras.results.assign(test_acc=0.225))
-    assert "learns a little all the same: 22.5 %" in " ".join(cn.findings_table(high)["what it says"])
+    assert "learns a little all the same: 22.5 %" in " ".join(cf.findings_table(high)["what it says"])
     low = like(keras, results=keras.results.assign(test_acc=0.10))
-    assert "stays at chance: 10.0 %" in " ".join(cn.findings_table(low)["what it says"])
+    assert "stays at chance: 10.0 %" in " ".join(cf.findings_table(low)["what it says"])
 
 
 def test_001_explains_a_gap_bigger_than_the_question_s(cases):
@@ -259,7 +260,7 @@ def test_002_names_the_layers_its_findings_name(cases):
     raw, clamped = cases["002"]["raw"], cases["002"]["clamped"]
     s2 = cn.shows_002(cases["002"])
     boom = [f for f in clamped.findings if f["code"] == "EXPLODING_GRADIENT"][0]
-    assert f"exploding gradients at {cn._where(clamped, boom['layers'][0])}" in s2 and "first layer" not in s2
+    assert f"exploding gradients at {cn.layer_where(clamped, boom['layers'][0])}" in s2 and "first layer" not in s2
     moved = like(clamped, findings=[f | {"layers": ["layers.0"]} if f is boom else f for f in clamped.findings])
     assert "exploding gradients at Linear 1 (784→128):" in cn.shows_002(cases["002"] | {"clamped": moved})
     # fix 1 divides the pixels by 255: only fix 2 is said to see the raw pixels, and exp cannot overflow there
@@ -277,16 +278,16 @@ def test_002_names_the_layers_its_findings_name(cases):
 
 def test_004_says_the_metric_fell_while_the_model_improved(cases):
     s4 = cn.shows_004(cases["004"])
-    n = cn._numbers_004(cases["004"])
+    n = cn.numbers_004(cases["004"])
     assert (n["acc_c"] < n["acc_c0"] and n["mse_c"] < n["mse_c0"]) == ("The metric, not the model" in s4)
     copy = cases["004"]["copy"]
     m = copy.metrics.copy()
     m.loc[m.epoch > 0, "val_binary_acc"] = 1.0  # a copy-net whose binary accuracy did not fall
     assert "The metric, not the model" not in cn.shows_004(cases["004"] | {"copy": like(copy, metrics=m)})
-    row = cn.summary_table(cases).set_index("case").loc["004"]
+    row = cf.summary_table(cases).set_index("case").loc["004"]
     assert "copy-net, untrained" in row["with the bug"] and f"{cn.pct(n['acc_c0'])}" in row["with the bug"]
     assert "copy-net, trained" in row["with the fix"]  # a trained model is never labelled the broken run
-    assert "broken run" not in cn.summary_table(cases).columns
+    assert "broken run" not in cf.summary_table(cases).columns
 
 
 def test_translations_say_what_the_slang_means():
@@ -295,8 +296,8 @@ def test_translations_say_what_the_slang_means():
 
 
 def test_epoch_axis_explains_epoch_0_only_where_it_is_drawn():
-    assert cn.epoch_axis([1, 2, 3]) == "epoch"
-    assert cn.epoch_axis(np.array([0, 1, 2])) == "epoch (0 = before training)"
+    assert case_plots.epoch_axis([1, 2, 3]) == "epoch"
+    assert case_plots.epoch_axis(np.array([0, 1, 2])) == "epoch (0 = before training)"
 
 
 def test_the_page_says_why_a_case_number_is_missing():

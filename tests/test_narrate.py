@@ -8,6 +8,7 @@ import pytest
 from gradflow import (
     histogram_tables,
     narrate,
+    narrate_compare,
     narrate_findings,
     narrate_init,
     narrate_layers,
@@ -32,29 +33,29 @@ def test_the_slowest_starter_among_learners_is_named_with_where_it_ends():
         return m
     m = pd.concat([curve("sigmoid", [0.1, 0.1, 0.1]), curve("relu", [0.74, 0.81, 0.85]),
                    curve("tanh", [0.78, 0.83, 0.85]), curve("swish", [0.35, 0.76, 0.83])])
-    said = narrate.slow_start_sentences(m)
+    said = narrate_compare.slow_start_sentences(m)
     assert said == ["Among the activations that end above chance, **swish** starts slowest: after epoch 1 its validation accuracy "
                     "is 35.0 % (mean over seeds), against 74.0 %–78.0 % for the others. At the last counted epoch it "
                     "is at 83.0 %, the others at 85.0 %: a slow start is not where a network ends."]
     # a split activation: the end is said for its seeds that left chance, not a mean mixing in the stuck ones
     split = curve("swish", [0.35, 0.76, 0.83])
     split.loc[split["seed"] == 42, "val_acc"] = 0.1
-    said = narrate.slow_start_sentences(pd.concat([m[m["activation"] != "swish"], split]))[0]
+    said = narrate_compare.slow_start_sentences(pd.concat([m[m["activation"] != "swish"], split]))[0]
     assert "At the last counted epoch its 2 seeds that left chance are at 83.0 %, the others at 85.0 %" in said
     close = pd.concat([curve("relu", [0.74, 0.8]), curve("tanh", [0.78, 0.8]), curve("swish", [0.70, 0.8])])
-    assert narrate.slow_start_sentences(close) == []  # within 10 points of the next: no story to tell
+    assert narrate_compare.slow_start_sentences(close) == []  # within 10 points of the next: no story to tell
 
 
 def test_sigmoid_at_chance_is_called_chance_with_its_loss():
     m = pd.concat([_metrics("sigmoid", [2.31, 2.303, 2.302]), _metrics("relu", [1.2, 0.6, 0.45])])
-    text = " ".join(narrate.loss_sentences(m))
+    text = " ".join(narrate_compare.loss_sentences(m))
     assert "sigmoid" in text and "2.30 nats" in text and "ln 10" in text and "chance" in text
     assert "relu brings the training loss down to 0.45 nats" in text
 
 
 def test_seeds_that_disagree_are_told_apart_not_averaged():
     m = pd.concat([_metrics("sigmoid", [2.31, 2.302], seeds=(42,)), _metrics("sigmoid", [2.31, 0.52], seeds=(44,))])
-    text = " ".join(narrate.loss_sentences(m))
+    text = " ".join(narrate_compare.loss_sentences(m))
     assert "**sigmoid**'s seeds end apart: 1 of 2 end at chance loss" in text and "seed 44 gets down to 0.52" in text
     assert "bring" not in text
 
@@ -62,24 +63,24 @@ def test_seeds_that_disagree_are_told_apart_not_averaged():
 def test_split_seeds_are_explained_and_left_out_of_the_ranking():
     summary = _summary({"sigmoid": [0.1, 0.1, 0.79], "tanh": [0.879, 0.875, 0.883], "relu": [0.883, 0.886, 0.884]})
     apart, _ = seed_intervals.distinguishable(summary)
-    text = " ".join(narrate.accuracy_sentences(summary, "tutorial", apart, {"sigmoid": 0.10, "relu": 0.8862}))
+    text = " ".join(narrate_compare.accuracy_sentences(summary, "tutorial", apart, {"sigmoid": 0.10, "relu": 0.8862}))
     assert "**sigmoid**'s seeds split: the lowest ends at 10.0 % (chance), the highest at 79.0 %" in text
     assert "tanh and relu end within" in text and "sigmoid, " not in text.split("seeds split")[1]
     assert "The tutorial's 10.0 % for sigmoid is one seed's draw of this split" in text
     assert "it lies inside that range for relu." in text and "2× as wide as the interval of the mean" in text
     # one published run is judged against where one run of ours lands (mean ± 0.76 here), not against the
     # interval of the mean (± 0.38): 88.92 % is outside the latter and inside the former
-    text = " ".join(narrate.accuracy_sentences(summary, "tutorial", apart, {"relu": 0.8892}))
+    text = " ".join(narrate_compare.accuracy_sentences(summary, "tutorial", apart, {"relu": 0.8892}))
     assert "inside that range for relu" in text
     # a published value outside even that range is said, not silently left out
-    text = " ".join(narrate.accuracy_sentences(summary, "tutorial", apart, {"relu": 0.8962}))
+    text = " ".join(narrate_compare.accuracy_sentences(summary, "tutorial", apart, {"relu": 0.8962}))
     assert "inside that range" not in text
     assert "For relu the tutorial's result lies above even the range for a single seed of ours (89.62 % against " \
            "87.67–89.19 %)" in text
 
 
 def test_learning_activation_is_not_called_chance():
-    text = " ".join(narrate.loss_sentences(_metrics("relu", [1.0, 0.5])))
+    text = " ".join(narrate_compare.loss_sentences(_metrics("relu", [1.0, 0.5])))
     assert "chance" not in text.split("(chance")[0]
 
 
@@ -95,7 +96,7 @@ def test_preview_never_ranks_nor_cites_the_tutorial():
     s = _summary(ACC)
     apart, _ = seed_intervals.distinguishable(s)
     assert apart  # the intervals do separate: a ranking would be possible
-    text = " ".join(narrate.accuracy_sentences(s, "quick", apart, reference={"tanh": 0.8759}))
+    text = " ".join(narrate_compare.accuracy_sentences(s, "quick", apart, reference={"tanh": 0.8759}))
     assert ">" not in text and "tutorial's single-seed" not in text
     assert "not a ranking" in text and "sigmoid is at about 10 %" in text
     # swish's interval lies below tanh's: said as behind after these epochs, not as a worse end
@@ -106,13 +107,13 @@ def test_preview_never_ranks_nor_cites_the_tutorial():
 def test_tutorial_preset_ranks_with_intervals():
     s = _summary(ACC)
     apart, _ = seed_intervals.distinguishable(s)
-    text = " ".join(narrate.accuracy_sentences(s, "tutorial", apart))
+    text = " ".join(narrate_compare.accuracy_sentences(s, "tutorial", apart))
     assert "tanh > swish" in text and "95 %" in text
 
 
 def test_one_seed_says_nothing_can_be_told_apart():
     s = _summary({"tanh": [0.87], "relu": [0.88]})
-    text = " ".join(narrate.accuracy_sentences(s, "tutorial", []))
+    text = " ".join(narrate_compare.accuracy_sentences(s, "tutorial", []))
     assert "nothing can be told apart" in text
     assert "nothing can be told apart" in narrate.preset_callout("quick", [42])
     assert "nothing can be told apart" not in narrate.preset_callout("quick", [42, 43])
@@ -218,7 +219,7 @@ def test_plateau_story_from_past_stop_epochs():
     assert "ended seeds 42 and 43 after epoch 14, each at a test accuracy of 10.0 %" in story
     assert "seed 42 left the plateau at epoch 20 and seed 43 at epoch 21, and by epoch 30 they reached 80.0 % and " \
            "80.0 %" in story
-    full = narrate.conclusion_compare("tutorial", [], [], [], lesson,
+    full = narrate_compare.conclusion_compare("tutorial", [], [], [], lesson,
                                       ["tanh and relu end within 0.3 points of each other (88.1–88.4 %) and their "
                                        "intervals overlap: 3 seeds cannot rank them"],
                                       ["**sigmoid**: ... its first layer started learning late."])
@@ -298,9 +299,9 @@ def test_conclusion_keeps_the_lead_sentences_and_the_preset_caveat():
     loss = ["**sigmoid**'s training loss ends at 2.30 nats, next to ln 10 = 2.30"]
     ratio = ["**sigmoid**: the update:data ratio of Linear 1 (784→512) has a median of 1.0e-5, about 100× below the"]
     dead = ["**relu**: dead units in Linear 4 (256→128) grew from 1.2 % at initialisation to 5.1 % after training."]
-    quick = narrate.conclusion_compare("quick", loss, ratio, dead)
+    quick = narrate_compare.conclusion_compare("quick", loss, ratio, dead)
     assert "2.30 nats" in quick and "1.0e-5" in quick and "5.1 %" in quick and "PRESET=tutorial" in quick
-    full = narrate.conclusion_compare("tutorial", loss, ratio, dead, plateau="**The sigmoid story.** PLATEAU_STOP")
+    full = narrate_compare.conclusion_compare("tutorial", loss, ratio, dead, plateau="**The sigmoid story.** PLATEAU_STOP")
     assert "PLATEAU_STOP" in full and "95 % intervals" in full and "PRESET=tutorial" not in full
 
 
@@ -420,7 +421,7 @@ def test_the_conclusion_joins_the_sections_into_a_cause_instead_of_repeating_the
     story = narrate_layers.stuck_story(["sigmoid"], flow, ratios)
     assert "about 10,000× smaller than its output layer's" in story and "1.0e-5 of their size, 100× below" in story
     loss = ["**sigmoid**'s training loss ends at 2.30 nats, next to ln 10 = 2.30"]
-    text = narrate.conclusion_compare("quick", loss, ["... about 100× below the guide"], [], why_stuck=story)
+    text = narrate_compare.conclusion_compare("quick", loss, ["... about 100× below the guide"], [], why_stuck=story)
     assert story in text and "2.30 nats" not in text and "100× below the guide" not in text
     healthy = flow.assign(median=[-2.5, -2.0])
     assert narrate_layers.stuck_story(["sigmoid"], healthy, ratios) == ""
@@ -438,11 +439,11 @@ def test_a_slow_start_says_why_when_its_gradients_are_the_smallest():
     flow = pd.DataFrame([{"activation": a, "layer": k, "step": 0, "median": m + shift}
                          for a, shift in {"swish": -1.0, "relu": 0.0, "tanh": 0.2}.items()
                          for k, m in (("layers.0", -4.0), ("layers.8", -3.0))])
-    text = " ".join(narrate.slow_start_sentences(pd.DataFrame(rows), flow=flow))
+    text = " ".join(narrate_compare.slow_start_sentences(pd.DataFrame(rows), flow=flow))
     assert "swish** starts slowest" in text and "Why: at the first recorded step its weight gradients are the smallest" in text
     assert "typical size 3.2e-5" in text and "against 3.2e-4 to 5.0e-4" in text
     alike = flow.assign(median=-3.5)
-    assert "Why:" not in " ".join(narrate.slow_start_sentences(pd.DataFrame(rows), flow=alike))
+    assert "Why:" not in " ".join(narrate_compare.slow_start_sentences(pd.DataFrame(rows), flow=alike))
 
 
 def test_what_these_runs_show_agrees_in_number():
