@@ -32,7 +32,7 @@ sweeps_dir: str = ""  # sweeps directory; empty: $GRADFLOW_SWEEPS, else sweeps/ 
 runs_dir: str = ""  # run store directory; empty means $GRADFLOW_RUNS or checkpoints
 preset: str = "quick"  # report preset (the sweep itself names its own preset)
 panel_axis: str = ""  # axis with one panel per value; empty means the grid axis with most values besides act
-curve_slice: str = ""  # learning-curve slice: comma-joined axis:value pairs such as init:kaiming (or init=kaiming); empty: first value of each axis
+curve_slice: str = ""  # learning-curve slice: comma-joined axis:value pairs such as init:kaiming; empty: first value of each axis
 metric: str = "val_acc"  # learning-curve metric: val_acc, train_acc, val_loss or train_loss
 
 # %% tags=["validate-parameters"]

@@ -5,6 +5,7 @@ test_browser.py opens the same pages in Chromium.
 """
 from __future__ import annotations
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -122,6 +123,9 @@ def test_parameters_cell_is_typed_and_documented(name, tmp_path):
     nb = nbformat.read(path, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert "parameters" in code[0].metadata.get("tags", [])
+    # papermill skips (with a warning on every render) a line it cannot parse, e.g. one with a second "="
+    assigned = [t.target.id for t in ast.parse(code[0].source).body if isinstance(t, ast.AnnAssign)]
+    assert sorted(params) == sorted(assigned), f"{name}: papermill does not see {set(assigned) - set(params)}"
     assert report_execute.VALIDATE_TAG in code[1].metadata.get("tags", [])  # validation right after the defaults
 
 
