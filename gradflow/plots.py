@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 
 from .histogram_tables import fractions, histogram_distance
-from .seed_intervals import mean_ci  # also gradflow.plots.mean_ci, as the README shows
 from .style import (
     PAGE_WIDTH_IN,
     PAST_STOP_LINE,
@@ -173,7 +172,11 @@ def plot_layer_profile(frame: pd.DataFrame, value: str, ylabel: str, title: str,
 
 def plot_learning_curves(metrics: pd.DataFrame, metric: str = "val_acc", group: str = "activation",
                          title: str = "", ax=None, show_past_stop: bool = True):
-    """Mean over seeds with a 95 % confidence band, one line per group.
+    """Mean over seeds, one line per group, shaded over the seeds' range (lowest to highest seed).
+
+    Why a range and not a 95 % interval: with 3 seeds a t-interval is 4.3 standard errors wide on
+    each side, so where the seeds disagree (a plateau one seed has left) it draws losses and
+    accuracies no seed ever had; the range shows exactly where the seeds were.
 
     metrics -- columns group, seed, epoch, metric, past_stop. Epochs a seed trained on only because
     the batch kept going (``past_stop``) never count for its test score: from the first such epoch of
@@ -184,19 +187,14 @@ def plot_learning_curves(metrics: pd.DataFrame, metric: str = "val_acc", group: 
         c, ls = line_style(name)["color"], line_style(name)["ls"]
         rows = []
         for epoch, e in d.groupby("epoch"):
-            m, h, _ = mean_ci(e[metric])
-            rows.append((epoch, m, h, bool(e["past_stop"].any()) if "past_stop" in e else False,
+            v = pd.to_numeric(e[metric], errors="coerce")
+            rows.append((epoch, v.mean(), v.min(), v.max(), bool(e["past_stop"].any()) if "past_stop" in e else False,
                          bool(e["past_stop"].all()) if "past_stop" in e else False))
-        s = pd.DataFrame(rows, columns=["epoch", "mean", "half", "any_past", "all_past"])
+        s = pd.DataFrame(rows, columns=["epoch", "mean", "low", "high", "any_past", "all_past"])
         # a mean is full strength only while every seed's epochs still count
         before = s[~s["any_past"]] if show_past_stop else s[~s["all_past"]]
         ax.plot(before["epoch"], before["mean"], color=c, ls=ls, lw=2, label=str(name))
-        low, high = s["mean"] - s["half"].fillna(0), s["mean"] + s["half"].fillna(0)
-        if metric.endswith("acc"):  # an interval for a few seeds can overshoot what accuracy can be
-            low, high = low.clip(0, 1), high.clip(0, 1)
-        elif metric.endswith("loss"):
-            low = low.clip(lower=0)
-        ax.fill_between(s["epoch"], low, high, color=c, alpha=0.18, lw=0)
+        ax.fill_between(s["epoch"], s["low"], s["high"], color=c, alpha=0.18, lw=0)
         if show_past_stop and s["any_past"].any():
             first = int(s.index[s["any_past"]][0])
             tail = s.iloc[max(0, first - 1):]
@@ -206,7 +204,7 @@ def plot_learning_curves(metrics: pd.DataFrame, metric: str = "val_acc", group: 
     label = {"val_acc": "validation accuracy", "train_acc": "training accuracy", "val_loss": "validation loss (nats)",
              "train_loss": "training loss (nats)"}.get(metric, metric)
     ax.set_ylabel(label)
-    ax.set_title(title or f"{label}: mean over seeds, 95 % CI band; faded = some seed past its early stop")
+    ax.set_title(title or f"{label}: mean over seeds, shaded: their range; faded = some seed past its early stop")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=READABLE_PT, ncol=2)
     return fig

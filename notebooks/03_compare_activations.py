@@ -91,12 +91,11 @@ flow = pd.concat([flow_plots.gradient_lines(histogram_tables.recorded_histograms
 # %% [markdown]
 # ## Learning curves
 #
-# Mean over the seeds with a 95 % confidence band. All the models on this page (every activation ×
-# seed) train together as one stacked model: one optimizer step for all of them, on the sum of their
-# losses, so each model still gets exactly its own gradient (no model's loss reaches another's weights).
-# A model that stopped early therefore keeps training with the others. A line turns thin and faded from
-# the first epoch at which one of its seeds had stopped early: from there the mean includes epochs that
-# never count for that seed's test score, but they show where it was heading.
+# The mean over the seeds; the shaded band runs from the lowest seed to the highest. A model that
+# stopped early is tested at its best epoch, but it kept training with the others (they all train
+# together, each on its own loss), so the curves show where it was heading. A line turns thin and faded
+# from the first epoch at which one of its seeds had stopped early: from there its mean includes epochs
+# that never count for that seed's test score.
 
 # %%
 nh.show_markdown(narrate_pages.stopping_note(metrics))

@@ -99,7 +99,7 @@ names = {k: f"{k}: {tags[k]}" for k in role}
 # %% [markdown]
 # ## Learning curves
 #
-# Mean over each run's seeds with a 95 % confidence band. A line turns thin and faded from the first
+# Mean over each run's seeds; the shaded band runs from the lowest seed to the highest. A line turns thin and faded from the first
 # epoch at which one of its seeds had stopped early: from there the mean includes epochs that never
 # count for that seed's test score.
 

@@ -210,7 +210,7 @@ if len(ok):
 # ## Learning curves of one slice
 #
 # One line per activation within a slice of the grid (fixed values of the other axes; the
-# `curve_slice` parameter picks it): the mean over seeds with a 95 % band.
+# `curve_slice` parameter picks it): the mean over seeds, shaded over the seeds' range (lowest to highest).
 
 # %%
 if len(ok):
@@ -225,7 +225,7 @@ if len(ok):
         curves = pd.concat(frames, ignore_index=True)
         where = ", ".join(f"{k} = {v}" for k, v in chosen.items()) or "all runs"
         fig = plots.plot_learning_curves(curves, metric, group="act",
-                                         title=f"{sn.METRIC_NAMES[metric].capitalize()}, {where} (mean, 95 % band)")
+                                         title=f"{sn.METRIC_NAMES[metric].capitalize()}, {where} (mean; shaded: the seeds' range)")
         plt.show()
         nh.show_markdown(narrate.heading(sn.curve_sentences(curves, metric), "this slice"))
 
