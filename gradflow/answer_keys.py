@@ -25,8 +25,9 @@ QUESTIONS = {
     "init_relu": ["Will ReLU's gradients shrink towards the input too?"],
     "curves": ["From pages 1 and 2: which activation do you expect to learn slowest, and why?",
                "What loss does a network have that guesses uniformly among 10 classes?"],
-    "layers": ["Which layer will get the smallest weight gradients, and will the first layer's gap to the output "
-               "layer grow or shrink as the network trains?",
+    "layers": ["Which layer will get the smallest weight gradients (the typical size, median |dL/dW|, as the "
+               "figure below draws it), and will the first layer's gap to the output layer grow or shrink as the "
+               "network trains?",
                "Will the first layer's update:data ratio sit near the healthy 1e-3, or far below it?"],
     "two_runs": ["In which layer will the two runs' weight gradients differ most, at the start and at the end? "
                  "Will the runs grow more alike as they train?"],

@@ -109,8 +109,9 @@ def preset_callout(preset: str, seeds, epochs_run: int | None = None, max_epochs
                 f"{' of a synthetic stand-in data set, not FashionMNIST' if dataset == 'synthetic' else ''}. "
                 "Early epochs favour whatever starts fastest, so this page does <b>not rank activations</b> and "
                 "does not set its accuracies beside the tutorial's table. A short run is hardest on what starts "
-                "slowly: an activation still at chance after these epochs may leave it later (sigmoid does, in "
-                "some seeds, in the full recipe), and gaps of a few points between the others can close. Use it "
+                "slowly: an activation still at chance after these epochs may leave it later (sigmoid does in "
+                "the full recipe, after 15–20 epochs at chance), gaps of a few points between the others can close, "
+                "and a trend inside the network (dead units growing, say) can reverse. Use it "
                 "to see the shapes (which layer, which direction); for results, render with "
                 "<code>make report PRESET=tutorial</code>.")
         if len(seeds) == 1:

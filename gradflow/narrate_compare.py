@@ -75,25 +75,45 @@ def slow_start_sentences(metrics: pd.DataFrame, gap: float = 0.10, flow: pd.Data
 
     metrics -- columns activation, seed, epoch, val_acc (, past_stop)
     """
-    first_epoch = metrics[metrics["epoch"] == metrics["epoch"].min()]
-    start = first_epoch.groupby("activation", sort=False)["val_acc"].mean()
     last = final_epochs(metrics)
-    end = last.groupby("activation", sort=False)["val_acc"].mean()
-    learners = start[[end.get(a, 0.0) >= CHANCE_ACC for a in start.index]].sort_values()
+    # only the seeds that end above chance: a seed still on its plateau is not "starting slowly"
+    ended_up = last[last["val_acc"] >= CHANCE_ACC][["activation", "seed"]]
+    kept = metrics.merge(ended_up, on=["activation", "seed"])
+    if kept.empty:
+        return []
+    first_epoch = kept[kept["epoch"] == kept["epoch"].min()]
+    learners = first_epoch.groupby("activation", sort=False)["val_acc"].mean().sort_values()
     if len(learners) < 3 or learners.iloc[1] - learners.iloc[0] < gap:
         return []
+    end = last.merge(ended_up, on=["activation", "seed"]).groupby("activation", sort=False)["val_acc"].mean()
     slowest, others = learners.index[0], learners.iloc[1:]
     others_end = end[others.index]
-    # where its seeds split, the mean of the end mixes seeds at chance in: say where the learners got
-    mine = last[last["activation"] == slowest]["val_acc"]
-    left = mine[mine >= CHANCE_ACC]
-    ends = (f"its {len(left) if len(left) > 1 else 'one'} seed{'s' if len(left) > 1 else ''} that left chance {'are' if len(left) > 1 else 'is'} at "
-            f"{fmt_pct(left.mean())}" if len(left) < len(mine) else f"it is at {fmt_pct(end[slowest])}")
-    return [f"Among the activations that end above chance, **{slowest}** starts slowest: after epoch {int(first_epoch['epoch'].min())} "
-            f"its validation accuracy is {fmt_pct(learners.iloc[0])} (mean over seeds), against "
-            f"{fmt_pct_span(others.min(), others.max())} for the others. At the last counted epoch {ends}, the others "
-            f"at {fmt_pct_span(others_end.min(), others_end.max())}: a slow start is not where a network ends."] \
+    n_kept = int((ended_up["activation"] == slowest).sum())
+    if n_kept < int((last["activation"] == slowest).sum()):  # some of its seeds never left chance
+        who, verb, its = f"**{slowest}**'s {_seed_count(n_kept)} among them", "start" if n_kept > 1 else "starts", \
+            "their" if n_kept > 1 else "its"
+    else:
+        who, verb, its = f"**{slowest}**", "starts", "its"
+    it_is = "they are" if its == "their" else "it is"
+    mean = " (mean over seeds)" if n_kept > 1 else ""
+    start_gap, end_gap = others.min() - learners.iloc[0], others_end.min() - end[slowest]
+    where = f"at {fmt_pct(end[slowest])} against {fmt_pct_span(others_end.min(), others_end.max())}"
+    if end_gap <= 0.005:
+        ends = (f"At the last counted epoch {it_is} at {fmt_pct(end[slowest])}, the others at "
+                f"{fmt_pct_span(others_end.min(), others_end.max())}: a slow start is not where a network ends.")
+    elif end_gap < start_gap / 2:
+        ends = (f"At the last counted epoch {it_is} still behind, {where}, but the gap to the nearest shrank from "
+                f"{100 * start_gap:.1f} to {100 * end_gap:.1f} points.")
+    else:
+        ends = f"At the last counted epoch {it_is} still behind, {where}: the gap has not closed in these epochs."
+    return [f"Among the seeds that end above chance, {who} {verb} slowest: after epoch "
+            f"{int(first_epoch['epoch'].min())} {its} validation accuracy is {fmt_pct(learners.iloc[0])}{mean}, "
+            f"against {fmt_pct_span(others.min(), others.max())} for the other activations. {ends}"] \
         + _why_slow(slowest, _weakest_start(flow, learners.index))
+
+
+def _seed_count(n: int) -> str:
+    return "one seed" if n == 1 else f"{n} seeds"
 
 
 def _why_slow(slowest: str, sizes: dict | None) -> list[str]:

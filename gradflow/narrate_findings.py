@@ -67,9 +67,15 @@ def grouped_findings(findings_by_run: dict, seeds_by_run: dict, labels: dict) ->
     return pd.DataFrame(rows, columns=columns)
 
 
+def _left_chance(m: pd.DataFrame) -> int | None:
+    """The first epoch at which a seed's validation accuracy reached CHANCE_ACC (past its stop included)."""
+    up = m[m["val_acc"] >= CHANCE_ACC]
+    return int(up["epoch"].iloc[0]) if len(up) else None
+
+
 def _plateau_facts(metrics: pd.DataFrame, results: pd.DataFrame, learned_acc: float):
-    """Per seed stopped at chance: (seed, stop epoch, test acc, epoch it left the plateau or None, best
-    validation accuracy past the stop)."""
+    """Per seed stopped at chance: (seed, stop epoch, test acc, epoch it passed ``learned_acc`` or None,
+    best validation accuracy past the stop, last epoch, epoch it left chance or None)."""
     facts = []
     for row in results[results["test_acc"] < CHANCE_ACC].itertuples():
         m = metrics[metrics["seed"] == row.seed].sort_values("epoch")
@@ -77,12 +83,45 @@ def _plateau_facts(metrics: pd.DataFrame, results: pd.DataFrame, learned_acc: fl
         stop = int(past["epoch"].min()) - 1 if len(past) else int(m["epoch"].max())
         rise = past[past["val_acc"] >= learned_acc]
         facts.append((row.seed, stop, row.test_acc, int(rise["epoch"].iloc[0]) if len(rise) else None,
-                      float(past["val_acc"].max()) if len(past) else float("nan"), int(m["epoch"].max())))
+                      float(past["val_acc"].max()) if len(past) else float("nan"), int(m["epoch"].max()),
+                      _left_chance(m)))
     return facts
 
 
+def _survivors(metrics: pd.DataFrame, results: pd.DataFrame) -> list[tuple]:
+    """Seeds that started on the same plateau but were not stopped on it: (seed, epoch and value of
+    their last record below chance, epoch they left chance). Early stopping counts its patience from
+    the last record, so a noisy record late on the plateau is what kept such a seed training."""
+    out = []
+    for row in results[results["test_acc"] >= CHANCE_ACC].itertuples():
+        m = metrics[metrics["seed"] == row.seed].sort_values("epoch")
+        left = _left_chance(m)
+        if left is None or left == int(m["epoch"].min()):
+            continue  # never on the plateau
+        on = m[m["epoch"] < left]
+        records = on[on["val_acc"] > on["val_acc"].cummax().shift(fill_value=-1.0)]
+        last = records.iloc[-1]
+        out.append((row.seed, int(last["epoch"]), float(last["val_acc"]), left))
+    return out
+
+
+def _noise_decides(facts, survivors, patience: int) -> str:
+    """Why some seeds stopped and one did not: a record set by noise on the plateau, and all leave it."""
+    text = ""
+    for seed, record_epoch, record, left in survivors:
+        text += (f" Seed {seed} sat on the same plateau, but a noisy {100 * record:.1f} % at epoch {record_epoch} was "
+                 f"a new record, which restarted early stopping's count of {patience} epochs; it left chance "
+                 f"({100 * CHANCE_ACC:.0f} %) at epoch {left}, before the count ran out.")
+    lefts = [f[6] for f in facts] + [s[3] for s in survivors]
+    if survivors and all(e is not None for e in lefts):
+        span = f"epoch {min(lefts)}" if min(lefts) == max(lefts) else f"epochs {min(lefts)} and {max(lefts)}"
+        text += (f" Trained on, every seed left chance, between {span}: which seeds end at 10 % was decided by "
+                 "when noise on the plateau last set a record, not by seeds that cannot learn.")
+    return text
+
+
 def plateau_story(metrics: pd.DataFrame, results: pd.DataFrame, activation: str = "sigmoid",
-                  learned_acc: float = 0.5) -> str:
+                  learned_acc: float = 0.5, patience: int = 7) -> str:
     """Sigmoid's "10 %" under the tutorial recipe: early stopping cutting a slow plateau, when the data shows it.
 
     metrics -- one run's per-epoch table (seed, epoch, val_acc, past_stop); results -- its per-seed table
@@ -100,22 +139,22 @@ def plateau_story(metrics: pd.DataFrame, results: pd.DataFrame, activation: str 
         ended = f"seeds {seeds} after epoch {stops.pop()}, each at a test accuracy of {accs.pop()}"
     else:
         ended = "seeds " + join_names([f"{seed} after epoch {stop} ({100 * acc:.1f} %)" for seed, stop, acc, *_ in facts])
-    risen = [(seed, rose, best, end) for seed, _, _, rose, best, end in facts if rose is not None]
-    text = (f"**The {activation} story.** Early stopping (patience 7 on validation accuracy) ended {ended}: "
-            "validation accuracy wandered around 10 % with no new record for 7 epochs.")
+    risen = [(seed, rose, best, end) for seed, _, _, rose, best, end, _ in facts if rose is not None]
+    text = (f"**The {activation} story.** Early stopping (patience {patience} on validation accuracy) ended {ended}: "
+            f"validation accuracy wandered around 10 % with no new record for {patience} epochs.")
     if risen:
-        left = join_names([f"seed {seed}{' left the plateau' if i == 0 else ''} at epoch {rose}"
-                      for i, (seed, rose, _, _) in enumerate(risen)])
+        passed = join_names([f"seed {seed}{f' passed {100 * learned_acc:.0f} % validation accuracy' if i == 0 else ''} "
+                             f"at epoch {rose}" for i, (seed, rose, _, _) in enumerate(risen)])
         reached = join_names([f"{100 * best:.1f} %" for _, _, best, _ in risen])
         ends = {end for *_, end in risen}
         by = f"epoch {ends.pop()}" if len(ends) == 1 else "the last epoch"
-        text += (" Every model trains in one stacked group, so the stopped models kept training with the others (the thin faded curves): " + left + ", "
-                 f"and by {by} {'they' if len(risen) > 1 else 'it'} reached {reached} validation accuracy. So a "
-                 f"{activation} network with this recipe does learn, slowly: its \"10 %\" is early stopping cutting "
-                 "a slow plateau short (the diagnosis calls it PLATEAU_STOP: stopped, not unable).")
+        text += (" The stopped models kept training with the others (the thin faded curves; their test score "
+                 f"stays their best epoch's): {passed}, and by {by} {'they' if len(risen) > 1 else 'it'} reached "
+                 f"{reached}. So a {activation} network with this recipe does learn, slowly: its \"10 %\" is early "
+                 "stopping cutting a slow plateau short (the diagnosis calls it PLATEAU_STOP: stopped, not unable).")
     else:
         text += " Within the epochs trained, no stopped seed left the plateau."
-    return text
+    return text + _noise_decides(facts, _survivors(metrics, results), patience)
 
 
 def plateau_lesson(metrics: pd.DataFrame, results: pd.DataFrame, activation: str = "sigmoid",
@@ -125,11 +164,11 @@ def plateau_lesson(metrics: pd.DataFrame, results: pd.DataFrame, activation: str
     if not facts:
         return ""
     n, total = len(facts), results["seed"].nunique()
-    rose = [r for *_, r, _, _ in facts if r is not None]
+    left = [f[6] for f in facts if f[6] is not None]
     text = f"{n} of {total} {activation} seeds stopped early at chance"
-    if not rose:
-        return text + f", and {'none' if n > 1 else 'it did not'} left {'its' if n > 1 else 'the'} plateau within the epochs trained."
-    they = "they" if len(rose) > 1 else "it"
-    return (text + f", yet trained on {they} left the plateau by epoch {max(rose)}: {activation}'s \"10 %\" in "
+    if len(left) < n:
+        return text + f", and {'not all' if n > 1 else 'it did not'} left chance within the epochs trained."
+    they = "they" if n > 1 else "it"
+    return (text + f", yet trained on {they} left chance by epoch {max(left)}: {activation}'s \"10 %\" in "
             "the tutorial's table is early stopping cutting a slow start short (PLATEAU_STOP), not a network "
             "that cannot learn.")

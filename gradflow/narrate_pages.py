@@ -231,33 +231,42 @@ def two_run_sentences(summary: pd.DataFrame, distances: pd.DataFrame, preset: st
         if len(d):
             top = d.loc[d["distance"].idxmax()]
             near = near_top(d[d["stage"] == top["stage"]])
-            tied = "" if len(near) < 2 else (" (with " + join_names([f"{r.layer} at {r.distance:.2f}" for r in
-                                                               near.itertuples() if r.layer != top["layer"]])
-                                             + f" within {NEAR_TIE_TV:g} of it: too close to call one the most "
-                                             "different)")
-            out.append(f"Their gradients differ most in {top['layer']} ({top['stage']}): TV distance "
-                       f"{top['distance']:.2f}, where 0 is identical and 1 no overlap{tied}.")
-            out.extend(_which_way(top, learning_rates))
+            if len(near) < 2:
+                out.append(f"Their gradients differ most in {top['layer']} ({top['stage']}): TV distance "
+                           f"{top['distance']:.2f}, where 0 is identical and 1 no overlap.")
+            else:  # a near tie: name every close layer, none as "the" most different
+                out.append(f"Their gradients differ most in {join_names(near['layer'])} ({top['stage']}): TV "
+                           f"distances {join_names([f'{v:.2f}' for v in near['distance']])}, within "
+                           f"{NEAR_TIE_TV:g} of each other, too close to call one the most different (0 is "
+                           "identical, 1 no overlap).")
+            out.extend(_which_way([r for _, r in (near if len(near) > 1 else near.head(1)).iterrows()],
+                                  learning_rates))
             low = d[d["stage"] == top["stage"]]["distance"].min()
             out.append(f"The least different layer at that stage has a TV distance of {low:.2f}.")
     return out
 
 
-def _which_way(top, learning_rates: tuple | None = None) -> list[str]:
-    """Which run's gradients are larger in the most different layer, and by how much (from the
-    histograms' medians of log10 |dL/dW|): the TV distance says *that* they differ, this says *how*."""
-    a, b = top.get("median_a"), top.get("median_b")
-    if a is None or b is None or not (math.isfinite(a) and math.isfinite(b)) or abs(a - b) < 0.3:
+def _which_way(rows: list, learning_rates: tuple | None = None) -> list[str]:
+    """Which way run A's gradients differ from run B's in the most different layer(s), and by how much
+    (from the histograms' medians of log10 |dL/dW|): the TV distance says *that* they differ, not
+    which run's are larger -- two tied layers may differ in opposite directions."""
+    parts = []
+    for r in rows:
+        a, b = r.get("median_a"), r.get("median_b")
+        if a is None or b is None or not (math.isfinite(a) and math.isfinite(b)) or abs(a - b) < 0.3:
+            continue
+        where = "There" if len(rows) == 1 else f"In {r['layer']}"
+        parts.append(f"{where}, run A's gradients are typically about {fmt_times(10 ** abs(b - a))}× "
+                     f"{'smaller' if a < b else 'larger'} than run B's (median of the nonzero |dL/dW|, "
+                     f"{fmt_sci(10 ** a)} against {fmt_sci(10 ** b)})")
+    if not parts:
         return []
-    small, big = ("run A", "run B") if a < b else ("run B", "run A")
-    lo, hi = sorted((a, b))
     lr_a, lr_b = learning_rates or (None, None)
     step = ("At the same learning rate a smaller gradient takes a smaller step" if lr_a is None or lr_a == lr_b else
             f"The runs' learning rates differ ({lr_a:g} and {lr_b:g}), so a smaller gradient need not take a smaller "
             "step")
-    return [f"There, {small}'s gradients are typically about {fmt_times(10 ** (hi - lo))}× smaller than {big}'s (median of "
-            f"the nonzero |dL/dW|, {fmt_sci(10 ** lo)} against {fmt_sci(10 ** hi)}). {step}; how far each layer's step "
-            "moves its weights is the update:data ratio (page 4)."]
+    return ["; ".join(parts[:1] + [p[0].lower() + p[1:] for p in parts[1:]]) + f". {step}; how far each layer's "
+            "step moves its weights is the update:data ratio (page 4)."]
 
 
 def _upper_first(text: str) -> str:
@@ -297,8 +306,14 @@ def two_run_conclusion(summary: pd.DataFrame, distances: pd.DataFrame, found: pd
     if len(distances):
         d = distances[distances["quantity"] == "grad"]
         top = d.loc[d["distance"].idxmax()]
-        out.append(f"Inside the network the largest difference is in {top['layer']} at {top['stage']} (TV distance "
-                   f"{top['distance']:.2f}).")
+        near = near_top(d[d["stage"] == top["stage"]])
+        if len(near) > 1:
+            out.append(f"Inside the network the largest differences are in {join_names(near['layer'])} at "
+                       f"{top['stage']} (TV distances {join_names([f'{v:.2f}' for v in near['distance']])}, a near "
+                       "tie).")
+        else:
+            out.append(f"Inside the network the largest difference is in {top['layer']} at {top['stage']} (TV "
+                       f"distance {top['distance']:.2f}).")
     if len(found) and "in" in found:
         only = found[found["in"] != "both runs"]
         for run, d in only.groupby("run", sort=False):

@@ -39,6 +39,8 @@ class NotebookSpec:
     needs: tuple = ()  # activations whose runs of the preset's comparison the notebook reads by default
     run_params: tuple = ()  # parameters naming a run instead of needs[i] (the notebook checks those itself)
     case_studies: bool = False  # reads the case-study runs (gradflow train --case-studies)
+    core: bool = True  # on a class's core path; the others go further (the index says which)
+    skippable: str = ""  # parts of a core page a short class may leave out, and why
 
 
 # In reading order; every one is independent of the others once the runs exist.
@@ -55,16 +57,20 @@ NOTEBOOKS = (
                  cost=3, needs=ALL_SIX),
     NotebookSpec("04_one_run", "One run in depth",
                  "Reading one run's recording like a practitioner: curves, gradient flow over training, "
-                 "dead units before and after, and what the diagnosis says.", needs=("relu",), run_params=("run",)),
+                 "dead units before and after, and what the diagnosis says.", needs=("relu",), run_params=("run",),
+                 core=False),
     NotebookSpec("05_two_runs", "Two runs side by side",
                  "Where a network that learns fast and one that stalls differ, layer by layer, and which "
-                 "findings tell them apart.", needs=("sigmoid", "relu"), run_params=("run_a", "run_b")),
+                 "findings tell them apart.", needs=("sigmoid", "relu"), run_params=("run_a", "run_b"),
+                 core=False),
     NotebookSpec("06_case_studies", "Case studies",
                  "Real bugs from forum questions, each as symptom, evidence, finding and fix, with the broken "
-                 "run drawn beside the fixed one.", cost=4, case_studies=True),
+                 "run drawn beside the fixed one.", cost=4, case_studies=True,
+                 skippable="its cases 001 and 004 are about a framework's parameter and a metric rather than gradient "
+                           "flow"),
     NotebookSpec("07_sweep", "A sweep",
                  "Settings crossed with seeds: accuracy with 95 % intervals per cell, which differences the "
-                 "seeds can and cannot tell apart, and the findings per cell."),
+                 "seeds can and cannot tell apart, and the findings per cell.", core=False),
 )
 
 
@@ -220,7 +226,7 @@ def render_all(out_dir: str | os.PathLike = "reports", preset: str = "quick", ru
                                                 preset, {}, runs_shown)]
     facts = run_facts(comparison)  # epochs and seeds of the comparison; the case studies have their own recipes
     facts["case_studies"] = run_facts([runs / c.run_name() for c in case_study_runs(preset)])
-    page = render_index(results, NOTEBOOKS, preset, total, facts, runs_shown)
+    page = render_index(results, NOTEBOOKS, preset, total, facts, runs_shown, out)
     write_atomic(out / "index.html", _public(page, ctx))
     write_atomic(out / "index.json", json.dumps({"preset": preset, "runs_dir": runs_shown, "seconds": round(total, 2),
                                                  "reports": [asdict(r) for r in results]}, indent=1, default=str))

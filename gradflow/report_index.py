@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import html
 import json
+import math
+import re
 import time
 from pathlib import Path
 
@@ -130,9 +132,10 @@ def preview_callout(preset: str, facts: dict) -> str:
             f"<code>{_esc(preset)}</code> preset: {_esc(epochs)} epochs instead of the recipe's {RECIPE_EPOCHS}, "
             f"{_seeds_word(len(facts['seeds']))}. They show how each analysis reads, but they do not rank the "
             f"activations or compare with the tutorial's accuracies: early epochs favour fast starters. What "
-            f"a short run can hide: an activation at chance after a few epochs may still leave it (sigmoid does, "
-            f"in some seeds, in the full recipe), and a setting that speeds up the start, such as an "
-            f"initialisation, can look decisive early and make no difference by the end. "
+            f"a short run can hide: an activation at chance after a few epochs may still leave it (sigmoid does "
+            f"in the full recipe, after 15–20 epochs at chance), a trend inside the network (dead units growing, "
+            f"say) can reverse, and a setting that speeds up the start, such as an initialisation, can look "
+            f"decisive early and make no difference by the end. "
             f"For the real comparison run <code>make report PRESET=tutorial</code>.</div>")
 
 
@@ -145,8 +148,54 @@ def _seeds_word(n: int) -> str:
     return "a few seeds" if not n else "1 seed (nothing can be told apart)" if n == 1 else f"{n} seeds"
 
 
-def reading_list(results, specs) -> str:
+# a careful reader of technical text with numbers: ~150 words a minute, and a minute to study each figure
+WORDS_PER_MINUTE = 150
+MINUTES_PER_FIGURE = 1.0
+
+
+def reading_minutes(page: Path) -> int | None:
+    """About how long a student needs for a rendered page, rounded up to 5 minutes: its visible words
+    (folded answers included, code and styles not) and its figures. None if the page is missing."""
+    try:
+        text = page.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    figures = len(re.findall(r"<img\b", text))
+    body = re.sub(r"<(script|style)\b.*?</\1>", " ", text, flags=re.S | re.I)
+    words = len(html.unescape(re.sub(r"<[^>]+>", " ", body)).split())
+    minutes = words / WORDS_PER_MINUTE + figures * MINUTES_PER_FIGURE
+    return max(5, 5 * math.ceil(minutes / 5))
+
+
+def _reading_times(results, out: Path | None) -> dict:
+    if out is None:
+        return {}
+    return {r.name: m for r in results if r.status == "ok" and (m := reading_minutes(out / r.html)) is not None}
+
+
+def class_path(specs, minutes: dict) -> str:
+    """The hero's plan for a class: the core pages and their reading time, then the pages that go further."""
+    core = [(i, s) for i, s in enumerate(specs, 1) if s.core]
+    more = [(i, s) for i, s in enumerate(specs, 1) if not s.core]
+    def pages(items):
+        nums = [str(i) for i, _ in items]
+        return nums[0] if len(nums) == 1 else ", ".join(nums[:-1]) + " and " + nums[-1]
+    known = [minutes[s.name] for _, s in core if s.name in minutes]
+    time_core = f", about {sum(known)} minutes of reading" if known and len(known) == len(core) else ""
+    text = f"<p>Core path for a class: pages {pages(core)}{time_core}."
+    for i, s in core:
+        if s.skippable:
+            text += f" A shorter session can leave part of page {i} out: {_esc(s.skippable)}."
+    if more:
+        text += (f" Pages {pages(more)} go further ({'; '.join(s.title.lower() for _, s in more)}) and can be set "
+                 "as homework.")
+    return text + (" It assumes students know what a neural network, a loss and a gradient are; no code needs to "
+                   "be read.</p>")
+
+
+def reading_list(results, specs, minutes: dict | None = None) -> str:
     by_name = {r.name: r for r in results}
+    minutes = minutes or {}
     items = []
     for i, spec in enumerate(specs, 1):
         r = by_name.get(spec.name)
@@ -154,7 +203,10 @@ def reading_list(results, specs) -> str:
         badge = f"<span class='badge {'ok' if status == 'ok' else 'bad'}'>{_esc('rendered' if status == 'ok' else status.upper())}</span>"
         link = f"<a href='{_esc(r.html)}'>{_esc(spec.title)}</a>" if r else _esc(spec.title)
         params = ", ".join(f"{k}={v!r}" for k, v in r.parameters.items() if k != "preset") if r else ""
-        detail = f"{r.seconds:.1f} s" + (f" · parameters: {params}" if params else "") if r else ""
+        read = f"about {minutes[spec.name]} min to read · " if spec.name in minutes else ""
+        path = "core" if spec.core else "further"
+        detail = (f"{path} · {read}rendered in {r.seconds:.1f} s" + (f" · parameters: {params}" if params else "")
+                  if r else path)
         error = f"<div class='error'>{_esc(r.error)}</div>" if r and r.error else ""
         items.append(f"<li><div class='head'><span class='num'>{i}</span>{link}{badge}</div>"
                      f"<p>{_esc(spec.teaches)}</p><div class='meta'>{_esc(detail)}</div>{error}</li>")
@@ -214,7 +266,10 @@ footer { color: #667; font-size: .85em; border-top: 1px solid #e3e8ef; margin-to
 """
 
 
-def render_index(results, specs, preset: str, total_seconds: float, facts: dict, runs_display: str) -> str:
+def render_index(results, specs, preset: str, total_seconds: float, facts: dict, runs_display: str,
+                 out: Path | None = None) -> str:
+    """The index page; ``out`` (the reports folder) lets it measure each rendered page's reading time."""
+    minutes = _reading_times(results, out)
     n_bad = sum(r.status != "ok" for r in results)
     verdict = (f"all {len(results)} reports rendered" if not n_bad
                else f"{n_bad} of {len(results)} reports FAILED or could not render")
@@ -231,12 +286,13 @@ diagnose a network that does not train. {_number_word(len(specs))} reports, mean
 <p>For a class: each page opens with what a reader can do after it, asks <i>Predict, then look</i> before
 its key figures, and keeps the answers, worked out from these very runs, folded under
 <i>Check your predictions</i>.</p>
+{class_path(specs, minutes)}
 <p class="after">After Phillip Lippe's UvA Deep Learning Tutorial 3, <a href="{ORIGINAL_TUTORIAL}">Activation Functions</a>.</p>
 </div></header>
 <main>
 {preview_callout(preset, facts)}{failed}
 <h2>Reading order</h2>
-{reading_list(results, specs)}
+{reading_list(results, specs, minutes)}
 <h2>What these runs are</h2>
 {facts_table(facts, preset)}
 <h2>Reproduce this set</h2>

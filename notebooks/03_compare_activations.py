@@ -110,7 +110,8 @@ axes[1].axhline(narrate.CHANCE_LOSS_10, color="0.5", lw=0.8, ls=":")
 axes[1].text(1, narrate.CHANCE_LOSS_10 - 0.03, " chance: ln 10 = 2.30 nats", va="top", fontsize=READABLE_PT, color="0.4")
 plt.show()
 loss_text = narrate_compare.loss_sentences(metrics) + narrate_compare.slow_start_sentences(metrics, flow=flow)
-plateau = narrate_findings.plateau_story(metrics[metrics["activation"] == "sigmoid"], results[results["activation"] == "sigmoid"]) \
+plateau = narrate_findings.plateau_story(metrics[metrics["activation"] == "sigmoid"], results[results["activation"] == "sigmoid"],
+                                         patience=runs[0].config["run"]["patience"]) \
     if "sigmoid" in names and not narrate.is_preview(preset) else ""
 nh.show_markdown(narrate_pages.answers(answer_keys.curve_answers(results, metrics, plateau_told=bool(plateau),
                                                                 preview=narrate.is_preview(preset))))

@@ -133,15 +133,16 @@ else:
     nh.show_markdown(narrate_pages.questions(answer_keys.QUESTIONS["layers"]))
     fig = flow_plots.plot_gradient_lines(flow, labels, "Weight-gradient size per layer (all seeds pooled)")
     plt.show()
-    nh.show_markdown(narrate.heading(narrate_layers.gradient_flow_sentences(flow, labels)))
     sc = tables["scalars"]
     ratios = sc[sc["quantity"] == "update_data_ratio"].assign(activation=act)
     fig = flow_plots.plot_update_ratios(ratios, labels, "Update:data ratio per layer (mean over seeds)")
     plt.show()
     mean_ratios = ratios.groupby(["activation", "layer", "step"], sort=False)["value"].mean().reset_index()
     every_seed_trained = int(narrate.final_epochs(metrics)["epoch"].min())  # up to the first early stop
+    # the answers fold first, the page's reading after it: a reading above the fold would give the answers away
     nh.show_markdown(narrate_pages.answers(answer_keys.layer_answers(flow, mean_ratios, labels, every_seed_trained)))
-    nh.show_markdown(narrate.heading(narrate_layers.update_ratio_sentences(mean_ratios, labels)))
+    nh.show_markdown(narrate.heading(narrate_layers.gradient_flow_sentences(flow, labels)
+                                     + narrate_layers.update_ratio_sentences(mean_ratios, labels)))
     if nh.live_kernel(interactive):
         flow_plots.explore_gradient_lines(flow, labels)
 

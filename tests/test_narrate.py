@@ -34,14 +34,21 @@ def test_the_slowest_starter_among_learners_is_named_with_where_it_ends():
     m = pd.concat([curve("sigmoid", [0.1, 0.1, 0.1]), curve("relu", [0.74, 0.81, 0.85]),
                    curve("tanh", [0.78, 0.83, 0.85]), curve("swish", [0.35, 0.76, 0.83])])
     said = narrate_compare.slow_start_sentences(m)
-    assert said == ["Among the activations that end above chance, **swish** starts slowest: after epoch 1 its validation accuracy "
-                    "is 35.0 % (mean over seeds), against 74.0 %–78.0 % for the others. At the last counted epoch it "
-                    "is at 83.0 %, the others at 85.0 %: a slow start is not where a network ends."]
+    assert said == ["Among the seeds that end above chance, **swish** starts slowest: after epoch 1 its validation "
+                    "accuracy is 35.0 % (mean over seeds), against 74.0 %–78.0 % for the other activations. At the "
+                    "last counted epoch it is still behind, at 83.0 % against 85.0 %, but the gap to the nearest "
+                    "shrank from 39.0 to 2.0 points."]
     # a split activation: the end is said for its seeds that left chance, not a mean mixing in the stuck ones
     split = curve("swish", [0.35, 0.76, 0.83])
     split.loc[split["seed"] == 42, "val_acc"] = 0.1
     said = narrate_compare.slow_start_sentences(pd.concat([m[m["activation"] != "swish"], split]))[0]
-    assert "At the last counted epoch its 2 seeds that left chance are at 83.0 %, the others at 85.0 %" in said
+    assert said.startswith("Among the seeds that end above chance, **swish**'s 2 seeds among them start slowest: "
+                           "after epoch 1 their validation accuracy is 35.0 % (mean over seeds)")
+    assert "At the last counted epoch they are still behind, at 83.0 % against 85.0 %" in said
+    alike = pd.concat([m[m["activation"] != "swish"], curve("swish", [0.35, 0.76, 0.85])])
+    assert "a slow start is not where a network ends" in narrate_compare.slow_start_sentences(alike)[0]
+    behind = pd.concat([m[m["activation"] != "swish"], curve("swish", [0.35, 0.45, 0.55])])
+    assert "the gap has not closed in these epochs" in narrate_compare.slow_start_sentences(behind)[0]
     close = pd.concat([curve("relu", [0.74, 0.8]), curve("tanh", [0.78, 0.8]), curve("swish", [0.70, 0.8])])
     assert narrate_compare.slow_start_sentences(close) == []  # within 10 points of the next: no story to tell
 
@@ -207,18 +214,28 @@ def test_plateau_story_from_past_stop_epochs():
         rows.append({"seed": 42, "epoch": e, "val_acc": 0.1 if e < 20 else 0.8, "past_stop": past})
     story = narrate_findings.plateau_story(pd.DataFrame(rows), pd.DataFrame({"seed": [42], "test_acc": [0.1]}))
     assert "ended seed 42 after epoch 14 (test accuracy 10.0 %)" in story
-    assert "seed 42 left the plateau at epoch 20, and by epoch 30 it reached 80.0 %" in story and "PLATEAU_STOP" in story
+    assert "seed 42 passed 50 % validation accuracy at epoch 20, and by epoch 30 it reached 80.0 %" in story
+    assert "PLATEAU_STOP" in story
     assert narrate_findings.plateau_story(pd.DataFrame(rows), pd.DataFrame({"seed": [42], "test_acc": [0.8]})) == ""
     lesson = narrate_findings.plateau_lesson(pd.DataFrame(rows), pd.DataFrame({"seed": [42], "test_acc": [0.1]}))
-    assert lesson.startswith("1 of 1 sigmoid seeds stopped early at chance, yet trained on it left the plateau "
+    assert lesson.startswith("1 of 1 sigmoid seeds stopped early at chance, yet trained on it left chance "
                              "by epoch 20") and "PLATEAU_STOP" in lesson
     # two seeds stopped by the same noise bump are told once, each one's rise by its own epoch
     two = pd.concat([pd.DataFrame(rows), pd.DataFrame(rows).assign(seed=43, val_acc=lambda d: d["val_acc"].where(
         d["epoch"] != 20, 0.1))])
     story = narrate_findings.plateau_story(two, pd.DataFrame({"seed": [42, 43], "test_acc": [0.1, 0.1]}))
     assert "ended seeds 42 and 43 after epoch 14, each at a test accuracy of 10.0 %" in story
-    assert "seed 42 left the plateau at epoch 20 and seed 43 at epoch 21, and by epoch 30 they reached 80.0 % and " \
-           "80.0 %" in story
+    assert "seed 42 passed 50 % validation accuracy at epoch 20 and seed 43 at epoch 21, and by epoch 30 they " \
+           "reached 80.0 % and 80.0 %" in story
+    assert "Trained on, every seed" not in story  # no seed survived the plateau: nothing to compare with
+    # a third seed on the same plateau, kept training by a noisy record, is the story's point
+    survivor = pd.DataFrame([{"seed": 44, "epoch": e, "past_stop": False,
+                              "val_acc": {12: 0.108, 17: 0.18}.get(e, 0.1 if e < 17 else 0.8)} for e in range(1, 31)])
+    story = narrate_findings.plateau_story(pd.concat([two, survivor]),
+                                           pd.DataFrame({"seed": [42, 43, 44], "test_acc": [0.1, 0.1, 0.79]}))
+    assert "Seed 44 sat on the same plateau, but a noisy 10.8 % at epoch 12 was a new record" in story
+    assert "it left chance (15 %) at epoch 17" in story
+    assert "every seed left chance, between epochs 17 and 21" in story
     full = narrate_compare.conclusion_compare("tutorial", [], [], [], lesson,
                                       ["tanh and relu end within 0.3 points of each other (88.1–88.4 %) and their "
                                        "intervals overlap: 3 seeds cannot rank them"],
@@ -331,6 +348,13 @@ def test_two_runs_say_which_way_the_gradients_differ():
     other_rates = " ".join(two_run_sentences(summary, dist, "quick", (0.01, 0.1)))
     assert "learning rates differ (0.01 and 0.1), so a smaller gradient need not take a smaller step" in other_rates
     assert "At the same learning rate" not in other_rates
+    # two layers within 0.05: both named, each with its own direction (TV distance has none)
+    tied = dist.assign(distance=[0.91, 0.88], median_a=[-5.8, -1.8], median_b=[-4.2, -3.4])
+    text = " ".join(two_run_sentences(summary, tied, "quick"))
+    assert "differ most in Linear 1 (784→512) and Linear 5 (128→10, output) (step 600): TV distances 0.91 and 0.88" in text
+    assert "too close to call one the most different" in text and "differ most in Linear 1 (784→512) (step" not in text
+    assert "In Linear 1 (784→512), run A's gradients are typically about 40× smaller than run B's" in text
+    assert "in Linear 5 (128→10, output), run A's gradients are typically about 40× larger than run B's" in text
     dist["median_b"] = [-5.5, -2.1]  # a tenth of a decade: no direction worth a sentence
     assert "smaller than" not in " ".join(two_run_sentences(summary, dist, "quick"))
 
@@ -507,3 +531,16 @@ def test_an_activation_with_smaller_gradients_in_every_layer_is_named():
     assert "tanh's gradients" not in text and "leakyrelu's gradients" not in text
     no_relu = grad_std[grad_std["activation"] != "relu"]
     assert "smaller than relu's" not in " ".join(narrate_init.init_gradient_sentences(no_relu))
+
+
+def test_two_run_conclusion_names_a_near_tie_as_a_tie():
+    from gradflow.narrate_pages import two_run_conclusion
+    summary = pd.DataFrame({"run": ["run A", "run B"], "mean_pct": [60.0, 84.0], "half_pp": [1.0, 1.2], "seeds": [3, 3]})
+    dist = pd.DataFrame({"stage": ["step 0"] * 3, "quantity": ["grad"] * 3, "distance": [0.91, 0.88, 0.37],
+                         "layer": ["Linear 1 (784→512)", "Linear 5 (128→10, output)", "Linear 3 (256→256)"]})
+    said = " ".join(two_run_conclusion(summary, dist, pd.DataFrame(), "tutorial", ("sigmoid", "relu")))
+    assert "largest differences are in Linear 1 (784→512) and Linear 5 (128→10, output) at step 0 (TV distances " \
+           "0.91 and 0.88, a near tie)" in said
+    alone = " ".join(two_run_conclusion(summary, dist.assign(distance=[0.91, 0.60, 0.37]), pd.DataFrame(), "tutorial",
+                                        ("sigmoid", "relu")))
+    assert "the largest difference is in Linear 1 (784→512) at step 0 (TV distance 0.91)" in alone

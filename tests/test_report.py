@@ -315,3 +315,24 @@ def test_the_index_step_by_step_commands_are_the_makefiles():
     shown = re.search(r"<pre># .*?</pre>", reproduce("tutorial", "checkpoints"), re.S).group(0)
     commands = [line for line in html.unescape(shown[5:-6]).splitlines() if not line.startswith("#")]
     assert [c.replace(" --jobs $(JOBS)", "") for c in made] == commands
+
+
+def test_index_gives_each_page_a_reading_time_and_the_class_path(tmp_path):
+    """An instructor plans a session from the index: minutes per page (words and figures of the rendered
+    page), which pages are the core path and how long it takes, which go further."""
+    from gradflow.report_index import reading_minutes, render_index
+    words = " ".join(["gradient"] * 1500)  # 10 minutes at 150 words a minute
+    (tmp_path / "01_activation_functions.html").write_text(
+        f"<html><style>{'x ' * 5000}</style><body><p>{words}</p><img src='a.png'><img src='b.png'></body></html>")
+    (tmp_path / "02_gradients_at_init.html").write_text("<p>short</p>")
+    assert reading_minutes(tmp_path / "01_activation_functions.html") == 15  # 10 + 2 figures, rounded up to 5
+    assert reading_minutes(tmp_path / "02_gradients_at_init.html") == 5 and reading_minutes(tmp_path / "no.html") is None
+    results = [report.ReportResult(n, n, "ok", 3.0, {}, html=f"{n}.html")
+               for n in ("01_activation_functions", "02_gradients_at_init")]
+    page = html.unescape(re.sub("<[^>]+>", " ", render_index(results, report.NOTEBOOKS, "tutorial", 1.0,
+                                                              {"runs": 0, "seeds": set()}, "checkpoints", tmp_path)))
+    page = " ".join(page.split())
+    assert "core · about 15 min to read · rendered in 3.0 s" in page and "core · about 5 min to read" in page
+    assert "Core path for a class: pages 1, 2, 3 and 6." in page  # 3 and 6 not rendered: no total claimed
+    assert "can leave part of page 6 out: its cases 001 and 004 are about" in page
+    assert "Pages 4, 5 and 7 go further (one run in depth; two runs side by side; a sweep)" in page
