@@ -73,6 +73,18 @@ def _notes_only(run) -> str:
     return "nothing (the bug is in the metric)"
 
 
+def _seeds_said(run) -> str:
+    """A run's test accuracy for the summary: its mean, or, where some seeds stayed at chance (or ended in
+    NaN) and others learned, how many learned and where -- a mean of both describes no seed."""
+    acc = pd.to_numeric(run.results["test_acc"], errors="coerce")
+    stuck = acc.isna() | (acc - CHANCE < NEAR_CHANCE)
+    if not stuck.any() or stuck.all():
+        return pct(test_mean(run))
+    learned = acc[~stuck]
+    return (f"{len(learned)} of {len(acc)} seeds learned ({pct(learned.mean())}"
+            f"{' mean' if len(learned) > 1 else ''}); the other{'s' if stuck.sum() > 1 else ''} ended at chance")
+
+
 def summary_table(cases: dict) -> pd.DataFrame:
     """One row per case: the numbers with the bug and with its fix, and the finding that named it.
 
@@ -87,8 +99,10 @@ def summary_table(cases: dict) -> pd.DataFrame:
         broken = [v for v in c.variants if v.role == "broken"][0]
         fixed = [v for v in c.variants if v.role == "fixed"]
         named = [code for code in c.finding_codes if code in {f["code"] for f in runs[broken.key].findings}]
-        row = {"case": cid, "bug": c.title, "with the bug": pct(test_mean(runs[broken.key])),
-               "with the fix": ", ".join(pct(test_mean(runs[v.key])) for v in fixed), "measured as": "test accuracy"}
+        row = {"case": cid, "bug": c.title, "with the bug": _seeds_said(runs[broken.key]),
+               "with the fix": "; ".join((f"{v.label.split(':')[0]}: " if len(fixed) > 1 else "") + _seeds_said(runs[v.key])
+                                         for v in fixed),
+               "measured as": "test accuracy"}
         if cid == "004":
             n = numbers_004(runs)
             row |= {"with the bug": f"binary accuracy {pct(n['acc_c0'])}, yet error {n['mse_c0']:.3f} "

@@ -17,6 +17,7 @@ import math
 
 import pandas as pd
 
+from .config import PRESETS
 from .diagnose.finding import round_number
 
 CHANCE_LOSS_10 = math.log(10)  # cross-entropy of a uniform guess over 10 classes, in nats
@@ -139,7 +140,8 @@ def untrained_callout(preset: str, dataset: str, hidden_sizes, seed: int, batch:
     body = (f"This page trains nothing: it looks at fresh networks (hidden layers {list(hidden_sizes)}, PyTorch's "
             f"default initialisation, seed {seed}) on one batch of {batch} training images of {data}. The "
             f"“{preset}” preset only picks the data and the network's size, so these numbers are the same for the "
-            "preview and the full recipe" + (" on FashionMNIST." if dataset == "synthetic" else "."))
+            f"{PRESETS['quick']['max_epochs']}-epoch preview (the quick preset) and the full recipe (tutorial)"
+            + (" on FashionMNIST." if dataset == "synthetic" else "."))
     return (f'<div class="gradflow-callout" style="border-left:6px solid #999;background:#f4f4f4;'
             f'padding:0.6em 1em;margin:0.5em 0 1em 0"><b>Before training.</b> {body}</div>')
 

@@ -57,7 +57,7 @@ def _smaller_everywhere(grad_std: pd.DataFrame, acts: list[str], reference: str 
         if (factor >= at_least).all():
             out.append(f"{act}'s gradients are {fmt_times(factor.min())}–{fmt_times(factor.max())}× smaller than "
                        f"{reference}'s in every hidden layer: the signal does reach its input layer, but each step "
-                       "starts smaller (page 3 shows whether that slows its first epoch).")
+                       "starts smaller (page 3's learning curves show whether that slows its first epoch).")
     return out
 
 
@@ -139,8 +139,9 @@ def saturation_sentences(units: pd.DataFrame) -> list[str]:
             out.append(f"{act}: {worst['saturated_pct']:.0f} % of {worst['layer']}'s values are saturated at "
                        "initialisation.")
         if act == "swish" and worst["saturated_pct"] > 0:  # its slope is 0 at its dip, not at either end
-            out.append(f"swish: its {worst['saturated_pct']:.2g} % in {worst['layer']} are values near its dip at "
-                       "x ≈ −1.3, where its slope crosses 0 (page 1), not saturated ones.")
+            out.append(f"swish: its {worst['saturated_pct']:.2g} % in {worst['layer']} are counted for a slope near 0 "
+                       "around its dip at x ≈ −1.3, where its slope crosses 0 (page 1); its output is not pinned at a "
+                       "limit there, so this is not saturation in the tanh sense.")
         dead = d[d["dead_pct"] > 0]
         if len(dead):
             parts = [f"{r.dead_pct:.1f} % in {r.layer}" for r in dead.itertuples()]

@@ -68,7 +68,7 @@ FORMULAS = {
     "relu": r"$\mathrm{relu}(x)=\max(0,x)$" "\n" r"slope 0 for $x<0$, 1 for $x>0$",
     "leakyrelu": r"$x$ if $x>0$, else $0.1x$" "\n" r"slope 0.1 for $x<0$",
     "elu": r"$x$ if $x>0$, else $e^{x}-1$" "\n" r"slope $e^{x}$ for $x<0$",
-    "swish": r"$\mathrm{swish}(x)=x\,\sigma(x)$" "\n" r"smooth, dips below 0 near $x\approx-1.3$",
+    "swish": r"$\mathrm{swish}(x)=x\,\sigma(x)$" "\n" r"smooth; below 0 for all $x<0$, lowest near $x\approx-1.3$",
     "gelu": r"$x\,\Phi(x)$ ($\Phi$: normal CDF)",
     "mish": r"$x\tanh(\ln(1+e^{x}))$",
     "softplus": r"$\ln(1+e^{x})$" "\n" r"slope $\sigma(x)$",

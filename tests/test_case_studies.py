@@ -305,3 +305,18 @@ def test_the_page_says_why_a_case_number_is_missing():
     missing = [f"{i:03d}" for i in range(int(max(cs.CASE_IDS))) if f"{i:03d}" not in cs.CASE_IDS]
     for cid in missing:
         assert f"case {cid}" in nb.split("## 000")[0], cid  # said once, at the top
+
+
+def test_summary_says_how_many_seeds_of_a_split_fix_learned(cases):
+    """Case 002's fix 2 ends in NaN in some seeds: a mean of 10 % and 84 % seeds (34.8 %) describes none of
+    them, so the summary counts the seeds that learned and says where they got."""
+    runs = dict(cases["002"])
+    clamped = runs["clamped"]
+    split = pd.DataFrame({"seed": [42, 43, 44], "test_acc": [0.845, 0.10, float("nan")]})
+    runs["clamped"] = like(clamped, results=split)
+    row = cf.summary_table(cases | {"002": runs}).set_index("case").loc["002"]
+    assert row["with the fix"].startswith("fix 1: ")
+    assert "fix 2: 1 of 3 seeds learned (84.5 %); the others ended at chance" in row["with the fix"]
+    steady = like(clamped, results=clamped.results.assign(test_acc=0.8))
+    assert "fix 2: 80.0 %" in cf.summary_table(cases | {"002": runs | {"clamped": steady}}).set_index("case").loc["002",
+                                                                                                            "with the fix"]
