@@ -143,7 +143,15 @@ def activation_sentences(props: pd.DataFrame) -> list[str]:
                    + (f", and smaller but still positive for {join_names(milder)}" if milder else "")
                    + ": the next layer's inputs are mostly positive, which pushes its weight gradients towards "
                    "one sign (where no output is negative, as with sigmoid and relu, all the weights into one unit "
-                   "get gradients of the same sign from each image).")
+                   "get gradients of the same sign from each image). Those weights can then only all grow or all "
+                   "shrink together at each step, so reaching a mix of signs takes a zig-zag of many steps: one "
+                   "reason a network of such units learns more slowly.")
+    steep = props[props["max_slope"] > 1.0]
+    for r in steep.itertuples():  # above 1 a slope could grow a gradient layer by layer: say how far it can
+        out.append(f"{r.activation}'s largest slope, {r.max_slope:.2f}, is a little above 1: through four such layers "
+                   f"it could grow a gradient by at most {r.max_slope ** 4:.2f}×, and only for the inputs near its "
+                   "steepest point: a slope this close to 1 does not make gradients explode (large weights "
+                   "can, page 2).")
     return out
 
 

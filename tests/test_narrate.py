@@ -544,3 +544,15 @@ def test_two_run_conclusion_names_a_near_tie_as_a_tie():
     alone = " ".join(two_run_conclusion(summary, dist.assign(distance=[0.91, 0.60, 0.37]), pd.DataFrame(), "tutorial",
                                         ("sigmoid", "relu")))
     assert "the largest difference is in Linear 1 (784→512) at step 0 (TV distance 0.91)" in alone
+
+
+def test_page_1_says_what_one_signed_gradients_and_a_slope_above_1_mean():
+    props = pd.DataFrame([{"activation": "swish", "max_slope": 1.0998, "left_slope": -0.03, "right_slope": 1.0,
+                           "dead_share": 0, "mean_out": 0.21},
+                          {"activation": "sigmoid", "max_slope": 0.25, "left_slope": 0.0066, "right_slope": 0.0066,
+                           "dead_share": 0, "mean_out": 0.5}])
+    text = " ".join(narrate_pages.activation_sentences(props))
+    assert "zig-zag" in text  # why gradients of one sign slow learning, not only that they occur
+    assert "swish's largest slope, 1.10, is a little above 1: through four such layers it could grow a gradient by " \
+           "at most 1.46×" in text
+    assert "largest slope, 0.25" not in text  # only slopes above 1 get that sentence
