@@ -7,6 +7,8 @@ recording stores the strings, so the values below are part of the on-disk format
 """
 from __future__ import annotations
 
+import re
+
 # --------------------------------------------------------------------------- pseudo-layers
 # Rows that belong to the whole model rather than to one of its modules.
 INPUT_LAYER = "<input>"  # the model's input batch
@@ -113,3 +115,16 @@ LOCATION_OF_VALUE = {  # a whole-model quantity that is itself non-finite -> whe
     **{q: OUTPUT_LOC for q in OUTPUT_RANGE.values()},
     LOSS: LOSS_LOC,
 }
+
+
+# --------------------------------------------------------------------------- module types
+# A module whose type name ends in "Norm" (and a dimension): BatchNorm1d, LayerNorm, RMSNorm,
+# StackedBatchNorm, a user's GroupNorm-like class. Not any name containing "norm": a user's
+# "NormalizedMLP" of raw weights is no normalisation layer, and reading it as one hides its weights
+# from every ratio rule.
+_NORM_TYPE_NAME = re.compile(r"Norm(\dd)?$")
+
+
+def is_norm_type(type_name) -> bool:
+    """Whether a module type's name (as the recording stores it) is a normalisation layer's."""
+    return bool(type_name) and bool(_NORM_TYPE_NAME.search(str(type_name)))

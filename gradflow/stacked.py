@@ -160,15 +160,37 @@ class StackedDropout(nn.Module):
         # float32-rounded as self.p holds it (the rate the masks always used), kept as a Python float:
         # reading self.p back on a GPU would sync every step and cannot be captured in a CUDA graph
         self.p_uniform = float(torch.tensor(ps[0], dtype=torch.float32))
+        # one random stream per member (set_member_generators): drawn from one shared stream, a member's
+        # masks would depend on which other models share its batch, and so would its numbers
+        self.generators: list[torch.Generator] | None = None
 
     def forward(self, x):  # (M, B, F)
         if not self.training:
             return x
-        if self.uniform:
-            return F.dropout(x, self.p_uniform, training=True)
-        p = self.p.to(x.dtype).view(-1, *([1] * (x.dim() - 1)))
-        keep = torch.rand_like(x) >= p
-        return x * keep / (1 - p)
+        if self.generators is None:  # used on its own: the global stream
+            if self.uniform:
+                return F.dropout(x, self.p_uniform, training=True)
+            noise = torch.rand_like(x)
+        else:
+            noise = torch.stack([torch.rand(x.shape[1:], generator=g, device=x.device) for g in self.generators])
+        p = self.p.view(-1, *([1] * (x.dim() - 1)))
+        keep = noise >= p
+        return x * keep / (1 - p).to(x.dtype)
+
+
+DROPOUT_STREAM = 0x0D0D  # offsets a member's seed so its dropout stream is not its data-order stream
+
+
+def set_member_generators(model: nn.Module, seeds: list[int], device) -> None:
+    """Give every StackedDropout of ``model`` one generator per member, seeded from that member's own
+    seed: the masks of member m then depend on its seed alone (the layers share the member's stream,
+    drawn in forward order), not on the seeds or number of the models it trains beside."""
+    generators = [torch.Generator(device=device).manual_seed((int(s) + DROPOUT_STREAM) % 2**63) for s in seeds]
+    for module in model.modules():
+        if isinstance(module, StackedDropout):
+            if module.members != len(seeds):
+                raise ValueError(f"{len(seeds)} seeds for a dropout layer of {module.members} members")
+            module.generators = generators
 
 
 def _stack_position(mods: list[nn.Module]) -> nn.Module:

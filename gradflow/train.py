@@ -30,7 +30,7 @@ from .optimizers import make_optimizer
 from .record import Recorder
 from .record.schedule import OFF
 from .recording import Recording, load_recording, member_subset, save_recording
-from .stacked import StackedMLP
+from .stacked import StackedMLP, set_member_generators
 from .train_step import TrainStep, capture_blocker, member_losses, use_graph
 
 EVAL_CHUNK = 2500  # validation images per forward: bounds memory at (members, chunk, 512) floats
@@ -228,7 +228,7 @@ def _epochs(batch: _Batch, train: tuple, val: tuple, ref: RunConfig, progress: b
     M, n, B = len(members), len(train_y), ref.batch_size
     steps = n // B  # drop_last, as the tutorial
     orders = MemberOrders([m.seed for m in members], device)  # each member its own data order
-    torch.manual_seed(sum(m.seed * 1_000_003 ** i for i, m in enumerate(members)) % 2**63)  # dropout masks
+    set_member_generators(model, [m.seed for m in members], device)  # dropout masks, each member its own
     epoch_seconds: list[float] = []
     bar = tqdm(range(1, ref.max_epochs + 1), desc=f"training {M} model{'s' * (M > 1)}", disable=not progress,
                unit="epoch", leave=True)

@@ -599,3 +599,22 @@ def test_the_input_range_is_read_from_a_dict_or_keyword_input(call):
     s = rec.tables()["scalars"]
     assert s[(s.layer == "<input>") & (s.quantity == "input_max")]["value"].max() == pytest.approx(x.max().item())
     assert "UNNORMALIZED_INPUT" in {f.code for f in diagnose(rec)}
+
+
+def test_a_module_only_named_like_a_norm_is_not_one():
+    """The recorder and the diagnosis share one rule (quantities.is_norm_type): a type name ending in Norm."""
+    from gradflow.quantities import is_norm_type
+    from gradflow.record.layers import is_norm_module
+
+    class NormalizedMLP(nn.Module):  # a user's model of raw weights, normalised inputs: no norm layer
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.randn(4, 3))
+
+    class RMSNorm(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = nn.Parameter(torch.ones(3))
+
+    assert not is_norm_module(NormalizedMLP()) and is_norm_module(RMSNorm()) and is_norm_module(nn.BatchNorm1d(3))
+    assert is_norm_type("StackedBatchNorm") and is_norm_type("BatchNorm2d") and not is_norm_type("Normalizer")

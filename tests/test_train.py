@@ -133,3 +133,16 @@ def test_a_device_this_machine_lacks_is_refused_before_training(monkeypatch):
     data = synthetic(n_train=512, n_val=128, n_test=128)
     with pytest.raises(ValueError, match="no usable CUDA GPU"):
         train.fit([make_config("relu", "smoke", record="off")], data, device="cuda:0", progress=False)
+
+
+def test_a_dropout_run_s_numbers_do_not_depend_on_the_models_beside_it(tmp_path):
+    """Each member draws its dropout masks from its own seed's stream: relu trained alone and relu
+    trained in one batch with tanh (same name, same cache entry) must give the same numbers."""
+    data = synthetic(n_train=512, n_val=128, n_test=128)
+    relu, tanh = (make_config(a, "smoke", dropout=0.2, record="off") for a in ("relu", "tanh"))
+    alone = train.train_runs([relu], runs_dir=tmp_path / "a", data=data, progress=False, device="cpu")[0]
+    pair = train.train_runs([relu, tanh], runs_dir=tmp_path / "b", data=data, progress=False, device="cpu")[0]
+    assert alone.name == pair.name
+    cols = ["train_loss", "val_loss", "val_acc"]
+    assert alone.metrics[cols].equals(pair.metrics[cols])
+    assert alone.results["test_acc"].tolist() == pair.results["test_acc"].tolist()

@@ -17,7 +17,7 @@ from torch import nn
 
 from .. import stats
 from ..activations import Activation, is_bounded
-from ..quantities import ROOT_LAYER
+from ..quantities import ROOT_LAYER, is_norm_type
 
 # torch's elementwise activation modules (Softmax and friends are not elementwise: left out).
 TORCH_ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.Tanh, nn.Sigmoid, nn.LeakyReLU, nn.ELU, nn.CELU, nn.GELU,
@@ -68,8 +68,9 @@ def activation_name(m: nn.Module) -> str:
 
 
 def is_norm_module(m: nn.Module) -> bool:
-    """torch's normalisation layers, gradflow's stacked ones, and user modules named like one (RMSNorm)."""
-    return isinstance(m, NORM_TYPES) or "norm" in type(m).__name__.lower()
+    """torch's normalisation layers, gradflow's stacked ones, and user modules named like one (RMSNorm;
+    not NormalizedMLP: quantities.is_norm_type)."""
+    return isinstance(m, NORM_TYPES) or is_norm_type(type(m).__name__)
 
 
 def param_role(module: nn.Module, std: torch.Tensor, rms: torch.Tensor) -> str:
