@@ -15,6 +15,23 @@ from torch import nn
 
 from .activations import activation_config, activation_from_config, get_activation
 
+
+def _orthogonal(w: torch.Tensor) -> torch.Tensor:
+    """nn.init.orthogonal_ on one thread, the previous thread count restored after.
+
+    Its QR decomposition (LAPACK) rounds differently with 1 and with 2+ threads, so the same seed gave
+    different weights in a Ray task (1 CPU) and in the local process (every core): a sweep's runs must
+    not depend on where they trained. The random draws of the other schemes are elementwise and do not
+    depend on the thread count (tests/test_sweep.py checks every scheme with 1 and 2 threads).
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return nn.init.orthogonal_(w)
+    finally:
+        torch.set_num_threads(threads)
+
+
 # name -> what it does to a Linear's weight (None: keep PyTorch's default init). Non-default
 # schemes also zero the biases, as the papers that define them do.
 INITS = {
@@ -23,7 +40,7 @@ INITS = {
     "xavier_normal": nn.init.xavier_normal_,
     "kaiming": lambda w: nn.init.kaiming_uniform_(w, nonlinearity="relu"),
     "kaiming_normal": lambda w: nn.init.kaiming_normal_(w, nonlinearity="relu"),
-    "orthogonal": nn.init.orthogonal_,
+    "orthogonal": _orthogonal,  # one thread: the same weights wherever it runs
     "normal": lambda w: nn.init.normal_(w, std=1.0 / math.sqrt(w.shape[1])),  # the tutorial's "const variance"
 }
 # name -> the normalisation layer after a hidden Linear of width n (None: no layer)

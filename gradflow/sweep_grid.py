@@ -47,14 +47,18 @@ def _number(kind, low=None, low_open=False, high=None):
             if isinstance(v, float) and kind is int and v != int(v):
                 raise ValueError
         except (TypeError, ValueError):
-            raise SweepError(f"axis {axis} takes {'integers' if kind is int else 'numbers'}, got {v!r}") from None
+            raise SweepError(f"{_what(axis)} takes {'integers' if kind is int else 'numbers'}, got {v!r}") from None
         bad = not math.isfinite(x) or (low is not None and (x <= low if low_open else x < low)) \
             or (high is not None and x >= high)
         if bad:
             rng = f"{'>' if low_open else '>='} {low}" + (f" and < {high}" if high is not None else "")
-            raise SweepError(f"axis {axis} takes values {rng}, got {v!r}")
+            raise SweepError(f"{_what(axis)} takes values {rng}, got {v!r}")
         return x
     return parse
+
+
+def _what(name: str) -> str:
+    return f"setting {name}" if name in FIXED else f"axis {name}"
 
 
 def _activation(axis, v):
@@ -161,13 +165,26 @@ def parse_seeds(seeds=None, n_seeds=None) -> tuple:
     return out
 
 
+# The fixed settings' ranges, checked with the axes (before anything is written or trained):
+# (lowest, lowest excluded?, highest excluded) -- momentum 1 never forgets a gradient, -1 makes SGD oscillate.
+FIXED_RANGES = {"max_epochs": (1, False, None), "patience": (1, False, None), "momentum": (0.0, False, 1.0),
+                "train_subset": (1, False, None)}
+FIXED_CHOICES = {"dataset": ("fashion_mnist", "synthetic"), "record": ("default", "every", "off")}
+
+
 def parse_fixed(name: str, value):
     kind = FIXED[name]
+    if name in FIXED_RANGES:
+        low, low_open, high = FIXED_RANGES[name]
+        return _number(kind, low, low_open, high)(name, value)
     try:
-        return kind(value)
+        value = kind(value)
     except (TypeError, ValueError):
         raise SweepError(f"setting {name} takes {'an integer' if kind is int else kind.__name__}, got {value!r}") \
             from None
+    if name in FIXED_CHOICES and value not in FIXED_CHOICES[name]:
+        raise SweepError(f"unknown value {value!r} for {name}; accepted: {', '.join(FIXED_CHOICES[name])}")
+    return value
 
 
 def make_grid(spec: dict) -> Grid:

@@ -8,13 +8,12 @@ epochs before it says which settings separate, and never calls a cell the best.
 """
 from __future__ import annotations
 
-import html
-
 import numpy as np
 import pandas as pd
 
-from .narrate import CHANCE_ACC, callout_html, final_epochs, is_preview, join_names, recipe_phrase, seeds_phrase
+from .narrate import CHANCE_ACC, final_epochs, join_names
 from .seed_intervals import mean_ci
+from .sweep_callout import is_preview_sweep, plan_settings, preview_reasons, sweep_callout  # noqa: F401 (the page's names)
 
 METRIC_NAMES = {"val_acc": "validation accuracy", "train_acc": "training accuracy",
                 "val_loss": "validation loss (nats)", "train_loss": "training loss (nats)"}
@@ -27,42 +26,32 @@ def cell_label(values: dict) -> str:
     return " | ".join(str(p) for p in (act, rest) if p)
 
 
-def sweep_callout(plan: dict) -> str:
-    """The page-top box for a sweep: its preset(s), epochs and seeds; orange when any cell is a preview."""
-    presets = list(dict.fromkeys(str(p) for p in plan["grid"]["axes"].get("preset", []) or
-                                 [c.get("preset", "custom") for c in plan.get("configs", [])]))
-    epochs = sorted({int(c["max_epochs"]) for c in plan.get("configs", []) if "max_epochs" in c})
-    seeds = plan["grid"]["seeds"]
-    run = f"up to {epochs[-1]} epochs" if epochs else "its epochs"
-    preview = any(is_preview(p) for p in presets)
-    body = (f"Every cell of this sweep trained for {run} (preset {', '.join(presets) or '?'}), "
-            f"on {seeds_phrase(seeds)}.")
-    shared = {tuple(c.get(k) for k in ("optimizer", "lr", "momentum", "batch_size")) for c in plan.get("configs", [])}
-    if len(shared) == 1 and (recipe := recipe_phrase({"run": plan["configs"][0]})):  # one recipe: say it
-        body += f" Training: {html.escape(recipe)}."
-    if preview:
-        body += (" Early epochs favour whatever starts fastest, so read 'told apart' below as 'separated after "
-                 "these epochs', not as which setting ends best. A setting that mostly changes how fast a network "
-                 "starts (an initialisation, a learning rate) is told apart most easily early, and its effect can "
-                 "shrink to nothing by the end; a cell at chance now may still learn later. A sweep with "
-                 "<code>--preset tutorial</code> answers that.")
-        if len(seeds) == 1:
-            body += " With one seed nothing can be told apart: there is no spread to compare a difference with."
-        return callout_html("Preview sweep", body, preview=True)
-    return callout_html("Results: a full-recipe sweep", body + " Differences are judged with 95 % confidence "
-                        "intervals over the seeds.", preview=False)
-
-
 def cell_table(ok: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
     """One row per cell of the grid: its axes' values, mean test accuracy, 95 % half-width, seeds, the
-    lowest and highest seed, and how many seeds ended at chance."""
+    lowest and highest seed, and how many seeds ended at chance (see :func:`at_chance`)."""
     rows = []
     for key, d in ok.groupby(axes, sort=False):
         key = key if isinstance(key, tuple) else (key,)
         mean, half, n = mean_ci(d["test_acc"].tolist())
         rows.append({**dict(zip(axes, key)), "mean": mean, "half": half, "n": n, "min": float(d["test_acc"].min()),
-                     "max": float(d["test_acc"].max()), "at_chance": int((d["test_acc"] < CHANCE_ACC).sum())})
+                     "max": float(d["test_acc"].max()), "at_chance": int(at_chance(d).sum())})
     return pd.DataFrame(rows, columns=[*axes, "mean", "half", "n", "min", "max", "at_chance"])
+
+
+# A seed the diagnosis calls NOT_LEARNING counts as at chance up to here: far enough above chance's
+# 10 % that a seed at 15.9 % is not "rescued", low enough that a seed whose best checkpoint learned
+# before its curve fell back (NOT_LEARNING covers that too) is not counted as stuck.
+CLEAR_OF_CHANCE = 0.20
+
+
+def at_chance(rows: pd.DataFrame) -> pd.Series:
+    """Per seed: ended at chance, i.e. below CHANCE_ACC (15 %), or below CLEAR_OF_CHANCE (20 %) and
+    flagged NOT_LEARNING by the diagnosis (which reads the whole validation curve, not one number)."""
+    below = rows["test_acc"] < CHANCE_ACC
+    if "finding_codes" not in rows:
+        return below
+    flagged = rows["finding_codes"].fillna("").astype(str).str.split(",").map(lambda c: "NOT_LEARNING" in c)
+    return below | (flagged & (rows["test_acc"] < CLEAR_OF_CHANCE))
 
 
 def is_split(cell) -> bool:
@@ -99,7 +88,8 @@ def one_setting_pairs(cells: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
 
 def _rescues(pairs: pd.DataFrame) -> list[dict]:
     """One-setting changes that move seeds off chance, each turned to start at the cell with more seeds
-    at chance; settings before activations, then the most seeds moved."""
+    at chance; the most seeds moved first ("matters most" is counted, whatever the axis), and among
+    changes that move as many, settings before activations (a setting is the cheaper change to make)."""
     out = []
     for r in pairs.to_dict("records"):
         (before, after), (was, now) = r["_chance"], (r["at chance, from"], r["at chance, to"])
@@ -109,11 +99,15 @@ def _rescues(pairs: pd.DataFrame) -> list[dict]:
             r = {**r, "from": r["to"], "to": r["from"], "at chance, from": now, "at chance, to": was,
                  "_cells": r["_cells"][::-1]}
         out.append({**r, "_moved": abs(before - after)})
-    return sorted(out, key=lambda r: (r["axis"] == "act", -r["_moved"]))
+    return sorted(out, key=lambda r: (-r["_moved"], r["axis"] == "act"))
+
+
+def _where(r: dict) -> str:
+    return f" ({r['where']})" if r["where"] != "–" else ""  # a one-axis grid has no other settings to name
 
 
 def _rescue_sentence(r: dict) -> str:
-    return (f"Changing {r['axis']} from {r['from']} to {r['to']} ({r['where']}) takes the seeds that end at chance "
+    return (f"Changing {r['axis']} from {r['from']} to {r['to']}{_where(r)} takes the seeds that end at chance "
             f"from {r['at chance, from']} to {r['at chance, to']}.")
 
 
@@ -158,7 +152,7 @@ def pair_sentences(pairs: pd.DataFrame, cells: pd.DataFrame, axes: list[str], n_
                        "Its mean and interval describe no single run, so its comparisons count seeds at chance "
                        "instead.")
     out.extend(_chance_changes(pairs)[:3])
-    when = f"after {epochs} epochs, " if preview and epochs else ""
+    when = f"after {epochs} epoch{'s' * (epochs != 1)}, " if preview and epochs else ""
     for axis, d in pairs[~pairs["split"]].groupby("axis", sort=False):
         told = d[d["told apart"]]
         skipped = int((pairs["split"] & (pairs["axis"] == axis)).sum())  # judged by seeds at chance above
@@ -184,7 +178,9 @@ def finding_counts(ok: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
     cells = ok[axes].drop_duplicates()
     long = ok.assign(code=ok["finding_codes"].fillna("").astype(str).str.split(",")).explode("code")
     long = long[long["code"].astype(bool)]
-    index = pd.MultiIndex.from_frame(cells)
+    # one axis: a plain index, as groupby gives for one key (a one-level MultiIndex matches none of its
+    # labels, and reindexing against it turned every count into 0)
+    index = pd.MultiIndex.from_frame(cells) if len(axes) > 1 else pd.Index(cells[axes[0]], name=axes[0])
     if long.empty:
         return pd.DataFrame(index=index)
     return long.groupby([*axes, "code"]).size().unstack("code", fill_value=0).reindex(index, fill_value=0)
@@ -287,16 +283,23 @@ def conclusion(pairs: pd.DataFrame, counts: pd.DataFrame, n_seeds: int, preview:
     rescued = _rescues(pairs) if len(pairs) else []
     if rescued:
         top = rescued[0]
-        # every change that rescues as many seeds of the same cell: a tie is said as one, not as a winner
-        tied = [r for r in rescued if r["_cells"][0] == top["_cells"][0] and r["_moved"] == top["_moved"]]
+        # every change that moves as many seeds off chance, in any cell: a tie is said as one, not as a winner
+        tied = [r for r in rescued if r["_moved"] == top["_moved"]]
         if len(tied) == 1:
             lead = _rescue_sentence(top)
             # counted in seeds at chance: the test-accuracy measure below can name another change as the largest
             out.append("Counted in seeds, the change that matters most here: " + lead[0].lower() + lead[1:])
+        elif len({(r["at chance, from"], r["at chance, to"]) for r in tied}) == 1:
+            changes = _or([f"{r['axis']} from {r['from']} to {r['to']}{_where(r)}" for r in tied[:4]])
+            more = f" (and {len(tied) - 4} more)" if len(tied) > 4 else ""
+            out.append(f"Counted in seeds, {len(tied)} changes matter equally here: changing {changes}{more} each take "
+                       f"the seeds that end at chance from {top['at chance, from']} to {top['at chance, to']}.")
         else:
-            changes = _or([f"{r['axis']} from {r['from']} to {r['to']} ({r['where']})" for r in tied])
-            out.append(f"Counted in seeds, {len(tied)} changes matter equally here: changing {changes} each take the "
-                       f"seeds that end at chance from {top['at chance, from']} to {top['at chance, to']}.")
+            changes = _or([f"{r['axis']} from {r['from']} to {r['to']}{_where(r)} (at chance: {r['at chance, from']} "
+                           f"→ {r['at chance, to']})" for r in tied[:4]])
+            more = f" (and {len(tied) - 4} more)" if len(tied) > 4 else ""
+            out.append(f"Counted in seeds, {len(tied)} changes matter equally here, each moving {top['_moved']} seed"
+                       f"{'s' * (top['_moved'] != 1)} off chance: changing {changes}{more}.")
         if _plateau_stops(counts, rescued[0]["_cells"][0]):  # stopped, not unable: say what the change rescues
             out.append("Those seeds were ended by early stopping on their initial plateau (PLATEAU_STOP): trained on, "
                        "they leave it too (page 3). The change shortens the plateau, so early stopping no longer ends "

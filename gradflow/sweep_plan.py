@@ -103,6 +103,8 @@ class Plan:
     name: str = ""
     notes: list[str] = field(default_factory=list)
     min_shards: int = 1
+    runs_dir: str = ""  # the run store, absolute: readers take the sweep's runs from here and nowhere else
+    estimate: str = ""  # the time estimate line (sweep_estimate.py), or why there is none
 
     @property
     def n_cached(self) -> int:
@@ -115,6 +117,9 @@ class Plan:
         for axis, values in self.grid.axes.items():
             shown = ["-".join(map(str, v)) if isinstance(v, tuple) else str(v) for v in values]
             lines.append(f"  {axis:<13} {', '.join(shown)}")
+        lines.append(f"every run: {fixed_settings(self.configs, self.grid.fixed)}")
+        if self.runs_dir:
+            lines.append(f"run store: {self.runs_dir}")
         todo = sum(len(s.configs) for s in self.shards)
         lines.append(f"cached: {self.n_cached} of {len(self.configs)} runs; to train: {todo} runs in "
                      f"{len(self.shards)} shard{'s' * (len(self.shards) != 1)}")
@@ -124,10 +129,15 @@ class Plan:
             lines.append(f"at least {self.min_shards} shards where the runs allow: one for each CPU Ray can use, "
                          "so no CPU sits idle")
         for s in self.shards:
-            acts = sorted({c.activation_name for c in s.configs})
-            lrs = sorted({c.lr for c in s.configs})
-            lines.append(f"  shard {s.index}: {len(s.configs)} runs, {s.members} models, ~{human(s.est_bytes)}; "
-                         f"{_shape(s.configs[0])}; act {','.join(acts)}; lr {','.join(f'{x:g}' for x in lrs)}")
+            held = [axis_values(c) for c in s.configs]
+            axes = [a for a in ("act", *self.grid.axes) if a not in ("hidden", "batch_size", "preset")]
+            shown = "; ".join(f"{a} {','.join(_fmt(v) for v in dict.fromkeys(h[a] for h in held))}"
+                              for a in dict.fromkeys(axes))  # every axis: which inits, rates, ... a shard holds
+            lines.append(f"  shard {s.index}: {len(s.configs)} run{'s' * (len(s.configs) != 1)}, {s.members} models, "
+                         f"~{human(s.est_bytes)}; "
+                         f"{_shape(s.configs[0])}; {shown}")
+        if self.estimate:
+            lines.append(self.estimate)
         lines.extend(self.notes)
         return "\n".join(lines)
 
@@ -135,7 +145,35 @@ class Plan:
         return {"name": self.name, "grid": self.grid.to_dict(), "runs": [c.run_name() for c in self.configs],
                 "configs": [c.to_dict() for c in self.configs], "cached": self.cached,
                 "shards": [s.to_dict() for s in self.shards], "budget_bytes": self.budget,
-                "budget_source": self.budget_source, "max_models": self.max_models, "min_shards": self.min_shards}
+                "budget_source": self.budget_source, "max_models": self.max_models, "min_shards": self.min_shards,
+                "runs_dir": self.runs_dir}
+
+
+def _fmt(v) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+# the settings every run shares, as the plan says them, and the flag that sets each
+_FIXED_SAID = (("max_epochs", "up to {} epochs", "--max-epochs"), ("patience", "patience {}", "--patience"),
+               ("momentum", "momentum {:g}", "--momentum"), ("dataset", "data {}", "--dataset"),
+               ("train_subset", "train subset {}", "--train-subset"), ("record", "recording {}", "--record"))
+
+
+def fixed_settings(configs: list[RunConfig], given: dict) -> str:
+    """'up to 1 epochs (--max-epochs), patience 7, ..., train subset 1000 (--train-subset), recording off
+    (--record)': each value every run trains with (several, joined by '/', when presets differ), and which
+    of them the command set rather than the preset."""
+    parts = []
+    for key, text, flag in _FIXED_SAID:
+        values = list(dict.fromkeys(getattr(c, key) for c in configs))
+        if key == "train_subset" and values == [None]:
+            parts.append("all training images")
+            continue
+        said = "/".join(text.format(v) if v is not None else f"{key} all" for v in values)
+        if key == "max_epochs" and values == [1]:
+            said = "up to 1 epoch"
+        parts.append(said + (f" ({flag})" if key in given else ""))
+    return ", ".join(parts) + "; the rest: the preset's"
 
 
 def _shape(c: RunConfig) -> str:

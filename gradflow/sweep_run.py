@@ -60,7 +60,8 @@ class SweepResult:
 
     @property
     def failed(self) -> list[dict]:
-        return [s for s in self.status["shards"] if not s.get("ok")]
+        """This invocation's failed shards (an earlier invocation's are kept in status.json for the record)."""
+        return [s for s in self.status["shards"] if not s.get("ok") and not s.get("earlier")]
 
 
 def build_grid(config_file=None, **spec):
@@ -80,18 +81,20 @@ def sweep(config_file=None, *, act=None, init=None, norm=None, dropout=None, opt
           executor: str = "local", runs_dir=None, sweeps_dir=None, name: str | None = None, device=None,
           memory=None, max_models: int | None = None, dry_run: bool = False, progress: bool = True,
           data_root=None, ray_address: str | None = None, shards_per_gpu: int = 1,
-          cpus_per_shard: float | None = None, log=print) -> SweepResult:
+          cpus_per_shard: float | None = None, overwrite: bool = False, log=print) -> SweepResult:
     """Plan a grid into shards and train what is missing; returns the plan, the table and the status.
 
     Axes take a list or a comma-separated string (``act="relu,tanh"``, ``lr=[1e-2, 5e-2]``).
+    overwrite -- replace an earlier sweep of the same ``name`` with a different grid (else refused)
     """
     import pandas as pd
 
-    from . import sweep_results
-    from .sweep_grid import SweepError
+    from . import store, sweep_results
+    from .sweep_estimate import estimate
     from .sweep_plan import plan
-    if executor not in EXECUTORS:
-        raise SweepError(f"unknown executor {executor!r}; accepted: {', '.join(EXECUTORS)}")
+    check_execution(executor, shards_per_gpu, cpus_per_shard, max_models)  # before anything is read or written
+    if name is not None:
+        sweep_results.check_name(name)
     grid = build_grid(config_file, act=act, init=init, norm=norm, dropout=dropout, optimizer=optimizer, lr=lr,
                       weight_decay=weight_decay, hidden=hidden, batch_size=batch_size, preset=preset, seeds=seeds,
                       n_seeds=n_seeds, max_epochs=max_epochs, patience=patience, momentum=momentum,
@@ -109,40 +112,55 @@ def sweep(config_file=None, *, act=None, init=None, norm=None, dropout=None, opt
     the_plan = plan(grid, runs_dir=runs_dir, device=device, memory=memory, max_models=max_models, name=name,
                     min_shards=min_shards)
     directory = Path(sweeps_dir or sweep_results.default_sweeps_dir(runs_dir)) / the_plan.name
+    # refused before the plan is printed as if it would run: a name another grid already holds
+    replaced = sweep_results.check_reuse(directory, [c.run_name() for c in the_plan.configs], overwrite)
+    the_plan.runs_dir = str(Path(runs_dir or store.default_runs_dir()).resolve())  # absolute: Ray workers' cwd differs
+    the_plan.estimate = estimate(the_plan.shards, the_plan.runs_dir)
     log(the_plan.describe())
     if dry_run:
         return SweepResult(the_plan, pd.DataFrame(), directory, {"shards": [], "dry_run": True})
-    sweep_results.save_sweep_files(directory, plan=the_plan)
 
-    from . import store
     from .lock import runs_lock
     root = store.check_output_dir(runs_dir or store.default_runs_dir(), create=True)  # one line, before training
+    earlier = [] if replaced else sweep_results.earlier_shards(directory)
+    if replaced:
+        sweep_results.clear_results(directory)  # the other grid's status and table are not this one's
+        log(f"--overwrite: replacing the earlier sweep {the_plan.name!r} (a different grid)")
+    sweep_results.save_sweep_files(directory, plan=the_plan)
     with runs_lock(root):
         store.recover_leftovers(root)  # what a killed writer left behind
-    runs_dir_s = str(root.resolve())  # absolute: Ray workers have their own cwd
+    runs_dir_s = the_plan.runs_dir
     jobs = [{"configs": [c.to_dict() for c in s.configs], "runs_dir": runs_dir_s, "device": device,
              "data_root": None if data_root is None else str(Path(data_root).resolve())} for s in the_plan.shards]
     total_runs = sum(len(s.configs) for s in the_plan.shards)
     done_runs, t0 = [0], time.perf_counter()
     shard_status: list[dict] = [{"index": s.index, "runs": [c.run_name() for c in s.configs], "ok": None}
                                 for s in the_plan.shards]
+    retried = {run for s in shard_status for run in s["runs"]}
+    earlier = [s for s in earlier if not retried & set(s.get("runs", []))]  # a retried shard's old word is stale
+
+    def status() -> dict:
+        # this invocation's shards, then the earlier invocations' that trained other runs of the grid
+        return {"executor": executor, "shards": shard_status + earlier, "seconds": time.perf_counter() - t0}
 
     def report(i: int, result: dict) -> None:
         shard = the_plan.shards[i]
         done_runs[0] += len(shard.configs)
         shard_status[i] = {**shard_status[i], **{k: v for k, v in result.items() if k != "runs"},
                            "seconds": result.get("finished", 0) - result.get("started", 0)}
+        sweep_results.save_sweep_files(directory, status=status())  # a kill -9 later still leaves this shard's word
         what = "done" if result.get("ok") else f"FAILED: {result.get('error')}"
-        log(f"shard {i + 1}/{len(jobs)} ({len(shard.configs)} runs, {shard.members} models) {what} "
+        log(f"shard {i + 1}/{len(jobs)} ({_runs(len(shard.configs))}, {shard.members} models) {what} "
             f"[{shard_status[i]['seconds']:.1f} s]; overall {done_runs[0]}/{total_runs} runs, "
             f"{time.perf_counter() - t0:.0f} s")
 
+    stopped = None
     try:
         if not jobs:
             log("nothing to train: every run of the grid is cached")
         elif executor == "local":
             for i, job in enumerate(jobs):
-                log(f"shard {i + 1}/{len(jobs)}: training {len(job['configs'])} runs, "
+                log(f"shard {i + 1}/{len(jobs)}: training {_runs(len(job['configs']))}, "
                     f"{the_plan.shards[i].members} models")
                 report(i, train_shard(**job, progress=progress))
         else:
@@ -154,12 +172,35 @@ def sweep(config_file=None, *, act=None, init=None, norm=None, dropout=None, opt
             finally:
                 if started:
                     sweep_ray.shutdown()
-    finally:  # also on Ctrl-C: what finished is in the table, the rest shows as missing
+    except BaseException as exc:
+        stopped = exc
+        raise
+    finally:  # also on Ctrl-C: what finished is in the table, the rest shows as not trained
         failures = {run: s["error"] for s in shard_status if s.get("ok") is False for run in s["runs"]}
-        status = {"executor": executor, "shards": shard_status, "seconds": time.perf_counter() - t0}
-        table = sweep_results.results_table(the_plan, runs_dir, failures)
-        sweep_results.save_sweep_files(directory, status=status, table=table)
-    return SweepResult(the_plan, table, directory, status)
+        missing = (sweep_results.INTERRUPTED if isinstance(stopped, KeyboardInterrupt) else
+                   sweep_results.NOT_TRAINED if stopped is None else
+                   f"the sweep stopped on {type(stopped).__name__} before this run; the same command trains it")
+        final = status()
+        table = sweep_results.results_table(the_plan, runs_dir_s, failures, missing)
+        sweep_results.save_sweep_files(directory, status=final, table=table)
+    return SweepResult(the_plan, table, directory, final)
+
+
+def check_execution(executor: str, shards_per_gpu, cpus_per_shard, max_models) -> None:
+    """The execution settings, checked before the grid is planned, files are written or Ray starts."""
+    from .sweep_grid import SweepError
+    if executor not in EXECUTORS:
+        raise SweepError(f"unknown executor {executor!r}; accepted: {', '.join(EXECUTORS)}")
+    if isinstance(shards_per_gpu, bool) or not isinstance(shards_per_gpu, int) or shards_per_gpu < 1:
+        raise SweepError(f"--shards-per-gpu takes a whole number >= 1 (K shards share a GPU), got {shards_per_gpu!r}")
+    if cpus_per_shard is not None and not (cpus_per_shard >= 0 and cpus_per_shard < float("inf")):
+        raise SweepError(f"--cpus-per-shard takes a number >= 0, got {cpus_per_shard!r}")
+    if max_models is not None and max_models < 1:
+        raise SweepError(f"--max-models takes a whole number >= 1, got {max_models!r}")
+
+
+def _runs(n: int) -> str:
+    return f"{n} run{'s' * (n != 1)}"
 
 
 def _has_cuda() -> bool:
@@ -207,7 +248,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     e.add_argument("--max-models", type=int, metavar="N", help="at most N models per shard (default: as many as memory allows; on "
                                                             "Ray without a GPU, also one shard or more per CPU)")
     e.add_argument("--dry-run", action="store_true", help="show the plan (runs, shards, cache) and train nothing")
-    e.add_argument("--name", help="sweep name (default: sweep-<hash of its runs>)")
+    e.add_argument("--name", help="sweep name, a plain folder name (default: sweep-<hash of its runs>); a name "
+                                  "another grid holds is refused")
+    e.add_argument("--overwrite", action="store_true", help="let --name replace an earlier sweep of another grid "
+                                                            "(its table and status; its runs stay in the store)")
     e.add_argument("--sweeps-dir", metavar="DIR", help="where sweep folders go (default: $GRADFLOW_SWEEPS, else sweeps/ beside the run "
                    "store: ./sweeps for the default store)")
     e.add_argument("--out", metavar="DIR", help="runs folder (default: $GRADFLOW_RUNS or ./checkpoints)")
@@ -226,7 +270,7 @@ def run(args) -> int:
                    name=args.name, device=args.device, memory=args.memory, max_models=args.max_models,
                    dry_run=args.dry_run, progress=not args.no_progress, data_root=args.data_dir,
                    ray_address=args.ray_address, shards_per_gpu=args.shards_per_gpu,
-                   cpus_per_shard=args.cpus_per_shard)
+                   cpus_per_shard=args.cpus_per_shard, overwrite=args.overwrite)
     if args.dry_run:
         return 0
     print(f"\nsweep table: {result.directory / sweep_results.TABLE_FILE} "

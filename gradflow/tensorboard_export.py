@@ -12,6 +12,10 @@ histograms are written in log10 space (values are log10|x|), because TensorBoard
 The stored under/overflow counts become one bucket each, one bin width beyond the edges; in
 the log10 histograms the underflow bucket also holds exact zeros. Needs the ``tensorboard``
 package only, not TensorFlow.
+
+Each seed's settings go in as hparams (TensorBoard's HPARAMS tab: one row per run, filterable by
+act, init, lr, ...) and as a ``settings`` text summary. Exporting again into the same logdir
+replaces that run's earlier event files, so curves are never drawn twice.
 """
 from __future__ import annotations
 
@@ -19,6 +23,12 @@ import argparse
 from pathlib import Path
 
 METRICS = ("train_loss", "train_acc", "val_loss", "val_acc")
+EVENTS = "events.out.tfevents.*"  # the files a SummaryWriter writes; a re-export removes only these
+# the run settings written as hparams, in this order (config key -> hparam name)
+SETTINGS = (("activation", "act"), ("init", "init"), ("norm", "norm"), ("dropout", "dropout"),
+            ("optimizer", "optimizer"), ("lr", "lr"), ("momentum", "momentum"), ("weight_decay", "weight_decay"),
+            ("hidden_sizes", "hidden"), ("batch_size", "batch_size"), ("max_epochs", "max_epochs"),
+            ("train_subset", "train_subset"), ("dataset", "dataset"), ("record", "record"), ("preset", "preset"))
 
 
 def raw_histogram(counts, edges) -> dict | None:
@@ -47,8 +57,45 @@ def raw_histogram(counts, edges) -> dict | None:
             "bucket_limits": limits.tolist(), "bucket_counts": counts.tolist()}
 
 
+def run_settings(config: dict, seed: int) -> dict:
+    """A run's settings as hparams: scalars and strings only (a list reads 512-256, no subset reads 'all')."""
+    out = {}
+    for key, name in SETTINGS:
+        v = config.get(key)
+        if key == "activation":
+            v = v.get("name") if isinstance(v, dict) else v
+        elif isinstance(v, (list, tuple)):
+            v = "-".join(map(str, v))
+        elif v is None:
+            v = "all" if key == "train_subset" else "none"
+        out[name] = v if isinstance(v, (int, float, str, bool)) else str(v)
+    out["seed"] = int(seed)
+    out["run"] = str(config.get("name", ""))
+    return out
+
+
+def _write_settings(w, settings: dict, result) -> None:
+    """hparams (the HPARAMS tab; its metrics are the test scalars written beside) and a text summary."""
+    from torch.utils.tensorboard.summary import hparams
+    metrics = {"test/accuracy": float(result["test_acc"]), "test/loss": float(result["test_loss"])} \
+        if result is not None else {}
+    for summary in hparams(settings, metrics):
+        w.file_writer.add_summary(summary)
+    w.add_text("settings", "\n".join(["| setting | value |", "|---|---|",
+                                      *(f"| {k} | {v} |" for k, v in settings.items())]))
+
+
+def clear_events(path: Path) -> int:
+    """Remove an earlier export's event files from one TensorBoard run directory; returns how many."""
+    old = list(Path(path).glob(EVENTS)) if Path(path).is_dir() else []
+    for f in old:
+        f.unlink()
+    return len(old)
+
+
 def export_run(run, logdir: Path) -> list[Path]:
-    """Write one run's seeds; returns the TensorBoard run directories."""
+    """Write one run's seeds; returns the TensorBoard run directories. An earlier export of the same run
+    into the same logdir is replaced (its event files removed first), not added to."""
     from torch.utils.tensorboard import SummaryWriter
     metrics = run.metrics
     recording = run.recordings
@@ -57,11 +104,14 @@ def export_run(run, logdir: Path) -> list[Path]:
     written = []
     for seed in run.seeds:
         path = Path(logdir) / run.name / f"seed-{seed}"
+        clear_events(path)
         with SummaryWriter(log_dir=str(path)) as w:
+            res = run.results[run.results["seed"] == seed]
+            _write_settings(w, run_settings({**run.config.get("run", {}), "name": run.name}, seed),
+                            res.iloc[0] if len(res) else None)
             for row in metrics[metrics["seed"] == seed].to_dict("records"):
                 for name in METRICS:
                     w.add_scalar(f"metrics/{name}", row[name], int(row["epoch"]))
-            res = run.results[run.results["seed"] == seed]
             if len(res):
                 r = res.iloc[0]
                 w.add_scalar("test/accuracy", float(r["test_acc"]), int(r["best_epoch"]))
@@ -94,7 +144,8 @@ def export(target, logdir, runs_dir=None, sweeps_dir=None) -> list[Path]:
         names = list(dict.fromkeys(table.loc[table["status"] == "ok", "run"]))
         if not names:
             raise ValueError(f"sweep {sweep_dir} has no finished runs to export")
-        runs = [store.load_run(n, runs_dir) for n in names]
+        store_dir = sweep_results.runs_dir_of(sweep_dir, runs_dir)  # the sweep's own store, not a same-named run
+        runs = [store.load_run(n, store_dir) for n in names]
     else:
         try:
             runs = [store.load_run(target, runs_dir)]
@@ -117,7 +168,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
+    before = {p for p in Path(args.logdir).glob(f"*/seed-*/{EVENTS}")} if Path(args.logdir).is_dir() else set()
     paths = export(args.target, args.logdir, runs_dir=args.out, sweeps_dir=args.sweeps_dir)
-    print(f"wrote {len(paths)} TensorBoard run(s) (one per seed) under {args.logdir}; "
-          f"view them with: tensorboard --logdir {args.logdir}")
+    replaced = sum(1 for p in paths if any(f.parent == p for f in before))
+    print(f"wrote {len(paths)} TensorBoard run(s) (one per seed) under {args.logdir}"
+          + (f", replacing the earlier export of {replaced}" if replaced else "")
+          + f"; view them with: tensorboard --logdir {args.logdir} (settings per run in its HPARAMS tab)")
     return 0

@@ -27,9 +27,9 @@
 # > - plan and render a sweep of your own (`gradflow sweep`, then this page).
 
 # %% tags=["parameters"]
-sweep: str = ""  # sweep name or directory; empty: the newest sweep of this preset in sweeps_dir (else the newest)
+sweep: str = ""  # sweep name or directory (gradflow report --page 7 -p sweep NAME); empty: the newest sweep of this preset in sweeps_dir (else the newest)
 sweeps_dir: str = ""  # sweeps directory; empty: $GRADFLOW_SWEEPS, else sweeps/ beside the run store
-runs_dir: str = ""  # run store directory; empty means $GRADFLOW_RUNS or checkpoints
+runs_dir: str = ""  # run store directory; empty: the store the sweep recorded in its plan.json
 preset: str = "quick"  # report preset (the sweep itself names its own preset)
 panel_axis: str = ""  # axis with one panel per value; empty means the grid axis with most values besides act
 curve_slice: str = ""  # learning-curve slice: comma-joined axis:value pairs such as init:kaiming; empty: first value of each axis
@@ -85,16 +85,24 @@ if path is None:
 else:
     table = sweep_results.load_table(path)
     plan = sweep_results.load_plan(path)
+    notes = []  # where the runs come from, and which newer sweeps this page is not showing
+    store_dir = sweep_results.runs_dir_of(path, runs_dir or None, warn=notes.append)
+    every = [p.name for p in sweep_results.sweeps_newest_first(sweeps_dir)]
+    newer = every[:every.index(path.name)] if path.name in every else []  # skipped for being of another preset
     axes = [a for a in AXES if a in table and table[a].nunique() > 1] or ["act"]
     grid_axes = ["act", *[a for a in axes if a != "act"]]
     ok = table[table["status"] == "ok"].copy()
     seeds = plan["grid"]["seeds"]
-    preview = any(narrate.is_preview(p) for p in plan["grid"]["axes"].get("preset", [preset]))
+    preview = sn.is_preview_sweep(plan)  # the plan's epochs and train subset count, not only its preset
     epochs = max((int(c["max_epochs"]) for c in plan.get("configs", []) if "max_epochs" in c), default=None)
     display(HTML(sn.sweep_callout(plan)))
     display(Markdown(f"**Sweep** `{path.name}`: {table['run'].nunique()} runs × {len(seeds)} seeds "
                      f"({', '.join(map(str, seeds))}); axes varied: {', '.join(axes)}. "
-                     f"{ok['run'].nunique()} runs finished."))
+                     f"{ok['run'].nunique()} runs finished."
+                     + ("" if sweep else f" Shown as the newest sweep{f' of preset {preset}' if newer else ''} in "
+                        f"`{sweeps_dir}`" + (f" (newer, of other presets: {', '.join(newer[:3])})" if newer else "")
+                        + "; `gradflow report --page 7 -p sweep NAME` shows another.")
+                     + "".join(f" {n[0].upper()}{n[1:]}." for n in notes)))
     bad = table[table["status"] != "ok"].drop_duplicates("run")
     if len(bad):
         display(Markdown("**Not in the figures** (failed or never trained; `gradflow sweep` again retries them):\n\n"
@@ -164,7 +172,9 @@ if len(ok):
 #
 # For every pair of cells that differ in exactly one setting, the question is whether the change
 # moved accuracy by more than the seed-to-seed spread: two cells are told apart when their 95 %
-# intervals do not overlap (a conservative reading).
+# intervals do not overlap (a conservative reading). A seed counts as *at chance* when its test
+# accuracy is below 15 %, or below 20 % and the diagnosis flags it NOT_LEARNING (its validation
+# accuracy never left chance): a seed at 15.9 % that never learned is not counted as rescued.
 
 # %%
 if len(ok):
@@ -220,7 +230,7 @@ if len(ok):
         display(Markdown(f"No finished runs in the slice {chosen}; values on the axes: "
                          + "; ".join(f"{a}: {', '.join(map(str, ok[a].unique()))}" for a in others)))
     else:
-        frames = [store.load_run(name, runs_dir or None).metrics.assign(act=act)
+        frames = [store.load_run(name, store_dir).metrics.assign(act=act)  # the sweep's own store
                   for name, act in part[["run", "act"]].drop_duplicates().itertuples(index=False)]
         curves = pd.concat(frames, ignore_index=True)
         where = ", ".join(f"{k} = {v}" for k, v in chosen.items()) or "all runs"

@@ -255,3 +255,13 @@ def test_report_pages_by_number_or_name():
     from gradflow.report import NOTEBOOKS
     assert page_names(["5", "two_runs", "05_two_runs.html"], NOTEBOOKS) == ["05_two_runs"]  # one page, once
     assert page_names(["04", "1"], NOTEBOOKS) == ["04_one_run", "01_activation_functions"]
+
+
+def test_python_dash_m_gradflow_runs_the_same_command_line():
+    """`python -m gradflow` failed with "No module named gradflow.__main__"."""
+    out = subprocess.run([sys.executable, "-m", "gradflow", "sweep", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "usage: gradflow sweep" in out.stdout and "--overwrite" in out.stdout
+    bad = subprocess.run([sys.executable, "-m", "gradflow", "sweep", "--act", "relu", "--momentum", "2", "--dry-run"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
+        "gradflow: error: setting momentum takes values >= 0.0 and < 1.0, got 2.0"]

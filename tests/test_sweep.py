@@ -196,3 +196,40 @@ def test_the_sweep_page_prefers_the_newest_sweep_of_its_own_preset(tmp_path):
     assert sweep_results.latest_sweep(tmp_path).name == "grid-tutorial"
     assert sweep_results.latest_sweep(tmp_path, "quick").name == "grid-quick"
     assert sweep_results.latest_sweep(tmp_path, "smoke").name == "grid-tutorial"
+
+
+@pytest.mark.parametrize("init", ["default", "xavier", "xavier_normal", "kaiming", "kaiming_normal", "orthogonal",
+                                  "normal"])
+def test_every_init_gives_the_same_weights_with_one_thread_and_two(init):
+    """A Ray task trains on 1 CPU, the local executor on every core: orthogonal's QR rounded differently with
+    1 and 2 threads, so the same sweep gave other weights (and accuracies) on Ray. The thread count is restored."""
+    import torch
+
+    from gradflow.models import BaseNetwork
+    before = torch.get_num_threads()
+    weights = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            torch.manual_seed(0)
+            weights.append(BaseNetwork("tanh", hidden_sizes=(300, 200), init=init).state_dict())
+            assert torch.get_num_threads() == threads  # the init put the caller's count back
+    finally:
+        torch.set_num_threads(before)
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0]), init
+
+
+def test_a_sweep_made_without_preset_counts_as_the_quick_one_it_trained(tmp_path):
+    """Its plan has no preset axis, so the quick page skipped it for an older `--preset quick` sweep."""
+    import json
+    import os
+    for age, name, plan_json in ((100, "older-quick", {"grid": {"axes": {"preset": ["quick"]}}, "configs": [{"preset": "quick"}]}),
+                            (0, "newer-no-flag", {"grid": {"axes": {"act": ["relu"]}}, "configs": [{"preset": "quick"}]})):
+        d = tmp_path / name
+        d.mkdir()
+        (d / sweep_results.PLAN_FILE).write_text(json.dumps(plan_json))
+        pd.DataFrame({"run": ["r"]}).to_parquet(d / sweep_results.TABLE_FILE)
+        os.utime(d / sweep_results.TABLE_FILE, (1_000_000 - age, 1_000_000 - age))
+    assert sweep_results.latest_sweep(tmp_path, "quick").name == "newer-no-flag"
+    assert [p.name for p in sweep_results.sweeps_newest_first(tmp_path)] == ["newer-no-flag", "older-quick"]

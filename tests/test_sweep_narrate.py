@@ -86,6 +86,8 @@ def test_clean_grid_and_callouts():
             "configs": [{"max_epochs": 4}]}
     assert "Preview sweep" in sn.sweep_callout(plan) and "up to 4 epochs" in sn.sweep_callout(plan)
     plan["grid"]["axes"]["preset"] = ["tutorial"]
+    assert "Preview" in sn.sweep_callout(plan)  # the tutorial preset cut to 4 epochs is not the recipe
+    plan["configs"] = [{"max_epochs": 50}]
     assert "Results" in sn.sweep_callout(plan) and "Preview" not in sn.sweep_callout(plan)
     assert "Training:" not in sn.sweep_callout(plan)  # the configs do not say
     recipe = {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "batch_size": 256, "max_epochs": 50}
@@ -165,4 +167,77 @@ def test_one_cell_at_chance_is_one_sentence_and_pairs_read_upwards():
                      ("sigmoid", "kaiming"): [0.10, 0.62, 0.61]})
     cells = sn.cell_table(partly, AXES)
     text = " ".join(sn.pair_sentences(sn.one_setting_pairs(cells, AXES), cells, AXES, 3, preview=False))
-    assert "ends at chance in 3 of 3 seeds; with init → kaiming, 1 of 3; with act → relu, 0 of 3." in text
+    # the change that moves more seeds comes first, whatever its axis
+    assert "ends at chance in 3 of 3 seeds; with act → relu, 0 of 3; with init → kaiming, 1 of 3." in text
+
+
+def test_findings_are_counted_when_the_activation_is_the_only_axis():
+    """One axis: the counts were reindexed against a one-level MultiIndex and all read 0 ("No finding in
+    relu and tanh", "flags 0 of 2 cells") while results.parquet had NOT_LEARNING on 3 of 4 seeds."""
+    rows = [{"run": a, "act": a, "seed": s, "status": "ok", "test_acc": acc, "finding_codes": codes}
+            for a, s, acc, codes in (("relu", 42, 0.10, "NOT_LEARNING"), ("relu", 43, 0.10, "NOT_LEARNING"),
+                                     ("tanh", 42, 0.099, "NOT_LEARNING"), ("tanh", 43, 0.174, ""))]
+    ok = pd.DataFrame(rows)
+    counts = sn.finding_counts(ok, ["act"])
+    assert counts["NOT_LEARNING"].to_dict() == {"relu": 2, "tanh": 1}
+    text = " ".join(sn.finding_sentences(counts, 2, ["act"]))
+    assert "**relu**: NOT_LEARNING in 2 of 2 seeds." in text and "No finding" not in text
+    pairs = sn.one_setting_pairs(sn.cell_table(ok, ["act"]), ["act"])
+    conclusion = " ".join(sn.conclusion(pairs, counts, 2, preview=True))
+    assert "flags 2 of 2 cells" in conclusion
+    assert "(–)" not in conclusion  # a one-axis grid has no other settings to name
+
+
+def _plan(preset="tutorial", max_epochs=50, train_subset=None, lr=(0.01,)):
+    configs = [{"preset": preset, "max_epochs": max_epochs, "train_subset": train_subset, "optimizer": "sgd",
+                "lr": x, "momentum": 0.9, "batch_size": 256, "dataset": "fashion_mnist"} for x in lr]
+    return {"grid": {"axes": {"act": ["relu", "tanh"], "preset": [preset]}, "seeds": [42, 43]}, "configs": configs}
+
+
+def test_a_shortened_tutorial_sweep_is_a_preview():
+    """--preset tutorial --max-epochs 1 --train-subset 1000 is not the recipe: the page must not call it results."""
+    full = _plan()
+    assert not sn.is_preview_sweep(full) and "Results: a full-recipe sweep" in sn.sweep_callout(full)
+    short = _plan(max_epochs=1, train_subset=1000)
+    box = sn.sweep_callout(short)
+    assert sn.is_preview_sweep(short) and "Preview sweep" in box and "full-recipe" not in box
+    assert "up to 1 epoch " in box and "1 epochs" not in box and "so 1 epoch is 3 steps" in box
+    assert "--max-epochs 1" in box and "--train-subset 1000" in box
+    assert sn.is_preview_sweep(_plan(max_epochs=10)) and sn.is_preview_sweep(_plan(train_subset=5000))
+    # the train subset is said even when no single recipe line is (the learning rate is an axis)
+    quick = sn.sweep_callout(_plan("quick", 4, 1000, lr=(0.01, 0.05)))
+    assert "Training:" not in quick and "first 1,000 training images" in quick and "--train-subset 1000" in quick
+
+
+def test_a_seed_the_diagnosis_calls_not_learning_is_not_rescued_and_matters_most_is_counted():
+    """The reviewer's page: init default -> kaiming (act=sigmoid) 'rescued' a seed at 15.86 % that the same
+    page flagged NOT_LEARNING, while sigmoid -> relu moved 2 of 2 seeds off chance and was ranked last."""
+    grid = _table({("sigmoid", "default"): [0.10, 0.10], ("sigmoid", "kaiming"): [0.10, 0.1586],
+                   ("relu", "default"): [0.80, 0.81], ("relu", "kaiming"): [0.82, 0.83]},
+                  {("sigmoid", "default"): "NOT_LEARNING", ("sigmoid", "kaiming"): "NOT_LEARNING"}, seeds=(42, 43))
+    cells = sn.cell_table(grid, AXES)
+    assert cells.set_index(["act", "init"]).loc[("sigmoid", "kaiming"), "at_chance"] == 2
+    pairs = sn.one_setting_pairs(cells, AXES)
+    lead = sn.conclusion(pairs, sn.finding_counts(grid, AXES), 2, preview=True)[0]
+    assert "from default to kaiming" not in lead
+    assert "act from sigmoid to relu" in lead and "from 2 of 2 to 0 of 2" in lead
+    # without the diagnosis' word, 15 % stays the line; and more seeds moved outranks a setting change
+    plain = _table({("sigmoid", "default"): [0.10, 0.10], ("sigmoid", "kaiming"): [0.10, 0.60],
+                    ("relu", "default"): [0.80, 0.81], ("relu", "kaiming"): [0.82, 0.83]}, seeds=(42, 43))
+    pairs = sn.one_setting_pairs(sn.cell_table(plain, AXES), AXES)
+    lead = sn.conclusion(pairs, sn.finding_counts(plain, AXES), 2, preview=True)[0]
+    assert lead.startswith("Counted in seeds, the change that matters most here: changing act from sigmoid to relu")
+
+
+def test_changes_that_move_as_many_seeds_in_different_cells_are_a_tie():
+    """sigmoid -> relu (init=kaiming) and default -> kaiming (act=relu) each move 2 of 2 seeds off chance:
+    neither 'matters most'."""
+    grid = _table({("sigmoid", "default"): [0.10, 0.10], ("sigmoid", "kaiming"): [0.10, 0.10],
+                   ("relu", "default"): [0.10, 0.10], ("relu", "kaiming"): [0.45, 0.50]}, seeds=(42, 43))
+    pairs = sn.one_setting_pairs(sn.cell_table(grid, AXES), AXES)
+    lead = sn.conclusion(pairs, sn.finding_counts(grid, AXES), 2, preview=True)[0]
+    assert lead == ("Counted in seeds, 2 changes matter equally here: changing init from default to kaiming (act=relu) "
+                    "or act from sigmoid to relu (init=kaiming) each take the seeds that end at chance from 2 of 2 to "
+                    "0 of 2.")
+    text = " ".join(sn.pair_sentences(pairs, sn.cell_table(grid, AXES), AXES, 2, preview=True, epochs=1))
+    assert "after 1 epoch, " in text and "1 epochs" not in text

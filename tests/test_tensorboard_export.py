@@ -76,3 +76,25 @@ def test_a_sweep_exports_its_runs_and_a_bad_target_is_one_line(tmp_path, capsys)
                      "--out", str(tmp_path / "runs"), "--sweeps-dir", str(tmp_path / "sw")]) == 2
     err = capsys.readouterr().err.strip()
     assert "neither a sweep nor a run" in err and len(err.splitlines()) == 1
+
+
+def test_exporting_again_replaces_the_earlier_export_and_writes_each_runs_settings(recorded_run, tmp_path, capsys):
+    """A second export into the same logdir added a second event file per run (every curve drawn twice);
+    the settings were nowhere, so runs of a sweep could not be told apart but by their hashes."""
+    from tensorboard.plugins.hparams import plugin_data_pb2
+    run, runs = recorded_run
+    logdir = tmp_path / "tb"
+    for _ in range(2):
+        assert cli.main(["tensorboard", run.name, "--logdir", str(logdir), "--out", str(runs)]) == 0
+    assert "replacing the earlier export of 2" in capsys.readouterr().out
+    seed_dir = logdir / run.name / "seed-0"
+    assert len(list(seed_dir.glob("events.out.tfevents.*"))) == 1
+    acc = EventAccumulator(str(seed_dir), size_guidance={"scalars": 0, "tensors": 0})
+    acc.Reload()
+    assert len(acc.Scalars("metrics/val_acc")) == len(run.metrics[run.metrics["seed"] == 0])  # once each
+    content = acc.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+    info = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info
+    settings = {k: (v.string_value or v.number_value) for k, v in info.hparams.items()}
+    assert settings["act"] == "tanh" and settings["seed"] == 0 and settings["preset"] == "smoke"
+    assert settings["hidden"] == "64-32" and settings["run"] == run.name
+    assert "settings/text_summary" in acc.Tags()["tensors"]  # the same settings as a text summary

@@ -26,7 +26,8 @@ def add_arguments(r) -> None:
                         "(only for runs of the tutorial's recipe)")
     r.add_argument("--adopt", action="store_true",
                    help="seal runs written before run manifests: read every file, write the manifest if all read")
-    r.add_argument("--sweep", metavar="NAME_OR_DIR", help="print a sweep's table instead (see `gradflow sweep`; default: the run list)")
+    r.add_argument("--sweep", metavar="NAME_OR_DIR", help="print a sweep's table instead, with --json every column "
+                   "as JSON (see `gradflow sweep`; default: the run list)")
     r.add_argument("--sweeps-dir", metavar="DIR", help="where sweeps are (default: $GRADFLOW_SWEEPS, else sweeps/ beside "
                    "the run store: ./sweeps for the default store)")
     add_runs_dir(r, writes=False)
@@ -82,7 +83,11 @@ def is_tutorial_recipe(settings: dict) -> bool:
 def run(args) -> int:
     if args.sweep:  # a sweep's table (gradflow/sweep_results.py)
         from ..sweep_results import default_sweeps_dir, print_sweep
-        return print_sweep(args.sweep, args.sweeps_dir or default_sweeps_dir(args.out))
+        if args.accuracy or args.adopt or args.preset or args.origin:  # run-list options: refuse, not ignore
+            from ..cli import CliError
+            raise CliError("--sweep prints one sweep's table; --accuracy, --adopt, --preset and --origin are for the "
+                           "run list (--json works with --sweep)")
+        return print_sweep(args.sweep, args.sweeps_dir or default_sweeps_dir(args.out), as_json=args.json)
     from ..cli import CliError
     from ..paths import check_input_dir, default_runs_dir
     root = check_input_dir(args.out if args.out is not None else default_runs_dir())
