@@ -89,7 +89,9 @@ def recipe_phrase(config: dict) -> str:
     text = f"{name} ({', '.join(settings)}), batches of {batch} of the {int(n):,} training images: {steps} steps per epoch"
     epochs = run.get("max_epochs")
     if epochs and steps * int(epochs) < 1000:  # a preview never reaches step 1,000: give its own last step
-        return text + f", so {int(epochs)} epochs are {steps * int(epochs):,} steps"
+        total = steps * int(epochs)
+        return text + (f", so {int(epochs)} epochs are {total:,} steps" if int(epochs) != 1 else
+                       f", so its one epoch is {total:,} step{'s' if total != 1 else ''}")
     return text + f", so step 1,000 falls in epoch {1000 // steps + 1}"
 
 

@@ -193,7 +193,8 @@ def plot_learning_curves(metrics: pd.DataFrame, metric: str = "val_acc", group: 
         s = pd.DataFrame(rows, columns=["epoch", "mean", "low", "high", "any_past", "all_past"])
         # a mean is full strength only while every seed's epochs still count
         before = s[~s["any_past"]] if show_past_stop else s[~s["all_past"]]
-        ax.plot(before["epoch"], before["mean"], color=c, ls=ls, lw=2, label=str(name))
+        ax.plot(before["epoch"], before["mean"], color=c, ls=ls, lw=2, label=str(name),
+                marker="o" if len(s) == 1 else None)  # one epoch is one point: a line alone draws nothing
         ax.fill_between(s["epoch"], s["low"], s["high"], color=c, alpha=0.18, lw=0)
         if show_past_stop and s["any_past"].any():
             first = int(s.index[s["any_past"]][0])

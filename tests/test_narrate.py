@@ -556,3 +556,10 @@ def test_page_1_says_what_one_signed_gradients_and_a_slope_above_1_mean():
     assert "swish's largest slope, 1.10, is a little above 1: through four such layers it could grow a gradient by " \
            "at most 1.46×" in text
     assert "largest slope, 0.25" not in text  # only slopes above 1 get that sentence
+
+
+def test_recipe_phrase_counts_one_epoch_in_the_singular():
+    config = {"run": {"optimizer": "sgd", "lr": 0.01, "batch_size": 256, "max_epochs": 1, "train_subset": 768}}
+    assert narrate.recipe_phrase(config).endswith("3 steps per epoch, so its one epoch is 3 steps")
+    config["run"]["max_epochs"] = 2
+    assert narrate.recipe_phrase(config).endswith("so 2 epochs are 6 steps")

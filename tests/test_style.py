@@ -194,3 +194,15 @@ def test_learning_curve_band_spans_the_seeds_not_a_t_interval():
     ax = plots.plot_learning_curves(pd.DataFrame(rows), "train_loss").axes[0]
     band = ax.collections[0].get_paths()[0].vertices
     assert np.isclose(band[:, 1].max(), 2.30) and np.isclose(band[:, 1].min(), 0.5)
+
+
+def test_a_one_epoch_learning_curve_is_drawn_as_a_point():
+    import matplotlib
+    matplotlib.use("Agg")
+    import pandas as pd
+
+    from gradflow import plots
+    rows = [{"activation": "relu", "seed": s, "epoch": 1, "val_acc": 0.5 + 0.1 * s, "past_stop": False} for s in (0, 1)]
+    line = next(ln for ln in plots.plot_learning_curves(pd.DataFrame(rows), "val_acc").axes[0].lines
+                if ln.get_label() == "relu")
+    assert line.get_marker() == "o"
