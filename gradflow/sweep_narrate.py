@@ -173,6 +173,23 @@ def pair_sentences(pairs: pd.DataFrame, cells: pd.DataFrame, axes: list[str], n_
     return out
 
 
+def still_improving(ok: pd.DataFrame, axes: list[str], max_epochs: int | None, last: int = 5) -> list[str]:
+    """Cells whose every seed trained to the epoch cap and had its best epoch in the last ``last`` of them:
+    they were still improving when the epochs ran out, so their accuracy is where the cap stopped them, and a
+    gap to them may be partly the cap."""
+    if not max_epochs or not {"best_epoch", "epochs_trained"} <= set(ok.columns):
+        return []
+    out = []
+    for key, d in ok.groupby(axes, sort=False):
+        if (d["epochs_trained"] >= max_epochs).all() and (d["best_epoch"] > max_epochs - last).all():
+            values = dict(zip(axes, key if isinstance(key, tuple) else (key,)))
+            lo, hi = int(d["best_epoch"].min()), int(d["best_epoch"].max())
+            out.append(f"**{cell_label(values)}** was still improving when the {max_epochs} epochs ran out (every seed's "
+                       f"best epoch is {lo if lo == hi else f'{lo}–{hi}'}): its accuracy is where the cap stopped it, "
+                       "so a gap to it may be partly the cap, not the setting.")
+    return out
+
+
 def finding_counts(ok: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
     """Seeds flagged per cell and finding code (cells without findings kept, as rows of zeros)."""
     cells = ok[axes].drop_duplicates()

@@ -179,7 +179,8 @@ if len(ok):
 # %%
 if len(ok):
     pairs = sn.one_setting_pairs(cells, grid_axes)
-    nh.show_markdown(narrate.heading(sn.pair_sentences(pairs, cells, grid_axes, len(seeds), preview, epochs),
+    capped = [] if preview else sn.still_improving(ok, grid_axes, epochs)  # a preview is cut short everywhere
+    nh.show_markdown(narrate.heading(sn.pair_sentences(pairs, cells, grid_axes, len(seeds), preview, epochs) + capped,
                                      "this sweep"))
     if len(pairs):
         shown = pairs.sort_values(["told apart", "change (pp)"], ascending=[False, False]).head(20)

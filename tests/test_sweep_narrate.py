@@ -241,3 +241,16 @@ def test_changes_that_move_as_many_seeds_in_different_cells_are_a_tie():
                     "0 of 2.")
     text = " ".join(sn.pair_sentences(pairs, sn.cell_table(grid, AXES), AXES, 2, preview=True, epochs=1))
     assert "after 1 epoch, " in text and "1 epochs" not in text
+
+
+def test_a_cell_still_improving_at_the_epoch_cap_is_named():
+    import pandas as pd
+
+    from gradflow import sweep_narrate as sn
+    rows = [{"act": "sigmoid", "init": "kaiming", "seed": s, "best_epoch": b, "epochs_trained": 50}
+            for s, b in ((42, 46), (43, 50), (44, 49))]
+    rows += [{"act": "tanh", "init": "kaiming", "seed": s, "best_epoch": 20, "epochs_trained": 27} for s in (42, 43, 44)]
+    said = sn.still_improving(pd.DataFrame(rows), ["act", "init"], 50)
+    assert len(said) == 1 and said[0].startswith("**sigmoid | init=kaiming** was still improving when the 50 epochs")
+    assert "best epoch is 46–50" in said[0]
+    assert sn.still_improving(pd.DataFrame(rows), ["act", "init"], None) == []
