@@ -7,7 +7,6 @@ not decide it (narrate.is_preview does, for one run's page): ``--preset tutorial
 from __future__ import annotations
 
 import html
-import re
 
 from .narrate import RECIPE_EPOCHS, callout_html, is_preview, recipe_phrase, seeds_phrase
 
@@ -52,8 +51,7 @@ def is_preview_sweep(plan: dict) -> bool:
 
 
 def _recipe_text(config: dict) -> str:
-    # narrate.recipe_phrase says "1 epochs are 3 steps"; the singular is fixed here (narrate.py is shared)
-    return re.sub(r"\bso 1 epochs are\b", "so 1 epoch is", recipe_phrase({"run": config}))
+    return recipe_phrase({"run": config})
 
 
 def sweep_callout(plan: dict) -> str:

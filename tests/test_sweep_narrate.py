@@ -201,7 +201,7 @@ def test_a_shortened_tutorial_sweep_is_a_preview():
     short = _plan(max_epochs=1, train_subset=1000)
     box = sn.sweep_callout(short)
     assert sn.is_preview_sweep(short) and "Preview sweep" in box and "full-recipe" not in box
-    assert "up to 1 epoch " in box and "1 epochs" not in box and "so 1 epoch is 3 steps" in box
+    assert "up to 1 epoch " in box and "1 epochs" not in box and "so its one epoch is 3 steps" in box
     assert "--max-epochs 1" in box and "--train-subset 1000" in box
     assert sn.is_preview_sweep(_plan(max_epochs=10)) and sn.is_preview_sweep(_plan(train_subset=5000))
     # the train subset is said even when no single recipe line is (the learning rate is an axis)
