@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from diagnosis_models import (
     FunctionalDropoutNet,
     KerasPortNet,
+    RawParamNet,
     RowAttention,
     RowLSTM,
     SigmoidAutoencoder,
@@ -134,6 +135,13 @@ MUTANTS = [
     Case("mlp_sgd_weight_decay_0.1", "weight decay too strong", ("NOT_LEARNING", "DEAD_UNITS"), mlp(),
          lambda p: torch.optim.SGD(p, lr=TUTORIAL_LR, momentum=TUTORIAL_MOMENTUM, weight_decay=0.1),
          what="weight_decay=0.1 (AdamW's usual value) in SGD with momentum 0.9", quick=False),
+    # the weights collapse: 5 % of each weight gone every step (lr x wd); the ReLU net rises for two epochs, then
+    # falls to chance (too late for the accuracy's 3 epochs at chance in a short run); the tanh net settles at ~21 %
+    Case("mlp_sgd_lr0.1_weight_decay_0.5", "weight decay too strong", ("NOT_LEARNING", "DEAD_UNITS"), mlp(),
+         lambda p: torch.optim.SGD(p, lr=0.1, weight_decay=0.5), what="SGD lr=0.1, weight_decay=0.5 (no momentum)"),
+    Case("mlp_tanh_sgd_weight_decay_0.5", "weight decay too strong", ("NOT_LEARNING",), mlp("tanh"),
+         lambda p: torch.optim.SGD(p, lr=0.1, weight_decay=0.5), what="tanh MLP, SGD lr=0.1, weight_decay=0.5",
+         quick=False),
     Case("mlp_clip_grad_1e-3", "gradients clipped to nothing", ("UPDATE_RATIO", "NOT_LEARNING"), mlp(),
          clip_norm=1e-3, what="clip_grad_norm_(max_norm=1e-3) every step (a value copied from another model)"),
     Case("mlp_steplr_per_batch", "learning rate decayed to nothing", ("UPDATE_RATIO",), mlp(),
@@ -192,6 +200,8 @@ PLANTED_CAUSE = {
     "mlp_raw_pixels": ("raw 0-255 pixels", "unnormalised inputs"),
     "mlp_pixels_divided_twice": ("divided by 255 twice",),
     "mlp_sgd_weight_decay_0.1": ("weight decay so strong",),
+    "mlp_sgd_lr0.1_weight_decay_0.5": ("weight decay so strong",),
+    "mlp_tanh_sgd_weight_decay_0.5": ("weight decay so strong",),
     "mlp_clip_grad_1e-3": ("clipped to a tiny norm",),
     "cnn_raw_pixels": ("raw 0-255 pixels", "unnormalised inputs"),
     "mlp_tanh_logits": ("output activation left on the logits", "bounded function on the logits"),
@@ -238,6 +248,13 @@ CONTROLS = [
     Case("ctl_lstm", "control", (), RowLSTM, adam(3e-3), what="LSTM over image rows, Adam"),
     *[Case(f"ctl_tutorial_{act}", "control", (), mlp(act), what=f"tutorial {act} net, SGD 1e-2 momentum 0.9",
            quick=act == "relu") for act in ("relu", "tanh", "leakyrelu", "elu", "swish")],
+    # the usual weight decay (5e-4 with SGD momentum): the weights barely shrink; no collapse to report
+    Case("ctl_sgd_weight_decay_5e-4", "control", (), mlp(),
+         lambda p: torch.optim.SGD(p, lr=TUTORIAL_LR, momentum=TUTORIAL_MOMENTUM, weight_decay=5e-4),
+         what="SGD 1e-2 momentum 0.9, weight_decay=5e-4"),
+    # raw nn.Parameter tensors in a hand-written forward, with a 1-D gain of ones: none of it is a norm layer
+    Case("ctl_raw_parameters", "control", (), RawParamNet, what="raw nn.Parameter weights, biases and a 1-D gain, "
+         "hand-written forward, SGD"),
     Case("ctl_dropout_0.2", "control", (), mlp(dropout=0.2), what="nn.Dropout(p=0.2)"),
     # the classic rate: its masks estimate p at 0.48-0.51, which diagnosis 11 took for a keep-probability
     Case("ctl_dropout_0.5", "control", (), mlp(dropout=0.5), what="nn.Dropout(p=0.5)"),

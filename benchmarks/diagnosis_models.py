@@ -130,6 +130,25 @@ class TwoStageNet(nn.Module):
         return self.classifier(h)
 
 
+class RawParamNet(nn.Module):
+    """An MLP written without nn.Linear: raw nn.Parameter weights and biases used in a hand-written
+    forward, and a learned 1-D gain of ones on the hidden units (all on the model itself, `<root>`).
+    It standardises each image itself, with no parameter: none of it is a normalisation layer's."""
+
+    def __init__(self):
+        super().__init__()
+        self.w1 = nn.Parameter(torch.randn(784, 128) / 784 ** 0.5)
+        self.b1 = nn.Parameter(torch.zeros(128))
+        self.gain = nn.Parameter(torch.ones(128))
+        self.w2 = nn.Parameter(torch.randn(128, 10) / 128 ** 0.5)
+        self.b2 = nn.Parameter(torch.zeros(10))
+        self.config = {"num_classes": 10}
+
+    def forward(self, x):
+        x = (x - x.mean(1, keepdim=True)) / (x.std(1, keepdim=True) + 1e-5)
+        return (F.relu(x @ self.w1 + self.b1) * self.gain) @ self.w2 + self.b2
+
+
 class SigmoidAutoencoder(nn.Module):
     """A dense autoencoder with a sigmoid on its reconstruction (seed 004's)."""
 

@@ -49,6 +49,7 @@ def findings_table(run, codes: tuple | None = None) -> pd.DataFrame:
     codes -- keep only these (None: all). Columns: severity, finding, where, seeds, what it says, likely cause.
     """
     from .diagnose.alternatives import likely_causes
+    from .diagnose.finding import which_seeds
     from .diagnose.grouping import as_grouped, core_message
     seeds = run.seeds
     out = []
@@ -58,7 +59,7 @@ def findings_table(run, codes: tuple | None = None) -> pd.DataFrame:
         where = "; ".join(dict.fromkeys(layer_where(run, k) for k in f.layers)) or "whole run"
         n = f.of_seeds or len(seeds) or 1
         out.append({"severity": f.severity, "finding": f.code, "where": where,
-                    "seeds": f"{min(f.seen_in, n)} of {n}", "what it says": _as_measured(readable(core_message(f), run.config), run),
+                    "seeds": f"{min(f.seen_in, n)} of {n}{which_seeds(f, n)}", "what it says": _as_measured(readable(core_message(f), run.config), run),
                     "likely cause": readable(likely_causes(f, 1).removeprefix("1. "), run.config)})
     return pd.DataFrame(out, columns=["severity", "finding", "where", "seeds", "what it says", "likely cause"])
 

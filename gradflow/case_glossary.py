@@ -88,6 +88,15 @@ TERMS = (
 )
 
 
-def case_glossary() -> str:
-    """The page's glossary as a Markdown list, in alphabetical order, shared definitions as on every page."""
-    return "\n".join(f"- **{t}**: {text}" for t, text, _ in sorted(TERMS, key=lambda e: e[0].lower()))
+# terms only the runs' findings use (the page's own text never does): defined only when a finding says them
+FROM_FINDINGS = ("dead unit",)
+
+
+def case_glossary(findings_text: str | None = None) -> str:
+    """The page's glossary as a Markdown list, in alphabetical order, shared definitions as on every page.
+
+    findings_text -- the findings tables the page shows, as text: a term in FROM_FINDINGS is defined only
+    when they use it (None: every term)."""
+    said = None if findings_text is None else findings_text.lower()
+    kept = [e for e in TERMS if said is None or e[0] not in FROM_FINDINGS or e[2] in said]
+    return "\n".join(f"- **{t}**: {text}" for t, text, _ in sorted(kept, key=lambda e: e[0].lower()))

@@ -48,6 +48,7 @@ def grouped_findings(findings_by_run: dict, seeds_by_run: dict, labels: dict) ->
     labels          -- {recorder layer key: display name}
     """
     from .diagnose.alternatives import likely_causes
+    from .diagnose.finding import which_seeds
     from .diagnose.grouping import as_grouped, core_message
     rows = []
     for run, findings in findings_by_run.items():
@@ -58,7 +59,7 @@ def grouped_findings(findings_by_run: dict, seeds_by_run: dict, labels: dict) ->
             named = [labels.get(k, "whole model" if k in (None, "<model>") else k) for k in layers]
             rows.append({"run": run, "severity": f.severity, "finding": f.code,
                          "layers": "; ".join(dict.fromkeys(named)) or "whole model",
-                         "seeds": f"{min(f.seen_in, n)} of {n} seed{'s' if n != 1 else ''}",
+                         "seeds": f"{min(f.seen_in, n)} of {n} seed{'s' if n != 1 else ''}{which_seeds(f, n)}",
                          "what it says (worst seed)": _labelled(core_message(f), labels),
                          "suggestion": _labelled(f.suggestion, labels),
                          CAUSES_COLUMN: _labelled(likely_causes(f, 3, evidence=False), labels)})

@@ -296,7 +296,8 @@ show_table(cf.summary_table(cases), "**The four cases at a glance** (test accura
 # ## Glossary
 
 # %%
-display(Markdown(case_glossary()))
+findings_text = " ".join(cf.findings_table(run).to_string() for runs in cases.values() for run in runs.values())
+display(Markdown(case_glossary(findings_text)))
 
 # %% [markdown]
 # ## Sources

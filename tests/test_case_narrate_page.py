@@ -231,7 +231,10 @@ def test_the_glossary_defines_the_page_s_terms_with_the_shared_wording():
             assert definition == SHARED[label], label  # one word, one meaning across the pages
     labels = [line.split("**")[1].lower() for line in text.splitlines()]
     assert labels == sorted(labels)
-    assert "display(Markdown(case_glossary()))" in NOTEBOOK.read_text()
+    assert "display(Markdown(case_glossary(findings_text)))" in NOTEBOOK.read_text()
+    # a term only findings use is defined when a finding says it
+    assert "**dead unit**" in case_glossary("... 3 dead units in Linear 2 ...")
+    assert "**dead unit**" not in case_glossary("SATURATION ... flat region") and "**logits**" in case_glossary("")
 
 
 def test_each_post_is_credited_by_what_it_is_and_the_page_lists_them():

@@ -112,7 +112,9 @@ def test_sentences_say_the_runs_own_numbers(cases):
     assert f"{100 * (arrays['output_values_seed42'] < 0).mean():.1f} % of the Keras model's output values" in s0
     s1 = cn.shows_001(cases["001"])
     a, b = mean(cases["001"]["drop70"]), mean(cases["001"]["drop30"])
-    assert f"**{100 * a:.1f} %**" in s1 and f"**{100 * b:.1f} %**" in s1 and f"{100 * (b - a):.1f} points" in s1
+    # the gap is the difference of the two printed numbers, so a reader who subtracts them gets the page's gap
+    gap = round(100 * b, 1) - round(100 * a, 1)
+    assert f"**{100 * a:.1f} %**" in s1 and f"**{100 * b:.1f} %**" in s1 and f"{gap:.1f} points" in s1
     s2 = cn.shows_002(cases["002"])
     assert "appears at step 0, in the weight gradient of Linear 1 (784→128)" in s2
     for key in ("raw", "scaled", "clamped"):
@@ -130,8 +132,13 @@ def test_findings_read_as_sentences(cases):
     assert row["seeds"] == "2 of 2" and row["where"].startswith("Linear 1 (784→32)")
     for by_variant in cases.values():
         for run in by_variant.values():
-            text = cf.findings_table(run).to_string()
+            table = cf.findings_table(run)
+            # the messages lose their "(seed 42)": the seeds column says which seeds, and only when not all
+            text = table.drop(columns="seeds").to_string()
             assert not re.search(r"step nan|\(seed \d|\('|<model>", text, re.I), (run.name, text)
+            for cell in table["seeds"]:
+                seen, of = map(int, re.match(r"(\d+) of (\d+)", cell).groups())
+                assert ("(seed" in cell) == (seen < of), cell
             assert "`" not in text, (run.name, text)  # a table cell is text: Markdown backticks would show
             if run.config["model"].get("kind") not in ("CopyNet", "AutoEncoder"):  # BaseNetworks: "Linear 1 (…)"
                 assert not re.search(r"layers\.\d", text), (run.name, text)
@@ -172,7 +179,8 @@ def test_the_executed_page_shows_each_case_and_its_findings(runs_dir, tmp_path):
     assert "value: built-in F.elu" in page["002"] and "Fix 2 and the built-in ELU" in page["002"]
     used = "\n".join(v for k, v in page.items() if k not in ("Glossary", "Sources")).lower()
     from gradflow.case_glossary import TERMS
-    assert not [t for t, _, seen in TERMS if seen not in used]  # every term defined is one the page uses
+    defined = [(t, seen) for t, _, seen in TERMS if f"**{t}**" in page["Glossary"]]
+    assert defined and not [t for t, seen in defined if seen not in used]  # every term defined is one the page uses
     assert "**Case 003**" in page["Sources"]
     # the fixed runs' own findings tables: none of their bug's finding
     for heading, code in (("001", "HIGH_DROPOUT"), ("002", "NONFINITE")):

@@ -221,6 +221,13 @@ def test_not_learning_and_plateau_stop_on_the_tutorial_sigmoid_run():
     assert [x.severity for x in f if x.code == "NOT_LEARNING"] == ["error"]
     stopped = _early_stop_cause(f)  # stopped, but the rule saw it stuck: not the excuse
     assert stopped["verdict"] == "unlikely" and "stuck, not cut short" in stopped["evidence"]
+    # a loss that falls from above chance towards it (the tutorial's sigmoid: 2.3073 -> 2.3028) may be settling on
+    # the uniform guess: the message says so instead of calling it learning
+    settling = [2.3073, 2.3045, 2.3036, 2.3031, 2.3030, 2.3029, 2.3028, 2.3028]
+    p = [x for x in diagnose(_sigmoid_tutorial_run(settling)) if x.code == "PLATEAU_STOP"][0]
+    assert "still above the chance loss 2.3026, so on its own this may be the net settling on a uniform guess" \
+        in p.message
+    assert "settling" not in [x for x in diagnose(_sigmoid_tutorial_run(falling)) if x.code == "PLATEAU_STOP"][0].message
     # growing early-layer gradients alone are a sign of progress too
     f = diagnose(_sigmoid_tutorial_run(flat, grads=[(1e-6 * 1.3 ** i, 1e-2) for i in range(8)]))
     assert "PLATEAU_STOP" in {x.code for x in f}

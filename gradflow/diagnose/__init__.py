@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from . import batches, gradients, nonfinite, optimization, outputs, structure, training, units
+from . import batches, collapse, gradients, nonfinite, optimization, outputs, structure, training, units
 from .evidence import Evidence
 from .finding import SEVERITIES, Finding, format_findings
 from .grouping import group
@@ -39,6 +39,7 @@ RULES = [
     optimization.only_norm_trainable,  # ONLY_NORM_TRAINABLE
     structure.recorder_error,  # RECORDER_ERROR
     training.accuracy_not_learning,  # NOT_LEARNING (validation accuracy at chance)
+    collapse.weights_collapsed,  # NOT_LEARNING (every layer's weights shrank towards zero: weight decay)
     training.plateau_stop,  # PLATEAU_STOP
 ]
 

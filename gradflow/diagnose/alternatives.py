@@ -32,6 +32,7 @@ from .data_causes import (
 from .evidence import Evidence
 from .facts import Facts
 from .finding import Finding
+from .fixes import NONFINITE_INPUTS
 from .loop_causes import (
     accumulating,
     eval_after_start,
@@ -59,6 +60,7 @@ from .model_causes import (
 from .nonfinite import SKIPPED_WARN_SHARE
 from .scale_causes import (
     high_lr,
+    l2_in_loss,
     large_init,
     low_lr,
     rate_for_layer,
@@ -150,7 +152,7 @@ CAUSES = {
     "NO_DATA": [("rec.step() was never called inside the Recorder block", stated("no step recorded", FOR)),
                 ("training ran outside the `with Recorder(...)` block", stated("no step recorded"))],
     "NONFINITE": [("an activation's backward creates NaN/inf (exp overflowing in an unused branch)", nonfinite_in_backward),
-                  ("unnormalised inputs make values overflow (exp above 88.7, or the steps grow until a layer's outputs pass float32's range)",
+                  (NONFINITE_INPUTS,
                    unnormalized),
                   ("a learning rate so high the weights overflow", high_lr),
                   ("too-large initialisation", large_init),
@@ -181,7 +183,7 @@ CAUSES = {
                      ("unnormalised inputs make every update large", unnormalized_fast),
                      ("its gradient vanishes", found("VANISHING_GRADIENT", "the gradient reaches the input end")),
                      ("the layer is not in the optimizer", found("NOT_UPDATED", "the layer's weights change")),
-                     ("a weight initialised to a constant (a norm scale)", constant_init)],
+                     ("a parameter initialised to a constant (a norm scale, a gain of ones)", constant_init)],
     "ACCUMULATING_GRADIENT": [("optimizer.zero_grad() is missing from the loop", stated("gradient norm grows step after step", FOR)),
                               ("deliberate gradient accumulation with too many steps", stated("check the loop"))],
     "NOT_UPDATED": [("the layer was left out of the optimizer's parameter groups", one_layer_fixed),
@@ -275,10 +277,24 @@ CAUSES = {
 }
 
 
+L2_BY_HAND = "an L2 penalty on the weights added to the loss by hand, weighted too strongly"
+
 # A finding whose rule tells several kinds of one symptom apart (``evidence["cause"]``) can have its own
 # list. SATURATION of a ReLU-family layer is its units switched off (the negative half is the flat one):
 # no normalisation "before the bounded activation", but a far-negative bias or a rate that knocked them out.
 KIND_CAUSES = {
+    # a layer rewritten too fast: a decayed schedule, tiny inputs, clipping, a vanishing gradient or a layer left
+    # out of the optimizer all make steps small, never large; listed "unlikely" they only lengthen the list
+    ("UPDATE_RATIO", "large"): [SYMMETRIC_CAUSE,
+                                ("unnormalised inputs make every update large", unnormalized_fast),
+                                ("the learning rate is off for this layer", rate_for_layer),
+                                ("weight decay so strong it pulls the weights to zero", strong_weight_decay),
+                                ("a parameter initialised to a constant (a norm scale, a gain of ones)", constant_init)],
+    # every layer's weights shrank towards zero (collapse.py): what pulls all of them down at once
+    ("NOT_LEARNING", "weights_collapsed"): [NAN_WEIGHTS,
+                                            ("weight decay so strong it pulls the weights to zero", strong_weight_decay),
+                                            (L2_BY_HAND, l2_in_loss),
+                                            ("too high a learning rate", high_lr)],
     ("SATURATION", "one_sided"): [SYMMETRIC_CAUSE,
                                   OFF_FROM_START,
                                   ("too high a learning rate knocked the units out", knocked_out),

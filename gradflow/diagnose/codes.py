@@ -52,7 +52,14 @@ from __future__ import annotations
 #    that knocked them out), and so has DEAD_UNITS; labels that do not match the inputs are a possible cause of
 #    NOT_LEARNING when nothing else is wrong; a layer whose rate decayed to nothing gets one UPDATE_RATIO, not
 #    two; a warning no longer calls itself "a note".
-DIAGNOSIS_VERSION = 12
+# 13: NOT_LEARNING also when every weight layer's weights collapsed towards zero (cause weights_collapsed: an
+#    absurd weight decay such as SGD lr=0.1, weight_decay=0.5 got no finding when the accuracy was not at chance
+#    for 3 epochs); a parameter is a normalisation scale only when its module's type is a normalisation layer's
+#    (not the model's own raw nn.Parameter tensors, nor a class merely named "Normalized..."); UPDATE_RATIO of a
+#    layer rewritten too fast lists only causes that make steps large, and raw inputs come before "the rate is off
+#    for this layer"; NONFINITE's input cause says what overflowed (exp above 88.7 is inf in float32, then NaN);
+#    a bounded output before cross-entropy is explained in a student's words.
+DIAGNOSIS_VERSION = 13
 
 CODES = {
     # whole-run and data problems
@@ -98,7 +105,8 @@ CODES = {
                        "not shuffled (DataLoader(shuffle=False) on a class-sorted dataset)",
     # how training went
     "NOT_LEARNING": "validation accuracy never left chance, or left it and fell back for the last epochs, or the loss "
-                    "stayed at ln(classes) and was not falling",
+                    "stayed at ln(classes) and was not falling, or every weight layer's weights collapsed towards zero "
+                    "(a weight decay far too strong)",
     "DIVERGING": "the loss rose far above where it started (the learning rate is too high)",
     "PLATEAU_STOP": "early stopping ended a run on its initial plateau while it was still moving",
     # the tool itself

@@ -98,5 +98,10 @@ def labels_mismatch(F: Facts, f):
     line = f"{F.lr}: median update:data ratio {num(u)} (healthy ~1e-3)"
     if not HEALTHY_UPDATE[0] <= u <= HEALTHY_UPDATE[1]:
         return NOT_SEEN, line
+    told = (F.ev.summary or {}).get("targets")
+    # the recording cannot pair an input with its label; passing the labels at least shows their classes per batch
+    # and their range (float or one-hot targets, indices off by one), so say what targets= would add when missing
+    ask = "" if told else ("; rec.step(loss=loss, targets=y) would show the labels' range and classes per batch "
+                           "(float or one-hot targets, indices off by one, one class per batch)")
     return UNKNOWN, (f"{line} and no gradient finding, yet the loss stays at chance: the model moves, but what one "
-                     "batch teaches the next one undoes")
+                     f"batch teaches the next one undoes{ask}")

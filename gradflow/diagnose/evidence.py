@@ -23,6 +23,10 @@ from ..loss_graph import CROSS_ENTROPY_KINDS
 from . import trend
 
 DEFAULT_NUM_CLASSES = 10
+CONSTANT_STD_FRACTION = 1e-2  # as gradflow.record.layers: std below 1 % of the RMS is one constant
+# A normalisation layer's type: torch's (BatchNorm1d, LayerNorm, GroupNorm, InstanceNorm2d, RMSNorm,
+# LocalResponseNorm, SyncBatchNorm), gradflow's stacked ones and a user's own (MyRMSNorm, L2Norm): the
+# name ends in "Norm" (and a dimension). Not a name that merely holds it: NormalizedMLP, Normalizer.
 RUN_ATTRIBUTES = ("config", "metrics", "results", "recordings")  # what from_run reads (store.Run has them)
 SCALAR_COLUMNS = ["step", "epoch", "member", "seed", "layer", "quantity", "value"]
 
@@ -181,12 +185,25 @@ class Evidence:
 
     def param_role(self, name: str) -> str:
         """'weight', 'norm' or 'constant-init' (see gradflow.record.layers): the recorder's verdict, else
-        (recordings from before roles were recorded) 'norm' for a normalisation type, else 'weight'."""
+        (recordings from before roles were recorded) 'norm' for a normalisation type, else 'weight'.
+        'norm' only for a normalisation module's type: the recorder also says 'norm' for any class whose
+        name holds "norm" (a hand-written `NormalizedMLP` of raw nn.Parameter weights); such a parameter
+        is judged from its values instead, as any other: one constant, or a weight."""
         entry = next((e for e in (self.summary or {}).get("layers", []) if e["name"] == name and e["kind"] == "param"),
                      {})
-        if entry.get("role"):
-            return entry["role"]
-        return "norm" if "norm" in str(entry.get("type", "")).lower() else "weight"
+        role = entry.get("role")
+        if Q.is_norm_type(entry.get("type")):
+            return role or "norm"
+        if role and role != "norm":
+            return role
+        return "constant-init" if role and self._starts_constant(name) else "weight"
+
+    def _starts_constant(self, name: str) -> bool:
+        """The parameter's std at its first recorded step is ~0 against its RMS (record.layers' test)."""
+        w = self.quantity(Q.WEIGHT_STD)
+        w = w[w["layer"] == name].sort_values("step")
+        rms = self.init_rms(name, None)
+        return not w.empty and (not rms or float(w["value"].iloc[0]) <= CONSTANT_STD_FRACTION * rms)
 
     def weight_layers(self) -> list[dict]:
         """The trained parameter layers (in forward order) whose std is their scale: the ones grad:data

@@ -9,6 +9,7 @@ from functools import cached_property
 import numpy as np
 
 from .. import quantities as Q
+from ..quantities import is_norm_type
 from .evidence import Evidence
 from .structure import input_scale
 
@@ -44,7 +45,8 @@ class Facts:
 
     @cached_property
     def norm_layers(self) -> list[str]:
-        return [e["name"] for e in (self.ev.summary or {}).get("layers", []) if "Norm" in str(e.get("type"))]
+        # a normalisation module's type, not a 1-D parameter nor a class merely named so (evidence.is_norm_type)
+        return [e["name"] for e in (self.ev.summary or {}).get("layers", []) if is_norm_type(e.get("type"))]
 
     def median(self, quantity: str, layer: str | None = None) -> float | None:
         q = self.ev.quantity(quantity)

@@ -135,6 +135,16 @@ def scope(f: Finding) -> str:
     return f"seed {f.seed}" if f.seed is not None else (f"member {f.member}" if f.member else "")
 
 
+def which_seeds(f: Finding, of: int) -> str:
+    """' (seed 43)' / ' (seeds 42, 43)' when a grouped finding was seen in some of ``of`` seeds, else '':
+    two findings of one table that each hold for "1 of 3" seeds may hold for different seeds, and their
+    numbers then need not agree."""
+    seen = [s for s in (f.seeds or []) if s is not None]
+    if not seen or len(seen) >= of:
+        return ""
+    return f" (seed{'s' if len(seen) > 1 else ''} {', '.join(str(s) for s in seen)})"
+
+
 MAX_ALTERNATIVES_SHOWN = 4
 
 

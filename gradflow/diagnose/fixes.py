@@ -16,6 +16,11 @@ from __future__ import annotations
 
 from .scores import AGAINST, UNKNOWN
 
+# NONFINITE: what overflowed and why, for a reader who has not seen the code
+NONFINITE_INPUTS = ("unnormalised inputs make values overflow float32: raw pixels push an exp() past x = 88.7, "
+                    "where exp(x) exceeds float32's largest number (3.4e38) and becomes inf, and inf - inf or "
+                    "0 * inf is NaN; or the updates grow until a layer's outputs pass 3.4e38")
+
 OWN = None  # the rule's own suggestion is this cause's fix (it found the cause itself, with its numbers)
 
 # a "possible" cause leads only when every other cause is at most unlikely: e.g. 0.5 against 0.2
@@ -68,8 +73,7 @@ FIXES = {
     "unnormalised inputs": NORMALISE,
     "unnormalised inputs make every update large": NORMALISE,
     "unnormalised inputs push pre-activations far out": NORMALISE,
-    "unnormalised inputs make values overflow (exp above 88.7, or the steps grow until a layer's outputs pass "
-    "float32's range)": NORMALISE,
+    NONFINITE_INPUTS: NORMALISE,
     "training batches ordered by class (no shuffling)": "Shuffle the training data: DataLoader(..., shuffle=True) "
                                                         "(its default is False).",
     "the labels do not match the inputs (a shuffled or misaligned label array)": LABELS,
@@ -91,13 +95,15 @@ FIXES = {
     "the learning rate is off for this layer": OWN,  # the rule knows the direction and the layers it moves
     "a learning-rate schedule that decayed to almost nothing (stepped per batch?)": SCHEDULE,
     "weight decay so strong it pulls the weights to zero": DECAY,
+    "an L2 penalty on the weights added to the loss by hand, weighted too strongly":
+        "Lower the factor of the L2 term in the loss (or drop it and set the optimizer's weight_decay, 1e-4 to 1e-2).",
     "gradients clipped to a tiny norm every step (clip_grad_norm_)": CLIPPING,
     "too-small initialisation": SMALL_INIT,
     "too-large initialisation": LARGE_INIT,
     "every unit of a layer the same (constant or zero initialisation)": SYMMETRIC,
     # a ratio misread, not a bug to fix: the rule's advice stays (it is what to do if the ratio is real)
     "a parameter initialised to a constant (norm scale, zero embedding), whose std is no scale": OWN,
-    "a weight initialised to a constant (a norm scale)": OWN,
+    "a parameter initialised to a constant (a norm scale, a gain of ones)": OWN,
     "constant or zero initialisation (nn.init.constant_ / zeros_ on the weights)": OWN,
     "units copied from one another (e.g. one tensor repeated to build the weight)": OWN,
     # the training loop's wiring

@@ -43,9 +43,16 @@ def constant_init(F: Facts, f):
     if f.evidence.get("scale") == "rms":  # the rule already judged it against its starting size, not its std
         return AGAINST, f"{F.ev.layer_title(f.layer)} is judged against the size (RMS) of its values, not their std"
     layers = f.layers or ([f.layer] if f.layer else [])
-    norms = [n for n in layers if "Norm" in F.layer_type(n) or n == Q.ROOT_LAYER]
+    # a normalisation module's scale, by its module's type; the model's own parameters (`<root>`: raw
+    # nn.Parameter tensors of a hand-written forward) or a 1-D gain are no norm layer's, judged by their values
+    norms = [n for n in layers if F.ev.param_role(n) == "norm"]
     if norms:
         return STRONG, f"{F.ev.layer_title(norms[0])} starts as a constant (scale 1, shift 0)"
+    constant = [n for n in layers if F.ev.param_role(n) == "constant-init"]
+    if constant:
+        rms = F.ev.init_rms(constant[0], None)
+        value = f"every value of size {num(rms)}" if rms else "all zeros"
+        return STRONG, f"{F.ev.layer_title(constant[0])} starts as one constant ({value}), so its std is no scale"
     w = F.ev.quantity(Q.WEIGHT_STD)
     w = w[w["layer"].isin(layers)]
     if w.empty:
@@ -96,6 +103,11 @@ def output_bounded(F: Facts, f):
     if f.evidence.get("cause") == "fits_targets":  # the bounded output is meant: it matches the targets
         return AGAINST, f"{op} on the output matches the targets' range; these are not class logits"
     if "BOUNDED_OUTPUT" in F.codes or f.code == "BOUNDED_OUTPUT":
+        kind = str(f.evidence.get("loss") or ((F.ev.summary or {}).get("loss") or {}).get("kind") or "")
+        if "cross_entropy" in kind:  # say what the squashing does to this loss, in a student's words
+            return STRONG, (f"{op} squeezes every output into a small range before the cross-entropy loss, which "
+                            "wants raw, unbounded scores (logits): the right class can never get a clearly higher "
+                            "score than the others, so the loss stays high and the gradients stay weak")
         return STRONG, f"a bounded function ({op}) sits on the output"
     return AGAINST, "the output is unbounded"
 

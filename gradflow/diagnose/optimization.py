@@ -4,11 +4,10 @@ gradients never cleared between steps (ACCUMULATING_GRADIENT), and a model in wh
 normalisation layers can learn (ONLY_NORM_TRAINABLE)."""
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
 from .. import quantities as Q
+from ..quantities import is_norm_type
 from .evidence import Evidence
 from .finding import Finding, num, who
 from .units import copied_layers
@@ -217,15 +216,12 @@ def accumulating_gradient(ev: Evidence) -> list[Finding]:
     return out
 
 
-_NORM_TYPE = re.compile(r"Norm", re.IGNORECASE)  # BatchNorm1d, LayerNorm, GroupNorm, RMSNorm, StackedBatchNorm...
-
-
 def only_norm_trainable(ev: Evidence) -> list[Finding]:
     """ONLY_NORM_TRAINABLE: every trainable layer is a normalisation layer, the others are frozen."""
     s = ev.summary or {}
     trainable = [e for e in s.get("layers", []) if e["kind"] == "param"]
-    frozen = {n: t for n, t in (s.get("frozen_types") or {}).items() if not _NORM_TYPE.search(t)}
-    if not trainable or not frozen or not all(_NORM_TYPE.search(e.get("type") or "") for e in trainable):
+    frozen = {n: t for n, t in (s.get("frozen_types") or {}).items() if not is_norm_type(t)}
+    if not trainable or not frozen or not all(is_norm_type(e.get("type")) for e in trainable):
         return []
     names = [e["name"] for e in trainable]
     frozen_titles = [f"{t} `{n}`" for n, t in list(frozen.items())[:4]] + (["..."] if len(frozen) > 4 else [])

@@ -84,6 +84,10 @@ def rate_for_layer(F: Facts, f):
         if F.ev.run_config.get("lr"):  # gradflow's own trainer: one parameter group, one rate for every layer
             return AGAINST, f"{moves}: one rate for every layer, so this layer's gradient is what is small"
         return UNKNOWN, f"{moves}: only a param group of its own would give this layer another rate"
+    if f.evidence.get("cause") == "large" and "UNNORMALIZED_INPUT" in F.codes:
+        # raw inputs make this layer's gradient and so its steps large at any rate (case study 002: SGD lr=0.01 on
+        # 0-255 pixels trains once they are scaled): the inputs first, the rate after
+        return UNKNOWN, f"{line}, but the inputs are unnormalised, which alone makes the steps this large"
     return FOR, line
 
 
@@ -173,6 +177,18 @@ def strong_weight_decay(F: Facts, f):
     if wd == 0:
         return NOT_SEEN, "no weight decay"
     return (STRONG if shrink < DECAYED else AGAINST), line
+
+
+def l2_in_loss(F: Facts, f):
+    """Weights that collapse with no weight decay in the optimizer: a penalty on them in the loss
+    (loss + lam * sum(w ** 2), the hand-written twin of weight decay) is what else pulls every weight down."""
+    decay = weight_decay_shrink(F)
+    if decay is None:
+        return UNKNOWN, "the optimizer's weight decay was not recorded"
+    wd, shrink, line = decay
+    if wd == 0:
+        return FOR, f"the optimizer has no weight decay, yet the weights' std went to {num(shrink)} x its first"
+    return (AGAINST if shrink < DECAYED else UNKNOWN), f"{line}: the optimizer's own decay"
 
 
 CLIP_SPREAD = 1e-3  # a joint gradient norm that varies less than this (relative) over the steps is clipped

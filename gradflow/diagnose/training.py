@@ -189,8 +189,14 @@ def _signs_of_progress(ev: Evidence, rows: pd.DataFrame, seed, evidence: dict) -
         tl = rows["train_loss"].astype(float).to_numpy()
         slope, drop = float(np.polyfit(np.arange(len(tl)), tl, 1)[0]), float(tl[0] - tl[-1])
         evidence.update(train_loss_first=float(tl[0]), train_loss_last=float(tl[-1]), train_loss_slope=slope)
+        chance = ev.loss_chance()
         if slope < 0 and drop > PLATEAU_MIN_DROP * abs(tl[0]):
-            signs.append(f"the training loss was still falling ({tl[0]:.4f} -> {tl[-1]:.4f}, {num(slope)} per epoch)")
+            # a loss above chance that falls towards it may be a net settling on the uniform guess rather than
+            # one starting to learn: the two look alike until the loss passes below chance, so say which it is
+            above = chance is not None and tl[-1] > chance
+            signs.append(f"the training loss was still falling ({tl[0]:.4f} -> {tl[-1]:.4f}, {num(slope)} per epoch"
+                         + (f"; still above the chance loss {chance:.4f}, so on its own this may be the net settling "
+                            "on a uniform guess)" if above else ")"))
     params, g = ev.weight_layers(), ev.quantity(Q.GRAD_STD)
     if params and not g.empty:
         first = g[g["layer"] == params[0]["name"]]
