@@ -16,11 +16,11 @@
 # # 2. Gradients at initialisation
 #
 # Before any training, put one batch of images through a fresh network, compute the loss and one
-# backward pass, and look at the weight gradients of every layer. This is the tutorial's
-# `visualize_gradients`. If the first layers' gradients are orders of magnitude smaller than the last
+# backward pass, and look at the weight gradients of every layer (the tutorial's `visualize_gradients`
+# does the same). If the first layers' gradients are orders of magnitude smaller than the last
 # layer's *before training starts*, the first layers will barely move: the vanishing-gradient problem,
-# visible at step 0. Every number here comes from `gradflow.Recorder`, the same code that records
-# the training runs on the next pages, so "dead" and "saturated" mean the same thing everywhere.
+# visible at step 0. Every number here is measured the same way as in the training runs of the next
+# pages, so "dead" and "saturated" mean the same thing everywhere.
 #
 # > **After this page you can**
 # >
@@ -195,7 +195,7 @@ if centres:
 # ## Dead and saturated units
 #
 # *Dead*: the unit passes no gradient or carries no signal for every one of the training images it is
-# checked on (the first 10,000 unless the page's `dead_images` parameter says otherwise). *Saturated*: the share of the batch's values where the slope is below 6 % of the
+# checked on (by default the first 10,000 training images). *Saturated*: the share of the batch's values where the slope is below 6 % of the
 # activation's largest slope (for ReLU that is its flat negative side). Both are the recorder's
 # definitions, used on every page.
 
