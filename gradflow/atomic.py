@@ -14,7 +14,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import shutil
 import tempfile
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -86,3 +89,57 @@ def write_json(path: str | os.PathLike, obj, indent: int | None = 2, allow_nan: 
     """JSON with a trailing newline; values JSON cannot hold (paths, dates) are written as strings."""
     text = json.dumps(obj, indent=indent, default=str, allow_nan=allow_nan) + "\n"
     return write_text(path, text)
+
+
+# --------------------------------------------------------------------------- whole folders
+# A folder of several files (a run, a recording) is written into a hidden sibling ``.tmp-<name>-<8 hex>``
+# and renamed into place; a folder already there is first moved aside to ``.old-<name>-<8 hex>`` and
+# removed after. A kill at any point leaves the old folder or the new one under the name, never a mix,
+# plus at most these hidden siblings, which ``recover_folder`` tidies (store.recover_leftovers applies
+# the same rule to a whole runs folder).
+
+
+def temp_folder(final: str | os.PathLike) -> Path:
+    """A new, empty hidden folder beside ``final`` to write its next content into."""
+    final = Path(final)
+    tmp = final.parent / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    return tmp
+
+
+def swap_in(tmp: str | os.PathLike, final: str | os.PathLike) -> Path:
+    """Put the finished folder ``tmp`` at ``final`` by renames; the folder it replaces is removed."""
+    tmp, final = Path(tmp), Path(final)
+    if final.exists():
+        aside = final.parent / f".old-{final.name}-{uuid.uuid4().hex[:8]}"
+        os.replace(final, aside)
+        os.replace(tmp, final)
+        shutil.rmtree(aside, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+    return final
+
+
+def leftovers(final: str | os.PathLike, kind: str) -> list[Path]:
+    """The ``.tmp-`` (kind "tmp") or ``.old-`` (kind "old") siblings an interrupted swap of ``final`` left."""
+    final = Path(final)
+    if not final.parent.is_dir():
+        return []
+    # exactly "<name>-<8 hex>": the leftovers of folder "a" are not those of a folder named "a-b"
+    pattern = re.compile(rf"\.{kind}-{re.escape(final.name)}-[0-9a-f]{{8}}")
+    return sorted(p for p in final.parent.iterdir() if pattern.fullmatch(p.name) and p.is_dir())
+
+
+def recover_folder(final: str | os.PathLike, unfinished: bool = True) -> None:
+    """Tidy what an interrupted ``swap_in`` of ``final`` left: a folder moved aside goes back when
+    ``final`` is missing (the old content, whole), the others are removed. ``unfinished``: also remove
+    ``.tmp-`` folders, which only a writer that owns ``final`` may do (a reader leaves them)."""
+    final = Path(final)
+    for aside in leftovers(final, "old"):
+        if not final.exists():
+            os.replace(aside, final)
+        else:
+            shutil.rmtree(aside, ignore_errors=True)
+    if unfinished:
+        for tmp in leftovers(final, "tmp"):
+            shutil.rmtree(tmp, ignore_errors=True)

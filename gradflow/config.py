@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import numbers
 from dataclasses import asdict, dataclass, field, fields
 
 from .activations import activation_from_config, get_activation
@@ -50,12 +51,16 @@ class RunConfig:
         object.__setattr__(self, "activation", _act_config(self.activation))
         if self.output_act is not None:
             object.__setattr__(self, "output_act", _act_config(self.output_act))
-        object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
-        object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
+        object.__setattr__(self, "hidden_sizes", _integers(self.hidden_sizes, "hidden_sizes", "[512, 256]", "--hidden"))
+        object.__setattr__(self, "seeds", _integers(self.seeds, "seeds", "[42, 43, 44]", "--seeds"))
         if not self.hidden_sizes or min(self.hidden_sizes) < 1:
             raise ValueError(f"hidden_sizes must be positive integers, got {list(self.hidden_sizes)}")
         if not self.seeds:
             raise ValueError("seeds must list at least one seed")
+        for seed in (*self.seeds, self.split_seed):
+            if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= MAX_SEED:
+                raise ValueError(f"a seed must be an integer from 0 to 2**63 - 1 (torch's generators take 64 bits), "
+                                 f"got {seed!r}")
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds must be distinct, got {list(self.seeds)}")
         if self.init not in INIT_SCHEMES:
@@ -68,6 +73,11 @@ class RunConfig:
             raise ValueError(f"dropout must be in [0, 1) (the probability of dropping a unit), got {self.dropout}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a positive number, got {self.lr}")
+        # NaN compares false both ways: written as "not in range", so a NaN is refused, not trained
+        if not 0.0 <= self.momentum < 1.0:
+            raise ValueError(f"momentum must be in [0, 1) (0: none, 0.9: the tutorial's), got {self.momentum}")
+        if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
+            raise ValueError(f"weight_decay must be a finite number >= 0 (0: none), got {self.weight_decay}")
         for name in ("batch_size", "max_epochs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -121,6 +131,23 @@ class RunConfig:
         d["has_dropout"] = d.pop("dropout") > 0
         d["has_output_act"] = d.pop("output_act") is not None
         return tuple(sorted((k, json.dumps(v)) for k, v in d.items()))
+
+
+MAX_SEED = 2**63 - 1  # torch.manual_seed takes 64 bits; negative seeds would alias large ones
+
+
+def _integers(values, name: str, example: str, flag: str) -> tuple:
+    """A tuple of integers; a string is refused rather than read digit by digit ("42" is not (4, 2))."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        spaced = " ".join(example.strip("[]").split(", "))
+        raise ValueError(f"{name} must be a list of integers, e.g. {name}={example}; got {values!r}"
+                         + (f" (a string; the command line's {flag} {spaced} takes text)"
+                            if isinstance(values, (str, bytes)) else ""))
+    values = tuple(values)
+    bad = [v for v in values if isinstance(v, bool) or not isinstance(v, numbers.Integral)]
+    if bad:
+        raise ValueError(f"{name} must be a list of integers, e.g. {name}={example}; got {list(values)!r}")
+    return tuple(int(v) for v in values)
 
 
 def _act_config(act) -> dict:

@@ -11,6 +11,7 @@ import gzip
 import hashlib
 import os
 import shutil
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,17 +114,83 @@ def _has_extracted(raw: Path) -> bool:
     return all((raw / f).is_file() for f in RAW_FILES)
 
 
+class DataFileError(ValueError):
+    """A dataset file that is cut off or not what its name says; the message names it and the fix."""
+
+
+def _bad_file(path: Path, problem: str) -> DataFileError:
+    fix = ("the Debian package's copy is damaged: reinstall it (apt-get install --reinstall dataset-fashion-mnist)"
+           if Path(path).parent == DEBIAN_DIR else "delete it and run `gradflow data` to put a good copy there")
+    return DataFileError(f"{path} is damaged ({problem}); {fix}")
+
+
+# idx format (what torchvision reads): a big-endian magic 0x00000800 + number of dimensions, one
+# 4-byte size per dimension, then the uint8 values
+IDX_SHAPES = {"images": (3, (28, 28)), "labels": (1, ())}
+
+
+def idx_problem(path: Path, name: str | None = None) -> tuple[int, str | None]:
+    """(examples, None) for a whole extracted FashionMNIST file, else (0, what is wrong): its header must be
+    the one its name calls for and the file must hold exactly the bytes the header announces (a cut-off copy
+    is caught here, by name, not as a reshape error deep in torchvision)."""
+    path = Path(path)
+    kind = "images" if "images" in (name or path.name) else "labels"
+    ndim, tail = IDX_SHAPES[kind]
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        header = f.read(4 + 4 * ndim)
+    if len(header) < 4 + 4 * ndim:
+        return 0, f"{size} bytes, shorter than an idx header"
+    magic = int.from_bytes(header[:4], "big")
+    if magic != 0x800 + ndim:
+        return 0, f"not an idx {kind} file: magic number {magic}, expected {0x800 + ndim}"
+    dims = tuple(int.from_bytes(header[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    if dims[1:] != tail:
+        return 0, f"{kind} of shape {dims[1:]}, expected {tail}"
+    expected = len(header) + dims[0] * (28 * 28 if kind == "images" else 1)
+    if size != expected:
+        return 0, (f"{size} bytes where its header announces {expected}: "
+                   f"{'cut off' if size < expected else 'extra bytes at the end'}")
+    return dims[0], None
+
+
+def check_idx(path: Path) -> int:
+    """The number of examples in one extracted file; DataFileError naming it when it is not whole."""
+    count, problem = idx_problem(path)
+    if problem:
+        raise _bad_file(path, problem)
+    return count
+
+
+def _check_extracted(raw: Path) -> None:
+    """Every extracted file whole, and each split's images and labels of the same count."""
+    for split in ("train", "t10k"):
+        n_images = check_idx(raw / f"{split}-images-idx3-ubyte")
+        n_labels = check_idx(raw / f"{split}-labels-idx1-ubyte")
+        if n_images != n_labels:
+            raise _bad_file(raw / f"{split}-labels-idx1-ubyte",
+                            f"{n_labels} labels for the {n_images} images of {split}-images-idx3-ubyte")
+
+
 def _extract_from(src_dir: Path, raw: Path) -> bool:
-    """Decompress the four ``.gz`` files of ``src_dir`` into ``raw``; False if any is missing."""
+    """Decompress the four ``.gz`` files of ``src_dir`` into ``raw``; False if any is missing. A file that
+    does not decompress, or decompresses to no valid idx file, stops here naming the ``.gz``."""
     if not all((src_dir / f"{f}.gz").is_file() for f in RAW_FILES):
         return False
     raw.mkdir(parents=True, exist_ok=True)
     for f in RAW_FILES:
         if (raw / f).is_file():
             continue
-        with atomic.atomic_path(raw / f) as tmp, gzip.open(src_dir / f"{f}.gz", "rb") as zin, \
-                open(tmp, "wb") as out:
-            shutil.copyfileobj(zin, out)  # atomic: a half-written file never has the final name
+        gz = src_dir / f"{f}.gz"
+        try:
+            with atomic.atomic_path(raw / f) as tmp:  # atomic: a half-written file never has the final name
+                with gzip.open(gz, "rb") as zin, open(tmp, "wb") as out:
+                    shutil.copyfileobj(zin, out)
+                _, problem = idx_problem(tmp, name=f)  # checked before it takes the final name
+                if problem:
+                    raise _bad_file(gz, f"it decompresses to no valid {f}: {problem}")
+        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            raise _bad_file(gz, f"it does not decompress: {exc}") from None
     return True
 
 
@@ -131,12 +198,16 @@ def prepare_fashion_mnist(root: Path | str | None = None, download: bool = True)
     """Make ``<root>/FashionMNIST/raw/`` hold the four extracted files; return where they came from."""
     root = data_root(root)
     raw = _raw_dir(root)
+    source = None
     if _has_extracted(raw):
-        return f"{raw} (extracted files)"
-    if _extract_from(raw, raw):
-        return f"{raw} (gz files)"
-    if _extract_from(DEBIAN_DIR, raw):
-        return f"{DEBIAN_DIR} (Debian package dataset-fashion-mnist)"
+        source = f"{raw} (extracted files)"
+    elif _extract_from(raw, raw):
+        source = f"{raw} (gz files)"
+    elif _extract_from(DEBIAN_DIR, raw):
+        source = f"{DEBIAN_DIR} (Debian package dataset-fashion-mnist)"
+    if source is not None:
+        _check_extracted(raw)  # what is reported ready is read and whole
+        return source
     problems = []
     if download:
         try:
@@ -144,7 +215,10 @@ def prepare_fashion_mnist(root: Path | str | None = None, download: bool = True)
             FashionMNIST(str(root), train=True, download=True)
             FashionMNIST(str(root), train=False, download=True)
             if _has_extracted(raw):
+                _check_extracted(raw)
                 return "torchvision download"
+        except DataFileError:
+            raise
         except Exception as exc:  # offline, proxy, ...: reported below with the other ways
             problems.append(f"download failed: {type(exc).__name__}: {exc}")
     raise FileNotFoundError(
@@ -161,9 +235,13 @@ def load_fashion_mnist(root: Path | str | None = None, split_seed: int = SPLIT_S
     from torchvision.datasets import FashionMNIST
 
     root = data_root(root)
-    source = prepare_fashion_mnist(root, download=download)
-    train = FashionMNIST(str(root), train=True, download=False)
-    test = FashionMNIST(str(root), train=False, download=False)
+    source = prepare_fashion_mnist(root, download=download)  # checks every file it hands over
+    try:
+        train = FashionMNIST(str(root), train=True, download=False)
+        test = FashionMNIST(str(root), train=False, download=False)
+    except (AssertionError, RuntimeError, ValueError, TypeError, OSError) as exc:  # changed since the check
+        raise DataFileError(f"FashionMNIST in {_raw_dir(root)} does not read ({type(exc).__name__}: {exc}); "
+                            "delete the folder's files and run `gradflow data`") from None
     x_all, y_all = normalise_pixels(train.data), train.targets.long()
     tr, va = split_train_val(len(y_all), split_seed, val_size)
     return DataSplits("FashionMNIST", x_all[tr], y_all[tr], x_all[va], y_all[va],

@@ -1,11 +1,14 @@
 """A recording on disk: the Recorder's tidy tables (Parquet) and its summary (JSON).
 
-Written file by file, each atomically (``gradflow.atomic``: temporary file + ``os.replace``); read back without the
-model and without unpickling anything.
+Written whole into a hidden sibling folder, then renamed into place (``gradflow.atomic``), so an interrupted save
+never leaves a mix of two recordings; the summary names each table's checksum, so a load refuses tables that are
+not the summary's. Read back without the model and without unpickling anything.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from . import atomic
+from .manifest import sha256
 from .quantities import BACKWARD_LOCATIONS, DEAD_FRACTION, INPUT_LAYER
 
 # Names in a saved recording directory.
@@ -30,6 +34,10 @@ SCALAR_COLUMNS = ["step", "epoch", "member", "seed", "layer", "quantity", "value
 HIST_COLUMNS = ["step", "epoch", "member", "seed", "layer", "kind", "scale", "counts"]
 NONFINITE_COLUMNS = ["step", "epoch", "member", "seed", "layer", "where", "phase", "count", "order"]
 DEAD_COLUMNS = ["step", "epoch", "member", "seed", "layer", "units", "dead", DEAD_FRACTION, "examples"]
+# what a table must hold to be read (the columns of the first format version)
+REQUIRED_COLUMNS = {"scalars": ["step", "member", "layer", "quantity", "value"],
+                    "histograms": ["step", "member", "layer", "kind", "scale", "counts"],
+                    "nonfinite": ["step", "member", "layer", "where"], "dead_units": ["step", "member", "layer"]}
 
 
 def frame(rows, columns) -> pd.DataFrame:
@@ -63,15 +71,64 @@ def build_tables(scalar_chunks, hist_rows, nonfinite, dead_rows, order, seed_of)
     return {"scalars": scalars[SCALAR_COLUMNS], "histograms": hists, "nonfinite": nf, "dead_units": dead}
 
 
-def save_recording(directory, tables: dict, summary: dict) -> Path:
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+class RecordingError(ValueError):
+    """A recording folder that cannot be read whole: the message names the file and what is wrong.
+    The one type ``load_recording`` raises for a damaged recording (catch it, or ValueError)."""
+
+
+class NoRecording(RecordingError, FileNotFoundError):
+    """The folder holds no recording at all (also a FileNotFoundError, as before this type existed)."""
+
+
+TABLES_KEY = "table_files"  # in recording.json: each table's size and SHA-256, to prove they belong to it
+
+
+def _write_files(folder: Path, tables: dict, summary: dict) -> None:
+    """The tables, then the summary naming each table's size and checksum: the summary is written last,
+    so tables without a summary (or of another save) are never taken for this recording."""
+    written = {}
     for key, fname in TABLE_FILES.items():
         df = tables[key].copy()
         if key == "histograms":
             df["counts"] = [np.asarray(c, dtype=np.int64) for c in df["counts"]]
-        atomic.write_with(directory / fname, lambda tmp, df=df: df.to_parquet(tmp, index=False))
-    atomic.write_json(directory / SUMMARY_FILE, summary, indent=1)
+        path = atomic.write_with(folder / fname, lambda tmp, df=df: df.to_parquet(tmp, index=False))
+        written[fname] = {"size": path.stat().st_size, "sha256": sha256(path)}
+    atomic.write_json(folder / SUMMARY_FILE, {**summary, TABLES_KEY: written}, indent=1)
+
+
+def _holds_only_a_recording(folder: Path) -> bool:
+    names = {p.name for p in folder.iterdir()}
+    return SUMMARY_FILE in names and names <= {SUMMARY_FILE, *TABLE_FILES.values()}
+
+
+def save_recording(directory, tables: dict, summary: dict) -> Path:
+    """Write a recording all or nothing: into a hidden sibling folder, then renamed into place (a
+    recording already there is replaced whole). Interrupted, the folder holds the old recording or the
+    new one, never a mix; the next save or load tidies what the interruption left (atomic.recover_folder).
+
+    A folder that holds other files too (a user's own) cannot be swapped without touching them: the
+    files are replaced one by one, the summary last, and a load refuses a mix (the checksums differ)."""
+    directory = Path(directory)
+    final = directory.absolute()
+    if final.exists() and not final.is_dir():
+        raise NotADirectoryError(f"cannot save a recording to {directory}: it is a file; Recorder.save takes a "
+                                 "folder (new, or one holding a recording)")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    atomic.recover_folder(final)
+    # in place: a folder that holds more than a recording, one the user linked or the working directory
+    # (renaming any of them away would move what is not ours to move)
+    if final.is_dir() and (final.is_symlink() or not _holds_only_a_recording(final)
+                           or final.resolve() == Path.cwd().resolve()):
+        _write_files(final, tables, summary)
+        return directory
+    tmp = atomic.temp_folder(final)
+    try:
+        _write_files(tmp, tables, summary)
+        atomic.swap_in(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        atomic.recover_folder(final)  # interrupted between the renames: the old recording goes back
+        raise
     return directory
 
 
@@ -93,28 +150,84 @@ class Recording:
         return {k: np.asarray(v, dtype=np.float64) for k, v in self._summary["histogram_edges"].items()}
 
 
+def _read_summary(meta: Path) -> dict:
+    """recording.json, checked for what every reader indexes; else RecordingError naming the file."""
+    try:
+        summary = json.loads(meta.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RecordingError(f"{meta} is not valid JSON ({exc}); save the recording again "
+                             "(Recorder.save(directory))") from None
+    if not isinstance(summary, dict):
+        raise RecordingError(f"{meta} is not a gradflow recording summary: a JSON object was expected, "
+                             f"it holds a {type(summary).__name__}")
+    if summary.get("format") != FORMAT:
+        raise RecordingError(f"{meta} is not a gradflow recording (format {summary.get('format')!r}, "
+                             f"expected {FORMAT!r})")
+    version = summary.get("version", 0)
+    if not isinstance(version, int):
+        raise RecordingError(f"{meta} has a version that is not a number: {version!r}")
+    if version > FORMAT_VERSION:
+        raise RecordingError(f"{meta} has format version {version}; this gradflow reads up to {FORMAT_VERSION}")
+    layers = summary.get("layers")
+    edges = summary.get("histogram_edges")
+    problems = []
+    if not isinstance(layers, list) or not all(isinstance(e, dict) and "name" in e and "kind" in e for e in layers):
+        problems.append("'layers' (a list of {name, kind, ...} objects)")
+    if not isinstance(edges, dict) or not all(isinstance(v, list) for v in edges.values()):
+        problems.append("'histogram_edges' (an object of lists)")
+    if not isinstance(summary.get("members"), int) or summary["members"] < 1:
+        problems.append("'members' (a positive integer)")
+    if problems:
+        raise RecordingError(f"{meta} is damaged: {' and '.join(problems)} missing or malformed; "
+                             "save the recording again (Recorder.save(directory))")
+    return summary
+
+
+def _read_table(path: Path, key: str, written: dict | None) -> pd.DataFrame:
+    entry = (written or {}).get(path.name)
+    if written is not None and (not isinstance(entry, dict)
+                                or path.stat().st_size != entry.get("size") or sha256(path) != entry.get("sha256")):
+        # another save's table (an interrupted save into a folder shared with other files), or damaged since
+        raise RecordingError(f"recording {path.parent} is inconsistent: {path.name} is not the table "
+                             f"{SUMMARY_FILE} was saved with (an interrupted save, or changed since); "
+                             "save the recording again")
+    try:
+        df = pd.read_parquet(path)
+    except Exception as exc:  # noqa: BLE001 -- pyarrow raises several types for a damaged file
+        raise RecordingError(f"recording {path.parent} is damaged: cannot read {path.name} "
+                             f"({type(exc).__name__}: {exc})") from None
+    missing = [c for c in REQUIRED_COLUMNS[key] if c not in df.columns]
+    if missing:
+        raise RecordingError(f"recording {path.parent} is damaged: {path.name} lacks the column(s) {missing}")
+    if key == "histograms":
+        df["counts"] = [np.asarray(c, dtype=np.int64) for c in df["counts"]]
+    return df
+
+
 def load_recording(directory) -> Recording:
-    """Read a directory written by ``Recorder.save`` (no model, no pickle)."""
+    """Read a directory written by ``Recorder.save`` (no model, no pickle). A folder that holds no
+    recording raises NoRecording (a FileNotFoundError); a damaged one RecordingError, naming the file."""
     directory = Path(directory)
+    with contextlib.suppress(OSError):  # a read-only place: read what is there
+        atomic.recover_folder(directory.absolute(), unfinished=False)  # a save interrupted between its renames
     meta = directory / SUMMARY_FILE
     if not meta.is_file():
-        raise FileNotFoundError(f"{directory} holds no gradflow recording: {SUMMARY_FILE} is missing "
-                                "(write one with Recorder.save(directory))")
-    with open(meta) as f:
-        summary = json.load(f)
-    if summary.get("format") != FORMAT:
-        raise ValueError(f"{meta} is not a gradflow recording (format {summary.get('format')!r}, expected {FORMAT!r})")
-    if summary.get("version", 0) > FORMAT_VERSION:
-        raise ValueError(f"{meta} has format version {summary['version']}; this gradflow reads up to {FORMAT_VERSION}")
+        if (directory / "config.json").is_file() and (directory / "results.json").is_file():
+            raise NoRecording(f"{directory} is a gradflow run folder, not a recording: "
+                              f"gradflow.store.load_run({str(directory)!r}) reads the run, its metrics and its "
+                              "recording (if it has one), and diagnose() takes what it returns")
+        raise NoRecording(f"{directory} holds no gradflow recording: {SUMMARY_FILE} is missing "
+                          "(write one with Recorder.save(directory))")
+    summary = _read_summary(meta)
+    written = summary.pop(TABLES_KEY, None)  # absent in recordings saved before it was written
+    if written is not None and not isinstance(written, dict):
+        raise RecordingError(f"{meta} is damaged: {TABLES_KEY!r} is not an object")
     tables = {}
     for key, fname in TABLE_FILES.items():
         path = directory / fname
         if not path.is_file():
-            raise FileNotFoundError(f"recording {directory} is incomplete: {fname} is missing")
-        df = pd.read_parquet(path)
-        if key == "histograms":
-            df["counts"] = [np.asarray(c, dtype=np.int64) for c in df["counts"]]
-        tables[key] = df
+            raise RecordingError(f"recording {directory} is incomplete: {fname} is missing; save it again")
+        tables[key] = _read_table(path, key, written)
     return Recording(directory, tables, summary)
 
 

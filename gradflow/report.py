@@ -11,11 +11,14 @@ notebook); the index marks it and the exit code is non-zero.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor
@@ -201,22 +204,13 @@ def render_all(out_dir: str | os.PathLike = "reports", preset: str = "quick", ru
             else:
                 todo.append((spec, params))
         todo.sort(key=lambda item: -item[0].cost)  # longest first: the pool's last job is then a short one
-        if jobs == 1:
-            results += [render_one(s, str(sources / f"{s.name}.ipynb"), str(out), p, ctx, kernel_root, env)
-                        for s, p in todo]
-        elif todo:
-            # spawn, not fork: a fork of a process holding torch's thread pools can hang.
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-                futures = [(s, p, pool.submit(render_one, s, str(sources / f"{s.name}.ipynb"), str(out), p,
-                                                 ctx, kernel_root, env)) for s, p in todo]
-                for s, p, f in futures:
-                    try:
-                        results.append(f.result())
-                    except Exception as exc:  # noqa: BLE001 -- the worker itself died: still one row, one page
-                        res = ReportResult(s.name, s.title, "failed", 0.0, p, one_line(f"worker crashed: {exc!r}"),
-                                           f"{s.name}.html")
-                        write_atomic(out / res.html, ctx.frame(s.name, error_page(res, traceback.format_exc())))
-                        results.append(res)
+        try:
+            with _terminate_as_interrupt():
+                _render_todo(todo, results, jobs, sources, out, ctx, kernel_root, env)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the pages written so far stay, the index lists them
+            interrupted = True
+        else:
+            interrupted = False
     rendered_now = list(results)
     results += earlier_results(out, preset, {r.name for r in results}, ReportResult)  # the pages not redone
     order = {s.name: i for i, s in enumerate(NOTEBOOKS)}
@@ -230,8 +224,93 @@ def render_all(out_dir: str | os.PathLike = "reports", preset: str = "quick", ru
     write_atomic(out / "index.html", _public(page, ctx))
     write_atomic(out / "index.json", json.dumps({"preset": preset, "runs_dir": runs_shown, "seconds": round(total, 2),
                                                  "reports": [asdict(r) for r in results]}, indent=1, default=str))
-    _summarise(rendered_now, preset, runs_shown, total, out)
+    not_rendered = [s.name for s in NOTEBOOKS if s.name in {t.name for t, _ in todo} - {r.name for r in rendered_now}]
+    _summarise(rendered_now, preset, runs_shown, total, out, not_rendered)
+    if interrupted:
+        raise ReportInterrupted(not_rendered)  # the command says what was kept and exits 130
     return 1 if any(r.status != "ok" for r in rendered_now) else 0
+
+
+# --------------------------------------------------------------------------- workers and interruptions
+
+
+class ReportInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during a render, raised after the index was written for the pages that were."""
+
+    def __init__(self, not_rendered: list[str]):
+        super().__init__(not_rendered)
+        self.not_rendered = list(not_rendered)
+
+
+def _render_todo(todo, results: list, jobs: int, sources: Path, out: Path, ctx, kernel_root: str, env: dict) -> None:
+    """Render ``todo`` into ``results`` (appended as each finishes, so an interruption keeps those done)."""
+    if jobs == 1:
+        for s, p in todo:
+            results.append(render_one(s, str(sources / f"{s.name}.ipynb"), str(out), p, ctx, kernel_root, env))
+        return
+    if not todo:
+        return
+    # spawn, not fork: a fork of a process holding torch's thread pools can hang.
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_watch_parent, initargs=(os.getpid(),))
+    try:
+        futures = [(s, p, pool.submit(render_one, s, str(sources / f"{s.name}.ipynb"), str(out), p,
+                                      ctx, kernel_root, env)) for s, p in todo]
+        for s, p, f in futures:
+            try:
+                results.append(f.result())
+            except Exception as exc:  # noqa: BLE001 -- the worker itself died: still one row, one page
+                res = ReportResult(s.name, s.title, "failed", 0.0, p, one_line(f"worker crashed: {exc!r}"),
+                                   f"{s.name}.html")
+                write_atomic(out / res.html, ctx.frame(s.name, error_page(res, traceback.format_exc())))
+                results.append(res)
+    except BaseException:
+        _stop_workers(pool)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Stop the workers now, mid-render: shutdown() alone waits for their notebooks to finish. Their
+    kernels follow (ipykernel exits when its parent process is gone)."""
+    workers = list((pool._processes or {}).values())  # no public way to stop a busy worker before Python 3.14
+    pool.shutdown(wait=False, cancel_futures=True)
+    for w in workers:
+        w.terminate()
+    for w in workers:
+        w.join(10)
+        if w.is_alive():
+            w.kill()
+            w.join(5)
+
+
+def _watch_parent(parent_pid: int) -> None:
+    """Run in each worker: end it when the render that started it is gone (killed, even by SIGKILL, so
+    it could not stop its workers), instead of rendering on for no one, re-parented to PID 1."""
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+    threading.Thread(target=watch, name="gradflow-watch-parent", daemon=True).start()
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """SIGTERM and SIGHUP raise KeyboardInterrupt while the pages render, so a `kill` (or a closed terminal)
+    takes the Ctrl-C path: workers stopped, pages written so far kept, the index written for them."""
+    if threading.current_thread() is not threading.main_thread():  # signal handlers belong to the main thread
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _public(page: str, ctx: PageContext) -> str:
@@ -240,7 +319,8 @@ def _public(page: str, ctx: PageContext) -> str:
     return public_paths(page, dict(ctx.named_paths))
 
 
-def _summarise(results: list[ReportResult], preset: str, runs_shown: str, total: float, out: Path) -> None:
+def _summarise(results: list[ReportResult], preset: str, runs_shown: str, total: float, out: Path,
+               not_rendered: list[str] = ()) -> None:
     """One line per report that did not render, the training command when runs are missing, the total."""
     failed = [r for r in results if r.status != "ok"]
     for r in failed:
@@ -252,5 +332,6 @@ def _summarise(results: list[ReportResult], preset: str, runs_shown: str, total:
               f"trains every run the set reads{where}", file=sys.stderr)
     page = out / "index.html"
     shown = page.relative_to(Path.cwd().resolve()) if page.is_relative_to(Path.cwd().resolve()) else page
-    print(f"gradflow report: {len(results) - len(failed)}/{len(results)} ok in {total:.1f} s -> {shown}",
-          file=sys.stderr)
+    left = f" ({len(not_rendered)} not rendered: interrupted)" if not_rendered else ""
+    print(f"gradflow report: {len(results) - len(failed)}/{len(results) + len(not_rendered)} ok{left} in "
+          f"{total:.1f} s -> {shown}", file=sys.stderr)

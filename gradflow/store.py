@@ -44,6 +44,10 @@ class RunStoreError(RuntimeError):
     """A run directory is missing or damaged; the message names the file."""
 
 
+class RunExistsError(RunStoreError):
+    """A whole run of that name is already stored (another writer may have finished it first)."""
+
+
 def write_json_atomic(path: Path, obj) -> None:
     atomic.write_json(path, obj)
 
@@ -326,8 +330,8 @@ def save_run(name: str, config: dict, metrics: pd.DataFrame, results: list[dict]
     final = root / name
     with runs_lock(root):
         if final.exists() and not overwrite and status(name, root)[0] == "ok":
-            raise RunStoreError(f"run {name} already exists in {root}; pass overwrite=True (--overwrite) "
-                                "to replace it")
+            raise RunExistsError(f"run {name} already exists in {root}; pass overwrite=True (--overwrite) "
+                                 "to replace it")
         tmp = root / f".tmp-{name}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir()
         try:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import platform
+import sys
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -301,8 +303,15 @@ def _save(configs: list[RunConfig], result: FitResult, data: DataSplits, runs_di
             evidence = Evidence.from_stored(config, metrics, results, stored)
             store.write_json_atomic(tmp / "findings.json", [f.to_dict() for f in diagnose(evidence)])
 
-        path = store.save_run(c.run_name(), config, metrics, results, weights, runs_dir=runs_dir,
-                              overwrite=overwrite, extra=extra)
+        try:
+            path = store.save_run(c.run_name(), config, metrics, results, weights, runs_dir=runs_dir,
+                                  overwrite=overwrite, extra=extra)
+        except store.RunExistsError:
+            # another process (a second sweep, a train beside it) stored the same config while this one
+            # trained: same name, same config, so its run is this run; keep the first one written
+            path = Path(store.check_output_dir(runs_dir if runs_dir is not None else store.default_runs_dir())) / c.run_name()
+            print(f"gradflow: {c.run_name()} was stored by another process while this one trained; using that run",
+                  file=sys.stderr)
         runs.append(store.Run(path))
     return runs
 
@@ -349,8 +358,16 @@ def compare(activations=TUTORIAL_ACTIVATIONS, preset: str = "quick", seeds=None,
             overwrite: bool = False, device=None, progress: bool = True, data: DataSplits | None = None,
             data_root=None, graph: str = "auto", **overrides) -> list[store.Run]:
     """One run per activation (each with all seeds), trained together where missing, else loaded."""
-    if isinstance(activations, str):
+    if isinstance(activations, (str, dict)):  # one activation: a name or a config dict
         activations = [activations]
+    given = activations
+    try:
+        activations = list(activations)
+    except TypeError:  # compare(123): not a list at all
+        activations = None
+    if activations is None or not all(isinstance(a, (str, dict)) for a in activations):
+        raise TypeError("compare takes an activation name, a config dict or a list of them, e.g. ['relu', 'tanh']; "
+                        f"got {given!r}")
     if not activations:
         raise ValueError("compare needs at least one activation")
     configs = [make_config(a, preset, seeds=seeds, **overrides) for a in activations]

@@ -146,3 +146,15 @@ def test_a_dropout_run_s_numbers_do_not_depend_on_the_models_beside_it(tmp_path)
     cols = ["train_loss", "val_loss", "val_acc"]
     assert alone.metrics[cols].equals(pair.metrics[cols])
     assert alone.results["test_acc"].tolist() == pair.results["test_acc"].tolist()
+
+
+def test_a_run_another_process_stored_meanwhile_is_used_not_an_error(tmp_path, monkeypatch, capsys):
+    """Two sweeps (or a sweep and a train) on one store may train the same config at once; the one that
+    finishes second keeps the first one's run instead of failing with 'already exists'."""
+    data = synthetic(n_train=256, n_val=64, n_test=64)
+    c = make_config("relu", "smoke", record="off")
+    first = train.train_runs([c], runs_dir=tmp_path, data=data, progress=False, device="cpu")[0]
+    monkeypatch.setattr(train.store, "cached_run", lambda name, runs_dir=None: None)  # it was not there at the start
+    second = train.train_runs([c], runs_dir=tmp_path, data=data, progress=False, device="cpu")[0]
+    assert second.path == first.path and second.results["test_acc"].tolist() == first.results["test_acc"].tolist()
+    assert "stored by another process while this one trained; using that run" in capsys.readouterr().err

@@ -40,6 +40,9 @@ def gather(run_arg: str, runs_dir=None):
     from ..recording import SUMMARY_FILE, load_recording
     from ..store import load_run
     path = Path(run_arg)
+    if path.exists() and not path.is_dir():  # a file (or device) is neither; a run name is never taken for one
+        raise ValueError(f"{path} is a file, not a run: give a run name (see `gradflow runs`), a run folder or a "
+                         f"folder written by Recorder.save() (it holds {SUMMARY_FILE})")
     if (path / SUMMARY_FILE).is_file():  # a recording saved from the user's own loop (Recorder.save)
         recording = load_recording(path)
         if not _recorded_steps(recording):

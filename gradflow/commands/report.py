@@ -61,5 +61,16 @@ def run(args) -> int:
         raise CliError(f"--jobs must be at least 1, got {args.jobs}")
     names = page_names(args.page, NOTEBOOKS) if args.page else [s.name for s in NOTEBOOKS]
     parameters = page_parameters(args.parameter or [], names)
-    return render_all(out_dir=args.reports, preset=args.preset, runs_dir=args.out, show_code=args.show_code,
-                      jobs=args.jobs, notebooks=names if args.page else None, parameters=parameters)
+    try:
+        return render_all(out_dir=args.reports, preset=args.preset, runs_dir=args.out, show_code=args.show_code,
+                          jobs=args.jobs, notebooks=names if args.page else None, parameters=parameters)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (render_all turns it into one)
+        import sys
+
+        from ..report import ReportInterrupted
+        left = getattr(exc, "not_rendered", None) if isinstance(exc, ReportInterrupted) else None
+        what = (f"the pages rendered before it are kept whole and {args.reports}/index.html lists them"
+                if left is not None else "the pages rendered before it are kept whole")
+        rest = f"; not rendered: {', '.join(left)} (run the command again to render them)" if left else ""
+        print(f"gradflow report: interrupted; {what}{rest}", file=sys.stderr)
+        return 130

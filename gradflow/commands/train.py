@@ -1,6 +1,9 @@
 """``gradflow train``: train the runs a comparison needs (or load them from the store)."""
 from __future__ import annotations
 
+import contextlib
+import os
+
 from . import INIT_NAMES, NORM_NAMES, OPTIMIZER_NAMES, PRESET_NAMES, add_runs_dir
 
 
@@ -89,8 +92,10 @@ def run(args) -> int:
     if args.data_dir is not None:
         check_data_dir(args.data_dir)
     if args.case_studies:
+        _refuse_case_study_options(args)
         from ..case_studies import run as run_case_studies
-        return run_case_studies(args)
+        with _data_root_env(args.data_dir):
+            return run_case_studies(args)
     from ..train import compare, resolve_device
     if args.graph == "on" and resolve_device(args.device).type != "cuda":  # before any data is loaded
         raise CliError("--graph on needs a CUDA device (CUDA graphs); this run would train on the CPU. "
@@ -105,11 +110,76 @@ def run(args) -> int:
                      max_epochs=args.max_epochs, patience=args.patience, dataset=args.dataset,
                      record=args.record, output_act=args.output_act, weight_decay=args.weight_decay,
                      precision=args.precision)
-    runs = compare(parse_activations(args.act), preset=args.preset, seeds=seeds, runs_dir=args.out,
-                   overwrite=args.overwrite, device=args.device, progress=not args.no_progress,
-                   data_root=args.data_dir, graph=args.graph, **overrides)
+    try:
+        runs = compare(parse_activations(args.act), preset=args.preset, seeds=seeds, runs_dir=args.out,
+                       overwrite=args.overwrite, device=args.device, progress=not args.no_progress,
+                       data_root=args.data_dir, graph=args.graph, **overrides)
+    except RuntimeError as exc:
+        if not _out_of_memory(exc):
+            raise
+        raise CliError(_out_of_memory_line(exc, args, seeds)) from None
     for r in runs:
         s = r.summary()
         accs = ", ".join(f"{a * 100:.2f}" for a in s["test_acc"])
         print(f"{r.name}: test accuracy {s['test_acc_mean'] * 100:.2f} % (seeds {s['seeds']}: {accs})")
     return 0
+
+
+# the options --case-studies uses; every other one is refused when given, not silently ignored (the case
+# studies' settings are their own: their models, data, seeds and optimizers are fixed per case)
+CASE_STUDY_OPTIONS = {"case_studies", "preset", "out", "overwrite", "no_progress", "data_dir"}
+
+
+def _refuse_case_study_options(args) -> None:
+    import argparse
+
+    from ..cli import CliError
+    parser = argparse.ArgumentParser(add_help=False)
+    add_arguments(parser)
+    defaults = vars(parser.parse_args([]))
+    given = [f"--{dest.replace('_', '-')}" for dest, default in defaults.items()
+             if dest not in CASE_STUDY_OPTIONS and getattr(args, dest, default) != default]
+    if given:
+        raise CliError(f"{', '.join(given)} {'does' if len(given) == 1 else 'do'} not apply to --case-studies (each "
+                       "case trains its own fixed settings); accepted with it: --preset, --out, --overwrite, "
+                       "--no-progress, --data-dir")
+
+
+@contextlib.contextmanager
+def _data_root_env(data_dir):
+    """The case-study code loads data from the default root, which $GRADFLOW_DATA names: point it at
+    --data-dir while they train (restored after, for callers of ``main`` in the same process)."""
+    if data_dir is None:
+        yield
+        return
+    before = os.environ.get("GRADFLOW_DATA")
+    os.environ["GRADFLOW_DATA"] = str(data_dir)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("GRADFLOW_DATA", None)
+        else:
+            os.environ["GRADFLOW_DATA"] = before
+
+
+def _out_of_memory(exc: RuntimeError) -> bool:
+    import torch
+    return isinstance(exc, torch.OutOfMemoryError) or "can't allocate memory" in str(exc) \
+        or "out of memory" in str(exc).lower()
+
+
+def _out_of_memory_line(exc: RuntimeError, args, seeds) -> str:
+    """One line for an allocation the machine cannot make: the sizes asked for and what makes them smaller."""
+    import re
+
+    from ..config import PRESETS
+    preset = PRESETS[args.preset]
+    hidden = args.hidden or list(preset.get("hidden_sizes", (512, 256, 256, 128)))
+    n_seeds = len(seeds or preset.get("seeds", (42, 43, 44)))
+    asked = re.search(r"allocate (\d+) bytes", str(exc)) or re.search(r"allocate ([\d.]+ [KMGT]iB)", str(exc))
+    size = "" if not asked else (f" (one allocation of {int(asked.group(1)) / 2**30:.1f} GiB)"
+                                 if asked.group(1).isdigit() else f" (one allocation of {asked.group(1)})")
+    return (f"out of memory: hidden widths {' '.join(map(str, hidden))} x {n_seeds} seed(s) per activation, "
+            f"batch size {args.batch_size or preset.get('batch_size', 256)}, do not fit in this device's memory"
+            f"{size}; use smaller --hidden widths, fewer --seeds or a smaller --batch-size")

@@ -379,6 +379,7 @@ class Recorder:
         }
 
     def save(self, directory) -> Path:
-        """Write the tables (Parquet) and the summary (JSON) into ``directory``, each atomically."""
+        """Write the tables (Parquet) and the summary (JSON) into ``directory``, all or nothing: a save
+        interrupted over an earlier recording leaves that recording whole (``recording.save_recording``)."""
         return save_recording(directory, self.tables(), self.summary())
 
