@@ -21,10 +21,8 @@ import copy
 import functools
 import inspect
 import json
-import os
 import shutil
 import sys
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -290,14 +288,10 @@ def recover_leftovers(root: Path) -> None:
     run moved aside by an overwrite that was killed before the new one took its place: put back if
     the name is free, else removed (the new run is in place).
     """
-    for path in sorted(root.glob(".tmp-*")):
-        shutil.rmtree(path, ignore_errors=True)
-    for path in sorted(root.glob(".old-*")):
-        name = path.name[len(".old-"):].rsplit("-", 1)[0]
-        if not (root / name).exists():
-            os.replace(path, root / name)
-        else:
-            shutil.rmtree(path, ignore_errors=True)
+    names = {p.name.split("-", 1)[1].rsplit("-", 1)[0] for p in root.glob(".tmp-*")} | \
+        {p.name.split("-", 1)[1].rsplit("-", 1)[0] for p in root.glob(".old-*")}
+    for name in sorted(names):
+        atomic.recover_folder(root / name)
 
 
 def writes_runs(func):
@@ -332,8 +326,7 @@ def save_run(name: str, config: dict, metrics: pd.DataFrame, results: list[dict]
         if final.exists() and not overwrite and status(name, root)[0] == "ok":
             raise RunExistsError(f"run {name} already exists in {root}; pass overwrite=True (--overwrite) "
                                  "to replace it")
-        tmp = root / f".tmp-{name}-{uuid.uuid4().hex[:8]}"
-        tmp.mkdir()
+        tmp = atomic.temp_folder(final)
         try:
             origin = config.get("origin") or _origin.get()  # a caller's own, else the block's, else comparison
             atomic.write_json(tmp / "config.json", {"format": FORMAT_VERSION, "name": name, **config,
@@ -345,13 +338,7 @@ def save_run(name: str, config: dict, metrics: pd.DataFrame, results: list[dict]
                 extra(tmp)
             atomic.write_json(tmp / "results.json", {"seeds": results})
             manifest.write_manifest(tmp)  # last: lists every file above, proves the run complete
-            if final.exists():  # replace: move the old run aside first so a crash keeps one of the two
-                trash = root / f".old-{name}-{uuid.uuid4().hex[:8]}"
-                os.replace(final, trash)
-                os.replace(tmp, final)
-                shutil.rmtree(trash, ignore_errors=True)
-            else:
-                os.replace(tmp, final)
+            atomic.swap_in(tmp, final)  # an old run is moved aside first, so a crash keeps one of the two
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

@@ -21,3 +21,14 @@ def fmnist():
     define its own, larger one)."""
     d = load_fashion_mnist()
     return SimpleNamespace(x=d.train_x[:2048], y=d.train_y[:2048])
+
+
+def one_clear_line(capsys, *words) -> str:
+    """stderr is one `gradflow: error:` line holding ``words``; no traceback anywhere."""
+    out, err = capsys.readouterr()
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("gradflow: error:"), err
+    assert "Traceback" not in out + err
+    for word in words:
+        assert word in lines[0], lines[0]
+    return lines[0]

@@ -1,10 +1,13 @@
 import gzip
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import one_clear_line
 
 from gradflow import data
+from gradflow.cli import main
 from gradflow.data import RAW_FILES
 
 
@@ -144,3 +147,48 @@ def test_the_default_root_works_from_any_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     d = data.load_fashion_mnist(val_size=10, download=False)
     assert "dataset-fashion-mnist" in d.source and (tmp_path / "data").is_dir()
+
+
+# --------------------------------------------------------------------------- damaged files
+
+
+def _damage(raw: Path, how: str) -> Path:
+    if how == "cut gz":
+        bad = raw / "train-images-idx3-ubyte.gz"
+        bad.write_bytes(bad.read_bytes()[:1000])
+    elif how == "garbage gz":
+        bad = raw / "t10k-labels-idx1-ubyte.gz"
+        bad.write_bytes(b"\x00" * 500)
+    elif how == "garbage labels":
+        bad = raw / "train-labels-idx1-ubyte"
+        bad.write_bytes(np.random.default_rng(1).integers(0, 256, 1000, dtype=np.uint8).tobytes())
+    elif how == "cut images":
+        bad = raw / "train-images-idx3-ubyte"
+        bad.write_bytes(bad.read_bytes()[:20_000])
+    else:  # "short labels": a whole file of the wrong count
+        bad = raw / "t10k-labels-idx1-ubyte"
+        bad.write_bytes(np.array([2049, 19], ">i4").tobytes() + bytes(19))
+    return bad
+
+
+@pytest.mark.parametrize("how, problem", [
+    ("cut gz", "does not decompress"), ("garbage gz", "does not decompress"),
+    ("garbage labels", "not an idx labels file"), ("cut images", "cut off"), ("short labels", "19 labels for the 20"),
+])
+def test_a_damaged_dataset_file_is_named_by_data_and_train(tmp_path, no_debian, capsys, how, problem):
+    root = tmp_path / "root"
+    raw = root / "FashionMNIST" / "raw"
+    _write_idx(raw, gz=how.endswith("gz"))
+    bad = _damage(raw, how)
+    with pytest.raises(data.DataFileError, match=problem):
+        data.load_fashion_mnist(root, val_size=10, download=False)
+    assert main(["data", "--data-dir", str(root)]) == 2  # never "FashionMNIST ready"
+    one_clear_line(capsys, str(bad), problem, "delete it and run `gradflow data`")
+    assert main(["train", "--act", "relu", "--preset", "smoke", "--dataset", "fashion_mnist", "--no-progress",
+                 "--data-dir", str(root), "--out", str(tmp_path / "runs")]) == 2
+    one_clear_line(capsys, str(bad), problem)
+    assert not [p for p in raw.iterdir() if p.name.startswith(".")]  # no half-extracted file left
+    bad.unlink()  # the advice works: delete it and run `gradflow data` (a good copy comes from the package)
+    _write_idx(data.DEBIAN_DIR)
+    assert main(["data", "--data-dir", str(root)]) == 0
+    assert "FashionMNIST ready" in capsys.readouterr().out

@@ -6,7 +6,6 @@ workers outlived it) and fails without its fix. Training is the `smoke` preset o
 """
 from __future__ import annotations
 
-import gzip
 import json
 import math
 import os
@@ -20,6 +19,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+from conftest import one_clear_line
 
 from gradflow import atomic, data
 from gradflow.cli import main
@@ -28,17 +28,6 @@ from gradflow.record import Recorder
 from gradflow.recording import SUMMARY_FILE, TABLE_FILES, NoRecording, RecordingError, load_recording
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _one_clear_line(capsys, *words) -> str:
-    """stderr is one `gradflow: error:` line holding ``words``; no traceback anywhere."""
-    out, err = capsys.readouterr()
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("gradflow: error:"), err
-    assert "Traceback" not in out + err
-    for word in words:
-        assert word in lines[0], lines[0]
-    return lines[0]
 
 
 # --------------------------------------------------------------------------- 1. a save over a recording
@@ -125,7 +114,7 @@ def test_a_mixed_folder_is_refused_not_diagnosed(tmp_path, monkeypatch, capsys):
     with pytest.raises(RecordingError, match="inconsistent: recording_scalars.parquet"):
         load_recording(folder)
     assert main(["diagnose", str(folder)]) == 2
-    _one_clear_line(capsys, "inconsistent", "save the recording again")
+    one_clear_line(capsys, "inconsistent", "save the recording again")
 
 
 # --------------------------------------------------------------------------- 3. a damaged recording.json
@@ -153,7 +142,7 @@ def test_a_damaged_summary_is_one_line_naming_the_file(saved, tmp_path, text, wo
     with pytest.raises(RecordingError):
         load_recording(folder)
     assert main(["diagnose", str(folder)]) == 2
-    _one_clear_line(capsys, str(folder / SUMMARY_FILE), *words)
+    one_clear_line(capsys, str(folder / SUMMARY_FILE), *words)
 
 
 def test_a_damaged_table_is_named(saved, tmp_path):
@@ -175,73 +164,6 @@ def test_no_recording_is_still_a_file_not_found_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no gradflow recording"):
         load_recording(tmp_path)
     assert issubclass(NoRecording, RecordingError)
-
-
-# --------------------------------------------------------------------------- 2. damaged FashionMNIST files
-
-
-def _write_idx(raw: Path, n_train: int = 60, n_test: int = 20, gz: bool = True) -> None:
-    """Tiny files in the real idx format (images magic 2051, labels 2049)."""
-    raw.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    for prefix, n in (("train", n_train), ("t10k", n_test)):
-        blobs = {f"{prefix}-images-idx3-ubyte": np.array([2051, n, 28, 28], ">i4").tobytes()
-                 + rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8).tobytes(),
-                 f"{prefix}-labels-idx1-ubyte": np.array([2049, n], ">i4").tobytes()
-                 + rng.integers(0, 10, size=n, dtype=np.uint8).tobytes()}
-        for name, blob in blobs.items():
-            if gz:
-                with gzip.open(raw / f"{name}.gz", "wb") as f:
-                    f.write(blob)
-            else:
-                (raw / name).write_bytes(blob)
-
-
-@pytest.fixture
-def no_debian(monkeypatch, tmp_path):
-    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "no-debian")
-
-
-def _damage(raw: Path, how: str) -> Path:
-    if how == "cut gz":
-        bad = raw / "train-images-idx3-ubyte.gz"
-        bad.write_bytes(bad.read_bytes()[:1000])
-    elif how == "garbage gz":
-        bad = raw / "t10k-labels-idx1-ubyte.gz"
-        bad.write_bytes(b"\x00" * 500)
-    elif how == "garbage labels":
-        bad = raw / "train-labels-idx1-ubyte"
-        bad.write_bytes(np.random.default_rng(1).integers(0, 256, 1000, dtype=np.uint8).tobytes())
-    elif how == "cut images":
-        bad = raw / "train-images-idx3-ubyte"
-        bad.write_bytes(bad.read_bytes()[:20_000])
-    else:  # "short labels": a whole file of the wrong count
-        bad = raw / "t10k-labels-idx1-ubyte"
-        bad.write_bytes(np.array([2049, 19], ">i4").tobytes() + bytes(19))
-    return bad
-
-
-@pytest.mark.parametrize("how, problem", [
-    ("cut gz", "does not decompress"), ("garbage gz", "does not decompress"),
-    ("garbage labels", "not an idx labels file"), ("cut images", "cut off"), ("short labels", "19 labels for the 20"),
-])
-def test_a_damaged_dataset_file_is_named_by_data_and_train(tmp_path, no_debian, capsys, how, problem):
-    root = tmp_path / "root"
-    raw = root / "FashionMNIST" / "raw"
-    _write_idx(raw, gz=how.endswith("gz"))
-    bad = _damage(raw, how)
-    with pytest.raises(data.DataFileError, match=problem):
-        data.load_fashion_mnist(root, val_size=10, download=False)
-    assert main(["data", "--data-dir", str(root)]) == 2  # never "FashionMNIST ready"
-    _one_clear_line(capsys, str(bad), problem, "delete it and run `gradflow data`")
-    assert main(["train", "--act", "relu", "--preset", "smoke", "--dataset", "fashion_mnist", "--no-progress",
-                 "--data-dir", str(root), "--out", str(tmp_path / "runs")]) == 2
-    _one_clear_line(capsys, str(bad), problem)
-    assert not [p for p in raw.iterdir() if p.name.startswith(".")]  # no half-extracted file left
-    bad.unlink()  # the advice works: delete it and run `gradflow data` (a good copy comes from the package)
-    _write_idx(data.DEBIAN_DIR)
-    assert main(["data", "--data-dir", str(root)]) == 0
-    assert "FashionMNIST ready" in capsys.readouterr().out
 
 
 # --------------------------------------------------------------------------- 4, 5, 8. settings
@@ -293,7 +215,7 @@ def test_compare_refuses_what_it_cannot_train(tmp_path):
 def test_train_refuses_bad_settings_in_one_line(tmp_path, capsys, option, words):
     out = tmp_path / "runs"
     assert main(["train", "--act", "relu", "--preset", "smoke", "--no-progress", "--out", str(out), *option]) == 2
-    _one_clear_line(capsys, *words)
+    one_clear_line(capsys, *words)
     assert not out.exists() or not [p for p in out.iterdir() if not p.name.startswith(".")]  # nothing cached
 
 
@@ -306,7 +228,7 @@ def test_out_of_memory_is_one_line_naming_the_sizes(tmp_path, capsys, monkeypatc
     monkeypatch.setattr(train, "fit", no_memory)
     assert main(["train", "--act", "relu", "--preset", "smoke", "--no-progress", "--hidden", "200000", "200000",
                  "--out", str(tmp_path / "runs")]) == 2
-    _one_clear_line(capsys, "out of memory", "hidden widths 200000 200000", "2 seed(s)", "149.0 GiB", "--hidden")
+    one_clear_line(capsys, "out of memory", "hidden widths 200000 200000", "2 seed(s)", "149.0 GiB", "--hidden")
 
 
 # --------------------------------------------------------------------------- 6. train --case-studies
@@ -319,7 +241,7 @@ def test_case_studies_refuse_options_they_do_not_use(tmp_path, capsys, monkeypat
     empty.mkdir()
     assert main(["train", "--case-studies", "--preset", "smoke", "--act", "foo", "--lr", "-5", "--seeds", "x",
                  "--device", "nonsense", "--data-dir", str(empty), "--out", str(tmp_path / "cs")]) == 2
-    _one_clear_line(capsys, "--act, --seeds, --lr, --device do not apply to --case-studies", "--data-dir")
+    one_clear_line(capsys, "--act, --seeds, --lr, --device do not apply to --case-studies", "--data-dir")
 
 
 def test_case_studies_read_data_from_the_data_dir_given(tmp_path, monkeypatch):
@@ -343,7 +265,7 @@ def test_diagnose_a_file_says_it_is_a_file(capsys, tmp_path):
     afile = tmp_path / "passwd"
     afile.write_text("root:x:0:0\n")
     assert main(["diagnose", str(afile)]) == 2
-    _one_clear_line(capsys, f"{afile} is a file, not a run")
+    one_clear_line(capsys, f"{afile} is a file, not a run")
 
 
 def test_load_recording_of_a_run_folder_names_what_reads_it(tmp_path):
@@ -411,3 +333,17 @@ def test_sigterm_of_a_report_stops_its_workers_and_writes_the_index(tmp_path):
 def test_workers_of_a_report_killed_by_sigkill_end_themselves(tmp_path):
     _, _, gone = _interrupt_render(tmp_path, signal.SIGKILL)  # no handler runs: the workers must notice on their own
     assert gone, "workers outlived the report"
+
+
+def test_the_api_diagnoses_a_run_folder_as_the_command_does(tmp_path):
+    """gradflow.diagnose(path) on a stored run's folder reads the run (its recording and metrics), as
+    `gradflow diagnose PATH` does, instead of saying the folder holds no recording."""
+    import gradflow
+    from gradflow import train
+    from gradflow.config import make_config as config
+    from gradflow.data import synthetic
+    run = train.train_runs([config("relu", "smoke")], runs_dir=tmp_path, data=synthetic(n_train=256, n_val=64,
+                                                                                          n_test=64),
+                           progress=False, device="cpu")[0]
+    findings = gradflow.diagnose(run.path)
+    assert [f.code for f in findings] == [f["code"] for f in run.findings]

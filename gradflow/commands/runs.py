@@ -36,6 +36,7 @@ def add_arguments(r) -> None:
 def adopt_all(root) -> int:
     """``--adopt``: seal every run that has no manifest; one line per run."""
     from ..manifest import MANIFEST
+    from ..recording import RecordingError
     from ..store import RunStoreError, adopt
     legacy = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
                     and (p / "config.json").is_file() and not (p / MANIFEST).exists()) if root.is_dir() else []
@@ -46,7 +47,7 @@ def adopt_all(root) -> int:
         try:
             adopt(path)
             print(f"run {path.name}: every file reads; sealed with a manifest")
-        except RunStoreError as exc:
+        except (RunStoreError, RecordingError) as exc:  # a damaged recording is one line too
             failed += 1
             damage = str(exc).split("; `gradflow train")[0]
             print(f"{damage}; not sealed (`gradflow train` with its settings makes it again)")

@@ -123,6 +123,11 @@ class Evidence:
         if isinstance(obj, Evidence):
             return obj
         if isinstance(obj, (str, Path)):
+            from ..recording import SUMMARY_FILE
+            from ..store import load_run
+            path = Path(obj)
+            if (path / "config.json").is_file() and not (path / SUMMARY_FILE).is_file():  # a stored run's folder,
+                return cls.from_run(load_run(path), metrics, num_classes)  # as the gradflow diagnose command takes it
             return cls.from_recording_dir(obj, metrics, num_classes)
         if isinstance(obj, (Recorder, Recording)):
             return cls.from_recording(obj, metrics, num_classes)
