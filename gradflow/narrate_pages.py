@@ -6,6 +6,7 @@ plant numbers and check the words.
 from __future__ import annotations
 
 import math
+import re
 
 import pandas as pd
 
@@ -282,6 +283,13 @@ def _upper_first(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+def _seeds_inline(cell: str) -> str:
+    """A findings table's seeds cell inside a parenthesis: "2 of 3 seeds (seeds 42, 43)" becomes
+    "seeds 42 and 43 of 3" (no parenthesis in a parenthesis); "3 of 3 seeds" stays."""
+    m = re.fullmatch(r"\d+ of (\d+) seeds? \((seeds?) ([\d, ]+)\)", cell)
+    return f"{m.group(2)} {join_names(m.group(3).split(', '))} of {m.group(1)}" if m else cell
+
+
 def _few_layers(layers: str) -> str:
     """A findings row's layers for a sentence: named when one or two, else counted."""
     names = layers.split("; ")
@@ -325,7 +333,7 @@ def two_run_conclusion(summary: pd.DataFrame, distances: pd.DataFrame, found: pd
     if len(found) and "in" in found:
         only = found[found["in"] != "both runs"]
         for run, d in only.groupby("run", sort=False):
-            parts = [f"{r.finding} ({_few_layers(r.layers)}, {r.seeds})" for r in d.itertuples()]
+            parts = [f"{r.finding} ({_few_layers(r.layers)}, {_seeds_inline(r.seeds)})" for r in d.itertuples()]
             out.append(f"Only {names[run]} gets {join_names(parts)}.")
     if is_preview(preset):
         out.append("A preview shows where the runs differ, not which set-up is better in the end: compare the full "

@@ -563,3 +563,14 @@ def test_recipe_phrase_counts_one_epoch_in_the_singular():
     assert narrate.recipe_phrase(config).endswith("3 steps per epoch, so its one epoch is 3 steps")
     config["run"]["max_epochs"] = 2
     assert narrate.recipe_phrase(config).endswith("so 2 epochs are 6 steps")
+
+
+def test_two_run_conclusion_names_the_seeds_of_a_finding_without_nested_parentheses():
+    from gradflow.narrate_pages import two_run_conclusion
+    summary = pd.DataFrame({"run": ["run A", "run B"], "mean_pct": [60.0, 84.0], "half_pp": [1.0, 1.2], "seeds": [3, 3]})
+    found = pd.DataFrame({"run": ["run A", "run A"], "finding": ["VANISHING_GRADIENT", "NOT_LEARNING"],
+                          "layers": ["Linear 1 (784→512)", "whole model"],
+                          "seeds": ["2 of 3 seeds (seeds 42, 43)", "3 of 3 seeds"], "in": ["run A only"] * 2})
+    said = " ".join(two_run_conclusion(summary, pd.DataFrame(), found, "tutorial", ("sigmoid", "relu")))
+    assert "VANISHING_GRADIENT (Linear 1 (784→512), seeds 42 and 43 of 3)" in said
+    assert "NOT_LEARNING (whole model, 3 of 3 seeds)" in said
