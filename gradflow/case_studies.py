@@ -303,8 +303,10 @@ def _origin(label: str):
 
 
 def train_case_studies(preset: str = "quick", runs_dir=None, overwrite: bool = False, progress: bool = False,
-                       data=None) -> dict:
-    """Train (or load) every case-study run: {case id: {variant key: Run}}."""
+                       data=None, data_root=None) -> dict:
+    """Train (or load) every case-study run: {case id: {variant key: Run}}.
+
+    data_root -- the folder FashionMNIST is read from or put in (default: $GRADFLOW_DATA, else data/)."""
     from .train import train_runs
     _preset(preset)
     cache = {} if data is None else {CASE_PRESETS[preset]["dataset"]: data}
@@ -313,13 +315,14 @@ def train_case_studies(preset: str = "quick", runs_dir=None, overwrite: bool = F
         with _origin(f"case study {c.id}"):
             if c.id == "001":  # a BaseNetwork setting: the project's batched trainer, several seeds
                 configs = [_dropout_config(v, preset) for v in c.variants]
-                runs = train_runs(configs, runs_dir=runs_dir, overwrite=overwrite, progress=progress)
+                runs = train_runs(configs, runs_dir=runs_dir, overwrite=overwrite, progress=progress,
+                                  data_root=data_root)
                 out[c.id] = {v.key: r for v, r in zip(c.variants, runs)}
                 continue
             out[c.id] = {}
             for v in c.variants:
                 spec = CaseRun(c.id, v, preset, _loop_settings(c, v, preset))
-                d = _data(spec.settings["dataset"], cache)
+                d = _data(spec.settings["dataset"], cache, data_root)
                 out[c.id][v.key] = train_case_run(spec, d, runs_dir=runs_dir, overwrite=overwrite)
     return out
 
@@ -347,7 +350,7 @@ def load_case_studies(preset: str = "quick", runs_dir=None) -> dict:
 def run(args) -> int:
     """``gradflow train --case-studies``: train or load every case-study run, one line each."""
     runs = train_case_studies(args.preset, runs_dir=args.out, overwrite=args.overwrite,
-                              progress=not args.no_progress)
+                              progress=not args.no_progress, data_root=getattr(args, "data_dir", None))
     for cid, by_variant in runs.items():
         for key, r in by_variant.items():
             acc = r.results.get("test_binary_acc") if cid == "004" else r.results["test_acc"]

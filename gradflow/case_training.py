@@ -21,10 +21,10 @@ if TYPE_CHECKING:  # a run's spec is defined with the case studies, which import
     from .case_studies import CaseRun
 
 
-def _data(dataset: str, cache: dict):
+def _data(dataset: str, cache: dict, root=None):
     from .data import load
     if dataset not in cache:
-        cache[dataset] = load(dataset)
+        cache[dataset] = load(dataset, root=root)
     return cache[dataset]
 
 

@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 from conftest import one_clear_line
 
-from gradflow import atomic, data
+from gradflow import atomic
 from gradflow.cli import main
 from gradflow.config import make_config
 from gradflow.record import Recorder
@@ -245,17 +245,19 @@ def test_case_studies_refuse_options_they_do_not_use(tmp_path, capsys, monkeypat
 
 
 def test_case_studies_read_data_from_the_data_dir_given(tmp_path, monkeypatch):
+    """--data-dir reaches the case studies' data loading (it used to extract FashionMNIST into ./data)."""
     import gradflow.case_studies as cs
     seen = {}
-    monkeypatch.setattr(cs, "run", lambda args: seen.setdefault("root", data.data_root()) and 0)
-    (tmp_path / "elsewhere").mkdir()
-    monkeypatch.setenv("GRADFLOW_DATA", str(tmp_path / "elsewhere"))
+
+    def train_case_studies(preset, **kwargs):
+        seen.update(kwargs)
+        return {}
+    monkeypatch.setattr(cs, "train_case_studies", train_case_studies)
     empty = tmp_path / "emptyd"
     empty.mkdir()
     assert main(["train", "--case-studies", "--preset", "smoke", "--no-progress", "--data-dir", str(empty),
                  "--out", str(tmp_path / "cs")]) == 0
-    assert seen["root"] == empty  # where the case studies' data.load() looks: --data-dir, not ./data
-    assert os.environ["GRADFLOW_DATA"] == str(tmp_path / "elsewhere")  # put back after
+    assert Path(seen["data_root"]) == empty
 
 
 # --------------------------------------------------------------------------- 8. diagnose's inputs

@@ -1,9 +1,6 @@
 """``gradflow train``: train the runs a comparison needs (or load them from the store)."""
 from __future__ import annotations
 
-import contextlib
-import os
-
 from . import INIT_NAMES, NORM_NAMES, OPTIMIZER_NAMES, PRESET_NAMES, add_runs_dir
 
 
@@ -94,8 +91,7 @@ def run(args) -> int:
     if args.case_studies:
         _refuse_case_study_options(args)
         from ..case_studies import run as run_case_studies
-        with _data_root_env(args.data_dir):
-            return run_case_studies(args)
+        return run_case_studies(args)
     from ..train import compare, resolve_device
     if args.graph == "on" and resolve_device(args.device).type != "cuda":  # before any data is loaded
         raise CliError("--graph on needs a CUDA device (CUDA graphs); this run would train on the CPU. "
@@ -143,24 +139,6 @@ def _refuse_case_study_options(args) -> None:
         raise CliError(f"{', '.join(given)} {'does' if len(given) == 1 else 'do'} not apply to --case-studies (each "
                        "case trains its own fixed settings); accepted with it: --preset, --out, --overwrite, "
                        "--no-progress, --data-dir")
-
-
-@contextlib.contextmanager
-def _data_root_env(data_dir):
-    """The case-study code loads data from the default root, which $GRADFLOW_DATA names: point it at
-    --data-dir while they train (restored after, for callers of ``main`` in the same process)."""
-    if data_dir is None:
-        yield
-        return
-    before = os.environ.get("GRADFLOW_DATA")
-    os.environ["GRADFLOW_DATA"] = str(data_dir)
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("GRADFLOW_DATA", None)
-        else:
-            os.environ["GRADFLOW_DATA"] = before
 
 
 def _out_of_memory(exc: RuntimeError) -> bool:
