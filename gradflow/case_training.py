@@ -90,9 +90,9 @@ def train_case_run(spec: CaseRun, data, runs_dir=None, overwrite: bool = False) 
 def _train_case_run(spec: CaseRun, data, runs_dir=None, overwrite: bool = False) -> store.Run:
     from .diagnose import diagnose
     from .diagnose.evidence import Evidence, judged_metrics
+    from .fit_saving import library_versions
     from .record import Recorder
     from .recording import Recording, save_recording
-    from .train import _versions
 
     name = spec.run_name()
     if not overwrite and store.exists(name, runs_dir):
@@ -169,7 +169,7 @@ def _train_case_run(spec: CaseRun, data, runs_dir=None, overwrite: bool = False)
               "run": {**s, "activation": {"name": s.get("activation", s.get("model"))}, "preset": spec.preset,
                       "seeds": list(s["seeds"]), "max_epochs": s["epochs"], "case": spec.case_id,
                       "variant": spec.variant.key, "role": spec.variant.role, "label": spec.variant.label},
-              "model": model_config, "data": data.describe(), "device": "cpu", "versions": _versions(),
+              "model": model_config, "data": data.describe(), "device": "cpu", "versions": library_versions(),
               "seconds_per_epoch": float(np.mean(epoch_seconds)), "epoch_seconds": epoch_seconds,
               "batch": {"members": 1, "runs": [name]},
               "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}

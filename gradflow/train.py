@@ -7,31 +7,25 @@ that exist and trains only the missing ones.
 from __future__ import annotations
 
 import contextlib
-import platform
-import sys
 import time
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
 from . import precision as precisions
 from . import store
-from ._version import __version__
 from .config import TUTORIAL_ACTIVATIONS, RunConfig, make_config
 from .data import DataSplits, load
 from .data_order import MemberOrders
-from .diagnose import Evidence, diagnose
+from .fit_saving import save_fit
 from .member_lr import shard_key, with_member_lrs
 from .models import BaseNetwork
 from .optimizers import make_optimizer
 from .record import Recorder
 from .record.schedule import OFF
-from .recording import Recording, load_recording, member_subset, save_recording
+from .recording import Recording
 from .stacked import StackedMLP, set_member_generators
 from .train_step import TrainStep, capture_blocker, member_losses, use_graph
 
@@ -270,52 +264,6 @@ def _epochs(batch: _Batch, train: tuple, val: tuple, ref: RunConfig, progress: b
     return epoch_seconds
 
 
-def _versions() -> dict:
-    import torchvision
-
-    from .diagnose.codes import DIAGNOSIS_VERSION
-    return {"gradflow": __version__, "diagnosis": DIAGNOSIS_VERSION, "torch": torch.__version__,
-            "torchvision": torchvision.__version__, "numpy": np.__version__, "python": platform.python_version()}
-
-
-def _save(configs: list[RunConfig], result: FitResult, data: DataSplits, runs_dir, overwrite) -> list[store.Run]:
-    """One run directory per config, each with its own members' weights, metrics, recording and findings."""
-    runs = []
-    names = [c.run_name() for c in configs]
-    for ci, c in enumerate(configs):
-        mine = [m for m, mem in enumerate(result.members) if mem.config_index == ci]
-        config = {"run": c.to_dict(), "model": result.model.configs[mine[0]] | {"input_size": data.input_size,
-                                                                               "num_classes": data.num_classes},
-                  "data": data.describe(), "device": result.device, "versions": _versions(),
-                  "precision": result.precision, "training_step": result.step,
-                  "seconds_per_epoch": result.seconds_per_epoch, "epoch_seconds": result.epoch_seconds,
-                  "batch": {"members": len(result.members), "runs": names},
-                  "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-        metrics = pd.DataFrame([row for m in mine for row in result.members[m].rows])
-        results = [result.members[m].result for m in mine]
-        weights = {result.members[m].seed: result.model.export(m) for m in mine}
-        recording = None if result.recording is None else member_subset(result.recording, mine)
-
-        def extra(tmp, recording=recording, config=config, metrics=metrics, results=results):
-            stored = None
-            if recording is not None:  # diagnosed as written: what a reader of the run will load
-                stored = load_recording(save_recording(tmp / "recordings", recording.tables(), recording.summary()))
-            evidence = Evidence.from_stored(config, metrics, results, stored)
-            store.write_json_atomic(tmp / "findings.json", [f.to_dict() for f in diagnose(evidence)])
-
-        try:
-            path = store.save_run(c.run_name(), config, metrics, results, weights, runs_dir=runs_dir,
-                                  overwrite=overwrite, extra=extra)
-        except store.RunExistsError:
-            # another process (a second sweep, a train beside it) stored the same config while this one
-            # trained: same name, same config, so its run is this run; keep the first one written
-            path = Path(store.check_output_dir(runs_dir if runs_dir is not None else store.default_runs_dir())) / c.run_name()
-            print(f"gradflow: {c.run_name()} was stored by another process while this one trained; using that run",
-                  file=sys.stderr)
-        runs.append(store.Run(path))
-    return runs
-
-
 def _for_data(config: RunConfig, data: DataSplits) -> RunConfig:
     """Name the dataset a config trains on, so runs on different user data never share a cache entry."""
     if data.name == "FashionMNIST" and config.dataset == "fashion_mnist" and data.split_seed == config.split_seed \
@@ -349,7 +297,7 @@ def train_runs(configs: list[RunConfig], runs_dir=None, overwrite: bool = False,
             datasets[key] = load(ref.dataset, root=data_root, split_seed=ref.split_seed) \
                 if ref.dataset != "synthetic" else load("synthetic", seed=ref.split_seed)
         result = fit(group, data if data is not None else datasets[key], device, progress, graph=graph)
-        for i, run in zip(indices, _save(group, result, data or datasets[key], runs_dir, overwrite)):
+        for i, run in zip(indices, save_fit(group, result, data or datasets[key], runs_dir, overwrite)):
             runs[i] = run
     return [runs[i] for i in range(len(configs))]
 
