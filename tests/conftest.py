@@ -32,3 +32,30 @@ def one_clear_line(capsys, *words) -> str:
     for word in words:
         assert word in lines[0], lines[0]
     return lines[0]
+
+
+def practitioner_loop(model, data, optimizer, steps: int, batch: int = 128, every=None, shuffle: bool = False):
+    """A user's own loop inside a Recorder: zero_grad, cross-entropy, backward, step, rec.step(loss=...);
+    batches in order through ``data`` (x, y), or drawn at random (seeded) with ``shuffle``."""
+    import torch.nn.functional as F
+
+    from gradflow import Recorder
+    g = torch.Generator().manual_seed(0)
+    with Recorder(model, every=every) as rec:
+        for s in range(steps):
+            if shuffle:
+                idx = torch.randint(len(data.y), (batch,), generator=g)
+            else:
+                i = (s * batch) % len(data.y)
+                idx = slice(i, i + batch)
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(data.x[idx]), data.y[idx])
+            loss.backward()
+            optimizer.step()
+            rec.step(loss=loss)
+    return rec
+
+
+def alarms(findings):
+    """The findings a user is warned by: warnings and errors (info notes are not alarms)."""
+    return [f for f in findings if f.severity in ("warning", "error")]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from conftest import alarms, practitioner_loop
 from torch import nn
 
-from gradflow import Recorder
 from gradflow.diagnose import Evidence, diagnose, format_findings
 from gradflow.diagnose.alternatives import CAUSES, causes_of, rank_causes
 from gradflow.diagnose.facts import Facts
@@ -22,20 +22,7 @@ def _mlp(act=nn.ReLU):
 
 def _train(model, data, opt, steps, batch=128, every=None):
     """A practitioner's loop: shuffled batches, zero_grad, backward, step, rec.step(loss=...)."""
-    g = torch.Generator().manual_seed(0)
-    with Recorder(model, every=every) as rec:
-        for _ in range(steps):
-            idx = torch.randint(len(data.y), (batch,), generator=g)
-            opt.zero_grad()
-            loss = F.cross_entropy(model(data.x[idx]), data.y[idx])
-            loss.backward()
-            opt.step()
-            rec.step(loss=loss)
-    return rec
-
-
-def _alarms(findings):
-    return [f for f in findings if f.severity in ("warning", "error")]
+    return practitioner_loop(model, data, opt, steps, batch, every, shuffle=True)
 
 
 def test_an_absurd_weight_decay_is_named_although_the_accuracy_is_not_at_chance(fmnist):
@@ -47,7 +34,7 @@ def test_an_absurd_weight_decay_is_named_although_the_accuracy_is_not_at_chance(
     metrics = pd.DataFrame({"seed": 0, "epoch": [1, 2, 3, 4, 5], "val_acc": [0.23, 0.21, 0.22, 0.21, 0.21],
                             "train_loss": [2.05, 1.98, 1.96, 1.95, 1.94]})
     findings = diagnose(rec, metrics=metrics)
-    found = [f for f in _alarms(findings) if f.code == "NOT_LEARNING"]
+    found = [f for f in alarms(findings) if f.code == "NOT_LEARNING"]
     assert len(found) == 1 and found[0].evidence["cause"] == "weights_collapsed", format_findings(findings)
     f = found[0]
     assert f.evidence["median_shrink"] < 0.3 and "collapsed towards zero" in f.message

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import alarms, practitioner_loop
 from torch import nn
 
 from gradflow.data import load_fashion_mnist
@@ -31,19 +32,7 @@ def _fit(model, data, steps, opt="adam", lr=1e-3, momentum=0.9, batch=128, every
     torch.manual_seed(0)
     optimizer = (torch.optim.Adam(model.parameters(), lr=lr) if opt == "adam"
                  else torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum))
-    with Recorder(model, every=every) as rec:
-        for s in range(steps):
-            i = (s * batch) % len(data.y)
-            optimizer.zero_grad()
-            loss = F.cross_entropy(model(data.x[i:i + batch]), data.y[i:i + batch])
-            loss.backward()
-            optimizer.step()
-            rec.step(loss=loss)
-    return rec
-
-
-def _alarms(findings):
-    return [f for f in findings if f.severity in ("warning", "error")]
+    return practitioner_loop(model, data, optimizer, steps, batch, every)
 
 
 def _roles(rec):
@@ -63,7 +52,7 @@ def test_batchnorm_mlp_that_learns_has_no_warning(fmnist, opt, lr):
     roles = _roles(rec)
     assert roles["layers.1"] == "norm" and roles["layers.0"] == "weight" and roles["layers.9"] == "weight"
     findings = diagnose(rec)
-    assert not _alarms(findings), format_findings(findings)
+    assert not alarms(findings), format_findings(findings)
     assert Evidence.of(rec).outcome(0).verdict == "fine"
     # the recorded ratios really are out of range on the BN scales: the rules had something to misread
     s = rec.tables()["scalars"]
@@ -96,7 +85,7 @@ def test_zero_initialised_root_parameter_and_layernorm_give_no_ratio_finding(fmn
     roles = _roles(rec)
     assert roles == {"<root>": "constant-init", "proj": "weight", "norm": "norm", "head": "weight"}
     findings = diagnose(rec)
-    assert not _alarms(findings), format_findings(findings)
+    assert not alarms(findings), format_findings(findings)
     ratio_codes = {"EXPLODING_GRADIENT", "UPDATE_RATIO", "VANISHING_GRADIENT"}
     assert not [f for f in findings if f.code in ratio_codes and f.layer in ("<root>", "norm")]
     # the zero embedding's recorded ratio at step 1 is the kind of number that raised the false alarm
