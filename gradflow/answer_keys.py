@@ -139,7 +139,7 @@ def curve_answers(results: pd.DataFrame, metrics: pd.DataFrame, plateau_told: bo
                         if len(learned) else ""))
     if parts:
         first += (" " + "; ".join(parts)[0].upper() + "; ".join(parts)[1:] + ". "
-                  + ("Ended at chance is not unable to learn: the story below the figure follows those seeds past "
+                  + ("Ending at chance is not the same as being unable to learn: the story below the figure follows those seeds past "
                      "their early stop." if plateau_told else
                      "A preview's few epochs cannot tell whether they would have left it." if preview else ""))
     last = final_epochs(metrics)

@@ -113,7 +113,8 @@ def preset_callout(preset: str, seeds, epochs_run: int | None = None, max_epochs
                 "Early epochs favour whatever starts fastest, so this page does <b>not rank activations</b> and "
                 "does not set its accuracies beside the tutorial's table. A short run is hardest on what starts "
                 "slowly: an activation still at chance after these epochs may leave it later (sigmoid does in "
-                "the full recipe, after 15–20 epochs at chance), gaps of a few points between the others can close, "
+                "the full recipe: its seeds leave chance after about 15–20 epochs, if early stopping lets them), gaps "
+                "of a few points between the others can close, "
                 "and a trend inside the network (dead units growing, say) can reverse. Use it "
                 "to see the shapes (which layer, which direction); for results, render with "
                 "<code>make report PRESET=tutorial</code>.")
@@ -140,9 +141,9 @@ def untrained_callout(preset: str, dataset: str, hidden_sizes, seed: int, batch:
     """The box at the top of a page that trains nothing (networks at initialisation)."""
     data = "a synthetic stand-in data set (not FashionMNIST)" if dataset == "synthetic" else "FashionMNIST"
     body = (f"This page trains nothing: it looks at fresh networks (hidden layers {list(hidden_sizes)}, PyTorch's "
-            f"default initialisation, seed {seed}) on one batch of {batch} training images of {data}. The "
-            f"“{preset}” preset only picks the data and the network's size, so these numbers are the same for the "
-            f"{PRESETS['quick']['max_epochs']}-epoch preview (the quick preset) and the full recipe (tutorial)"
+            f"default initialisation, seed {seed}) on one batch of {batch} training images of {data}. On this page "
+            f"a preset only picks the data and the network's size, and both presets pick the same, so these numbers "
+            f"are the same in the {PRESETS['quick']['max_epochs']}-epoch preview (quick) and the full recipe (tutorial)"
             + (" on FashionMNIST." if dataset == "synthetic" else "."))
     return (f'<div class="gradflow-callout" style="border-left:6px solid #999;background:#f4f4f4;'
             f'padding:0.6em 1em;margin:0.5em 0 1em 0"><b>Before training.</b> {body}</div>')

@@ -88,10 +88,11 @@ def slow_start_sentences(metrics: pd.DataFrame, gap: float = 0.10, flow: pd.Data
     end = last.merge(ended_up, on=["activation", "seed"]).groupby("activation", sort=False)["val_acc"].mean()
     slowest, others = learners.index[0], learners.iloc[1:]
     others_end = end[others.index]
-    n_kept = int((ended_up["activation"] == slowest).sum())
-    if n_kept < int((last["activation"] == slowest).sum()):  # some of its seeds never left chance
-        who, verb, its = f"**{slowest}**'s {_seed_count(n_kept)} among them", "start" if n_kept > 1 else "starts", \
-            "their" if n_kept > 1 else "its"
+    kept_seeds = sorted(int(x) for x in ended_up.loc[ended_up["activation"] == slowest, "seed"])
+    n_kept = len(kept_seeds)
+    if n_kept < int((last["activation"] == slowest).sum()):  # some of its seeds never left chance: name the others
+        who = f"**{slowest}**'s seed{'s' if n_kept > 1 else ''} {join_names(kept_seeds)}"
+        verb, its = ("start", "their") if n_kept > 1 else ("starts", "its")
     else:
         who, verb, its = f"**{slowest}**", "starts", "its"
     it_is = "they are" if its == "their" else "it is"
@@ -106,9 +107,10 @@ def slow_start_sentences(metrics: pd.DataFrame, gap: float = 0.10, flow: pd.Data
                 f"{100 * start_gap:.1f} to {100 * end_gap:.1f} points.")
     else:
         ends = f"At the last counted epoch {it_is} still behind, {where}: the gap has not closed in these epochs."
-    return [f"Among the seeds that end above chance, {who} {verb} slowest: after epoch "
+    return [f"Of the seeds that end above chance, {who} {verb} slowest: after epoch "
             f"{int(first_epoch['epoch'].min())} {its} validation accuracy is {fmt_pct(learners.iloc[0])}{mean}, "
-            f"against {fmt_pct_span(others.min(), others.max())} for the other activations. {ends}"] \
+            f"against {fmt_pct_span(others.min(), others.max())} for the other activations (means over their "
+            f"seeds). {ends}"] \
         + _why_slow(slowest, _weakest_start(flow, learners.index))
 
 
@@ -194,7 +196,7 @@ def accuracy_sentences(table: pd.DataFrame, preset: str, apart: list, reference:
         for r in split:
             if reference.get(r.activation, 1.0) < CHANCE_ACC:
                 out.append(f"The tutorial's {100 * reference[r.activation]:.1f} % for {r.activation} is one seed's "
-                           "draw of this split: a seed that stopped on the plateau.")
+                           "draw of this split, most likely a seed that stopped on the plateau.")
     return out
 
 

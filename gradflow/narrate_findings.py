@@ -112,12 +112,15 @@ def _noise_decides(facts, survivors, patience: int) -> str:
     for seed, record_epoch, record, left in survivors:
         text += (f" Seed {seed} sat on the same plateau, but a noisy {100 * record:.1f} % at epoch {record_epoch} was "
                  f"a new record, which restarted early stopping's count of {patience} epochs; it left chance "
-                 f"({100 * CHANCE_ACC:.0f} %) at epoch {left}, before the count ran out.")
-    lefts = [f[6] for f in facts] + [s[3] for s in survivors]
-    if survivors and all(e is not None for e in lefts):
-        span = f"epoch {min(lefts)}" if min(lefts) == max(lefts) else f"epochs {min(lefts)} and {max(lefts)}"
-        text += (f" Trained on, every seed left chance, between {span}: which seeds end at 10 % was decided by "
-                 "when noise on the plateau last set a record, not by seeds that cannot learn.")
+                 f"(passed {100 * CHANCE_ACC:.0f} %) at epoch {left}, before the count ran out.")
+    stopped = [(f[0], f[1], f[6]) for f in facts]  # seed, stop epoch, epoch it left chance past its stop
+    if survivors and all(left is not None for *_, left in stopped):
+        past = join_names([f"seed {seed} left chance at epoch {left}"
+                           + (", one epoch after it was stopped" if left == stop + 1 else "")
+                           for seed, stop, left in sorted(stopped, key=lambda f: f[2])])
+        never = join_names([f"seed {seed}, never stopped, at {left}" for seed, _, _, left in survivors])
+        text += (f" Trained past their stop, {past} ({never}): which seeds end at 10 % was decided by when noise "
+                 "on the plateau last set a record, not by whether a seed could learn.")
     return text
 
 
@@ -149,10 +152,11 @@ def plateau_story(metrics: pd.DataFrame, results: pd.DataFrame, activation: str 
         reached = join_names([f"{100 * best:.1f} %" for _, _, best, _ in risen])
         ends = {end for *_, end in risen}
         by = f"epoch {ends.pop()}" if len(ends) == 1 else "the last epoch"
-        text += (" The stopped models kept training with the others (the thin faded curves; their test score "
+        text += (" The stopped models kept training with the others (the thin, faded part of its line and band; their test score "
                  f"stays their best epoch's): {passed}, and by {by} {'they' if len(risen) > 1 else 'it'} reached "
                  f"{reached}. So a {activation} network with this recipe does learn, slowly: its \"10 %\" is early "
-                 "stopping cutting a slow plateau short (the diagnosis calls it PLATEAU_STOP: stopped, not unable).")
+                 "stopping ending the run while it was still on a slow plateau (the diagnosis calls it PLATEAU_STOP: "
+                 "stopped, not unable).")
     else:
         text += " Within the epochs trained, no stopped seed left the plateau."
     return text + _noise_decides(facts, _survivors(metrics, results), patience)
@@ -171,5 +175,5 @@ def plateau_lesson(metrics: pd.DataFrame, results: pd.DataFrame, activation: str
         return text + f", and {'not all' if n > 1 else 'it did not'} left chance within the epochs trained."
     they = "they" if n > 1 else "it"
     return (text + f", yet trained on {they} left chance by epoch {max(left)}: {activation}'s \"10 %\" in "
-            "the tutorial's table is early stopping cutting a slow start short (PLATEAU_STOP), not a network "
+            "the tutorial's table is most likely early stopping ending a slow start (PLATEAU_STOP), not a network "
             "that cannot learn.")

@@ -139,9 +139,10 @@ def saturation_sentences(units: pd.DataFrame) -> list[str]:
             out.append(f"{act}: {worst['saturated_pct']:.0f} % of {worst['layer']}'s values are saturated at "
                        "initialisation.")
         if act == "swish" and worst["saturated_pct"] > 0:  # its slope is 0 at its dip, not at either end
-            out.append(f"swish: its {worst['saturated_pct']:.2g} % in {worst['layer']} are counted for a slope near 0 "
-                       "around its dip at x ≈ −1.3, where its slope crosses 0 (page 1); its output is not pinned at a "
-                       "limit there, so this is not saturation in the tanh sense.")
+            out.append(f"swish: the {worst['saturated_pct']:.2g} % in {worst['layer']} are values where its slope is "
+                       "near 0: around its dip at x ≈ −1.3, where the slope crosses 0 (page 1), or far out on the "
+                       "negative side. Its output is not pinned at a limit, so this is not saturation in the tanh "
+                       "sense.")
         dead = d[d["dead_pct"] > 0]
         if len(dead):
             parts = [f"{r.dead_pct:.1f} % in {r.layer}" for r in dead.itertuples()]

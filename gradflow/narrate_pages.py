@@ -144,9 +144,9 @@ def activation_sentences(props: pd.DataFrame) -> list[str]:
                    + (f", and smaller but still positive for {join_names(milder)}" if milder else "")
                    + ": the next layer's inputs are mostly positive, which pushes its weight gradients towards "
                    "one sign (where no output is negative, as with sigmoid and relu, all the weights into one unit "
-                   "get gradients of the same sign from each image). Those weights can then only all grow or all "
-                   "shrink together at each step, so reaching a mix of signs takes a zig-zag of many steps: one "
-                   "reason a network of such units learns more slowly.")
+                   "get gradients of the same sign from each image). From any one image those weights can then only all "
+                   "grow or all shrink together; summed over a batch this softens, but reaching a mix of signs still "
+                   "tends to take a zig-zag of many steps: one reason a network of such units learns more slowly.")
     steep = props[props["max_slope"] > 1.0]
     for r in steep.itertuples():  # above 1 a slope could grow a gradient layer by layer: say how far it can
         out.append(f"{r.activation}'s largest slope, {r.max_slope:.2f}, is a little above 1: through four such layers "
@@ -265,9 +265,12 @@ def _which_way(rows: list, learning_rates: tuple | None = None) -> list[str]:
         if a is None or b is None or not (math.isfinite(a) and math.isfinite(b)) or abs(a - b) < 0.3:
             continue
         where = "There" if len(rows) == 1 else f"In {r['layer']}"
-        parts.append(f"{where}, run A's gradients are typically about {fmt_times(10 ** abs(b - a))}× "
+        shown_a, shown_b = fmt_sci(10 ** a), fmt_sci(10 ** b)
+        # the factor of the numbers as printed, so a reader who divides them gets the page's factor
+        factor = max(float(shown_a), float(shown_b)) / min(float(shown_a), float(shown_b))
+        parts.append(f"{where}, run A's gradients are typically about {fmt_times(factor)}× "
                      f"{'smaller' if a < b else 'larger'} than run B's (median of the nonzero |dL/dW|, "
-                     f"{fmt_sci(10 ** a)} against {fmt_sci(10 ** b)})")
+                     f"{shown_a} against {shown_b})")
     if not parts:
         return []
     lr_a, lr_b = learning_rates or (None, None)
@@ -285,9 +288,9 @@ def _upper_first(text: str) -> str:
 
 def _seeds_inline(cell: str) -> str:
     """A findings table's seeds cell inside a parenthesis: "2 of 3 seeds (seeds 42, 43)" becomes
-    "seeds 42 and 43 of 3" (no parenthesis in a parenthesis); "3 of 3 seeds" stays."""
+    "seeds 42 and 43" (no parenthesis in a parenthesis); "3 of 3 seeds" stays."""
     m = re.fullmatch(r"\d+ of (\d+) seeds? \((seeds?) ([\d, ]+)\)", cell)
-    return f"{m.group(2)} {join_names(m.group(3).split(', '))} of {m.group(1)}" if m else cell
+    return f"{m.group(2)} {join_names(m.group(3).split(', '))}" if m else cell
 
 
 def _few_layers(layers: str) -> str:
@@ -308,7 +311,7 @@ def two_run_conclusion(summary: pd.DataFrame, distances: pd.DataFrame, found: pd
     stuck = [r for r in (a, b) if r.mean_pct < 15]
     split = [r for r in (a, b) if "min_pct" in r and seeds_split(r.min_pct / 100, r.max_pct / 100)]
     if split:
-        out.append(" ".join(f"{_upper_first(names[r['run']])}'s seeds split between chance ({r.min_pct:.1f} %) and "
+        out.append(" ".join(f"The seeds of {names[r['run']]} split between chance ({r.min_pct:.1f} %) and "
                             f"{r.max_pct:.1f} %." for r in split))
         rest = [r for r in (a, b) if not any(r is x for x in split)]
         out.extend(f"{_upper_first(names[r['run']])} reaches {r.mean_pct:.1f} %." for r in rest)

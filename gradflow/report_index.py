@@ -133,7 +133,8 @@ def preview_callout(preset: str, facts: dict) -> str:
             f"{_seeds_word(len(facts['seeds']))}. They show how each analysis reads, but they do not rank the "
             f"activations or compare with the tutorial's accuracies: early epochs favour fast starters. What "
             f"a short run can hide: an activation at chance after a few epochs may still leave it (sigmoid does "
-            f"in the full recipe, after 15–20 epochs at chance), a trend inside the network (dead units growing, "
+            f"in the full recipe: its seeds leave chance after about 15–20 epochs, if early stopping lets them), a "
+            f"trend inside the network (dead units growing, "
             f"say) can reverse, and a setting that speeds up the start, such as an initialisation, can look "
             f"decisive early and make no difference by the end. "
             f"For the real comparison run <code>make report PRESET=tutorial</code>.</div>")
@@ -189,7 +190,7 @@ def class_path(specs, minutes: dict) -> str:
     if more:
         text += (f" Pages {pages(more)} go further ({'; '.join(s.title.lower() for _, s in more)}) and can be set "
                  "as homework.")
-    return text + (" It assumes students know what a neural network, a loss and a gradient are; no code needs to "
+    return text + (" The pages assume students know what a neural network, a loss and a gradient are; no code needs to "
                    "be read.</p>")
 
 

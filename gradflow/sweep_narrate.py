@@ -173,21 +173,26 @@ def pair_sentences(pairs: pd.DataFrame, cells: pd.DataFrame, axes: list[str], n_
     return out
 
 
-def still_improving(ok: pd.DataFrame, axes: list[str], max_epochs: int | None, last: int = 5) -> list[str]:
-    """Cells whose every seed trained to the epoch cap and had its best epoch in the last ``last`` of them:
-    they were still improving when the epochs ran out, so their accuracy is where the cap stopped them, and a
-    gap to them may be partly the cap."""
+def capped_cells(ok: pd.DataFrame, axes: list[str], max_epochs: int | None, last: int = 5) -> dict:
+    """{cell label: (lowest, highest best epoch)} for the cells whose every seed trained to the epoch cap
+    and had its best epoch in the last ``last`` of them: still improving when the epochs ran out."""
     if not max_epochs or not {"best_epoch", "epochs_trained"} <= set(ok.columns):
-        return []
-    out = []
+        return {}
+    out = {}
     for key, d in ok.groupby(axes, sort=False):
         if (d["epochs_trained"] >= max_epochs).all() and (d["best_epoch"] > max_epochs - last).all():
-            values = dict(zip(axes, key if isinstance(key, tuple) else (key,)))
-            lo, hi = int(d["best_epoch"].min()), int(d["best_epoch"].max())
-            out.append(f"**{cell_label(values)}** was still improving when the {max_epochs} epochs ran out (every seed's "
-                       f"best epoch is {lo if lo == hi else f'{lo}–{hi}'}): its accuracy is where the cap stopped it, "
-                       "so a gap to it may be partly the cap, not the setting.")
+            label = cell_label(dict(zip(axes, key if isinstance(key, tuple) else (key,))))
+            out[label] = (int(d["best_epoch"].min()), int(d["best_epoch"].max()))
     return out
+
+
+def still_improving(ok: pd.DataFrame, axes: list[str], max_epochs: int | None, last: int = 5) -> list[str]:
+    """A sentence per capped cell: its accuracy is where the cap stopped it, so part of any gap between it
+    and another cell may be the cap rather than the setting."""
+    return [f"**{label}** was still improving when the {max_epochs} epochs ran out (every seed's best epoch is "
+            f"{lo if lo == hi else f'{lo}–{hi}'}): its accuracy is where the cap stopped it, so part of any gap "
+            "between it and another cell may be the cap rather than the setting."
+            for label, (lo, hi) in capped_cells(ok, axes, max_epochs, last).items()]
 
 
 def finding_counts(ok: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
@@ -294,8 +299,11 @@ def _plateau_stops(counts: pd.DataFrame, label: str) -> int:
     return 0
 
 
-def conclusion(pairs: pd.DataFrame, counts: pd.DataFrame, n_seeds: int, preview: bool) -> list[str]:
-    """The page's last word: the change that matters most, what the diagnosis ties to it, and the caveat."""
+def conclusion(pairs: pd.DataFrame, counts: pd.DataFrame, n_seeds: int, preview: bool,
+               capped: dict | None = None) -> list[str]:
+    """The page's last word: the change that matters most, what the diagnosis ties to it, and the caveat.
+
+    capped -- capped_cells(): a change to or from such a cell is said to be partly the epoch cap."""
     out = []
     rescued = _rescues(pairs) if len(pairs) else []
     if rescued:
@@ -319,7 +327,7 @@ def conclusion(pairs: pd.DataFrame, counts: pd.DataFrame, n_seeds: int, preview:
                        f"{'s' * (top['_moved'] != 1)} off chance: changing {changes}{more}.")
         if _plateau_stops(counts, rescued[0]["_cells"][0]):  # stopped, not unable: say what the change rescues
             out.append("Those seeds were ended by early stopping on their initial plateau (PLATEAU_STOP): trained on, "
-                       "they leave it too (page 3). The change shortens the plateau, so early stopping no longer ends "
+                       "they leave it too (page 3). The change shortens or removes the plateau, so early stopping no longer ends "
                        "them at chance (render this page with `-p curve_slice init=kaiming` to see the curves).")
     clean = pairs[~pairs["split"]] if len(pairs) else pairs
     told = clean[clean["told apart"]] if len(clean) and n_seeds >= 2 else clean.iloc[0:0]
@@ -328,7 +336,9 @@ def conclusion(pairs: pd.DataFrame, counts: pd.DataFrame, n_seeds: int, preview:
         out.append(f"{'Measured in test accuracy instead' if rescued else 'Measured in test accuracy'}, between cells "
                    "whose seeds agree (no cell with some seeds at chance and others learning), the largest change the "
                    f"seeds can vouch for is {big['axis']} from {big['from']} to {big['to']} ({big['where']}): "
-                   f"{big['change (pp)']:+.1f} points.")
+                   f"{big['change (pp)']:+.1f} points"
+                   + (f" ({join_names(hit)} was still improving at the epoch cap: part of this may be the cap)"
+                      if (hit := [c for c in big["_cells"] if c in (capped or {})]) else "") + ".")
         quiet = clean[~clean["told apart"]]
         if len(quiet):
             out.append(f"{len(quiet)} of {len(clean)} such one-setting changes stay within the seeds' spread: for "

@@ -209,7 +209,7 @@ for n, (t, _) in records.items():
                           "dead_pct": 100 * float(d.loc[k, "dead_fraction"]), "saturated_pct": 100 * float(sat.get(k, 0))})
 units = pd.DataFrame(unit_rows)
 nh.show_table(units.pivot_table(index="layer", columns="activation", values="saturated_pct", sort=False)
-              .reset_index().rename(columns={"layer": "values with slope near 0 (%): saturated (sigmoid, tanh), off (relu), near the dip (swish)"}), digits=3)
+              .reset_index().rename(columns={"layer": "values with slope below 6 % of its largest (%): saturated (sigmoid, tanh, elu's negative side), off (relu), near the dip (swish)"}), digits=3)
 nh.show_markdown(narrate.heading(narrate_init.saturation_sentences(units)))
 
 # %% [markdown]

@@ -179,8 +179,8 @@ if len(ok):
 # %%
 if len(ok):
     pairs = sn.one_setting_pairs(cells, grid_axes)
-    capped = [] if preview else sn.still_improving(ok, grid_axes, epochs)  # a preview is cut short everywhere
-    nh.show_markdown(narrate.heading(sn.pair_sentences(pairs, cells, grid_axes, len(seeds), preview, epochs) + capped,
+    improving = [] if preview else sn.still_improving(ok, grid_axes, epochs)  # a preview is cut short everywhere
+    nh.show_markdown(narrate.heading(sn.pair_sentences(pairs, cells, grid_axes, len(seeds), preview, epochs) + improving,
                                      "this sweep"))
     if len(pairs):
         shown = pairs.sort_values(["told apart", "change (pp)"], ascending=[False, False]).head(20)
@@ -245,7 +245,8 @@ if len(ok):
 
 # %%
 if len(ok):
-    nh.show_markdown(narrate.sentences(sn.conclusion(pairs, counts, len(seeds), preview)))
+    capped = {} if preview else sn.capped_cells(ok, grid_axes, epochs)
+    nh.show_markdown(narrate.sentences(sn.conclusion(pairs, counts, len(seeds), preview, capped)))
 
 # %% [markdown]
 # ## Try it yourself

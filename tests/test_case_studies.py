@@ -324,7 +324,11 @@ def test_summary_says_how_many_seeds_of_a_split_fix_learned(cases):
     runs["clamped"] = like(clamped, results=split)
     row = cf.summary_table(cases | {"002": runs}).set_index("case").loc["002"]
     assert row["with the fix"].startswith("fix 1: ")
-    assert "fix 2: 1 of 3 seeds learned (84.5 %); the others ended at chance" in row["with the fix"]
+    assert "fix 2: 1 of 3 seeds learned (84.5 %); the other 2 ended at chance" in row["with the fix"]
+    nan_metrics = pd.DataFrame({"seed": [42, 43, 44], "epoch": 1, "train_loss": [0.5, float("nan"), float("nan")]})
+    runs["clamped"] = like(clamped, results=split, metrics=nan_metrics)
+    row = cf.summary_table(cases | {"002": runs}).set_index("case").loc["002"]
+    assert "fix 2: 1 of 3 seeds learned (84.5 %); the other 2 ended in NaN (at chance)" in row["with the fix"]
     steady = like(clamped, results=clamped.results.assign(test_acc=0.8))
     assert "fix 2: 80.0 %" in cf.summary_table(cases | {"002": runs | {"clamped": steady}}).set_index("case").loc["002",
                                                                                                             "with the fix"]

@@ -254,3 +254,21 @@ def test_a_cell_still_improving_at_the_epoch_cap_is_named():
     assert len(said) == 1 and said[0].startswith("**sigmoid | init=kaiming** was still improving when the 50 epochs")
     assert "best epoch is 46–50" in said[0]
     assert sn.still_improving(pd.DataFrame(rows), ["act", "init"], None) == []
+    assert sn.capped_cells(pd.DataFrame(rows), ["act", "init"], 50) == {"sigmoid | init=kaiming": (46, 50)}
+
+
+def test_the_conclusion_says_when_its_largest_change_involves_a_capped_cell():
+    import pandas as pd
+
+    from gradflow import sweep_narrate as sn
+    accs = {"sigmoid": (0.861, 0.862, 0.863), "tanh": (0.885, 0.887, 0.886)}
+    ok = pd.DataFrame([{"act": a, "init": "kaiming", "seed": s, "test_acc": acc, "best_epoch": 48 if a == "sigmoid" else 20,
+                        "epochs_trained": 50 if a == "sigmoid" else 27, "finding_codes": "", "status": "ok"}
+                       for a, vals in accs.items() for s, acc in zip((42, 43, 44), vals)])
+    axes = ["act", "init"]
+    cells = sn.cell_table(ok, axes)
+    pairs = sn.one_setting_pairs(cells, axes)
+    counts = sn.finding_counts(ok, axes)
+    said = " ".join(sn.conclusion(pairs, counts, 3, False, sn.capped_cells(ok, axes, 50)))
+    assert "sigmoid | init=kaiming was still improving at the epoch cap: part of this may be the cap" in said
+    assert "epoch cap" not in " ".join(sn.conclusion(pairs, counts, 3, False))
