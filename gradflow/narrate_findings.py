@@ -115,9 +115,10 @@ def _noise_decides(facts, survivors, patience: int) -> str:
                  f"(passed {100 * CHANCE_ACC:.0f} %) at epoch {left}, before the count ran out.")
     stopped = [(f[0], f[1], f[6]) for f in facts]  # seed, stop epoch, epoch it left chance past its stop
     if survivors and all(left is not None for *_, left in stopped):
-        past = join_names([f"seed {seed} left chance at epoch {left}"
-                           + (", one epoch after it was stopped" if left == stop + 1 else "")
-                           for seed, stop, left in sorted(stopped, key=lambda f: f[2])])
+        # "; " between seeds: a seed's own clause may hold a comma
+        past = "; ".join(f"seed {seed} left chance at epoch {left}"
+                         + (", one epoch after it was stopped" if left == stop + 1 else "")
+                         for seed, stop, left in sorted(stopped, key=lambda f: f[2]))
         never = join_names([f"seed {seed}, never stopped, at {left}" for seed, _, _, left in survivors])
         text += (f" Trained past their stop, {past} ({never}): which seeds end at 10 % was decided by when noise "
                  "on the plateau last set a record, not by whether a seed could learn.")

@@ -235,7 +235,7 @@ def test_plateau_story_from_past_stop_epochs():
                                            pd.DataFrame({"seed": [42, 43, 44], "test_acc": [0.1, 0.1, 0.79]}))
     assert "Seed 44 sat on the same plateau, but a noisy 10.8 % at epoch 12 was a new record" in story
     assert "it left chance (passed 15 %) at epoch 17" in story
-    assert "Trained past their stop, seed 42 left chance at epoch 20 and seed 43 left chance at epoch 21 (seed 44, " \
+    assert "Trained past their stop, seed 42 left chance at epoch 20; seed 43 left chance at epoch 21 (seed 44, " \
            "never stopped, at 17)" in story
     full = narrate_compare.conclusion_compare("tutorial", [], [], [], lesson,
                                       ["tanh and relu end within 0.3 points of each other (88.1–88.4 %) and their "
