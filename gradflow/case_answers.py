@@ -18,6 +18,7 @@ from .case_narrate import (
     _finding,
     epoch_mean,
     layer_where,
+    nan_seeds,
     numbers_004,
     pct,
     points_gap,
@@ -107,14 +108,13 @@ def answers_002(runs: dict) -> list[str]:
     scaled, clamped = runs["scaled"], runs["clamped"]
     acc = pd.to_numeric(clamped.results["test_acc"], errors="coerce")
     mean = float(acc.mean())
-    nan_seeds = sorted(int(s) for s, d in clamped.metrics[clamped.metrics["epoch"] > 0].groupby("seed")
-                       if not d["train_loss"].map(math.isfinite).all())
-    if nan_seeds and len(nan_seeds) < len(acc):
-        learned = [pct(v) for s, v in zip(clamped.results["seed"], acc) if int(s) not in nan_seeds]
-        first = (f"**Fix 2's mean, {pct(mean)}.** {len(nan_seeds)} of {len(acc)} seeds end in NaN, at chance, and the "
+    broken = nan_seeds(clamped)
+    if broken and len(broken) < len(acc):
+        learned = [pct(v) for s, v in zip(clamped.results["seed"], acc) if int(s) not in broken]
+        first = (f"**Fix 2's mean, {pct(mean)}.** {len(broken)} of {len(acc)} seeds end in NaN, at chance, and the "
                  f"other{'s reach' if len(learned) > 1 else ' reaches'} {join_names(learned)}: the mean describes none of "
                  "them. (The broken run's NaN loss does not mislead: it is an alarm.)")
-    elif nan_seeds:
+    elif broken:
         first = (f"**Fix 2's {pct(mean)}.** The clamp removed the NaN of exp, yet this run ends in NaN too: a fix "
                  "that looks applied, on inputs that still break training.")
     else:
@@ -124,12 +124,12 @@ def answers_002(runs: dict) -> list[str]:
     second = "**The input range, 0 to 255** (the evidence table below; fix 1 sees 0 to 1)"
     ratios = _step0_ratios(clamped)
     if ratios:
-        every = "" if len(ratios) == 1 else (", in every seed" + (", the one that learned included" if nan_seeds
-                                                                   and len(nan_seeds) < len(acc) else ""))
+        every = "" if len(ratios) == 1 else (", in every seed" + (", the one that learned included" if broken
+                                                                   and len(broken) < len(acc) else ""))
         second += (f", and the weight gradient of {_first_layer(clamped)} at step 0: {span(ratios)} times the spread of its "
                    f"weights{every}"
                    + (f" (below the {EXPLODING_GRAD_DATA:g}× at which the diagnosis calls a gradient exploding"
-                      + ("; in the seeds that ended in NaN the steps that followed grew past it)" if nan_seeds else ")")
+                      + ("; in the seeds that ended in NaN the steps that followed grew past it)" if broken else ")")
                       if max(ratios) < EXPLODING_GRAD_DATA else "")
                    + f", against {span(_step0_ratios(scaled))} with pixels / 255")
     return [first, second + "." + _flagged(clamped, ("UNNORMALIZED_INPUT", "EXPLODING_GRADIENT"))]

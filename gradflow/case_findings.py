@@ -6,10 +6,9 @@ from __future__ import annotations
 import math
 import re
 
-import numpy as np
 import pandas as pd
 
-from .case_narrate import CHANCE, NEAR_CHANCE, layer_where, numbers_004, pct, test_mean
+from .case_narrate import CHANCE, NEAR_CHANCE, layer_where, nan_seeds, numbers_004, pct, test_mean
 from .style import layer_label
 
 _LAYER_KEY = re.compile(r"(?:\b[A-Z]\w* )?`?(?<![\w.])(layers\.\d+)`?")  # "layers.0", "`layers.0`", "Linear `layers.0`"
@@ -83,11 +82,8 @@ def _seeds_said(run) -> str:
     if not stuck.any() or stuck.all():
         return pct(test_mean(run))
     learned = acc[~stuck]
-    m = run.metrics
-    nan_seeds = {s for s, d in m.groupby("seed") if "train_loss" in d and not np.isfinite(d["train_loss"].astype(float)).all()} \
-        if "seed" in m else set()
-    stuck_seeds = set(run.results.loc[stuck.to_numpy(), "seed"]) if "seed" in run.results else set()
-    how = "in NaN (at chance)" if stuck_seeds and stuck_seeds <= nan_seeds else "at chance"
+    stuck_seeds = {int(s) for s in run.results.loc[stuck.to_numpy(), "seed"]} if "seed" in run.results else set()
+    how = "in NaN (at chance)" if stuck_seeds and stuck_seeds <= set(nan_seeds(run)) else "at chance"
     others = "the other" if stuck.sum() == 1 else f"the other {int(stuck.sum())}" if stuck.sum() < 10 else "the others"
     return f"{len(learned)} of {len(acc)} seeds learned ({pct(learned.mean())}{' mean' if len(learned) > 1 else ''}); {others} ended {how}"
 

@@ -34,6 +34,16 @@ def test_mean(run, column: str = "test_acc") -> float:
     return float(pd.to_numeric(run.results[column], errors="coerce").mean())
 
 
+def nan_seeds(run, column: str = "train_loss") -> list[int]:
+    """The seeds whose ``column`` went NaN or inf in a trained epoch (epoch 0, before training, has no
+    training loss): seeds whose weights broke."""
+    m = run.metrics
+    if column not in m or "seed" not in m:
+        return []
+    trained = m[m["epoch"] > 0] if "epoch" in m else m
+    return sorted(int(s) for s, d in trained.groupby("seed") if not np.isfinite(d[column].to_numpy(float)).all())
+
+
 def epoch_mean(run, column: str, epoch: int | None = None) -> float:
     """Mean over seeds of ``column`` at ``epoch`` (default: the last)."""
     m = run.metrics

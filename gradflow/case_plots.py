@@ -9,7 +9,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .case_narrate import samples
+from .case_narrate import nan_seeds, samples
 from .case_studies import case
 from .style import GUIDE_COLOR, READABLE_PT, ROLE_STYLES
 
@@ -48,14 +48,13 @@ def _nan_notes(case_id: str, key: str, run, column: str, mean) -> tuple[list[str
     if len(nan_epochs):
         return [f"{label}:\nNaN from epoch {nan_epochs[0]}, not drawn"], []
     trained = run.metrics[run.metrics["epoch"] > 0]
-    lost = sorted(int(s) for s, d in trained.groupby("seed") if not np.isfinite(d[column].to_numpy(float)).all())
+    lost = nan_seeds(run, column)
     if lost:
         kept = sorted(int(s) for s in trained["seed"].unique() if int(s) not in lost)
         return ([f"{label}:\n{_seed_list(lost)} NaN, left out of its mean"],
                 [f"{label.split(':')[0]}'s line: {_seed_list(kept)} only"])
     if "train_loss" in trained and column != "train_loss":
-        broke = sorted(int(s) for s, d in trained.groupby("seed")
-                       if not np.isfinite(d["train_loss"].to_numpy(float)).all())
+        broke = nan_seeds(run)
         if broke and len(broke) < trained["seed"].nunique():  # a mean of broken and learning seeds
             return [f"{label.split(':')[0]}: its mean includes {_seed_list(broke)},\nat chance with NaN weights"], []
     return [], []
