@@ -195,17 +195,25 @@ def plot_learning_curves(metrics: pd.DataFrame, metric: str = "val_acc", group: 
         before = s[~s["any_past"]] if show_past_stop else s[~s["all_past"]]
         ax.plot(before["epoch"], before["mean"], color=c, ls=ls, lw=2, label=str(name),
                 marker="o" if len(s) == 1 else None)  # one epoch is one point: a line alone draws nothing
-        ax.fill_between(s["epoch"], s["low"], s["high"], color=c, alpha=0.18, lw=0)
+        if len(s) == 1:  # a band over one epoch has no width: the seeds' range as an error bar instead
+            ax.errorbar(s["epoch"], s["mean"], yerr=[s["mean"] - s["low"], s["high"] - s["mean"]], color=c,
+                        capsize=4, lw=1)
+        else:
+            ax.fill_between(s["epoch"], s["low"], s["high"], color=c, alpha=0.18, lw=0)
         if show_past_stop and s["any_past"].any():
             first = int(s.index[s["any_past"]][0])
             tail = s.iloc[max(0, first - 1):]
             ax.plot(tail["epoch"], tail["mean"], color=c, **PAST_STOP_LINE)
     ax.set_xlabel("epoch")
-    ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+    epochs = sorted(metrics["epoch"].unique())
+    if len(epochs) == 1:  # MaxNLocator would still tick 0.95 ... 1.05 around a single epoch
+        ax.set_xticks(epochs)
+    else:
+        ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
     label = {"val_acc": "validation accuracy", "train_acc": "training accuracy", "val_loss": "validation loss (nats)",
              "train_loss": "training loss (nats)"}.get(metric, metric)
     ax.set_ylabel(label)
-    ax.set_title(title or f"{label}: mean over seeds, shaded: their range; faded = some seed past its early stop")
+    ax.set_title(title or f"{label}: mean over seeds,\nshaded: their range; faded: some seed past its early stop")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=READABLE_PT, ncol=2)
     return fig
